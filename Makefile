@@ -1,0 +1,51 @@
+# The verbs a newcomer types. Each one bootstraps what it needs on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export UV_LINK_MODE := copy
+
+.PHONY: help bootstrap test test-fast lint demo infra bench contracts-check contracts-snapshot clean
+
+help:
+	@echo "make demo     run the whole suite on embedded infrastructure and print a report"
+	@echo "make test     run every test (installs what it needs first)"
+	@echo "make lint     ruff + mypy over libs/ and services/"
+	@echo "make infra    start the embedded broker and Postgres in the foreground"
+	@echo "make bench    run the benchmarks in bench/"
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
+
+bootstrap: $(UV)
+	@$(UV) sync --frozen --all-packages --quiet
+
+test: bootstrap
+	@scripts/ensure-clickhouse.sh
+	$(UV) run torghut-contracts check
+	$(UV) run pytest
+
+test-fast: bootstrap
+	$(UV) run pytest -m "not slow"
+
+lint: bootstrap
+	$(UV) run ruff check libs services tests bench
+	$(UV) run mypy libs/contracts/src libs/runtime/src libs/embedded/src
+
+contracts-check: bootstrap
+	$(UV) run torghut-contracts check
+
+contracts-snapshot: bootstrap
+	$(UV) run torghut-contracts snapshot
+
+infra: bootstrap
+	$(UV) run torghut-infra up --data-dir .torghut/infra --foreground
+
+demo: bootstrap
+	$(UV) run torghut-infra up --data-dir .torghut/infra --foreground
+
+bench: bootstrap
+	$(UV) run python -m bench
+
+clean:
+	rm -rf .torghut .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,98 @@
+"""One valid message per topic: for docs, round-trip tests and poison-message tests downstream."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from . import topics
+from .enums import Action, Adapter, OrderStatus, Side, TradeEvent, TradingState, VerdictOutcome, WhitepaperRunStatus
+from .models import (
+    AccountSnapshot,
+    ApprovedOrder,
+    ControlCommand,
+    Decision,
+    DecisionIntent,
+    EngineProvenance,
+    GithubIssueEvent,
+    OrderState,
+    Position,
+    RiskVerdict,
+    StrategyTrigger,
+    TaSignal,
+    TradeUpdate,
+    WhitepaperRunEvent,
+)
+
+T0 = datetime(2026, 2, 12, 15, 31, 2, tzinfo=UTC)
+
+
+def _examples() -> dict[str, BaseModel]:
+    return {
+        topics.TA_SIGNALS.name: TaSignal(
+            symbol="NVDA", event_ts=T0, seq=42, price=Decimal("160.25"), macd=Decimal("1.2"),
+            macd_signal=Decimal("0.8"), rsi14=Decimal("61.4"), bid=Decimal("160.20"), ask=Decimal("160.30"),
+            spread_bps=Decimal("6.2"),
+        ),
+        topics.TRIGGERS.name: StrategyTrigger(
+            request_id="3f1c0b6a9e2d4c7f8a1b2c3d4e5f6a7b", strategy_id="macd-rsi-v1", symbol="NVDA",
+            direction=Side.BUY, trigger_type="macd_cross_up", event_ts=T0, signal_seq=42,
+            price=Decimal("160.25"), features={"macd": Decimal("1.2"), "rsi14": Decimal("61.4")}, triggered_at=T0,
+        ),
+        topics.DECISIONS.name: Decision(
+            decision_id="dec-3f1c0b6a9e2d", request_id="3f1c0b6a9e2d4c7f8a1b2c3d4e5f6a7b", account="paper-main",
+            symbol="NVDA", strategy_id="macd-rsi-v1", intent=DecisionIntent(action=Action.BUY, qty=Decimal("10")),
+            confidence=Decimal("0.7"), reference_price=Decimal("160.25"), signal_event_ts=T0, decided_at=T0,
+            provenance=EngineProvenance(transport="decision-engine", mode="deterministic", engine_version="1"),
+        ),
+        topics.ORDERS_APPROVED.name: ApprovedOrder(
+            client_order_id="th-0123456789abcdef0123456789abcd", decision_id="dec-3f1c0b6a9e2d",
+            request_id="3f1c0b6a9e2d4c7f8a1b2c3d4e5f6a7b", account="paper-main", symbol="NVDA", side=Side.BUY,
+            qty=Decimal("10"), reference_price=Decimal("160.25"), max_slippage_bps=Decimal("25"),
+            approved_at=T0,
+        ),
+        topics.RISK_VERDICTS.name: RiskVerdict(
+            verdict_id="ver-3f1c0b6a9e2d", decision_id="dec-3f1c0b6a9e2d",
+            request_id="3f1c0b6a9e2d4c7f8a1b2c3d4e5f6a7b", account="paper-main", symbol="NVDA",
+            outcome=VerdictOutcome.VETO, reason_codes=["kill_switch_enabled"], side=Side.BUY,
+            requested_qty=Decimal("10"), approved_qty=Decimal("0"), trading_state=TradingState.ACTIVE,
+            decided_at=T0,
+        ),
+        topics.TRADE_UPDATES.name: TradeUpdate(
+            fingerprint="0" * 64, account="paper-main", venue=Adapter.PAPER, event=TradeEvent.FILL, timestamp=T0,
+            order=OrderState(client_order_id="th-0123456789abcdef0123456789abcd", symbol="NVDA", side=Side.BUY,
+                             qty=Decimal("10"), filled_qty=Decimal("10"), filled_avg_price=Decimal("160.27"),
+                             status=OrderStatus.FILLED),
+            fill_qty=Decimal("10"), fill_price=Decimal("160.27"), position_qty=Decimal("10"),
+        ),
+        topics.ACCOUNT_SNAPSHOTS.name: AccountSnapshot(
+            snapshot_id="snap-1", account="paper-main", venue=Adapter.PAPER, as_of=T0, equity=Decimal("100000"),
+            cash=Decimal("98397.30"), buying_power=Decimal("196794.60"),
+            positions=[Position(symbol="NVDA", qty=Decimal("10"), avg_entry_price=Decimal("160.27"),
+                                market_value=Decimal("1602.70"))],
+        ),
+        topics.CONTROL.name: ControlCommand(
+            command_id="cmd-1", scope="global", kill_switch=False, trading_state=TradingState.ACTIVE,
+            reason="market open", issued_at=T0,
+        ),
+        topics.GITHUB_ISSUE_EVENTS.name: GithubIssueEvent(
+            delivery_id="72d3162e-cc78-11e3-81ab-4c9367dc0958", event="issues", action="opened",
+            repository="proompteng/lab", issue_number=12, received_at=T0,
+            payload={"action": "opened", "issue": {"number": 12, "body": "..."}},
+        ),
+        topics.WHITEPAPER_RUNS.name: WhitepaperRunEvent(
+            event_id="evt-1", run_id="wp-0123456789abcdef01234567", status=WhitepaperRunStatus.RECEIVED,
+            repository="proompteng/lab", issue_number=12, occurred_at=T0,
+        ),
+    }
+
+
+def example(topic_name: str) -> Any:
+    return _examples()[topic_name]
+
+
+def all_examples() -> dict[str, BaseModel]:
+    return _examples()

@@ -1,0 +1,37 @@
+"""``torghut.ta.signals.v1``: technical-analysis signals, one per symbol per bar."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from torghut_contracts.types import NonNegative, Num, Price, Symbol, UtcDatetime
+
+from .base import Contract
+
+
+class TaSignal(Contract):
+    """One TA observation for a symbol.
+
+    Indicators are optional on the wire on purpose: a signal missing ``macd`` is a fact the
+    signal-trigger gates and counts (fail closed), not a malformed message for the dead-letter topic.
+    """
+
+    symbol: Symbol
+    event_ts: UtcDatetime
+    seq: int = Field(ge=0, description="Per-symbol sequence number from the TA source.")
+    source: str = Field(default="ta", min_length=1, max_length=64)
+    price: Price | None = None
+    macd: Num | None = None
+    macd_signal: Num | None = None
+    macd_hist: Num | None = None
+    rsi14: Num | None = Field(default=None, ge=0, le=100)
+    ema12: Num | None = None
+    ema26: Num | None = None
+    vwap: Num | None = None
+    bid: Price | None = None
+    ask: Price | None = None
+    bid_size: NonNegative | None = None
+    ask_size: NonNegative | None = None
+    spread_bps: NonNegative | None = None
+    volume: NonNegative | None = None
+    window: str | None = Field(default=None, max_length=16, description="Bar window, e.g. PT1S or PT1M.")

@@ -1,0 +1,147 @@
+"""Postgres: the service's own schema, its migrations, and the processed-message store.
+
+Each service owns one schema. Connections set ``search_path`` to it, so service tables are
+declared unqualified and two services can share a database without seeing each other's tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+_ENV_DIR = Path(__file__).parent / "migrations_env"
+
+
+def async_database_url(url: str) -> str:
+    """Accept ``postgresql://`` too: the driver is always asyncpg."""
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+    return url
+
+
+def create_engine(database_url: str, schema: str, *, pool_size: int = 5) -> AsyncEngine:
+    return create_async_engine(
+        async_database_url(database_url),
+        pool_size=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"search_path": schema, "application_name": schema}},
+    )
+
+
+def _alembic_config(versions_dir: Path, schema: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_ENV_DIR))
+    config.set_main_option("version_locations", str(versions_dir))
+    config.set_main_option("path_separator", "os")
+    config.attributes["schema"] = schema
+    return config
+
+
+async def migrate(engine: AsyncEngine, schema: str, versions_dir: Path) -> None:
+    """Create the schema if needed and upgrade it to head."""
+    config = _alembic_config(versions_dir, schema)
+
+    def upgrade(connection: Connection) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade)
+
+
+async def migrations_at_head(engine: AsyncEngine, schema: str, versions_dir: Path) -> bool:
+    heads = set(ScriptDirectory.from_config(_alembic_config(versions_dir, schema)).get_heads())
+
+    def current(connection: Connection) -> set[str]:
+        context = MigrationContext.configure(connection, opts={"version_table_schema": schema})
+        return set(context.get_current_heads())
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(current) == heads
+
+
+processed_messages = sa.Table(
+    "processed_messages",
+    sa.MetaData(),
+    sa.Column("consumer", sa.Text, primary_key=True),
+    sa.Column("message_id", sa.Text, primary_key=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def create_processed_messages_table() -> None:
+    """Call from a service's first migration: the tracking table of :class:`IdempotencyStore`."""
+    from alembic import op
+
+    op.create_table(
+        "processed_messages",
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("message_id", sa.Text, primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("outputs", sa.Text, nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+@dataclass(frozen=True)
+class StoredOutput:
+    """A message a handler produced, kept so a redelivery re-publishes the very same bytes."""
+
+    topic: str
+    key: str | None
+    value: str
+    headers: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"topic": self.topic, "key": self.key, "value": self.value, "headers": self.headers}
+
+
+class IdempotencyStore:
+    """Tracking records: a message's effects and its 'processed' mark commit in one transaction.
+
+    A redelivered message finds its mark and gets back the outputs it produced the first time,
+    which are published again (same message ids, so downstream deduplicates them) instead of
+    running the handler twice. This is what makes a crash between commit and publish harmless.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @staticmethod
+    async def previous_outputs(conn: AsyncConnection, consumer: str, message_id: str) -> list[StoredOutput] | None:
+        row = (await conn.execute(
+            sa.select(processed_messages.c.outputs).where(
+                processed_messages.c.consumer == consumer, processed_messages.c.message_id == message_id
+            ).with_for_update()
+        )).first()
+        if row is None:
+            return None
+        return [StoredOutput(**item) for item in json.loads(row.outputs)]
+
+    @staticmethod
+    async def mark_processed(conn: AsyncConnection, consumer: str, message_id: str, *, topic: str, partition: int,
+                             offset: int, outputs: Sequence[StoredOutput]) -> None:
+        await conn.execute(processed_messages.insert().values(
+            consumer=consumer, message_id=message_id, topic=topic, partition=partition, offset=offset,
+            outputs=json.dumps([o.as_json() for o in outputs]), processed_at=datetime.now(UTC),
+        ))

@@ -1,0 +1,262 @@
+"""Kafka wiring: consume -> handle -> publish -> commit, bounded retries, dead-letter topics.
+
+FastStream acknowledges before the handler runs unless told otherwise; here every subscriber uses
+``AckPolicy.NACK_ON_ERROR``, which commits only after the handler (and the publishes it awaits)
+returned, and on an exception seeks back so the same record is delivered again.
+
+Around each handler this module adds what FastStream does not have:
+
+* a record that is not JSON, or not the topic's schema, goes straight to ``<topic>.dlq`` with the
+  reason in headers, and the partition keeps moving;
+* a handler that raises is retried in place (the partition waits, so per-key order holds) up to
+  ``consumer_max_attempts`` times, then the record goes to the DLQ;
+* the handler's effects and a tracking record commit in one Postgres transaction, and its outputs
+  are stored with the record, so a redelivered message republishes the same outputs (same message
+  ids) instead of running twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import structlog
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from torghut_contracts import headers as h
+from torghut_contracts.headers import MessageHeaders, derived_message_id, header_dict
+from torghut_contracts.topics import TopicSpec
+
+from .db import IdempotencyStore, StoredOutput
+from .logs import correlation_id_var
+from .metrics import ConsumerMetrics
+from .settings import ServiceSettings
+
+M = TypeVar("M", bound=BaseModel)
+log = structlog.get_logger("torghut.kafka")
+
+
+@dataclass(frozen=True)
+class Inbound(Generic[M]):
+    """A consumed, validated message with where it came from."""
+
+    payload: M
+    headers: MessageHeaders
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    timestamp: datetime
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message a handler wants published once its effects are committed.
+
+    ``discriminator`` distinguishes two outputs of one input to the same topic and key; the output's
+    message id is derived from the input's id, the topic, the key and the discriminator.
+    """
+
+    spec: TopicSpec[Any]
+    message: BaseModel
+    key: str | None = None
+    discriminator: str = ""
+    correlation_id: str | None = None
+
+
+Handler = Callable[[Inbound[M], AsyncConnection], Awaitable[Sequence[Outgoing]]]
+
+
+def build_broker(settings: ServiceSettings, registry: CollectorRegistry,
+                 tracer_provider: TracerProvider | None) -> KafkaBroker:
+    middlewares: list[Any] = [KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name)]
+    if tracer_provider is not None:
+        middlewares.insert(0, KafkaTelemetryMiddleware(tracer_provider=tracer_provider))
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=False,  # Tansu has no InitProducerId; handlers are idempotent instead.
+        graceful_timeout=settings.graceful_timeout_s,
+        middlewares=middlewares,
+        logger=None,
+    )
+
+
+@dataclass
+class _Attempts:
+    """Failures per record, so a poison message is retried a bounded number of times."""
+
+    counts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+
+    def fail(self, record: tuple[str, int, int]) -> int:
+        self.counts[record] = self.counts.get(record, 0) + 1
+        return self.counts[record]
+
+    def clear(self, record: tuple[str, int, int]) -> None:
+        self.counts.pop(record, None)
+
+
+class KafkaWiring:
+    """Registers idempotent, dead-lettering subscribers on one broker and publishes their outputs."""
+
+    def __init__(self, settings: ServiceSettings, broker: KafkaBroker, engine: AsyncEngine,
+                 metrics: ConsumerMetrics) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.engine = engine
+        self.metrics = metrics
+        self.store = IdempotencyStore(engine)
+        self._attempts = _Attempts()
+
+    def topic(self, spec: TopicSpec[Any]) -> str:
+        return self.settings.topic_name(spec.name)
+
+    def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
+                max_attempts: int | None = None) -> None:
+        topic = self.topic(spec)
+        group = group_id or f"{self.settings.service_name}.{spec.name}"
+        attempts_allowed = max_attempts or self.settings.consumer_max_attempts
+
+        async def subscriber(message: KafkaMessage) -> None:
+            await self._on_record(spec, topic, group, handler, message, attempts_allowed)
+
+        subscriber.__name__ = f"consume_{spec.name.replace('.', '_').replace('-', '_')}"
+        self.broker.subscriber(
+            topic,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset=self.settings.kafka_auto_offset_reset,  # type: ignore[arg-type]
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            title=f"{self.settings.service_name}:{spec.name}",
+            description=spec.description,
+        )(subscriber)
+
+    async def _on_record(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
+                         message: KafkaMessage, max_attempts: int) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)
+        where = (record.topic, record.partition, record.offset)
+        raw_headers = header_dict(record.headers)
+        key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else record.key
+        started = time.perf_counter()
+
+        try:
+            payload = spec.decode(record.value or b"")
+        except ValidationError as exc:
+            reason = "malformed" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema"
+            await self._dead_letter(spec, topic, group, record, key, raw_headers, reason, _summarise(exc), 1)
+            return
+
+        inbound = Inbound(
+            payload=payload,
+            headers=MessageHeaders.parse(raw_headers, fallback_id=f"{record.topic}/{record.partition}/{record.offset}",
+                                         schema=spec.name),
+            topic=record.topic, partition=record.partition, offset=record.offset, key=key,
+            timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else datetime.now(UTC),
+        )
+        token = correlation_id_var.set(inbound.headers.correlation_id)
+        try:
+            outcome = await self._process(group, handler, inbound)
+        except Exception as exc:
+            failures = self._attempts.fail(where)
+            if failures >= max_attempts:
+                self._attempts.clear(where)
+                log.error("handler failed; dead-lettering", topic=topic, offset=record.offset,
+                          partition=record.partition, attempts=failures, error=repr(exc))
+                await self._dead_letter(spec, topic, group, record, key, raw_headers, "handler_error",
+                                        repr(exc), failures)
+                return
+            self.metrics.messages.labels(topic=spec.name, outcome="retried").inc()
+            log.warning("handler failed; retrying", topic=topic, offset=record.offset, partition=record.partition,
+                        attempt=failures, max_attempts=max_attempts, error=repr(exc))
+            await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000 * failures)
+            raise
+        finally:
+            correlation_id_var.reset(token)
+        self._attempts.clear(where)
+        self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
+        self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
+
+    async def _process(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
+        async with self.engine.begin() as conn:
+            previous = await self.store.previous_outputs(conn, group, inbound.headers.message_id)
+            if previous is None:
+                outgoing = await handler(inbound, conn)
+                outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
+                await self.store.mark_processed(conn, group, inbound.headers.message_id, topic=inbound.topic,
+                                                partition=inbound.partition, offset=inbound.offset, outputs=outputs)
+            else:
+                outputs = previous
+        for output in outputs:
+            await self.publish_stored(output)
+        return "processed" if previous is None else "duplicate"
+
+    def _render(self, inbound: Inbound[Any], item: Outgoing, index: int) -> StoredOutput:
+        key = item.key if item.key is not None else item.spec.key(item.message)
+        message_id = derived_message_id(inbound.headers.message_id, item.spec.name, key, item.discriminator or str(index))
+        headers = MessageHeaders.new(item.spec.name, message_id=message_id, cause=inbound.headers,
+                                     correlation_id=item.correlation_id)
+        return StoredOutput(topic=self.topic(item.spec), key=key, value=item.spec.encode(item.message).decode(),
+                            headers=_without_trace(headers.as_dict()))
+
+    async def publish_stored(self, output: StoredOutput) -> None:
+        await self.broker.publish(output.value.encode(), topic=output.topic,
+                                  key=output.key.encode() if output.key is not None else None,
+                                  headers=output.headers)
+        self.metrics.published.labels(topic=output.topic).inc()
+
+    async def publish(self, spec: TopicSpec[M], message: M, *, key: str | None = None,
+                      headers: MessageHeaders | None = None) -> MessageHeaders:
+        """Publish outside a handler (an HTTP request, a timer): a fresh message id unless given."""
+        headers = headers or MessageHeaders.new(spec.name)
+        key = key if key is not None else spec.key(message)
+        await self.publish_stored(StoredOutput(topic=self.topic(spec), key=key, value=spec.encode(message).decode(),
+                                               headers=_without_trace(headers.as_dict())))
+        return headers
+
+    async def _dead_letter(self, spec: TopicSpec[Any], topic: str, group: str, record: Any, key: str | None,
+                           raw_headers: dict[str, str], reason: str, error: str, attempts: int) -> None:
+        dlq_headers = dict(raw_headers)
+        dlq_headers.update({
+            h.DLQ_REASON: reason,
+            h.DLQ_ERROR: error[:4000],
+            h.DLQ_ORIGINAL_TOPIC: record.topic,
+            h.DLQ_ORIGINAL_PARTITION: str(record.partition),
+            h.DLQ_ORIGINAL_OFFSET: str(record.offset),
+            h.DLQ_ATTEMPTS: str(attempts),
+            h.DLQ_CONSUMER: group,
+        })
+        await self.broker.publish(record.value or b"", topic=topic + ".dlq",
+                                  key=key.encode() if key is not None else None, headers=dlq_headers)
+        self.metrics.dead_lettered.labels(topic=spec.name, reason=reason).inc()
+        self.metrics.messages.labels(topic=spec.name, outcome="dead_lettered").inc()
+        log.warning("dead-lettered", topic=topic, partition=record.partition, offset=record.offset,
+                    reason=reason, error=error[:500])
+
+
+def _without_trace(headers: dict[str, str]) -> dict[str, str]:
+    # The telemetry middleware writes the live traceparent on publish; a stale one must not win.
+    return {k: v for k, v in headers.items() if k != h.TRACEPARENT}
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:10]:
+        where = ".".join(str(p) for p in error.get("loc", ())) or "<body>"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,31 @@
+"""Prometheus metrics the Kafka wiring keeps for every service.
+
+Each service owns a :class:`CollectorRegistry` rather than the global one, so several services
+(or several test instances) can live in one process without clashing registrations.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class ConsumerMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.messages = Counter(
+            "torghut_consumer_messages_total",
+            "Messages consumed, by topic and outcome (processed, duplicate, retried, dead_lettered).",
+            ["topic", "outcome"], registry=registry,
+        )
+        self.dead_lettered = Counter(
+            "torghut_dead_lettered_total",
+            "Messages sent to <topic>.dlq, by reason (malformed, schema, handler_error).",
+            ["topic", "reason"], registry=registry,
+        )
+        self.handler_seconds = Histogram(
+            "torghut_handler_seconds", "Time spent handling one message, publishes included.",
+            ["topic"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.published = Counter(
+            "torghut_published_messages_total", "Messages published, by topic.", ["topic"], registry=registry,
+        )

@@ -1,0 +1,158 @@
+"""One object that assembles a service: settings, logs, tracing, metrics, broker, database, HTTP.
+
+A service module builds a :class:`ServiceRuntime`, registers its consumers, routes and background
+loops, and calls :meth:`ServiceRuntime.run`. Tests use :meth:`ServiceRuntime.running` to run the
+same assembly in-process against the real broker and database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from torghut_contracts.topics import TopicSpec
+
+from .db import create_engine, migrate, migrations_at_head
+from .http import probe_routes
+from .kafka import Handler, KafkaWiring, build_broker
+from .logs import configure_logging
+from .metrics import ConsumerMetrics
+from .settings import ServiceSettings
+from .tracing import build_tracer_provider, install_global_tracer_provider
+
+log = structlog.get_logger("torghut.service")
+BackgroundLoop = Callable[[], Awaitable[None]]
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, *, migrations: Path | None,
+                 tracer_provider: TracerProvider | None = None, configure_logs: bool = True) -> None:
+        self.settings = settings
+        if configure_logs:
+            configure_logging(settings.service_name, settings.log_level)
+        self.tracer_provider = tracer_provider or build_tracer_provider(
+            settings.service_name, settings.otel_exporter_otlp_endpoint)
+        install_global_tracer_provider(self.tracer_provider)
+        self.registry = CollectorRegistry()
+        self.metrics = ConsumerMetrics(self.registry)
+        self.broker = build_broker(settings, self.registry, self.tracer_provider)
+        self.engine = create_engine(settings.database_url, settings.schema_name)
+        self.kafka = KafkaWiring(settings, self.broker, self.engine, self.metrics)
+        self.migrations = migrations
+        self.routes: list[BaseRoute] = []
+        self._loops: list[tuple[str, BackgroundLoop]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    # -- assembly -----------------------------------------------------------------------------
+    def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
+                max_attempts: int | None = None) -> None:
+        self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts)
+
+    def add_routes(self, routes: list[BaseRoute]) -> None:
+        self.routes.extend(routes)
+
+    def background(self, name: str, loop: BackgroundLoop) -> None:
+        """A long-running coroutine (a poller, a timer); a crash is logged and the loop restarted."""
+        self._loops.append((name, loop))
+
+    async def publish(self, spec: TopicSpec[Any], message: BaseModel, **kwargs: Any) -> Any:
+        return await self.kafka.publish(spec, message, **kwargs)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self.migrations is not None:
+            await migrate(self.engine, self.settings.schema_name, self.migrations)
+        await self.broker.start()
+        for name, loop in self._loops:
+            self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=name))
+        self._started = True
+        log.info("service started", topics_prefix=self.settings.topic_prefix or None)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._started:
+            await self.broker.stop()  # waits for in-flight handlers (graceful_timeout), then commits
+        await self.engine.dispose()
+        self._started = False
+        log.info("service stopped")
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ServiceRuntime]:
+        await self.start()
+        try:
+            yield self
+        finally:
+            await self.stop()
+
+    async def _supervise(self, name: str, loop: BackgroundLoop) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background loop crashed; restarting", loop=name, delay_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+
+    # -- probes -------------------------------------------------------------------------------
+    async def liveness(self) -> dict[str, bool]:
+        return {"broker": await self._broker_ok()}
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"broker": await self._broker_ok(), "database": False, "migrations": self.migrations is None}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            checks["database"] = True
+            if self.migrations is not None:
+                checks["migrations"] = await migrations_at_head(self.engine, self.settings.schema_name,
+                                                                self.migrations)
+        except Exception as exc:  # an unreachable database is a 'not ready', not a crash
+            log.warning("readiness check failed", error=repr(exc))
+        return checks
+
+    async def _broker_ok(self) -> bool:
+        try:
+            return bool(await self.broker.ping(timeout=2.0))
+        except Exception:
+            return False
+
+    # -- serving ------------------------------------------------------------------------------
+    def asgi(self) -> Starlette:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        routes = probe_routes(self.liveness, self.readiness, self.registry) + self.routes
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    def run(self) -> None:
+        """Serve until SIGTERM/SIGINT; uvicorn's shutdown runs :meth:`stop` (in-flight message, commit, close)."""
+        uvicorn.run(self.asgi(), host=self.settings.http_host, port=self.settings.http_port,
+                    log_config=None, access_log=False, lifespan="on",
+                    timeout_graceful_shutdown=int(self.settings.graceful_timeout_s))
