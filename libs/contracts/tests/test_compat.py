@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, Field
-
 from torghut_contracts import compat, topics
 from torghut_contracts.cli import DEFAULT_DIR, main
 from torghut_contracts.models.base import Contract

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
-
 from torghut_contracts import topics
 from torghut_contracts.examples import all_examples, example
 from torghut_contracts.models import DecisionIntent, OrderConstraints, QuantityClamp, TaSignal

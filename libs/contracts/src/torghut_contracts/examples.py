@@ -9,7 +9,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from . import topics
-from .enums import Action, Adapter, OrderStatus, Side, TradeEvent, TradingState, VerdictOutcome, WhitepaperRunStatus
+from .enums import (
+    Action,
+    Adapter,
+    OrderStatus,
+    Side,
+    TradeEvent,
+    TradingState,
+    VerdictOutcome,
+    WhitepaperRunStatus,
+)
 from .models import (
     AccountSnapshot,
     ApprovedOrder,

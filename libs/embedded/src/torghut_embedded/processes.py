@@ -113,6 +113,29 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def descendants(pid: int) -> list[int]:
+    """Live PIDs below ``pid`` in the process tree (Linux only; else ``[]``).
+
+    Needed because Postgres backends call ``setsid()``: they are not in the postmaster's group.
+    """
+    children: dict[int, list[int]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            fields = _read_stat(int(entry.name))
+            if fields is not None and fields[0] not in ("Z", "X", "x"):
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _pdeathsig_preexec(sig: int) -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child receive ``sig`` when the spawning thread dies.
 
@@ -132,6 +155,18 @@ def _pdeathsig_preexec(sig: int) -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
     return _set
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """``Popen`` keyword arguments that fully switch to ``user``: uid, primary gid and no
+    supplementary groups. ``user=`` alone keeps gid 0, and a root group match on a 0701 directory
+    then *denies* access (group bits are checked before the "other" bits)."""
+    if user is None:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def spawn(
@@ -160,7 +195,7 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=None if env is None else dict(env),
             cwd=cwd,
-            user=user,
+            **as_user(user),
             start_new_session=True,
             preexec_fn=preexec,
             close_fds=True,
@@ -224,6 +259,8 @@ def stop_processes(
         _signal(rec.pid, int(signal.Signals[rec.stop_signal]), group=False)
     stubborn = _wait_dead(live, time.monotonic() + grace_s, kids)
     for rec in stubborn:
+        for child in descendants(rec.pid):
+            _signal(child, signal.SIGKILL, group=False)
         _signal(rec.pid, signal.SIGKILL, group=True)
     survivors = _wait_dead(stubborn, time.monotonic() + kill_grace_s, kids)
     for rec in live:

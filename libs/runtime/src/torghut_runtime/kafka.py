@@ -34,7 +34,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from torghut_contracts import headers as h
 from torghut_contracts.headers import MessageHeaders, derived_message_id, header_dict
 from torghut_contracts.topics import TopicSpec
@@ -134,11 +133,11 @@ class KafkaWiring:
             await self._on_record(spec, topic, group, handler, message, attempts_allowed)
 
         subscriber.__name__ = f"consume_{spec.name.replace('.', '_').replace('-', '_')}"
-        self.broker.subscriber(
+        self.broker.subscriber(  # type: ignore[call-overload]
             topic,
             group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset=self.settings.kafka_auto_offset_reset,  # type: ignore[arg-type]
+            auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -17,7 +18,7 @@ from opentelemetry import trace
 correlation_id_var: ContextVar[str | None] = ContextVar("correlation_id", default=None)
 
 
-def _add_trace(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_trace(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         event.setdefault("trace_id", format(context.trace_id, "032x"))

@@ -21,7 +21,6 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
-
 from torghut_contracts.topics import TopicSpec
 
 from .db import create_engine, migrate, migrations_at_head

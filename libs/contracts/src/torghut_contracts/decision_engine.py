@@ -1,0 +1,165 @@
+"""The decision-engine HTTP contract (seed 002): request, SSE events, run status.
+
+Not a Kafka topic, but a contract between two services all the same (decision-client and the
+reference decision engine, or Jangar), so it lives here and evolves by the same rule: a version
+only gains optional fields.
+
+``POST /api/torghut/decision-engine/stream`` takes a :class:`DecisionRequest` and answers
+``text/event-stream``; every event's ``data`` is one of the models below, named by ``event:``.
+``GET /api/torghut/decision-engine/runs/{run_id}`` answers :class:`RunStatus`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from .enums import Adapter, Side
+from .models.base import Contract
+from .models.decision import DecisionIntent, SizeRecommendation
+from .types import Identifier, Money, NonNegative, Num, Price, SignedQuantity, Symbol, UtcDatetime
+
+STREAM_PATH = "/api/torghut/decision-engine/stream"
+RUNS_PATH = "/api/torghut/decision-engine/runs/{run_id}"
+
+
+class SseEvent(StrEnum):
+    ACCEPTED = "decision.accepted"
+    PROGRESS = "decision.progress"
+    CONTEXT_READY = "decision.context_ready"
+    ANALYSIS_COMPLETE = "decision.analysis_complete"
+    FINAL = "decision.final"
+    ERROR = "decision.error"
+
+
+TERMINAL_EVENTS = frozenset({SseEvent.FINAL, SseEvent.ERROR})
+
+
+class TriggerContext(Contract):
+    type: Identifier
+    event_ts: UtcDatetime
+    source: str = "torghut-ta"
+    direction: Side | None = None
+    price: Price | None = None
+    features: dict[str, Num] = Field(default_factory=dict)
+
+
+class PortfolioPosition(Contract):
+    symbol: Symbol
+    qty: SignedQuantity
+    market_value: Money
+
+
+class PortfolioContext(Contract):
+    equity: Money
+    buying_power: NonNegative
+    current_exposure: NonNegative
+    position: PortfolioPosition | None = None
+    as_of: UtcDatetime | None = None
+
+
+class RiskPolicyContext(Contract):
+    max_notional_per_trade: NonNegative
+    max_position_pct_equity: NonNegative = Field(le=1)
+    kill_switch_enabled: bool = False
+
+
+class ExecutionContext(Contract):
+    primary_adapter: Adapter = Adapter.ALPACA
+    lean_enabled: bool = False
+    mode: Literal["paper", "live"] = "paper"
+
+
+class DecisionRequest(Contract):
+    request_id: Identifier
+    symbol: Symbol
+    strategy_id: Identifier
+    account: str | None = None
+    trigger: TriggerContext
+    portfolio: PortfolioContext
+    risk_policy: RiskPolicyContext
+    execution_context: ExecutionContext = Field(default_factory=ExecutionContext)
+    required_domains: list[str] | None = Field(
+        default=None, description="Skill domains this strategy requires; below quality, the decision is hold.")
+
+
+class RunState(StrEnum):
+    ACCEPTED = "accepted"
+    RUNNING = "running"
+    FINAL = "final"
+    ERROR = "error"
+
+
+class RunAccepted(Contract):
+    run_id: Identifier
+    request_id: Identifier
+    status: RunState
+    created_at: UtcDatetime
+    existing: bool = Field(default=False, description="True when the request id matched an earlier run.")
+
+
+class RunProgress(Contract):
+    run_id: Identifier
+    stage: str = Field(max_length=64)
+    skill: str | None = None
+    message: str = Field(default="", max_length=2000)
+
+
+class SkillOutput(Contract):
+    """One skill's structured result, with how fresh and how trustworthy its inputs were."""
+
+    skill: Identifier
+    version: str
+    status: Literal["ok", "missing", "stale", "error"]
+    freshness_seconds: NonNegative | None = None
+    source_quality: NonNegative = Field(le=1)
+    data: dict[str, object] = Field(default_factory=dict)
+    risk_flags: list[str] = Field(default_factory=list)
+
+
+class ContextReady(Contract):
+    run_id: Identifier
+    skill_bundle_version: str
+    skills: list[SkillOutput]
+
+
+class AnalysisComplete(Contract):
+    run_id: Identifier
+    summary: str = Field(default="", max_length=4000)
+
+
+class DecisionFinal(Contract):
+    run_id: Identifier
+    request_id: Identifier
+    intent: DecisionIntent
+    confidence: NonNegative = Field(le=1)
+    uncertainty_notes: list[str] = Field(default_factory=list)
+    size_recommendation: SizeRecommendation
+    artifact_refs: dict[str, str] = Field(default_factory=dict, description="One reference per skill.")
+    risk_flags: list[str] = Field(default_factory=list)
+    reason_codes: list[str] = Field(default_factory=list)
+    engine_version: str
+    mode: str
+    program: str | None = None
+    artifact_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    skill_bundle_version: str | None = None
+
+
+class DecisionError(Contract):
+    run_id: Identifier
+    code: str = Field(max_length=64)
+    message: str = Field(default="", max_length=4000)
+    retryable: bool = False
+
+
+class RunStatus(Contract):
+    run_id: Identifier
+    request_id: Identifier
+    status: RunState
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    last_event_id: int = Field(ge=0)
+    final: DecisionFinal | None = None
+    error: DecisionError | None = None

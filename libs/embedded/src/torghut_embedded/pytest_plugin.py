@@ -1,0 +1,111 @@
+"""Pytest fixtures backed by real servers (loaded automatically through the ``pytest11`` entry point).
+
+Everything is lazy: importing this plugin starts nothing; the first test that asks for
+``embedded_stack`` (directly or through ``kafka_bootstrap``/``database_url``/...) starts one stack
+for the whole session, stopped at session end. A stack that cannot start makes those tests *error*
+with the server's log tail; it never skips them.
+
+Isolation inside the shared session stack:
+
+* ``topic_namespace`` gives each test a unique ``t<hex8>.`` prefix; topics under it are deleted
+  after the test (Tansu keeps data in RAM until deletion).
+* ``fresh_database_url`` gives each test its own database, dropped after the test.
+
+The stack lives in a ``mkdtemp`` directory under the system temp dir (not pytest's ``tmp_path``,
+whose 0700 parents the unprivileged Postgres user could not traverse when running as root). Set
+``TORGHUT_KEEP_STACK=1`` to keep it (logs, ``stack.json``) after the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ._aio import run_blocking
+from .kafka import FAST_CONSUMER_SETTINGS, TANSU_PRODUCER_SETTINGS, create_test_topics
+
+if TYPE_CHECKING:
+    from .stack import EmbeddedStack
+
+__all__ = [
+    "FAST_CONSUMER_SETTINGS",
+    "TANSU_PRODUCER_SETTINGS",
+    "create_test_topics",
+    "database_url",
+    "embedded_stack",
+    "fresh_database_url",
+    "kafka_bootstrap",
+    "topic_namespace",
+    "torghut_topics",
+]
+
+
+@pytest.fixture(scope="session")
+def embedded_stack() -> Iterator[EmbeddedStack]:
+    """One Tansu broker + one Postgres for the whole test session."""
+    from .stack import EmbeddedStack
+
+    data_dir = Path(tempfile.mkdtemp(prefix="torghut-stack-"))
+    stack = EmbeddedStack(data_dir)
+    stack.start()  # ServerStartError (with log tail) errors the requesting tests
+    try:
+        yield stack
+    finally:
+        outcome = stack.stop()
+        if "still alive" in outcome.values():
+            warnings.warn(f"embedded stack processes survived stop: {outcome}", stacklevel=1)
+        elif not os.environ.get("TORGHUT_KEEP_STACK"):
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(embedded_stack: EmbeddedStack) -> str:
+    """``127.0.0.1:PORT`` of the session's Tansu broker."""
+    return embedded_stack.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def database_url(embedded_stack: EmbeddedStack) -> str:
+    """``postgresql+asyncpg://postgres@127.0.0.1:PORT/postgres``: the admin database."""
+    return embedded_stack.database_url
+
+
+@pytest.fixture(scope="session")
+def torghut_topics(kafka_bootstrap: str) -> list[str]:
+    """Create every v1 contracts topic and its DLQ once per session; returns the names."""
+    from .kafka import create_default_topics
+
+    return run_blocking(create_default_topics(kafka_bootstrap))
+
+
+@pytest.fixture
+def fresh_database_url(database_url: str) -> Iterator[str]:
+    """URL of a brand-new database for this test (dropped afterwards)."""
+    from .postgres import create_database, drop_database
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    url = run_blocking(create_database(database_url, name))
+    yield url
+    run_blocking(drop_database(database_url, name))
+
+
+@pytest.fixture
+def topic_namespace(kafka_bootstrap: str) -> Iterator[str]:
+    """A unique topic prefix such as ``t1a2b3c4d.``; its topics are deleted after the test."""
+    from .kafka import delete_topics, list_topics
+
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    yield prefix
+    try:
+        names = [t for t in run_blocking(list_topics(kafka_bootstrap)) if t.startswith(prefix)]
+        run_blocking(delete_topics(kafka_bootstrap, names))
+    except Exception as exc:  # cleanup only: the test's own outcome stands
+        warnings.warn(f"could not delete topics under {prefix}: {exc!r}", stacklevel=1)

@@ -1,0 +1,108 @@
+"""Test tools for services: settings for a real broker and database, produce and read raw records.
+
+Integration tests run against the real Tansu broker and Postgres that ``torghut_embedded``'s pytest
+fixtures start; these helpers only save each service's tests from writing the same aiokafka code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import BaseModel
+from torghut_contracts.headers import MessageHeaders, header_dict
+from torghut_contracts.topics import TopicSpec
+
+from .settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+FAST_KAFKA = {
+    "kafka_session_timeout_ms": 1000,
+    "kafka_heartbeat_interval_ms": 200,
+    "kafka_fetch_max_wait_ms": 20,
+    "consumer_retry_backoff_ms": 10,
+    "graceful_timeout_s": 5.0,
+}
+
+
+def test_settings(settings_cls: type[S], *, kafka_bootstrap: str, database_url: str, topic_prefix: str,
+                  service_name: str, **overrides: Any) -> S:
+    """Settings pointing at the test broker and database, with fast group joins (platform notes)."""
+    values: dict[str, Any] = {**FAST_KAFKA, "service_name": service_name, "kafka_bootstrap_servers": kafka_bootstrap,
+                              "database_url": database_url, "topic_prefix": topic_prefix, "http_port": 0}
+    values.update(overrides)
+    return settings_cls(**values)
+
+
+test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+    headers: dict[str, str]
+    timestamp_ms: int
+
+    def model(self, spec: TopicSpec[Any]) -> Any:
+        return spec.decode(self.value)
+
+
+async def produce(bootstrap: str, topic: str, value: bytes | BaseModel, *, key: str | None = None,
+                  headers: dict[str, str] | MessageHeaders | None = None) -> None:
+    if isinstance(headers, MessageHeaders):
+        headers = headers.as_dict()
+    body = value.model_dump_json().encode() if isinstance(value, BaseModel) else value
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, body, key=key.encode() if key is not None else None,
+                                     headers=[(k, v.encode()) for k, v in (headers or {}).items()])
+    finally:
+        await producer.stop()
+
+
+async def read_records(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0,
+                       settle: float = 0.0) -> list[Record]:
+    """Read a topic from the beginning until ``expect`` records arrived (or time ran out).
+
+    With ``settle`` > 0 it keeps listening that long after reaching ``expect``, so a test can prove
+    that no extra (duplicate) record follows.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        partitions: Sequence[int] = []
+        deadline = time.monotonic() + timeout
+        while not partitions and time.monotonic() < deadline:
+            partitions = sorted(consumer.partitions_for_topic(topic) or [])
+            if not partitions:
+                await consumer.force_metadata_update()  # type: ignore[attr-defined]
+                await asyncio.sleep(0.05)
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: list[Record] = []
+        settle_until: float | None = None
+        while time.monotonic() < deadline:
+            if len(out) >= expect:
+                settle_until = settle_until or time.monotonic() + settle
+                if time.monotonic() >= settle_until:
+                    break
+            batch = await consumer.getmany(timeout_ms=50)
+            for items in batch.values():
+                for r in items:
+                    out.append(Record(r.topic, r.partition, r.offset,
+                                      r.key.decode() if r.key is not None else None, r.value or b"",
+                                      header_dict(r.headers), r.timestamp))
+        return out
+    finally:
+        await consumer.stop()

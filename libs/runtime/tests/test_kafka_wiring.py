@@ -1,0 +1,216 @@
+"""The Kafka wiring against the real Tansu broker and a real Postgres.
+
+A handler that fails mid-message is redelivered and its effect happens once; a failure between the
+database commit and the publish republishes the stored output, not a second effect; a poison
+message lands in the DLQ with its headers while the next message flows; one trace id survives two
+hops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts import headers as h
+from torghut_contracts import topics
+from torghut_contracts.enums import Side
+from torghut_contracts.headers import MessageHeaders
+from torghut_contracts.models import StrategyTrigger, TaSignal
+from torghut_embedded.pytest_plugin import create_test_topics
+from torghut_runtime import Inbound, Outgoing, ServiceRuntime, ServiceSettings
+from torghut_runtime.testing import produce, read_records, test_settings
+from torghut_runtime.tracing import build_tracer_provider
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+HOP_OUT = topics.TopicSpec("test.hop-out.v1", StrategyTrigger, "symbol", lambda m: m.symbol)
+T0 = datetime(2026, 2, 12, 15, 31, tzinfo=UTC)
+
+
+def signal(seq: int, symbol: str = "AAPL") -> TaSignal:
+    return TaSignal(symbol=symbol, event_ts=T0, seq=seq, price=Decimal("100"), macd=Decimal("1"))
+
+
+def trigger_for(s: TaSignal) -> StrategyTrigger:
+    return StrategyTrigger(request_id=f"req-{s.symbol}-{s.seq}", strategy_id="test", symbol=s.symbol,
+                           direction=Side.BUY, trigger_type="test", event_ts=s.event_ts, signal_seq=s.seq,
+                           price=s.price or Decimal(1), triggered_at=T0)
+
+
+async def record_effect(conn: AsyncConnection, s: TaSignal) -> None:
+    await conn.execute(sa.text("INSERT INTO effects (symbol, seq) VALUES (:s, :q)"), {"s": s.symbol, "q": s.seq})
+
+
+async def effects(runtime: ServiceRuntime) -> list[tuple[str, int]]:
+    async with runtime.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(sa.text("SELECT symbol, seq FROM effects ORDER BY id"))]
+
+
+@pytest.fixture
+async def prefix(kafka_bootstrap: str, topic_namespace: str) -> str:
+    names = [topic_namespace + spec.name for spec in (topics.TA_SIGNALS, topics.TRIGGERS, HOP_OUT)]
+    await create_test_topics(kafka_bootstrap, names + [n + ".dlq" for n in names])
+    return topic_namespace
+
+
+def make_runtime(kafka_bootstrap: str, database_url: str, prefix: str, name: str = "wiring-test",
+                 exporter: InMemorySpanExporter | None = None, **overrides: object) -> ServiceRuntime:
+    settings = test_settings(ServiceSettings, kafka_bootstrap=kafka_bootstrap, database_url=database_url,
+                             topic_prefix=prefix, service_name=name, **overrides)
+    provider = build_tracer_provider(name, None)
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=provider, configure_logs=False)
+
+
+async def test_a_handler_failing_mid_message_is_redelivered_and_its_effect_happens_once(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+    calls = 0
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        nonlocal calls
+        calls += 1
+        await record_effect(conn, inbound.payload)
+        if calls == 1:
+            raise RuntimeError("crash after writing the effect, before finishing")
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    runtime.consume(topics.TA_SIGNALS, handle)
+    async with runtime.running():
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(1), key="AAPL")
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=1, settle=0.5)
+        assert calls == 2
+        assert await effects(runtime) == [("AAPL", 1)]
+    assert [r.model(topics.TRIGGERS).request_id for r in out] == ["req-AAPL-1"]
+
+
+async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoing(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+    calls = 0
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        nonlocal calls
+        calls += 1
+        await record_effect(conn, inbound.payload)
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    real_publish = runtime.kafka.publish_stored
+    failures = 0
+
+    async def flaky_publish(output):  # type: ignore[no-untyped-def]
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise ConnectionError("broker went away after the database commit")
+        await real_publish(output)
+
+    monkeypatch.setattr(runtime.kafka, "publish_stored", flaky_publish)
+    runtime.consume(topics.TA_SIGNALS, handle)
+    async with runtime.running():
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(7), key="AAPL")
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=1, settle=0.5)
+        assert calls == 1, "the handler must not run again once its effects committed"
+        assert await effects(runtime) == [("AAPL", 7)]
+        duplicates = runtime.metrics.messages.labels(topic=topics.TA_SIGNALS.name, outcome="duplicate")._value.get()
+        assert duplicates == 1
+    assert len(out) == 1
+
+
+async def test_a_replayed_message_changes_nothing_twice(kafka_bootstrap: str, fresh_database_url: str,
+                                                         prefix: str) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        await record_effect(conn, inbound.payload)
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    runtime.consume(topics.TA_SIGNALS, handle)
+    same = MessageHeaders.new(topics.TA_SIGNALS.name, message_id="replayed-once")
+    async with runtime.running():
+        for _ in range(2):
+            await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(3), key="AAPL", headers=same)
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=2, settle=0.3)
+        assert await effects(runtime) == [("AAPL", 3)]
+    # The replay republishes the stored output: same message id, so the next hop deduplicates it.
+    assert len({r.headers[h.MESSAGE_ID] for r in out}) == 1
+
+
+async def test_poison_messages_go_to_the_dlq_and_the_partition_keeps_moving(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_max_attempts=3)
+    seen: list[int] = []
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        if inbound.payload.seq == 666:
+            raise ValueError("this one always fails")
+        seen.append(inbound.payload.seq)
+        return []
+
+    runtime.consume(topics.TA_SIGNALS, handle)
+    source = prefix + topics.TA_SIGNALS.name
+    async with runtime.running():
+        await produce(kafka_bootstrap, source, b"{not json", key="AAPL", headers={"x-origin": "test"})
+        await produce(kafka_bootstrap, source, json.dumps({"symbol": "aapl", "seq": 1}).encode(), key="AAPL")
+        await produce(kafka_bootstrap, source, signal(666), key="AAPL")
+        await produce(kafka_bootstrap, source, signal(2), key="AAPL")
+        dead = await read_records(kafka_bootstrap, source + ".dlq", expect=3, settle=0.3)
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.05)
+        assert seen == [2]
+        dlq_metric = runtime.metrics.dead_lettered
+        assert dlq_metric.labels(topic=topics.TA_SIGNALS.name, reason="malformed")._value.get() == 1
+        assert dlq_metric.labels(topic=topics.TA_SIGNALS.name, reason="schema")._value.get() == 1
+        assert dlq_metric.labels(topic=topics.TA_SIGNALS.name, reason="handler_error")._value.get() == 1
+
+    assert [r.headers[h.DLQ_REASON] for r in dead] == ["malformed", "schema", "handler_error"]
+    assert dead[0].value == b"{not json" and dead[0].key == "AAPL"
+    assert dead[0].headers["x-origin"] == "test", "original headers are kept"
+    assert [int(r.headers[h.DLQ_ORIGINAL_OFFSET]) for r in dead] == [0, 1, 2]
+    assert {r.headers[h.DLQ_ORIGINAL_TOPIC] for r in dead} == {source}
+    assert dead[0].headers[h.DLQ_ORIGINAL_PARTITION] == "0"
+    assert "symbol" in dead[1].headers[h.DLQ_ERROR]
+    assert dead[2].headers[h.DLQ_ATTEMPTS] == "3"
+    assert "this one always fails" in dead[2].headers[h.DLQ_ERROR]
+
+
+async def test_one_trace_and_one_correlation_id_survive_two_hops(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    exporter = InMemorySpanExporter()
+    first = make_runtime(kafka_bootstrap, fresh_database_url, prefix, name="hop-one", exporter=exporter)
+    second = make_runtime(kafka_bootstrap, fresh_database_url, prefix, name="hop-two", exporter=exporter,
+                          db_schema="hop_two")
+
+    async def hop_one(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    async def hop_two(inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
+        return [Outgoing(HOP_OUT, inbound.payload)]
+
+    first.consume(topics.TA_SIGNALS, hop_one)
+    second.consume(topics.TRIGGERS, hop_two)
+    origin = MessageHeaders.new(topics.TA_SIGNALS.name, correlation_id="corr-chain-1")
+    async with first.running(), second.running():
+        traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(9), key="AAPL",
+                      headers={**origin.as_dict(), h.TRACEPARENT: traceparent})
+        middle = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=1)
+        final = await read_records(kafka_bootstrap, prefix + HOP_OUT.name, expect=1)
+
+    trace_id = traceparent.split("-")[1]
+    for record in (middle[0], final[0]):
+        assert record.headers[h.TRACEPARENT].split("-")[1] == trace_id
+        assert record.headers[h.CORRELATION_ID] == "corr-chain-1"
+    assert final[0].headers[h.CAUSATION_ID] == middle[0].headers[h.MESSAGE_ID]
+    assert middle[0].headers[h.CAUSATION_ID] == origin.message_id
+    assert {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()} == {trace_id}
