@@ -106,3 +106,13 @@ async def read_records(bootstrap: str, topic: str, *, expect: int, timeout: floa
         return out
     finally:
         await consumer.stop()
+
+
+async def create_topics_for(bootstrap: str, prefix: str, *specs: TopicSpec[Any], partitions: int = 1) -> list[str]:
+    """Create ``prefix + topic`` and its DLQ for each spec (tests isolate themselves by prefix)."""
+    from torghut_embedded.kafka import create_test_topics
+
+    names = [prefix + spec.name for spec in specs]
+    names += [name + ".dlq" for name in names]
+    await create_test_topics(bootstrap, names, partitions=partitions)
+    return names
