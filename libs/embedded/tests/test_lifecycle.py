@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -12,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from torghut_embedded import EmbeddedStack, ServerStartError, read_stack
+from torghut_embedded import EmbeddedStack, ServerStartError, StackNotFound, cli, read_stack, stop_stack
 from torghut_embedded.processes import descendants, is_alive
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,6 +28,22 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def _initialised_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="torghut-lifecycle-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def stack_dir(_initialised_dir: Path) -> Iterator[Path]:
+    """One data dir shared by the tests that start Postgres: initdb (~1 s) runs once, later starts
+    reuse the cluster (~0.1 s). Whatever a test leaves running is stopped after it."""
+    yield _initialised_dir
+    with contextlib.suppress(StackNotFound):
+        stop_stack(_initialised_dir)
+
+
 @pytest.fixture
 def busy_port() -> Iterator[int]:
     with socket.socket() as sock:
@@ -36,8 +52,8 @@ def busy_port() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
-def test_stop_leaves_no_process_alive(data_dir: Path) -> None:
-    stack = EmbeddedStack(data_dir).start()
+def test_stop_leaves_no_process_alive(stack_dir: Path) -> None:
+    stack = EmbeddedStack(stack_dir).start()
     pids = set(stack.pids.values())
     pids |= {child for pid in stack.pids.values() for child in descendants(pid)}
     assert len(pids) > 2  # Postgres runs background workers besides the postmaster
@@ -47,7 +63,7 @@ def test_stop_leaves_no_process_alive(data_dir: Path) -> None:
     assert outcome == {"postgres": "stopped", "kafka": "stopped"}
     assert [pid for pid in pids if is_alive(pid)] == []
     assert stack.stop() == {}  # idempotent
-    assert read_stack(data_dir).state == "stopped"
+    assert read_stack(stack_dir).state == "stopped"
     assert not stack.env_file.exists()
 
 
@@ -76,8 +92,8 @@ def test_occupied_kafka_port_raises_with_tansu_log(data_dir: Path, busy_port: in
     assert "Address in use" in err.value.log_tail
 
 
-def test_occupied_postgres_port_raises_and_stops_the_broker(data_dir: Path, busy_port: int) -> None:
-    stack = EmbeddedStack(data_dir, postgres_port=busy_port)
+def test_occupied_postgres_port_raises_and_stops_the_broker(stack_dir: Path, busy_port: int) -> None:
+    stack = EmbeddedStack(stack_dir, postgres_port=busy_port)
     with pytest.raises(ServerStartError) as err:
         stack.start()
     assert err.value.server == "postgres"
@@ -85,30 +101,30 @@ def test_occupied_postgres_port_raises_and_stops_the_broker(data_dir: Path, busy
     assert not is_alive(stack.pids["kafka"])
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "torghut_embedded.cli", *args],
+def test_cli_down_stops_a_stack_started_by_another_process(stack_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    up = subprocess.run(
+        [sys.executable, "-m", "torghut_embedded.cli", "up", "--data-dir", str(stack_dir), "--no-topics"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-
-
-def test_cli_down_stops_a_stack_started_by_another_process(data_dir: Path) -> None:
-    up = _cli("up", "--data-dir", str(data_dir), "--no-topics")
     assert up.returncode == 0, up.stderr
-    assert str(data_dir / "stack.env") in up.stdout
-    recorded = json.loads((data_dir / "stack.json").read_text())
+    assert str(stack_dir / "stack.env") in up.stdout
+    recorded = json.loads((stack_dir / "stack.json").read_text())
     pids = recorded["pids"]
     assert all(is_alive(pid) for pid in pids.values())  # detached: outlived the `up` command
 
-    status = _cli("status", "--data-dir", str(data_dir))
-    assert status.returncode == 0, status.stdout + status.stderr
-    assert recorded["kafka_bootstrap"] in status.stdout
+    assert cli.main(["status", "--data-dir", str(stack_dir)]) == 0
+    assert recorded["kafka_bootstrap"] in capsys.readouterr().out
 
-    down = _cli("down", "--data-dir", str(data_dir))
-    assert down.returncode == 0, down.stderr
+    assert cli.main(["down", "--data-dir", str(stack_dir)]) == 0
     assert not any(is_alive(pid) for pid in pids.values())
-    assert _cli("status", "--data-dir", str(data_dir)).returncode == 1
-    assert _cli("down", "--data-dir", str(data_dir)).returncode == 0  # idempotent
+    assert cli.main(["status", "--data-dir", str(stack_dir)]) == 1
+    assert cli.main(["down", "--data-dir", str(stack_dir)]) == 0  # idempotent
+    assert "not running" in capsys.readouterr().out
+
+
+def test_cli_reports_a_missing_stack(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["status", "--data-dir", str(data_dir / "nothing")]) == 2
+    assert "no stack was started there" in capsys.readouterr().err

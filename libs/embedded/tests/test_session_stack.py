@@ -13,7 +13,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-
 from torghut_embedded import (
     EmbeddedStack,
     StackAlreadyRunning,
@@ -100,9 +99,7 @@ async def test_create_topics_takes_specs_with_dlq_and_config(kafka_bootstrap: st
     )
     signals = Spec(f"{topic_namespace}signals.v1", partitions=3, dlq=Spec(f"{topic_namespace}signals.v1.dlq"))
     created = await create_topics(kafka_bootstrap, [control, signals])
-    assert sorted(created) == sorted(
-        [control.name, signals.name, f"{control.name}.dlq", f"{signals.name}.dlq"]
-    )
+    assert sorted(created) == sorted([control.name, signals.name, f"{control.name}.dlq", f"{signals.name}.dlq"])
     # Running it again (e.g. a second `up` against a live broker) is fine.
     assert sorted(await create_topics(kafka_bootstrap, [control, signals])) == sorted(created)
 
@@ -167,3 +164,20 @@ async def test_fresh_database_is_isolated(fresh_database_url: str, database_url:
 async def test_blocking_helpers_work_inside_a_running_loop(kafka_bootstrap: str) -> None:
     # EmbeddedStack's sync lifecycle is usable from async code: run_blocking uses a helper thread.
     assert isinstance(run_blocking(list_topics(kafka_bootstrap)), list)
+
+
+@pytest.mark.asyncio
+async def test_contract_topics_and_dlqs_exist(kafka_bootstrap: str, torghut_topics: list[str]) -> None:
+    from torghut_contracts.topics import all_topic_specs
+
+    specs = list(all_topic_specs())
+    expected = {s.name for s in specs} | {s.dlq.name for s in specs}
+    assert set(torghut_topics) == expected
+    assert expected <= set(await list_topics(kafka_bootstrap))
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([s.name for s in specs])
+    finally:
+        await admin.close()
+    assert {t["topic"]: len(t["partitions"]) for t in described} == {s.name: s.partitions for s in specs}

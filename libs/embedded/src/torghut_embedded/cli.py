@@ -59,9 +59,7 @@ def _describe(info: StackInfo) -> str:
     lines = [f"data dir   {info.data_dir}  (state: {info.state})"]
     for proc in info.processes:
         up = "running" if alive.get(proc.name) else "not running"
-        lines.append(
-            f"{proc.name:<10} {endpoints.get(proc.name) or '-':<22} pid {proc.pid:<8} {up:<12} log {proc.log}"
-        )
+        lines.append(f"{proc.name:<10} {endpoints.get(proc.name) or '-':<22} pid {proc.pid:<8} {up:<12} log {proc.log}")
     if info.state == "running":
         lines.append(f"env file   {info.data_dir / 'stack.env'}")
         lines += [f"           {k}={v}" for k, v in info.env().items()]

@@ -12,13 +12,13 @@ import asyncio
 import importlib.resources
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import EmbeddedError, ServerExited
+from ._aio import wait_until_answers
+from .errors import EmbeddedError
 
 #: aiokafka consumer settings for tests (measured in platform-notes): a group join takes ~1 s
 #: instead of 5-18 s, and a fetch returns after a few ms instead of waiting 500 ms for data.
@@ -113,10 +113,9 @@ def tansu_env() -> dict[str, str]:
 
 
 async def wait_kafka(bootstrap: str, deadline: float, alive: Callable[[], bool]) -> None:
-    """Return once a metadata request succeeds; raise TimeoutError at ``deadline`` (monotonic).
+    """Return once a metadata request succeeds (TimeoutError at ``deadline``, monotonic).
 
-    ``alive`` is checked between attempts so a crashed broker fails at once, not at the deadline.
-    Raises ServerExited if the broker process died.
+    Raises ServerExited as soon as ``alive()`` turns False (a crashed broker fails at once).
     """
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -127,26 +126,14 @@ async def wait_kafka(bootstrap: str, deadline: float, alive: Callable[[], bool])
         _, writer = await asyncio.open_connection(host, int(port))
         writer.close()
         await writer.wait_closed()
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=1000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
         try:
             await admin.start()
             await admin.list_topics()
         finally:
             await admin.close()
 
-    last: BaseException | None = None
-    while True:
-        if not alive():
-            raise ServerExited("the broker process exited")
-        try:
-            # Bounded, so a foreign listener on the port cannot hide that the broker died.
-            await asyncio.wait_for(probe(), 1.0)
-            return
-        except Exception as exc:  # refused / timed out / any KafkaError: retry until the deadline
-            last = exc
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"no metadata answer from {bootstrap}; last error: {last!r}")
-        await asyncio.sleep(0.02)
+    await wait_until_answers(probe, what="broker", deadline=deadline, alive=alive)
 
 
 def _expand(topics: Iterable[Any], include_dlq: bool) -> list[Any]:
@@ -210,7 +197,7 @@ async def create_default_topics(bootstrap: str) -> list[str]:
     ``torghut_contracts`` is imported here, not at module level, so the launcher works (and its
     tests run) independently of the contracts package.
     """
-    from torghut_contracts import topics as registry  # type: ignore[attr-defined,unused-ignore]
+    from torghut_contracts import topics as registry
 
     return await create_topics(bootstrap, list(registry.all_topic_specs()))
 

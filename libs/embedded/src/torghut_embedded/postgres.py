@@ -12,19 +12,18 @@ uses (``embedded_postgres``, created with ``useradd`` if missing).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import stat
 import subprocess
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
-from .errors import ServerExited, ServerStartError
+from ._aio import wait_until_answers
+from .errors import ServerStartError
 from .processes import as_user
 
 SUPERUSER = "postgres"
@@ -150,25 +149,22 @@ def _check_name(name: str) -> str:
 
 
 async def wait_postgres(url: str, deadline: float, alive: Callable[[], bool]) -> None:
-    """Return once ``SELECT 1`` succeeds; TimeoutError at ``deadline``, ServerExited if it died."""
+    """Return once ``SELECT 1`` succeeds (TimeoutError at ``deadline``); ServerExited if it died.
+
+    While starting, Postgres refuses connections or answers "the database system is starting up":
+    both are retried.
+    """
     import asyncpg
 
-    last: BaseException | None = None
-    while True:
-        if not alive():
-            raise ServerExited("the postgres process exited")
+    async def probe() -> None:
+        conn = await asyncpg.connect(plain_dsn(url))
         try:
-            conn = await asyncpg.connect(plain_dsn(url), timeout=2)
-            try:
-                if await conn.fetchval("SELECT 1") == 1:
-                    return
-            finally:
-                await conn.close()
-        except Exception as exc:
-            last = exc  # refused while starting, or "the database system is starting up"
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"no answer to SELECT 1 at {url}; last error: {last!r}")
-        await asyncio.sleep(0.03)
+            if await conn.fetchval("SELECT 1") != 1:
+                raise RuntimeError("SELECT 1 did not return 1")
+        finally:
+            await conn.close()
+
+    await wait_until_answers(probe, what="postgres", deadline=deadline, alive=alive)
 
 
 async def create_database(database_url: str, name: str, *, exist_ok: bool = False) -> str:

@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -299,8 +300,6 @@ class EmbeddedStack:
         return self._children[self.info.pids[name]].poll() is None
 
     def _deadline(self) -> float:
-        import time
-
         return time.monotonic() + self._start_timeout_s
 
     def _start_kafka(self, info: StackInfo) -> None:

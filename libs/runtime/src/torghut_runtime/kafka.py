@@ -207,7 +207,8 @@ class KafkaWiring:
 
     def _render(self, inbound: Inbound[Any], item: Outgoing, index: int) -> StoredOutput:
         key = item.key if item.key is not None else item.spec.key(item.message)
-        message_id = derived_message_id(inbound.headers.message_id, item.spec.name, key, item.discriminator or str(index))
+        discriminator = item.discriminator or str(index)
+        message_id = derived_message_id(inbound.headers.message_id, item.spec.name, key, discriminator)
         headers = MessageHeaders.new(item.spec.name, message_id=message_id, cause=inbound.headers,
                                      correlation_id=item.correlation_id)
         return StoredOutput(topic=self.topic(item.spec), key=key, value=item.spec.encode(item.message).decode(),

@@ -1,0 +1,339 @@
+"""``torghut``: status, kill switch, trading state, topics, tail, replay."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from torghut_contracts import topics
+from torghut_contracts.enums import TradingState
+from torghut_contracts.headers import MessageHeaders
+from torghut_contracts.models import GLOBAL_SCOPE, ControlCommand
+
+from . import kafka_io
+from .control import latest_by_scope, next_command
+from .windows import DEFAULT_SANDBOX_PREFIX, ProductionTopicRefused, Window, guard_target, provenance_headers, \
+    sandbox_name, to_ms
+
+STACK_ENV = Path(".torghut/infra/stack.env")
+SERVICES_FILE = Path(".torghut/demo/services.json")
+err = Console(stderr=True)
+out = Console()
+
+
+class CliError(Exception):
+    """A problem the operator can fix; printed without a traceback, exit code 2."""
+
+
+def resolve_bootstrap(flag: str | None) -> str:
+    if flag:
+        return flag
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    if STACK_ENV.exists():
+        for line in STACK_ENV.read_text().splitlines():
+            if line.startswith("KAFKA_BOOTSTRAP_SERVERS="):
+                return line.split("=", 1)[1].strip()
+    raise CliError("no broker: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS, or start `make infra`")
+
+
+# -- control -----------------------------------------------------------------------------------
+async def read_control(bootstrap: str) -> dict[str, ControlCommand]:
+    commands = []
+    async for record in kafka_io.tail(bootstrap, topics.CONTROL.name, from_beginning=True, limit=None,
+                                      idle_timeout_s=0.6):
+        try:
+            commands.append(topics.CONTROL.decode(record.value))
+        except ValidationError:
+            continue  # a malformed control record is the DLQ's business, not the operator's view
+    return latest_by_scope(commands)
+
+
+async def publish_control(bootstrap: str, command: ControlCommand) -> None:
+    record = kafka_io.RawRecord(topics.CONTROL.name, 0, -1, 0, command.scope,
+                                MessageHeaders.new(topics.CONTROL.name).as_dict(), topics.CONTROL.encode(command))
+    await kafka_io.produce_records(bootstrap, [(topics.CONTROL.name, record)], speed=None)
+
+
+async def cmd_control(args: argparse.Namespace) -> int:
+    bootstrap = resolve_bootstrap(args.bootstrap)
+    current = await read_control(bootstrap)
+    if args.command == "control":
+        _print_control(current)
+        return 0
+    if args.command == "kill-switch":
+        command = next_command(current.get(args.scope), scope=args.scope, kill_switch=args.state == "on",
+                               reason=args.reason)
+    else:
+        command = next_command(current.get(args.scope), scope=args.scope, trading_state=TradingState(args.state),
+                               reason=args.reason)
+    await publish_control(bootstrap, command)
+    current[command.scope] = command
+    _print_control(current)
+    return 0
+
+
+def _print_control(current: dict[str, ControlCommand]) -> None:
+    table = Table("scope", "kill switch", "trading state", "reason", "issued at", "by", title="control")
+    if GLOBAL_SCOPE not in current:
+        table.add_row(GLOBAL_SCOPE, "ON (default)", "ACTIVE", "no command yet", "", "")
+    for scope, c in sorted(current.items()):
+        table.add_row(scope, "ON" if c.kill_switch else "off", c.trading_state.value, c.reason,
+                      c.issued_at.isoformat(), c.issued_by)
+    out.print(table)
+
+
+# -- status ------------------------------------------------------------------------------------
+def _service_urls(args: argparse.Namespace) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    if SERVICES_FILE.exists():
+        urls.update({name: spec["url"] for name, spec in json.loads(SERVICES_FILE.read_text()).items()})
+    for item in args.service or []:
+        name, _, url = item.partition("=")
+        if not url:
+            raise CliError(f"--service takes name=url, got {item!r}")
+        urls[name] = url
+    return urls
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    bootstrap = resolve_bootstrap(args.bootstrap)
+    health = Table("service", "healthz", "readyz", "url", title="services")
+    failing = 0
+    async with httpx.AsyncClient(timeout=3.0) as client:
+        for name, url in sorted(_service_urls(args).items()):
+            states = []
+            for probe in ("healthz", "readyz"):
+                try:
+                    response = await client.get(f"{url.rstrip('/')}/{probe}")
+                    states.append("ok" if response.status_code == 200 else f"{response.status_code} {response.text}")
+                except httpx.HTTPError as exc:
+                    states.append(f"down ({type(exc).__name__})")
+            failing += any(s != "ok" for s in states)
+            health.add_row(name, *states, url)
+    out.print(health)
+
+    lag_table = Table("consumer group", "topic", "lag by partition", "total", title="consumer lag")
+    for group in await kafka_io.list_groups(bootstrap):
+        topic = _topic_of_group(group)
+        if topic is None:
+            continue
+        lag = await kafka_io.group_lag(bootstrap, group, topic)
+        total = sum(v for v in lag.values() if v is not None)
+        lag_table.add_row(group, topic, " ".join(f"{p}:{'-' if v is None else v}" for p, v in lag.items()), str(total))
+    out.print(lag_table)
+    return 1 if failing else 0
+
+
+def _topic_of_group(group: str) -> str | None:
+    """Service groups are named ``<service>.<topic>`` by the runtime."""
+    for spec in topics.ALL_TOPICS:
+        if group.endswith("." + spec.name):
+            return spec.name
+    return None
+
+
+# -- topics and tail ---------------------------------------------------------------------------
+async def cmd_topics(args: argparse.Namespace) -> int:
+    bootstrap = resolve_bootstrap(args.bootstrap)
+    if args.action == "list":
+        table = Table("topic", "partitions", "key", "model", title="topics")
+        for name, partitions in (await kafka_io.list_topics(bootstrap)).items():
+            spec = topics.BY_NAME.get(name)
+            table.add_row(name, str(partitions), spec.key_field if spec else "", spec.model.__name__ if spec else "")
+        out.print(table)
+        return 0
+    offsets = await kafka_io.describe_topic(bootstrap, args.name)
+    spec = topics.BY_NAME.get(args.name) or topics.BY_NAME.get(args.name.removesuffix(".dlq"))
+    info: dict[str, Any] = {"topic": args.name, "partitions": [
+        {"partition": o.partition, "beginning": o.beginning, "end": o.end, "messages": o.end - o.beginning}
+        for o in offsets]}
+    if spec is not None:
+        info.update(key=spec.key_field, model=spec.model.__name__, config=spec.config, description=spec.description)
+    out.print_json(json.dumps(info))
+    return 0
+
+
+async def cmd_tail(args: argparse.Namespace) -> int:
+    bootstrap = resolve_bootstrap(args.bootstrap)
+    async for record in kafka_io.tail(bootstrap, args.topic, from_beginning=args.from_beginning, limit=args.n,
+                                      idle_timeout_s=args.idle_timeout):
+        line = json.dumps(record.as_json(), indent=2 if args.pretty else None, ensure_ascii=False)
+        print(line, flush=True)
+    return 0
+
+
+# -- replay ------------------------------------------------------------------------------------
+def _window(args: argparse.Namespace) -> Window:
+    headers: dict[str, str] = {}
+    for item in args.header or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"--header takes name=value, got {item!r}")
+        headers[name] = value
+    try:
+        since = to_ms(datetime.fromisoformat(args.since)) if args.since else None
+        until = to_ms(datetime.fromisoformat(args.until)) if args.until else None
+    except ValueError as exc:
+        raise CliError(f"bad --since/--until: {exc}") from None
+    return Window(start_offset=args.from_offset, end_offset=args.to_offset, since_ms=since, until_ms=until,
+                  key=args.key, header_equals=headers)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=True)
+
+
+async def cmd_replay(args: argparse.Namespace) -> int:
+    bootstrap = resolve_bootstrap(args.bootstrap)
+    if args.action == "dump":
+        window = _window(args)
+        count = 0
+        with _progress() as progress, open(args.out, "w", encoding="utf-8") as sink:
+            task = progress.add_task(f"dump {args.topic}", total=None)
+            async for record in kafka_io.read_window(
+                    bootstrap, args.topic, window, on_progress=lambda d, t: progress.update(task, completed=d, total=t)):
+                sink.write(json.dumps(record.as_json(), ensure_ascii=False) + "\n")
+                count += 1
+        err.print(f"dumped {count} records from {args.topic} to {args.out}")
+        return 0
+
+    if args.action == "load":
+        guard_target(args.topic, force=args.force)
+        records = []
+        for number, line in enumerate(Path(args.file).read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = kafka_io.RawRecord.from_json(json.loads(line))
+            except (json.JSONDecodeError, KeyError, ValueError) as exc:
+                raise CliError(f"{args.file}:{number}: not a dumped record ({exc})") from None
+            headers = provenance_headers(record.headers, topic=record.topic, partition=record.partition,
+                                         offset=record.offset)
+            records.append((args.topic, kafka_io.RawRecord(record.topic, record.partition, record.offset,
+                                                           record.timestamp_ms, record.key, headers, record.value)))
+        with _progress() as progress:
+            task = progress.add_task(f"load → {args.topic}", total=len(records))
+            sent = await kafka_io.produce_records(bootstrap, records, speed=None if args.asap else args.speed,
+                                                  on_progress=lambda n: progress.update(task, completed=n))
+        err.print(f"loaded {sent} records into {args.topic}")
+        return 0
+
+    # copy
+    prefix = args.prefix or DEFAULT_SANDBOX_PREFIX.format(name=args.name)
+    target = sandbox_name(prefix, args.topic)
+    guard_target(target, force=args.force)
+    window = _window(args)
+    copied = []
+    with _progress() as progress:
+        task = progress.add_task(f"read {args.topic}", total=None)
+        async for record in kafka_io.read_window(
+                bootstrap, args.topic, window, on_progress=lambda d, t: progress.update(task, completed=d, total=t)):
+            headers = provenance_headers(record.headers, topic=record.topic, partition=record.partition,
+                                         offset=record.offset)
+            copied.append((target, kafka_io.RawRecord(record.topic, record.partition, record.offset,
+                                                      record.timestamp_ms, record.key, headers, record.value)))
+        task = progress.add_task(f"write {target}", total=len(copied))
+        sent = await kafka_io.produce_records(bootstrap, copied, speed=None,
+                                              on_progress=lambda n: progress.update(task, completed=n))
+    err.print(f"copied {sent} records from {args.topic} to {target}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------------
+def _add_window(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from-offset", type=int, help="first offset (inclusive), every partition")
+    parser.add_argument("--to-offset", type=int, help="last offset (exclusive), every partition")
+    parser.add_argument("--since", help="ISO time with zone, by record timestamp (inclusive)")
+    parser.add_argument("--until", help="ISO time with zone, by record timestamp (exclusive)")
+    parser.add_argument("--key", help="only records with this key")
+    parser.add_argument("--header", action="append", metavar="NAME=VALUE", help="only records with this header")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torghut", description=__doc__)
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS or "
+                                            ".torghut/infra/stack.env)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    status = sub.add_parser("status", help="health of every service and consumer lag")
+    status.add_argument("--service", action="append", metavar="NAME=URL")
+
+    sub.add_parser("control", help="show the kill switch and trading state per scope")
+    kill = sub.add_parser("kill-switch", help="turn the kill switch on or off")
+    kill.add_argument("state", choices=("on", "off"))
+    state = sub.add_parser("trading-state", help="set ACTIVE, REDUCING or HALTED")
+    state.add_argument("state", choices=[s.value for s in TradingState])
+    for p in (kill, state):
+        p.add_argument("--scope", default=GLOBAL_SCOPE, help="'global' or an account id")
+        p.add_argument("--reason", default="", help="why (kept on the compacted topic)")
+
+    topics_parser = sub.add_parser("topics", help="list or describe topics")
+    topics_sub = topics_parser.add_subparsers(dest="action", required=True)
+    topics_sub.add_parser("list")
+    describe = topics_sub.add_parser("describe")
+    describe.add_argument("name")
+
+    tail = sub.add_parser("tail", help="print a topic as JSON lines")
+    tail.add_argument("topic")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("-n", type=int, help="stop after N records")
+    tail.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a record")
+    tail.add_argument("--pretty", action="store_true")
+
+    replay = sub.add_parser("replay", help="dump, load or copy a topic window")
+    replay_sub = replay.add_subparsers(dest="action", required=True)
+    dump = replay_sub.add_parser("dump", help="a topic window to a JSONL file")
+    dump.add_argument("topic")
+    dump.add_argument("--out", required=True)
+    _add_window(dump)
+    load = replay_sub.add_parser("load", help="a JSONL file into a topic")
+    load.add_argument("file")
+    load.add_argument("--topic", required=True)
+    pace = load.add_mutually_exclusive_group()
+    pace.add_argument("--asap", action="store_true", help="as fast as possible (default)")
+    pace.add_argument("--speed", type=float, help="original spacing divided by this factor")
+    load.add_argument("--force", action="store_true", help="allow writing into a production topic")
+    copy = replay_sub.add_parser("copy", help="a topic window into a sandbox prefix")
+    copy.add_argument("topic")
+    copy.add_argument("--name", default="replay", help="sandbox name: prefix sandbox.<name>.")
+    copy.add_argument("--prefix", help="explicit prefix instead of sandbox.<name>.")
+    copy.add_argument("--force", action="store_true", help="allow writing into a production topic")
+    _add_window(copy)
+    return parser
+
+
+COMMANDS = {"status": cmd_status, "control": cmd_control, "kill-switch": cmd_control, "trading-state": cmd_control,
+            "topics": cmd_topics, "tail": cmd_tail, "replay": cmd_replay}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "speed", None) is not None and args.speed <= 0:
+        err.print("--speed must be greater than zero")
+        return 2
+    try:
+        return asyncio.run(COMMANDS[args.command](args))
+    except (CliError, ProductionTopicRefused, LookupError) as exc:
+        err.print(f"torghut: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
