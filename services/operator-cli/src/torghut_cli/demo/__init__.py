@@ -1,0 +1,1 @@
+"""``torghut demo``: the whole suite on embedded infrastructure, replaying one market session."""
