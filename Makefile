@@ -42,7 +42,7 @@ infra: bootstrap
 	$(UV) run torghut-infra up --data-dir .torghut/infra --foreground
 
 demo: bootstrap
-	$(UV) run torghut-infra up --data-dir .torghut/infra --foreground
+	$(UV) run torghut demo
 
 bench: bootstrap
 	$(UV) run python -m bench

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from torghut_cli import kafka_io
-from torghut_cli.main import cmd_control, cmd_replay, cmd_status, build_parser
+from torghut_cli.main import build_parser, cmd_control, cmd_replay, cmd_status
 from torghut_contracts import topics
 from torghut_contracts.examples import example
 from torghut_contracts.headers import MessageHeaders
@@ -67,7 +66,8 @@ async def test_dump_by_time_window_and_offsets(kafka_bootstrap: str, signals_top
 async def test_copy_to_the_sandbox_and_refuse_production(kafka_bootstrap: str, signals_topic: str,
                                                           topic_namespace: str, tmp_path: Path) -> None:
     await create_topics_for(kafka_bootstrap, f"sandbox.{topic_namespace}", topics.TA_SIGNALS)
-    args = parse("--bootstrap", kafka_bootstrap, "replay", "copy", signals_topic, "--prefix", "sandbox.", "--key", "NVDA")
+    args = parse("--bootstrap", kafka_bootstrap, "replay", "copy", signals_topic, "--prefix", "sandbox.",
+                 "--key", "NVDA")
     assert await cmd_replay(args) == 0
     copied = await read_records(kafka_bootstrap, "sandbox." + signals_topic, expect=1, settle=0.2)
     assert [r.key for r in copied] == ["NVDA"]

@@ -5,10 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
 from torghut_cli.control import latest_by_scope, next_command
-from torghut_cli.windows import ProductionTopicRefused, Window, guard_target, pacing_delays, provenance_headers, \
-    sandbox_name, to_ms
+from torghut_cli.windows import (
+    ProductionTopicRefused,
+    Window,
+    guard_target,
+    pacing_delays,
+    provenance_headers,
+    sandbox_name,
+    to_ms,
+)
 from torghut_contracts.enums import TradingState
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-
 from torghut_contracts.headers import header_dict
 
 from .windows import Window, pacing_delays

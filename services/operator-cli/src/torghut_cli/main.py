@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-
 from torghut_contracts import topics
 from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders
@@ -25,8 +24,15 @@ from torghut_contracts.models import GLOBAL_SCOPE, ControlCommand
 
 from . import kafka_io
 from .control import latest_by_scope, next_command
-from .windows import DEFAULT_SANDBOX_PREFIX, ProductionTopicRefused, Window, guard_target, provenance_headers, \
-    sandbox_name, to_ms
+from .windows import (
+    DEFAULT_SANDBOX_PREFIX,
+    ProductionTopicRefused,
+    Window,
+    guard_target,
+    provenance_headers,
+    sandbox_name,
+    to_ms,
+)
 
 STACK_ENV = Path(".torghut/infra/stack.env")
 SERVICES_FILE = Path(".torghut/demo/services.json")
@@ -205,8 +211,10 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         count = 0
         with _progress() as progress, open(args.out, "w", encoding="utf-8") as sink:
             task = progress.add_task(f"dump {args.topic}", total=None)
-            async for record in kafka_io.read_window(
-                    bootstrap, args.topic, window, on_progress=lambda d, t: progress.update(task, completed=d, total=t)):
+            def show(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            async for record in kafka_io.read_window(bootstrap, args.topic, window, on_progress=show):
                 sink.write(json.dumps(record.as_json(), ensure_ascii=False) + "\n")
                 count += 1
         err.print(f"dumped {count} records from {args.topic} to {args.out}")
@@ -317,8 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"status": cmd_status, "control": cmd_control, "kill-switch": cmd_control, "trading-state": cmd_control,
-            "topics": cmd_topics, "tail": cmd_tail, "replay": cmd_replay}
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.runner import run_demo
+
+    return await run_demo(Path(args.workdir), None if args.speed is None else args.speed, args.quiet_seconds)
+
+
+COMMANDS = {"demo": cmd_demo, "status": cmd_status, "control": cmd_control, "kill-switch": cmd_control,
+            "trading-state": cmd_control, "topics": cmd_topics, "tail": cmd_tail, "replay": cmd_replay}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

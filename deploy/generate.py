@@ -1,0 +1,335 @@
+"""Generate the deploy artefacts that must follow the code, so they cannot drift from it.
+
+Two things are generated, both from the code that owns them:
+
+- the topic list (names, partitions, configs of every v1 topic and its ``.dlq``) from
+  ``torghut_contracts.topics``: ``deploy/compose/topics.txt`` for compose and the
+  ``topics.specs`` block of the chart's ``values.yaml``;
+- every environment variable each service reads, with its default, from the service's settings
+  class (a ``torghut_runtime.ServiceSettings`` subclass): ``deploy/compose/settings.yml`` (the
+  ``environment`` each compose service extends) and the ``config`` / ``secretEnv`` block of each
+  service in ``values.yaml``.
+
+Run ``uv run python deploy/generate.py`` after changing a topic or a settings class;
+``--check`` (used by tests/deploy) exits 1 and names every stale file instead of writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+TOPICS_TXT = DEPLOY / "compose" / "topics.txt"
+COMPOSE_SETTINGS = DEPLOY / "compose" / "settings.yml"
+VALUES_YAML = DEPLOY / "helm" / "torghut" / "values.yaml"
+
+#: Every long-running service: deploy name -> Python package. The image runs ``torghut-<name>``.
+SERVICES: dict[str, str] = {
+    "signal-trigger": "torghut_signal_trigger",
+    "decision-client": "torghut_decision_client",
+    "decision-engine": "torghut_decision_engine",
+    "risk-firewall": "torghut_risk_firewall",
+    "execution-router": "torghut_execution_router",
+    "whitepaper-ingest": "torghut_whitepaper_ingest",
+}
+
+#: Set once for the whole release (chart: ``global.config``), never repeated per service, so that
+#: changing one of them in one place reaches every service.
+GLOBAL_VARS: dict[str, str | None] = {
+    "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+    "TOPIC_PREFIX": "",
+    "TORGHUT_ACCOUNT": "paper-main",
+    "LOG_LEVEL": "INFO",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": None,
+}
+
+#: Set by the chart from other values: HTTP_PORT from ``services.<name>.port`` (it must match the
+#: container port, the probes and the Service).
+CHART_MANAGED_VARS = {"HTTP_PORT": "port"}
+
+#: Values that differ in the compose stack from the settings' defaults: the stack's own hosts.
+#: ``${VAR:-default}`` lets a shell variable (or a ``.env`` file) override the stack-wide ones.
+COMPOSE_VALUES: dict[str, str] = {
+    "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
+    "DATABASE_URL": "postgresql+asyncpg://torghut:torghut@postgres:5432/torghut",
+    "TOPIC_PREFIX": "${TOPIC_PREFIX:-}",
+    "TORGHUT_ACCOUNT": "${TORGHUT_ACCOUNT:-paper-main}",
+    "LOG_LEVEL": "${LOG_LEVEL:-INFO}",
+    "DECISION_ENGINE_URL": "http://decision-engine:8080",
+    "CLICKHOUSE_URL": "http://clickhouse:8123",
+    "TA_CLICKHOUSE_URL": "http://clickhouse:8123",
+    "S3_ENDPOINT_URL": "http://objectstore:8333",
+    "OBJECT_STORE_ENDPOINT": "http://objectstore:8333",
+}
+
+#: Secret-looking names that are nevertheless plain configuration.
+NOT_SECRET = re.compile(r"_(TOKEN|KEY)_(HEADER|FILE|TTL|PATH|NAME)$|_SECRET_NAME$")
+SECRET = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|KEY_ID|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS)|"
+                    r"(^|_)(DSN|DATABASE_URL)$")
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One environment variable a settings class reads."""
+
+    name: str
+    field: str
+    default: str | None  # rendered as the environment would carry it; None: no value (unset)
+    required: bool
+    secret: bool
+    description: str
+
+    @property
+    def secret_key(self) -> str:
+        """Key in the credentials Secret: ``ALPACA_API_KEY_ID`` -> ``alpaca-api-key-id``."""
+        return self.name.lower().replace("_", "-")
+
+
+def _contains_secret_str(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_contains_secret_str(arg) for arg in getattr(annotation, "__args__", ()) or ())
+
+
+def render_env_value(value: Any) -> str | None:
+    """A Python default as pydantic-settings would parse it back from the environment."""
+    if value is None:
+        return None
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, Enum):
+        return render_env_value(value.value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        from pydantic import TypeAdapter
+
+        return json.dumps(TypeAdapter(type(value)).dump_python(value, mode="json"), separators=(",", ":"))
+    return str(value)
+
+
+def env_names(settings_cls: type[BaseSettings], name: str, field: FieldInfo) -> list[str]:
+    """Every environment variable name that sets ``field`` (prefix and aliases applied), upper case."""
+    source = EnvSettingsSource(settings_cls, case_sensitive=False)
+    return [env_name.upper() for _, env_name, _ in source._extract_field_info(field, name)]
+
+
+def env_vars(settings_cls: type[BaseSettings]) -> list[EnvVar]:
+    """The variables ``settings_cls`` reads, in field order (one per field: its first name)."""
+    result = []
+    for name, field in settings_cls.model_fields.items():
+        env = env_names(settings_cls, name, field)[0]
+        required = field.is_required()
+        value = None if required else field.get_default(call_default_factory=True)
+        if any(m is NoDecode or isinstance(m, NoDecode) for m in field.metadata) and isinstance(value, list | tuple):
+            default: str | None = ",".join(map(str, value))  # the field parses its own comma-separated form
+        else:
+            default = render_env_value(value)
+        secret = (_contains_secret_str(field.annotation) or bool(SECRET.search(env))) and not NOT_SECRET.search(env)
+        result.append(EnvVar(env, name, default, required, secret, (field.description or "").strip()))
+    return result
+
+
+def settings_class(package: str) -> type[BaseSettings] | None:
+    """The ServiceSettings subclass defined in ``<package>.settings``; None if the module does not exist."""
+    from torghut_runtime import ServiceSettings
+
+    try:
+        module = importlib.import_module(f"{package}.settings")
+    except ModuleNotFoundError as exc:
+        if exc.name in (package, f"{package}.settings"):
+            return None
+        raise
+    found = [obj for obj in vars(module).values()
+             if isinstance(obj, type) and issubclass(obj, ServiceSettings) and obj is not ServiceSettings
+             and obj.__module__ == module.__name__]
+    if len(found) != 1:
+        raise RuntimeError(f"{module.__name__} must define exactly one ServiceSettings subclass, found {found}")
+    return found[0]
+
+
+def service_env(service: str) -> list[EnvVar] | None:
+    cls = settings_class(SERVICES[service])
+    return None if cls is None else env_vars(cls)
+
+
+# -- topics -----------------------------------------------------------------------------------------
+def topic_rows() -> list[tuple[str, int, dict[str, str]]]:
+    """(name, partitions, config) of every registry topic followed by its dead-letter topic."""
+    from torghut_contracts import topics
+
+    rows: list[tuple[str, int, dict[str, str]]] = []
+    for spec in topics.all_topic_specs():
+        rows.append((spec.name, spec.partitions, dict(spec.config)))
+        rows.append((spec.dlq.name, spec.dlq.partitions, dict(spec.dlq.config)))
+    return rows
+
+
+def render_topics_txt() -> str:
+    lines = [
+        "# GENERATED by deploy/generate.py from torghut_contracts.topics: do not edit.",
+        "# One topic per line: name partitions [config=value ...]; read by create-topics.sh.",
+    ]
+    for name, partitions, config in topic_rows():
+        lines.append(" ".join([name, str(partitions), *(f"{k}={v}" for k, v in sorted(config.items()))]))
+    return "\n".join(lines) + "\n"
+
+
+def render_values_topics() -> str:
+    lines = ["  specs:"]
+    for name, partitions, config in topic_rows():
+        lines.append(f"    {name}:")
+        lines.append(f"      partitions: {partitions}")
+        lines.append("      config:")
+        lines += [f"        {k}: {json.dumps(v)}" for k, v in sorted(config.items())]
+    return "\n".join(lines) + "\n"
+
+
+# -- settings ---------------------------------------------------------------------------------------
+def _comment(var: EnvVar) -> str:
+    text = var.description.replace("\n", " ")
+    if var.secret:
+        text = ("secret; " + text).strip("; ")
+    return f"  # {text}" if text else ""
+
+
+def _yaml_str(value: str | None) -> str:
+    return "null" if value is None else json.dumps(value)
+
+
+def _compose_value(var: EnvVar) -> str | None:
+    """The value in compose: the stack's host, else the default; secrets and unset ones pass through."""
+    if var.name in COMPOSE_VALUES:
+        return COMPOSE_VALUES[var.name]
+    if var.secret or var.default is None:
+        return None  # `NAME:` with no value: taken from the shell running compose, else unset
+    return var.default.replace("$", "$$")
+
+
+def render_compose_settings() -> str:
+    out = [
+        "# GENERATED by deploy/generate.py from each service's settings class: do not edit; change the",
+        "# settings class and re-run it. Every variable a service reads is here with its default; docker-",
+        "# compose.yml `extends` these and overrides per stack. A variable with no value (secrets, unset",
+        "# options) is passed through from the shell that runs `docker compose`, and left unset otherwise.",
+        "services:",
+    ]
+    for service in SERVICES:
+        variables = service_env(service)
+        out.append(f"  {service}:")
+        if variables is None:
+            out.append(f"    # {SERVICES[service]}.settings does not exist yet: only the common variables.")
+            variables = _fallback_vars(service)
+        out.append("    environment:")
+        for var in variables:
+            value = _compose_value(var)
+            rendered = "" if value is None else " " + _yaml_str(value)
+            out.append(f"      {var.name}:{rendered}{_comment(var)}")
+    return "\n".join(out) + "\n"
+
+
+def _fallback_vars(service: str) -> list[EnvVar]:
+    from torghut_runtime import ServiceSettings
+
+    variables = env_vars(ServiceSettings)
+    return [EnvVar(v.name, v.field, service if v.name == "SERVICE_NAME" else v.default, v.required, v.secret,
+                   v.description) for v in variables]
+
+
+def render_values_service(service: str) -> str:
+    variables = service_env(service)
+    lines = []
+    if variables is None:
+        lines.append(f"    # {SERVICES[service]}.settings does not exist yet: only the common variables.")
+        variables = _fallback_vars(service)
+    config = [v for v in variables if not v.secret and v.name not in GLOBAL_VARS and v.name not in CHART_MANAGED_VARS]
+    secrets = [v for v in variables if v.secret and v.name not in GLOBAL_VARS]
+    lines.append("    config:" + ("" if config else " {}"))
+    for var in config:
+        if var.required:
+            lines.append(f"      {var.name}: null  # REQUIRED: set it{_comment(var)[1:]}")
+        else:
+            lines.append(f"      {var.name}: {_yaml_str(var.default)}{_comment(var)}")
+    lines.append("    secretEnv:" + ("" if secrets else " {}"))
+    for var in secrets:
+        optional = "" if var.required else ", optional: true"
+        lines.append(f"      {var.name}: {{key: {var.secret_key}{optional}}}{_comment(var)}")
+    return "\n".join(lines) + "\n"
+
+
+# -- regions in values.yaml -------------------------------------------------------------------------
+def _marker(kind: str, name: str) -> tuple[str, str]:
+    return (f"# >>> generated {kind} {name}: deploy/generate.py writes this block, do not edit",
+            f"# <<< generated {kind} {name}")
+
+
+def replace_region(text: str, kind: str, name: str, body: str) -> str:
+    begin, end = _marker(kind, name)
+    pattern = re.compile(rf"(?P<indent>[ ]*){re.escape(begin)}\n.*?(?P=indent){re.escape(end)}\n", re.S)
+    match = pattern.search(text)
+    if match is None:
+        raise RuntimeError(f"{VALUES_YAML.relative_to(ROOT)}: no '{begin}' ... '{end}' block")
+    indent = match.group("indent")
+    return text[:match.start()] + f"{indent}{begin}\n{body}{indent}{end}\n" + text[match.end():]
+
+
+def render_values(current: str) -> str:
+    text = replace_region(current, "topics", "specs", render_values_topics())
+    for service in SERVICES:
+        text = replace_region(text, "settings", service, render_values_service(service))
+    return text
+
+
+def expected_files() -> dict[Path, str]:
+    return {
+        TOPICS_TXT: render_topics_txt(),
+        COMPOSE_SETTINGS: render_compose_settings(),
+        VALUES_YAML: render_values(VALUES_YAML.read_text()),
+    }
+
+
+def stale_files(expected: dict[Path, str] | None = None) -> list[Path]:
+    expected = expected_files() if expected is None else expected
+    return [path for path, text in expected.items() if not path.exists() or path.read_text() != text]
+
+
+def missing_services() -> list[str]:
+    """Services whose settings module does not exist yet."""
+    return [service for service in SERVICES if settings_class(SERVICES[service]) is None]
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="deploy/generate.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is stale; write nothing")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    expected = expected_files()
+    stale = stale_files(expected)
+    if args.check:
+        for path in stale:
+            print(f"stale: {path.relative_to(ROOT)} (run `uv run python deploy/generate.py`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(expected[path])
+        print(f"wrote {path.relative_to(ROOT)}")
+    for service in missing_services():
+        print(f"note: {SERVICES[service]}.settings does not exist yet; {service} gets the common variables only")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

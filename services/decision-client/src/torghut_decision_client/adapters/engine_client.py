@@ -1,0 +1,355 @@
+"""The ``decision-engine`` transport: one run of the seed-002 endpoint, streamed with httpx-sse.
+
+What it guards against, since a decision run may take minutes over a connection that can drop:
+
+* heartbeats (SSE comments, and the blank events httpx-sse yields after them) are skipped and do
+  not count as progress;
+* a dropped connection is resumed from the last event id (``Last-Event-ID``) on the run's stream;
+  an engine without a resumable stream is polled on ``GET .../runs/{run_id}`` instead;
+* a data-staleness watchdog ends a run that only sends heartbeats (``engine_stalled``), and an
+  overall deadline bounds everything, reconnects and backoff included (``engine_timeout``);
+* connection failures and 5xx are retried with exponential backoff (``engine_unavailable`` when
+  they run out); a 4xx is not retried (``engine_rejected_request``).
+
+Re-posting the same request is safe by contract: the engine returns the existing run for a
+request id it has seen, so a retry never starts a second run.
+
+Nothing here raises for an engine problem: every path ends in an ``EngineOutcome``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+from httpx_sse import ServerSentEvent, aconnect_sse
+from pydantic import ValidationError
+from torghut_contracts.decision_engine import (
+    RUNS_PATH,
+    STREAM_PATH,
+    DecisionError,
+    DecisionFinal,
+    DecisionRequest,
+    RunAccepted,
+    RunState,
+    RunStatus,
+    SseEvent,
+)
+
+from ..domain import reasons
+from ..domain.outcome import EngineFailure, EngineOutcome, Provenance, answer_from_final, failure
+from ..settings import DecisionClientSettings
+
+log = structlog.get_logger("torghut.decision_client.engine")
+
+TRANSPORT = "decision-engine"
+RESUME_PATH = RUNS_PATH + "/stream"
+TIMEOUT_ERROR_CODES = frozenset({"timeout", "run_timeout", "deadline_exceeded"})
+_PROGRESS_EVENTS = frozenset({SseEvent.ACCEPTED, SseEvent.PROGRESS, SseEvent.CONTEXT_READY,
+                              SseEvent.ANALYSIS_COMPLETE})
+
+
+@dataclass(frozen=True)
+class EngineClientConfig:
+    base_url: str
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    stall_timeout_s: float = 90.0
+    poll_interval_s: float = 2.0
+    deadline_s: float = 240.0
+    max_reconnects: int = 5
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+
+    @classmethod
+    def from_settings(cls, settings: DecisionClientSettings) -> EngineClientConfig:
+        return cls(
+            base_url=settings.decision_engine_url.rstrip("/"),
+            connect_timeout_s=settings.decision_engine_connect_timeout_s,
+            read_timeout_s=settings.decision_engine_read_timeout_s,
+            stall_timeout_s=settings.decision_engine_stall_timeout_s,
+            poll_interval_s=settings.decision_engine_poll_interval_s,
+            deadline_s=settings.decision_deadline_s,
+            max_reconnects=settings.decision_engine_max_reconnects,
+            backoff_initial_s=settings.decision_engine_backoff_initial_s,
+            backoff_max_s=settings.decision_engine_backoff_max_s,
+        )
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with jitter, so many clients do not reconnect in step."""
+        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** max(attempt - 1, 0))
+        return ceiling * random.uniform(0.5, 1.0)
+
+
+class _Rejected(Exception):
+    """A 4xx: the engine will not take this request, however often it is sent."""
+
+
+class _Retryable(Exception):
+    """A 5xx, 408 or 429: the engine may take it later."""
+
+
+class _ResumeUnsupported(Exception):
+    """The engine has no resumable stream for this run (404/405): poll instead."""
+
+
+@dataclass
+class _Run:
+    """What is known about the run so far; survives reconnects within one ``decide`` call."""
+
+    request: DecisionRequest
+    started: float
+    run_id: str | None = None
+    last_event_id: str | None = None
+    resumes: int = 0
+    last_problem: str = ""
+    connected_once: bool = False
+
+    def provenance(self) -> Provenance:
+        return Provenance(transport=TRANSPORT, run_id=self.run_id, latency_ms=self.latency_ms())
+
+    def latency_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def is_replayed(self, event_id: str) -> bool:
+        """An event at or before the last one seen (a resumed or re-posted stream replaying history)."""
+        if not event_id or self.last_event_id is None:
+            return False
+        if event_id.isdigit() and self.last_event_id.isdigit():
+            return int(event_id) <= int(self.last_event_id)
+        return event_id == self.last_event_id
+
+
+class DecisionEngineClient:
+    """Streams one decision run per :meth:`decide` call; safe to share across calls."""
+
+    name = TRANSPORT
+
+    def __init__(self, config: EngineClientConfig, *, http: httpx.AsyncClient | None = None,
+                 extra_headers: Mapping[str, str] | None = None) -> None:
+        """``extra_headers`` go on every engine request; tests use it for ``x-torghut-fault``."""
+        self.config = config
+        self.extra_headers = dict(extra_headers or {})
+        self._own_http = http is None
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(
+            connect=config.connect_timeout_s, read=config.read_timeout_s, write=config.connect_timeout_s,
+            pool=config.connect_timeout_s))
+        self.resumes = 0
+        """Streams resumed after a drop (for metrics and tests)."""
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self.http.aclose()
+
+    async def decide(self, request: DecisionRequest) -> EngineOutcome:
+        run = _Run(request=request, started=time.monotonic())
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.config.deadline_s):
+                watchdog = asyncio.timeout(self.config.stall_timeout_s)
+                try:
+                    async with watchdog:
+                        return await self._follow(run, lambda: watchdog.reschedule(
+                            loop.time() + self.config.stall_timeout_s))
+                except TimeoutError:
+                    if not watchdog.expired():
+                        raise
+                return await self._after_stall(run)
+        except TimeoutError:
+            return failure(reasons.ENGINE_TIMEOUT,
+                           f"no final decision within the {self.config.deadline_s:g}s deadline", run.provenance())
+
+    # -- following a run across reconnects ----------------------------------------------------------
+    async def _follow(self, run: _Run, progressed: Any) -> EngineOutcome:
+        failures = 0
+        while True:
+            try:
+                if run.run_id is None:
+                    outcome = await self._stream(run, "POST", STREAM_PATH, progressed)
+                else:
+                    outcome = await self._stream(run, "GET", RESUME_PATH.format(run_id=run.run_id), progressed)
+                if outcome is not None:
+                    return outcome
+                run.last_problem = "the stream ended before a final event"
+            except _Rejected as exc:
+                return failure(reasons.ENGINE_REJECTED_REQUEST, str(exc), run.provenance())
+            except _ResumeUnsupported:
+                return await self._poll(run, progressed)
+            except (httpx.TransportError, _Retryable) as exc:  # SSEError is a TransportError
+                run.last_problem = f"{type(exc).__name__}: {exc}"
+            failures += 1
+            if failures > self.config.max_reconnects:
+                if not run.connected_once:
+                    return failure(reasons.ENGINE_UNAVAILABLE, run.last_problem, run.provenance())
+                if run.run_id is not None:
+                    return await self._poll(run, progressed)
+                return failure(reasons.ENGINE_UNAVAILABLE, run.last_problem, run.provenance())
+            delay = self.config.backoff(failures)
+            log.warning("decision stream interrupted; reconnecting", request_id=run.request.request_id,
+                        run_id=run.run_id, last_event_id=run.last_event_id, attempt=failures,
+                        delay_s=round(delay, 3), problem=run.last_problem)
+            await asyncio.sleep(delay)
+
+    async def _stream(self, run: _Run, method: str, path: str, progressed: Any) -> EngineOutcome | None:
+        headers = dict(self.extra_headers)
+        kwargs: dict[str, Any] = {}
+        if method == "POST":
+            kwargs["content"] = run.request.model_dump_json()
+            headers["content-type"] = "application/json"
+        if run.last_event_id:
+            headers["Last-Event-ID"] = run.last_event_id
+        resuming = method == "GET"
+        async with aconnect_sse(self.http, method, self.config.base_url + path, headers=headers, **kwargs) as source:
+            await self._check_status(source.response, resuming=resuming)
+            run.connected_once = True
+            if resuming:
+                run.resumes += 1
+                self.resumes += 1
+            async for sse in source.aiter_sse():
+                if not sse.data:
+                    continue  # a heartbeat: the connection is alive, the run has not moved
+                if sse.id and run.is_replayed(sse.id):
+                    continue
+                if sse.id:
+                    run.last_event_id = sse.id
+                outcome = self._on_event(run, sse)
+                if outcome is not None:
+                    return outcome
+                if sse.event in _PROGRESS_EVENTS:
+                    progressed()
+        return None
+
+    async def _check_status(self, response: httpx.Response, *, resuming: bool) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        body = (await response.aread()).decode("utf-8", "replace")[:500]
+        if resuming and status in (404, 405):
+            raise _ResumeUnsupported(f"{status}: {body}")
+        if status in (408, 429) or status >= 500:
+            raise _Retryable(f"engine answered {status}: {body}")
+        raise _Rejected(f"engine refused the request ({status}): {body}")
+
+    def _on_event(self, run: _Run, sse: ServerSentEvent) -> EngineOutcome | None:
+        if sse.event == SseEvent.ACCEPTED:
+            run_id = _run_id_of(sse.data)
+            if run_id:
+                run.run_id = run_id
+            return None
+        if sse.event == SseEvent.FINAL:
+            return self._final(run, sse.data)
+        if sse.event == SseEvent.ERROR:
+            return self._error(run, sse.data)
+        if sse.event not in _PROGRESS_EVENTS:
+            log.info("ignoring an unknown decision event", event_name=sse.event, run_id=run.run_id)
+        return None
+
+    def _final(self, run: _Run, data: str | DecisionFinal) -> EngineOutcome:
+        try:
+            final = data if isinstance(data, DecisionFinal) else DecisionFinal.model_validate_json(data)
+        except ValidationError as exc:
+            return failure(reasons.ENGINE_MALFORMED_FINAL, f"decision.final does not validate: {_summary(exc)}",
+                           run.provenance())
+        if final.request_id != run.request.request_id:
+            return failure(reasons.ENGINE_MALFORMED_FINAL,
+                           f"decision.final is for request {final.request_id}, not {run.request.request_id}",
+                           run.provenance())
+        return answer_from_final(final, transport=TRANSPORT, run_id=run.run_id or final.run_id,
+                                 latency_ms=run.latency_ms())
+
+    def _error(self, run: _Run, data: str | DecisionError | None) -> EngineFailure:
+        try:
+            error = data if isinstance(data, DecisionError) else DecisionError.model_validate_json(data or "")
+        except ValidationError:
+            return failure(reasons.ENGINE_ERROR, f"decision.error with an unreadable payload: {str(data)[:300]}",
+                           run.provenance())
+        code = reasons.ENGINE_TIMEOUT if error.code in TIMEOUT_ERROR_CODES else reasons.ENGINE_ERROR
+        return failure(code, f"engine error {error.code}: {error.message}"[:2000], run.provenance())
+
+    # -- the poll fallback ---------------------------------------------------------------------------
+    async def _poll(self, run: _Run, progressed: Any) -> EngineOutcome:
+        """Follow the run by ``GET .../runs/{id}`` until it ends (watchdog and deadline still apply)."""
+        assert run.run_id is not None
+        last_seen = -1
+        failures = 0
+        while True:
+            try:
+                status = await self._status(run)
+                failures = 0
+            except (httpx.TransportError, _Retryable) as exc:
+                failures += 1
+                run.last_problem = f"{type(exc).__name__}: {exc}"
+                if failures > self.config.max_reconnects:
+                    return failure(reasons.ENGINE_UNAVAILABLE, run.last_problem, run.provenance())
+                await asyncio.sleep(self.config.backoff(failures))
+                continue
+            except _Rejected as exc:
+                return failure(reasons.ENGINE_ERROR, f"the run can no longer be read: {exc}", run.provenance())
+            if status is None:
+                return failure(reasons.ENGINE_MALFORMED_FINAL, "the run status does not validate", run.provenance())
+            outcome = self._terminal(run, status)
+            if outcome is not None:
+                return outcome
+            if status.last_event_id > last_seen:
+                if last_seen >= 0:
+                    progressed()
+                last_seen = status.last_event_id
+            await asyncio.sleep(self.config.poll_interval_s)
+
+    async def _status(self, run: _Run) -> RunStatus | None:
+        response = await self.http.get(self.config.base_url + RUNS_PATH.format(run_id=run.run_id),
+                                       headers=self.extra_headers)
+        await self._check_status(response, resuming=False)
+        try:
+            return RunStatus.model_validate_json(response.content)
+        except ValidationError:
+            return None
+
+    def _terminal(self, run: _Run, status: RunStatus) -> EngineOutcome | None:
+        if status.status is RunState.FINAL:
+            if status.final is None:
+                return failure(reasons.ENGINE_MALFORMED_FINAL, "run is final but carries no final payload",
+                               run.provenance())
+            return self._final(run, status.final)
+        if status.status is RunState.ERROR:
+            return self._error(run, status.error)
+        return None
+
+    async def _after_stall(self, run: _Run) -> EngineOutcome:
+        """The watchdog fired: one last look at the run (it may have just finished), else hold."""
+        stalled = failure(
+            reasons.ENGINE_STALLED if run.connected_once else reasons.ENGINE_UNAVAILABLE,
+            (f"no decision event for {self.config.stall_timeout_s:g}s (heartbeats only)" if run.connected_once
+             else f"engine unreachable for {self.config.stall_timeout_s:g}s: {run.last_problem}"),
+            run.provenance())
+        if run.run_id is None:
+            return stalled
+        try:
+            status = await self._status(run)
+        except Exception as exc:  # the verdict is already 'stalled'; a failed last look changes nothing
+            log.info("last look at a stalled run failed", run_id=run.run_id, error=repr(exc))
+            return stalled
+        return (self._terminal(run, status) if status else None) or stalled
+
+
+def _run_id_of(data: str) -> str | None:
+    try:
+        return RunAccepted.model_validate_json(data).run_id
+    except ValidationError:
+        try:
+            raw = json.loads(data)
+        except ValueError:
+            return None
+        value = raw.get("run_id") if isinstance(raw, dict) else None
+        return value if isinstance(value, str) and value else None
+
+
+def _summary(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])

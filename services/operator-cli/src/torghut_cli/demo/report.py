@@ -1,0 +1,120 @@
+"""What the demo saw: a tally of every output topic, and the end-of-session report.
+
+Pure: it folds records (topic, headers, value) into counts, positions and P&L, so the same code
+reports a live demo and a replayed dump.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from pydantic import ValidationError
+from torghut_contracts import headers as h
+from torghut_contracts import topics
+from torghut_contracts.enums import Side, TradeEvent, VerdictOutcome
+from torghut_contracts.models import TradeUpdate
+
+FILL_EVENTS = frozenset({TradeEvent.FILL, TradeEvent.PARTIAL_FILL})
+CHAIN = ("triggers", "decisions", "verdicts", "orders", "fills")
+
+
+@dataclass
+class SymbolBook:
+    qty: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)  # signed cost of the open position
+    realized: Decimal = Decimal(0)
+    last_price: Decimal | None = None
+
+    def apply_fill(self, side: Side, qty: Decimal, price: Decimal) -> None:
+        signed = qty if side is Side.BUY else -qty
+        if self.qty == 0 or (self.qty > 0) == (signed > 0):
+            self.qty += signed
+            self.cost += signed * price
+            return
+        closing = min(abs(signed), abs(self.qty))
+        avg = self.cost / self.qty
+        direction = 1 if self.qty > 0 else -1
+        self.realized += closing * (price - avg) * direction
+        self.qty += signed
+        self.cost = avg * self.qty if abs(signed) <= closing else self.qty * price
+        if self.qty == 0:
+            self.cost = Decimal(0)
+
+    @property
+    def unrealized(self) -> Decimal:
+        if self.qty == 0 or self.last_price is None:
+            return Decimal(0)
+        return self.qty * self.last_price - self.cost
+
+    @property
+    def exposure(self) -> Decimal:
+        return abs(self.qty) * (self.last_price or Decimal(0))
+
+
+@dataclass
+class PipelineTally:
+    counts: Counter[str] = field(default_factory=Counter)
+    decisions_by_action: Counter[str] = field(default_factory=Counter)
+    verdicts_by_outcome: Counter[str] = field(default_factory=Counter)
+    veto_reasons: Counter[str] = field(default_factory=Counter)
+    trade_events: Counter[str] = field(default_factory=Counter)
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    books: dict[str, SymbolBook] = field(default_factory=lambda: defaultdict(SymbolBook))
+    chains: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _fingerprints: set[str] = field(default_factory=set)
+
+    def add(self, topic: str, headers: dict[str, str], value: bytes) -> None:
+        if topic.endswith(".dlq"):
+            self.dead_letters[topic.removesuffix(".dlq")] += 1
+            return
+        spec = topics.BY_NAME.get(topic)
+        if spec is None:
+            return
+        try:
+            message = spec.decode(value)
+        except ValidationError:
+            return
+        correlation = headers.get(h.CORRELATION_ID)
+        if spec is topics.TA_SIGNALS:
+            self.counts["signals"] += 1
+            if message.price is not None:
+                self.books[message.symbol].last_price = message.price
+            return
+        if spec is topics.TRIGGERS:
+            self._count("triggers", correlation)
+        elif spec is topics.DECISIONS:
+            self._count("decisions", correlation)
+            self.decisions_by_action[message.intent.action.value] += 1
+        elif spec is topics.RISK_VERDICTS:
+            self._count("verdicts", correlation)
+            self.verdicts_by_outcome[message.outcome.value] += 1
+            if message.outcome is VerdictOutcome.VETO:
+                self.veto_reasons.update(message.reason_codes)
+        elif spec is topics.ORDERS_APPROVED:
+            self._count("orders", correlation)
+        elif spec is topics.TRADE_UPDATES:
+            self._trade_update(message, correlation)
+
+    def _count(self, stage: str, correlation: str | None) -> None:
+        self.counts[stage] += 1
+        if correlation:
+            self.chains[correlation].add(stage)
+
+    def _trade_update(self, update: TradeUpdate, correlation: str | None) -> None:
+        if update.fingerprint in self._fingerprints:
+            self.counts["duplicate_trade_updates"] += 1
+            return
+        self._fingerprints.add(update.fingerprint)
+        self.trade_events[update.event.value] += 1
+        if update.event in FILL_EVENTS and update.fill_qty and update.fill_price:
+            self._count("fills", correlation)
+            self.books[update.order.symbol].apply_fill(update.order.side, update.fill_qty, update.fill_price)
+
+    def complete_chain(self) -> str | None:
+        """A correlation id that reached every stage, signal trigger to fill."""
+        for correlation, stages in sorted(self.chains.items()):
+            if all(stage in stages for stage in CHAIN):
+                return correlation
+        return None

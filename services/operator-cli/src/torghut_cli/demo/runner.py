@@ -1,0 +1,230 @@
+"""``torghut demo``: embedded infrastructure, every service as its own process, one session replayed.
+
+Ctrl-C (or any failure) stops every process this command started, then the broker and Postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from torghut_contracts import topics
+from torghut_contracts.enums import TradingState
+from torghut_contracts.headers import MessageHeaders, header_dict
+from torghut_contracts.models import GLOBAL_SCOPE
+from torghut_embedded.kafka import create_default_topics
+from torghut_embedded.stack import EmbeddedStack
+
+from ..control import next_command
+from ..windows import pacing_delays
+from .make_dataset import DATASET_DIR, SESSION_DATE
+from .processes import ServiceProcess
+from .report import PipelineTally
+
+ACCOUNT = "paper-main"
+WATCHED = (topics.TA_SIGNALS, topics.TRIGGERS, topics.DECISIONS, topics.RISK_VERDICTS, topics.ORDERS_APPROVED,
+           topics.TRADE_UPDATES)
+console = Console()
+
+
+def service_plan(stack: EmbeddedStack, log_dir: Path) -> list[ServiceProcess]:
+    """Every service in pipeline order, configured for a replayed session (event time, paper venue)."""
+    common = {"KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap, "DATABASE_URL": stack.database_url,
+              "TORGHUT_ACCOUNT": ACCOUNT, "LOG_LEVEL": "INFO"}
+    engine = ServiceProcess("decision-engine", "torghut_decision_engine", dict(common), log_dir)
+    return [
+        engine,
+        ServiceProcess("execution-router", "torghut_execution_router", {
+            **common, "EXECUTION_PRIMARY_ADAPTER": "paper"}, log_dir),
+        ServiceProcess("risk-firewall", "torghut_risk_firewall", {**common, "RISK_CLOCK": "event"}, log_dir),
+        ServiceProcess("decision-client", "torghut_decision_client", {
+            **common, "DECISION_ENGINE_URL": engine.url, "EXECUTION_PRIMARY_ADAPTER": "paper",
+            "PORTFOLIO_MAX_AGE_S": "86400000"}, log_dir),
+        ServiceProcess("signal-trigger", "torghut_signal_trigger", {**common, "SIGNAL_CLOCK": "event"}, log_dir),
+    ]
+
+
+def load_session() -> list[tuple[str, bytes, int]]:
+    """(symbol, JSON bytes, event time in ms) for every signal of the committed session."""
+    out = []
+    for line in (DATASET_DIR / f"signals-{SESSION_DATE}.jsonl").read_text().splitlines():
+        signal = topics.TA_SIGNALS.decode(line)
+        out.append((signal.symbol, line.encode(), int(signal.event_ts.timestamp() * 1000)))
+    return out
+
+
+class Observer:
+    """Reads every watched topic from the beginning into a :class:`PipelineTally`."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.tally = PipelineTally()
+        self.last_activity = time.monotonic()
+
+    async def run(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+        await consumer.start()
+        try:
+            names = [s.name for s in WATCHED] + [s.dlq.name for s in WATCHED]
+            tps = [TopicPartition(name, p) for name in names for p in (consumer.partitions_for_topic(name) or ())]
+            if not tps:
+                await consumer.topics()
+                tps = [TopicPartition(name, p) for name in names for p in (consumer.partitions_for_topic(name) or ())]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            while True:
+                batch = await consumer.getmany(timeout_ms=200)
+                for records in batch.values():
+                    for r in records:
+                        self.tally.add(r.topic, header_dict(r.headers), r.value or b"")
+                        self.last_activity = time.monotonic()
+        finally:
+            await consumer.stop()
+
+
+def progress_table(tally: PipelineTally, sent: int, total: int) -> Table:
+    table = Table(title=f"Torghut demo — session {SESSION_DATE}", show_header=True)
+    for column in ("signals sent", "triggers", "decisions", "verdicts", "approved orders", "fills", "dead letters"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{sent}/{total}", str(tally.counts["triggers"]), str(tally.counts["decisions"]),
+                  str(tally.counts["verdicts"]), str(tally.counts["orders"]), str(tally.counts["fills"]),
+                  str(sum(tally.dead_letters.values())))
+    return table
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counter.items())) or "none"
+
+
+def final_report(tally: PipelineTally, log_dir: Path) -> None:
+    console.rule("[bold]Session report")
+    summary = Table("stage", "count")
+    for stage in ("signals", "triggers", "decisions", "verdicts", "orders", "fills"):
+        summary.add_row(stage, str(tally.counts[stage]))
+    console.print(summary)
+    console.print(f"decisions by action: {_counts(tally.decisions_by_action)}")
+    console.print(f"verdicts: {_counts(tally.verdicts_by_outcome)}")
+    if tally.veto_reasons:
+        reasons = Table("veto reason", "count", title="verdicts by reason")
+        for reason, count in tally.veto_reasons.most_common():
+            reasons.add_row(reason, str(count))
+        console.print(reasons)
+    console.print(f"trade updates: {_counts(tally.trade_events)}")
+    if tally.dead_letters:
+        console.print(f"[yellow]dead letters: {dict(tally.dead_letters)}")
+    book = Table("symbol", "position", "last price", "exposure", "realized P&L", "unrealized P&L",
+                 title="P&L and exposure (from fills, marked at the last signal price)")
+    total_realized = total_unrealized = Decimal(0)
+    for symbol, position in sorted(tally.books.items()):
+        if position.qty == 0 and position.realized == 0:
+            continue
+        book.add_row(symbol, str(position.qty), str(position.last_price), f"{position.exposure:.2f}",
+                     f"{position.realized:.2f}", f"{position.unrealized:.2f}")
+        total_realized += position.realized
+        total_unrealized += position.unrealized
+    book.add_row("total", "", "", "", f"{total_realized:.2f}", f"{total_unrealized:.2f}")
+    console.print(book)
+    chain = tally.complete_chain()
+    if chain:
+        console.print(f"one complete chain (signal → trigger → decision → verdict → order → fill): "
+                      f"correlation id [bold]{chain}[/]")
+        console.print(f"  follow it:  grep {chain} {log_dir}/*.log")
+        console.print(f"  or:         uv run torghut replay dump torghut.decisions.v1 --out /dev/stdout "
+                      f"--header x-correlation-id={chain}")
+    else:
+        console.print("[yellow]no chain reached a fill in this run")
+
+
+async def replay_session(bootstrap: str, speed: float | None, observer: Observer, live: Live) -> int:
+    session = load_session()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    sent = 0
+    try:
+        for (symbol, body, _), delay in zip(session, pacing_delays((ts for *_, ts in session), speed), strict=True):
+            if delay:
+                await asyncio.sleep(delay)
+            headers = MessageHeaders.new(topics.TA_SIGNALS.name)
+            await producer.send(topics.TA_SIGNALS.name, body, key=symbol.encode(), headers=headers.as_kafka())
+            sent += 1
+            if sent % 25 == 0:
+                await producer.flush()
+                live.update(progress_table(observer.tally, sent, len(session)))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    log_dir = workdir / "logs"
+    stack = EmbeddedStack(workdir / "infra")
+    services: list[ServiceProcess] = []
+    observer_task: asyncio.Task[None] | None = None
+    try:
+        console.print("starting the embedded broker (Tansu) and Postgres…")
+        stack.start()
+        await create_default_topics(stack.kafka_bootstrap)
+        console.print(f"  kafka {stack.kafka_bootstrap}   postgres {stack.database_url}")
+        services = service_plan(stack, log_dir)
+        for service in services:
+            service.start()
+        for service in services:
+            service.wait_ready()
+            console.print(f"  [green]ready[/] {service.name:<17} {service.url}   log {service.log_path}")
+        (workdir / "services.json").write_text(json.dumps({s.name: {"url": s.url} for s in services}, indent=2))
+
+        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
+        await producer.start()
+        try:
+            opening = next_command(None, scope=GLOBAL_SCOPE, kill_switch=False, trading_state=TradingState.ACTIVE,
+                                   reason="demo session open")
+            await producer.send_and_wait(topics.CONTROL.name, topics.CONTROL.encode(opening), key=b"global",
+                                         headers=MessageHeaders.new(topics.CONTROL.name).as_kafka())
+        finally:
+            await producer.stop()
+        console.print("kill switch off, trading state ACTIVE (published to torghut.control.v1)")
+
+        observer = Observer(stack.kafka_bootstrap)
+        observer_task = asyncio.create_task(observer.run())
+        with Live(progress_table(observer.tally, 0, 0), console=console, refresh_per_second=4) as live:
+            sent = await replay_session(stack.kafka_bootstrap, speed, observer, live)
+            while time.monotonic() - observer.last_activity < quiet_s:
+                for service in services:
+                    if not service.alive():
+                        raise RuntimeError(f"{service.name} died:\n{service.log_tail()}")
+                live.update(progress_table(observer.tally, sent, sent))
+                await asyncio.sleep(0.25)
+            live.update(progress_table(observer.tally, sent, sent))
+        final_report(observer.tally, log_dir)
+        return 0
+    finally:
+        if observer_task is not None:
+            observer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await observer_task
+        for service in reversed(services):
+            service.stop()
+        stack.stop()
+        console.print("stopped every service, the broker and Postgres")
+
+
+@contextlib.contextmanager
+def _quiet_interrupt() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        console.print("\ninterrupted: everything started has been stopped")

@@ -1,0 +1,53 @@
+"""The demo's tally and P&L arithmetic, and the committed dataset's provenance."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from torghut_cli.demo import make_dataset
+from torghut_cli.demo.report import PipelineTally, SymbolBook
+from torghut_contracts import topics
+from torghut_contracts.enums import Side
+from torghut_contracts.examples import example
+
+D = Decimal
+
+
+def test_long_then_partial_close_then_flip_short() -> None:
+    book = SymbolBook()
+    book.apply_fill(Side.BUY, D(10), D(100))
+    book.apply_fill(Side.BUY, D(10), D(110))
+    assert (book.qty, book.cost) == (D(20), D(2100))
+    book.apply_fill(Side.SELL, D(5), D(120))  # avg 105: +75 realized
+    assert (book.qty, book.realized) == (D(15), D(75))
+    book.apply_fill(Side.SELL, D(25), D(100))  # closes 15 at -5 each (-75), opens 10 short at 100
+    assert (book.qty, book.realized, book.cost) == (D(-10), D(0), D(-1000))
+    book.last_price = D(90)
+    assert book.unrealized == D(100) and book.exposure == D(900)
+
+
+def test_tally_counts_stages_and_finds_a_complete_chain() -> None:
+    tally = PipelineTally()
+    headers = {"x-correlation-id": "req-1"}
+    for spec in (topics.TA_SIGNALS, topics.TRIGGERS, topics.DECISIONS, topics.RISK_VERDICTS, topics.ORDERS_APPROVED):
+        tally.add(spec.name, headers, spec.encode(example(spec.name)))
+    assert tally.complete_chain() is None, "no fill yet"
+    fill = example(topics.TRADE_UPDATES.name)
+    tally.add(topics.TRADE_UPDATES.name, headers, topics.TRADE_UPDATES.encode(fill))
+    tally.add(topics.TRADE_UPDATES.name, headers, topics.TRADE_UPDATES.encode(fill))  # a duplicate delivery
+    tally.add(topics.DECISIONS.name + ".dlq", {}, b"{bad")
+    assert tally.complete_chain() == "req-1"
+    assert tally.counts["fills"] == 1 and tally.counts["duplicate_trade_updates"] == 1
+    assert tally.books["NVDA"].qty == D(10)
+    assert tally.veto_reasons["kill_switch_enabled"] == 1
+    assert tally.dead_letters[topics.DECISIONS.name] == 1
+
+
+def test_the_committed_dataset_is_what_the_generator_produces() -> None:
+    bars_csv, signals_jsonl = make_dataset.build()
+    directory = make_dataset.DATASET_DIR
+    assert (directory / f"bars-{make_dataset.SESSION_DATE}.csv").read_text() == bars_csv
+    assert (directory / f"signals-{make_dataset.SESSION_DATE}.jsonl").read_text() == signals_jsonl
+    signals = [topics.TA_SIGNALS.decode(line) for line in signals_jsonl.splitlines()]
+    assert len(signals) == 390 * len(make_dataset.INSTRUMENTS)
+    assert sum(1 for s in signals if s.macd is None) == 33 * len(make_dataset.INSTRUMENTS)

@@ -1,0 +1,1 @@
+"""Thin adapters: the Postgres store, the Kafka handlers and the operator HTTP routes."""

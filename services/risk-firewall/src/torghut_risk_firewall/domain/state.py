@@ -1,0 +1,90 @@
+"""The state the core judges against: the account's portfolio, the operator's posture, the market.
+
+Plain immutable values, built by the Postgres store and by tests alike. Quantities are signed
+Decimals (negative is short). Open orders are approved-but-unfilled orders: they count against
+every limit until a fill turns them into position or a terminal event releases them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from torghut_contracts.enums import Side, TradingState
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """An approved order not yet filled or terminal; ``remaining_qty`` is what may still fill."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    remaining_qty: Decimal
+    price: Decimal
+    adds_exposure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Latch:
+    """A latched stop (daily loss, drawdown, not flat in time): REDUCING until an operator resets it."""
+
+    reason: str
+    detail: str
+    latched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioState:
+    """One account as the firewall knows it.
+
+    ``positions`` are filled quantities per symbol; ``position_marks`` the broker's last price per
+    symbol from the account snapshot (used when no signal price is known).
+    """
+
+    account: str
+    equity: Decimal | None = None
+    buying_power: Decimal | None = None
+    day_start_equity: Decimal | None = None
+    peak_equity: Decimal | None = None
+    snapshot_as_of: datetime | None = None
+    positions: Mapping[str, Decimal] = field(default_factory=dict)
+    position_marks: Mapping[str, Decimal] = field(default_factory=dict)
+    open_orders: tuple[OpenOrder, ...] = ()
+    latches: tuple[Latch, ...] = ()
+    recent_approvals: tuple[datetime, ...] = ()
+    """Approval times within the last minute (the order-rate window), oldest first."""
+    last_approval_by_symbol: Mapping[str, datetime] = field(default_factory=dict)
+    """When each symbol last had an exposure-adding approval (the cooldown clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    """The effective operator posture for one account: the most restrictive of global and account.
+
+    The default is the fail-closed one: the kill switch is on until an operator turns it off.
+    """
+
+    kill_switch: bool = True
+    trading_state: TradingState = TradingState.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """The last TA signal for a symbol: its price, when, and the bar volume if known."""
+
+    price: Decimal
+    event_ts: datetime
+    volume: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketState:
+    marks: Mapping[str, Mark] = field(default_factory=dict)
+
+    def mark(self, symbol: str) -> Mark | None:
+        return self.marks.get(symbol)
