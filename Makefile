@@ -1,7 +1,7 @@
 # The verbs a newcomer types. Each one bootstraps what it needs on a fresh machine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export UV_LINK_MODE := copy
 
@@ -14,10 +14,8 @@ help:
 	@echo "make infra    start the embedded broker and Postgres in the foreground"
 	@echo "make bench    run the benchmarks in bench/"
 
-$(UV):
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
-
-bootstrap: $(UV)
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	@$(UV) sync --frozen --all-packages --quiet
 
 test: bootstrap
@@ -30,7 +28,7 @@ test-fast: bootstrap
 
 lint: bootstrap
 	$(UV) run ruff check libs services tests bench
-	$(UV) run mypy libs/contracts/src libs/runtime/src libs/embedded/src
+	$(UV) run mypy $(wildcard libs/*/src) $(wildcard services/*/src)
 
 contracts-check: bootstrap
 	$(UV) run torghut-contracts check

@@ -69,17 +69,26 @@ COMPOSE_VALUES: dict[str, str] = {
     "TOPIC_PREFIX": "${TOPIC_PREFIX:-}",
     "TORGHUT_ACCOUNT": "${TORGHUT_ACCOUNT:-paper-main}",
     "LOG_LEVEL": "${LOG_LEVEL:-INFO}",
-    "DECISION_ENGINE_URL": "http://decision-engine:8080",
-    "CLICKHOUSE_URL": "http://clickhouse:8123",
-    "TA_CLICKHOUSE_URL": "http://clickhouse:8123",
-    "S3_ENDPOINT_URL": "http://objectstore:8333",
-    "OBJECT_STORE_ENDPOINT": "http://objectstore:8333",
+    "OTEL_EXPORTER_OTLP_ENDPOINT": "${OTEL_EXPORTER_OTLP_ENDPOINT:-}",
 }
 
-#: Secret-looking names that are nevertheless plain configuration.
-NOT_SECRET = re.compile(r"_(TOKEN|KEY)_(HEADER|FILE|TTL|PATH|NAME)$|_SECRET_NAME$")
-SECRET = re.compile(r"(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|KEY_ID|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS)|"
-                    r"(^|_)(DSN|DATABASE_URL)$")
+#: Per-service values in the compose stack (win over COMPOSE_VALUES).
+COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
+    "signal-trigger": {
+        "CLICKHOUSE_URL": "clickhouse://torghut:torghut@clickhouse:9000/torghut",
+    },
+    "decision-client": {
+        "DECISION_ENGINE_URL": "http://decision-engine:8080",
+    },
+}
+
+#: Names that carry credentials although neither their type (SecretStr) nor their name says so.
+SECRET_VARS = {"CLICKHOUSE_URL"}
+
+SECRET = re.compile(r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS|DSN|"
+                    r"DATABASE_URL)(_|$)")
+#: Secret-looking names that are nevertheless plain configuration (a header name, a file path, a TTL).
+NOT_SECRET = re.compile(r"_(HEADER|FILE|TTL|PATH|NAME|ENABLED)$")
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,10 @@ def env_names(settings_cls: type[BaseSettings], name: str, field: FieldInfo) -> 
     return [env_name.upper() for _, env_name, _ in source._extract_field_info(field, name)]
 
 
+def _no_decode(field: FieldInfo) -> bool:
+    return any(m is NoDecode or isinstance(m, NoDecode) for m in field.metadata)
+
+
 def env_vars(settings_cls: type[BaseSettings]) -> list[EnvVar]:
     """The variables ``settings_cls`` reads, in field order (one per field: its first name)."""
     result = []
@@ -135,11 +148,14 @@ def env_vars(settings_cls: type[BaseSettings]) -> list[EnvVar]:
         env = env_names(settings_cls, name, field)[0]
         required = field.is_required()
         value = None if required else field.get_default(call_default_factory=True)
-        if any(m is NoDecode or isinstance(m, NoDecode) for m in field.metadata) and isinstance(value, list | tuple):
-            default: str | None = ",".join(map(str, value))  # the field parses its own comma-separated form
+        if _no_decode(field) and isinstance(value, list | tuple | set | frozenset | dict) and (
+                not value or not isinstance(value, dict)):
+            # the field parses its own comma-separated form
+            default: str | None = ",".join(str(render_env_value(item)) for item in value)
         else:
             default = render_env_value(value)
-        secret = (_contains_secret_str(field.annotation) or bool(SECRET.search(env))) and not NOT_SECRET.search(env)
+        secret = env in SECRET_VARS or _contains_secret_str(field.annotation) or (
+            bool(SECRET.search(env)) and not NOT_SECRET.search(env))
         result.append(EnvVar(env, name, default, required, secret, (field.description or "").strip()))
     return result
 
@@ -211,8 +227,10 @@ def _yaml_str(value: str | None) -> str:
     return "null" if value is None else json.dumps(value)
 
 
-def _compose_value(var: EnvVar) -> str | None:
+def _compose_value(service: str, var: EnvVar) -> str | None:
     """The value in compose: the stack's host, else the default; secrets and unset ones pass through."""
+    if var.name in COMPOSE_SERVICE_VALUES.get(service, {}):
+        return COMPOSE_SERVICE_VALUES[service][var.name]
     if var.name in COMPOSE_VALUES:
         return COMPOSE_VALUES[var.name]
     if var.secret or var.default is None:
@@ -236,7 +254,7 @@ def render_compose_settings() -> str:
             variables = _fallback_vars(service)
         out.append("    environment:")
         for var in variables:
-            value = _compose_value(var)
+            value = _compose_value(service, var)
             rendered = "" if value is None else " " + _yaml_str(value)
             out.append(f"      {var.name}:{rendered}{_comment(var)}")
     return "\n".join(out) + "\n"

@@ -1,0 +1,198 @@
+"""Postgres store of runs and their events: the single source of truth for streams, polls and restarts.
+
+An event and the run's new state commit in one transaction, and only while the run is not
+terminal, so exactly one terminal event exists per run even when the owner and a lease reaper
+race. Event ids are the run's ``last_event_id`` counter: 1, 2, 3, ... per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from torghut_contracts.decision_engine import RunState, SseEvent
+
+metadata = sa.MetaData()
+TS = sa.DateTime(timezone=True)
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("request_id", sa.Text, nullable=False, unique=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),
+    sa.Column("strategy_id", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("fault", sa.Text),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("lease_expires_at", TS, nullable=False),
+    sa.Column("deadline_at", TS, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("last_event_id", sa.Integer, nullable=False),
+    sa.Column("final", sa.Text),
+    sa.Column("error", sa.Text),
+)
+run_events = sa.Table(
+    "run_events", metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.Integer, primary_key=True),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+LIVE = (RunState.ACCEPTED.value, RunState.RUNNING.value)
+TERMINAL = (RunState.FINAL.value, RunState.ERROR.value)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    request_id: str
+    request_hash: str
+    request: str
+    status: RunState
+    fault: str | None
+    owner: str
+    deadline_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    last_event_id: int
+    final: str | None
+    error: str | None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in (RunState.FINAL, RunState.ERROR)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: int
+    event: SseEvent
+    data: str
+
+
+@dataclass(frozen=True)
+class NewRun:
+    run_id: str
+    request_id: str
+    request_hash: str
+    request_json: str
+    symbol: str
+    strategy_id: str
+    fault: str | None
+    deadline_at: datetime
+
+
+def _record(row: sa.Row) -> RunRecord:
+    return RunRecord(run_id=row.run_id, request_id=row.request_id, request_hash=row.request_hash,
+                     request=row.request, status=RunState(row.status), fault=row.fault, owner=row.owner,
+                     deadline_at=row.deadline_at, created_at=row.created_at, updated_at=row.updated_at,
+                     last_event_id=row.last_event_id, final=row.final, error=row.error)
+
+
+class RunStore:
+    def __init__(self, engine: AsyncEngine, owner: str, lease_ttl: timedelta) -> None:
+        self.engine = engine
+        self.owner = owner
+        self.lease_ttl = lease_ttl
+
+    async def create(self, new: NewRun, accepted_data: str, now: datetime) -> tuple[RunRecord, bool]:
+        """Insert the run with its ``decision.accepted`` event, or return the run that has this request id."""
+        async with self.engine.begin() as conn:
+            inserted = (await conn.execute(
+                insert(runs).values(
+                    run_id=new.run_id, request_id=new.request_id, request_hash=new.request_hash,
+                    request=new.request_json, symbol=new.symbol, strategy_id=new.strategy_id,
+                    status=RunState.ACCEPTED.value, fault=new.fault, owner=self.owner,
+                    lease_expires_at=now + self.lease_ttl, deadline_at=new.deadline_at, created_at=now,
+                    updated_at=now, last_event_id=1,
+                ).on_conflict_do_nothing(index_elements=["request_id"]).returning(runs.c.run_id)
+            )).first()
+            if inserted is not None:
+                await conn.execute(run_events.insert().values(
+                    run_id=new.run_id, event_id=1, event=SseEvent.ACCEPTED.value, data=accepted_data,
+                    created_at=now))
+        record = await self.by_request(new.request_id)
+        if record is None:  # pragma: no cover - the row existed a moment ago; retention cannot run that fast
+            raise RuntimeError(f"run for request {new.request_id} vanished")
+        return record, inserted is not None
+
+    async def append(self, run_id: str, event: SseEvent, data: str, now: datetime, *,
+                     status: RunState | None = None, final: str | None = None, error: str | None = None,
+                     lease_expired_before: datetime | None = None) -> int | None:
+        """Append an event; None when the run is already terminal (or, for the reaper, its lease is live)."""
+        condition = sa.and_(runs.c.run_id == run_id, runs.c.status.in_(LIVE))
+        if lease_expired_before is not None:
+            condition = sa.and_(condition, runs.c.lease_expires_at < lease_expired_before)
+        values: dict[str, object] = {"last_event_id": runs.c.last_event_id + 1, "updated_at": now}
+        if status is not None:
+            values["status"] = status.value
+        if final is not None:
+            values["final"] = final
+        if error is not None:
+            values["error"] = error
+        async with self.engine.begin() as conn:
+            event_id = (await conn.execute(
+                runs.update().where(condition).values(**values).returning(runs.c.last_event_id))).scalar()
+            if event_id is None:
+                return None
+            await conn.execute(run_events.insert().values(run_id=run_id, event_id=event_id, event=event.value,
+                                                          data=data, created_at=now))
+        return int(event_id)
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(runs).where(runs.c.run_id == run_id))).first()
+        return _record(row) if row is not None else None
+
+    async def by_request(self, request_id: str) -> RunRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(runs).where(runs.c.request_id == request_id))).first()
+        return _record(row) if row is not None else None
+
+    async def events_after(self, run_id: str, after: int) -> tuple[list[StoredEvent], RunRecord | None]:
+        """Events with id > ``after`` in order, and the run as it was when they were read."""
+        async with self.engine.connect() as conn:
+            events = await self._events(conn, run_id, after)
+            row = (await conn.execute(sa.select(runs).where(runs.c.run_id == run_id))).first()
+        return events, (_record(row) if row is not None else None)
+
+    async def event(self, run_id: str, event: SseEvent) -> StoredEvent | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(run_events).where(run_events.c.run_id == run_id, run_events.c.event == event.value)
+                .order_by(run_events.c.event_id).limit(1))).first()
+        return StoredEvent(row.event_id, SseEvent(row.event), row.data) if row is not None else None
+
+    @staticmethod
+    async def _events(conn: AsyncConnection, run_id: str, after: int) -> list[StoredEvent]:
+        rows = await conn.execute(
+            sa.select(run_events.c.event_id, run_events.c.event, run_events.c.data)
+            .where(run_events.c.run_id == run_id, run_events.c.event_id > after)
+            .order_by(run_events.c.event_id))
+        return [StoredEvent(row.event_id, SseEvent(row.event), row.data) for row in rows]
+
+    async def renew_leases(self, run_ids: list[str], now: datetime) -> None:
+        if not run_ids:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(runs.update().where(runs.c.run_id.in_(run_ids), runs.c.owner == self.owner,
+                                                   runs.c.status.in_(LIVE))
+                               .values(lease_expires_at=now + self.lease_ttl))
+
+    async def expired_runs(self, now: datetime) -> list[str]:
+        """Live runs whose owner stopped renewing their lease (it crashed or was restarted)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(runs.c.run_id).where(runs.c.status.in_(LIVE),
+                                                                       runs.c.lease_expires_at < now))
+        return [row.run_id for row in rows]
+
+    async def purge_finished(self, before: datetime) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(runs.delete().where(runs.c.status.in_(TERMINAL), runs.c.updated_at < before))
+        return int(result.rowcount or 0)

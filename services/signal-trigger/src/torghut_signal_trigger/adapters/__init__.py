@@ -1,0 +1,1 @@
+"""Thin adapters around the core: Postgres store, Kafka handler, ClickHouse source, metrics."""

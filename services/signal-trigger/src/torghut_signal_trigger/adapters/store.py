@@ -1,0 +1,160 @@
+"""Postgres: per-symbol state, stream watermarks, source cursors and the trigger outbox.
+
+Every function takes the caller's connection, so state changes commit in the same transaction as
+the message bookkeeping (Kafka path) or the cursor (ClickHouse path): a restart resumes exactly
+where the last commit left off, and a redelivery changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts.models import StrategyTrigger
+
+from ..domain.state import SymbolState
+
+_meta = sa.MetaData()
+symbol_state = sa.Table(
+    "symbol_state", _meta,
+    sa.Column("symbol", sa.Text, primary_key=True),
+    sa.Column("stream", sa.Text, primary_key=True),
+    sa.Column("state", postgresql.JSONB, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+stream_watermark = sa.Table(
+    "stream_watermark", _meta,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("watermark", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+source_cursor = sa.Table(
+    "source_cursor", _meta,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("event_ts", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("watermark", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+trigger_outbox = sa.Table(
+    "trigger_outbox", _meta,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.Text, nullable=False, unique=True),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# -- symbol state ------------------------------------------------------------------------------------
+async def load_state(conn: AsyncConnection, symbol: str, stream: str) -> SymbolState:
+    """The symbol's state, row-locked until the transaction ends (one writer per symbol at a time)."""
+    row = (await conn.execute(
+        sa.select(symbol_state.c.state)
+        .where(symbol_state.c.symbol == symbol, symbol_state.c.stream == stream)
+        .with_for_update()
+    )).first()
+    if row is None:
+        return SymbolState(symbol=symbol, stream=stream)
+    return SymbolState.from_json(symbol, stream, row.state)
+
+
+async def save_states(conn: AsyncConnection, states: Iterable[SymbolState]) -> None:
+    now = datetime.now(UTC)
+    rows = [{"symbol": s.symbol, "stream": s.stream, "state": s.to_json(), "updated_at": now} for s in states]
+    if not rows:
+        return
+    insert = postgresql.insert(symbol_state)
+    await conn.execute(
+        insert.on_conflict_do_update(index_elements=[symbol_state.c.symbol, symbol_state.c.stream],
+                                     set_={"state": insert.excluded.state, "updated_at": insert.excluded.updated_at}),
+        rows,
+    )
+
+
+# -- stream watermark (replay mode) -----------------------------------------------------------------
+async def advance_watermark(conn: AsyncConnection, name: str, event_ts: datetime) -> datetime:
+    """max(stored watermark, event_ts), stored and returned: replay's stand-in for 'now'."""
+    now = datetime.now(UTC)
+    insert = postgresql.insert(stream_watermark).values(name=name, watermark=event_ts, updated_at=now)
+    row = (await conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[stream_watermark.c.name],
+            set_={"watermark": sa.func.greatest(stream_watermark.c.watermark, insert.excluded.watermark),
+                  "updated_at": now},
+        ).returning(stream_watermark.c.watermark)
+    )).one()
+    return row.watermark  # type: ignore[no-any-return]
+
+
+# -- source cursor (ClickHouse) ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cursor:
+    """Strict lexicographic position over (event_ts, symbol, seq): the next row is strictly after it."""
+
+    event_ts: datetime
+    symbol: str = ""
+    seq: int = -1
+    watermark: datetime | None = None
+
+
+async def load_cursor(conn: AsyncConnection, name: str) -> Cursor | None:
+    """The cursor, row-locked: a second instance polling the same table waits instead of double-reading."""
+    row = (await conn.execute(
+        sa.select(source_cursor).where(source_cursor.c.name == name).with_for_update()
+    )).first()
+    if row is None:
+        return None
+    return Cursor(event_ts=row.event_ts, symbol=row.symbol, seq=row.seq, watermark=row.watermark)
+
+
+async def lock_new_cursor(conn: AsyncConnection, name: str, start: Cursor) -> Cursor:
+    """Create the cursor row at ``start`` if absent, then lock and return whatever is stored."""
+    now = datetime.now(UTC)
+    await conn.execute(postgresql.insert(source_cursor).values(
+        name=name, event_ts=start.event_ts, symbol=start.symbol, seq=start.seq, watermark=start.watermark,
+        updated_at=now).on_conflict_do_nothing(index_elements=[source_cursor.c.name]))
+    cursor = await load_cursor(conn, name)
+    assert cursor is not None
+    return cursor
+
+
+async def save_cursor(conn: AsyncConnection, name: str, cursor: Cursor) -> None:
+    await conn.execute(source_cursor.update().where(source_cursor.c.name == name).values(
+        event_ts=cursor.event_ts, symbol=cursor.symbol, seq=cursor.seq, watermark=cursor.watermark,
+        updated_at=datetime.now(UTC)))
+
+
+# -- outbox ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    message_id: str
+    trigger: StrategyTrigger
+
+
+async def add_to_outbox(conn: AsyncConnection, entries: Sequence[tuple[str, StrategyTrigger]]) -> None:
+    if not entries:
+        return
+    now = datetime.now(UTC)
+    await conn.execute(
+        postgresql.insert(trigger_outbox).on_conflict_do_nothing(index_elements=[trigger_outbox.c.message_id]),
+        [{"message_id": mid, "request_id": t.request_id, "payload": t.model_dump_json(), "created_at": now}
+         for mid, t in entries],
+    )
+
+
+async def pending_outbox(conn: AsyncConnection, limit: int = 1000) -> list[OutboxEntry]:
+    rows = await conn.execute(sa.select(trigger_outbox).order_by(trigger_outbox.c.id).limit(limit))
+    return [OutboxEntry(r.id, r.message_id, StrategyTrigger.model_validate(json.loads(r.payload))) for r in rows]
+
+
+async def remove_from_outbox(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    if ids:
+        await conn.execute(trigger_outbox.delete().where(trigger_outbox.c.id.in_(ids)))
