@@ -27,7 +27,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode
 
@@ -69,7 +69,6 @@ COMPOSE_VALUES: dict[str, str] = {
     "TOPIC_PREFIX": "${TOPIC_PREFIX:-}",
     "TORGHUT_ACCOUNT": "${TORGHUT_ACCOUNT:-paper-main}",
     "LOG_LEVEL": "${LOG_LEVEL:-INFO}",
-    "OTEL_EXPORTER_OTLP_ENDPOINT": "${OTEL_EXPORTER_OTLP_ENDPOINT:-}",
 }
 
 #: Per-service values in the compose stack (win over COMPOSE_VALUES).
@@ -79,6 +78,21 @@ COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
     },
     "decision-client": {
         "DECISION_ENGINE_URL": "http://decision-engine:8080",
+    },
+    "whitepaper-ingest": {  # the stack's object store (deploy/compose/seaweedfs-s3.json holds these keys)
+        "WHITEPAPER_OBJECT_STORE": "s3",
+        "WHITEPAPER_S3_ENDPOINT_URL": "http://objectstore:8333",
+        "WHITEPAPER_S3_ACCESS_KEY_ID": "torghut",
+        "WHITEPAPER_S3_SECRET_ACCESS_KEY": "torghut-secret",
+    },
+}
+
+#: Per-service values in the chart that differ from the settings' defaults: in-cluster addresses,
+#: rendered with `tpl` so they follow the release name.
+HELM_SERVICE_VALUES: dict[str, dict[str, str]] = {
+    "decision-client": {
+        "DECISION_ENGINE_URL": 'http://{{ include "torghut.serviceFullname" (dict "root" . "service" "decision-engine") }}'
+                               ":8080",
     },
 }
 
@@ -141,21 +155,46 @@ def _no_decode(field: FieldInfo) -> bool:
     return any(m is NoDecode or isinstance(m, NoDecode) for m in field.metadata)
 
 
+def _nested_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation = field.annotation
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
 def env_vars(settings_cls: type[BaseSettings]) -> list[EnvVar]:
-    """The variables ``settings_cls`` reads, in field order (one per field: its first name)."""
+    """The variables ``settings_cls`` reads, in field order (one per field: its first name).
+
+    A nested model field (e.g. ``RISK_LIMITS``) is listed unset, followed by one unset variable per
+    key when the class has an ``env_nested_delimiter`` (``RISK_LIMITS__MAX_NOTIONAL_PER_TRADE``): the
+    class's own defaults (or a file it reads) apply unless an operator sets a key, so deploy files must
+    not pin every key to today's default.
+    """
     result = []
+    delimiter = settings_cls.model_config.get("env_nested_delimiter")
     for name, field in settings_cls.model_fields.items():
         env = env_names(settings_cls, name, field)[0]
         required = field.is_required()
         value = None if required else field.get_default(call_default_factory=True)
+        nested = _nested_model(field)
+        if nested is not None:
+            result.append(EnvVar(env, name, None, required, False,
+                                 ((field.description or "") + " JSON; unset: the defaults").strip()))
+            if delimiter:
+                for sub, subfield in nested.model_fields.items():
+                    sub_default = render_env_value(getattr(value, sub, None)) if value is not None else None
+                    text = (subfield.description or "").strip()
+                    text = (text + " " if text else "") + f"(default {sub_default})"
+                    result.append(EnvVar(f"{env}{delimiter}{sub}".upper(), f"{name}.{sub}", None, False, False,
+                                         text))
+            continue
         if _no_decode(field) and isinstance(value, list | tuple | set | frozenset | dict) and (
                 not value or not isinstance(value, dict)):
             # the field parses its own comma-separated form
             default: str | None = ",".join(str(render_env_value(item)) for item in value)
         else:
             default = render_env_value(value)
+        # A name that sounds secret is one only without a default: nobody ships a default credential.
         secret = env in SECRET_VARS or _contains_secret_str(field.annotation) or (
-            bool(SECRET.search(env)) and not NOT_SECRET.search(env))
+            default is None and bool(SECRET.search(env)) and not NOT_SECRET.search(env))
         result.append(EnvVar(env, name, default, required, secret, (field.description or "").strip()))
     return result
 
@@ -281,7 +320,8 @@ def render_values_service(service: str) -> str:
         if var.required:
             lines.append(f"      {var.name}: null  # REQUIRED: set it{_comment(var)[1:]}")
         else:
-            lines.append(f"      {var.name}: {_yaml_str(var.default)}{_comment(var)}")
+            value = HELM_SERVICE_VALUES.get(service, {}).get(var.name, var.default)
+            lines.append(f"      {var.name}: {_yaml_str(value)}{_comment(var)}")
     lines.append("    secretEnv:" + ("" if secrets else " {}"))
     for var in secrets:
         optional = "" if var.required else ", optional: true"

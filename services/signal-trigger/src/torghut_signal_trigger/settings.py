@@ -50,7 +50,7 @@ class SignalTriggerSettings(ServiceSettings):
 
     clickhouse_url: str | None = Field(
         default=None, pattern=r"^clickhouses?://",
-        description="clickhouse://user:password@host:9000/database (native protocol); needed for SIGNAL_SOURCE=clickhouse.")
+        description="clickhouse://user:password@host:9000/database (native protocol), for SIGNAL_SOURCE=clickhouse.")
     clickhouse_table: str = Field(default="ta_signals", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     clickhouse_price_table: str | None = Field(
         default="ta_microbars", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
@@ -87,6 +87,12 @@ class SignalTriggerSettings(ServiceSettings):
                 raise ValueError(f"expected YYYY-MM-DD@HH:MM, got {item!r}")
             out[day] = closes
         return out
+
+    @field_validator("clickhouse_price_table", "strategies_path", "clickhouse_url", "clickhouse_start_at",
+                     mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("session_timezone")
     @classmethod

@@ -13,23 +13,23 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before dspy/litellm load: no cost-map download
 
-import asyncio  # noqa: E402
-import math  # noqa: E402
-import time  # noqa: E402
-from decimal import Decimal  # noqa: E402
-from typing import Any, Literal  # noqa: E402
+import asyncio
+import math
+import time
+from decimal import Decimal
+from typing import Any, Literal
 
-import dspy  # noqa: E402
-import structlog  # noqa: E402
-from dspy.utils.exceptions import AdapterParseError  # noqa: E402
-from torghut_contracts.decision_engine import DecisionRequest  # noqa: E402
-from torghut_contracts.enums import Action  # noqa: E402
-from torghut_contracts.models import DecisionIntent  # noqa: E402
+import dspy
+import structlog
+from dspy.utils.exceptions import AdapterParseError
+from torghut_contracts.decision_engine import DecisionRequest
+from torghut_contracts.enums import Action
+from torghut_contracts.models import DecisionIntent
 
-from ..domain import reasons  # noqa: E402
-from ..domain.gate import KnownArtifact  # noqa: E402
-from ..domain.jangar_url import openai_api_base  # noqa: E402
-from ..domain.outcome import EngineAnswer, EngineOutcome, Provenance, failure  # noqa: E402
+from ..domain import reasons
+from ..domain.gate import KnownArtifact
+from ..domain.jangar_url import openai_api_base
+from ..domain.outcome import EngineAnswer, EngineOutcome, Provenance, failure
 
 log = structlog.get_logger("torghut.decision_client.dspy")
 

@@ -51,6 +51,8 @@ log = structlog.get_logger("torghut.decision_client.engine")
 
 TRANSPORT = "decision-engine"
 RESUME_PATH = RUNS_PATH + "/stream"
+RUN_ID_HEADER = "x-torghut-run-id"
+"""The reference engine names the run in a response header too, so a drop before decision.accepted can resume."""
 TIMEOUT_ERROR_CODES = frozenset({"timeout", "run_timeout", "deadline_exceeded"})
 _PROGRESS_EVENTS = frozenset({SseEvent.ACCEPTED, SseEvent.PROGRESS, SseEvent.CONTEXT_READY,
                               SseEvent.ANALYSIS_COMPLETE})
@@ -111,6 +113,8 @@ class _Run:
     resumes: int = 0
     last_problem: str = ""
     connected_once: bool = False
+    unreachable: bool = False
+    """The latest attempt could not reach the engine (refused, 5xx): a watchdog firing then means 'down'."""
 
     def provenance(self) -> Provenance:
         return Provenance(transport=TRANSPORT, run_id=self.run_id, latency_ms=self.latency_ms())
@@ -170,6 +174,7 @@ class DecisionEngineClient:
     async def _follow(self, run: _Run, progressed: Any) -> EngineOutcome:
         failures = 0
         while True:
+            seen_before = run.last_event_id
             try:
                 if run.run_id is None:
                     outcome = await self._stream(run, "POST", STREAM_PATH, progressed)
@@ -184,6 +189,9 @@ class DecisionEngineClient:
                 return await self._poll(run, progressed)
             except (httpx.TransportError, _Retryable) as exc:  # SSEError is a TransportError
                 run.last_problem = f"{type(exc).__name__}: {exc}"
+                run.unreachable = not run.connected_once or isinstance(exc, httpx.ConnectError | _Retryable)
+            if run.last_event_id != seen_before:
+                failures = 0  # the run moved before the drop: only consecutive failures count
             failures += 1
             if failures > self.config.max_reconnects:
                 if not run.connected_once:
@@ -209,6 +217,8 @@ class DecisionEngineClient:
         async with aconnect_sse(self.http, method, self.config.base_url + path, headers=headers, **kwargs) as source:
             await self._check_status(source.response, resuming=resuming)
             run.connected_once = True
+            run.unreachable = False
+            run.run_id = run.run_id or source.response.headers.get(RUN_ID_HEADER) or None
             if resuming:
                 run.resumes += 1
                 self.resumes += 1
@@ -286,6 +296,7 @@ class DecisionEngineClient:
             except (httpx.TransportError, _Retryable) as exc:
                 failures += 1
                 run.last_problem = f"{type(exc).__name__}: {exc}"
+                run.unreachable = True
                 if failures > self.config.max_reconnects:
                     return failure(reasons.ENGINE_UNAVAILABLE, run.last_problem, run.provenance())
                 await asyncio.sleep(self.config.backoff(failures))
@@ -324,11 +335,12 @@ class DecisionEngineClient:
 
     async def _after_stall(self, run: _Run) -> EngineOutcome:
         """The watchdog fired: one last look at the run (it may have just finished), else hold."""
-        stalled = failure(
-            reasons.ENGINE_STALLED if run.connected_once else reasons.ENGINE_UNAVAILABLE,
-            (f"no decision event for {self.config.stall_timeout_s:g}s (heartbeats only)" if run.connected_once
-             else f"engine unreachable for {self.config.stall_timeout_s:g}s: {run.last_problem}"),
-            run.provenance())
+        if run.unreachable:
+            return failure(reasons.ENGINE_UNAVAILABLE, f"no decision event for {self.config.stall_timeout_s:g}s, "
+                           f"engine unreachable: {run.last_problem}", run.provenance())
+        stalled = failure(reasons.ENGINE_STALLED,
+                          f"no decision event for {self.config.stall_timeout_s:g}s (heartbeats only)",
+                          run.provenance())
         if run.run_id is None:
             return stalled
         try:

@@ -42,7 +42,7 @@ class ChatStreamAssembly:
         if not isinstance(frame, dict):
             return
         self.frames += 1
-        if "error" in frame and frame["error"]:
+        if frame.get("error"):
             raise ChatStreamError(_error_message(frame["error"]))
         if isinstance(frame.get("id"), str):
             self.completion_id = frame["id"]

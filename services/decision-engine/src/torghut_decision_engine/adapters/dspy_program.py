@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from torghut_contracts.decision_engine import DecisionRequest, SkillOutput
 from torghut_contracts.enums import Action
@@ -58,7 +58,6 @@ def import_dspy() -> Any:
 def review_signature() -> Any:
     """The typed signature, built on first use so importing this module does not import dspy."""
     dspy = import_dspy()
-    from typing import Literal
 
     class DecisionReview(dspy.Signature):  # type: ignore[misc,name-defined]
         request_json: str = dspy.InputField(desc="The decision request (trigger features, portfolio, risk policy).")
@@ -98,7 +97,8 @@ def opinion_from(prediction: Any) -> LlmOpinion:
         raise LlmFailure("llm_parse_error", f"confidence {confidence!r} is outside [0, 1]")
     if not analysis:
         raise LlmFailure("llm_parse_error", "empty analysis")
-    return LlmOpinion(action=action, confidence=Decimal(str(round(confidence, 4))), analysis=analysis[:MAX_ANALYSIS_CHARS],
+    return LlmOpinion(action=action, confidence=Decimal(str(round(confidence, 4))),
+                      analysis=analysis[:MAX_ANALYSIS_CHARS],
                       risk_flags=tuple(dict.fromkeys(f for f in flags if f))[:MAX_FLAGS],
                       uncertainty_notes=tuple(note for note in notes if note)[:MAX_FLAGS])
 

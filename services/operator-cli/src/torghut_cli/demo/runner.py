@@ -38,21 +38,30 @@ WATCHED = (topics.TA_SIGNALS, topics.TRIGGERS, topics.DECISIONS, topics.RISK_VER
 console = Console()
 
 
-def service_plan(stack: EmbeddedStack, log_dir: Path) -> list[ServiceProcess]:
+def service_plan(bootstrap: str, database_url: str, log_dir: Path,
+                 extra_env: dict[str, str] | None = None) -> list[ServiceProcess]:
     """Every service in pipeline order, configured for a replayed session (event time, paper venue)."""
-    common = {"KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap, "DATABASE_URL": stack.database_url,
-              "TORGHUT_ACCOUNT": ACCOUNT, "LOG_LEVEL": "INFO"}
-    engine = ServiceProcess("decision-engine", "torghut_decision_engine", dict(common), log_dir)
-    return [
-        engine,
-        ServiceProcess("execution-router", "torghut_execution_router", {
-            **common, "EXECUTION_PRIMARY_ADAPTER": "paper"}, log_dir),
-        ServiceProcess("risk-firewall", "torghut_risk_firewall", {**common, "RISK_CLOCK": "event"}, log_dir),
-        ServiceProcess("decision-client", "torghut_decision_client", {
-            **common, "DECISION_ENGINE_URL": engine.url, "EXECUTION_PRIMARY_ADAPTER": "paper",
-            "PORTFOLIO_MAX_AGE_S": "86400000"}, log_dir),
-        ServiceProcess("signal-trigger", "torghut_signal_trigger", {**common, "SIGNAL_CLOCK": "event"}, log_dir),
-    ]
+    common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url, "TORGHUT_ACCOUNT": ACCOUNT,
+              "LOG_LEVEL": "INFO", **(extra_env or {})}
+    engine = ServiceProcess("decision-engine", "torghut_decision_engine", {**common, **REPLAY_ENV["decision-engine"]},
+                            log_dir)
+    plan = [engine]
+    for name in ("execution-router", "risk-firewall", "decision-client", "signal-trigger"):
+        env = {**common, **REPLAY_ENV[name]}
+        if name == "decision-client":
+            env["DECISION_ENGINE_URL"] = engine.url
+        plan.append(ServiceProcess(name, "torghut_" + name.replace("-", "_"), env, log_dir))
+    return plan
+
+
+#: What each service needs to judge a recorded session by its event time rather than the wall clock.
+REPLAY_ENV: dict[str, dict[str, str]] = {
+    "decision-engine": {},
+    "execution-router": {"EXECUTION_PRIMARY_ADAPTER": "paper"},
+    "risk-firewall": {"RISK_CLOCK": "event"},
+    "decision-client": {"EXECUTION_PRIMARY_ADAPTER": "paper"},
+    "signal-trigger": {"TRIGGER_MODE": "replay"},
+}
 
 
 def load_session() -> list[tuple[str, bytes, int]]:
@@ -179,7 +188,7 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
         stack.start()
         await create_default_topics(stack.kafka_bootstrap)
         console.print(f"  kafka {stack.kafka_bootstrap}   postgres {stack.database_url}")
-        services = service_plan(stack, log_dir)
+        services = service_plan(stack.kafka_bootstrap, stack.database_url, log_dir)
         for service in services:
             service.start()
         for service in services:

@@ -15,8 +15,10 @@ Checks fall in two kinds:
   clamp is recorded; a clamp that leaves less than the minimum vetoes.
 
 An order is *reduce-only* when it cannot take the position past zero even if every other open
-order fills; reduce-only orders are exempt from the exposure caps and the cooldown (closing risk
-must stay possible), but never from the kill switch, HALTED, the rate limits or the price checks.
+order fills; reduce-only orders are exempt from the per-symbol, gross and buying-power caps and
+the cooldown (closing risk must stay possible; they cannot raise those exposures anyway), but
+never from the kill switch, HALTED, the rate limits, the price checks or the net cap (closing
+one leg of a hedge can push net exposure past it).
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ def evaluate_order(decision: Decision, portfolio: PortfolioState, control: Contr
 def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlState, limits: RiskLimits,
               market: MarketState, now: datetime) -> Verdict:
     intent = decision.intent
+    derived = limits.derived
     state = effective_trading_state(control, portfolio)
     coid = client_order_id(decision.account, decision.decision_id)
     price = reference_price(decision)
@@ -129,7 +132,7 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
         hard.append(r.TRADING_HALTED)
 
     # -- the order itself ----------------------------------------------------------------------
-    increment = limits.qty_increment
+    increment = derived.qty_increment
     qty_ok = qty.is_finite() and qty > ZERO
     if not qty_ok:
         hard.append(r.QTY_NON_POSITIVE)
@@ -142,16 +145,15 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
         hard.append(r.REFERENCE_PRICE_MISSING)
     elif not price_ok:
         hard.append(r.REFERENCE_PRICE_INVALID)
-    if not limits.symbol_allowed(decision.symbol):
+    symbol = decision.symbol
+    if symbol in derived.denied or (derived.allowed is not None and symbol not in derived.allowed):
         hard.append(r.SYMBOL_NOT_ALLOWED)
     if intent.order.extended_hours and not limits.allow_extended_hours:
         hard.append(r.EXTENDED_HOURS_NOT_ALLOWED)
 
     # -- time ----------------------------------------------------------------------------------
-    max_age = limits.duration("max_decision_age_s")
-    skew = limits.duration("max_clock_skew_s")
-    assert max_age is not None and skew is not None
-    if now - decision.signal_event_ts > max_age:
+    skew = derived.max_clock_skew
+    if now - decision.signal_event_ts > derived.max_decision_age:
         hard.append(r.DECISION_STALE)
     if decision.signal_event_ts - now > skew or decision.decided_at - now > skew:
         hard.append(r.DECISION_FROM_FUTURE)
@@ -160,13 +162,11 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
         hard.append(r.MARKET_CLOSED)
 
     # -- market data ---------------------------------------------------------------------------
-    mark = market.marks.get(decision.symbol)
+    mark = market.marks.get(symbol)
     if mark is None:
         hard.append(r.MARKET_PRICE_UNKNOWN)
     else:
-        md_age = limits.duration("max_market_data_age_s")
-        assert md_age is not None
-        if now - mark.event_ts > md_age:
+        if now - mark.event_ts > derived.max_market_data_age:
             hard.append(r.MARKET_DATA_STALE)
         if price_ok and abs(price - mark.price) * _BPS > limits.price_collar_bps * mark.price:  # type: ignore[operator]
             hard.append(r.PRICE_OUTSIDE_COLLAR)
@@ -181,7 +181,7 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
 
     # -- reduce-only requirements (clampable to what can be reduced) ---------------------------
     pending = pending_by_symbol(portfolio.open_orders)
-    book = symbol_book(portfolio, pending, decision.symbol)
+    book = symbol_book(portfolio, pending, symbol)
     room = book.reduce_room(side)
     must_reduce: list[str] = []
     if state is TradingState.REDUCING:
@@ -210,19 +210,26 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
     if qty * price < limits.min_notional_per_trade:
         hard.append(r.NOTIONAL_BELOW_MIN)
 
-    # -- account caps, for orders that add exposure --------------------------------------------
+    # -- account caps ------------------------------------------------------------------------------
+    exposure = account_exposure(portfolio, market, pending) if equity_ok and mark is not None else None
+    if exposure is not None:
+        assert equity is not None and mark is not None
+        # Net applies to every order: closing one leg of a hedge can push net exposure past the cap.
+        net_limit = limits.max_net_exposure_pct_equity * equity
+        m = mark.price
+        caps.append((r.NET_EXPOSURE_EXCEEDS_MAX, (net_limit - exposure.net_hi) / m if side is Side.BUY
+                     else (exposure.net_lo + net_limit) / m))
     if adds:
-        max_snapshot_age = limits.duration("max_account_snapshot_age_s")
+        max_snapshot_age = derived.max_account_snapshot_age
         if max_snapshot_age is not None and (portfolio.snapshot_as_of is None
                                              or now - portfolio.snapshot_as_of > max_snapshot_age):
             hard.append(r.ACCOUNT_SNAPSHOT_STALE)
-        cooldown = limits.duration("cooldown_s")
-        last = portfolio.last_approval_by_symbol.get(decision.symbol)
-        if cooldown and last is not None and now - last < cooldown:
+        cooldown = derived.cooldown
+        last = portfolio.last_approval_by_symbol.get(symbol)
+        if cooldown is not None and last is not None and now - last < cooldown:
             hard.append(r.COOLDOWN_ACTIVE)
-        if equity_ok and mark is not None:
-            assert equity is not None
-            exposure = account_exposure(portfolio, market, pending)
+        if exposure is not None:
+            assert equity is not None and mark is not None
             if exposure.unmarked:
                 hard.append(r.EXPOSURE_MARK_UNKNOWN)
             m = mark.price
@@ -232,11 +239,8 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
             headroom = limits.max_gross_exposure_pct_equity * equity - exposure.gross
             gross_cap = ZERO if headroom < ZERO else worst + headroom / m + (-hi if side is Side.BUY else lo)
             caps.append((r.GROSS_EXPOSURE_EXCEEDS_MAX, gross_cap))
-            net_limit = limits.max_net_exposure_pct_equity * equity
-            net_cap = (net_limit - exposure.net_hi) / m if side is Side.BUY else (exposure.net_lo + net_limit) / m
-            caps.append((r.NET_EXPOSURE_EXCEEDS_MAX, net_cap))
             power = portfolio.buying_power or ZERO
-            available = power * (_BPS - limits.buying_power_reserve_bps) / _BPS - exposure.reserved_buying_power
+            available = power * derived.reserve_factor - exposure.reserved_buying_power
             caps.append((r.INSUFFICIENT_BUYING_POWER, available / price))
 
     # -- order rate: denies, never queues --------------------------------------------------------
@@ -245,9 +249,7 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
         elapsed = (now - at).total_seconds()
         if elapsed >= _ONE_MINUTE_WINDOW:
             break
-        if elapsed < 0:
-            continue
-        per_minute += 1
+        per_minute += 1  # an approval stamped after ``now`` (out-of-order replay) counts: fail closed
         if elapsed < _ONE_SECOND_WINDOW:
             per_second += 1
     if per_second >= limits.max_orders_per_second:

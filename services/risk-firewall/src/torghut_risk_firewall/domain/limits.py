@@ -9,11 +9,14 @@ a limit the operator believes is in force and is not.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import time, timedelta
 from decimal import Decimal
+from functools import cached_property
+from itertools import pairwise
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Fraction = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 Money = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
@@ -89,26 +92,28 @@ class RiskLimits(BaseModel):
     scheduled_flatten_enabled: bool = Field(default=True,
                                             description="Emit closing orders for every position at flatten_start.")
 
-    _allowed: frozenset[str] | None = PrivateAttr(default=None)
-    _denied: frozenset[str] = PrivateAttr(default=frozenset())
-    _durations: dict[str, timedelta | None] = PrivateAttr(default_factory=dict)
+    @cached_property
+    def derived(self) -> DerivedLimits:
+        """Values the core needs in its hot path, computed once (timedeltas, symbol sets, increment)."""
+        def seconds(value: Decimal | None) -> timedelta | None:
+            return None if value is None else timedelta(seconds=float(value))
 
-    def model_post_init(self, context: object, /) -> None:
-        self._allowed = None if self.allowed_symbols is None else frozenset(self.allowed_symbols)
-        self._denied = frozenset(self.denied_symbols)
-        self._durations = {
-            name: None if getattr(self, name) is None else timedelta(seconds=float(getattr(self, name)))
-            for name in ("max_decision_age_s", "max_clock_skew_s", "max_market_data_age_s",
-                         "max_account_snapshot_age_s", "cooldown_s")
-        }
-
-    def duration(self, name: str) -> timedelta | None:
-        """A seconds limit as a timedelta, computed once (the core compares datetimes)."""
-        return self._durations[name]
+        return DerivedLimits(
+            max_decision_age=timedelta(seconds=float(self.max_decision_age_s)),
+            max_clock_skew=timedelta(seconds=float(self.max_clock_skew_s)),
+            max_market_data_age=timedelta(seconds=float(self.max_market_data_age_s)),
+            max_account_snapshot_age=seconds(self.max_account_snapshot_age_s),
+            cooldown=seconds(self.cooldown_s) if self.cooldown_s > 0 else None,
+            allowed=None if self.allowed_symbols is None else frozenset(self.allowed_symbols),
+            denied=frozenset(self.denied_symbols),
+            qty_increment=self.fractional_increment if self.allow_fractional else Decimal(1),
+            reserve_factor=(Decimal(10_000) - self.buying_power_reserve_bps) / Decimal(10_000),
+        )
 
     def symbol_allowed(self, symbol: str) -> bool:
         """Allowlisted (or no allowlist) and not denied."""
-        return symbol not in self._denied and (self._allowed is None or symbol in self._allowed)
+        d = self.derived
+        return symbol not in d.denied and (d.allowed is None or symbol in d.allowed)
 
     @field_validator("allowed_symbols", "denied_symbols")
     @classmethod
@@ -131,11 +136,24 @@ class RiskLimits(BaseModel):
         order = [("session_open_et", self.session_open_et), ("new_exposure_cutoff_et", self.new_exposure_cutoff_et),
                  ("flatten_start_et", self.flatten_start_et), ("flat_confirmation_et", self.flat_confirmation_et),
                  ("session_close_et", self.session_close_et)]
-        for (a, ta), (b, tb) in zip(order, order[1:], strict=False):
+        for (a, ta), (b, tb) in pairwise(order):
             if ta > tb:
                 raise ValueError(f"{a} ({ta}) must not be later than {b} ({tb})")
         return self
 
     @property
     def qty_increment(self) -> Decimal:
-        return self.fractional_increment if self.allow_fractional else Decimal(1)
+        return self.derived.qty_increment
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedLimits:
+    max_decision_age: timedelta
+    max_clock_skew: timedelta
+    max_market_data_age: timedelta
+    max_account_snapshot_age: timedelta | None
+    cooldown: timedelta | None
+    allowed: frozenset[str] | None
+    denied: frozenset[str]
+    qty_increment: Decimal
+    reserve_factor: Decimal

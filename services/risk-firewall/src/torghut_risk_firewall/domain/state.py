@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from torghut_contracts.enums import Side, TradingState
@@ -60,6 +60,14 @@ class PortfolioState:
     """Approval times within the last minute (the order-rate window), oldest first."""
     last_approval_by_symbol: Mapping[str, datetime] = field(default_factory=dict)
     """When each symbol last had an exposure-adding approval (the cooldown clock)."""
+    filled_by_order: Mapping[str, Decimal] = field(default_factory=dict)
+    """Cumulative filled quantity per client_order_id, to turn cumulative fills into deltas."""
+    trading_day: date | None = None
+    """The New York date the day's starting equity belongs to."""
+    flatten_day: date | None = None
+    flattened_symbols: tuple[str, ...] = ()
+    """Symbols that already got their scheduled closing order on ``flatten_day``."""
+    must_be_flat_checked: date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,7 +173,7 @@ def _message(error: Mapping[str, Any]) -> str:
         return "unknown key"
     if error["type"] == "union_tag_invalid":
         expected = FILTER_TYPES if "filters" in error["loc"] else STRATEGY_TYPES
-        return f"unknown type {error['input']!r}; expected one of {', '.join(expected)}"
+        return f"unknown type {error.get('ctx', {}).get('tag')!r}; expected one of {', '.join(expected)}"
     if error["type"] == "union_tag_not_found":
         return "missing 'type'"
     return str(error["msg"]).removeprefix("Value error, ")

@@ -54,7 +54,8 @@ def prompt(run: Run, config: AgentRunConfig, generation: int) -> str:
     out_dir = f"docs/whitepapers/{run.run_id}"
     lines = [
         f"Analyse the whitepaper attached to {run.issue_url} ({run.repository}#{run.issue_number}: {run.issue_title}).",
-        f"Run id: {run.run_id}. Source PDF: {run.object_uri} (sha256 {run.pdf_sha256}), originally {run.attachment_url}.",
+        f"Run id: {run.run_id}. Source PDF: {run.object_uri} (sha256 {run.pdf_sha256}),",
+        f"originally {run.attachment_url}.",
         f"Subject: {run.marker.subject or 'unspecified'}. Tags: {', '.join(run.marker.tags) or 'none'}.",
         "",
         "Read the paper in full and ground every claim in it (cite sections and page numbers).",

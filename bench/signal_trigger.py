@@ -1,0 +1,198 @@
+"""Benchmark: signals per second through signal-trigger vs a bare aiokafka passthrough, same broker.
+
+    uv run python bench/signal_trigger.py [--signals 3000]
+
+Starts its own EmbeddedStack (Tansu + Postgres) unless given one through :func:`run`. The same
+pre-produced signals are read three times, each by its own consumer group:
+
+* **signal-trigger**: the real service (runtime wiring, Postgres transaction per signal with the
+  processed-message record and the symbol's state, default strategy book, triggers published before
+  the offset is committed);
+* **passthrough, per record**: aiokafka consume -> produce (wait for the ack) -> commit, one record at
+  a time: the same delivery rule the service follows, with no work in between;
+* **passthrough, batched**: aiokafka getmany -> produce the batch -> wait for all acks -> commit once
+  per batch: what the transport alone can do when delivery is amortised over a batch.
+
+Throughput is measured from the first record handled to the last, so group joins and start-up are
+excluded. The headline ratio is service / per-record passthrough (target >= 0.5); the ratio against
+the batched passthrough is printed too. Timing lives here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from torghut_contracts import topics
+from torghut_embedded.kafka import create_test_topics, delete_topics
+from torghut_embedded.postgres import create_database, drop_database
+from torghut_embedded.stack import EmbeddedStack
+from torghut_runtime.testing import test_settings
+from torghut_signal_trigger.app import build_service
+from torghut_signal_trigger.settings import SignalTriggerSettings
+from torghut_signal_trigger.testing import T0, make_signal
+
+SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG", "TSLA", "AMD", "NFLX", "AVGO")
+DEFAULT_SIGNALS = 3000
+
+
+def signal_payloads(count: int) -> list[tuple[str, bytes]]:
+    """(key, JSON) of ``count`` signals over ten symbols, one per second each; MACD flips every 10 seqs."""
+    out = []
+    for index in range(count):
+        symbol = SYMBOLS[index % len(SYMBOLS)]
+        seq = index // len(SYMBOLS) + 1
+        macd = Decimal("0.4") if (seq // 10) % 2 else Decimal("-0.4")
+        signal = make_signal(seq, symbol=symbol, at=T0 + timedelta(seconds=seq), macd=macd,
+                             rsi14=Decimal(45 + seq % 10))
+        out.append((symbol, signal.model_dump_json().encode()))
+    return out
+
+
+async def produce_all(bootstrap: str, topic: str, payloads: list[tuple[str, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key.encode()) for key, value in payloads]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def rate_until(progress: Callable[[], int], total: int, timeout: float) -> float:
+    """Records per second between the first and the last record handled (polls ``progress``)."""
+    deadline = time.monotonic() + timeout
+    first_at: float | None = None
+    while True:
+        done = progress()
+        now = time.perf_counter()
+        if first_at is None and done >= 1:
+            first_at, first_done = now, done
+        if done >= total:
+            assert first_at is not None
+            return (total - first_done) / max(now - first_at, 1e-9)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {done}/{total} records handled in {timeout:.0f} s")
+        await asyncio.sleep(0.002)
+
+
+async def measure_service(bootstrap: str, database_url: str, prefix: str, total: int) -> float:
+    settings = test_settings(SignalTriggerSettings, kafka_bootstrap=bootstrap, database_url=database_url,
+                             topic_prefix=prefix, service_name="signal-trigger-bench", trigger_mode="replay",
+                             log_level="WARNING")
+    service = build_service(settings, configure_logs=False)
+    registry = service.runtime.registry
+
+    def progress() -> int:
+        return int(registry.get_sample_value("torghut_signal_trigger_signals_total", {"source": "kafka"}) or 0)
+
+    async with service.runtime.running():
+        return await rate_until(progress, total, timeout=600)
+
+
+async def passthrough(bootstrap: str, source: str, sink: str, total: int, *, batched: bool) -> float:
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4().hex[:8]}",
+                                enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=1000,
+                                heartbeat_interval_ms=200, fetch_max_wait_ms=20)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await consumer.start()
+    await producer.start()
+    handled = 0
+
+    async def pump() -> None:
+        nonlocal handled
+        while handled < total:
+            if batched:
+                batch = await consumer.getmany(timeout_ms=100, max_records=500)
+                records = [r for items in batch.values() for r in items]
+                futures = [await producer.send(sink, r.value, key=r.key, headers=r.headers) for r in records]
+                await asyncio.gather(*futures)
+                if records:
+                    await consumer.commit()
+                handled += len(records)
+            else:
+                record = await consumer.getone()
+                await producer.send_and_wait(sink, record.value, key=record.key, headers=record.headers)
+                await consumer.commit()
+                handled += 1
+
+    task = asyncio.create_task(pump())
+    try:
+        return await rate_until(lambda: handled, total, timeout=600)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _run(bootstrap: str, admin_url: str, total: int) -> dict[str, Any]:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    signals_topic = prefix + topics.TA_SIGNALS.name
+    names = [signals_topic, prefix + topics.TRIGGERS.name, prefix + "bench.passthrough.v1",
+             prefix + "bench.passthrough-batched.v1"]
+    await create_test_topics(bootstrap, names + [n + ".dlq" for n in names[:2]])
+    database = f"bench_{uuid.uuid4().hex[:10]}"
+    database_url = await create_database(admin_url, database)
+    try:
+        await produce_all(bootstrap, signals_topic, signal_payloads(total))
+        service = await measure_service(bootstrap, database_url, prefix, total)
+        per_record = await passthrough(bootstrap, signals_topic, names[2], total, batched=False)
+        batched = await passthrough(bootstrap, signals_topic, names[3], total, batched=True)
+    finally:
+        await drop_database(admin_url, database)
+        await delete_topics(bootstrap, names + [n + ".dlq" for n in names[:2]])
+    return {
+        "benchmark": "signal_trigger",
+        "signals": total,
+        "service_signals_per_s": round(service, 1),
+        "passthrough_per_record_per_s": round(per_record, 1),
+        "passthrough_batched_per_s": round(batched, 1),
+        "ratio": round(service / per_record, 3),
+        "ratio_vs_batched": round(service / batched, 3),
+        "target_ratio": 0.5,
+        "meets_target": service / per_record >= 0.5,
+    }
+
+
+def run(stack: EmbeddedStack, *, signals: int = DEFAULT_SIGNALS) -> dict[str, Any]:
+    """Run the benchmark on a started stack; returns the figures (for ``make bench`` to aggregate)."""
+    return asyncio.run(_run(stack.kafka_bootstrap, stack.database_url, signals))
+
+
+def report(figures: dict[str, Any]) -> str:
+    return "\n".join([
+        f"signal-trigger benchmark ({figures['signals']} signals, same Tansu broker)",
+        f"  signal-trigger service          {figures['service_signals_per_s']:>10,.1f} signals/s",
+        f"  aiokafka passthrough per record {figures['passthrough_per_record_per_s']:>10,.1f} records/s",
+        f"  aiokafka passthrough batched    {figures['passthrough_batched_per_s']:>10,.1f} records/s",
+        f"  ratio service / per-record      {figures['ratio']:>10.3f}   (target >= {figures['target_ratio']}: "
+        f"{'met' if figures['meets_target'] else 'NOT met'})",
+        f"  ratio service / batched         {figures['ratio_vs_batched']:>10.3f}",
+    ])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--signals", type=int, default=DEFAULT_SIGNALS)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="torghut-bench-") as scratch, EmbeddedStack(Path(scratch)) as stack:
+        figures = run(stack, signals=args.signals)
+    print(report(figures))
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

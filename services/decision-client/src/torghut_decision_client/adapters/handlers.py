@@ -1,0 +1,131 @@
+"""Kafka handlers: account snapshots are remembered; each trigger becomes exactly one published decision.
+
+A trigger's path: a decision already stored for (account, request id) is republished as is (a
+replay never reaches an engine); otherwise the portfolio comes from the stored snapshot (none or
+stale: hold without asking an engine), the request goes to the primary transport and, in DSPy
+shadow mode, to the shadow program beside it; the outcome, success or hold, is stored and published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts import topics
+from torghut_contracts.decision_engine import DecisionRequest, ExecutionContext, RiskPolicyContext
+from torghut_contracts.models import AccountSnapshot, Decision, ShadowVerdict, StrategyTrigger
+from torghut_runtime import Inbound, Outgoing
+
+from ..domain import reasons
+from ..domain.outcome import (
+    FAIL_CLOSED_MODE,
+    EngineOutcome,
+    Provenance,
+    decision_from_outcome,
+    failure,
+    hold_without_engine,
+    shadow_verdict,
+)
+from ..domain.portfolio import PortfolioUnavailable, portfolio_context
+from ..domain.request import build_request
+from ..metrics import DecisionMetrics
+from ..settings import DecisionClientSettings
+from . import store
+from .transport import DecisionTransport
+
+log = structlog.get_logger("torghut.decision_client")
+
+
+class DecisionHandlers:
+    def __init__(self, settings: DecisionClientSettings, transport: DecisionTransport, *,
+                 shadow: DecisionTransport | None, metrics: DecisionMetrics,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.settings = settings
+        self.account = settings.torghut_account
+        self.transport = transport
+        self.shadow = shadow
+        self.metrics = metrics
+        self.clock = clock
+        self.risk_policy = RiskPolicyContext(
+            max_notional_per_trade=settings.risk_max_notional_per_trade,
+            max_position_pct_equity=settings.risk_max_position_pct_equity,
+            kill_switch_enabled=settings.risk_kill_switch_enabled)
+        self.execution = ExecutionContext(primary_adapter=settings.execution_primary_adapter,
+                                          lean_enabled=settings.execution_lean_enabled, mode=settings.trading_mode)
+
+    async def on_snapshot(self, inbound: Inbound[AccountSnapshot], conn: AsyncConnection) -> list[Outgoing]:
+        kept = await store.remember_snapshot(conn, inbound.payload)
+        if not kept:
+            log.info("ignoring an older account snapshot", account=inbound.payload.account,
+                     snapshot_id=inbound.payload.snapshot_id)
+        return []
+
+    async def on_trigger(self, inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
+        trigger = inbound.payload
+        existing = await store.stored_decision(conn, self.account, trigger.request_id)
+        if existing is not None:
+            self.metrics.replays.inc()
+            log.info("trigger replayed; republishing the stored decision", request_id=trigger.request_id,
+                     decision_id=existing.decision_id)
+            return [self._outgoing(existing)]
+        decision = await self._decide(trigger, conn)
+        decision = await store.store_decision(conn, decision)
+        self._count(decision)
+        return [self._outgoing(decision)]
+
+    def _outgoing(self, decision: Decision) -> Outgoing:
+        return Outgoing(topics.DECISIONS, decision, key=decision.account, correlation_id=decision.request_id)
+
+    async def _decide(self, trigger: StrategyTrigger, conn: AsyncConnection) -> Decision:
+        snapshot = await store.latest_snapshot(conn, self.account)
+        portfolio = portfolio_context(snapshot, symbol=trigger.symbol, at=trigger.event_ts,
+                                      max_age=timedelta(seconds=self.settings.portfolio_max_age_s))
+        if isinstance(portfolio, PortfolioUnavailable):
+            log.warning("no usable portfolio; holding", request_id=trigger.request_id, reason=portfolio.reason,
+                        detail=portfolio.detail)
+            return hold_without_engine(trigger, account=self.account, transport=self.transport.name,
+                                       reason=portfolio.reason, detail=portfolio.detail, decided_at=self.clock())
+        request = build_request(trigger, account=self.account, portfolio=portfolio, risk_policy=self.risk_policy,
+                                execution=self.execution,
+                                required_domains=self.settings.decision_required_domains.get(trigger.strategy_id))
+        if self.shadow is None:
+            outcome = await self._run(self.transport, request)
+            shadow = None
+        else:
+            outcome, shadow_outcome = await asyncio.gather(self._run(self.transport, request),
+                                                           self._run(self.shadow, request))
+            shadow = shadow_verdict(shadow_outcome, artifact_hash=shadow_outcome.provenance.artifact_hash)
+            self._count_shadow(shadow, outcome)
+        return decision_from_outcome(trigger, account=self.account, outcome=outcome, decided_at=self.clock(),
+                                     shadow=shadow)
+
+    async def _run(self, transport: DecisionTransport, request: DecisionRequest) -> EngineOutcome:
+        started = time.perf_counter()
+        try:
+            return await transport.decide(request)
+        except Exception as exc:  # a transport bug must still end in a published hold, not a trade or a DLQ
+            log.exception("transport failed unexpectedly; holding", transport=transport.name,
+                          request_id=request.request_id)
+            return failure(reasons.ENGINE_ERROR, f"decision client error: {type(exc).__name__}: {exc}"[:2000],
+                           Provenance(transport=transport.name))
+        finally:
+            self.metrics.engine_seconds.labels(transport=transport.name).observe(time.perf_counter() - started)
+
+    def _count(self, decision: Decision) -> None:
+        self.metrics.decisions.labels(transport=decision.provenance.transport,
+                                      action=decision.intent.action.value).inc()
+        for reason in decision.reason_codes if decision.provenance.mode == FAIL_CLOSED_MODE else ():
+            self.metrics.holds.labels(reason=reason).inc()
+        log.info("decision", request_id=decision.request_id, decision_id=decision.decision_id,
+                 action=decision.intent.action.value, qty=str(decision.intent.qty),
+                 reason_codes=decision.reason_codes, transport=decision.provenance.transport,
+                 run_id=decision.provenance.run_id, latency_ms=str(decision.provenance.latency_ms))
+
+    def _count_shadow(self, shadow: ShadowVerdict, outcome: EngineOutcome) -> None:
+        primary_action = getattr(getattr(outcome, "intent", None), "action", None)
+        self.metrics.shadow.labels(action=shadow.action.value,
+                                   agrees=str(primary_action == shadow.action).lower()).inc()

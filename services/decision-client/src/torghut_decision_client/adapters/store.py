@@ -1,0 +1,87 @@
+"""Postgres state of the decision-client (its own schema; see migrations/0001_initial.py).
+
+* ``account_snapshots``: the latest snapshot per account, so the portfolio survives a restart
+  without re-reading the snapshot topic;
+* ``decisions``: one decision per (account, request id), so a trigger replayed under a new message
+  id republishes the stored decision instead of running the engine again.
+
+Every call takes the handler's connection: writes commit with the message's processed mark.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts.models import AccountSnapshot, Decision
+
+from ..domain.portfolio import is_newer
+
+_metadata = sa.MetaData()
+
+account_snapshots = sa.Table(
+    "account_snapshots", _metadata,
+    sa.Column("account", sa.Text, primary_key=True),
+    sa.Column("snapshot_id", sa.Text, nullable=False),
+    sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions", _metadata,
+    sa.Column("account", sa.Text, primary_key=True),
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("decision_id", sa.Text, nullable=False),
+    sa.Column("symbol", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("reason_codes", JSONB, nullable=False),
+    sa.Column("transport", sa.Text, nullable=False),
+    sa.Column("run_id", sa.Text),
+    sa.Column("payload", JSONB, nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+async def latest_snapshot(conn: AsyncConnection, account: str, *, for_update: bool = False) -> AccountSnapshot | None:
+    query = sa.select(account_snapshots.c.payload).where(account_snapshots.c.account == account)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return AccountSnapshot.model_validate(row.payload) if row is not None else None
+
+
+async def remember_snapshot(conn: AsyncConnection, snapshot: AccountSnapshot) -> bool:
+    """Keep ``snapshot`` if it is newer than the stored one; returns whether it was kept."""
+    current = await latest_snapshot(conn, snapshot.account, for_update=True)
+    if not is_newer(snapshot, current):
+        return False
+    values = {"snapshot_id": snapshot.snapshot_id, "as_of": snapshot.as_of,
+              "payload": snapshot.model_dump(mode="json"), "received_at": datetime.now(UTC)}
+    statement = insert(account_snapshots).values(account=snapshot.account, **values)
+    await conn.execute(statement.on_conflict_do_update(index_elements=[account_snapshots.c.account], set_=values))
+    return True
+
+
+async def stored_decision(conn: AsyncConnection, account: str, request_id: str) -> Decision | None:
+    row = (await conn.execute(sa.select(decisions.c.payload).where(
+        decisions.c.account == account, decisions.c.request_id == request_id))).first()
+    return Decision.model_validate(row.payload) if row is not None else None
+
+
+async def store_decision(conn: AsyncConnection, decision: Decision) -> Decision:
+    """Store ``decision`` unless one exists for its request; returns the one that is stored."""
+    statement = insert(decisions).values(
+        account=decision.account, request_id=decision.request_id, decision_id=decision.decision_id,
+        symbol=decision.symbol, action=decision.intent.action.value, reason_codes=list(decision.reason_codes),
+        transport=decision.provenance.transport, run_id=decision.provenance.run_id,
+        payload=decision.model_dump(mode="json"), decided_at=decision.decided_at,
+    ).on_conflict_do_nothing(index_elements=[decisions.c.account, decisions.c.request_id])
+    result = await conn.execute(statement)
+    if result.rowcount:
+        return decision
+    existing = await stored_decision(conn, decision.account, decision.request_id)
+    assert existing is not None
+    return existing

@@ -1,0 +1,82 @@
+"""Assembly: settings -> DSPy gate -> transports -> handlers on the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torghut_contracts import topics
+from torghut_runtime import ServiceRuntime
+
+from .adapters.handlers import DecisionHandlers
+from .adapters.transport import DecisionTransport
+from .domain.gate import DspyRuntimeMode, GateOpen, KnownArtifact
+from .metrics import DecisionMetrics
+from .settings import DecisionClientSettings
+from .startup import check_startup
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class DecisionClientApp:
+    runtime: ServiceRuntime
+    handlers: DecisionHandlers
+    gate: GateOpen
+
+    async def aclose(self) -> None:
+        """Close the transports' HTTP clients (after the runtime stopped: in-flight runs finish first)."""
+        await self.handlers.transport.aclose()
+        if self.handlers.shadow is not None:
+            await self.handlers.shadow.aclose()
+
+
+def build_transport(settings: DecisionClientSettings, gate: GateOpen, *, dspy_lm: Any = None,
+                    extra_headers: Mapping[str, str] | None = None) -> DecisionTransport:
+    if settings.decision_transport == "decision-engine":
+        from .adapters.engine_client import DecisionEngineClient, EngineClientConfig
+
+        return DecisionEngineClient(EngineClientConfig.from_settings(settings), extra_headers=extra_headers)
+    if settings.decision_transport == "chat-completions":
+        from .adapters.chat_client import ChatCompletionsClient
+
+        return ChatCompletionsClient.from_settings(settings, extra_headers=extra_headers)
+    assert gate.artifact is not None and gate.mode is DspyRuntimeMode.ACTIVE, "the gate checked it"
+    return _dspy_program(settings, gate.artifact, mode="dspy-active", lm=dspy_lm)
+
+
+def _dspy_program(settings: DecisionClientSettings, artifact: KnownArtifact, *, mode: str,
+                  lm: Any) -> DecisionTransport:
+    from .adapters.dspy_program import DspyDecisionProgram, jangar_lm
+
+    if lm is None:
+        assert settings.jangar_base_url is not None, "checked at start-up"
+        lm = jangar_lm(base_url=settings.jangar_base_url, model=settings.llm_model,
+                       api_key=settings.jangar_api_key.get_secret_value() if settings.jangar_api_key else None,
+                       timeout_s=settings.llm_dspy_timeout_seconds, max_tokens=settings.llm_max_tokens,
+                       temperature=settings.llm_temperature)
+    return DspyDecisionProgram(artifact, lm, timeout_s=settings.llm_dspy_timeout_seconds, mode=mode)
+
+
+def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport | None = None,
+              dspy_lm: Any = None, known_artifacts: Mapping[str, KnownArtifact] | None = None,
+              configure_logs: bool = True, runtime_kwargs: Mapping[str, Any] | None = None) -> DecisionClientApp:
+    """Everything wired; ``transport`` and ``dspy_lm`` replace the configured ones (tests)."""
+    gate = check_startup(settings, known_artifacts)
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs,
+                             **dict(runtime_kwargs or {}))
+    primary = transport or build_transport(settings, gate, dspy_lm=dspy_lm)
+    shadow = None
+    if gate.runs_shadow:
+        assert gate.artifact is not None
+        shadow = _dspy_program(settings, gate.artifact, mode="dspy-shadow", lm=dspy_lm)
+    handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry))
+    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot)
+    runtime.consume(topics.TRIGGERS, handlers.on_trigger)
+    return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate)
+
+
+def build_runtime(settings: DecisionClientSettings) -> ServiceRuntime:
+    return build_app(settings).runtime

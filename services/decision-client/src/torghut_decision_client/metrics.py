@@ -1,0 +1,23 @@
+"""Prometheus metrics of the decision-client (on the runtime's registry, served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class DecisionMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.decisions = Counter("torghut_decision_client_decisions_total",
+                                 "Decisions published, by transport and action.", ["transport", "action"],
+                                 registry=registry)
+        self.holds = Counter("torghut_decision_client_fail_closed_total",
+                             "Fail-closed holds, by reason code.", ["reason"], registry=registry)
+        self.replays = Counter("torghut_decision_client_replayed_total",
+                               "Triggers answered from the stored decision (no engine run).", registry=registry)
+        self.engine_seconds = Histogram("torghut_decision_client_engine_seconds",
+                                        "Time to a decision outcome, by transport.", ["transport"],
+                                        buckets=(0.1, 0.5, 1, 2, 5, 10, 20, 30, 60, 90, 120, 180, 240, 300),
+                                        registry=registry)
+        self.shadow = Counter("torghut_decision_client_shadow_verdicts_total",
+                              "Shadow DSPy verdicts recorded, by action and agreement with the primary.",
+                              ["action", "agrees"], registry=registry)

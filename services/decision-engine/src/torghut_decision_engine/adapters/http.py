@@ -1,0 +1,191 @@
+"""The decision-engine HTTP endpoints (seed 002): stream a run, poll it, resume it, fetch a skill artifact.
+
+Bad input answers 4xx with a message naming the field: 400 for a body that is not a JSON object or
+a malformed header, 413 for an oversized body, 422 for a body that is JSON but not a valid
+:class:`DecisionRequest`, 404 for an unknown run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+from torghut_contracts.decision_engine import (
+    RUNS_PATH,
+    STREAM_PATH,
+    ContextReady,
+    DecisionError,
+    DecisionFinal,
+    DecisionRequest,
+    RunStatus,
+    SseEvent,
+)
+
+from ..domain.faults import FAULT_HEADER, FaultHeaderError, parse_fault
+from ..domain.skills import SKILL_NAMES
+from ..runs import RunManager
+from .sse import RunSignals, run_stream
+from .store import RunRecord
+
+MAX_BODY_BYTES = 256 * 1024
+LAST_EVENT_ID = "last-event-id"
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str, fields: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.fields = fields or []
+
+    def response(self) -> JSONResponse:
+        body: dict[str, object] = {"error": "invalid_request" if self.status < 500 else "error",
+                                   "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return JSONResponse(body, status_code=self.status)
+
+
+def _field_name(location: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in location) or "<body>"
+
+
+async def parse_request(request: Request) -> DecisionRequest:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise BadRequest(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise BadRequest(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest(400, f"request body must be a JSON object, got {type(body).__name__}")
+    try:
+        decision_request = DecisionRequest.model_validate(body)
+    except ValidationError as exc:
+        fields = [{"field": _field_name(error["loc"]), "message": error["msg"]} for error in exc.errors()]
+        raise BadRequest(422, "invalid decision request: " + "; ".join(f"{f['field']}: {f['message']}"
+                                                                       for f in fields), fields) from None
+    unknown = sorted(set(decision_request.required_domains or ()) - set(SKILL_NAMES))
+    if unknown:
+        message = f"unknown skill domain(s) {unknown}; known: {list(SKILL_NAMES)}"
+        raise BadRequest(422, f"invalid decision request: required_domains: {message}",
+                         [{"field": "required_domains", "message": message}])
+    return decision_request
+
+
+def last_event_id(request: Request) -> int:
+    raw = request.headers.get(LAST_EVENT_ID) or request.query_params.get("last_event_id")
+    if raw is None or raw.strip() == "":
+        return 0
+    if not raw.strip().isdigit():
+        raise BadRequest(400, f"Last-Event-ID must be a non-negative integer event id, got {raw!r}")
+    return int(raw.strip())
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    heartbeat_s: float
+    poll_s: float
+    fault_injection: bool
+
+
+class DecisionEngineApi:
+    def __init__(self, manager: RunManager, signals: RunSignals, settings: StreamSettings) -> None:
+        self.manager = manager
+        self.store = manager.store
+        self.signals = signals
+        self.settings = settings
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(STREAM_PATH, self.stream, methods=["POST"]),
+            Route(RUNS_PATH, self.status, methods=["GET"]),
+            Route(RUNS_PATH + "/stream", self.resume, methods=["GET"]),
+            Route(RUNS_PATH + "/artifacts/{skill}", self.artifact, methods=["GET"]),
+        ]
+
+    async def stream(self, request: Request) -> Response:
+        try:
+            decision_request = await parse_request(request)
+            after = last_event_id(request)
+            fault = parse_fault(request.headers.get(FAULT_HEADER)) if self.settings.fault_injection else None
+        except FaultHeaderError as exc:
+            return BadRequest(400, str(exc)).response()
+        except BadRequest as exc:
+            return exc.response()
+        run, created = await self.manager.submit(decision_request, fault)
+        try:
+            self._check_resume_point(run, after)
+        except BadRequest as exc:
+            return exc.response()
+        drop_after = fault.events if created and fault is not None and fault.kind == "drop-after" else None
+        return self._sse(run, after=after, existing=not created, drop_after=drop_after)
+
+    async def resume(self, request: Request) -> Response:
+        run = await self.store.get(request.path_params["run_id"])
+        if run is None:
+            return BadRequest(404, f"unknown run {request.path_params['run_id']!r}").response()
+        try:
+            after = last_event_id(request)
+            self._check_resume_point(run, after)
+        except BadRequest as exc:
+            return exc.response()
+        return self._sse(run, after=after, existing=True, drop_after=None)
+
+    async def status(self, request: Request) -> Response:
+        run = await self.store.get(request.path_params["run_id"])
+        if run is None:
+            return BadRequest(404, f"unknown run {request.path_params['run_id']!r}").response()
+        body = {"run_id": run.run_id, "request_id": run.request_id, "status": run.status.value,
+                "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
+                "last_event_id": run.last_event_id,
+                "final": json.loads(run.final) if run.final else None,
+                "error": json.loads(run.error) if run.error else None}
+        if run.fault == "malformed-final":
+            return JSONResponse(body)  # the injected fault: deliberately not a valid RunStatus
+        status = RunStatus(run_id=run.run_id, request_id=run.request_id, status=run.status,
+                           created_at=run.created_at, updated_at=run.updated_at, last_event_id=run.last_event_id,
+                           final=DecisionFinal.model_validate_json(run.final) if run.final else None,
+                           error=DecisionError.model_validate_json(run.error) if run.error else None)
+        return Response(status.model_dump_json(), media_type="application/json")
+
+    async def artifact(self, request: Request) -> Response:
+        run_id, skill = request.path_params["run_id"], request.path_params["skill"]
+        event = await self.store.event(run_id, SseEvent.CONTEXT_READY)
+        if event is None:
+            return BadRequest(404, f"run {run_id!r} is unknown or has no skill context yet").response()
+        for output in ContextReady.model_validate_json(event.data).skills:
+            if output.skill == skill:
+                return Response(output.model_dump_json(), media_type="application/json")
+        return BadRequest(404, f"run {run_id!r} has no skill {skill!r}").response()
+
+    @staticmethod
+    def _check_resume_point(run: RunRecord, after: int) -> None:
+        if after > run.last_event_id:  # ids only grow: nobody can have seen a later one
+            raise BadRequest(400, f"Last-Event-ID {after} is beyond the run's last event {run.last_event_id}")
+
+    def _sse(self, run: RunRecord, *, after: int, existing: bool, drop_after: int | None) -> StreamingResponse:
+        metrics = self.manager.metrics
+
+        async def body() -> AsyncIterator[bytes]:
+            metrics.streams.inc()
+            try:
+                async for chunk in run_stream(self.store, self.signals, run.run_id, after=after,
+                                              heartbeat_s=self.settings.heartbeat_s, poll_s=self.settings.poll_s,
+                                              existing=existing, drop_after=drop_after):
+                    yield chunk
+            finally:
+                metrics.streams.dec()
+
+        headers = {"cache-control": "no-cache", "x-accel-buffering": "no", "x-torghut-run-id": run.run_id,
+                   "x-torghut-run-existing": "true" if existing else "false"}
+        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,96 @@
+"""Assembly: settings -> store, run manager, HTTP routes and upkeep loop on a :class:`ServiceRuntime`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import structlog
+from torghut_runtime import ServiceRuntime
+
+from .adapters.http import DecisionEngineApi, StreamSettings
+from .adapters.sse import RunSignals
+from .adapters.store import RunStore
+from .domain.config import RuleConfig
+from .runs import Reviewer, RunManager, RunMetrics, RunPolicy
+from .settings import PRODUCTION_MIN_HEARTBEAT_S, DecisionEngineSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = structlog.get_logger("torghut.decision_engine")
+
+
+def engine_version() -> str:
+    try:
+        return version("torghut-decision-engine")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+        return "0+unknown"
+
+
+def rule_config(settings: DecisionEngineSettings) -> RuleConfig:
+    return RuleConfig(
+        quality_threshold=Decimal(str(settings.decision_engine_quality_threshold)),
+        max_trigger_age_s=Decimal(str(settings.decision_engine_max_trigger_age_s)),
+        max_portfolio_age_s=Decimal(str(settings.decision_engine_max_portfolio_age_s)),
+        max_spread_bps=settings.decision_engine_max_spread_bps,
+        lean_policy=settings.decision_engine_lean_policy,
+        lean_symbols=frozenset(settings.decision_engine_lean_symbols),
+        llm_min_confidence=Decimal(str(settings.decision_engine_llm_min_confidence)),
+    )
+
+
+def build_reviewer(settings: DecisionEngineSettings, lm: Any | None) -> Reviewer | None:
+    """DSPy mode when an LM is configured (or handed in by a test); deterministic mode otherwise."""
+    if lm is None and not settings.dspy_enabled:
+        return None
+    from .adapters.dspy_program import DspyReviewer, build_lm
+
+    model = settings.decision_engine_llm_model or "injected"
+    if lm is None:
+        api_key = settings.decision_engine_llm_api_key
+        lm = build_lm(str(settings.decision_engine_llm_base_url), model,
+                      api_key.get_secret_value() if api_key else None, settings.decision_engine_llm_timeout_s,
+                      settings.decision_engine_llm_max_tokens)
+    return DspyReviewer(lm, timeout_s=settings.decision_engine_llm_timeout_s, model=model)
+
+
+@dataclass(frozen=True)
+class DecisionEngine:
+    runtime: ServiceRuntime
+    manager: RunManager
+
+
+def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_logs: bool = True) -> DecisionEngine:
+    if settings.litellm_local_model_cost_map:
+        os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    if settings.decision_engine_heartbeat_s < PRODUCTION_MIN_HEARTBEAT_S:
+        log.warning("heartbeat below the production range of 5-15 s; meant for tests",
+                    heartbeat_s=settings.decision_engine_heartbeat_s)
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs)
+    owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    lease_ttl = timedelta(seconds=settings.decision_engine_lease_ttl_s)
+    store = RunStore(runtime.engine, owner, lease_ttl)
+    signals = RunSignals()
+    policy = RunPolicy(run_timeout=timedelta(seconds=settings.decision_engine_run_timeout_s), lease_ttl=lease_ttl,
+                       retention=timedelta(days=settings.decision_engine_retention_days), rules=rule_config(settings),
+                       required_by_strategy=settings.required_domains_for)
+    manager = RunManager(store, signals, policy, engine_version=engine_version(),
+                         reviewer=build_reviewer(settings, lm), metrics=RunMetrics(runtime.registry))
+    api = DecisionEngineApi(manager, signals, StreamSettings(
+        heartbeat_s=settings.decision_engine_heartbeat_s, poll_s=settings.decision_engine_poll_interval_s,
+        fault_injection=settings.decision_engine_fault_injection))
+    runtime.add_routes(api.routes())
+    runtime.background("decision-runs-upkeep", manager.maintain)
+    log.info("decision engine assembled", mode=manager.mode, owner=owner,
+             fault_injection=settings.decision_engine_fault_injection)
+    return DecisionEngine(runtime, manager)
+
+
+def build_runtime(settings: DecisionEngineSettings) -> ServiceRuntime:
+    return build(settings).runtime

@@ -1,0 +1,281 @@
+"""Decision runs: each one an asyncio task of its own, persisted event by event, bounded by a hard timeout.
+
+A run is not tied to the HTTP connection that asked for it: streams only read its events from
+Postgres. Restart policy: runs are **failed, not resumed** (``decision.error`` code
+``engine_restarted``). A decision computed after a restart would rest on a trigger and a portfolio
+that have aged by the restart, and a caller still waiting gets a definite fail-closed answer. A
+graceful shutdown fails its own live runs at once; after a crash the runs' leases expire
+(``DECISION_ENGINE_LEASE_TTL_S``) and whichever engine replica sees that fails them. Finished runs
+keep their state and events across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pydantic import BaseModel
+from torghut_contracts.decision_engine import (
+    AnalysisComplete,
+    ContextReady,
+    DecisionError,
+    DecisionRequest,
+    RunAccepted,
+    RunProgress,
+    RunState,
+    SkillOutput,
+    SseEvent,
+)
+from torghut_runtime.logs import correlation_id_var
+
+from .adapters.dspy_program import LlmFailure
+from .adapters.sse import RunSignals
+from .adapters.store import NewRun, RunRecord, RunStore
+from .domain.config import RuleConfig
+from .domain.faults import Fault
+from .domain.final import Provenance, build_final
+from .domain.ids import run_id_for, sha256_hex
+from .domain.rules import LlmOpinion, Proposal, apply_llm_opinion, decide, fall_back
+from .domain.skills import SKILL_BUNDLE_VERSION, SkillInputs, run_skill_bundle
+
+log = structlog.get_logger("torghut.decision_engine.runs")
+DETERMINISTIC_PROGRAM = "torghut-deterministic-rules-v1"
+
+
+class Reviewer(Protocol):
+    artifact_hash: str
+
+    async def review(self, request: DecisionRequest, skills: dict[str, SkillOutput],
+                     proposal: Proposal) -> LlmOpinion: ...
+
+
+class RunClosed(Exception):
+    """The run became terminal elsewhere (a reaper failed it); its task stops writing."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    run_timeout: timedelta
+    lease_ttl: timedelta
+    retention: timedelta
+    rules: RuleConfig
+    required_by_strategy: Callable[[str], frozenset[str]]
+
+
+class RunMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter("torghut_decision_engine_runs_total",
+                            "Finished runs by outcome: the action (buy, sell, hold) or the error code.",
+                            ["outcome"], registry=registry)
+        self.seconds = Histogram("torghut_decision_engine_run_seconds", "Run duration, creation to terminal event.",
+                                 registry=registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 300))
+        self.live = Gauge("torghut_decision_engine_live_runs", "Runs executing in this process.", registry=registry)
+        self.streams = Gauge("torghut_decision_engine_open_streams", "Open SSE streams.", registry=registry)
+
+
+class RunManager:
+    def __init__(self, store: RunStore, signals: RunSignals, policy: RunPolicy, *, engine_version: str,
+                 reviewer: Reviewer | None, metrics: RunMetrics, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.signals = signals
+        self.policy = policy
+        self.engine_version = engine_version
+        self.reviewer = reviewer
+        self.metrics = metrics
+        self.clock = clock
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.deterministic_hash = sha256_hex({"program": DETERMINISTIC_PROGRAM,
+                                              "skill_bundle_version": SKILL_BUNDLE_VERSION})
+
+    @property
+    def mode(self) -> str:
+        return "dspy" if self.reviewer is not None else "deterministic"
+
+    # -- submission -------------------------------------------------------------------------------
+    async def submit(self, request: DecisionRequest, fault: Fault | None) -> tuple[RunRecord, bool]:
+        """The run for this request id: a new one (started now), or the existing one, never a second."""
+        now = self.clock()
+        run_id = run_id_for(request.request_id)
+        accepted = RunAccepted(run_id=run_id, request_id=request.request_id, status=RunState.ACCEPTED,
+                               created_at=now)
+        request_json = request.model_dump_json()
+        new = NewRun(run_id=run_id, request_id=request.request_id, request_hash=sha256_hex(json.loads(request_json)),
+                     request_json=request_json, symbol=request.symbol, strategy_id=request.strategy_id,
+                     fault=fault.header_value() if fault else None, deadline_at=now + self.policy.run_timeout)
+        record, created = await self.store.create(new, accepted.model_dump_json(), now)
+        if created:
+            self._start(record, request, fault)
+        elif record.request_hash != new.request_hash:
+            log.warning("request id reused with a different body; returning the existing run",
+                        request_id=request.request_id, run_id=record.run_id)
+        return record, created
+
+    def _start(self, record: RunRecord, request: DecisionRequest, fault: Fault | None) -> None:
+        task = asyncio.create_task(self._execute(record, request, fault), name=f"decision-run:{record.run_id}")
+        self.tasks[record.run_id] = task
+        self.metrics.live.inc()
+
+        def _done(_: asyncio.Task[None]) -> None:
+            self.tasks.pop(record.run_id, None)
+            self.metrics.live.dec()
+
+        task.add_done_callback(_done)
+
+    # -- execution --------------------------------------------------------------------------------
+    async def _emit(self, run_id: str, event: SseEvent, model: BaseModel | str, *, status: RunState | None = None,
+                    terminal: bool = False) -> None:
+        data = model if isinstance(model, str) else model.model_dump_json()
+        event_id = await self.store.append(
+            run_id, event, data, self.clock(), status=status,
+            final=data if terminal and event is SseEvent.FINAL else None,
+            error=data if terminal and event is SseEvent.ERROR else None)
+        self.signals.notify(run_id)
+        if event_id is None:
+            raise RunClosed(run_id)
+
+    async def _fail(self, run_id: str, code: str, message: str) -> bool:
+        error = DecisionError(run_id=run_id, code=code, message=message[:4000])
+        try:
+            await self._emit(run_id, SseEvent.ERROR, error, status=RunState.ERROR, terminal=True)
+        except RunClosed:
+            return False
+        except Exception:  # the database is away: the lease expires and the reaper fails the run instead
+            log.exception("could not record decision.error", run_id=run_id, code=code)
+            return False
+        self.metrics.runs.labels(outcome=code).inc()
+        log.warning("run ended in decision.error", run_id=run_id, code=code, message=message)
+        return True
+
+    async def _execute(self, record: RunRecord, request: DecisionRequest, fault: Fault | None) -> None:
+        run_id = record.run_id
+        correlation_id_var.set(request.request_id)  # this task's own context: every log line names the trigger
+        remaining = max(0.0, (record.deadline_at - self.clock()).total_seconds())
+        deadline = asyncio.timeout(remaining)
+        try:
+            async with deadline:
+                await self._pipeline(run_id, request, fault)
+        except RunClosed:
+            log.info("run closed elsewhere; stopping", run_id=run_id)
+        except TimeoutError:
+            if deadline.expired():
+                await self._fail(run_id, "timeout",
+                                 f"run exceeded the hard timeout of {self.policy.run_timeout.total_seconds():g}s")
+            else:
+                log.exception("run failed", run_id=run_id)
+                await self._fail(run_id, "run_failed", "internal timeout while running")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("run failed", run_id=run_id)
+            await self._fail(run_id, "run_failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            self.metrics.seconds.observe(max(0.0, (self.clock() - record.created_at).total_seconds()))
+
+    async def _pipeline(self, run_id: str, request: DecisionRequest, fault: Fault | None) -> None:
+        await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+            run_id=run_id, stage="started", message=f"mode {self.mode}, skill bundle {SKILL_BUNDLE_VERSION}"),
+            status=RunState.RUNNING)
+        if fault is not None and fault.kind == "stall":
+            await asyncio.Event().wait()  # only heartbeats until the hard timeout
+        if fault is not None and fault.kind == "error":
+            await self._fail(run_id, "injected", "fault injected by x-torghut-fault: error")
+            return
+
+        skills = run_skill_bundle(SkillInputs(request=request, now=self.clock(), config=self.policy.rules))
+        for output in skills.values():
+            await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+                run_id=run_id, stage="skill", skill=output.skill,
+                message=f"{output.status}, source quality {output.source_quality}"))
+        await self._emit(run_id, SseEvent.CONTEXT_READY, ContextReady(
+            run_id=run_id, skill_bundle_version=SKILL_BUNDLE_VERSION, skills=list(skills.values())))
+
+        required = self.policy.required_by_strategy(request.strategy_id) | frozenset(request.required_domains or ())
+        proposal = decide(request, skills, required, self.policy.rules)
+        proposal, provenance = await self._review(run_id, request, skills, proposal)
+        await self._emit(run_id, SseEvent.ANALYSIS_COMPLETE,
+                         AnalysisComplete(run_id=run_id, summary=proposal.summary[:4000]))
+
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.seconds)
+        if fault is not None and fault.kind == "malformed-final":
+            malformed = json.dumps({"run_id": run_id, "request_id": request.request_id,
+                                    "intent": {"action": "buy", "qty": "-5"}, "confidence": "1.7"})
+            await self._emit(run_id, SseEvent.FINAL, malformed, status=RunState.FINAL, terminal=True)
+            self.metrics.runs.labels(outcome="malformed_final").inc()
+            return
+        final = build_final(run_id, request, proposal, skills, provenance)
+        await self._emit(run_id, SseEvent.FINAL, final, status=RunState.FINAL, terminal=True)
+        self.metrics.runs.labels(outcome=final.intent.action.value).inc()
+        log.info("run finished", run_id=run_id, symbol=request.symbol, action=final.intent.action.value,
+                 qty=str(final.intent.qty), mode=final.mode, reason_codes=final.reason_codes)
+
+    async def _review(self, run_id: str, request: DecisionRequest, skills: dict[str, SkillOutput],
+                      proposal: Proposal) -> tuple[Proposal, Provenance]:
+        if self.reviewer is None:
+            await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+                run_id=run_id, stage="analysis", message="deterministic rules"))
+            return proposal, Provenance(self.engine_version, "deterministic", DETERMINISTIC_PROGRAM,
+                                        self.deterministic_hash)
+        from .adapters.dspy_program import PROGRAM_NAME
+
+        await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+            run_id=run_id, stage="analysis", message=f"dspy program {PROGRAM_NAME}"))
+        try:
+            opinion = await self.reviewer.review(request, skills, proposal)
+        except LlmFailure as failure:
+            log.warning("language model review failed; holding", run_id=run_id, code=failure.code,
+                        detail=failure.detail)
+            return (fall_back(proposal, failure.code, failure.detail),
+                    Provenance(self.engine_version, "fallback", PROGRAM_NAME, self.reviewer.artifact_hash))
+        return (apply_llm_opinion(proposal, opinion, self.policy.rules),
+                Provenance(self.engine_version, "dspy", PROGRAM_NAME, self.reviewer.artifact_hash))
+
+    # -- upkeep -----------------------------------------------------------------------------------
+    async def maintain(self) -> None:
+        """Renew this process's leases, fail runs whose owner vanished, purge old runs; on stop, fail our own."""
+        interval = self.policy.lease_ttl.total_seconds() / 3
+        try:
+            while True:
+                now = self.clock()
+                await self.store.renew_leases(list(self.tasks), now)
+                for run_id in await self.store.expired_runs(now):
+                    if run_id not in self.tasks:
+                        await self._reap(run_id, now)
+                await self.store.purge_finished(now - self.policy.retention)
+                await asyncio.sleep(interval)
+        except asyncio.CancelledError:
+            await self.shutdown()
+            raise
+
+    async def _reap(self, run_id: str, now: datetime) -> None:
+        error = DecisionError(run_id=run_id, code="engine_restarted",
+                              message="the engine running this decision stopped before it finished")
+        event_id = await self.store.append(run_id, SseEvent.ERROR, error.model_dump_json(), now,
+                                           status=RunState.ERROR, error=error.model_dump_json(),
+                                           lease_expired_before=now)
+        self.signals.notify(run_id)
+        if event_id is not None:
+            self.metrics.runs.labels(outcome="engine_restarted").inc()
+            log.warning("failed a run whose engine stopped", run_id=run_id)
+
+    async def shutdown(self) -> None:
+        """Stop every local run and fail it with ``engine_restarted`` (fail closed, never resumed)."""
+        tasks = dict(self.tasks)
+        for task in tasks.values():
+            task.cancel()
+        for run_id, task in tasks.items():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            with contextlib.suppress(Exception):
+                await self._fail(run_id, "engine_restarted", "the engine shut down while this run was in progress")

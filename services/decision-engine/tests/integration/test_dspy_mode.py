@@ -1,0 +1,81 @@
+"""DSPy mode end to end: with ``DummyLM`` and with a local OpenAI-compatible server speaking chat completions.
+
+A model answer that agrees trades at the deterministic size; an answer that does not fit the
+signature, or a server error, ends in a hold with ``llm_parse_error`` / ``llm_error``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from dspy.utils.dummies import DummyLM
+from httpx_sse import aconnect_sse
+from torghut_contracts.decision_engine import STREAM_PATH, DecisionFinal
+from torghut_contracts.enums import Action
+
+BodyFactory = Callable[..., dict[str, Any]]
+EngineServer = Callable[..., Any]
+GOOD = {"analysis": "MACD above signal with neutral RSI; the size is capped by the position limit.",
+        "action": "buy", "confidence": "0.72", "risk_flags": '["missing news coverage"]',
+        "uncertainty_notes": '["no fundamentals provider"]'}
+
+
+async def final_of(base: str, body: dict[str, Any]) -> tuple[DecisionFinal, dict[str, str]]:
+    events: dict[str, str] = {}
+    async with httpx.AsyncClient(base_url=base, timeout=20) as client, \
+            aconnect_sse(client, "POST", STREAM_PATH, json=body) as source:
+        async for sse in source.aiter_sse():
+            if sse.data:
+                events[sse.event] = sse.data
+    return DecisionFinal.model_validate_json(events["decision.final"]), events
+
+
+async def test_dspy_mode_with_dummy_lm(engine_server: EngineServer, make_body: BodyFactory) -> None:
+    lm = DummyLM([GOOD, {"analysis": "RSI is stretched.", "action": "hold", "confidence": "0.9",
+                         "risk_flags": "[]", "uncertainty_notes": "[]"}])
+    async with engine_server(lm=lm) as (base, _):
+        final, events = await final_of(base, make_body())
+        assert (final.mode, final.program) == ("dspy", "torghut-decision-review-v1")
+        assert (final.intent.action, final.intent.qty, final.confidence) == (Action.BUY, 10, Decimal("0.72"))
+        assert "llm:missing_news_coverage" in final.risk_flags
+        assert "no fundamentals provider" in final.uncertainty_notes
+        assert json.loads(events["decision.analysis_complete"])["summary"] == GOOD["analysis"]
+
+        held, _ = await final_of(base, make_body(request_id="req-2"))
+        assert (held.intent.action, held.intent.qty, held.reason_codes) == (Action.HOLD, 0, ["llm_hold"])
+        assert held.size_recommendation.max_qty == 10
+
+
+async def test_dspy_mode_against_a_local_openai_compatible_server(
+        engine_server: EngineServer, make_body: BodyFactory, fake_lm: tuple[str, Any],
+        answer: Callable[[dict[str, str]], str]) -> None:
+    lm_url, lm_server = fake_lm
+    lm_server.reply(answer(GOOD))
+    lm_server.reply("I think you should probably buy, but who knows.")  # no fields: ChatAdapter and JSON fail
+    lm_server.reply("still not the format")
+    lm_server.reply("the model server fell over", status=500)
+    settings = {"decision_engine_llm_base_url": lm_url, "decision_engine_llm_model": "tiny-test",
+                "decision_engine_llm_api_key": "sk-test", "decision_engine_llm_timeout_s": 5}
+    async with engine_server(**settings) as (base, _):
+        final, _ = await final_of(base, make_body(request_id="req-ok"))
+        assert (final.mode, final.intent.action, final.intent.qty) == ("dspy", Action.BUY, 10)
+
+        unparseable, _ = await final_of(base, make_body(request_id="req-garbage"))
+        assert (unparseable.mode, unparseable.intent.action, unparseable.intent.qty) == ("fallback", Action.HOLD, 0)
+        assert unparseable.reason_codes == ["llm_parse_error"]
+
+        failed, _ = await final_of(base, make_body(request_id="req-500"))
+        assert (failed.mode, failed.intent.action) == ("fallback", Action.HOLD)
+        assert failed.reason_codes == ["llm_error"]
+        assert failed.size_recommendation.max_qty == 10, "the deterministic analysis still stands"
+
+    sent = lm_server.requests[0]
+    assert sent["model"] == "tiny-test"
+    assert sent["temperature"] == 0.0
+    assert lm_server.authorizations[0] == "Bearer sk-test"
+    assert "NVDA" in json.dumps(sent["messages"]), "the request reaches the model"
+    assert len(lm_server.requests) == 4, "parse failure: one ChatAdapter try + one JSON try; no retry on 500"

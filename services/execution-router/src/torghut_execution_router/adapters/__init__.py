@@ -1,0 +1,1 @@
+"""Thin adapters: Postgres store, venues (Alpaca, LEAN runner, paper), Kafka handlers' helpers."""

@@ -1,0 +1,195 @@
+"""The built-in paper venue: the pure fill model (``domain.paper``) over its own Postgres books.
+
+Every mutation locks the account row, so a submission, a price and a cancel racing each other are
+applied one at a time. The venue is external to the router's ledger on purpose: it answers with the
+same events and lookups as Alpaca, so the router's reconciliation covers it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeInForce
+from torghut_contracts.models import AccountSnapshot, Position
+
+from ..domain import paper
+from ..domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
+from ..domain.trade_update import snapshot_id
+from .tables import paper_accounts, paper_fills, paper_orders, paper_positions, paper_quotes
+from .venue import SubmitKind, SubmitOutcome
+
+_OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+
+
+def paper_order_id(account: str, client_order_id: str) -> str:
+    return "paper-" + hashlib.sha256(f"{account}|{client_order_id}".encode()).hexdigest()[:24]
+
+
+def _order(row: Any) -> paper.PaperOrder:
+    m = row._mapping
+    return paper.PaperOrder(
+        client_order_id=m["client_order_id"], venue_order_id=m["venue_order_id"], symbol=m["symbol"],
+        side=Side(m["side"]), qty=m["qty"], order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
+        time_in_force=TimeInForce(m["time_in_force"]), status=OrderStatus(m["status"]),
+        submitted_at=m["submitted_at"], updated_at=m["updated_at"], reserve_price=m["reserve_price"],
+        not_before=m["not_before"], filled_qty=m["filled_qty"], filled_avg_price=m["filled_avg_price"], seq=m["seq"])
+
+
+class PaperVenue:
+    name = Adapter.PAPER
+
+    def __init__(self, engine: AsyncEngine, account: str, model: paper.FillModel, starting_cash: Decimal,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.engine = engine
+        self.account = account
+        self.model = model
+        self.starting_cash = starting_cash
+        self.clock = clock
+
+    # -- state ------------------------------------------------------------------------------------
+    async def _lock_account(self, conn: AsyncConnection) -> paper.PaperAccount:
+        await conn.execute(pg_insert(paper_accounts).values(
+            account=self.account, starting_cash=self.starting_cash, cash=self.starting_cash,
+            realized_pl=Decimal(0), updated_at=self.clock(),
+        ).on_conflict_do_nothing(index_elements=["account"]))
+        row = (await conn.execute(sa.select(paper_accounts).where(paper_accounts.c.account == self.account)
+                                  .with_for_update())).one()
+        positions = {
+            r.symbol: paper.PaperPosition(r.symbol, r.qty, r.avg_entry_price)
+            for r in await conn.execute(sa.select(paper_positions).where(paper_positions.c.account == self.account))
+        }
+        return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions=positions)
+
+    async def _open_orders(self, conn: AsyncConnection, symbol: str | None = None) -> list[paper.PaperOrder]:
+        query = sa.select(paper_orders).where(paper_orders.c.account == self.account,
+                                              paper_orders.c.status.in_(_OPEN))
+        if symbol is not None:
+            query = query.where(paper_orders.c.symbol == symbol)
+        return [_order(r) for r in await conn.execute(query)]
+
+    async def _quote(self, conn: AsyncConnection, symbol: str) -> paper.Quote | None:
+        row = (await conn.execute(sa.select(paper_quotes).where(paper_quotes.c.symbol == symbol))).first()
+        return paper.Quote(row.symbol, row.price, row.event_ts, row.seq) if row is not None else None
+
+    async def _persist(self, conn: AsyncConnection, step: paper.PaperStep) -> None:
+        account = step.account
+        await conn.execute(paper_accounts.update().where(paper_accounts.c.account == self.account).values(
+            cash=account.cash, realized_pl=account.realized_pl, updated_at=self.clock()))
+        await conn.execute(paper_positions.delete().where(paper_positions.c.account == self.account))
+        if account.positions:
+            await conn.execute(paper_positions.insert(), [
+                {"account": self.account, "symbol": p.symbol, "qty": p.qty, "avg_entry_price": p.avg_entry_price}
+                for p in account.positions.values()])
+        for order in step.orders:
+            values = {
+                "account": self.account, "client_order_id": order.client_order_id,
+                "venue_order_id": order.venue_order_id, "symbol": order.symbol, "side": order.side.value,
+                "qty": order.qty, "order_type": order.order_type.value, "limit_price": order.limit_price,
+                "time_in_force": order.time_in_force.value, "status": order.status.value,
+                "filled_qty": order.filled_qty, "filled_avg_price": order.filled_avg_price,
+                "submitted_at": order.submitted_at, "updated_at": order.updated_at,
+                "reserve_price": order.reserve_price, "not_before": order.not_before, "seq": order.seq,
+            }
+            statement = pg_insert(paper_orders).values(**values)
+            await conn.execute(statement.on_conflict_do_update(
+                index_elements=["account", "client_order_id"],
+                set_={k: statement.excluded[k] for k in ("status", "filled_qty", "filled_avg_price", "updated_at",
+                                                          "seq")}))
+        if step.fills:
+            await conn.execute(paper_fills.insert(), [
+                {"account": self.account, "client_order_id": f.client_order_id, "symbol": f.symbol,
+                 "side": f.side.value, "qty": f.qty, "price": f.price, "realized_pl": f.realized_pl, "at": f.at}
+                for f in step.fills])
+
+    # -- the venue interface -----------------------------------------------------------------------
+    async def submit(self, request: OrderRequest) -> SubmitOutcome:
+        async with self.engine.begin() as conn:
+            account = await self._lock_account(conn)
+            existing = (await conn.execute(sa.select(paper_orders).where(
+                paper_orders.c.account == self.account,
+                paper_orders.c.client_order_id == request.client_order_id))).first()
+            if existing is not None:  # the venue's own dedupe: same client_order_id, same order
+                order = _order(existing).venue_order()
+                kind = SubmitKind.REJECTED if order.status is OrderStatus.REJECTED else SubmitKind.ACCEPTED
+                return SubmitOutcome(kind, [state_event(order, EventSource.SUBMIT)], order=order)
+            step = paper.submit(request, venue_order_id=paper_order_id(self.account, request.client_order_id),
+                                account=account, open_orders=await self._open_orders(conn),
+                                quote=await self._quote(conn, request.symbol), model=self.model)
+            await self._persist(conn, step)
+        order = step.orders[-1].venue_order()
+        if step.rejection is not None:
+            return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
+        return SubmitOutcome(SubmitKind.ACCEPTED, step.events, order=order)
+
+    async def on_quote(self, quote: paper.Quote) -> list[VenueEvent]:
+        """Record a price if it is newer than the one held; give open orders on the symbol a fill chance."""
+        values = pg_insert(paper_quotes).values(symbol=quote.symbol, price=quote.price, event_ts=quote.event_ts,
+                                                seq=quote.seq)
+        statement = values.on_conflict_do_update(
+            index_elements=["symbol"],
+            set_={"price": values.excluded.price, "event_ts": values.excluded.event_ts, "seq": values.excluded.seq},
+            where=sa.tuple_(paper_quotes.c.event_ts, paper_quotes.c.seq)
+            < sa.tuple_(values.excluded.event_ts, values.excluded.seq),
+        ).returning(paper_quotes.c.symbol)
+        async with self.engine.begin() as conn:
+            if (await conn.execute(statement)).first() is None:
+                return []  # not newer: a redelivery or an out-of-order price changes nothing
+            if not await self._open_orders(conn, quote.symbol):
+                return []  # nothing to fill: do not serialise every price on the account lock
+            account = await self._lock_account(conn)
+            step = paper.on_quote(quote, account=account, open_orders=await self._open_orders(conn, quote.symbol),
+                                  model=self.model)
+            await self._persist(conn, step)
+        return step.events
+
+    async def cancel(self, order: VenueOrder) -> list[VenueEvent]:
+        async with self.engine.begin() as conn:
+            account = await self._lock_account(conn)
+            row = (await conn.execute(sa.select(paper_orders).where(
+                paper_orders.c.account == self.account,
+                paper_orders.c.client_order_id == order.client_order_id))).first()
+            if row is None:
+                return []
+            step = paper.cancel(_order(row), account=account, at=self.clock(), reason="cancel_requested")
+            await self._persist(conn, step)
+        return step.events
+
+    async def get_by_client_order_id(self, client_order_id: str) -> VenueOrder | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(paper_orders).where(
+                paper_orders.c.account == self.account, paper_orders.c.client_order_id == client_order_id))).first()
+        return _order(row).venue_order() if row is not None else None
+
+    async def list_open(self) -> list[VenueOrder]:
+        async with self.engine.connect() as conn:
+            return [o.venue_order() for o in await self._open_orders(conn)]
+
+    async def account_snapshot(self, account: str, as_of: datetime) -> AccountSnapshot:
+        async with self.engine.begin() as conn:
+            state = await self._lock_account(conn)
+            open_orders = await self._open_orders(conn)
+            prices = {r.symbol: r.price for r in await conn.execute(
+                sa.select(paper_quotes.c.symbol, paper_quotes.c.price)
+                .where(paper_quotes.c.symbol.in_(list(state.positions))))} if state.positions else {}
+            day_start = as_of.astimezone(paper.NEW_YORK).replace(hour=0, minute=0, second=0, microsecond=0)
+            realized_today = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(paper_fills.c.realized_pl), 0))
+                                                 .where(paper_fills.c.account == self.account,
+                                                        paper_fills.c.at >= day_start))).scalar_one()
+        value = paper.value_account(state, prices, open_orders)
+        return AccountSnapshot(
+            snapshot_id=snapshot_id(account, Adapter.PAPER, as_of), account=account, venue=Adapter.PAPER,
+            as_of=as_of, equity=value.equity, cash=value.cash, buying_power=value.buying_power,
+            realized_pl_today=Decimal(realized_today),
+            positions=[Position(symbol=p.symbol, qty=p.qty, avg_entry_price=p.avg_entry_price,
+                                market_value=p.market_value, unrealized_pl=p.unrealized_pl)
+                       for p in value.positions])
+
+    async def close(self) -> None:
+        return None

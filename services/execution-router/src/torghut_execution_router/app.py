@@ -1,0 +1,98 @@
+"""Assembly: settings -> venues, store, router -> a ``ServiceRuntime`` with consumers and loops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentelemetry.sdk.trace import TracerProvider
+from torghut_contracts import topics
+from torghut_contracts.enums import Adapter
+from torghut_runtime import ServiceRuntime
+
+from .adapters.alpaca import AlpacaAdapter
+from .adapters.alpaca_stream import AlpacaTradeUpdates
+from .adapters.lean import LeanAdapter
+from .adapters.metrics import RouterMetrics
+from .adapters.paper_venue import PaperVenue
+from .adapters.ratelimiter import RateLimiter
+from .adapters.store import ExecutionStore
+from .adapters.venue import AccountSource, Venue
+from .router import ExecutionRouter
+from .settings import ExecutionRouterSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class ExecutionRouterService:
+    runtime: ServiceRuntime
+    router: ExecutionRouter
+    store: ExecutionStore
+    metrics: RouterMetrics
+    stream: AlpacaTradeUpdates | None
+
+
+def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerProvider | None = None,
+                  configure_logs: bool = True) -> ExecutionRouterService:
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=tracer_provider,
+                             configure_logs=configure_logs)
+    metrics = RouterMetrics(runtime.registry)
+    account = settings.torghut_account
+    store = ExecutionStore(runtime.engine, account, metrics)
+    paper = PaperVenue(runtime.engine, account, settings.fill_model(), settings.paper_starting_cash)
+    venues: dict[Adapter, Venue] = {Adapter.PAPER: paper}
+    sources: dict[Adapter, AccountSource] = {Adapter.PAPER: paper}
+
+    alpaca: AlpacaAdapter | None = None
+    if Adapter.ALPACA in settings.configured_adapters:
+        assert settings.alpaca_api_key_id is not None and settings.alpaca_api_secret_key is not None
+        limiter = RateLimiter(settings.alpaca_rate_limit_per_min, min_wait_s=settings.alpaca_rate_limit_min_wait_s,
+                              max_wait_s=settings.alpaca_rate_limit_max_wait_s)
+        alpaca = AlpacaAdapter(api_key=settings.alpaca_api_key_id.get_secret_value(),
+                               secret_key=settings.alpaca_api_secret_key.get_secret_value(),
+                               paper=settings.alpaca_paper, base_url=settings.alpaca_base_url,
+                               timeout_s=settings.alpaca_http_timeout_s, limiter=limiter,
+                               rate_limited_retries=settings.alpaca_rate_limited_retries, metrics=metrics)
+        venues[Adapter.ALPACA] = alpaca
+        sources[Adapter.ALPACA] = alpaca
+    lean: LeanAdapter | None = None
+    if settings.lean_runner_url:
+        lean = LeanAdapter(settings.lean_runner_url, timeout_s=settings.lean_runner_timeout_s,
+                           health_timeout_s=settings.lean_healthcheck_timeout_s)
+        venues[Adapter.LEAN] = lean
+
+    account_venue = settings.account_venue
+    router = ExecutionRouter(
+        account=account, policy=settings.routing_policy(), store=store, venues=venues, paper=paper, lean=lean,
+        account_source=sources.get(account_venue) if account_venue is not None else None,
+        account_venue=account_venue, metrics=metrics, publish=runtime.publish,
+        max_order_age_s=settings.execution_max_order_age_s, reconcile_interval_s=settings.reconcile_interval_s,
+        unknown_max_lookups=settings.reconcile_unknown_max_lookups, snapshot_interval_s=settings.snapshot_interval_s,
+        outbox_poll_s=settings.outbox_poll_ms / 1000, lean_health_interval_s=settings.lean_healthcheck_interval_s)
+
+    runtime.consume(topics.ORDERS_APPROVED, router.on_approved)
+    runtime.consume(topics.CONTROL, router.on_control)
+    runtime.consume(topics.TA_SIGNALS, router.on_signal)
+    runtime.background("outbox", router.run_outbox)
+    runtime.background("reconciler", router.run_reconciler)
+    runtime.background("account-snapshots", router.run_snapshots)
+    runtime.background("venues", router.hold_venues)
+    if lean is not None:
+        runtime.background("lean-health", router.run_lean_health)
+
+    stream: AlpacaTradeUpdates | None = None
+    if alpaca is not None and settings.alpaca_stream_enabled:
+        assert settings.alpaca_api_key_id is not None and settings.alpaca_api_secret_key is not None
+        stream = AlpacaTradeUpdates(
+            api_key=settings.alpaca_api_key_id.get_secret_value(),
+            secret_key=settings.alpaca_api_secret_key.get_secret_value(), paper=settings.alpaca_paper,
+            url=settings.alpaca_stream_url, reconnect_min_s=settings.alpaca_stream_reconnect_min_s,
+            on_event=router.on_stream_event, on_connected=router.on_stream_connected,
+            on_lost_event=router.on_stream_connected, metrics=metrics)
+        runtime.background("alpaca-trade-updates", stream.run)
+    return ExecutionRouterService(runtime=runtime, router=router, store=store, metrics=metrics, stream=stream)
+
+
+def build_runtime(settings: ExecutionRouterSettings) -> ServiceRuntime:
+    return build_service(settings).runtime

@@ -1,0 +1,381 @@
+"""The router: approved orders to venues, venue events to the order feed, posture to cancels.
+
+Handlers and loops only orchestrate; decisions are made by the pure core (routing, control posture,
+order-feed rules, the paper fill model) and every venue event passes through ``ExecutionStore.record``.
+Trade updates leave through the store's outbox (``run_outbox``), whatever produced them: a submission,
+the Alpaca stream, a reconciliation, a paper fill on a new price, or a cancel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts import topics
+from torghut_contracts.enums import Adapter, OrderStatus, TradeEvent
+from torghut_contracts.headers import MessageHeaders, derived_message_id
+from torghut_contracts.models import AccountSnapshot, ApprovedOrder, ControlCommand, TaSignal, TradeUpdate
+from torghut_runtime import Inbound, Outgoing
+
+from .adapters.lean import LeanAdapter
+from .adapters.metrics import RouterMetrics
+from .adapters.paper_venue import PaperVenue
+from .adapters.store import ExecutionRow, ExecutionStore, SubmitState
+from .adapters.venue import AccountSource, SubmitKind, SubmitOutcome, Venue, VenueFailure, VenueUnavailable
+from .domain.control import concerns, effective_posture
+from .domain.orders import FILL_EVENTS, EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
+from .domain.paper import Quote
+from .domain.routing import RouteDecision, RoutingPolicy, choose_route
+
+log = structlog.get_logger("torghut.execution.router")
+Publish = Callable[..., Awaitable[Any]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _same_state(row: ExecutionRow, order: VenueOrder) -> bool:
+    return (row.status is order.status and row.filled_qty == order.filled_qty
+            and row.filled_avg_price == order.filled_avg_price)
+
+
+class _Wake:
+    """An event with reasons: a loop sleeps until its period ends or someone names a reason to run."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._reasons: set[str] = set()
+
+    def notify(self, reason: str) -> None:
+        self._reasons.add(reason)
+        self._event.set()
+
+    async def wait(self, timeout: float) -> set[str]:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+        reasons, self._reasons = self._reasons or {"timer"}, set()
+        return reasons
+
+
+class ExecutionRouter:
+    def __init__(self, *, account: str, policy: RoutingPolicy, store: ExecutionStore, venues: Mapping[Adapter, Venue],
+                 paper: PaperVenue, lean: LeanAdapter | None, account_source: AccountSource | None,
+                 account_venue: Adapter | None, metrics: RouterMetrics, publish: Publish,
+                 max_order_age_s: float, reconcile_interval_s: float, unknown_max_lookups: int,
+                 snapshot_interval_s: float, outbox_poll_s: float, lean_health_interval_s: float,
+                 clock: Callable[[], datetime] = _now) -> None:
+        self.account = account
+        self.policy = policy
+        self.store = store
+        self.venues = dict(venues)
+        self.paper = paper
+        self.lean = lean
+        self.account_source = account_source
+        self.account_venue = account_venue
+        self.metrics = metrics
+        self.publish = publish
+        self.max_order_age_s = max_order_age_s
+        self.reconcile_interval_s = reconcile_interval_s
+        self.unknown_max_lookups = unknown_max_lookups
+        self.snapshot_interval_s = snapshot_interval_s
+        self.outbox_poll_s = outbox_poll_s
+        self.lean_health_interval_s = lean_health_interval_s
+        self.clock = clock
+        self.outbox_wake = _Wake()
+        self.snapshot_wake = _Wake()
+        self.reconcile_wake = _Wake()
+
+    # -- consumers ---------------------------------------------------------------------------------
+    async def on_approved(self, inbound: Inbound[ApprovedOrder], conn: AsyncConnection) -> list[Outgoing]:
+        order = inbound.payload
+        if order.account != self.account:
+            log.warning("approved order for another account ignored", account=order.account,
+                        client_order_id=order.client_order_id)
+            self.metrics.orders.labels(venue="none", outcome="out_of_scope_account").inc()
+            return []
+        existing = await self.store.get(order.client_order_id)
+        if existing is not None and existing.submit_state is not SubmitState.CLAIMED:
+            # A replay or a second approval with the same client_order_id: never a second order.
+            self.metrics.orders.labels(venue=existing.venue.value, outcome="replay").inc()
+            return []
+        request = OrderRequest.from_approved(order)
+        if existing is None:
+            route = choose_route(order.symbol, order.adapter_hint, self.policy, lean_healthy=await self._lean_healthy())
+            row, _ = await self.store.claim(order, expected=route.expected, venue=route.adapter or route.expected,
+                                            fallback_reason=route.reason if route.adapter is not None else None,
+                                            correlation_id=inbound.headers.correlation_id)
+            if route.adapter is not None and route.reason is not None:
+                self.metrics.fallbacks.labels(reason=route.reason).inc()
+        else:
+            # An earlier attempt crashed after claiming: the venue may already have the order.
+            row = existing
+            route = RouteDecision(adapter=row.venue, expected=row.expected_adapter,
+                                  fallback=self.policy.fallback if row.venue is Adapter.LEAN else None)
+            found = await self.venues[row.venue].get_by_client_order_id(order.client_order_id)
+            if found is not None:
+                await self.store.set_submit_state(row.client_order_id, SubmitState.ACKNOWLEDGED)
+                await self.record_all([self._reconcile_event(found)])
+                return []
+
+        refusal = await self._refusal(order)
+        if refusal is None and route.adapter is None:
+            refusal = route.reason or "no_route"
+        if refusal is not None:
+            await self._reject(row, route.adapter or route.expected, refusal)
+            return []
+        assert route.adapter is not None
+        await self._submit(row, route, request)
+        return []
+
+    async def _refusal(self, order: ApprovedOrder) -> str | None:
+        posture = effective_posture(await self.store.control_commands(), self.account)
+        if posture.block_reason is not None:
+            return posture.block_reason
+        if self.max_order_age_s > 0 and self.clock() - order.approved_at > timedelta(seconds=self.max_order_age_s):
+            return "order_stale"
+        return None
+
+    async def _lean_healthy(self) -> bool:
+        if self.lean is None:
+            return False
+        if self.lean.healthy is None:
+            await self.lean.check_health()
+        return bool(self.lean.healthy)
+
+    async def _submit(self, row: ExecutionRow, route: RouteDecision, request: OrderRequest) -> None:
+        assert route.adapter is not None
+        venue_name = route.adapter
+        try:
+            outcome = await self.venues[venue_name].submit(request)
+        except VenueFailure as failure:
+            if self.lean is not None and venue_name is Adapter.LEAN:
+                self.lean.mark_unhealthy()
+            self.metrics.fallbacks.labels(reason=failure.reason).inc()
+            if route.fallback is None:
+                await self._reject(row, venue_name, failure.reason)
+                return
+            log.warning("venue failed; falling back", client_order_id=row.client_order_id, venue=venue_name.value,
+                        fallback=route.fallback.value, reason=failure.reason)
+            venue_name = route.fallback
+            await self.store.set_route(row.client_order_id, venue=venue_name, fallback_reason=failure.reason)
+            outcome = await self.venues[venue_name].submit(request)
+        await self._apply_outcome(row, venue_name, outcome)
+
+    async def _apply_outcome(self, row: ExecutionRow, venue: Adapter, outcome: SubmitOutcome) -> None:
+        self.metrics.orders.labels(venue=venue.value, outcome=outcome.kind.value).inc()
+        if outcome.kind is SubmitKind.ACCEPTED:
+            await self.store.set_submit_state(row.client_order_id, SubmitState.ACKNOWLEDGED)
+            await self.record_all(outcome.events)
+        elif outcome.kind is SubmitKind.REJECTED:
+            await self.store.set_submit_state(row.client_order_id, SubmitState.REJECTED, reject_reason=outcome.reason)
+            if outcome.events:
+                await self.record_all(outcome.events)
+            else:
+                await self._record_router_event(row, venue, OrderStatus.REJECTED, TradeEvent.REJECTED, outcome.reason)
+        else:
+            log.warning("order outcome unknown; reconciling by client_order_id", client_order_id=row.client_order_id,
+                        venue=venue.value, reason=outcome.reason)
+            await self.store.set_submit_state(row.client_order_id, SubmitState.UNKNOWN, reject_reason=outcome.reason)
+            await self._record_router_event(row, venue, OrderStatus.UNKNOWN, TradeEvent.PENDING_NEW, outcome.reason)
+            self.reconcile_wake.notify("unknown")
+
+    async def _reject(self, row: ExecutionRow, venue: Adapter, reason: str) -> None:
+        log.info("order refused by the router", client_order_id=row.client_order_id, reason=reason)
+        self.metrics.orders.labels(venue=venue.value, outcome="refused").inc()
+        await self.store.set_submit_state(row.client_order_id, SubmitState.REJECTED, reject_reason=reason)
+        await self._record_router_event(row, venue, OrderStatus.REJECTED, TradeEvent.REJECTED, reason)
+
+    async def _record_router_event(self, row: ExecutionRow, venue: Adapter, status: OrderStatus, event: TradeEvent,
+                                   reason: str | None) -> None:
+        now = self.clock()
+        order = replace(row.venue_order(), venue=venue, status=status, updated_at=now)
+        await self.record_all([VenueEvent(order=order, event=event, timestamp=now, source=EventSource.ROUTER,
+                                          reason=reason)])
+
+    async def on_control(self, inbound: Inbound[ControlCommand], conn: AsyncConnection) -> list[Outgoing]:
+        command = inbound.payload
+        if not concerns(command, self.account):
+            return []
+        applied = await self.store.save_control(command)
+        posture = effective_posture(await self.store.control_commands(), self.account)
+        log.info("control command", scope=command.scope, kill_switch=command.kill_switch,
+                 trading_state=command.trading_state.value, applied=applied,
+                 cancels_open_orders=posture.cancels_open_orders)
+        if applied and posture.cancels_open_orders:
+            await self.cancel_open_orders()
+        return []
+
+    async def on_signal(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        signal = inbound.payload
+        price = signal.price
+        if price is None and signal.bid is not None and signal.ask is not None:
+            price = (signal.bid + signal.ask) / 2
+        if price is None:
+            return []  # no price, no fill: the paper venue waits for one
+        events = await self.paper.on_quote(Quote(signal.symbol, Decimal(price), signal.event_ts, signal.seq))
+        await self.record_all(events)
+        return []
+
+    # -- the order feed ----------------------------------------------------------------------------
+    async def record_all(self, events: Iterable[VenueEvent]) -> list[TradeUpdate]:
+        updates = []
+        for event in events:
+            recorded = await self.store.record(event)
+            if recorded.update is not None:
+                updates.append(recorded.update)
+                self.outbox_wake.notify("update")
+                if event.event in FILL_EVENTS and event.order.venue is self.account_venue:
+                    self.snapshot_wake.notify("fill")
+        return updates
+
+    async def on_stream_event(self, event: VenueEvent) -> None:
+        await self.record_all([event])
+
+    def _reconcile_event(self, order: VenueOrder) -> VenueEvent:
+        return state_event(order, EventSource.RECONCILE,
+                           timestamp=order.updated_at or order.submitted_at or self.clock())
+
+    # -- cancels on the kill switch / HALTED ------------------------------------------------------
+    async def cancel_open_orders(self) -> int:
+        """Cancel every open order at every configured venue (and every one the router thinks is open)."""
+        cancelled = 0
+        for name, venue in self.venues.items():
+            try:
+                targets = {o.client_order_id: o for o in await venue.list_open()}
+                for row in await self.store.open_executions(name):
+                    targets.setdefault(row.client_order_id, row.venue_order())
+                for order in targets.values():
+                    events = await venue.cancel(order)
+                    self.metrics.cancels.labels(venue=name.value).inc()
+                    await self.record_all(events)
+                    cancelled += 1
+            except VenueUnavailable as exc:
+                self.metrics.consumer_errors.labels(source=f"cancel_{name.value}").inc()
+                log.warning("could not cancel open orders; will retry", venue=name.value, error=str(exc))
+        return cancelled
+
+    # -- reconciliation ----------------------------------------------------------------------------
+    async def reconcile(self, venue_name: Adapter, trigger: str) -> None:
+        rows = await self.store.open_executions(venue_name)
+        self.metrics.reconciles.labels(venue=venue_name.value, trigger=trigger).inc()
+        if not rows:
+            return
+        venue = self.venues[venue_name]
+        try:
+            listed = {o.client_order_id: o for o in await venue.list_open()}
+        except VenueUnavailable:
+            listed = {}
+        for row in rows:
+            order = listed.get(row.client_order_id)
+            if order is None:
+                try:
+                    order = await venue.get_by_client_order_id(row.client_order_id)
+                except VenueUnavailable as exc:
+                    log.info("lookup failed; will retry", client_order_id=row.client_order_id, error=str(exc))
+                    continue
+            if order is None:
+                if row.submit_state is SubmitState.UNKNOWN:
+                    await self._unknown_not_found(row)
+                continue
+            if row.submit_state is SubmitState.UNKNOWN:
+                await self.store.set_submit_state(row.client_order_id, SubmitState.ACKNOWLEDGED)
+            if not _same_state(row, order):
+                await self.record_all([self._reconcile_event(order)])
+
+    async def _unknown_not_found(self, row: ExecutionRow) -> None:
+        """Nautilus's in-flight rule: only after repeated targeted lookups is a silent submit a rejection."""
+        lookups = await self.store.count_unknown_lookup(row.client_order_id)
+        if lookups >= self.unknown_max_lookups:
+            await self._reject(row, row.venue, "venue_never_acknowledged")
+
+    async def reconcile_all(self, trigger: str, venues: Iterable[Adapter] | None = None) -> None:
+        for name in list(venues or self.venues):
+            try:
+                await self.reconcile(name, trigger)
+            except Exception:
+                self.metrics.consumer_errors.labels(source=f"reconcile_{name.value}").inc()
+                log.exception("reconciliation failed", venue=name.value)
+
+    def on_stream_connected(self) -> None:
+        """Every (re)connection of the Alpaca stream: what happened while it was away comes from REST."""
+        self.reconcile_wake.notify("alpaca_reconnect")
+
+    async def run_reconciler(self) -> None:
+        reasons = {"startup"}
+        while True:
+            if "alpaca_reconnect" in reasons and Adapter.ALPACA in self.venues:
+                await self.reconcile_all("reconnect", [Adapter.ALPACA])
+                reasons.discard("alpaca_reconnect")
+            if reasons:
+                await self.reconcile_all(sorted(reasons)[0])
+            posture = effective_posture(await self.store.control_commands(), self.account)
+            if posture.cancels_open_orders:
+                await self.cancel_open_orders()
+            reasons = await self.reconcile_wake.wait(self.reconcile_interval_s)
+
+    # -- outbox, snapshots, health -------------------------------------------------------------------
+    async def publish_pending(self) -> int:
+        pending = await self.store.pending_publications()
+        for item in pending:
+            update = topics.TRADE_UPDATES.decode(item.payload)
+            headers = MessageHeaders.new(topics.TRADE_UPDATES.name,
+                                         message_id=derived_message_id("trade-update", item.fingerprint),
+                                         correlation_id=item.correlation_id)
+            await self.publish(topics.TRADE_UPDATES, update, headers=headers)
+        await self.store.mark_published([item.id for item in pending])
+        return len(pending)
+
+    async def run_outbox(self) -> None:
+        while True:
+            try:
+                published = await self.publish_pending()
+            except Exception:
+                self.metrics.consumer_errors.labels(source="outbox").inc()
+                raise
+            if published == 0:
+                await self.outbox_wake.wait(self.outbox_poll_s)
+
+    async def publish_snapshot(self, trigger: str) -> AccountSnapshot | None:
+        if self.account_source is None or self.account_venue is None:
+            return None
+        try:
+            snapshot = await self.account_source.account_snapshot(self.account, self.clock())
+        except VenueUnavailable as exc:
+            log.warning("account snapshot unavailable", venue=self.account_venue.value, error=str(exc))
+            return None
+        await self.publish(topics.ACCOUNT_SNAPSHOTS, snapshot)
+        self.metrics.snapshots.labels(venue=self.account_venue.value, trigger=trigger).inc()
+        return snapshot
+
+    async def run_snapshots(self) -> None:
+        trigger = "startup"
+        while True:
+            await self.publish_snapshot(trigger)
+            reasons = await self.snapshot_wake.wait(self.snapshot_interval_s)
+            trigger = "fill" if "fill" in reasons else "timer"
+
+    async def run_lean_health(self) -> None:
+        if self.lean is None:
+            return
+        while True:
+            healthy = await self.lean.check_health()
+            self.metrics.venue_healthy.labels(venue="lean").set(1 if healthy else 0)
+            await asyncio.sleep(self.lean_health_interval_s)
+
+    async def hold_venues(self) -> None:
+        """Keeps the venues' HTTP clients for the service's lifetime and closes them when it stops."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            for venue in self.venues.values():
+                with contextlib.suppress(Exception):
+                    await venue.close()

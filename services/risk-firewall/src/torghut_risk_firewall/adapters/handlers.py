@@ -1,0 +1,228 @@
+"""Kafka handlers: thin shells that lock the account, load state, call the core, save, and publish.
+
+Each runs inside the runtime's transaction (effects + processed-message record commit together,
+outputs publish after the commit). Decisions, trade updates and snapshots for an account take
+its row lock first, so the separate subscribers see one consistent exposure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts import topics
+from torghut_contracts.enums import Action, Side
+from torghut_contracts.models import (
+    AccountSnapshot,
+    ApprovedOrder,
+    ControlCommand,
+    Decision,
+    RiskVerdict,
+    TaSignal,
+    TradeUpdate,
+)
+from torghut_runtime import Inbound, Outgoing
+
+from ..domain import reasons as r
+from ..domain.evaluate import Verdict, effective_trading_state, evaluate_order, reference_price
+from ..domain.ids import client_order_id
+from ..domain.limits import RiskLimits
+from ..domain.portfolio import apply_snapshot, apply_trade_update, detect_latches, reserve, with_latches
+from ..domain.state import ControlState, MarketState, PortfolioState
+from ..domain.sweep import sweep
+from ..domain.windows import SessionPhase, session_phase
+from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
+from . import store
+
+log = structlog.get_logger("torghut.risk_firewall")
+Clock = Callable[[datetime], datetime]
+
+
+def make_clock(mode: str) -> Clock:
+    """'event': judge at the event's own time (replay); 'wall': at the wall-clock time (live)."""
+    if mode == "event":
+        return lambda event_time: event_time
+    return lambda _event_time: datetime.now(UTC)
+
+
+class FirewallMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.verdicts = Counter("torghut_risk_verdicts", "Verdicts by outcome", ["outcome"], registry=registry)
+        self.reasons = Counter("torghut_risk_veto_reasons", "Failing checks by reason code", ["reason"],
+                               registry=registry)
+        self.clamps = Counter("torghut_risk_clamps", "Approvals with a quantity clamp", registry=registry)
+        self.replayed = Counter("torghut_risk_replayed_decisions",
+                                "Decisions already judged: the stored verdict was republished", registry=registry)
+        self.latches = Counter("torghut_risk_latches", "Latched stops by reason", ["reason"], registry=registry)
+        self.trade_updates = Counter("torghut_risk_trade_updates", "Trade updates by outcome", ["outcome"],
+                                     registry=registry)
+        self.flatten_orders = Counter("torghut_risk_flatten_orders", "Scheduled closing orders emitted",
+                                      registry=registry)
+
+
+@dataclass
+class FirewallHandlers:
+    account: str
+    limits: RiskLimits
+    clock: Clock
+    metrics: FirewallMetrics
+
+    # -- decisions ---------------------------------------------------------------------------------
+    async def on_decision(self, inbound: Inbound[Decision], conn: AsyncConnection) -> list[Outgoing]:
+        decision = inbound.payload
+        managed = decision.account == self.account
+        # The account row lock serialises this with the trade-update and snapshot subscribers.
+        portfolio = await store.lock_account(conn, decision.account) if managed else PortfolioState(decision.account)
+        previous = await store.stored_verdict(conn, decision.account, decision.decision_id)
+        if previous is not None:
+            self.metrics.replayed.inc()
+            log.info("decision already judged; republishing the stored verdict", decision_id=decision.decision_id,
+                     outcome=previous.verdict.outcome.value)
+            return self._outputs(previous.verdict, previous.approved_order)
+
+        control = await store.effective_control_for(conn, decision.account)
+        now = self.clock(decision.decided_at)
+        outputs: list[Outgoing] = []
+        if not managed:
+            verdict = self._not_managed(decision, control, portfolio, now)
+        else:
+            market = await store.market_for(conn, store.symbols_of_interest(portfolio, decision.symbol))
+            portfolio, outputs = await self._sweep(conn, portfolio, control, market, now)
+            verdict = evaluate_order(decision, portfolio, control, self.limits, market, now)
+            portfolio = reserve(portfolio, verdict, decision.symbol)
+            await store.save_account(conn, portfolio)
+        terms = OrderTerms.of_decision(decision)
+        wire_verdict = to_risk_verdict(verdict, terms)
+        order = to_approved_order(verdict, terms) if verdict.approved else None
+        await store.store_verdict(conn, wire_verdict, order)
+        self._count(verdict)
+        log.info("verdict", decision_id=decision.decision_id, symbol=decision.symbol,
+                 outcome=wire_verdict.outcome.value, reasons=list(verdict.reason_codes),
+                 approved_qty=str(verdict.approved_qty), client_order_id=order.client_order_id if order else None)
+        return outputs + self._outputs(wire_verdict, order)
+
+    @staticmethod
+    def _not_managed(decision: Decision, control: ControlState, portfolio: PortfolioState,
+                     now: datetime) -> Verdict:
+        """Another account's decision: vetoed (fail closed) and recorded, so it is visible, not lost."""
+        intent = decision.intent
+        side = None if intent.action is Action.HOLD else Side(intent.action.value)
+        return Verdict(False, (r.ACCOUNT_NOT_MANAGED,), side, intent.qty, Decimal(0),
+                       client_order_id(decision.account, decision.decision_id),
+                       effective_trading_state(control, portfolio), reference_price(decision), True, now)
+
+    def _count(self, verdict: Verdict) -> None:
+        self.metrics.verdicts.labels(outcome="approve" if verdict.approved else "veto").inc()
+        for code in verdict.reason_codes:
+            self.metrics.reasons.labels(reason=code).inc()
+        if verdict.clamp is not None:
+            self.metrics.clamps.inc()
+
+    @staticmethod
+    def _outputs(verdict: RiskVerdict, order: ApprovedOrder | None) -> list[Outgoing]:
+        out = [Outgoing(topics.RISK_VERDICTS, verdict, discriminator=f"verdict:{verdict.decision_id}")]
+        if order is not None:
+            out.append(Outgoing(topics.ORDERS_APPROVED, order, discriminator=f"order:{order.client_order_id}"))
+        return out
+
+    # -- end-of-day sweep ----------------------------------------------------------------------------
+    async def _sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: ControlState,
+                     market: MarketState, now: datetime) -> tuple[PortfolioState, list[Outgoing]]:
+        result = sweep(portfolio, control, self.limits, market, now)
+        outputs: list[Outgoing] = []
+        for latch in result.new_latches:
+            self.metrics.latches.labels(reason=latch.reason).inc()
+            await store.record_latch_event(conn, portfolio.account, "latched", latch)
+            log.warning("latched stop", account=portfolio.account, reason=latch.reason, detail=latch.detail)
+        for flatten in result.flatten_orders:
+            terms = OrderTerms.of_flatten(portfolio.account, flatten)
+            if await store.stored_verdict(conn, portfolio.account, flatten.decision_id) is not None:
+                continue
+            wire_verdict = to_risk_verdict(flatten.verdict, terms)
+            order = to_approved_order(flatten.verdict, terms)
+            await store.store_verdict(conn, wire_verdict, order)
+            self.metrics.flatten_orders.inc()
+            log.warning("scheduled flatten order", symbol=flatten.symbol, side=order.side.value, qty=str(order.qty),
+                        client_order_id=order.client_order_id)
+            outputs.extend(self._outputs(wire_verdict, order))
+        return result.portfolio, outputs
+
+    async def _sweep_locked(self, conn: AsyncConnection, now: datetime) -> list[Outgoing]:
+        portfolio = await store.lock_account(conn, self.account)
+        control = await store.effective_control_for(conn, self.account)
+        market = await store.market_for(conn, store.symbols_of_interest(portfolio))
+        swept, outputs = await self._sweep(conn, portfolio, control, market, now)
+        if swept != portfolio:
+            await store.save_account(conn, swept)
+        return outputs
+
+    def _sweep_due(self, now: datetime) -> bool:
+        return self.limits.enforce_trading_windows and session_phase(now, self.limits) in (
+            SessionPhase.FLATTEN, SessionPhase.MUST_BE_FLAT)
+
+    # -- market signals ------------------------------------------------------------------------------
+    async def on_signal(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        signal = inbound.payload
+        price = signal.price
+        if price is None and signal.bid is not None and signal.ask is not None:
+            price = (signal.bid + signal.ask) / 2
+        if price is not None:
+            await store.upsert_mark(conn, signal.symbol, price, signal.volume, signal.event_ts, signal.seq)
+        now = self.clock(signal.event_ts)
+        return await self._sweep_locked(conn, now) if self._sweep_due(now) else []
+
+    # -- trade updates -------------------------------------------------------------------------------
+    async def on_trade_update(self, inbound: Inbound[TradeUpdate], conn: AsyncConnection) -> list[Outgoing]:
+        update = inbound.payload
+        if update.account != self.account:
+            self.metrics.trade_updates.labels(outcome="other_account").inc()
+            return []
+        portfolio = await store.lock_account(conn, update.account)
+        if not await store.remember_trade_update(conn, update):
+            self.metrics.trade_updates.labels(outcome="duplicate").inc()
+            return []
+        portfolio = apply_trade_update(portfolio, update)
+        self.metrics.trade_updates.labels(outcome="applied").inc()
+        outputs: list[Outgoing] = []
+        now = self.clock(update.timestamp)
+        if self._sweep_due(now):
+            control = await store.effective_control_for(conn, self.account)
+            market = await store.market_for(conn, store.symbols_of_interest(portfolio))
+            portfolio, outputs = await self._sweep(conn, portfolio, control, market, now)
+        await store.save_account(conn, portfolio)
+        return outputs
+
+    # -- account snapshots ---------------------------------------------------------------------------
+    async def on_snapshot(self, inbound: Inbound[AccountSnapshot], conn: AsyncConnection) -> list[Outgoing]:
+        snapshot = inbound.payload
+        if snapshot.account != self.account:
+            return []
+        portfolio = await store.lock_account(conn, snapshot.account)
+        portfolio = apply_snapshot(portfolio, snapshot)
+        now = self.clock(snapshot.as_of)
+        latches = detect_latches(portfolio, self.limits, now)
+        for latch in latches:
+            self.metrics.latches.labels(reason=latch.reason).inc()
+            await store.record_latch_event(conn, portfolio.account, "latched", latch)
+            log.warning("latched stop", account=portfolio.account, reason=latch.reason, detail=latch.detail)
+        portfolio = with_latches(portfolio, latches)
+        outputs: list[Outgoing] = []
+        if self._sweep_due(now):
+            control = await store.effective_control_for(conn, self.account)
+            market = await store.market_for(conn, store.symbols_of_interest(portfolio))
+            portfolio, outputs = await self._sweep(conn, portfolio, control, market, now)
+        await store.save_account(conn, portfolio)
+        return outputs
+
+    # -- operator control ----------------------------------------------------------------------------
+    async def on_control(self, inbound: Inbound[ControlCommand], conn: AsyncConnection) -> list[Outgoing]:
+        command = inbound.payload
+        applied = await store.save_control(conn, command)
+        log.info("control command", scope=command.scope, kill_switch=command.kill_switch,
+                 trading_state=command.trading_state.value, applied=applied, command_id=command.command_id)
+        return []

@@ -1,0 +1,77 @@
+"""Operator HTTP routes: read the account's state and limits; reset latched stops.
+
+A latched stop (daily loss, drawdown, not flat in time) keeps the account REDUCING until an
+operator resets it here, on purpose: a control command that merely re-states ACTIVE (say, to
+turn the kill switch off) must not silently clear a loss stop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ..domain.control import effective_control
+from ..domain.exposure import account_exposure, pending_by_symbol
+from ..domain.limits import RiskLimits
+from . import store
+
+
+class LatchReset(BaseModel):
+    operator: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def operator_routes(engine: AsyncEngine, limits: RiskLimits, managed_account: str) -> list[Route]:
+    async def get_limits(request: Request) -> JSONResponse:
+        return JSONResponse(json.loads(limits.model_dump_json()))
+
+    async def get_account(request: Request) -> JSONResponse:
+        account = request.path_params["account"]
+        async with engine.connect() as conn:
+            portfolio = await store.read_account(conn, account)
+            global_command, account_command = await store.control_for(conn, account)
+            if portfolio is None:
+                return JSONResponse({"error": f"no state for account {account!r}"}, status_code=404)
+            market = await store.market_for(conn, store.symbols_of_interest(portfolio))
+        control = effective_control(global_command, account_command)
+        exposure = account_exposure(portfolio, market, pending_by_symbol(portfolio.open_orders))
+        return JSONResponse({
+            "account": account,
+            "managed": account == managed_account,
+            "control": {"kill_switch": control.kill_switch, "trading_state": control.trading_state.value},
+            "exposure": {"gross": str(exposure.gross), "net_hi": str(exposure.net_hi), "net_lo": str(exposure.net_lo),
+                         "reserved_buying_power": str(exposure.reserved_buying_power),
+                         "unmarked": list(exposure.unmarked)},
+            "state": store.portfolio_to_json(portfolio),
+        })
+
+    async def reset_latches(request: Request) -> JSONResponse:
+        account = request.path_params["account"]
+        try:
+            body = LatchReset.model_validate_json(await request.body())
+        except ValidationError as exc:
+            return JSONResponse({"error": "body must be {operator, reason}", "detail": exc.errors(include_url=False)},
+                                status_code=422)
+        async with engine.begin() as conn:
+            portfolio = await store.lock_account(conn, account)
+            cleared = portfolio.latches
+            at = datetime.now(UTC)
+            for latch in cleared:
+                await store.record_latch_event(conn, account, "reset", latch, operator=body.operator, at=at)
+            if cleared:
+                await store.save_account(conn, replace(portfolio, latches=()))
+        return JSONResponse({"account": account, "cleared": [x.reason for x in cleared],
+                             "operator": body.operator, "reason": body.reason})
+
+    return [
+        Route("/api/risk/v1/limits", get_limits, methods=["GET"]),
+        Route("/api/risk/v1/accounts/{account}", get_account, methods=["GET"]),
+        Route("/api/risk/v1/accounts/{account}/latches/reset", reset_latches, methods=["POST"]),
+    ]

@@ -1,0 +1,29 @@
+"""Assembly: the runtime, five consumers, the operator routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torghut_contracts import topics
+from torghut_runtime import ServiceRuntime
+
+from .adapters.handlers import FirewallHandlers, FirewallMetrics, make_clock
+from .adapters.http import operator_routes
+from .settings import RiskFirewallSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_runtime(settings: RiskFirewallSettings, **runtime_kwargs: object) -> ServiceRuntime:
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, **runtime_kwargs)  # type: ignore[arg-type]
+    handlers = FirewallHandlers(account=settings.torghut_account, limits=settings.risk_limits,
+                                clock=make_clock(settings.risk_clock), metrics=FirewallMetrics(runtime.registry))
+    # Control first: at start-up the compacted posture is read before decisions are judged as far as
+    # the broker allows; until then the default posture (kill switch on) vetoes everything.
+    runtime.consume(topics.CONTROL, handlers.on_control)
+    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot)
+    runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update)
+    runtime.consume(topics.TA_SIGNALS, handlers.on_signal)
+    runtime.consume(topics.DECISIONS, handlers.on_decision)
+    runtime.add_routes(operator_routes(runtime.engine, settings.risk_limits, settings.torghut_account))
+    return runtime

@@ -1,0 +1,138 @@
+"""How the account state moves: approvals reserve, fills move positions, snapshots reconcile.
+
+Pure transitions ``PortfolioState -> PortfolioState``; the store persists what they return.
+
+* An approval adds an open order (its whole quantity counts against every limit), stamps the
+  order-rate window and, when it adds exposure, the symbol's cooldown clock.
+* A fill moves the position by the fill quantity (or by the growth of the order's cumulative
+  filled quantity when the event carries no per-fill quantity) and shrinks the open order; a fill
+  the last account snapshot already reflects (timestamp not after its ``as_of``) moves no
+  position. A terminal event (filled, canceled, expired, rejected) releases what is left.
+* An account snapshot replaces positions, equity and buying power (the broker is the truth),
+  restarts the day's P&L base on a new New York trading day and raises the equity high-water mark.
+* Latches (daily loss, drawdown) are detected from equity and kept until an operator resets them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from torghut_contracts.enums import OrderStatus, Side, TradeEvent
+from torghut_contracts.models import AccountSnapshot, TradeUpdate
+
+from . import reasons as r
+from .evaluate import Verdict
+from .limits import RiskLimits
+from .state import ZERO, Latch, OpenOrder, PortfolioState
+from .windows import trading_day
+
+RATE_WINDOW = timedelta(seconds=60)
+FILL_EVENTS = frozenset({TradeEvent.FILL, TradeEvent.PARTIAL_FILL})
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
+TERMINAL_EVENTS = frozenset({TradeEvent.CANCELED, TradeEvent.EXPIRED, TradeEvent.REJECTED})
+
+
+def reserve(portfolio: PortfolioState, verdict: Verdict, symbol: str) -> PortfolioState:
+    """Record an approval: the order counts against the limits until it fills or ends."""
+    if not verdict.approved or verdict.side is None or verdict.reference_price is None:
+        return portfolio
+    order = OpenOrder(verdict.client_order_id, symbol, verdict.side, verdict.approved_qty, verdict.reference_price,
+                      verdict.adds_exposure)
+    now = verdict.decided_at
+    recent = (*tuple(t for t in portfolio.recent_approvals if now - t < RATE_WINDOW), now)
+    cooldowns = dict(portfolio.last_approval_by_symbol)
+    if verdict.adds_exposure:
+        cooldowns[symbol] = now
+    return replace(portfolio, open_orders=(*portfolio.open_orders, order), recent_approvals=tuple(sorted(recent)),
+                   last_approval_by_symbol=cooldowns)
+
+
+def _fill_delta(portfolio: PortfolioState, update: TradeUpdate) -> Decimal:
+    previous = portfolio.filled_by_order.get(update.order.client_order_id, ZERO)
+    if update.fill_qty is not None:
+        return update.fill_qty
+    delta = update.order.filled_qty - previous
+    return delta if delta > ZERO else ZERO
+
+
+def apply_trade_update(portfolio: PortfolioState, update: TradeUpdate) -> PortfolioState:
+    """Apply one (already de-duplicated) trade update."""
+    coid = update.order.client_order_id
+    filled = dict(portfolio.filled_by_order)
+    positions = dict(portfolio.positions)
+    buying_power = portfolio.buying_power
+    orders = list(portfolio.open_orders)
+    index = next((i for i, o in enumerate(orders) if o.client_order_id == coid), None)
+
+    if update.event in FILL_EVENTS:
+        delta = _fill_delta(portfolio, update)
+        filled[coid] = filled.get(coid, ZERO) + delta
+        signed = delta if update.order.side is Side.BUY else -delta
+        symbol = update.order.symbol
+        already_in_snapshot = portfolio.snapshot_as_of is not None and update.timestamp <= portfolio.snapshot_as_of
+        if delta > ZERO and not already_in_snapshot:
+            before = positions.get(symbol, ZERO)
+            after = before + signed
+            if after == ZERO:
+                positions.pop(symbol, None)
+            else:
+                positions[symbol] = after
+            price = update.fill_price or update.order.filled_avg_price
+            if abs(after) > abs(before) and buying_power is not None and price is not None:
+                # Spend buying power now; only the next snapshot gives it back (conservative).
+                buying_power = max(ZERO, buying_power - (abs(after) - abs(before)) * price)
+        if index is not None:
+            order = orders[index]
+            orders[index] = replace(order, remaining_qty=max(ZERO, order.remaining_qty - delta))
+
+    terminal = update.event in TERMINAL_EVENTS or update.order.status in TERMINAL_STATUSES
+    if index is not None and (terminal or orders[index].remaining_qty <= ZERO):
+        del orders[index]
+    if terminal:
+        filled.pop(coid, None)
+    return replace(portfolio, positions=positions, open_orders=tuple(orders), filled_by_order=filled,
+                   buying_power=buying_power)
+
+
+def apply_snapshot(portfolio: PortfolioState, snapshot: AccountSnapshot) -> PortfolioState:
+    """Reconcile with the broker; an older snapshot than the one applied is ignored."""
+    if portfolio.snapshot_as_of is not None and snapshot.as_of < portfolio.snapshot_as_of:
+        return portfolio
+    positions = {p.symbol: p.qty for p in snapshot.positions if p.qty != ZERO}
+    marks = {p.symbol: abs(p.market_value / p.qty) for p in snapshot.positions if p.qty != ZERO and p.market_value}
+    day = trading_day(snapshot.as_of)
+    day_start = portfolio.day_start_equity
+    if portfolio.trading_day != day or day_start is None:
+        day_start = snapshot.last_equity if snapshot.last_equity is not None else snapshot.equity
+    elif snapshot.last_equity is not None:
+        day_start = snapshot.last_equity
+    peak = snapshot.equity if portfolio.peak_equity is None else max(portfolio.peak_equity, snapshot.equity)
+    return replace(portfolio, positions=positions, position_marks=marks, equity=snapshot.equity,
+                   buying_power=snapshot.buying_power, day_start_equity=day_start, peak_equity=peak,
+                   snapshot_as_of=snapshot.as_of, trading_day=day)
+
+
+def detect_latches(portfolio: PortfolioState, limits: RiskLimits, now: datetime) -> tuple[Latch, ...]:
+    """New latched stops the current equity calls for (those already latched are not repeated)."""
+    held = {latch.reason for latch in portfolio.latches}
+    equity = portfolio.equity
+    found: list[Latch] = []
+    if equity is None:
+        return ()
+    start = portfolio.day_start_equity
+    if r.DAILY_LOSS_STOP not in held and start is not None and start > ZERO:
+        loss = (start - equity) / start
+        if loss >= limits.daily_loss_stop_pct_equity:
+            found.append(Latch(r.DAILY_LOSS_STOP, f"loss {loss:.4f} of day-start equity {start}", now))
+    peak = portfolio.peak_equity
+    if r.DRAWDOWN_STOP not in held and peak is not None and peak > ZERO:
+        drawdown = (peak - equity) / peak
+        if drawdown >= limits.drawdown_stop_pct_equity:
+            found.append(Latch(r.DRAWDOWN_STOP, f"drawdown {drawdown:.4f} from peak equity {peak}", now))
+    return tuple(found)
+
+
+def with_latches(portfolio: PortfolioState, latches: tuple[Latch, ...]) -> PortfolioState:
+    return portfolio if not latches else replace(portfolio, latches=(*portfolio.latches, *latches))

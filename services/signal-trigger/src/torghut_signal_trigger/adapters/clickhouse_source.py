@@ -1,0 +1,199 @@
+"""The ClickHouse path: poll ``ta_signals`` after a durable cursor, evaluate, publish through an outbox.
+
+One poll is one Postgres transaction: lock the cursor row, read the next batch from ClickHouse,
+evaluate every row with the same core as the Kafka path, then write the symbols' states, the new
+cursor and the batch's triggers (into ``trigger_outbox``) and commit. Only then are the outbox
+entries published and deleted. So:
+
+* a crash before the commit re-reads the same batch from the old cursor with the old state: no gap,
+  and nothing was published yet;
+* a crash after the commit leaves the triggers in the outbox, published at the next start: no gap;
+* a crash between publishing and deleting republishes the same message ids and request ids, which
+  downstream idempotency ignores (the only way a trigger is ever sent twice);
+* a second instance polling the same table waits on the cursor row lock instead of double-reading.
+
+clickhouse-driver is synchronous; each query runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from clickhouse_driver import Client
+from clickhouse_driver.util.helpers import parse_url
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from torghut_contracts import topics
+from torghut_contracts.headers import MessageHeaders, derived_message_id
+from torghut_contracts.models import StrategyTrigger
+
+from ..domain.engine import EngineConfig, Evaluation, evaluate, stream_of
+from ..domain.state import SymbolState
+from . import store
+from .clickhouse_rows import SignalQuery, parse_timestamp, row_to_signal, to_literal
+from .metrics import TriggerMetrics
+
+log = structlog.get_logger("torghut.signal_trigger.clickhouse")
+Publish = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ClickHouseSettings:
+    url: str
+    table: str = "ta_signals"
+    price_table: str | None = "ta_microbars"
+    batch_size: int = 500
+    poll_interval_s: float = 5.0
+    allowed_lateness_s: int = 2
+    query_timeout_s: float = 10.0
+
+
+class ClickHouseReader:
+    """Synchronous reads from ClickHouse (call through ``asyncio.to_thread``)."""
+
+    def __init__(self, settings: ClickHouseSettings) -> None:
+        host, kwargs = parse_url(settings.url)
+        kwargs.setdefault("connect_timeout", min(settings.query_timeout_s, 5.0))
+        kwargs.setdefault("send_receive_timeout", settings.query_timeout_s)
+        self.database = str(kwargs.get("database") or "default")
+        self.settings = settings
+        self.client = Client(host, **kwargs)
+        self._query: SignalQuery | None = None
+
+    def query(self) -> SignalQuery:
+        if self._query is None:
+            rows = self.client.execute(
+                "SELECT name FROM system.columns WHERE database = %(db)s AND table = %(table)s",
+                {"db": self.database, "table": self.settings.table})
+            columns = {str(r[0]) for r in rows}
+            missing = {"symbol", "event_ts", "seq"} - columns
+            if missing:
+                raise RuntimeError(f"ClickHouse table {self.database}.{self.settings.table} lacks "
+                                   f"{', '.join(sorted(missing))} (or does not exist)")
+            price_table = self.settings.price_table
+            if price_table is not None:
+                found = self.client.execute("SELECT count() FROM system.tables WHERE database = %(db)s "
+                                            "AND name = %(t)s", {"db": self.database, "t": price_table})
+                price_table = price_table if found[0][0] else None
+            self._query = SignalQuery(self.settings.table, frozenset(columns), price_table)
+            log.info("clickhouse signal table", table=self.settings.table, columns=len(columns),
+                     price_from=price_table if self._query.joins_microbars else "signal table")
+        return self._query
+
+    def fetch(self, cursor: store.Cursor, limit: int) -> list[dict[str, Any]]:
+        query = self.query()
+        params: dict[str, Any] = {"ts": to_literal(cursor.event_ts), "symbol": cursor.symbol, "seq": cursor.seq,
+                                  "limit": limit}
+        bounded = self.settings.allowed_lateness_s > 0
+        if bounded:
+            latest = parse_timestamp(str(self.client.execute(query.latest_sql(), {"ts": params["ts"]})[0][0]))
+            if latest is None:
+                return []
+            params["hi"] = to_literal(latest - timedelta(seconds=self.settings.allowed_lateness_s))
+        rows, columns = self.client.execute(query.batch_sql(bounded=bounded), params, with_column_types=True)
+        names = [c[0] for c in columns]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+class ClickHouseSource:
+    def __init__(self, settings: ClickHouseSettings, engine: AsyncEngine, config: EngineConfig,
+                 metrics: TriggerMetrics, publish: Publish, *, replay: bool, start_at: datetime) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.config = config
+        self.metrics = metrics
+        self.publish = publish
+        self.replay = replay
+        self.start_at = start_at
+        self.reader = ClickHouseReader(settings)
+        self.cursor_name = f"clickhouse:{self.reader.database}.{settings.table}"
+
+    async def run_forever(self) -> None:
+        """The background loop: flush what a previous run left in the outbox, then poll."""
+        try:
+            await self.flush_outbox()
+            while True:
+                read = await self.poll_once()
+                if read < self.settings.batch_size:  # caught up: wait; a full batch means more is waiting
+                    await asyncio.sleep(self.settings.poll_interval_s)
+        finally:
+            with contextlib.suppress(Exception):
+                self.reader.close()  # also unblocks a query still running in its worker thread
+
+    async def poll_once(self) -> int:
+        """Read, evaluate and commit one batch, then publish its triggers; returns the rows read."""
+        evaluations: list[tuple[Evaluation, datetime]] = []
+        invalid = 0
+        async with self.engine.begin() as conn:
+            cursor = await store.load_cursor(conn, self.cursor_name)
+            if cursor is None:
+                cursor = await store.lock_new_cursor(conn, self.cursor_name, store.Cursor(event_ts=self.start_at))
+            rows = await asyncio.to_thread(self.reader.fetch, cursor, self.settings.batch_size)
+            if not rows:
+                return 0
+            states: dict[tuple[str, str], SymbolState] = {}
+            changed: set[tuple[str, str]] = set()
+            outbox: list[tuple[str, StrategyTrigger]] = []
+            watermark = cursor.watermark
+            now = datetime.now(UTC)
+            for row in rows:
+                try:
+                    signal = row_to_signal(row)
+                except (ValidationError, ValueError) as exc:
+                    invalid += 1
+                    log.warning("clickhouse row skipped", symbol=row.get("symbol"), seq=row.get("seq"),
+                                event_ts=row.get("event_ts_text"), error=str(exc)[:300])
+                    continue
+                if self.replay:
+                    watermark = signal.event_ts if watermark is None else max(watermark, signal.event_ts)
+                key = (signal.symbol, stream_of(signal))
+                if key not in states:
+                    states[key] = await store.load_state(conn, *key)
+                evaluation = evaluate(states[key], signal, self.config,
+                                      reference_time=watermark if self.replay and watermark else now)
+                if evaluation.state != states[key]:
+                    states[key] = evaluation.state
+                    changed.add(key)
+                evaluations.append((evaluation, signal.event_ts))
+                outbox += [(self.message_id(t), t) for t in evaluation.triggers]
+            last = rows[-1]
+            last_ts = parse_timestamp(str(last["event_ts_text"])) or cursor.event_ts
+            await store.save_states(conn, [states[k] for k in sorted(changed)])
+            await store.save_cursor(conn, self.cursor_name, store.Cursor(
+                event_ts=last_ts, symbol=str(last["symbol"]), seq=int(last["seq"]), watermark=watermark))
+            await store.add_to_outbox(conn, outbox)
+        for evaluation, event_ts in evaluations:
+            self.metrics.observe("clickhouse", evaluation, event_ts)
+        if invalid:
+            self.metrics.invalid_rows.inc(invalid)
+        await self.flush_outbox()
+        return len(rows)
+
+    def message_id(self, trigger: StrategyTrigger) -> str:
+        return derived_message_id(self.cursor_name, trigger.request_id)
+
+    async def flush_outbox(self) -> int:
+        """Publish committed triggers in order, then delete them; returns how many were published."""
+        published = 0
+        while True:
+            async with self.engine.connect() as conn:
+                entries = await store.pending_outbox(conn)
+            if not entries:
+                return published
+            for entry in entries:
+                headers = MessageHeaders.new(topics.TRIGGERS.name, message_id=entry.message_id,
+                                             correlation_id=entry.trigger.request_id)
+                await self.publish(topics.TRIGGERS, entry.trigger, key=entry.trigger.symbol, headers=headers)
+            async with self.engine.begin() as conn:
+                await store.remove_from_outbox(conn, [e.id for e in entries])
+            published += len(entries)
+            self.metrics.outbox_published.inc(len(entries))

@@ -1,0 +1,77 @@
+"""Assembly: settings + strategy book -> a ServiceRuntime consuming Kafka or polling ClickHouse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from torghut_contracts import topics
+from torghut_runtime import ServiceRuntime
+
+from .adapters.clickhouse_source import ClickHouseSettings, ClickHouseSource
+from .adapters.kafka_source import SignalHandler
+from .adapters.metrics import TriggerMetrics
+from .domain.config import StrategyBook
+from .domain.engine import EngineConfig
+from .settings import SignalTriggerSettings
+from .strategy_file import load_strategy_book
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SignalTriggerService:
+    """The runtime plus what tests and the benchmark want to reach: metrics, engine config, source."""
+
+    def __init__(self, settings: SignalTriggerSettings, book: StrategyBook, runtime: ServiceRuntime) -> None:
+        self.settings = settings
+        self.book = book
+        self.runtime = runtime
+        self.config = EngineConfig(strategies=book, gates=settings.gate_config(), session=settings.trading_session())
+        self.metrics = TriggerMetrics(runtime.registry)
+        self.clickhouse: ClickHouseSource | None = None
+        replay = settings.trigger_mode == "replay"
+        if settings.signal_source == "kafka":
+            handler = SignalHandler(self.config, self.metrics, replay=replay,
+                                    watermark_name=f"kafka:{settings.topic_name(topics.TA_SIGNALS.name)}")
+            runtime.consume(topics.TA_SIGNALS, handler)
+        else:
+            assert settings.clickhouse_url is not None  # the settings validator requires it
+            self.clickhouse = ClickHouseSource(
+                ClickHouseSettings(
+                    url=settings.clickhouse_url, table=settings.clickhouse_table,
+                    price_table=settings.clickhouse_price_table, batch_size=settings.clickhouse_batch_size,
+                    poll_interval_s=settings.clickhouse_poll_interval_s,
+                    allowed_lateness_s=settings.clickhouse_allowed_lateness_s,
+                    query_timeout_s=settings.clickhouse_query_timeout_s),
+                runtime.engine, self.config, self.metrics, runtime.publish, replay=replay,
+                start_at=initial_cursor_time(settings, datetime.now(UTC)))
+            runtime.background("clickhouse-signals", self.clickhouse.run_forever)
+        runtime.add_routes([Route("/api/strategies", self.strategies, methods=["GET"])])
+
+    async def strategies(self, request: Request) -> JSONResponse:
+        """The strategy book in force, as validated at start-up."""
+        return JSONResponse(self.book.model_dump(mode="json"))
+
+
+def initial_cursor_time(settings: SignalTriggerSettings, now: datetime) -> datetime:
+    """Where a ClickHouse source without a cursor starts: configured, the beginning (replay), or a lookback."""
+    if settings.clickhouse_start_at is not None:
+        return settings.clickhouse_start_at
+    if settings.trigger_mode == "replay":
+        return datetime(1970, 1, 2, tzinfo=UTC)
+    return now - timedelta(minutes=settings.clickhouse_start_lookback_min)
+
+
+def build_service(settings: SignalTriggerSettings, book: StrategyBook | None = None, *,
+                  configure_logs: bool = True) -> SignalTriggerService:
+    """Raises ConfigError for a bad strategy book, before anything connects."""
+    book = book if book is not None else load_strategy_book(settings.strategies_path)
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs)
+    return SignalTriggerService(settings, book, runtime)
+
+
+def build_runtime(settings: SignalTriggerSettings) -> ServiceRuntime:
+    return build_service(settings).runtime

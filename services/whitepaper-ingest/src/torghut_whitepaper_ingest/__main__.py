@@ -1,0 +1,23 @@
+"""``torghut-whitepaper-ingest``: load settings (a bad variable exits 2 naming it), build, serve."""
+
+from __future__ import annotations
+
+import sys
+
+from torghut_runtime import ConfigError, load_settings
+
+from .app import build_runtime
+from .settings import WhitepaperSettings
+
+
+def main() -> None:
+    try:
+        settings = load_settings(WhitepaperSettings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    build_runtime(settings).run()
+
+
+if __name__ == "__main__":
+    main()

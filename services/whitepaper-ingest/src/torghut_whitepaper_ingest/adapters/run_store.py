@@ -1,0 +1,217 @@
+"""Postgres persistence of runs: one row per run, one row per status change, one row per finalize result.
+
+Every status change goes through :func:`transition`, which checks the status machine, bumps the
+run's ``seq`` and writes the lifecycle event in the same transaction. The event rows are the run's
+history *and* the outbox: rows written by the Kafka handler are published by the runtime (and marked
+so here); rows written by an HTTP request are published after its commit, or by the sweeper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts.enums import WhitepaperRunStatus as Status
+from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
+
+from ..domain.finalize import FinalizePayload
+from ..domain.intake import IssueIntake
+from ..domain.issue_body import WhitepaperMarker
+from ..domain.run import Run, lifecycle_event
+from ..domain.status import check_transition
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "whitepaper_runs", metadata,
+    sa.Column("run_id", sa.Text, primary_key=True),
+    sa.Column("repository", sa.Text), sa.Column("issue_number", sa.Integer), sa.Column("issue_url", sa.Text),
+    sa.Column("issue_title", sa.Text), sa.Column("attachment_url", sa.Text), sa.Column("pdf_url", sa.Text),
+    sa.Column("marker", JSONB), sa.Column("status", sa.Text), sa.Column("status_reason", sa.Text),
+    sa.Column("seq", sa.Integer), sa.Column("dispatch_generation", sa.Integer), sa.Column("delivery_id", sa.Text),
+    sa.Column("trigger_source", sa.Text), sa.Column("trigger_actor", sa.Text), sa.Column("source_event", JSONB),
+    sa.Column("pdf_sha256", sa.Text), sa.Column("pdf_size_bytes", sa.BigInteger),
+    sa.Column("pdf_content_type", sa.Text), sa.Column("object_key", sa.Text), sa.Column("object_uri", sa.Text),
+    sa.Column("agentrun_name", sa.Text), sa.Column("agentrun_uid", sa.Text), sa.Column("agentrun_phase", sa.Text),
+    sa.Column("agentrun_idempotency_key", sa.Text), sa.Column("agentrun_prompt_hash", sa.Text),
+    sa.Column("dispatch_attempts", sa.Integer), sa.Column("dispatched_at", sa.DateTime(timezone=True)),
+    sa.Column("finalized_at", sa.DateTime(timezone=True)), sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+)
+
+run_events = sa.Table(
+    "whitepaper_run_events", metadata,
+    sa.Column("event_id", sa.Text, primary_key=True), sa.Column("run_id", sa.Text), sa.Column("seq", sa.Integer),
+    sa.Column("from_status", sa.Text), sa.Column("to_status", sa.Text), sa.Column("reason", sa.Text),
+    sa.Column("cause", sa.Text), sa.Column("payload", JSONB), sa.Column("occurred_at", sa.DateTime(timezone=True)),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+)
+
+run_results = sa.Table(
+    "whitepaper_run_results", metadata,
+    sa.Column("run_id", sa.Text, primary_key=True), sa.Column("status", sa.Text), sa.Column("source", sa.Text),
+    sa.Column("agentrun_name", sa.Text), sa.Column("verdict", sa.Text), sa.Column("design_pull_requests", JSONB),
+    sa.Column("payload", JSONB), sa.Column("payload_sha256", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True)),
+)
+
+
+def pg_safe(value: Any) -> Any:
+    """Postgres text and JSONB refuse NUL characters; a stray one in an issue must not become a 5xx or a DLQ."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {pg_safe(k): pg_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [pg_safe(v) for v in value]
+    return value
+
+
+def _safe_values(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: pg_safe(v) for k, v in values.items()}
+
+
+class ConcurrentChange(RuntimeError):
+    """The run changed under us (its ``seq`` moved); the caller retries from a fresh read."""
+
+
+def _marker(value: dict[str, Any]) -> WhitepaperMarker:
+    return WhitepaperMarker(
+        workflow=value.get("workflow"), base_branch=value.get("base_branch"), head_branch=value.get("head_branch"),
+        attachment_url=value.get("attachment_url"), subject=value.get("subject"),
+        tags=tuple(value.get("tags") or ()), analysis_mode=value.get("analysis_mode") or "implementation",
+    )
+
+
+def _run(row: Any) -> Run:
+    return Run(
+        run_id=row.run_id, repository=row.repository, issue_number=row.issue_number, issue_url=row.issue_url,
+        issue_title=row.issue_title, attachment_url=row.attachment_url, pdf_url=row.pdf_url,
+        marker=_marker(row.marker), status=Status(row.status), status_reason=row.status_reason, seq=row.seq,
+        generation=row.dispatch_generation, pdf_sha256=row.pdf_sha256, pdf_size_bytes=row.pdf_size_bytes,
+        object_uri=row.object_uri, agentrun_name=row.agentrun_name,
+    )
+
+
+async def get(conn: AsyncConnection, run_id: str, *, lock: bool = False) -> Run | None:
+    """The run, optionally locked (``FOR UPDATE``) so two writers of one run take turns."""
+    query = sa.select(runs).where(runs.c.run_id == run_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    return _run(row) if row is not None else None
+
+
+async def create(conn: AsyncConnection, intake: IssueIntake, event: GithubIssueEvent, *, trigger_source: str,
+                 cause: str, now: datetime, published: bool) -> tuple[Run, WhitepaperRunEvent]:
+    """Insert a new run in ``received`` with its first lifecycle event (``seq`` 1)."""
+    run = Run(run_id=intake.run_id, repository=intake.repository, issue_number=intake.issue_number,
+              issue_url=intake.issue_url, issue_title=intake.issue_title, attachment_url=intake.attachment_url,
+              pdf_url=intake.pdf_url, marker=intake.marker, status=Status.RECEIVED, seq=1, generation=0)
+    await conn.execute(runs.insert().values(**_safe_values(dict(
+        run_id=run.run_id, repository=run.repository, issue_number=run.issue_number, issue_url=run.issue_url,
+        issue_title=run.issue_title, attachment_url=run.attachment_url, pdf_url=run.pdf_url,
+        marker=intake.marker.as_json(), status=run.status.value, seq=1, dispatch_generation=0,
+        delivery_id=intake.delivery_id, trigger_source=trigger_source, trigger_actor=intake.actor,
+        source_event=event.model_dump(mode="json"), dispatch_attempts=0, created_at=now, updated_at=now,
+    ))))
+    lifecycle = lifecycle_event(run, seq=1, status=Status.RECEIVED, reason=None, occurred_at=now)
+    await _record_event(conn, lifecycle, seq=1, from_status=None, cause=cause, published=published, now=now)
+    return run, lifecycle
+
+
+async def transition(conn: AsyncConnection, run: Run, target: Status, *, reason: str | None, cause: str,
+                     now: datetime, published: bool, **columns: Any) -> tuple[Run, WhitepaperRunEvent]:
+    """Move the run to ``target`` (raises ``IllegalTransition`` if the machine forbids it) and record why.
+
+    ``columns`` are further run columns to set in the same update (PDF facts, AgentRun facts).
+    """
+    check_transition(run.status, target)
+    seq = run.seq + 1
+    values: dict[str, Any] = {"status": target.value, "status_reason": reason, "seq": seq, "updated_at": now,
+                              **columns}
+    result = await conn.execute(runs.update().where(runs.c.run_id == run.run_id, runs.c.seq == run.seq)
+                                .values(**_safe_values(values)))
+    if result.rowcount != 1:
+        raise ConcurrentChange(f"run {run.run_id} changed while moving to {target.value}")
+    changed = replace(run, status=target, status_reason=reason, seq=seq,
+                      generation=columns.get("dispatch_generation", run.generation),
+                      pdf_sha256=columns.get("pdf_sha256", run.pdf_sha256),
+                      pdf_size_bytes=columns.get("pdf_size_bytes", run.pdf_size_bytes),
+                      object_uri=columns.get("object_uri", run.object_uri),
+                      agentrun_name=columns.get("agentrun_name", run.agentrun_name))
+    lifecycle = lifecycle_event(changed, seq=seq, status=target, reason=reason, occurred_at=now)
+    await _record_event(conn, lifecycle, seq=seq, from_status=run.status, cause=cause, published=published, now=now)
+    return changed, lifecycle
+
+
+async def update_columns(conn: AsyncConnection, run_id: str, now: datetime, **columns: Any) -> None:
+    """Facts that change no status (a failed run's newer failure reason, dispatch attempt counts)."""
+    await conn.execute(runs.update().where(runs.c.run_id == run_id).values(updated_at=now, **_safe_values(columns)))
+
+
+async def _record_event(conn: AsyncConnection, event: WhitepaperRunEvent, *, seq: int, from_status: Status | None,
+                        cause: str, published: bool, now: datetime) -> None:
+    await conn.execute(run_events.insert().values(**_safe_values(dict(
+        event_id=event.event_id, run_id=event.run_id, seq=seq,
+        from_status=from_status.value if from_status else None, to_status=event.status.value, reason=event.reason,
+        cause=cause[:500], payload=event.model_dump(mode="json"), occurred_at=event.occurred_at,
+        published_at=now if published else None,
+    ))))
+
+
+# -- finalize results ------------------------------------------------------------------------------
+
+def payload_sha256(raw: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+async def result_sha256(conn: AsyncConnection, run_id: str) -> str | None:
+    row = (await conn.execute(sa.select(run_results.c.payload_sha256).where(run_results.c.run_id == run_id))).first()
+    return row.payload_sha256 if row is not None else None
+
+
+async def save_result(conn: AsyncConnection, run_id: str, payload: FinalizePayload, raw: dict[str, Any],
+                      now: datetime) -> None:
+    values = {"status": payload.status, "source": payload.source, "agentrun_name": payload.agentrun_name,
+              "verdict": payload.verdict_name, "design_pull_requests": payload.design_pull_request_urls(),
+              "payload": raw, "payload_sha256": payload_sha256(raw), "received_at": now}
+    values = _safe_values(values)
+    statement = pg_insert(run_results).values(run_id=run_id, **values)
+    await conn.execute(statement.on_conflict_do_update(index_elements=[run_results.c.run_id], set_=values))
+
+
+# -- reads for the control API -----------------------------------------------------------------------
+
+async def detail(conn: AsyncConnection, run_id: str) -> dict[str, Any] | None:
+    row = (await conn.execute(sa.select(runs).where(runs.c.run_id == run_id))).mappings().first()
+    if row is None:
+        return None
+    out = {k: _jsonable(v) for k, v in row.items()}
+    events = (await conn.execute(sa.select(run_events).where(run_events.c.run_id == run_id)
+                                 .order_by(run_events.c.seq))).mappings().all()
+    out["events"] = [{k: _jsonable(v) for k, v in e.items() if k != "payload"} for e in events]
+    result = (await conn.execute(sa.select(run_results).where(run_results.c.run_id == run_id))).mappings().first()
+    out["result"] = {k: _jsonable(v) for k, v in result.items()} if result is not None else None
+    return out
+
+
+async def counts_by_status(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(sa.select(runs.c.status, sa.func.count()).group_by(runs.c.status))
+    return {status: int(count) for status, count in rows}
+
+
+async def unpublished_count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(sa.select(sa.func.count()).select_from(run_events)
+                                   .where(run_events.c.published_at.is_(None)))).scalar_one())
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

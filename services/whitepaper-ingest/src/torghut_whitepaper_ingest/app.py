@@ -1,0 +1,84 @@
+"""Assembly: one ServiceRuntime with the webhook, the control API, the issue-event worker and the outbox sweeper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opentelemetry.sdk.trace import TracerProvider
+from starlette.routing import Route
+from torghut_contracts import topics
+from torghut_contracts.headers import MessageHeaders
+from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
+from torghut_runtime import ServiceRuntime
+
+from .adapters.agentrun_client import AgentRunClient
+from .adapters.control_api import ControlApi
+from .adapters.object_store import ObjectStore, build_object_store
+from .adapters.outbox import EventOutbox
+from .adapters.pdf_fetcher import PdfFetcher
+from .adapters.webhook import GithubWebhook
+from .domain.agentrun import AgentRunConfig
+from .metrics import WhitepaperMetrics
+from .settings import WhitepaperSettings
+from .workflow import Workflow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class WhitepaperService:
+    """The runtime plus the parts tests and operators reach for (workflow, outbox, object store)."""
+
+    def __init__(self, settings: WhitepaperSettings, *, tracer_provider: TracerProvider | None = None,
+                 configure_logs: bool = True, objects: ObjectStore | None = None) -> None:
+        self.settings = settings
+        self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=tracer_provider,
+                                      configure_logs=configure_logs)
+        self.metrics = WhitepaperMetrics(self.runtime.registry)
+        self.objects = objects or build_object_store(settings)
+        self.workflow = Workflow(
+            rules=settings.intake_rules,
+            fetcher=PdfFetcher(
+                max_bytes=settings.whitepaper_max_pdf_bytes, timeout_s=settings.whitepaper_download_timeout_seconds,
+                allowed_hosts=settings.pdf_allowed_hosts,
+                bearer_token=(settings.whitepaper_github_token.get_secret_value()
+                              if settings.whitepaper_github_token else None)),
+            objects=self.objects,
+            agentruns=AgentRunClient(
+                settings.whitepaper_agentrun_submit_url, token=settings.agentrun_token,
+                timeout_s=settings.whitepaper_agentrun_timeout_seconds,
+                max_attempts=settings.whitepaper_agentrun_max_attempts,
+                backoff_s=settings.whitepaper_agentrun_retry_backoff_seconds),
+            agentrun_config=AgentRunConfig(
+                namespace=settings.whitepaper_agentrun_namespace, agent_name=settings.whitepaper_agent_name,
+                vcs_ref=settings.whitepaper_agentrun_vcs_ref,
+                secret_binding=settings.whitepaper_agentrun_secret_binding,
+                ttl_seconds=settings.whitepaper_agentrun_ttl_seconds,
+                default_base_branch=settings.whitepaper_default_base_branch),
+            auto_dispatch=settings.whitepaper_agentrun_auto_dispatch,
+            metrics=self.metrics,
+        )
+        self.outbox = EventOutbox(self.runtime.engine, self._publish_run_event)
+        webhook = GithubWebhook(secret=settings.webhook_secret, enabled=settings.whitepaper_workflow_enabled,
+                                max_body_bytes=settings.whitepaper_webhook_max_body_bytes,
+                                publish=self._publish_issue_event, metrics=self.metrics)
+        control = ControlApi(settings=settings, engine=self.runtime.engine, workflow=self.workflow,
+                             outbox=self.outbox, publish=self._publish_issue_event, metrics=self.metrics,
+                             worker_registered=settings.whitepaper_workflow_enabled,
+                             object_store_kind=self.objects.kind)
+        self.runtime.add_routes([Route("/webhooks/github", webhook.handle, methods=["POST"]), *control.routes()])
+        if settings.whitepaper_workflow_enabled:
+            # Disabled means no consumer at all: nothing is read, so enabling later starts from the
+            # committed offsets instead of silently discarding what arrived meanwhile.
+            self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, self.workflow.on_issue_event)
+        self.runtime.background("run-event-outbox",
+                                lambda: self.outbox.sweep_forever(settings.whitepaper_outbox_sweep_seconds))
+
+    async def _publish_issue_event(self, event: GithubIssueEvent, headers: MessageHeaders) -> object:
+        return await self.runtime.publish(topics.GITHUB_ISSUE_EVENTS, event, headers=headers)
+
+    async def _publish_run_event(self, event: WhitepaperRunEvent, headers: MessageHeaders) -> object:
+        return await self.runtime.publish(topics.WHITEPAPER_RUNS, event, headers=headers)
+
+
+def build_runtime(settings: WhitepaperSettings) -> ServiceRuntime:
+    return WhitepaperService(settings).runtime
