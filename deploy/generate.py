@@ -91,8 +91,8 @@ COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
 #: rendered with `tpl` so they follow the release name.
 HELM_SERVICE_VALUES: dict[str, dict[str, str]] = {
     "decision-client": {
-        "DECISION_ENGINE_URL": 'http://{{ include "torghut.serviceFullname" (dict "root" . "service" "decision-engine") }}'
-                               ":8080",
+        "DECISION_ENGINE_URL": "http://{{ include \"torghut.serviceFullname\" "
+                               "(dict \"root\" . \"service\" \"decision-engine\") }}:8080",
     },
 }
 

@@ -25,7 +25,8 @@ def test_compose_config_is_valid(run_compose: Run) -> None:
 def test_the_validator_rejects_a_broken_file(run_compose: Run, tmp_path: Path) -> None:
     """The binary really validates (the package's console script would exit 0 on anything)."""
     broken = tmp_path / "compose.yml"
-    broken.write_text("services:\n  a:\n    image: busybox\n    depends_on:\n      b:\n        condition: service_healthy\n")
+    broken.write_text("services:\n  a:\n    image: busybox\n"
+                      "    depends_on:\n      b:\n        condition: service_healthy\n")
     result = run_compose("config", "--quiet", files=(broken,))
     assert result.returncode != 0
     assert "b" in result.stderr

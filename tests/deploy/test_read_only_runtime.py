@@ -134,12 +134,13 @@ async def test_service_gets_ready_on_a_read_only_root_as_non_root(
     }
     log = tmp_path / f"{service}.log"
     with log.open("w") as out:
-        process = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", SANDBOX, "sandbox",
-                                    str(script)], stdout=out, stderr=subprocess.STDOUT, env=environment)
+        process = await asyncio.create_subprocess_exec(
+            "unshare", "-m", "--propagation", "private", "sh", "-c", SANDBOX, "sandbox", str(script),
+            stdout=out, stderr=subprocess.STDOUT, env=environment)
     try:
         deadline = time.monotonic() + 90
         status, body = 0, ""
-        while time.monotonic() < deadline and process.poll() is None:
+        while time.monotonic() < deadline and process.returncode is None:
             try:
                 status, body = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/readyz")
             except OSError:
@@ -147,17 +148,17 @@ async def test_service_gets_ready_on_a_read_only_root_as_non_root(
             if status == 200:
                 break
             await asyncio.sleep(0.3)
-        assert status == 200, f"{service} not ready (last /readyz {status} {body}); exit {process.poll()}; " \
+        assert status == 200, f"{service} not ready (last /readyz {status} {body}); exit {process.returncode}; " \
                               f"log:\n{log.read_text()[-4000:]}"
         assert json.loads(body)["status"] == "ready"
         health, _ = await asyncio.to_thread(get, f"http://127.0.0.1:{port}/healthz")
         assert health == 200
         process.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(process.wait, 30)
+        code = await asyncio.wait_for(process.wait(), 30)
         assert code in (0, -signal.SIGTERM), f"{service} exited {code} on SIGTERM:\n{log.read_text()[-4000:]}"
         text = log.read_text()
         assert "Read-only file system" not in text and "Permission denied" not in text, text[-4000:]
     finally:
-        if process.poll() is None:
+        if process.returncode is None:
             process.kill()
-            process.wait(10)
+            await asyncio.wait_for(process.wait(), 10)

@@ -339,3 +339,9 @@ async def fake_lean() -> AsyncIterator[FakeLeanRunner]:
         yield fake
     finally:
         await _stop(server, task)
+
+
+@pytest.fixture
+def until() -> Callable[..., Awaitable[None]]:
+    """``await until(condition, what=...)``: poll a (sync or async) condition with a deadline."""
+    return wait_for

@@ -37,7 +37,10 @@ BackgroundLoop = Callable[[], Awaitable[None]]
 
 class ServiceRuntime:
     def __init__(self, settings: ServiceSettings, *, migrations: Path | None,
-                 tracer_provider: TracerProvider | None = None, configure_logs: bool = True) -> None:
+                 tracer_provider: TracerProvider | None = None, configure_logs: bool = True,
+                 uses_kafka: bool = True) -> None:
+        """``uses_kafka=False`` for a service with no topics (an HTTP engine): the broker is then
+        neither started nor part of readiness, so a Kafka outage cannot take it down."""
         self.settings = settings
         if configure_logs:
             configure_logging(settings.service_name, settings.log_level)
@@ -51,7 +54,9 @@ class ServiceRuntime:
         self.kafka = KafkaWiring(settings, self.broker, self.engine, self.metrics)
         self.migrations = migrations
         self.routes: list[BaseRoute] = []
+        self.uses_kafka = uses_kafka
         self._loops: list[tuple[str, BackgroundLoop]] = []
+        self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 
@@ -67,6 +72,10 @@ class ServiceRuntime:
         """A long-running coroutine (a poller, a timer); a crash is logged and the loop restarted."""
         self._loops.append((name, loop))
 
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` on graceful stop, after background loops are cancelled, before the broker closes."""
+        self._stop_hooks.append(hook)
+
     async def publish(self, spec: TopicSpec[Any], message: BaseModel, **kwargs: Any) -> Any:
         return await self.kafka.publish(spec, message, **kwargs)
 
@@ -74,7 +83,8 @@ class ServiceRuntime:
     async def start(self) -> None:
         if self.migrations is not None:
             await migrate(self.engine, self.settings.schema_name, self.migrations)
-        await self.broker.start()
+        if self.uses_kafka:
+            await self.broker.start()
         for name, loop in self._loops:
             self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=name))
         self._started = True
@@ -87,7 +97,12 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        if self._started:
+        for hook in self._stop_hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed")
+        if self._started and self.uses_kafka:
             await self.broker.stop()  # waits for in-flight handlers (graceful_timeout), then commits
         await self.engine.dispose()
         self._started = False
@@ -116,10 +131,12 @@ class ServiceRuntime:
 
     # -- probes -------------------------------------------------------------------------------
     async def liveness(self) -> dict[str, bool]:
-        return {"broker": await self._broker_ok()}
+        return {"broker": await self._broker_ok()} if self.uses_kafka else {"process": True}
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"broker": await self._broker_ok(), "database": False, "migrations": self.migrations is None}
+        checks = {"database": False, "migrations": self.migrations is None}
+        if self.uses_kafka:
+            checks["broker"] = await self._broker_ok()
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))

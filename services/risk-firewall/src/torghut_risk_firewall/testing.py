@@ -6,11 +6,14 @@ plain decision built here passes every check unless a test changes one thing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts.enums import Action, OrderType
 from torghut_contracts.models import Decision, DecisionIntent, EngineProvenance, OrderConstraints
 
@@ -20,6 +23,24 @@ from .domain.state import ControlState, Mark, MarketState, OpenOrder, PortfolioS
 NOW = datetime(2026, 2, 12, 16, 0, tzinfo=UTC)  # 11:00 America/New_York, a Thursday
 ACCOUNT = "paper-main"
 ACTIVE = ControlState(kill_switch=False)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition") -> None:
+    """Poll ``check`` until it holds (tests never sleep a fixed time); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def account_state(engine: AsyncEngine, account: str = ACCOUNT) -> PortfolioState | None:
+    """The account's state as stored in Postgres."""
+    from .adapters import store
+
+    async with engine.connect() as conn:
+        return await store.read_account(conn, account)
 
 
 def D(value: Any) -> Decimal:

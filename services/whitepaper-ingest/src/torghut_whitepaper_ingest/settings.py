@@ -33,7 +33,9 @@ class WhitepaperSettings(ServiceSettings):
     # -- webhook ------------------------------------------------------------------------------
     github_webhook_secret: SecretStr | None = Field(
         default=None, description="Secret of the GitHub webhook; required when the workflow is enabled.")
-    whitepaper_webhook_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=26_214_400)
+    whitepaper_webhook_max_body_bytes: int = Field(
+        default=524_288, ge=1024, le=26_214_400,
+        description="Bigger deliveries get 413; the default keeps the Kafka message under a broker's 1 MB default.")
 
     # -- issue parsing (upstream §7.2) ----------------------------------------------------------
     whitepaper_issue_marker_start: str = Field(default="<!-- TORGHUT_WHITEPAPER:START -->", min_length=1)

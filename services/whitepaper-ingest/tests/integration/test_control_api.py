@@ -133,7 +133,8 @@ async def test_manual_replay_and_manual_dispatch(make_service: Factory, client_f
         assert (await client.post("/whitepapers/runs/wp-ffffffffffffffffffffffff/dispatch-agentrun",
                                   headers=auth)).status_code == 404
 
-        done = await client.post(f"/whitepapers/runs/{run_id}/finalize", headers=auth, json={"status": "completed"})
+        done = await client.post(f"/whitepapers/runs/{run_id}/finalize", headers=auth,
+                                 json={"status": "completed", "synthesis": {"executive_summary": "NUL \u0000"}})
         assert done.json()["status"] == "finalized"
         refused = await client.post(f"/whitepapers/runs/{run_id}/dispatch-agentrun", headers=auth)
         assert (refused.status_code, refused.json()["error"]) == (409, "already_finalized")

@@ -243,10 +243,12 @@ async def test_a_pdf_that_cannot_be_fetched_fails_the_run_with_its_reason(
     service = make_service()
     async with service.runtime.running():
         client = client_for(service)
-        await deliver(client, issues_payload(REPO, 8, issue_body(pdf_url)), event="issues", delivery="open-8")
+        payload = issues_payload(REPO, 8, issue_body(pdf_url), title="NUL \u0000 in a title")
+        await deliver(client, payload, event="issues", delivery="open-8")
         detail = await wait_for(client, run_id, lambda d: d["status"] == "failed")
         records = await run_events(kafka_bootstrap, wp_topics, expect=2, settle=0.3)
     assert detail["status_reason"] == "download_failed:http_404" and detail["pdf_sha256"] is None
+    assert detail["issue_title"] == "NUL \ufffd in a title", "Postgres refuses NUL; it is replaced, not fatal"
     assert statuses(records) == ["received", "failed"]
     assert records[1].model(topics.WHITEPAPER_RUNS).reason == "download_failed:http_404"
     assert stub_http.requests_to("POST", AGENT_RUNS) == []

@@ -292,7 +292,7 @@ class DecisionEngineClient:
         while True:
             try:
                 status = await self._status(run)
-                failures = 0
+                failures, run.unreachable = 0, False
             except (httpx.TransportError, _Retryable) as exc:
                 failures += 1
                 run.last_problem = f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,64 @@
+"""Ambiguous Alpaca submissions: 'unknown' first, then reconciled by client_order_id, never 'rejected' early."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torghut_contracts import topics
+from torghut_contracts.enums import OrderStatus, TradeEvent
+
+
+async def alpaca_router(offline_router: Any, fake_alpaca: Any, **overrides: Any) -> Any:
+    return await offline_router(
+        execution_primary_adapter="alpaca", alpaca_api_key_id=fake_alpaca.key,
+        alpaca_api_secret_key=fake_alpaca.secret, alpaca_base_url=fake_alpaca.base_url, alpaca_stream_enabled=False,
+        alpaca_http_timeout_s=0.3, **overrides)
+
+
+async def place(service: Any, messages: Any) -> str:
+    await service.store.save_control(messages["control"]())
+    order = messages["approved"]()
+    await service.router.on_approved(messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
+    return str(order.client_order_id)
+
+
+async def published(service: Any) -> list[tuple[str, OrderStatus]]:
+    updates = [topics.TRADE_UPDATES.decode(p.payload) for p in await service.store.pending_publications()]
+    return [(u.event.value, u.order.status) for u in updates]
+
+
+async def test_a_timeout_is_unknown_then_reconciled_to_the_venues_state(offline_router: Any, fake_alpaca: Any,
+                                                                       make_messages: Any, until: Any) -> None:
+    fake_alpaca.next_submit("slow", delay_s=0.8, create="after")
+    service = await alpaca_router(offline_router, fake_alpaca)
+    coid = await place(service, make_messages)
+    assert await published(service) == [("pending_new", OrderStatus.UNKNOWN)]
+    await until(lambda: coid in fake_alpaca.by_client, what="the venue to register the slow order")
+    await service.router.reconcile_all("timer")
+    assert await published(service) == [("pending_new", OrderStatus.UNKNOWN), ("new", OrderStatus.NEW)]
+    execution = await service.store.get(coid)
+    assert execution.venue_order_id == fake_alpaca.order_for(coid)["id"]
+    await service.router.reconcile_all("timer")
+    assert len(await published(service)) == 2, "reconciling an unchanged order publishes nothing"
+
+
+async def test_only_repeated_not_found_lookups_turn_unknown_into_rejected(offline_router: Any, fake_alpaca: Any,
+                                                                         make_messages: Any) -> None:
+    fake_alpaca.next_submit("slow", delay_s=0.5, create="never")
+    service = await alpaca_router(offline_router, fake_alpaca, reconcile_unknown_max_lookups=3)
+    coid = await place(service, make_messages)
+    for _ in range(2):
+        await service.router.reconcile_all("timer")
+        assert await published(service) == [("pending_new", OrderStatus.UNKNOWN)]
+    await service.router.reconcile_all("timer")
+    assert await published(service) == [("pending_new", OrderStatus.UNKNOWN), ("rejected", OrderStatus.REJECTED)]
+    assert (await service.store.get(coid)).reject_reason == "venue_never_acknowledged"
+
+
+async def test_a_venue_refusal_is_published_as_rejected(offline_router: Any, fake_alpaca: Any,
+                                                        make_messages: Any) -> None:
+    fake_alpaca.next_submit("error", status=403, code=40310000, message="insufficient buying power")
+    service = await alpaca_router(offline_router, fake_alpaca)
+    coid = await place(service, make_messages)
+    assert await published(service) == [(TradeEvent.REJECTED.value, OrderStatus.REJECTED)]
+    assert (await service.store.get(coid)).reject_reason == "alpaca_403:insufficient_buying_power"
