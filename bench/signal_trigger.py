@@ -8,6 +8,9 @@ pre-produced signals are read three times, each by its own consumer group:
 * **signal-trigger**: the real service (runtime wiring, Postgres transaction per signal with the
   processed-message record and the symbol's state, default strategy book, triggers published before
   the offset is committed);
+* **runtime floor**: the same ServiceRuntime wiring with a handler that does nothing: what the shared
+  runtime (FastStream, one Postgres transaction with the processed-message record per record,
+  commit after publish) costs before signal-trigger does anything;
 * **passthrough, per record**: aiokafka consume -> produce (wait for the ack) -> commit, one record at
   a time: the same delivery rule the service follows, with no work in between;
 * **passthrough, batched**: aiokafka getmany -> produce the batch -> wait for all acks -> commit once
@@ -33,12 +36,15 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
+from torghut_contracts.models import TaSignal
 from torghut_embedded.kafka import create_test_topics, delete_topics
 from torghut_embedded.postgres import create_database, drop_database
 from torghut_embedded.stack import EmbeddedStack
+from torghut_runtime import Inbound, Outgoing, ServiceRuntime, ServiceSettings
 from torghut_runtime.testing import test_settings
-from torghut_signal_trigger.app import build_service
+from torghut_signal_trigger.app import MIGRATIONS, build_service
 from torghut_signal_trigger.settings import SignalTriggerSettings
 from torghut_signal_trigger.testing import T0, make_signal
 
@@ -104,6 +110,22 @@ async def measure_service(bootstrap: str, database_url: str, prefix: str, total:
         return await rate_until(progress, total, timeout=600)
 
 
+async def measure_runtime_floor(bootstrap: str, database_url: str, prefix: str, total: int) -> float:
+    settings = test_settings(ServiceSettings, kafka_bootstrap=bootstrap, database_url=database_url,
+                             topic_prefix=prefix, service_name="runtime-floor-bench", log_level="WARNING")
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=False)
+    handled = 0
+
+    async def nothing(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        nonlocal handled
+        handled += 1
+        return []
+
+    runtime.consume(topics.TA_SIGNALS, nothing)
+    async with runtime.running():
+        return await rate_until(lambda: handled, total, timeout=600)
+
+
 async def passthrough(bootstrap: str, source: str, sink: str, total: int, *, batched: bool) -> float:
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4().hex[:8]}",
                                 enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=1000,
@@ -151,6 +173,7 @@ async def _run(bootstrap: str, admin_url: str, total: int) -> dict[str, Any]:
     try:
         await produce_all(bootstrap, signals_topic, signal_payloads(total))
         service = await measure_service(bootstrap, database_url, prefix, total)
+        floor = await measure_runtime_floor(bootstrap, database_url, prefix, total)
         per_record = await passthrough(bootstrap, signals_topic, names[2], total, batched=False)
         batched = await passthrough(bootstrap, signals_topic, names[3], total, batched=True)
     finally:
@@ -160,10 +183,12 @@ async def _run(bootstrap: str, admin_url: str, total: int) -> dict[str, Any]:
         "benchmark": "signal_trigger",
         "signals": total,
         "service_signals_per_s": round(service, 1),
+        "runtime_floor_per_s": round(floor, 1),
         "passthrough_per_record_per_s": round(per_record, 1),
         "passthrough_batched_per_s": round(batched, 1),
         "ratio": round(service / per_record, 3),
         "ratio_vs_batched": round(service / batched, 3),
+        "runtime_floor_ratio": round(floor / per_record, 3),
         "target_ratio": 0.5,
         "meets_target": service / per_record >= 0.5,
     }
@@ -178,11 +203,13 @@ def report(figures: dict[str, Any]) -> str:
     return "\n".join([
         f"signal-trigger benchmark ({figures['signals']} signals, same Tansu broker)",
         f"  signal-trigger service          {figures['service_signals_per_s']:>10,.1f} signals/s",
+        f"  runtime floor (no-op handler)   {figures['runtime_floor_per_s']:>10,.1f} records/s",
         f"  aiokafka passthrough per record {figures['passthrough_per_record_per_s']:>10,.1f} records/s",
         f"  aiokafka passthrough batched    {figures['passthrough_batched_per_s']:>10,.1f} records/s",
         f"  ratio service / per-record      {figures['ratio']:>10.3f}   (target >= {figures['target_ratio']}: "
         f"{'met' if figures['meets_target'] else 'NOT met'})",
         f"  ratio service / batched         {figures['ratio_vs_batched']:>10.3f}",
+        f"  ratio runtime floor / per-record{figures['runtime_floor_ratio']:>10.3f}   (the shared runtime's ceiling)",
     ])
 
 

@@ -250,3 +250,10 @@ def test_service_files_are_mounted_where_the_settings_point(rendered_objects: Ob
     assert {"name": "strategies", "mountPath": "/etc/strategies", "readOnly": True} in \
         trigger_pod["containers"][0]["volumeMounts"]
     assert any(v["name"] == "strategies" for v in trigger_pod["volumes"])
+
+
+def test_docs_name_every_secret_key_the_chart_reads(deploy: Any) -> None:
+    values = yaml.safe_load((deploy.chart / "values.yaml").read_text())
+    keys = {ref["key"] for spec in values["services"].values() for ref in spec["secretEnv"].values() if ref}
+    docs = (deploy.root / "docs" / "deploy.md").read_text()
+    assert not [k for k in sorted(keys) if f"`{k}`" not in docs], "docs/deploy.md 'Secrets' misses keys"

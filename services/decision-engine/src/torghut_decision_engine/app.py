@@ -72,7 +72,7 @@ def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_
     if settings.decision_engine_heartbeat_s < PRODUCTION_MIN_HEARTBEAT_S:
         log.warning("heartbeat below the production range of 5-15 s; meant for tests",
                     heartbeat_s=settings.decision_engine_heartbeat_s)
-    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs)
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs, uses_kafka=False)
     owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     lease_ttl = timedelta(seconds=settings.decision_engine_lease_ttl_s)
     store = RunStore(runtime.engine, owner, lease_ttl)
@@ -87,6 +87,7 @@ def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_
         fault_injection=settings.decision_engine_fault_injection))
     runtime.add_routes(api.routes())
     runtime.background("decision-runs-upkeep", manager.maintain)
+    runtime.on_stop(manager.shutdown)  # a stop fails our live runs: fail closed, never resumed
     log.info("decision engine assembled", mode=manager.mode, owner=owner,
              fault_injection=settings.decision_engine_fault_injection)
     return DecisionEngine(runtime, manager)

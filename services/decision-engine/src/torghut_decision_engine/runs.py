@@ -243,20 +243,16 @@ class RunManager:
 
     # -- upkeep -----------------------------------------------------------------------------------
     async def maintain(self) -> None:
-        """Renew this process's leases, fail runs whose owner vanished, purge old runs; on stop, fail our own."""
+        """Renew this process's leases, fail runs whose owner vanished, purge old runs."""
         interval = self.policy.lease_ttl.total_seconds() / 3
-        try:
-            while True:
-                now = self.clock()
-                await self.store.renew_leases(list(self.tasks), now)
-                for run_id in await self.store.expired_runs(now):
-                    if run_id not in self.tasks:
-                        await self._reap(run_id, now)
-                await self.store.purge_finished(now - self.policy.retention)
-                await asyncio.sleep(interval)
-        except asyncio.CancelledError:
-            await self.shutdown()
-            raise
+        while True:
+            now = self.clock()
+            await self.store.renew_leases(list(self.tasks), now)
+            for run_id in await self.store.expired_runs(now):
+                if run_id not in self.tasks:
+                    await self._reap(run_id, now)
+            await self.store.purge_finished(now - self.policy.retention)
+            await asyncio.sleep(interval)
 
     async def _reap(self, run_id: str, now: datetime) -> None:
         error = DecisionError(run_id=run_id, code="engine_restarted",

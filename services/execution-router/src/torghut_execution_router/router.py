@@ -72,7 +72,7 @@ class ExecutionRouter:
                  account_venue: Adapter | None, metrics: RouterMetrics, publish: Publish,
                  max_order_age_s: float, reconcile_interval_s: float, unknown_max_lookups: int,
                  snapshot_interval_s: float, outbox_poll_s: float, lean_health_interval_s: float,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 claim_recovery_s: float = 120.0, clock: Callable[[], datetime] = _now) -> None:
         self.account = account
         self.policy = policy
         self.store = store
@@ -89,6 +89,7 @@ class ExecutionRouter:
         self.snapshot_interval_s = snapshot_interval_s
         self.outbox_poll_s = outbox_poll_s
         self.lean_health_interval_s = lean_health_interval_s
+        self.claim_recovery_s = claim_recovery_s
         self.clock = clock
         self.outbox_wake = _Wake()
         self.snapshot_wake = _Wake()
@@ -305,6 +306,16 @@ class ExecutionRouter:
                 self.metrics.consumer_errors.labels(source=f"reconcile_{name.value}").inc()
                 log.exception("reconciliation failed", venue=name.value)
 
+    async def recover_stale_claims(self) -> int:
+        """A claim older than ``claim_recovery_s`` lost its handler: it may or may not have reached the venue,
+        which is exactly 'unknown' — the lookups decide (upstream recovers claims after 120 s)."""
+        stale = await self.store.stale_claims(self.clock() - timedelta(seconds=self.claim_recovery_s))
+        for row in stale:
+            log.warning("recovering an abandoned claim", client_order_id=row.client_order_id, venue=row.venue.value)
+            await self.store.set_submit_state(row.client_order_id, SubmitState.UNKNOWN,
+                                              reject_reason="claim_abandoned")
+        return len(stale)
+
     def on_stream_connected(self) -> None:
         """Every (re)connection of the Alpaca stream: what happened while it was away comes from REST."""
         self.reconcile_wake.notify("alpaca_reconnect")
@@ -316,6 +327,7 @@ class ExecutionRouter:
                 await self.reconcile_all("reconnect", [Adapter.ALPACA])
                 reasons.discard("alpaca_reconnect")
             if reasons:
+                await self.recover_stale_claims()
                 await self.reconcile_all(sorted(reasons)[0])
             posture = effective_posture(await self.store.control_commands(), self.account)
             if posture.cancels_open_orders:

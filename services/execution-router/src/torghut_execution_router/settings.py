@@ -71,6 +71,8 @@ class ExecutionRouterSettings(ServiceSettings):
     reconcile_interval_s: float = Field(default=5.0, gt=0, description="Open and unknown orders checked this often.")
     reconcile_unknown_max_lookups: int = Field(
         default=5, ge=1, description="Not-found lookups before an unacknowledged submit is declared rejected.")
+    reconcile_claim_recovery_s: float = Field(
+        default=120.0, gt=0, description="A claim (written before venue I/O) this old without an outcome is unknown.")
     snapshot_interval_s: float = Field(default=60.0, gt=0, description="Account snapshot period (also after fills).")
     outbox_poll_ms: int = Field(default=200, ge=5, le=60_000)
 

@@ -16,7 +16,6 @@ from torghut_execution_router.adapters.venue import SubmitKind
 from torghut_execution_router.domain.orders import OrderRequest
 
 
-
 def request(coid: str = "th-order-1", qty: str = "10", order_type: OrderType = OrderType.MARKET,
             limit: str | None = None) -> OrderRequest:
     return OrderRequest(client_order_id=coid, symbol="NVDA", side=Side.BUY, qty=D(qty), order_type=order_type,
@@ -27,8 +26,8 @@ def request(coid: str = "th-order-1", qty: str = "10", order_type: OrderType = O
 def adapter(fake: Any, *, timeout_s: float = 5.0) -> tuple[AlpacaAdapter, RouterMetrics]:
     metrics = RouterMetrics(CollectorRegistry())
     limiter = RateLimiter(200, min_wait_s=0.01, max_wait_s=2.0)
-    return AlpacaAdapter(api_key=fake.key, secret_key=fake.secret, paper=True, base_url=fake.base_url, timeout_s=timeout_s,
-                         limiter=limiter, rate_limited_retries=3, metrics=metrics), metrics
+    return AlpacaAdapter(api_key=fake.key, secret_key=fake.secret, paper=True, base_url=fake.base_url,
+                         timeout_s=timeout_s, limiter=limiter, rate_limited_retries=3, metrics=metrics), metrics
 
 
 def posts(fake: Any) -> int:

@@ -62,3 +62,35 @@ async def test_a_venue_refusal_is_published_as_rejected(offline_router: Any, fak
     coid = await place(service, make_messages)
     assert await published(service) == [(TradeEvent.REJECTED.value, OrderStatus.REJECTED)]
     assert (await service.store.get(coid)).reject_reason == "alpaca_403:insufficient_buying_power"
+
+
+async def test_a_claim_left_by_a_crash_is_looked_up_on_redelivery_not_resubmitted(
+        offline_router: Any, fake_alpaca: Any, make_messages: Any) -> None:
+    service = await alpaca_router(offline_router, fake_alpaca)
+    await service.store.save_control(make_messages["control"]())
+    order = make_messages["approved"]()
+    # the first attempt claimed, sent, and crashed before recording anything
+    await service.store.claim(order, expected=order.adapter_hint or service.router.policy.primary,
+                              venue=service.router.policy.primary, fallback_reason=None, correlation_id="c")
+    fake_alpaca.create({"client_order_id": order.client_order_id, "symbol": "NVDA", "qty": 10, "side": "buy",
+                        "type": "market", "time_in_force": "day"})
+    await service.router.on_approved(make_messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
+    assert await published(service) == [("new", OrderStatus.NEW)]
+    assert not any(method == "POST" for method, _ in fake_alpaca.requests)
+    assert len(fake_alpaca.orders) == 1
+
+
+async def test_an_abandoned_claim_becomes_unknown_and_is_reconciled(offline_router: Any, fake_alpaca: Any,
+                                                                    make_messages: Any) -> None:
+    service = await alpaca_router(offline_router, fake_alpaca)
+    order = make_messages["approved"]()
+    await service.store.claim(order, expected=service.router.policy.primary, venue=service.router.policy.primary,
+                              fallback_reason=None, correlation_id="c")
+    fake_alpaca.create({"client_order_id": order.client_order_id, "symbol": "NVDA", "qty": 10, "side": "buy",
+                        "type": "market", "time_in_force": "day"})
+    await service.router.reconcile_all("timer")
+    assert await published(service) == [], "a fresh claim belongs to its handler"
+    service.router.claim_recovery_s = 0.0
+    assert await service.router.recover_stale_claims() == 1
+    await service.router.reconcile_all("timer")
+    assert await published(service) == [("new", OrderStatus.NEW)]

@@ -47,8 +47,9 @@ async def test_paper_orders_flow_to_trade_updates_and_a_replay_places_nothing(
         await until(lambda: count(service, "paper_quotes"), what="the first price")
         small, large = m["approved"](qty="10"), m["approved"](qty="150")
         for order in (small, large):
+            origin = MessageHeaders.new(topics.ORDERS_APPROVED.name, correlation_id="corr-" + order.request_id)
             await produce(kafka_bootstrap, prefix + topics.ORDERS_APPROVED.name, order, key=order.account,
-                          headers=MessageHeaders.new(topics.ORDERS_APPROVED.name, correlation_id="corr-" + order.request_id))
+                          headers=origin)
         await updates(kafka_bootstrap, prefix, expect=4)
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, m["signal"]("101", 2), key="NVDA")
         out = await updates(kafka_bootstrap, prefix, expect=5)

@@ -72,7 +72,7 @@ def test_a_market_order_without_a_fresh_price_rests_until_one_arrives(q: str | N
 
 
 @pytest.mark.parametrize(("side", "limit", "prices", "fills_at"), [
-    (Side.BUY, "99", ["100", "99.50", "98.90"], [None, None, "99.00"]),   # fills when crossed; slipped 99.0 capped at the limit
+    (Side.BUY, "99", ["100", "99.50", "98.90"], [None, None, "99.00"]),   # crossed; slipped 99.0 capped
     (Side.BUY, "99", ["98"], ["98.10"]),                                   # slipped price below the limit
     (Side.SELL, "101", ["100", "101.20"], [None, "101.09"]),
     (Side.SELL, "101", ["101"], ["101.00"]),                               # the limit caps the slippage

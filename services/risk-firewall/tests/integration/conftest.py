@@ -65,9 +65,9 @@ def open_market(send: Send) -> Callable[[ServiceRuntime], Awaitable[None]]:
     """Kill switch off, an account snapshot and an AAPL price, then wait until the firewall holds them all."""
 
     async def setup(runtime: ServiceRuntime) -> None:
-        await send(topics.CONTROL, ControlCommand(command_id="open", scope="global", kill_switch=False,
-                                                  trading_state=TradingState.ACTIVE, issued_at=NOW - timedelta(hours=1)),
-                   key="global")
+        opening = ControlCommand(command_id="open", scope="global", kill_switch=False,
+                                 trading_state=TradingState.ACTIVE, issued_at=NOW - timedelta(hours=1))
+        await send(topics.CONTROL, opening, key="global")
         await send(topics.ACCOUNT_SNAPSHOTS, AccountSnapshot(
             snapshot_id="snap-1", account=ACCOUNT, venue=Adapter.PAPER, as_of=NOW - timedelta(seconds=10),
             equity=Decimal(100_000), last_equity=Decimal(100_000), cash=Decimal(100_000),

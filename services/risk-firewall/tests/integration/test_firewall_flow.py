@@ -41,7 +41,7 @@ async def approved(kafka_bootstrap: str, prefix: str, expect: int, settle: float
 async def test_decisions_in_verdicts_and_approved_orders_out(
         kafka_bootstrap: str, prefix: str, make_firewall: Callable[..., ServiceRuntime], send: Send,
         open_market: Setup) -> None:
-    firewall = make_firewall()
+    firewall = make_firewall(cooldown_s=0)
     async with firewall.running():
         await send(topics.DECISIONS, decision(decision_id="before-open"))  # kill switch still on: veto
         await eventually(lambda: _has_verdict(firewall, "before-open"), what="the first verdict")

@@ -33,7 +33,7 @@ from .domain.finalize import FinalizePayload
 from .domain.intake import IntakeRules, Rejected, interpret
 from .domain.pdf import DownloadRefused
 from .domain.run import Run
-from .domain.status import RequeueOutcome, check_transition, requeue_outcome
+from .domain.status import IllegalTransition, RequeueOutcome, check_transition, requeue_outcome
 from .metrics import WhitepaperMetrics
 
 log = structlog.get_logger("torghut.whitepaper.workflow")
@@ -233,6 +233,8 @@ class Workflow:
                 await run_store.save_result(conn, run_id, payload, raw, now)
                 await run_store.update_columns(conn, run_id, now, status_reason=payload.reason)
                 return FinalizeResult(run, changed=False)
+            if run.status is Status.FAILED and run.generation == 0:
+                raise IllegalTransition(run.status, target)  # never dispatched: no AgentRun can report on it
             check_transition(run.status, target)
             await run_store.save_result(conn, run_id, payload, raw, now)
             columns: dict[str, Any] = {"finalized_at": now} if target is Status.FINALIZED else {}

@@ -247,6 +247,8 @@ async def test_a_pdf_that_cannot_be_fetched_fails_the_run_with_its_reason(
         await deliver(client, payload, event="issues", delivery="open-8")
         detail = await wait_for(client, run_id, lambda d: d["status"] == "failed")
         records = await run_events(kafka_bootstrap, wp_topics, expect=2, settle=0.3)
+        late = await client.post(f"/whitepapers/runs/{run_id}/finalize", json={"status": "completed"}, headers=AUTH)
+        assert late.status_code == 409, "a run that was never dispatched cannot be reported complete"
     assert detail["status_reason"] == "download_failed:http_404" and detail["pdf_sha256"] is None
     assert detail["issue_title"] == "NUL \ufffd in a title", "Postgres refuses NUL; it is replaced, not fatal"
     assert statuses(records) == ["received", "failed"]

@@ -192,6 +192,14 @@ class ExecutionStore:
         async with self.engine.connect() as conn:
             return [ExecutionRow.from_row(r) for r in await conn.execute(query)]
 
+    async def stale_claims(self, older_than: datetime) -> list[ExecutionRow]:
+        """Claims whose handler never finished (a crash, a message sent to the DLQ)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(executions).where(
+                executions.c.account == self.account, executions.c.submit_state == SubmitState.CLAIMED.value,
+                executions.c.updated_at < older_than).order_by(executions.c.id))
+            return [ExecutionRow.from_row(r) for r in rows]
+
     # -- the order feed ---------------------------------------------------------------------------
     async def record(self, event: VenueEvent) -> Recorded:
         venue = event.order.venue.value

@@ -66,7 +66,7 @@ run_results = sa.Table(
 def pg_safe(value: Any) -> Any:
     """Postgres text and JSONB refuse NUL characters; a stray one in an issue must not become a 5xx or a DLQ."""
     if isinstance(value, str):
-        return value
+        return value.replace("\x00", "\ufffd")
     if isinstance(value, dict):
         return {pg_safe(k): pg_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

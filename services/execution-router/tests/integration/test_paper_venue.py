@@ -1,0 +1,50 @@
+"""The paper venue's Postgres books: its own client_order_id dedupe, price ordering, cancels, snapshots."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+from typing import Any
+
+from torghut_contracts.enums import OrderStatus, OrderType, Side, TimeInForce, TradeEvent
+from torghut_execution_router.adapters.venue import SubmitKind
+from torghut_execution_router.domain.orders import OrderRequest
+from torghut_execution_router.domain.paper import Quote
+
+T0 = datetime.now(UTC)
+
+
+def request(coid: str, qty: str = "10", limit: str | None = None, side: Side = Side.BUY) -> OrderRequest:
+    return OrderRequest(client_order_id=coid, symbol="NVDA", side=side, qty=D(qty),
+                        order_type=OrderType.LIMIT if limit else OrderType.MARKET,
+                        limit_price=D(limit) if limit else None, time_in_force=TimeInForce.GTC,
+                        extended_hours=False, reference_price=D(100), approved_at=T0)
+
+
+async def test_the_paper_venue_keeps_its_books_in_postgres(offline_router: Any) -> None:
+    service = await offline_router(paper_starting_cash=D(10_000), paper_slippage_bps=0)
+    venue = service.router.paper
+    assert await venue.on_quote(Quote("NVDA", D(100), T0, 1)) == []
+    first = await venue.submit(request("a", qty="10"))
+    again = await venue.submit(request("a", qty="10"))
+    assert first.kind is SubmitKind.ACCEPTED and [e.event for e in first.events] == [TradeEvent.NEW, TradeEvent.FILL]
+    assert again.order == first.order, "the venue's own dedupe: same client_order_id, same order"
+
+    resting = await venue.submit(request("b", qty="5", limit="90"))
+    assert [o.client_order_id for o in await venue.list_open()] == ["b"]
+    assert await venue.on_quote(Quote("NVDA", D(89), T0 - timedelta(seconds=1), 1)) == [], "an older price is ignored"
+    filled = await venue.on_quote(Quote("NVDA", D(89), T0 + timedelta(seconds=1), 2))
+    assert [(e.event, e.fill_price) for e in filled] == [(TradeEvent.FILL, D(89))]
+    assert resting.order is not None
+
+    too_big = await venue.submit(request("c", qty="1000"))
+    assert (too_big.kind, too_big.reason) == (SubmitKind.REJECTED, "insufficient_buying_power")
+    open_sell = await venue.submit(request("d", qty="5", limit="500", side=Side.SELL))
+    assert open_sell.order is not None
+    cancelled = await venue.cancel(open_sell.order)
+    assert [e.order.status for e in cancelled] == [OrderStatus.CANCELED]
+
+    snapshot = await venue.account_snapshot("paper-main", T0 + timedelta(seconds=2))
+    assert snapshot.cash == D(10_000) - D(1000) - D(445)
+    assert [(p.symbol, p.qty, p.market_value) for p in snapshot.positions] == [("NVDA", D(15), D(15 * 89))]
+    assert snapshot.equity == snapshot.cash + D(15 * 89)
