@@ -182,7 +182,8 @@ def env_vars(settings_cls: type[BaseSettings]) -> list[EnvVar]:
                 for sub, subfield in nested.model_fields.items():
                     sub_default = render_env_value(getattr(value, sub, None)) if value is not None else None
                     text = (subfield.description or "").strip()
-                    text = (text + " " if text else "") + f"(default {sub_default})"
+                    shown = "unset" if sub_default is None else sub_default
+                    text = (text + " " if text else "") + f"(default {shown})"
                     result.append(EnvVar(f"{env}{delimiter}{sub}".upper(), f"{name}.{sub}", None, False, False,
                                          text))
             continue

@@ -214,3 +214,41 @@ async def test_one_trace_and_one_correlation_id_survive_two_hops(
     assert final[0].headers[h.CAUSATION_ID] == middle[0].headers[h.MESSAGE_ID]
     assert middle[0].headers[h.CAUSATION_ID] == origin.message_id
     assert {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()} == {trace_id}
+
+
+async def test_parallel_workers_overlap_keys_yet_keep_each_partition_in_order(
+        kafka_bootstrap: str, fresh_database_url: str, topic_namespace: str) -> None:
+    await create_test_topics(kafka_bootstrap, [topic_namespace + topics.TA_SIGNALS.name], partitions=2)
+    await create_test_topics(kafka_bootstrap, [topic_namespace + topics.TA_SIGNALS.name + ".dlq",
+                                               topic_namespace + topics.TRIGGERS.name])
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, topic_namespace)
+    in_flight = 0
+    overlapped = asyncio.Event()
+    seen: dict[str, list[int]] = {}
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        nonlocal in_flight
+        in_flight += 1
+        if in_flight > 1:
+            overlapped.set()
+        try:
+            await asyncio.wait_for(overlapped.wait(), timeout=0.5)
+        except TimeoutError:
+            pass
+        seen.setdefault(inbound.payload.symbol, []).append(inbound.payload.seq)
+        in_flight -= 1
+        return []
+
+    runtime.consume(topics.TA_SIGNALS, handle, workers=2)
+    source = topic_namespace + topics.TA_SIGNALS.name
+    async with runtime.running():
+        for seq in range(1, 4):
+            for symbol in ("AAPL", "MSFT", "NVDA", "AMD"):
+                await produce(kafka_bootstrap, source, signal(seq, symbol), key=symbol)
+        for _ in range(300):
+            if sum(len(v) for v in seen.values()) == 12:
+                break
+            await asyncio.sleep(0.05)
+    assert all(seqs == [1, 2, 3] for seqs in seen.values()), seen
+    assert len(seen) == 4
+    assert overlapped.is_set(), "two partitions were handled at the same time"

@@ -124,7 +124,12 @@ class KafkaWiring:
         return self.settings.topic_name(spec.name)
 
     def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
-                max_attempts: int | None = None) -> None:
+                max_attempts: int | None = None, workers: int = 1) -> None:
+        """Subscribe ``handler`` to ``spec``'s topic.
+
+        ``workers`` > 1 runs that many consumers in the group, each owning whole partitions, so
+        slow handlers (an LLM call) overlap across keys while each key keeps its order.
+        """
         topic = self.topic(spec)
         group = group_id or f"{self.settings.service_name}.{spec.name}"
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
@@ -141,6 +146,7 @@ class KafkaWiring:
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            max_workers=workers if workers > 1 else None,
             title=f"{self.settings.service_name}:{spec.name}",
             description=spec.description,
         )(subscriber)

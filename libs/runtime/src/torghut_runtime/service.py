@@ -62,8 +62,8 @@ class ServiceRuntime:
 
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
-                max_attempts: int | None = None) -> None:
-        self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts)
+                max_attempts: int | None = None, workers: int = 1) -> None:
+        self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers)
 
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)

@@ -26,6 +26,8 @@ class DecisionClientSettings(ServiceSettings):
     torghut_account: str = Field(default="paper-main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
                                  description="The account whose portfolio goes into each request and "
                                              "which keys the published decisions.")
+    decision_client_workers: int = Field(
+        default=3, ge=1, le=64, description="Consumers of the triggers topic; more than its partitions idle.")
     decision_transport: Transport = Field(
         default="decision-engine", description="decision-engine | chat-completions | dspy")
 

@@ -67,7 +67,7 @@ def test_errors_name_the_bad_key(tmp_path: Path, edit: tuple[str, str], expected
 
 
 def test_unreadable_or_malformed_files(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="STRATEGIES_PATH=.*cannot read"):
+    with pytest.raises(ConfigError, match=r"STRATEGIES_PATH=.*cannot read"):
         load_strategy_book(tmp_path / "missing.yaml")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load(tmp_path, "version: [1\n")

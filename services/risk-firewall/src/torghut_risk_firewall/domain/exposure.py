@@ -83,25 +83,43 @@ def mark_price(symbol: str, portfolio: PortfolioState, market: MarketState,
     return None if pending_prices is None else pending_prices.get(symbol)
 
 
+_NO_PENDING = (ZERO, ZERO)
+
+
 def account_exposure(portfolio: PortfolioState, market: MarketState,
                      pending: dict[str, tuple[Decimal, Decimal]]) -> AccountExposure:
+    """Gross, net bounds and reserved buying power; written flat because it runs for every order."""
     gross = net_hi = net_lo = reserved = ZERO
     order_prices: dict[str, Decimal] = {}
     for order in portfolio.open_orders:
         if order.adds_exposure:
             reserved += order.remaining_qty * order.price
-        order_prices.setdefault(order.symbol, order.price)
+        if order.symbol not in order_prices:
+            order_prices[order.symbol] = order.price
+    positions = portfolio.positions
+    marks = market.marks
+    broker_marks = portfolio.position_marks
     unmarked: list[str] = []
-    for symbol in set(portfolio.positions) | set(pending):
-        book = symbol_book(portfolio, pending, symbol)
-        hi, lo = book.hi, book.lo
-        if hi == ZERO and lo == ZERO:
+    for symbol in positions.keys() | pending.keys():
+        position = positions.get(symbol, ZERO)
+        buy, sell = pending.get(symbol, _NO_PENDING)
+        hi = position + buy
+        lo = position - sell
+        if not hi and not lo:
             continue
-        price = mark_price(symbol, portfolio, market, order_prices)
+        mark = marks.get(symbol)
+        if mark is not None:
+            price: Decimal | None = mark.price
+        else:
+            price = broker_marks.get(symbol)
+            if price is None or price <= ZERO:
+                price = order_prices.get(symbol)
         if price is None:
             unmarked.append(symbol)
             continue
-        gross += max(abs(hi), abs(lo)) * price
+        abs_hi = hi if hi >= ZERO else -hi
+        abs_lo = lo if lo >= ZERO else -lo
+        gross += (abs_hi if abs_hi >= abs_lo else abs_lo) * price
         net_hi += hi * price
         net_lo += lo * price
     return AccountExposure(gross, net_hi, net_lo, reserved, tuple(sorted(unmarked)))

@@ -1,9 +1,14 @@
 """The Kafka path: one ``TaSignal`` per record, evaluated inside the runtime's transaction.
 
-The runtime opens the transaction that also records the message as processed; the symbol's state is
-read with a row lock and written back on the same connection, and the triggers are returned for the
-runtime to publish after commit. A redelivered record never reaches this handler (its stored
-outputs are republished); a replayed copy of a signal does, and is refused as a duplicate.
+The runtime opens the transaction that also records the message as processed; the symbol's state
+is written on the same connection and the triggers are returned for the runtime to publish after
+commit. A redelivered record never reaches this handler (its stored outputs are republished); a
+replayed copy of a signal does, and is refused as a duplicate.
+
+The state is read through :class:`SymbolStateCache` and written conditionally: when the row
+changed underneath (another instance, or a rolled-back write of ours), or when a decision that
+changes nothing was made from memory, the row is read again under lock and the signal evaluated
+again, so every decision that commits was made on the committed state.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class SignalHandler:
         self.metrics = metrics
         self.replay = replay
         self.watermark_name = watermark_name
+        self.states = store.SymbolStateCache()
 
     async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
         signal = inbound.payload
@@ -33,10 +39,14 @@ class SignalHandler:
             reference = await store.advance_watermark(conn, self.watermark_name, signal.event_ts)
         else:
             reference = datetime.now(UTC)
-        state = await store.load_state(conn, signal.symbol, stream_of(signal))
-        evaluation = evaluate(state, signal, self.config, reference_time=reference)
-        if evaluation.state != state:
-            await store.save_states(conn, [evaluation.state])
+        symbol, stream = signal.symbol, stream_of(signal)
+        seen = await self.states.get(conn, symbol, stream)
+        evaluation = evaluate(seen.state, signal, self.config, reference_time=reference)
+        if not await self.states.settle(conn, seen, evaluation.state):
+            seen = await self.states.get(conn, symbol, stream, fresh=True)  # now row-locked: settling cannot fail
+            evaluation = evaluate(seen.state, signal, self.config, reference_time=reference)
+            if not await self.states.settle(conn, seen, evaluation.state):
+                raise RuntimeError(f"state of {symbol}/{stream or '-'} changed under its row lock")
         self.metrics.observe("kafka", evaluation, signal.event_ts)
         return [Outgoing(topics.TRIGGERS, trigger, key=trigger.symbol, discriminator=trigger.request_id,
                          correlation_id=trigger.request_id) for trigger in evaluation.triggers]

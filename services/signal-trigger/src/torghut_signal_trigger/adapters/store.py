@@ -8,6 +8,7 @@ where the last commit left off, and a redelivery changes nothing twice.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ symbol_state = sa.Table(
     sa.Column("symbol", sa.Text, primary_key=True),
     sa.Column("stream", sa.Text, primary_key=True),
     sa.Column("state", postgresql.JSONB, nullable=False),
+    sa.Column("token", sa.Text, nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 stream_watermark = sa.Table(
@@ -55,27 +57,111 @@ trigger_outbox = sa.Table(
 # -- symbol state ------------------------------------------------------------------------------------
 async def load_state(conn: AsyncConnection, symbol: str, stream: str) -> SymbolState:
     """The symbol's state, row-locked until the transaction ends (one writer per symbol at a time)."""
+    return (await _select_state(conn, symbol, stream))[0]
+
+
+async def _select_state(conn: AsyncConnection, symbol: str, stream: str) -> tuple[SymbolState, str | None]:
     row = (await conn.execute(
-        sa.select(symbol_state.c.state)
+        sa.select(symbol_state.c.state, symbol_state.c.token)
         .where(symbol_state.c.symbol == symbol, symbol_state.c.stream == stream)
         .with_for_update()
     )).first()
     if row is None:
-        return SymbolState(symbol=symbol, stream=stream)
-    return SymbolState.from_json(symbol, stream, row.state)
+        return SymbolState(symbol=symbol, stream=stream), None
+    return SymbolState.from_json(symbol, stream, row.state), row.token
 
 
 async def save_states(conn: AsyncConnection, states: Iterable[SymbolState]) -> None:
+    """Unconditional upsert (the caller holds the rows' locks); new tokens invalidate other caches."""
     now = datetime.now(UTC)
-    rows = [{"symbol": s.symbol, "stream": s.stream, "state": s.to_json(), "updated_at": now} for s in states]
+    rows = [{"symbol": s.symbol, "stream": s.stream, "state": s.to_json(), "token": _token(), "updated_at": now}
+            for s in states]
     if not rows:
         return
     insert = postgresql.insert(symbol_state)
     await conn.execute(
         insert.on_conflict_do_update(index_elements=[symbol_state.c.symbol, symbol_state.c.stream],
-                                     set_={"state": insert.excluded.state, "updated_at": insert.excluded.updated_at}),
+                                     set_={"state": insert.excluded.state, "token": insert.excluded.token,
+                                           "updated_at": insert.excluded.updated_at}),
         rows,
     )
+
+
+def _token() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class CachedState:
+    state: SymbolState
+    token: str | None
+    """The row's token when this state was read or written; None: no row existed."""
+    read_now: bool = False
+    """Read from Postgres (under lock) in the current transaction, not taken from memory."""
+
+
+class SymbolStateCache:
+    """Write-through cache of symbol states, checked optimistically against the row's token.
+
+    The Kafka path handles one record per transaction; reading the state back from Postgres every
+    time costs a round trip that the owner of a partition almost never needs. So the state is kept
+    in memory and the write is conditional: it succeeds only if the row still carries the token this
+    instance last saw. Every write sets a fresh random token, so a write by another instance (after
+    a rebalance) or a write of ours whose transaction rolled back both make the check fail, and the
+    caller then reads the row under lock and decides again. Random tokens, not counters, so a
+    rolled-back write can never be mistaken for a committed one (no ABA).
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str], CachedState] = {}
+
+    async def get(self, conn: AsyncConnection, symbol: str, stream: str, *, fresh: bool = False) -> CachedState:
+        key = (symbol, stream)
+        if not fresh and key in self._entries:
+            return self._entries[key]
+        state, token = await _select_state(conn, symbol, stream)
+        self._remember(key, CachedState(state, token))
+        return CachedState(state, token, read_now=True)
+
+    async def settle(self, conn: AsyncConnection, seen: CachedState, state: SymbolState) -> bool:
+        """Make ``state`` (decided from ``seen``) the committed-to-be state; False when ``seen`` was stale.
+
+        An unchanged state from memory is not proof either: a duplicate judged on a cached write whose
+        transaction rolled back would swallow the retry of that very signal. So it counts only when
+        ``seen`` was read from Postgres in this transaction.
+        """
+        if state == seen.state:
+            return seen.read_now
+        return await self.put(conn, seen, state)
+
+    async def put(self, conn: AsyncConnection, seen: CachedState, state: SymbolState) -> bool:
+        """Write ``state`` if the row is still as ``seen``; False (nothing written) otherwise."""
+        token = _token()
+        values = {"symbol": state.symbol, "stream": state.stream, "state": state.to_json(), "token": token,
+                  "updated_at": datetime.now(UTC)}
+        insert = postgresql.insert(symbol_state).values(**values)
+        if seen.token is None:
+            statement = insert.on_conflict_do_nothing(index_elements=[symbol_state.c.symbol, symbol_state.c.stream])
+        else:
+            statement = insert.on_conflict_do_update(
+                index_elements=[symbol_state.c.symbol, symbol_state.c.stream],
+                set_={"state": insert.excluded.state, "token": insert.excluded.token,
+                      "updated_at": insert.excluded.updated_at},
+                where=symbol_state.c.token == seen.token,
+            )
+        written = (await conn.execute(statement.returning(symbol_state.c.token))).first() is not None
+        key = (state.symbol, state.stream)
+        if written:
+            self._remember(key, CachedState(state, token))
+        else:
+            self._entries.pop(key, None)
+        return written
+
+    def _remember(self, key: tuple[str, str], entry: CachedState) -> None:
+        if key not in self._entries and len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)))  # the oldest entry; a miss only costs a read
+        self._entries[key] = entry
 
 
 # -- stream watermark (replay mode) -----------------------------------------------------------------

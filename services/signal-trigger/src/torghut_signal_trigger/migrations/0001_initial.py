@@ -18,6 +18,7 @@ def upgrade() -> None:
         sa.Column("symbol", sa.Text, primary_key=True),
         sa.Column("stream", sa.Text, primary_key=True, comment="bar window of the signals ('' when none)"),
         sa.Column("state", postgresql.JSONB, nullable=False),
+        sa.Column("token", sa.Text, nullable=False, comment="changes on every write: optimistic check for caches"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_table(
