@@ -27,7 +27,7 @@ test-fast: bootstrap
 	$(UV) run pytest -m "not slow"
 
 lint: bootstrap
-	$(UV) run ruff check libs services tests bench
+	$(UV) run ruff check libs services tests bench deploy
 	$(UV) run mypy $(wildcard libs/*/src) $(wildcard services/*/src)
 
 contracts-check: bootstrap

@@ -53,9 +53,11 @@ async def main(n: int, bootstrap: str, database_url: str) -> None:
         await producer.send_and_wait(prefix + topics.CONTROL.name, command.model_dump_json().encode(), key=b"global")
         price = TaSignal(symbol="NVDA", event_ts=now, seq=1, price=Decimal(100))
         await producer.send_and_wait(prefix + topics.TA_SIGNALS.name, price.model_dump_json().encode(), key=b"NVDA")
-        while not await service.store.control_commands():
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(1.0)  # let the price land
+        for _ in range(600):  # up to 30 s for the control command to be applied
+            if await service.store.control_commands():
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # let the first price land before timing
         latencies = []
         for i in range(n):
             order = ApprovedOrder(client_order_id=f"bench-{uuid.uuid4().hex[:20]}", decision_id=f"d{i}",

@@ -71,6 +71,8 @@ class RunPolicy:
     retention: timedelta
     rules: RuleConfig
     required_by_strategy: Callable[[str], frozenset[str]]
+    event_clock: bool = False
+    """Judge freshness as of the trigger's event time: for replaying a recorded session."""
 
 
 class RunMetrics:
@@ -192,7 +194,8 @@ class RunManager:
             await self._fail(run_id, "injected", "fault injected by x-torghut-fault: error")
             return
 
-        skills = run_skill_bundle(SkillInputs(request=request, now=self.clock(), config=self.policy.rules))
+        as_of = request.trigger.event_ts if self.policy.event_clock else self.clock()
+        skills = run_skill_bundle(SkillInputs(request=request, now=as_of, config=self.policy.rules))
         for output in skills.values():
             await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
                 run_id=run_id, stage="skill", skill=output.skill,

@@ -48,6 +48,9 @@ class DecisionEngineSettings(ServiceSettings):
                     "crashed or restarted) is failed with code 'engine_restarted'.")
     decision_engine_retention_days: float = Field(
         default=7.0, gt=0, description="Finished runs and their events are deleted after this many days.")
+    decision_engine_clock: Literal["wall", "event"] = Field(
+        default="wall", description="'event' judges freshness as of each trigger's event time (replaying a "
+                                    "recorded session); 'wall' uses the clock (live).")
     decision_engine_fault_injection: bool = Field(
         default=False, description="Honour the x-torghut-fault request header (tests only). Off: the header is "
                                    "ignored.")

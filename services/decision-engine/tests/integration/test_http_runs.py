@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -357,3 +357,16 @@ async def test_a_restart_keeps_finished_runs_and_fails_interrupted_ones(
         stream = await read_stream(client, "GET", RUNS_PATH.format(run_id=orphan.run_id) + "/stream")
         assert stream.names == ["decision.accepted", "decision.error"]
         assert stream.data("decision.error")["code"] == "engine_restarted"
+
+
+async def test_the_event_clock_judges_a_recorded_session_as_of_its_trigger(
+        engine_server: EngineServer, make_body: BodyFactory) -> None:
+    recorded = datetime(2026, 2, 12, 15, 31, 2, tzinfo=UTC)
+    body = make_body(now=recorded, portfolio={"as_of": recorded.isoformat()})
+    async with engine_server(decision_engine_clock="event") as (base, _), \
+            httpx.AsyncClient(base_url=base, timeout=10) as client:
+        replayed = await read_stream(client, "POST", STREAM_PATH, body=body)
+    async with engine_server() as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:
+        live = await read_stream(client, "POST", STREAM_PATH, body={**body, "request_id": "req-live"})
+    assert DecisionFinal.model_validate(replayed.data("decision.final")).intent.action is Action.BUY
+    assert "stale_trigger" in DecisionFinal.model_validate(live.data("decision.final")).reason_codes

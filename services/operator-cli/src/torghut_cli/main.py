@@ -322,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     copy.add_argument("--prefix", help="explicit prefix instead of sandbox.<name>.")
     copy.add_argument("--force", action="store_true", help="allow writing into a production topic")
     _add_window(copy)
+
+    demo = sub.add_parser("demo", help="run the whole suite on embedded infrastructure and replay a session")
+    demo.add_argument("--workdir", default=".torghut/demo")
+    demo.add_argument("--speed", type=float, help="replay at original spacing / SPEED (default: as fast as possible)")
+    demo.add_argument("--quiet-seconds", type=float, default=6.0, help="end after this long with no new message")
     return parser
 
 

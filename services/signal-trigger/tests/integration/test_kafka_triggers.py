@@ -40,9 +40,9 @@ async def prefix(kafka_bootstrap: str, topic_namespace: str) -> str:
 
 
 def make_service(kafka_bootstrap: str, database_url: str, prefix: str, **overrides: Any) -> SignalTriggerService:
-    values: dict[str, Any] = {"trigger_mode": "replay", **overrides}
+    values: dict[str, Any] = {"trigger_mode": "replay", "service_name": "signal-trigger", **overrides}
     settings = test_settings(SignalTriggerSettings, kafka_bootstrap=kafka_bootstrap, database_url=database_url,
-                             topic_prefix=prefix, service_name="signal-trigger", **values)
+                             topic_prefix=prefix, **values)
     return build_service(settings, BOOK, configure_logs=False)
 
 
@@ -163,3 +163,44 @@ async def test_the_strategy_book_in_force_is_served(kafka_bootstrap: str, fresh_
         response = await client.get("/api/strategies")
     assert response.status_code == 200
     assert [s["id"] for s in response.json()["strategies"]] == ["macd-v1", "rsi-v1"]
+
+
+async def test_a_rolled_back_state_write_does_not_swallow_the_retried_signal(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = make_service(kafka_bootstrap, fresh_database_url, prefix)
+    wiring = service.runtime.kafka
+    real_mark = wiring.store.mark_processed
+    failures = 0
+
+    async def mark_then_fail_once(conn: Any, *args: Any, **kwargs: Any) -> None:
+        nonlocal failures
+        await real_mark(conn, *args, **kwargs)
+        if failures == 0 and kwargs.get("outputs"):
+            failures += 1
+            raise ConnectionError("the database went away before the commit")
+
+    monkeypatch.setattr(wiring.store, "mark_processed", mark_then_fail_once)
+    signals = [make_signal(1, macd=D(-1)), make_signal(2, macd=D(1))]
+    async with service.runtime.running():
+        await send(kafka_bootstrap, prefix, signals)
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=1, settle=0.3)
+    assert failures == 1, "the transaction holding the cross was rolled back once"
+    assert request_ids(out) == [request_id_for("macd-v1", "AAPL", 2, signals[1].event_ts, Side.BUY)]
+
+
+async def test_two_instances_sharing_the_state_never_fire_the_same_cross_twice(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    # Two consumer groups over one schema: every signal reaches both, as during a rebalance overlap.
+    first = make_service(kafka_bootstrap, fresh_database_url, prefix, db_schema="shared_state")
+    second = make_service(kafka_bootstrap, fresh_database_url, prefix, db_schema="shared_state",
+                          service_name="signal-trigger-2")
+    signals = [make_signal(seq, macd=D(1) if seq % 2 == 0 else D(-1)) for seq in range(1, 9)]
+    async with first.runtime.running(), second.runtime.running():
+        for signal in signals:
+            await send(kafka_bootstrap, prefix, [signal])
+        await until_signals(first, len(signals))
+        await until_signals(second, len(signals))
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=len(signals) - 1, settle=0.5)
+    expected = sorted(request_id_for("macd-v1", "AAPL", s.seq, s.event_ts, Side.BUY if s.seq % 2 == 0 else Side.SELL)
+                      for s in signals[1:])
+    assert sorted(request_ids(out)) == expected

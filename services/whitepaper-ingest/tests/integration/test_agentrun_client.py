@@ -10,8 +10,8 @@ PATH = "/v1/agent-runs"
 BODY = {"namespace": "agents", "idempotencyKey": "wp-0123456789abcdef01234567"}
 
 
-def client(stub: StubHttpServer, attempts: int = 3) -> AgentRunClient:
-    return AgentRunClient(stub.url(PATH), token="agents-token", timeout_s=0.5, max_attempts=attempts,
+def client(stub: StubHttpServer, attempts: int = 3, timeout_s: float = 30.0) -> AgentRunClient:
+    return AgentRunClient(stub.url(PATH), token="agents-token", timeout_s=timeout_s, max_attempts=attempts,
                           backoff_s=0.01)
 
 
@@ -41,7 +41,7 @@ async def test_transient_failures_are_retried_with_the_same_key(stub_http: StubH
 
 @pytest.mark.parametrize(("reply", "code", "tries"), [
     (Reply(503), "http_503", 3),
-    (Reply(200, b"ok", delay_s=2.0), "timeout", 3),
+    (Reply(200, b"ok", delay_s=3.0), "timeout", 3),
     (Reply(400, b'{"error":"bad"}'), "http_400", 1),
     (Reply(409, b"{}"), "http_409", 1),
     (Reply(201, b'{"resource": {"metadata": {}}}'), "jangar_response_missing_agentrun_name", 1),
@@ -50,14 +50,14 @@ async def test_transient_failures_are_retried_with_the_same_key(stub_http: StubH
 async def test_failures(stub_http: StubHttpServer, reply: Reply, code: str, tries: int) -> None:
     stub_http.route("POST", PATH, reply)
     with pytest.raises(AgentRunDispatchFailed) as failed:
-        await client(stub_http).submit(BODY, "key-1")
+        await client(stub_http, timeout_s=0.5 if code == "timeout" else 30.0).submit(BODY, "key-1")
     assert failed.value.code == code
     assert failed.value.reason == f"agentrun_dispatch_failed:{code} after {tries} attempt(s)"
     assert len(stub_http.requests_to("POST", PATH)) == tries
 
 
 async def test_nothing_listening_is_retried_then_failed() -> None:
-    c = AgentRunClient("http://127.0.0.1:9/v1/agent-runs", token=None, timeout_s=0.5, max_attempts=2, backoff_s=0)
+    c = AgentRunClient("http://127.0.0.1:9/v1/agent-runs", token=None, timeout_s=30, max_attempts=2, backoff_s=0)
     with pytest.raises(AgentRunDispatchFailed) as failed:
         await c.submit(BODY, "k")
     assert failed.value.code.startswith("transport_error") and failed.value.attempts == 2

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from torghut_contracts.models import GithubIssueEvent
 from torghut_whitepaper_ingest.domain import ids
@@ -149,12 +149,14 @@ def test_pdf_urls_keep_order_and_drop_duplicates() -> None:
     assert pdf_urls(body) == ["https://x.org/a.pdf", "https://x.org/b.PDF"]
 
 
+@settings(deadline=None)
 @given(st.text())
 def test_any_body_is_read_without_error(body: str) -> None:
     decision = interpret(event(body), RULES)
     assert isinstance(decision, IssueIntake | Rejected)
 
 
+@settings(deadline=None)
 @given(st.from_regex(r"https?://[A-Za-z0-9.]{1,20}(:[0-9]{2,4})?/[A-Za-z0-9/._~-]{0,30}(\?[a-z=&0-9]{0,10})?"
                      r"(#[a-z0-9]{0,5})?", fullmatch=True))
 def test_url_normalization_is_idempotent_and_fragment_free(url: str) -> None:

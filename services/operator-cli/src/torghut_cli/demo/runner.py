@@ -56,7 +56,7 @@ def service_plan(bootstrap: str, database_url: str, log_dir: Path,
 
 #: What each service needs to judge a recorded session by its event time rather than the wall clock.
 REPLAY_ENV: dict[str, dict[str, str]] = {
-    "decision-engine": {},
+    "decision-engine": {"DECISION_ENGINE_CLOCK": "event"},
     "execution-router": {"EXECUTION_PRIMARY_ADAPTER": "paper"},
     "risk-firewall": {"RISK_CLOCK": "event"},
     "decision-client": {"EXECUTION_PRIMARY_ADAPTER": "paper"},
