@@ -90,10 +90,10 @@ def bench_core(evaluations: int) -> dict[str, Any]:
 
 
 # -- through the broker -----------------------------------------------------------------------------
-async def _no_open_orders(runtime: Any) -> bool:
+async def _released(runtime: Any, coid: str) -> bool:
     async with runtime.engine.connect() as conn:
         state = await store.read_account(conn, ACCOUNT)
-    return state is not None and not state.open_orders
+    return state is not None and all(o.client_order_id != coid for o in state.open_orders)
 
 
 def filled(coid: str, n: int) -> TradeUpdate:
@@ -172,7 +172,8 @@ async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: i
                 outcomes[verdict.outcome.value] = outcomes.get(verdict.outcome.value, 0) + 1
                 if verdict.client_order_id is not None:  # the venue fills it (untimed), as in real trading
                     await send(topics.TRADE_UPDATES, filled(verdict.client_order_id, i), ACCOUNT)
-                    await eventually(lambda: _no_open_orders(runtime), timeout=30, what="the fill")
+                    coid = verdict.client_order_id
+                    await eventually(lambda: _released(runtime, coid), timeout=30, what="the fill")
 
             payloads = [topics.DECISIONS.encode(decision(qty=1, decision_id=f"burst-{i}")) for i in range(burst)]
             started = time.perf_counter()

@@ -85,7 +85,7 @@ async def main(n: int, bootstrap: str, database_url: str) -> None:
 
 if __name__ == "__main__":
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    data_dir = Path(tempfile.mkdtemp(prefix="torghut-bench-"))
+    data_dir = Path(tempfile.mkdtemp(prefix="torghut-execution-router-bench-"))
     stack = EmbeddedStack(data_dir)
     stack.start()
     try:
