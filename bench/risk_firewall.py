@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import tempfile
@@ -172,8 +173,8 @@ async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: i
                 outcomes[verdict.outcome.value] = outcomes.get(verdict.outcome.value, 0) + 1
                 if verdict.client_order_id is not None:  # the venue fills it (untimed), as in real trading
                     await send(topics.TRADE_UPDATES, filled(verdict.client_order_id, i), ACCOUNT)
-                    coid = verdict.client_order_id
-                    await eventually(lambda: _released(runtime, coid), timeout=30, what="the fill")
+                    await eventually(functools.partial(_released, runtime, verdict.client_order_id), timeout=30,
+                                     what="the fill")
 
             payloads = [topics.DECISIONS.encode(decision(qty=1, decision_id=f"burst-{i}")) for i in range(burst)]
             started = time.perf_counter()

@@ -1,6 +1,6 @@
 """Benchmark: signals per second through signal-trigger vs a bare aiokafka passthrough, same broker.
 
-    uv run python bench/signal_trigger.py [--signals 3000]
+    uv run python bench/signal_trigger.py [--signals 3000] [--mode replay|live] [--json]
 
 Starts its own EmbeddedStack (Tansu + Postgres) unless given one through :func:`run`. The same
 pre-produced signals are read three times, each by its own consumer group:
@@ -30,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,14 @@ SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG", "TSLA", "AMD", "NFLX"
 DEFAULT_SIGNALS = 3000
 
 
-def signal_payloads(count: int) -> list[tuple[str, bytes]]:
+def signal_payloads(count: int, start: datetime = T0) -> list[tuple[str, bytes]]:
     """(key, JSON) of ``count`` signals over ten symbols, one per second each; MACD flips every 10 seqs."""
     out = []
     for index in range(count):
         symbol = SYMBOLS[index % len(SYMBOLS)]
         seq = index // len(SYMBOLS) + 1
         macd = Decimal("0.4") if (seq // 10) % 2 else Decimal("-0.4")
-        signal = make_signal(seq, symbol=symbol, at=T0 + timedelta(seconds=seq), macd=macd,
+        signal = make_signal(seq, symbol=symbol, at=start + timedelta(seconds=seq), macd=macd,
                              rsi14=Decimal(45 + seq % 10))
         out.append((symbol, signal.model_dump_json().encode()))
     return out
@@ -96,9 +96,9 @@ async def rate_until(progress: Callable[[], int], total: int, timeout: float) ->
         await asyncio.sleep(0.01)
 
 
-async def measure_service(bootstrap: str, database_url: str, prefix: str, total: int) -> float:
+async def measure_service(bootstrap: str, database_url: str, prefix: str, total: int, mode: str) -> float:
     settings = test_settings(SignalTriggerSettings, kafka_bootstrap=bootstrap, database_url=database_url,
-                             topic_prefix=prefix, service_name="signal-trigger-bench", trigger_mode="replay",
+                             topic_prefix=prefix, service_name="signal-trigger-bench", trigger_mode=mode,
                              log_level="WARNING")
     service = build_service(settings, configure_logs=False)
     evaluated = service.metrics.signals.labels(source="kafka")
@@ -162,7 +162,7 @@ async def passthrough(bootstrap: str, source: str, sink: str, total: int, *, bat
         await producer.stop()
 
 
-async def _run(bootstrap: str, admin_url: str, total: int) -> dict[str, Any]:
+async def _run(bootstrap: str, admin_url: str, total: int, mode: str) -> dict[str, Any]:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     signals_topic = prefix + topics.TA_SIGNALS.name
     names = [signals_topic, prefix + topics.TRIGGERS.name, prefix + "bench.passthrough.v1",
@@ -171,8 +171,10 @@ async def _run(bootstrap: str, admin_url: str, total: int) -> dict[str, Any]:
     database = f"bench_{uuid.uuid4().hex[:10]}"
     database_url = await create_database(admin_url, database)
     try:
-        await produce_all(bootstrap, signals_topic, signal_payloads(total))
-        service = await measure_service(bootstrap, database_url, prefix, total)
+        # live: stamped just now, so the wall-clock staleness gate passes; replay: a fixed session day.
+        start = datetime.now(UTC) - timedelta(seconds=total // len(SYMBOLS)) if mode == "live" else T0
+        await produce_all(bootstrap, signals_topic, signal_payloads(total, start))
+        service = await measure_service(bootstrap, database_url, prefix, total, mode)
         floor = await measure_runtime_floor(bootstrap, database_url, prefix, total)
         per_record = await passthrough(bootstrap, signals_topic, names[2], total, batched=False)
         batched = await passthrough(bootstrap, signals_topic, names[3], total, batched=True)
@@ -182,6 +184,7 @@ async def _run(bootstrap: str, admin_url: str, total: int) -> dict[str, Any]:
     return {
         "benchmark": "signal_trigger",
         "signals": total,
+        "mode": mode,
         "service_signals_per_s": round(service, 1),
         "runtime_floor_per_s": round(floor, 1),
         "passthrough_per_record_per_s": round(per_record, 1),
@@ -194,14 +197,18 @@ async def _run(bootstrap: str, admin_url: str, total: int) -> dict[str, Any]:
     }
 
 
-def run(stack: EmbeddedStack, *, signals: int = DEFAULT_SIGNALS) -> dict[str, Any]:
-    """Run the benchmark on a started stack; returns the figures (for ``make bench`` to aggregate)."""
-    return asyncio.run(_run(stack.kafka_bootstrap, stack.database_url, signals))
+def run(stack: EmbeddedStack, *, signals: int = DEFAULT_SIGNALS, mode: str = "replay") -> dict[str, Any]:
+    """Run the benchmark on a started stack; returns the figures (for ``make bench`` to aggregate).
+
+    Synchronous (it runs its own event loop): call it from plain code, not from inside a loop.
+    ``mode`` is the service's TRIGGER_MODE: replay also keeps the stream watermark in Postgres.
+    """
+    return asyncio.run(_run(stack.kafka_bootstrap, stack.database_url, signals, mode))
 
 
 def report(figures: dict[str, Any]) -> str:
     return "\n".join([
-        f"signal-trigger benchmark ({figures['signals']} signals, same Tansu broker)",
+        f"signal-trigger benchmark ({figures['signals']} signals, TRIGGER_MODE={figures['mode']}, same Tansu broker)",
         f"  signal-trigger service          {figures['service_signals_per_s']:>10,.1f} signals/s",
         f"  runtime floor (no-op handler)   {figures['runtime_floor_per_s']:>10,.1f} records/s",
         f"  aiokafka passthrough per record {figures['passthrough_per_record_per_s']:>10,.1f} records/s",
@@ -216,10 +223,11 @@ def report(figures: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--signals", type=int, default=DEFAULT_SIGNALS)
+    parser.add_argument("--mode", choices=("replay", "live"), default="replay")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="torghut-bench-") as scratch, EmbeddedStack(Path(scratch)) as stack:
-        figures = run(stack, signals=args.signals)
+        figures = run(stack, signals=args.signals, mode=args.mode)
     print(report(figures))
     if args.json:
         print(json.dumps(figures))

@@ -187,6 +187,8 @@ async def test_rows_wait_out_the_allowed_lateness_and_prices_come_from_microbars
         assert await source.poll_once() == 2, "seq 5 and 6 are now 2 s behind the latest; seq 9 waits in turn"
         records = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=4, settle=0.3)
         assert counted(runtime.registry, "torghut_signal_trigger_gated_total", reason="missing_required_field") == 1
+        cursor_at = counted(runtime.registry, "torghut_signal_trigger_clickhouse_cursor_event_time_seconds")
+        assert cursor_at == (T0 + timedelta(seconds=6)).timestamp()
     triggers = [r.model(topics.TRIGGERS) for r in records]
     # seq 4 (no price) is gated, but its MACD side still counts: seq 5 crosses down from it.
     assert [(t.signal_seq, t.trigger_type) for t in triggers] == [

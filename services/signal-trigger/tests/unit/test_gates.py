@@ -77,7 +77,7 @@ def test_event_time_going_backwards_is_out_of_order() -> None:
 
 @pytest.mark.parametrize("name", ["price", "macd", "macd_signal", "rsi14"])
 def test_missing_required_field(name: str) -> None:
-    evaluation = judge(after(1), 2, **{name: None})
+    evaluation = judge(after(1), 2, **{name: None})  # type: ignore[arg-type]
     assert evaluation.gate_reasons == (GateReason.MISSING_REQUIRED_FIELD,) and not evaluation.triggers
     assert evaluation.state.seq.last == 2, "the seq is consumed: a redelivery is a duplicate"
 
@@ -102,10 +102,11 @@ def test_from_the_future_in_live_mode_only() -> None:
 
 @pytest.mark.parametrize("side", ["bid", "ask"])
 def test_missing_quote(side: str) -> None:
-    evaluation = judge(after(1), 2, **{side: None})
+    missing: dict[str, object] = {side: None}
+    evaluation = judge(after(1), 2, **missing)  # type: ignore[arg-type]
     assert evaluation.gate_reasons == (GateReason.MISSING_QUOTE,) and not evaluation.triggers
     no_quote_needed = EngineConfig(BOOK, GateConfig(require_quote=False))
-    assert judge(after(1), 2, no_quote_needed, **{side: None}).triggers
+    assert judge(after(1), 2, no_quote_needed, **missing).triggers  # type: ignore[arg-type]
 
 
 def test_crossed_quote() -> None:

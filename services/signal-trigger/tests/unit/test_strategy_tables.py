@@ -110,7 +110,7 @@ def test_rsi_band_filter_refuses_buying_overbought_and_selling_oversold() -> Non
 
 def test_quote_quality_filter_is_stricter_than_the_signal_gate() -> None:
     config = EngineConfig(book(filters=[{"type": "quote_quality", "max_spread_bps": 5}]))
-    wide = dict(bid=D("99.95"), ask=D("100.05"))  # 10 bps: passes the 50 bps gate, not this filter
+    wide: dict[str, Any] = {"bid": D("99.95"), "ask": D("100.05")}  # 10 bps: passes the gate, not this filter
     assert run(config, crosses("up", **wide)) == [(1, "suppressed:filter_spread_bps_exceeded")]
     assert run(config, crosses("up")) == [(1, UP)]
 

@@ -105,11 +105,14 @@ def _json_value(value: Any) -> Any:
 
 # -- accounts --------------------------------------------------------------------------------------
 async def lock_account(conn: AsyncConnection, account: str) -> PortfolioState:
-    """Create the account row if needed, lock it for this transaction, and return its state."""
-    await conn.execute(sa.text("INSERT INTO accounts (account) VALUES (:a) ON CONFLICT (account) DO NOTHING"),
-                       {"a": account})
-    row = (await conn.execute(sa.text("SELECT state::text FROM accounts WHERE account = :a FOR UPDATE"),
-                              {"a": account})).one()
+    """Create the account row if needed, lock it for this transaction, and return its state.
+
+    One round trip: an upsert that touches the row takes its row lock, exactly like
+    ``SELECT ... FOR UPDATE``, and holds it until the handler's transaction ends.
+    """
+    row = (await conn.execute(
+        sa.text("INSERT INTO accounts (account) VALUES (:a) ON CONFLICT (account) DO UPDATE "
+                "SET account = EXCLUDED.account RETURNING state::text"), {"a": account})).one()
     return portfolio_from_json(account, json.loads(row[0]))
 
 
@@ -199,7 +202,11 @@ async def _control(conn: AsyncConnection, scope: str) -> ControlCommand | None:
 
 
 async def control_for(conn: AsyncConnection, account: str) -> tuple[ControlCommand | None, ControlCommand | None]:
-    return await _control(conn, GLOBAL_SCOPE), await _control(conn, account)
+    """The global and the account command, in one query."""
+    rows = await conn.execute(sa.text("SELECT scope, command::text FROM control_commands WHERE scope = ANY(:s)"),
+                              {"s": [GLOBAL_SCOPE, account]})
+    found = {row[0]: ControlCommand.model_validate_json(row[1]) for row in rows}
+    return found.get(GLOBAL_SCOPE), found.get(account) if account != GLOBAL_SCOPE else None
 
 
 async def effective_control_for(conn: AsyncConnection, account: str) -> ControlState:

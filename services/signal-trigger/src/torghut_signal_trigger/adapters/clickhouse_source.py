@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -139,6 +140,7 @@ class ClickHouseSource:
                 cursor = await store.lock_new_cursor(conn, self.cursor_name, store.Cursor(event_ts=self.start_at))
             rows = await asyncio.to_thread(self.reader.fetch, cursor, self.settings.batch_size)
             if not rows:
+                self.metrics.last_poll.set(time.time())
                 return 0
             states: dict[tuple[str, str], SymbolState] = {}
             changed: set[tuple[str, str]] = set()
@@ -171,6 +173,8 @@ class ClickHouseSource:
             await store.save_cursor(conn, self.cursor_name, store.Cursor(
                 event_ts=last_ts, symbol=str(last["symbol"]), seq=int(last["seq"]), watermark=watermark))
             await store.add_to_outbox(conn, outbox)
+        self.metrics.last_poll.set(time.time())
+        self.metrics.cursor_event_time.set(last_ts.timestamp())
         for evaluation, event_ts in evaluations:
             self.metrics.observe("clickhouse", evaluation, event_ts)
         if invalid:

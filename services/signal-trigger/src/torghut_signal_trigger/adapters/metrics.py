@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..domain.engine import Evaluation
 
@@ -32,6 +32,14 @@ class TriggerMetrics:
         self.invalid_rows = Counter(
             "torghut_signal_trigger_invalid_rows_total",
             "ClickHouse rows that could not become a TaSignal (skipped, cursor moves on).", registry=registry)
+        self.cursor_event_time = Gauge(
+            "torghut_signal_trigger_clickhouse_cursor_event_time_seconds",
+            "Event time (Unix seconds) of the last ClickHouse row committed: how far the source has read.",
+            registry=registry)
+        self.last_poll = Gauge(
+            "torghut_signal_trigger_clickhouse_last_poll_success_seconds",
+            "Wall clock (Unix seconds) of the last successful ClickHouse poll; alert when it stops moving.",
+            registry=registry)
         self.outbox_published = Counter(
             "torghut_signal_trigger_outbox_published_total", "Triggers published from the ClickHouse path's outbox.",
             registry=registry)

@@ -20,14 +20,15 @@ the key path, e.g. ``strategies[1].params.oversold_exit``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from torghut_contracts.types import Symbol
 from torghut_runtime import ConfigError
 
+_TICKER = re.compile(r"[A-Z]{1,5}([.\-/][A-Z]{1,2})?")  # the contracts' Symbol pattern
 StrategyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._\-]{0,99}$")]
 Level = Annotated[Decimal, Field(ge=0, le=100)]
 
@@ -83,7 +84,8 @@ class _StrategyBase(_Strict):
     id: StrategyId
     version: str = Field(default="1", min_length=1, max_length=32)
     enabled: bool = True
-    universe: Literal["*"] | tuple[Symbol, ...]
+    universe: Literal["*"] | tuple[str, ...]
+    """Every symbol (``"*"``) or these tickers."""
     window: str | None = Field(default=None, max_length=16, description="Only signals of this bar window.")
     cooldown_s: Annotated[float, Field(ge=0)] = 60.0
     allow_outside_session: bool = False
@@ -91,12 +93,17 @@ class _StrategyBase(_Strict):
 
     @field_validator("universe", mode="before")
     @classmethod
-    def _star(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple) and list(value) == ["*"]:
+    def _universe(cls, value: Any) -> Any:
+        if value == "*" or (isinstance(value, list | tuple) and list(value) == ["*"]):
             return "*"
-        if isinstance(value, list | tuple) and not value:
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected '*' or a list of symbols")
+        if not value:
             raise ValueError("an empty universe never fires; use '*' or list symbols")
-        return value
+        bad = [item for item in value if not isinstance(item, str) or not _TICKER.fullmatch(item)]
+        if bad:
+            raise ValueError(f"not US equity tickers: {', '.join(map(repr, bad))}")
+        return tuple(value)
 
     def applies_to(self, symbol: str, window: str | None) -> bool:
         if not self.enabled or (self.window is not None and window != self.window):
@@ -125,11 +132,13 @@ FILTER_TYPES = ("quote_quality", "rsi_band")
 
 class StrategyBook(_Strict):
     version: Literal[1]
-    strategies: tuple[Strategy, ...] = Field(min_length=1)
+    strategies: tuple[Strategy, ...]
 
     @field_validator("strategies")
     @classmethod
     def _unique_ids(cls, strategies: tuple[MacdCrossStrategy | RsiReversionStrategy, ...]) -> Any:
+        if not strategies:
+            raise ValueError("no strategy: the service would never fire")
         seen: set[str] = set()
         for strategy in strategies:
             if strategy.id in seen:
