@@ -7,6 +7,7 @@ decision is vetoed and recorded.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,16 +20,24 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from torghut_contracts import topics
-from torghut_contracts.enums import Adapter, Side, TradingState, VerdictOutcome
+from torghut_contracts.enums import Adapter, OrderStatus, Side, TradeEvent, TradingState, VerdictOutcome
 from torghut_contracts.headers import MessageHeaders
-from torghut_contracts.models import AccountSnapshot, ControlCommand, Position, TaSignal
+from torghut_contracts.models import (
+    AccountSnapshot,
+    ControlCommand,
+    OrderState,
+    Position,
+    TaSignal,
+    TradeUpdate,
+)
+from torghut_risk_firewall.adapters import store
 from torghut_risk_firewall.adapters.handlers import FirewallHandlers, FirewallMetrics, make_clock
 from torghut_risk_firewall.adapters.http import operator_routes
 from torghut_risk_firewall.app import MIGRATIONS
 from torghut_risk_firewall.domain import reasons as r
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.domain.windows import NEW_YORK
-from torghut_risk_firewall.testing import ACCOUNT, NOW, account_state, decision
+from torghut_risk_firewall.testing import ACCOUNT, NOW, account_state, decision, eventually
 from torghut_runtime import Inbound
 from torghut_runtime.db import create_engine, migrate
 
@@ -138,3 +147,33 @@ async def test_another_accounts_decision_is_vetoed_and_recorded(engine: AsyncEng
     replay = await feed(engine, handlers.on_decision, decision(account="someone-else", decision_id="foreign"))
     assert replay[0].message == out[0].message
     assert await account_state(engine, "someone-else") is None
+
+
+async def test_a_trade_update_waits_for_the_decision_holding_the_account_lock(engine: AsyncEngine,
+                                                                               handlers: FirewallHandlers) -> None:
+    """The decision and trade-update subscribers are separate consumers; the row lock serialises them."""
+    await open_market(engine, handlers)
+    await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
+    fill = TradeUpdate(fingerprint="f" * 64, account=ACCOUNT, venue=Adapter.PAPER, event=TradeEvent.FILL,
+                       timestamp=NOW, order=OrderState(client_order_id="manual-1", symbol="AAPL", side=Side.BUY,
+                                                       qty=Decimal(7), filled_qty=Decimal(7),
+                                                       status=OrderStatus.FILLED),
+                       fill_qty=Decimal(7), fill_price=Decimal(100))
+    async with engine.connect() as holder:
+        transaction = await holder.begin()
+        await store.lock_account(holder, ACCOUNT)  # a decision in flight holds the row
+        waiting = asyncio.create_task(feed(engine, handlers.on_trade_update, fill))
+
+        async def blocked_on_the_lock() -> bool:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"))
+                return bool(rows.scalar_one())
+
+        await eventually(blocked_on_the_lock, what="the trade update to wait for the account lock")
+        assert not waiting.done()
+        await transaction.commit()
+    await waiting
+    state = await account_state(engine)
+    assert state is not None and state.positions == {"AAPL": Decimal(7)}

@@ -105,14 +105,16 @@ def _json_value(value: Any) -> Any:
 
 # -- accounts --------------------------------------------------------------------------------------
 async def lock_account(conn: AsyncConnection, account: str) -> PortfolioState:
-    """Create the account row if needed, lock it for this transaction, and return its state.
+    """Lock the account's row for this transaction (``SELECT ... FOR UPDATE``) and return its state.
 
-    One round trip: an upsert that touches the row takes its row lock, exactly like
-    ``SELECT ... FOR UPDATE``, and holds it until the handler's transaction ends.
+    The row is created the first time an account is seen; every later call is one round trip.
     """
-    row = (await conn.execute(
-        sa.text("INSERT INTO accounts (account) VALUES (:a) ON CONFLICT (account) DO UPDATE "
-                "SET account = EXCLUDED.account RETURNING state::text"), {"a": account})).one()
+    select = sa.text("SELECT state::text FROM accounts WHERE account = :a FOR UPDATE")
+    row = (await conn.execute(select, {"a": account})).first()
+    if row is None:
+        await conn.execute(sa.text("INSERT INTO accounts (account) VALUES (:a) ON CONFLICT (account) DO NOTHING"),
+                           {"a": account})
+        row = (await conn.execute(select, {"a": account})).one()
     return portfolio_from_json(account, json.loads(row[0]))
 
 

@@ -17,6 +17,7 @@ function is deterministic and a replay decides what live decided.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -24,7 +25,7 @@ from decimal import Decimal
 from torghut_contracts.enums import Side
 from torghut_contracts.models import StrategyTrigger, TaSignal
 
-from .config import StrategyBook
+from .config import MacdCrossStrategy, RsiReversionStrategy, StrategyBook
 from .gates import GateConfig, GateReason, content_gates, missing_fields, spread_bps
 from .session import TradingSession
 from .state import SeqVerdict, StrategyMemory, SymbolState
@@ -98,10 +99,10 @@ def evaluate(state: SymbolState, signal: TaSignal, config: EngineConfig, *,
     if GateReason.FROM_THE_FUTURE in reasons:
         return Evaluation(recorded, gate_reasons=reasons)  # must not drag the symbol's clock forward
     recorded = replace(recorded, last_event_ts=signal.event_ts)
+    session_open = _Lazy(lambda: config.session.is_open(signal.event_ts))
     updates: dict[str, StrategyMemory] = {}
     triggers: list[StrategyTrigger] = []
     suppressed: list[Suppressed] = []
-    in_session: bool | None = None
     for strategy in config.strategies.for_symbol(signal.symbol, signal.window):
         memory = state.memory(strategy.id)
         if missing_fields(signal, needed_fields(strategy)):
@@ -110,29 +111,44 @@ def evaluate(state: SymbolState, signal: TaSignal, config: EngineConfig, *,
         values, candidates = step(strategy, memory.values, signal)
         last_fired = dict(memory.last_fired)
         for candidate in [] if reasons else candidates:
-            if signal.price is None:
-                suppressed.append(Suppressed(strategy.id, candidate.direction, "missing_price"))
-                continue
-            if not strategy.allow_outside_session:
-                if in_session is None:
-                    in_session = config.session.is_open(signal.event_ts)
-                if not in_session:
-                    suppressed.append(Suppressed(strategy.id, candidate.direction, "outside_session"))
-                    continue
-            refused = next((r for f in strategy.filters if (r := filter_reason(f, signal, candidate.direction))),
-                           None)
-            if refused is not None:
-                suppressed.append(Suppressed(strategy.id, candidate.direction, refused))
-                continue
-            previous = last_fired.get(candidate.direction.value)
-            if previous is not None and signal.event_ts - previous < timedelta(seconds=strategy.cooldown_s):
-                suppressed.append(Suppressed(strategy.id, candidate.direction, "cooldown"))
+            held_back = _held_back(strategy, candidate.direction, signal, last_fired, session_open)
+            if held_back is not None:
+                suppressed.append(Suppressed(strategy.id, candidate.direction, held_back))
                 continue
             last_fired[candidate.direction.value] = signal.event_ts
             triggers.append(_trigger(strategy.id, strategy.version, signal, candidate.direction,
                                      candidate.trigger_type, reference_time))
         updates[strategy.id] = StrategyMemory(values=dict(values), last_fired=last_fired)
     return Evaluation(recorded.with_memory(updates), tuple(triggers), reasons, tuple(suppressed))
+
+
+class _Lazy:
+    """A boolean computed on first use (most signals never need the session calendar)."""
+
+    def __init__(self, compute: Callable[[], bool]) -> None:
+        self._compute = compute
+        self._value: bool | None = None
+
+    def __call__(self) -> bool:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
+
+
+def _held_back(strategy: MacdCrossStrategy | RsiReversionStrategy, direction: Side, signal: TaSignal,
+               last_fired: dict[str, datetime], session_open: Callable[[], bool]) -> str | None:
+    """Why a strategy's candidate does not become a trigger: session, filters, cooldown (first reason)."""
+    if signal.price is None:
+        return "missing_price"
+    if not strategy.allow_outside_session and not session_open():
+        return "outside_session"
+    for item in strategy.filters:
+        if (reason := filter_reason(item, signal, direction)) is not None:
+            return reason
+    previous = last_fired.get(direction.value)
+    if previous is not None and signal.event_ts - previous < timedelta(seconds=strategy.cooldown_s):
+        return "cooldown"
+    return None
 
 
 def _trigger(strategy_id: str, version: str, signal: TaSignal, direction: Side, trigger_type: str,
