@@ -53,6 +53,12 @@ async def effects(runtime: ServiceRuntime) -> list[tuple[str, int]]:
         return [tuple(r) for r in await conn.execute(sa.text("SELECT symbol, seq FROM effects ORDER BY id"))]
 
 
+@pytest.fixture(params=["per-message", "batch"])
+def mode(request: pytest.FixtureRequest) -> dict[str, int]:
+    """Every guarantee is checked both ways a topic can be consumed."""
+    return {} if request.param == "per-message" else {"batch": 50}
+
+
 @pytest.fixture
 async def prefix(kafka_bootstrap: str, topic_namespace: str) -> str:
     names = [topic_namespace + spec.name for spec in (topics.TA_SIGNALS, topics.TRIGGERS, HOP_OUT)]
@@ -71,7 +77,7 @@ def make_runtime(kafka_bootstrap: str, database_url: str, prefix: str, name: str
 
 
 async def test_a_handler_failing_mid_message_is_redelivered_and_its_effect_happens_once(
-        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, mode: dict[str, int]) -> None:
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
     calls = 0
 
@@ -83,7 +89,7 @@ async def test_a_handler_failing_mid_message_is_redelivered_and_its_effect_happe
             raise RuntimeError("crash after writing the effect, before finishing")
         return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
 
-    runtime.consume(topics.TA_SIGNALS, handle)
+    runtime.consume(topics.TA_SIGNALS, handle, **mode)
     async with runtime.running():
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(1), key="AAPL")
         out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=1, settle=0.5)
@@ -93,7 +99,7 @@ async def test_a_handler_failing_mid_message_is_redelivered_and_its_effect_happe
 
 
 async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoing(
-        kafka_bootstrap: str, fresh_database_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch, mode: dict[str, int]) -> None:
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
     calls = 0
 
@@ -114,7 +120,7 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
         await real_publish(output)
 
     monkeypatch.setattr(runtime.kafka, "publish_stored", flaky_publish)
-    runtime.consume(topics.TA_SIGNALS, handle)
+    runtime.consume(topics.TA_SIGNALS, handle, **mode)
     async with runtime.running():
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(7), key="AAPL")
         out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=1, settle=0.5)
@@ -126,14 +132,14 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
 
 
 async def test_a_replayed_message_changes_nothing_twice(kafka_bootstrap: str, fresh_database_url: str,
-                                                         prefix: str) -> None:
+                                                         prefix: str, mode: dict[str, int]) -> None:
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
 
     async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
         await record_effect(conn, inbound.payload)
         return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
 
-    runtime.consume(topics.TA_SIGNALS, handle)
+    runtime.consume(topics.TA_SIGNALS, handle, **mode)
     same = MessageHeaders.new(topics.TA_SIGNALS.name, message_id="replayed-once")
     async with runtime.running():
         for _ in range(2):
@@ -145,7 +151,7 @@ async def test_a_replayed_message_changes_nothing_twice(kafka_bootstrap: str, fr
 
 
 async def test_poison_messages_go_to_the_dlq_and_the_partition_keeps_moving(
-        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, mode: dict[str, int]) -> None:
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_max_attempts=3)
     seen: list[int] = []
 
@@ -155,7 +161,7 @@ async def test_poison_messages_go_to_the_dlq_and_the_partition_keeps_moving(
         seen.append(inbound.payload.seq)
         return []
 
-    runtime.consume(topics.TA_SIGNALS, handle)
+    runtime.consume(topics.TA_SIGNALS, handle, **mode)
     source = prefix + topics.TA_SIGNALS.name
     async with runtime.running():
         await produce(kafka_bootstrap, source, b"{not json", key="AAPL", headers={"x-origin": "test"})
@@ -185,7 +191,7 @@ async def test_poison_messages_go_to_the_dlq_and_the_partition_keeps_moving(
 
 
 async def test_one_trace_and_one_correlation_id_survive_two_hops(
-        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, mode: dict[str, int]) -> None:
     exporter = InMemorySpanExporter()
     first = make_runtime(kafka_bootstrap, fresh_database_url, prefix, name="hop-one", exporter=exporter)
     second = make_runtime(kafka_bootstrap, fresh_database_url, prefix, name="hop-two", exporter=exporter,
@@ -197,8 +203,8 @@ async def test_one_trace_and_one_correlation_id_survive_two_hops(
     async def hop_two(inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
         return [Outgoing(HOP_OUT, inbound.payload)]
 
-    first.consume(topics.TA_SIGNALS, hop_one)
-    second.consume(topics.TRIGGERS, hop_two)
+    first.consume(topics.TA_SIGNALS, hop_one, **mode)
+    second.consume(topics.TRIGGERS, hop_two, **mode)
     origin = MessageHeaders.new(topics.TA_SIGNALS.name, correlation_id="corr-chain-1")
     async with first.running(), second.running():
         traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -213,7 +219,13 @@ async def test_one_trace_and_one_correlation_id_survive_two_hops(
         assert record.headers[h.CORRELATION_ID] == "corr-chain-1"
     assert final[0].headers[h.CAUSATION_ID] == middle[0].headers[h.MESSAGE_ID]
     assert middle[0].headers[h.CAUSATION_ID] == origin.message_id
-    assert {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()} == {trace_id}
+    traces = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()}
+    if mode:
+        # FastStream gives a fetched batch a span of its own (its own trace); each message's
+        # processing and publishing spans continue the message's trace.
+        assert trace_id in traces
+    else:
+        assert traces == {trace_id}
 
 
 async def test_parallel_workers_overlap_keys_yet_keep_each_partition_in_order(

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from torghut_runtime import ConfigError, ServiceRuntime, ServiceSettings, load_settings
 from torghut_runtime.testing import test_settings
 

@@ -139,6 +139,29 @@ class IdempotencyStore:
         return [StoredOutput(**item) for item in json.loads(row.outputs)]
 
     @staticmethod
+    async def previous_outputs_many(conn: AsyncConnection, consumer: str,
+                                    message_ids: Sequence[str]) -> dict[str, list[StoredOutput]]:
+        if not message_ids:
+            return {}
+        rows = await conn.execute(
+            sa.select(processed_messages.c.message_id, processed_messages.c.outputs).where(
+                processed_messages.c.consumer == consumer, processed_messages.c.message_id.in_(set(message_ids))))
+        return {row.message_id: [StoredOutput(**item) for item in json.loads(row.outputs)] for row in rows}
+
+    @staticmethod
+    async def mark_processed_many(conn: AsyncConnection, consumer: str,
+                                  processed: Sequence[tuple[Any, Sequence[StoredOutput]]]) -> None:
+        """One insert for a batch: ``(inbound, outputs)`` pairs (``inbound`` is a kafka ``Inbound``)."""
+        if not processed:
+            return
+        now = datetime.now(UTC)
+        await conn.execute(processed_messages.insert(), [
+            {"consumer": consumer, "message_id": inbound.headers.message_id, "topic": inbound.topic,
+             "partition": inbound.partition, "offset": inbound.offset,
+             "outputs": json.dumps([o.as_json() for o in outputs]), "processed_at": now}
+            for inbound, outputs in processed])
+
+    @staticmethod
     async def mark_processed(conn: AsyncConnection, consumer: str, message_id: str, *, topic: str, partition: int,
                              offset: int, outputs: Sequence[StoredOutput]) -> None:
         await conn.execute(processed_messages.insert().values(

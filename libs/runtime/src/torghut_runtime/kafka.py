@@ -22,15 +22,18 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span, SpanKind
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -124,24 +127,38 @@ class KafkaWiring:
         return self.settings.topic_name(spec.name)
 
     def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
-                max_attempts: int | None = None, workers: int = 1) -> None:
+                max_attempts: int | None = None, workers: int = 1, batch: int | None = None) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
         ``workers`` > 1 runs that many consumers in the group, each owning whole partitions, so
         slow handlers (an LLM call) overlap across keys while each key keeps its order.
+
+        ``batch`` = N handles up to N fetched records per database transaction and offset commit,
+        for high-volume topics (TA signals). The handler still sees one message at a time, and every
+        per-message guarantee holds: order per partition, bounded retries, DLQ, idempotency, trace.
         """
+        if batch is not None and workers > 1:
+            raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
         topic = self.topic(spec)
         group = group_id or f"{self.settings.service_name}.{spec.name}"
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
 
         async def subscriber(message: KafkaMessage) -> None:
-            await self._on_record(spec, topic, group, handler, message, attempts_allowed)
+            if batch is None:
+                await self._on_record(spec, topic, group, handler, message, attempts_allowed)
+            else:
+                await self._on_batch(spec, topic, group, handler, message, attempts_allowed)
 
         subscriber.__name__ = f"consume_{spec.name.replace('.', '_').replace('-', '_')}"
+        batch_options: dict[str, Any] = {}
+        if batch is not None:
+            batch_options = {"batch": True, "max_records": batch,
+                             "batch_timeout_ms": max(self.settings.kafka_fetch_max_wait_ms, 1)}
         self.broker.subscriber(  # type: ignore[call-overload]
             topic,
+            **batch_options,
             group_id=group,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL if batch is not None else AckPolicy.NACK_ON_ERROR,
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
@@ -160,20 +177,9 @@ class KafkaWiring:
         key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else record.key
         started = time.perf_counter()
 
-        try:
-            payload = spec.decode(record.value or b"")
-        except ValidationError as exc:
-            reason = "malformed" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema"
-            await self._dead_letter(spec, topic, group, record, key, raw_headers, reason, _summarise(exc), 1)
+        inbound: Inbound[M] | None = await self._decode_or_dead_letter(spec, topic, group, record)
+        if inbound is None:
             return
-
-        inbound = Inbound(
-            payload=payload,
-            headers=MessageHeaders.parse(raw_headers, fallback_id=f"{record.topic}/{record.partition}/{record.offset}",
-                                         schema=spec.name),
-            topic=record.topic, partition=record.partition, offset=record.offset, key=key,
-            timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else datetime.now(UTC),
-        )
         token = correlation_id_var.set(inbound.headers.correlation_id)
         try:
             outcome = await self._process(group, handler, inbound)
@@ -196,6 +202,126 @@ class KafkaWiring:
         self._attempts.clear(where)
         self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
         self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
+
+    async def _decode_or_dead_letter(self, spec: TopicSpec[M], topic: str, group: str,
+                                     record: Any) -> Inbound[M] | None:
+        """The record as a validated message, or ``None`` once it went to the DLQ as unreadable."""
+        raw_headers = header_dict(record.headers)
+        key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else record.key
+        try:
+            payload = spec.decode(record.value or b"")
+        except ValidationError as exc:
+            reason = "malformed" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema"
+            await self._dead_letter(spec, topic, group, record, key, raw_headers, reason, _summarise(exc), 1)
+            return None
+        fallback_id = f"{record.topic}/{record.partition}/{record.offset}"
+        return Inbound(
+            payload=payload,
+            headers=MessageHeaders.parse(raw_headers, fallback_id=fallback_id, schema=spec.name),
+            topic=record.topic, partition=record.partition, offset=record.offset, key=key,
+            timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else datetime.now(UTC),
+        )
+
+    async def _on_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
+                        message: KafkaMessage, max_attempts: int) -> None:
+        """Handle fetched records in one transaction; commit offsets only as far as they succeeded.
+
+        A failing record stops its own partition (later records of that partition wait for it, so
+        order holds) while other partitions go on; the partition is rewound to the failing record.
+        """
+        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+        consumer = cast(AIOKafkaConsumer, message.consumer)
+        started = time.perf_counter()
+        first: dict[TopicPartition, int] = {}
+        for record in records:
+            first.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        try:
+            done, rewind = await self._process_batch(spec, topic, group, handler, records, max_attempts)
+        except Exception as exc:  # the database or the broker failed: retry the whole batch, nothing committed
+            log.warning("batch failed; retrying it", topic=topic, records=len(records), error=repr(exc))
+            for tp, offset in first.items():
+                consumer.seek(tp, offset)
+            await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000)
+            return
+        if done:
+            await consumer.commit({tp: offset + 1 for tp, offset in done.items()})
+        for tp, offset in rewind.items():
+            consumer.seek(tp, offset)
+        if rewind:
+            await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000)
+        self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
+
+    async def _process_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
+                             records: tuple[Any, ...], max_attempts: int
+                             ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
+        done: dict[TopicPartition, int] = {}
+        rewind: dict[TopicPartition, int] = {}
+        work: list[tuple[TopicPartition, Any, Inbound[M]]] = []
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            inbound: Inbound[M] | None = await self._decode_or_dead_letter(spec, topic, group, record)
+            if inbound is None:
+                done[tp] = record.offset
+            else:
+                work.append((tp, record, inbound))
+
+        publish: list[tuple[Span, list[StoredOutput]]] = []
+        poisoned: list[tuple[Any, Inbound[M], str, int]] = []
+        tracer = trace.get_tracer("torghut.kafka")
+        async with self.engine.begin() as conn:
+            stored = await self.store.previous_outputs_many(conn, group, [i.headers.message_id for _, _, i in work])
+            fresh: list[tuple[Inbound[M], list[StoredOutput]]] = []
+            for tp, record, inbound in work:
+                if tp in rewind:
+                    continue
+                span = tracer.start_span(f"{topic} process", context=propagate.extract(header_dict(record.headers)),
+                                         kind=SpanKind.CONSUMER)
+                message_id = inbound.headers.message_id
+                if message_id in stored:
+                    outcome, outputs = "duplicate", stored[message_id]
+                else:
+                    token = correlation_id_var.set(inbound.headers.correlation_id)
+                    try:
+                        with trace.use_span(span):
+                            async with conn.begin_nested():
+                                outgoing = await handler(inbound, conn)
+                        outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
+                        outcome = "processed"
+                    except Exception as exc:
+                        span.record_exception(exc)
+                        span.end()
+                        where = (record.topic, record.partition, record.offset)
+                        failures = self._attempts.fail(where)
+                        if failures >= max_attempts:
+                            self._attempts.clear(where)
+                            poisoned.append((record, inbound, repr(exc), failures))
+                            done[tp] = record.offset
+                        else:
+                            self.metrics.messages.labels(topic=spec.name, outcome="retried").inc()
+                            log.warning("handler failed; retrying", topic=topic, offset=record.offset,
+                                        partition=record.partition, attempt=failures, error=repr(exc))
+                            rewind[tp] = record.offset
+                        continue
+                    finally:
+                        correlation_id_var.reset(token)
+                    self._attempts.clear((record.topic, record.partition, record.offset))
+                    stored[message_id] = outputs
+                    fresh.append((inbound, outputs))
+                publish.append((span, outputs))
+                done[tp] = record.offset
+                self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
+            await self.store.mark_processed_many(conn, group, fresh)
+
+        for span, outputs in publish:
+            with trace.use_span(span, end_on_exit=True):
+                for output in outputs:
+                    await self.publish_stored(output)
+        for record, inbound, error, failures in poisoned:
+            log.error("handler failed; dead-lettering", topic=topic, offset=record.offset,
+                      partition=record.partition, attempts=failures, error=error)
+            await self._dead_letter(spec, topic, group, record, inbound.key, header_dict(record.headers),
+                                    "handler_error", error, failures)
+        return done, rewind
 
     async def _process(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
         async with self.engine.begin() as conn:

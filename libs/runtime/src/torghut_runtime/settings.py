@@ -40,6 +40,8 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=0, le=5_000)
+    kafka_max_batch: int = Field(default=500, ge=1, le=10_000,
+                                 description="Records per transaction on high-volume topics (TA signals).")
     kafka_auto_offset_reset: str = Field(default="earliest", pattern=r"^(earliest|latest)$")
     graceful_timeout_s: float = Field(default=15.0, gt=0)
 

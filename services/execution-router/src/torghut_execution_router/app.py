@@ -74,7 +74,7 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
 
     runtime.consume(topics.ORDERS_APPROVED, router.on_approved)
     runtime.consume(topics.CONTROL, router.on_control)
-    runtime.consume(topics.TA_SIGNALS, router.on_signal)
+    runtime.consume(topics.TA_SIGNALS, router.on_signal, batch=settings.kafka_max_batch)
     runtime.background("outbox", router.run_outbox)
     runtime.background("reconciler", router.run_reconciler)
     runtime.background("account-snapshots", router.run_snapshots)

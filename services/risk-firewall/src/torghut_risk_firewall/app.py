@@ -23,7 +23,7 @@ def build_runtime(settings: RiskFirewallSettings, **runtime_kwargs: object) -> S
     runtime.consume(topics.CONTROL, handlers.on_control)
     runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot)
     runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update)
-    runtime.consume(topics.TA_SIGNALS, handlers.on_signal)
+    runtime.consume(topics.TA_SIGNALS, handlers.on_signal, batch=settings.kafka_max_batch)
     runtime.consume(topics.DECISIONS, handlers.on_decision)
     runtime.add_routes(operator_routes(runtime.engine, settings.risk_limits, settings.torghut_account))
     return runtime

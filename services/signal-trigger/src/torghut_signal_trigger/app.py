@@ -36,7 +36,7 @@ class SignalTriggerService:
         if settings.signal_source == "kafka":
             handler = SignalHandler(self.config, self.metrics, replay=replay,
                                     watermark_name=f"kafka:{settings.topic_name(topics.TA_SIGNALS.name)}")
-            runtime.consume(topics.TA_SIGNALS, handler)
+            runtime.consume(topics.TA_SIGNALS, handler, batch=settings.kafka_max_batch)
         else:
             assert settings.clickhouse_url is not None  # the settings validator requires it
             self.clickhouse = ClickHouseSource(
