@@ -121,7 +121,7 @@ async def measure_runtime_floor(bootstrap: str, database_url: str, prefix: str, 
         handled += 1
         return []
 
-    runtime.consume(topics.TA_SIGNALS, nothing)
+    runtime.consume(topics.TA_SIGNALS, nothing, batch=settings.kafka_max_batch)
     async with runtime.running():
         return await rate_until(lambda: handled, total, timeout=600)
 

@@ -99,7 +99,8 @@ async def test_a_handler_failing_mid_message_is_redelivered_and_its_effect_happe
 
 
 async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoing(
-        kafka_bootstrap: str, fresh_database_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch, mode: dict[str, int]) -> None:
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch,
+        mode: dict[str, int]) -> None:
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
     calls = 0
 

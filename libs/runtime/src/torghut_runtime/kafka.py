@@ -97,6 +97,31 @@ def build_broker(settings: ServiceSettings, registry: CollectorRegistry,
     )
 
 
+class _HandlerFailed(Exception):
+    """A handler raised during the optimistic pass over a batch."""
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A record that is not JSON or not the topic's schema: it goes to the DLQ, never to a handler."""
+
+    record: Any
+    key: str | None
+    headers: dict[str, str]
+    reason: str
+    error: str
+
+
+@dataclass
+class _BatchResult:
+    handled: dict[TopicPartition, int] = field(default_factory=dict)
+    rewind: dict[TopicPartition, int] = field(default_factory=dict)
+    publish: list[tuple[Span, list[StoredOutput]]] = field(default_factory=list)
+    outcomes: list[str] = field(default_factory=list)
+    unreadable: list[_Unreadable] = field(default_factory=list)
+    poisoned: list[tuple[Any, Any, str, int]] = field(default_factory=list)
+
+
 @dataclass
 class _Attempts:
     """Failures per record, so a poison message is retried a bounded number of times."""
@@ -203,17 +228,14 @@ class KafkaWiring:
         self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
         self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
 
-    async def _decode_or_dead_letter(self, spec: TopicSpec[M], topic: str, group: str,
-                                     record: Any) -> Inbound[M] | None:
-        """The record as a validated message, or ``None`` once it went to the DLQ as unreadable."""
+    def _decode(self, spec: TopicSpec[M], record: Any) -> Inbound[M] | _Unreadable:
         raw_headers = header_dict(record.headers)
         key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else record.key
         try:
             payload = spec.decode(record.value or b"")
         except ValidationError as exc:
             reason = "malformed" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema"
-            await self._dead_letter(spec, topic, group, record, key, raw_headers, reason, _summarise(exc), 1)
-            return None
+            return _Unreadable(record, key, raw_headers, reason, _summarise(exc))
         fallback_id = f"{record.topic}/{record.partition}/{record.offset}"
         return Inbound(
             payload=payload,
@@ -221,6 +243,16 @@ class KafkaWiring:
             topic=record.topic, partition=record.partition, offset=record.offset, key=key,
             timestamp=datetime.fromtimestamp(record.timestamp / 1000, UTC) if record.timestamp else datetime.now(UTC),
         )
+
+    async def _decode_or_dead_letter(self, spec: TopicSpec[M], topic: str, group: str,
+                                     record: Any) -> Inbound[M] | None:
+        """The record as a validated message, or ``None`` once it went to the DLQ as unreadable."""
+        decoded: Inbound[M] | _Unreadable = self._decode(spec, record)
+        if isinstance(decoded, _Unreadable):
+            await self._dead_letter(spec, topic, group, record, decoded.key, decoded.headers, decoded.reason,
+                                    decoded.error, 1)
+            return None
+        return decoded
 
     async def _on_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
                         message: KafkaMessage, max_attempts: int) -> None:
@@ -232,96 +264,113 @@ class KafkaWiring:
         records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
         consumer = cast(AIOKafkaConsumer, message.consumer)
         started = time.perf_counter()
-        first: dict[TopicPartition, int] = {}
-        for record in records:
-            first.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        work: list[tuple[TopicPartition, Any, Inbound[M] | _Unreadable]] = [
+            (TopicPartition(r.topic, r.partition), r, self._decode(spec, r)) for r in records]
         try:
-            done, rewind = await self._process_batch(spec, topic, group, handler, records, max_attempts)
-        except Exception as exc:  # the database or the broker failed: retry the whole batch, nothing committed
+            try:
+                # Optimistic pass: no savepoints (two round trips a record saved). A failing handler
+                # aborts it; the careful pass then isolates each record in a savepoint.
+                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, careful=False)
+            except _HandlerFailed:
+                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, careful=True)
+            await self._publish_batch(spec, topic, group, result)
+        except Exception as exc:  # the database or the broker failed: nothing committed, retry the batch
             log.warning("batch failed; retrying it", topic=topic, records=len(records), error=repr(exc))
+            first: dict[TopicPartition, int] = {}
+            for tp, record, _ in work:
+                first.setdefault(tp, record.offset)
             for tp, offset in first.items():
                 consumer.seek(tp, offset)
             await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000)
             return
-        if done:
-            await consumer.commit({tp: offset + 1 for tp, offset in done.items()})
-        for tp, offset in rewind.items():
+        # Commit the next offset to read: past the last record handled, or the failing record itself.
+        commits = {tp: offset + 1 for tp, offset in result.handled.items()}
+        commits.update(result.rewind)
+        if commits:
+            await consumer.commit(commits)
+        for tp, offset in result.rewind.items():
             consumer.seek(tp, offset)
-        if rewind:
+        if result.rewind:
             await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000)
         self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
 
-    async def _process_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
-                             records: tuple[Any, ...], max_attempts: int
-                             ) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-        done: dict[TopicPartition, int] = {}
-        rewind: dict[TopicPartition, int] = {}
-        work: list[tuple[TopicPartition, Any, Inbound[M]]] = []
-        for record in records:
-            tp = TopicPartition(record.topic, record.partition)
-            inbound: Inbound[M] | None = await self._decode_or_dead_letter(spec, topic, group, record)
-            if inbound is None:
-                done[tp] = record.offset
-            else:
-                work.append((tp, record, inbound))
-
-        publish: list[tuple[Span, list[StoredOutput]]] = []
-        poisoned: list[tuple[Any, Inbound[M], str, int]] = []
+    async def _run_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
+                         work: list[tuple[TopicPartition, Any, Inbound[M] | _Unreadable]], max_attempts: int, *,
+                         careful: bool) -> _BatchResult:
+        """One transaction over the batch, records in order; a partition stops at its first failure."""
+        result = _BatchResult()
         tracer = trace.get_tracer("torghut.kafka")
+        ids = [item.headers.message_id for _, _, item in work if isinstance(item, Inbound)]
         async with self.engine.begin() as conn:
-            stored = await self.store.previous_outputs_many(conn, group, [i.headers.message_id for _, _, i in work])
+            stored = await self.store.previous_outputs_many(conn, group, ids)
             fresh: list[tuple[Inbound[M], list[StoredOutput]]] = []
-            for tp, record, inbound in work:
-                if tp in rewind:
+            for tp, record, item in work:
+                if tp in result.rewind:
+                    continue
+                if isinstance(item, _Unreadable):
+                    result.unreadable.append(item)
+                    result.handled[tp] = record.offset
                     continue
                 span = tracer.start_span(f"{topic} process", context=propagate.extract(header_dict(record.headers)),
                                          kind=SpanKind.CONSUMER)
-                message_id = inbound.headers.message_id
+                message_id = item.headers.message_id
                 if message_id in stored:
                     outcome, outputs = "duplicate", stored[message_id]
                 else:
-                    token = correlation_id_var.set(inbound.headers.correlation_id)
+                    token = correlation_id_var.set(item.headers.correlation_id)
                     try:
                         with trace.use_span(span):
-                            async with conn.begin_nested():
-                                outgoing = await handler(inbound, conn)
-                        outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
+                            if careful:
+                                async with conn.begin_nested():
+                                    outgoing = await handler(item, conn)
+                            else:
+                                outgoing = await handler(item, conn)
+                        outputs = [self._render(item, out, index) for index, out in enumerate(outgoing)]
                         outcome = "processed"
                     except Exception as exc:
                         span.record_exception(exc)
                         span.end()
+                        if not careful:
+                            for pending, _ in result.publish:
+                                pending.end()
+                            raise _HandlerFailed from exc
                         where = (record.topic, record.partition, record.offset)
                         failures = self._attempts.fail(where)
                         if failures >= max_attempts:
                             self._attempts.clear(where)
-                            poisoned.append((record, inbound, repr(exc), failures))
-                            done[tp] = record.offset
+                            result.poisoned.append((record, item, repr(exc), failures))
+                            result.handled[tp] = record.offset
                         else:
                             self.metrics.messages.labels(topic=spec.name, outcome="retried").inc()
                             log.warning("handler failed; retrying", topic=topic, offset=record.offset,
                                         partition=record.partition, attempt=failures, error=repr(exc))
-                            rewind[tp] = record.offset
+                            result.rewind[tp] = record.offset
                         continue
                     finally:
                         correlation_id_var.reset(token)
                     self._attempts.clear((record.topic, record.partition, record.offset))
                     stored[message_id] = outputs
-                    fresh.append((inbound, outputs))
-                publish.append((span, outputs))
-                done[tp] = record.offset
-                self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
+                    fresh.append((item, outputs))
+                result.publish.append((span, outputs))
+                result.outcomes.append(outcome)
+                result.handled[tp] = record.offset
             await self.store.mark_processed_many(conn, group, fresh)
+        return result
 
-        for span, outputs in publish:
+    async def _publish_batch(self, spec: TopicSpec[M], topic: str, group: str, result: _BatchResult) -> None:
+        for span, outputs in result.publish:
             with trace.use_span(span, end_on_exit=True):
                 for output in outputs:
                     await self.publish_stored(output)
-        for record, inbound, error, failures in poisoned:
+        for outcome in result.outcomes:
+            self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
+        for bad in result.unreadable:
+            await self._dead_letter(spec, topic, group, bad.record, bad.key, bad.headers, bad.reason, bad.error, 1)
+        for record, inbound, error, failures in result.poisoned:
             log.error("handler failed; dead-lettering", topic=topic, offset=record.offset,
                       partition=record.partition, attempts=failures, error=error)
             await self._dead_letter(spec, topic, group, record, inbound.key, header_dict(record.headers),
                                     "handler_error", error, failures)
-        return done, rewind
 
     async def _process(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
         async with self.engine.begin() as conn:
