@@ -265,3 +265,47 @@ async def test_parallel_workers_overlap_keys_yet_keep_each_partition_in_order(
     assert all(seqs == [1, 2, 3] for seqs in seen.values()), seen
     assert len(seen) == 4
     assert overlapped.is_set(), "two partitions were handled at the same time"
+
+
+class BufferingHandler:
+    """Buffers its writes and flushes them once per transaction, as a high-volume handler would."""
+
+    def __init__(self, fail_seq: int | None = None) -> None:
+        self.buffer: list[TaSignal] = []
+        self.flushes = 0
+        self.discards = 0
+        self.fail_seq = fail_seq
+
+    async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        if inbound.payload.seq == self.fail_seq:
+            self.fail_seq = None  # fails once, then succeeds
+            raise RuntimeError("transient")
+        self.buffer.append(inbound.payload)
+        return []
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        self.flushes += 1
+        for s in self.buffer:
+            await record_effect(conn, s)
+        self.buffer.clear()
+
+    def discard(self) -> None:
+        self.discards += 1
+        self.buffer.clear()
+
+
+async def test_a_buffering_handler_flushes_once_per_batch_and_discards_on_rollback(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+    handler = BufferingHandler(fail_seq=7)
+    runtime.consume(topics.TA_SIGNALS, handler, batch=100)
+    for seq in range(1, 31):
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(seq), key="AAPL")
+    async with runtime.running():
+        for _ in range(600):
+            if len(await effects(runtime)) >= 30:
+                break
+            await asyncio.sleep(0.05)
+        assert await effects(runtime) == [("AAPL", seq) for seq in range(1, 31)], "each effect once, in order"
+    assert handler.discards >= 1, "the rolled-back optimistic pass dropped its buffer"
+    assert handler.flushes < 30 + 2, "flushes happen per transaction, not per message"

@@ -81,6 +81,22 @@ class Outgoing:
 Handler = Callable[[Inbound[M], AsyncConnection], Awaitable[Sequence[Outgoing]]]
 
 
+async def _flush(handler: Any, conn: AsyncConnection) -> None:
+    """A handler may buffer its writes and expose ``async flush(conn)``: called once per transaction
+    (per batch), inside it, before the messages are marked processed. A flush that raises fails the
+    transaction like a handler that raises."""
+    flush = getattr(handler, "flush", None)
+    if flush is not None:
+        await flush(conn)
+
+
+def _discard(handler: Any) -> None:
+    """The transaction rolled back: a handler exposing ``discard()`` forgets what it buffered or cached."""
+    discard = getattr(handler, "discard", None)
+    if discard is not None:
+        discard()
+
+
 def build_broker(settings: ServiceSettings, registry: CollectorRegistry,
                  tracer_provider: TracerProvider | None) -> KafkaBroker:
     middlewares: list[Any] = [KafkaPrometheusMiddleware(registry=registry, app_name=settings.service_name)]
@@ -272,9 +288,11 @@ class KafkaWiring:
                 # aborts it; the careful pass then isolates each record in a savepoint.
                 result = await self._run_batch(spec, topic, group, handler, work, max_attempts, careful=False)
             except _HandlerFailed:
+                _discard(handler)
                 result = await self._run_batch(spec, topic, group, handler, work, max_attempts, careful=True)
             await self._publish_batch(spec, topic, group, result)
         except Exception as exc:  # the database or the broker failed: nothing committed, retry the batch
+            _discard(handler)
             log.warning("batch failed; retrying it", topic=topic, records=len(records), error=repr(exc))
             first: dict[TopicPartition, int] = {}
             for tp, record, _ in work:
@@ -321,8 +339,13 @@ class KafkaWiring:
                     try:
                         with trace.use_span(span):
                             if careful:
-                                async with conn.begin_nested():
-                                    outgoing = await handler(item, conn)
+                                try:
+                                    async with conn.begin_nested():
+                                        outgoing = await handler(item, conn)
+                                        await _flush(handler, conn)
+                                except BaseException:
+                                    _discard(handler)
+                                    raise
                             else:
                                 outgoing = await handler(item, conn)
                         outputs = [self._render(item, out, index) for index, out in enumerate(outgoing)]
@@ -354,6 +377,13 @@ class KafkaWiring:
                 result.publish.append((span, outputs))
                 result.outcomes.append(outcome)
                 result.handled[tp] = record.offset
+            if not careful:
+                try:
+                    await _flush(handler, conn)
+                except Exception as exc:
+                    for pending, _ in result.publish:
+                        pending.end()
+                    raise _HandlerFailed from exc
             await self.store.mark_processed_many(conn, group, fresh)
         return result
 
@@ -373,15 +403,21 @@ class KafkaWiring:
                                     "handler_error", error, failures)
 
     async def _process(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
-        async with self.engine.begin() as conn:
-            previous = await self.store.previous_outputs(conn, group, inbound.headers.message_id)
-            if previous is None:
-                outgoing = await handler(inbound, conn)
-                outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
-                await self.store.mark_processed(conn, group, inbound.headers.message_id, topic=inbound.topic,
-                                                partition=inbound.partition, offset=inbound.offset, outputs=outputs)
-            else:
-                outputs = previous
+        try:
+            async with self.engine.begin() as conn:
+                previous = await self.store.previous_outputs(conn, group, inbound.headers.message_id)
+                if previous is None:
+                    outgoing = await handler(inbound, conn)
+                    await _flush(handler, conn)
+                    outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
+                    await self.store.mark_processed(conn, group, inbound.headers.message_id, topic=inbound.topic,
+                                                    partition=inbound.partition, offset=inbound.offset,
+                                                    outputs=outputs)
+                else:
+                    outputs = previous
+        except BaseException:
+            _discard(handler)
+            raise
         for output in outputs:
             await self.publish_stored(output)
         return "processed" if previous is None else "duplicate"
