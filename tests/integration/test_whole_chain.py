@@ -47,8 +47,8 @@ async def test_signal_to_position_under_one_correlation_id_and_one_trace(start_s
     assert verdict.outcome is VerdictOutcome.APPROVE, verdict.reason_codes
     assert order.client_order_id == verdict.client_order_id == fill.model(topics.TRADE_UPDATES).order.client_order_id
     assert order.qty == decision.intent.qty or order.clamp is not None
-    traces = {trace_id(r) for records in chain.values() for r in records} | {trace_id(fill)}
-    assert len(traces) == 1, f"one trace across every hop, got {traces}"
+    traces = {name: trace_id(records[0]) for name, records in chain.items()} | {"fill": trace_id(fill)}
+    assert len(set(traces.values())) == 1, f"one trace across every hop, got {traces}"
 
     filled = fill.model(topics.TRADE_UPDATES).order.filled_qty
     snapshot = (await suite.wait_for(topics.ACCOUNT_SNAPSHOTS, lambda s: any(p.symbol == "AAPL" for p in s.positions)))[

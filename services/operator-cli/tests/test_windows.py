@@ -87,3 +87,11 @@ def test_control_commands_keep_what_they_do_not_change() -> None:
     untouched = next_command(None, scope="acct-1", trading_state=TradingState.REDUCING)
     assert untouched.kill_switch is True, "no history means the kill switch is on"
     assert latest_by_scope([first, second, untouched]) == {"global": second, "acct-1": untouched}
+
+
+def test_consumer_groups_map_to_their_topics() -> None:
+    from torghut_cli.main import _topic_of_group
+
+    assert _topic_of_group("risk-firewall.torghut.decisions.v1") == "torghut.decisions.v1"
+    assert _topic_of_group("sandbox.day1.risk-firewall.torghut.decisions.v1") == "sandbox.day1.torghut.decisions.v1"
+    assert _topic_of_group("someone-elses-group") is None

@@ -181,7 +181,11 @@ class KafkaWiring:
         if batch is not None and workers > 1:
             raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
         topic = self.topic(spec)
+        # The idempotency key names the service and the topic, never the prefix: a sandbox re-run
+        # sharing the schema recognises what production already processed. The Kafka group does
+        # carry the prefix, so a sandbox consumer never joins (and rebalances) production's group.
         group = group_id or f"{self.settings.service_name}.{spec.name}"
+        kafka_group = self.settings.topic_prefix + group
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
 
         async def subscriber(message: KafkaMessage) -> None:
@@ -198,8 +202,8 @@ class KafkaWiring:
         self.broker.subscriber(  # type: ignore[call-overload]
             topic,
             **batch_options,
-            group_id=group,
             ack_policy=AckPolicy.MANUAL if batch is not None else AckPolicy.NACK_ON_ERROR,
+            group_id=kafka_group,
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
@@ -428,11 +432,12 @@ class KafkaWiring:
         message_id = derived_message_id(inbound.headers.message_id, item.spec.name, key, discriminator)
         headers = MessageHeaders.new(item.spec.name, message_id=message_id, cause=inbound.headers,
                                      correlation_id=item.correlation_id)
-        return StoredOutput(topic=self.topic(item.spec), key=key, value=item.spec.encode(item.message).decode(),
+        # Stored without the topic prefix: a republish goes to the topics of whoever republishes.
+        return StoredOutput(topic=item.spec.name, key=key, value=item.spec.encode(item.message).decode(),
                             headers=_without_trace(headers.as_dict()))
 
     async def publish_stored(self, output: StoredOutput) -> None:
-        await self.broker.publish(output.value.encode(), topic=output.topic,
+        await self.broker.publish(output.value.encode(), topic=self.settings.topic_name(output.topic),
                                   key=output.key.encode() if output.key is not None else None,
                                   headers=output.headers)
         self.metrics.published.labels(topic=output.topic).inc()
@@ -442,7 +447,7 @@ class KafkaWiring:
         """Publish outside a handler (an HTTP request, a timer): a fresh message id unless given."""
         headers = headers or MessageHeaders.new(spec.name)
         key = key if key is not None else spec.key(message)
-        await self.publish_stored(StoredOutput(topic=self.topic(spec), key=key, value=spec.encode(message).decode(),
+        await self.publish_stored(StoredOutput(topic=spec.name, key=key, value=spec.encode(message).decode(),
                                                headers=_without_trace(headers.as_dict())))
         return headers
 

@@ -26,6 +26,9 @@ class DecisionClientSettings(ServiceSettings):
     torghut_account: str = Field(default="paper-main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
                                  description="The account whose portfolio goes into each request and "
                                              "which keys the published decisions.")
+    decision_clock: Literal["wall", "event"] = Field(
+        default="wall", description="'event' stamps decided_at with the trigger's event time (replaying a "
+                                    "recorded session); 'wall' uses the clock (live).")
     decision_client_workers: int = Field(
         default=3, ge=1, le=64, description="Consumers of the triggers topic; more than its partitions idle.")
     decision_transport: Transport = Field(

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, OrderStatus, TradeEvent
@@ -36,6 +37,13 @@ from .domain.routing import RouteDecision, RoutingPolicy, choose_route
 
 log = structlog.get_logger("torghut.execution.router")
 Publish = Callable[..., Awaitable[Any]]
+
+
+def _span_of(traceparent: str | None) -> trace.Span:
+    """A non-recording span carrying ``traceparent``'s context (the invalid span when there is none)."""
+    if not traceparent:
+        return trace.INVALID_SPAN
+    return trace.get_current_span(propagate.extract({"traceparent": traceparent}))
 
 
 def _now() -> datetime:
@@ -113,7 +121,8 @@ class ExecutionRouter:
             route = choose_route(order.symbol, order.adapter_hint, self.policy, lean_healthy=await self._lean_healthy())
             row, _ = await self.store.claim(order, expected=route.expected, venue=route.adapter or route.expected,
                                             fallback_reason=route.reason if route.adapter is not None else None,
-                                            correlation_id=inbound.headers.correlation_id)
+                                            correlation_id=inbound.headers.correlation_id,
+                                            traceparent=inbound.headers.traceparent)
             if route.adapter is not None and route.reason is not None:
                 self.metrics.fallbacks.labels(reason=route.reason).inc()
         else:
@@ -342,7 +351,9 @@ class ExecutionRouter:
             headers = MessageHeaders.new(topics.TRADE_UPDATES.name,
                                          message_id=derived_message_id("trade-update", item.fingerprint),
                                          correlation_id=item.correlation_id)
-            await self.publish(topics.TRADE_UPDATES, update, headers=headers)
+            # Published from the outbox loop, so continue the order's trace explicitly.
+            with trace.use_span(_span_of(item.traceparent)):
+                await self.publish(topics.TRADE_UPDATES, update, headers=headers)
         await self.store.mark_published([item.id for item in pending])
         return len(pending)
 

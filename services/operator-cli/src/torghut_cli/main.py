@@ -145,10 +145,12 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _topic_of_group(group: str) -> str | None:
-    """Service groups are named ``<service>.<topic>`` by the runtime."""
+    """Service groups are named ``[<topic prefix>]<service>.<topic>`` by the runtime."""
     for spec in topics.ALL_TOPICS:
         if group.endswith("." + spec.name):
-            return spec.name
+            head = group[: -len(spec.name) - 1]  # [<prefix>]<service>; service names have no dots
+            prefix = head.rsplit(".", 1)[0] + "." if "." in head else ""
+            return prefix + spec.name
     return None
 
 

@@ -88,7 +88,8 @@ class DecisionHandlers:
             log.warning("no usable portfolio; holding", request_id=trigger.request_id, reason=portfolio.reason,
                         detail=portfolio.detail)
             return hold_without_engine(trigger, account=self.account, transport=self.transport.name,
-                                       reason=portfolio.reason, detail=portfolio.detail, decided_at=self.clock())
+                                       reason=portfolio.reason, detail=portfolio.detail,
+                                       decided_at=self._decided_at(trigger))
         request = build_request(trigger, account=self.account, portfolio=portfolio, risk_policy=self.risk_policy,
                                 execution=self.execution,
                                 required_domains=self.settings.decision_required_domains.get(trigger.strategy_id))
@@ -100,8 +101,13 @@ class DecisionHandlers:
                                                            self._run(self.shadow, request))
             shadow = shadow_verdict(shadow_outcome, artifact_hash=shadow_outcome.provenance.artifact_hash)
             self._count_shadow(shadow, outcome)
-        return decision_from_outcome(trigger, account=self.account, outcome=outcome, decided_at=self.clock(),
-                                     shadow=shadow)
+        return decision_from_outcome(trigger, account=self.account, outcome=outcome,
+                                     decided_at=self._decided_at(trigger), shadow=shadow)
+
+    def _decided_at(self, trigger: StrategyTrigger) -> datetime:
+        """Wall-clock time live; the trigger's event time when replaying a recorded session, so the
+        firewall's event clock judges the decision in the session it belongs to."""
+        return trigger.event_ts if self.settings.decision_clock == "event" else self.clock()
 
     async def _run(self, transport: DecisionTransport, request: DecisionRequest) -> EngineOutcome:
         started = time.perf_counter()

@@ -44,6 +44,7 @@ class ExecutionRow:
     client_order_id: str
     decision_id: str
     correlation_id: str
+    traceparent: str | None
     symbol: str
     side: Side
     qty: Decimal
@@ -71,7 +72,7 @@ class ExecutionRow:
         m = row._mapping
         return cls(
             id=m["id"], account=m["account"], client_order_id=m["client_order_id"], decision_id=m["decision_id"],
-            correlation_id=m["correlation_id"], symbol=m["symbol"], side=Side(m["side"]), qty=m["qty"],
+            correlation_id=m["correlation_id"], traceparent=m["traceparent"], symbol=m["symbol"], side=Side(m["side"]), qty=m["qty"],
             order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
             time_in_force=TimeInForce(m["time_in_force"]), expected_adapter=Adapter(m["expected_adapter"]),
             venue=Adapter(m["venue"]), fallback_reason=m["fallback_reason"],
@@ -115,6 +116,7 @@ class PendingPublication:
     payload: str
     fingerprint: str
     correlation_id: str | None
+    traceparent: str | None
 
 
 def _now() -> datetime:
@@ -135,12 +137,12 @@ class ExecutionStore:
         return ExecutionRow.from_row(row) if row is not None else None
 
     async def claim(self, order: ApprovedOrder, *, expected: Adapter, venue: Adapter, fallback_reason: str | None,
-                    correlation_id: str) -> tuple[ExecutionRow, bool]:
+                    correlation_id: str, traceparent: str | None = None) -> tuple[ExecutionRow, bool]:
         """Write the execution before any venue I/O; ``(row, False)`` if the client_order_id is known."""
         now = _now()
         statement = pg_insert(executions).values(
             account=self.account, client_order_id=order.client_order_id, decision_id=order.decision_id,
-            request_id=order.request_id, correlation_id=correlation_id, symbol=order.symbol, side=order.side.value,
+            request_id=order.request_id, correlation_id=correlation_id, traceparent=traceparent, symbol=order.symbol, side=order.side.value,
             qty=order.qty, order_type=order.order_type.value, limit_price=order.limit_price,
             time_in_force=order.time_in_force.value, extended_hours=order.extended_hours,
             reference_price=order.reference_price, approved_at=order.approved_at, expected_adapter=expected.value,
@@ -264,6 +266,7 @@ class ExecutionStore:
             source=event.source.value, reason=event.reason, verdict=verdict,
             feed_seq=update.feed_seq if update else None,
             correlation_id=execution.correlation_id if execution else None,
+            traceparent=execution.traceparent if execution else None,
             payload=update.model_dump_json() if update else None,
             raw=json.loads(json.dumps(event.raw, default=str)) if event.raw else None, recorded_at=_now(),
         ).on_conflict_do_nothing(index_elements=["fingerprint"]).returning(execution_events.c.id)
@@ -274,10 +277,10 @@ class ExecutionStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(execution_events.c.id, execution_events.c.payload, execution_events.c.fingerprint,
-                          execution_events.c.correlation_id)
+                          execution_events.c.correlation_id, execution_events.c.traceparent)
                 .where(execution_events.c.payload.is_not(None), execution_events.c.published_at.is_(None))
                 .order_by(execution_events.c.id).limit(limit))
-            return [PendingPublication(r.id, r.payload, r.fingerprint, r.correlation_id) for r in rows]
+            return [PendingPublication(r.id, r.payload, r.fingerprint, r.correlation_id, r.traceparent) for r in rows]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         if not ids:

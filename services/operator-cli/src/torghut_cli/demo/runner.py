@@ -59,7 +59,7 @@ REPLAY_ENV: dict[str, dict[str, str]] = {
     "decision-engine": {"DECISION_ENGINE_CLOCK": "event"},
     "execution-router": {"EXECUTION_PRIMARY_ADAPTER": "paper", "EXECUTION_MAX_ORDER_AGE_S": "0"},
     "risk-firewall": {"RISK_CLOCK": "event"},
-    "decision-client": {"EXECUTION_PRIMARY_ADAPTER": "paper"},
+    "decision-client": {"EXECUTION_PRIMARY_ADAPTER": "paper", "DECISION_CLOCK": "event"},
     "signal-trigger": {"TRIGGER_MODE": "replay"},
 }
 

@@ -60,12 +60,11 @@ async def load_state(conn: AsyncConnection, symbol: str, stream: str) -> SymbolS
     return (await _select_state(conn, symbol, stream))[0]
 
 
-async def _select_state(conn: AsyncConnection, symbol: str, stream: str) -> tuple[SymbolState, str | None]:
-    row = (await conn.execute(
-        sa.select(symbol_state.c.state, symbol_state.c.token)
-        .where(symbol_state.c.symbol == symbol, symbol_state.c.stream == stream)
-        .with_for_update()
-    )).first()
+async def _select_state(conn: AsyncConnection, symbol: str, stream: str, *,
+                        lock: bool = True) -> tuple[SymbolState, str | None]:
+    query = (sa.select(symbol_state.c.state, symbol_state.c.token)
+             .where(symbol_state.c.symbol == symbol, symbol_state.c.stream == stream))
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         return SymbolState(symbol=symbol, stream=stream), None
     return SymbolState.from_json(symbol, stream, row.state), row.token
@@ -91,6 +90,30 @@ def _token() -> str:
     return uuid.uuid4().hex
 
 
+#: Conditional writes of many states in one round trip: update a row only if it still carries the
+#: expected token; insert a row only if none exists (expected token NULL). Returns the rows written.
+#: Input sorted by key, so two writers lock rows in the same order.
+_PUT_MANY = sa.text("""
+WITH input AS (
+    SELECT * FROM unnest(CAST(:symbols AS text[]), CAST(:streams AS text[]), CAST(:states AS text[]),
+                         CAST(:tokens AS text[]), CAST(:expected AS text[]))
+        AS i(symbol, stream, state, token, expected)
+), updated AS (
+    UPDATE symbol_state AS s SET state = CAST(i.state AS jsonb), token = i.token, updated_at = :now
+    FROM input AS i
+    WHERE i.expected IS NOT NULL AND s.symbol = i.symbol AND s.stream = i.stream AND s.token = i.expected
+    RETURNING s.symbol, s.stream
+), inserted AS (
+    INSERT INTO symbol_state (symbol, stream, state, token, updated_at)
+    SELECT symbol, stream, CAST(state AS jsonb), token, :now FROM input WHERE expected IS NULL
+    ORDER BY symbol, stream
+    ON CONFLICT (symbol, stream) DO NOTHING
+    RETURNING symbol, stream
+)
+SELECT symbol, stream FROM updated UNION ALL SELECT symbol, stream FROM inserted
+""").bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)))
+
+
 @dataclass(frozen=True)
 class CachedState:
     state: SymbolState
@@ -101,28 +124,35 @@ class CachedState:
 
 
 class SymbolStateCache:
-    """Write-through cache of symbol states, checked optimistically against the row's token.
+    """Cache of symbol states, checked optimistically against the row's token.
 
-    The Kafka path handles one record per transaction; reading the state back from Postgres every
-    time costs a round trip that the owner of a partition almost never needs. So the state is kept
-    in memory and the write is conditional: it succeeds only if the row still carries the token this
-    instance last saw. Every write sets a fresh random token, so a write by another instance (after
-    a rebalance) or a write of ours whose transaction rolled back both make the check fail, and the
-    caller then reads the row under lock and decides again. Random tokens, not counters, so a
-    rolled-back write can never be mistaken for a committed one (no ABA).
+    Reading the state back from Postgres for every signal costs a round trip that the owner of a
+    partition almost never needs. So the state is kept in memory and every write is conditional: it
+    succeeds only if the row still carries the token this instance last saw. Every write sets a
+    fresh random token, so a write by another instance (after a rebalance) or a write of ours whose
+    transaction rolled back both make the check fail, and the caller then decides again on the row
+    as committed. Random tokens, not counters, so a rolled-back write can never be mistaken for a
+    committed one (no ABA). The owner calls :meth:`clear` when a transaction rolls back, so the
+    cache is never ahead of the database for longer than a failed transaction.
     """
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[str, str], CachedState] = {}
 
-    async def get(self, conn: AsyncConnection, symbol: str, stream: str, *, fresh: bool = False) -> CachedState:
+    async def get(self, conn: AsyncConnection, symbol: str, stream: str, *, fresh: bool = False,
+                  lock: bool = True) -> CachedState:
+        """From memory, else read from Postgres (row-locked unless ``lock`` is False)."""
         key = (symbol, stream)
         if not fresh and key in self._entries:
             return self._entries[key]
-        state, token = await _select_state(conn, symbol, stream)
+        state, token = await _select_state(conn, symbol, stream, lock=lock)
         self._remember(key, CachedState(state, token))
         return CachedState(state, token, read_now=True)
+
+    def clear(self) -> None:
+        """Forget everything: the transaction that wrote some of these entries rolled back."""
+        self._entries.clear()
 
     async def settle(self, conn: AsyncConnection, seen: CachedState, state: SymbolState) -> bool:
         """Make ``state`` (decided from ``seen``) the committed-to-be state; False when ``seen`` was stale.
@@ -158,6 +188,32 @@ class SymbolStateCache:
             self._entries.pop(key, None)
         return written
 
+    async def put_many(self, conn: AsyncConnection,
+                       writes: Sequence[tuple[CachedState, SymbolState]]) -> list[tuple[str, str]]:
+        """Write each ``state`` if its row is still as ``seen``, in one statement; the keys that were not.
+
+        When any was not written, the caller must abort the transaction (the others were written on
+        a premise that is now in doubt); nothing is remembered then.
+        """
+        if not writes:
+            return []
+        planned = sorted(((state, _token(), seen.token) for seen, state in writes),
+                         key=lambda item: (item[0].symbol, item[0].stream))
+        result = await conn.execute(_PUT_MANY, {
+            "symbols": [state.symbol for state, _, _ in planned],
+            "streams": [state.stream for state, _, _ in planned],
+            "states": [json.dumps(state.to_json()) for state, _, _ in planned],
+            "tokens": [token for _, token, _ in planned],
+            "expected": [expected for _, _, expected in planned],
+            "now": datetime.now(UTC)})
+        written = {(row.symbol, row.stream) for row in result}
+        missed = [(state.symbol, state.stream) for state, _, _ in planned
+                  if (state.symbol, state.stream) not in written]
+        if not missed:
+            for state, token, _ in planned:
+                self._remember((state.symbol, state.stream), CachedState(state, token))
+        return missed
+
     def _remember(self, key: tuple[str, str], entry: CachedState) -> None:
         if key not in self._entries and len(self._entries) >= self.max_entries:
             self._entries.pop(next(iter(self._entries)))  # the oldest entry; a miss only costs a read
@@ -177,6 +233,30 @@ async def advance_watermark(conn: AsyncConnection, name: str, event_ts: datetime
         ).returning(stream_watermark.c.watermark)
     )).one()
     return row.watermark  # type: ignore[no-any-return]
+
+
+async def read_watermark(conn: AsyncConnection, name: str) -> datetime | None:
+    """The stored watermark, unlocked (a later :func:`move_watermark` checks it did not move)."""
+    value = (await conn.execute(
+        sa.select(stream_watermark.c.watermark).where(stream_watermark.c.name == name))).scalar_one_or_none()
+    return value  # type: ignore[no-any-return]
+
+
+async def move_watermark(conn: AsyncConnection, name: str, expected: datetime | None, new: datetime) -> bool:
+    """Store ``new`` if the watermark is still ``expected`` (None: no row yet); False if it was not.
+
+    The watermark only grows, so an unchanged value proves nobody advanced it in between.
+    """
+    now = datetime.now(UTC)
+    if expected is None:
+        statement: sa.Executable = (
+            postgresql.insert(stream_watermark).values(name=name, watermark=new, updated_at=now)
+            .on_conflict_do_nothing(index_elements=[stream_watermark.c.name]).returning(stream_watermark.c.name))
+    else:
+        statement = (stream_watermark.update()
+                     .where(stream_watermark.c.name == name, stream_watermark.c.watermark == expected)
+                     .values(watermark=new, updated_at=now).returning(stream_watermark.c.name))
+    return (await conn.execute(statement)).first() is not None
 
 
 # -- source cursor (ClickHouse) ----------------------------------------------------------------------
