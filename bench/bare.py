@@ -24,7 +24,7 @@ from torghut_embedded.kafka import create_test_topics, delete_topics
 from torghut_embedded.processes import spawn
 
 from .observe import Observer
-from .rss import peak_rss_mb
+from .procfs import peak_rss_mb
 from .stats import latency_summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

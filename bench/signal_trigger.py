@@ -5,11 +5,12 @@
 Starts its own EmbeddedStack (Tansu + Postgres) unless given one through :func:`run`. The same
 pre-produced signals are read three times, each by its own consumer group:
 
-* **signal-trigger**: the real service (runtime wiring, Postgres transaction per signal with the
-  processed-message record and the symbol's state, default strategy book, triggers published before
-  the offset is committed);
+* **signal-trigger**: the real service (runtime wiring, one Postgres transaction per fetched batch
+  (up to KAFKA_MAX_BATCH signals) holding the processed-message records, the changed symbol states
+  (one conditional statement) and the replay watermark (one more), default strategy book, triggers
+  published before the offsets are committed);
 * **runtime floor**: the same ServiceRuntime wiring with a handler that does nothing: what the shared
-  runtime (FastStream, one Postgres transaction with the processed-message record per record,
+  runtime (FastStream, one Postgres transaction with the processed-message records per batch,
   commit after publish) costs before signal-trigger does anything;
 * **passthrough, per record**: aiokafka consume -> produce (wait for the ack) -> commit, one record at
   a time: the same delivery rule the service follows, with no work in between;

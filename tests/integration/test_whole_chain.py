@@ -139,15 +139,14 @@ async def test_a_service_killed_mid_stream_loses_nothing_and_duplicates_no_order
     await suite.control(kill_switch=False)
     symbols = ["AAPL", "MSFT", "NVDA", "AMD"]
     prices = {"AAPL": "231.40", "MSFT": "412.10", "NVDA": "182.75", "AMD": "161.20"}
-    for symbol in symbols[:2]:
-        for s in market.cross_up(symbol, 50, price=prices[symbol]):
+    for i, symbol in enumerate(symbols):  # a few minutes apart: the firewall's order-rate limit is real
+        for s in market.cross_up(symbol, 50 + 3 * i, price=prices[symbol]):
             await suite.send_signal(s)
+    # Kill the firewall and the router as the first order is approved, while the other decisions
+    # are still in flight; they are redelivered to the restarted processes.
     await suite.wait_for(topics.ORDERS_APPROVED, lambda o: True)
     suite.services["execution-router"].kill()
     suite.services["risk-firewall"].kill()
-    for symbol in symbols[2:]:
-        for s in market.cross_up(symbol, 50, price=prices[symbol]):
-            await suite.send_signal(s)
     suite.restart("risk-firewall")
     suite.restart("execution-router")
 

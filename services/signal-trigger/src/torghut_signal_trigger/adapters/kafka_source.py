@@ -1,18 +1,32 @@
-"""The Kafka path: one ``TaSignal`` per record, evaluated inside the runtime's transaction.
+"""The Kafka path: one ``TaSignal`` per call, evaluated inside the runtime's transaction.
 
-The runtime opens the transaction that also records the message as processed; the symbol's state
-is written on the same connection and the triggers are returned for the runtime to publish after
-commit. A redelivered record never reaches this handler (its stored outputs are republished); a
-replayed copy of a signal does, and is refused as a duplicate.
+The runtime consumes signals in batches: one transaction (which also records the messages as
+processed) and one offset commit per fetched batch, the handler called once per record and then
+its ``flush`` once, inside the transaction. So the handler buffers: each signal is decided on the
+symbol's state in memory (the cache, then this transaction's own earlier signals, so several
+signals of one symbol chain), and ``flush`` writes every changed state in one conditional statement
+and the replay watermark in one more. A redelivered record never reaches this handler (its stored
+outputs are republished); a replayed copy of a signal does, and is refused as a duplicate.
 
-The state is read through :class:`SymbolStateCache` and written conditionally: when the row
-changed underneath (another instance, or a rolled-back write of ours), or when a decision that
-changes nothing was made from memory, the row is read again under lock and the signal evaluated
-again, so every decision that commits was made on the committed state.
+Every decision that commits was made on the committed state:
+
+* a state is written only if its row still carries the token this instance last saw, and a state
+  decided from memory without change is re-written the same way to prove it was current; the
+  replay watermark only moves if it is still where this transaction assumed it was;
+* if any of that does not hold (another instance wrote, or a write of ours rolled back), ``flush``
+  raises: the runtime rolls the transaction back, calls ``discard`` (buffer, cache and watermark
+  forgotten, so memory is never ahead of the database) and replays the batch carefully, one
+  savepoint per record, flushing after each;
+* inside such a savepoint the handler works write-through, as for a single record: the state is
+  written at once and, if the row changed underneath, read again under lock and the signal decided
+  again; the watermark is advanced in the database per signal.
+
+Metrics are counted at flush, once the writes held, so a rolled-back attempt is not counted twice.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,9 +34,32 @@ from torghut_contracts import topics
 from torghut_contracts.models import TaSignal
 from torghut_runtime import Inbound, Outgoing
 
-from ..domain.engine import EngineConfig, evaluate, stream_of
+from ..domain.engine import EngineConfig, Evaluation, evaluate, stream_of
+from ..domain.state import SymbolState
 from . import store
 from .metrics import TriggerMetrics
+
+
+class StaleDecision(RuntimeError):
+    """A buffered decision rested on a state or watermark that another writer had changed."""
+
+
+@dataclass
+class _Pending:
+    """A symbol's state in the open transaction: what the first decision started from, and now."""
+
+    seen: store.CachedState
+    state: SymbolState
+
+
+@dataclass
+class _Transaction:
+    """What the open transaction decided and has not written yet."""
+
+    watermark_base: datetime | None
+    """The stored watermark this transaction assumed (None: no row); flush checks it is unchanged."""
+    watermark: datetime | None
+    states: dict[tuple[str, str], _Pending] = field(default_factory=dict)
 
 
 class SignalHandler:
@@ -32,11 +69,49 @@ class SignalHandler:
         self.replay = replay
         self.watermark_name = watermark_name
         self.states = store.SymbolStateCache()
+        self._watermark: datetime | None = None
+        """The stored watermark as last read or written by this instance (replay mode; None: no row)."""
+        self._watermark_known = False
+        self._open: _Transaction | None = None
+        self._observed: list[tuple[Evaluation, datetime]] = []
 
     async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
         signal = inbound.payload
+        if conn.in_nested_transaction():
+            # The runtime's careful pass (a savepoint per record): a failure here costs only this
+            # record's attempt, so decide on the locked row now rather than find out at flush.
+            await self.flush(conn)
+            evaluation = await self._write_through(conn, signal)
+        else:
+            evaluation = await self._buffered(conn, signal)
+        self._observed.append((evaluation, signal.event_ts))
+        return [Outgoing(topics.TRIGGERS, trigger, key=trigger.symbol, discriminator=trigger.request_id,
+                         correlation_id=trigger.request_id) for trigger in evaluation.triggers]
+
+    async def _buffered(self, conn: AsyncConnection, signal: TaSignal) -> Evaluation:
+        if self._open is None:
+            base = await self._known_watermark(conn) if self.replay else None
+            self._open = _Transaction(watermark_base=base, watermark=base)
+        txn = self._open
+        if self.replay:
+            txn.watermark = signal.event_ts if txn.watermark is None else max(txn.watermark, signal.event_ts)
+            assert txn.watermark is not None
+            reference = txn.watermark
+        else:
+            reference = datetime.now(UTC)
+        key = (signal.symbol, stream_of(signal))
+        pending = txn.states.get(key)
+        if pending is None:
+            seen = await self.states.get(conn, *key, lock=False)  # checked by token at flush
+            pending = txn.states[key] = _Pending(seen, seen.state)
+        evaluation = evaluate(pending.state, signal, self.config, reference_time=reference)
+        pending.state = evaluation.state
+        return evaluation
+
+    async def _write_through(self, conn: AsyncConnection, signal: TaSignal) -> Evaluation:
         if self.replay:
             reference = await store.advance_watermark(conn, self.watermark_name, signal.event_ts)
+            self._watermark, self._watermark_known = reference, True
         else:
             reference = datetime.now(UTC)
         symbol, stream = signal.symbol, stream_of(signal)
@@ -47,6 +122,39 @@ class SignalHandler:
             evaluation = evaluate(seen.state, signal, self.config, reference_time=reference)
             if not await self.states.settle(conn, seen, evaluation.state):
                 raise RuntimeError(f"state of {symbol}/{stream or '-'} changed under its row lock")
-        self.metrics.observe("kafka", evaluation, signal.event_ts)
-        return [Outgoing(topics.TRIGGERS, trigger, key=trigger.symbol, discriminator=trigger.request_id,
-                         correlation_id=trigger.request_id) for trigger in evaluation.triggers]
+        return evaluation
+
+    async def _known_watermark(self, conn: AsyncConnection) -> datetime | None:
+        if not self._watermark_known:
+            self._watermark = await store.read_watermark(conn, self.watermark_name)
+            self._watermark_known = True
+        return self._watermark
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write what the transaction decided: the watermark, then all changed states, one statement each.
+
+        Watermark first, as the write-through path does, so two writers take locks in the same order.
+        """
+        txn, self._open = self._open, None
+        if txn is not None:
+            if self.replay and txn.watermark is not None:
+                if not await store.move_watermark(conn, self.watermark_name, txn.watermark_base, txn.watermark):
+                    self.discard()
+                    raise StaleDecision(f"watermark {self.watermark_name} moved underneath this transaction")
+                self._watermark, self._watermark_known = txn.watermark, True
+            writes = [(p.seen, p.state) for p in txn.states.values() if p.state != p.seen.state or not p.seen.read_now]
+            missed = await self.states.put_many(conn, writes)
+            if missed:
+                self.discard()
+                names = ", ".join(f"{symbol}/{stream or '-'}" for symbol, stream in missed)
+                raise StaleDecision(f"state of {names} changed underneath this transaction")
+        observed, self._observed = self._observed, []
+        for evaluation, event_ts in observed:
+            self.metrics.observe("kafka", evaluation, event_ts)
+
+    def discard(self) -> None:
+        """The transaction (or a record's savepoint) rolled back: forget what was buffered or cached."""
+        self._open = None
+        self._observed.clear()
+        self.states.clear()
+        self._watermark, self._watermark_known = None, False
