@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from torghut_cli.demo.processes import ServiceFailed, ServiceProcess
 from torghut_cli.demo.runner import ACCOUNT, service_plan
@@ -26,6 +27,14 @@ from torghut_contracts.models import GLOBAL_SCOPE, ControlCommand, TaSignal
 from torghut_runtime.testing import Record, create_topics_for, produce, read_records
 
 SESSION_OPEN = datetime(2026, 2, 12, 14, 30, tzinfo=UTC)  # 09:30 New York
+
+
+def _readable(record: Record, spec: topics.TopicSpec) -> bool:  # type: ignore[type-arg]
+    try:
+        spec.decode(record.value)
+    except ValidationError:
+        return False  # the poison messages a test planted
+    return True
 
 
 @dataclass
@@ -87,7 +96,7 @@ class Suite:
         matching: list[Record] = []
         while asyncio.get_running_loop().time() < deadline:
             records = await read_records(self.bootstrap, topic, expect=10_000, timeout=0.3)
-            matching = [r for r in records if predicate(r.model(spec))]
+            matching = [r for r in records if _readable(r, spec) and predicate(r.model(spec))]
             if len(matching) >= count:
                 return matching
             await asyncio.sleep(0.2)
