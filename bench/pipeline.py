@@ -23,6 +23,7 @@ operator would, and then:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 import uuid
@@ -39,7 +40,7 @@ from torghut_contracts import headers as h
 from torghut_contracts import topics
 from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders
-from torghut_contracts.models import GLOBAL_SCOPE, ControlCommand, TaSignal
+from torghut_contracts.models import GLOBAL_SCOPE, ControlCommand, StrategyTrigger, TaSignal
 from torghut_embedded.kafka import TopicSpec, create_topics, delete_topics
 from torghut_embedded.postgres import create_database, drop_database
 
@@ -74,6 +75,7 @@ class StageIndex:
 
     prefix: str
     request_ids: dict[str, str] = field(default_factory=dict)
+    last_trigger: bytes | None = None
     fills: int = 0
 
     def __call__(self, topic: str, headers: dict[str, str], value: bytes) -> str | None:
@@ -82,6 +84,7 @@ class StageIndex:
         if name == topics.TRIGGERS.name:
             body = json.loads(value)
             self.request_ids[f"{body['symbol']}|{body['signal_seq']}"] = body["request_id"]
+            self.last_trigger = value
         elif name == topics.TRADE_UPDATES.name:
             if json.loads(value).get("event") != "fill":
                 return None
@@ -100,6 +103,7 @@ class Pipeline:
     services: list[ServiceProcess] = field(default_factory=list)
     producer: AIOKafkaProducer | None = None
     startup_s: float = 0.0
+    template_trigger: StrategyTrigger | None = None
 
     def topic(self, spec: topics.TopicSpec[Any]) -> str:
         return self.prefix + spec.name
@@ -191,6 +195,8 @@ class Pipeline:
                     arrived = observer.arrivals.get((self.topic(spec), request_id), previous)
                     stages[spec.name].append((arrived - previous) * 1000)
                     previous = arrived
+        if index.last_trigger is not None:
+            self.template_trigger = topics.TRIGGERS.decode(index.last_trigger)
         return {"signal_to_fill": latency_summary(totals), "samples_requested": samples, "warmup": warmup,
                 "missing": missing,
                 "stages": {name: latency_summary(values) for name, values in stages.items()}}
@@ -211,6 +217,47 @@ class Pipeline:
             return f"last {topic[len(self.prefix):]} {body.get('outcome') or body.get('event') or ''} " \
                    f"{body.get('reason_codes') or (body.get('intent') or {}).get('action') or ''}"
         return "trigger only"
+
+    # -- the decision path alone -------------------------------------------------------------------
+    async def decision_burst(self, count: int, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Decisions per second when ``count`` triggers arrive at once (decision-client + decision-engine).
+
+        The triggers are copies of one the signal-trigger emitted in the latency phase, each with its
+        own request id and symbol, produced straight onto ``torghut.triggers.v1``.
+        """
+        template = self.template_trigger
+        if template is None:
+            return {"error": "no trigger was observed to copy"}
+        observer = Observer(self.bootstrap, [self.topic(topics.DECISIONS)],
+                            lambda _t, headers, _v: headers.get(h.CORRELATION_ID),
+                            fetch_max_wait_ms=self.fetch_max_wait_ms)
+        wanted = []
+        async with observer:
+            for i in range(count):
+                symbol = RATE_SYMBOLS[i % len(RATE_SYMBOLS)]
+                request_id = hashlib.sha256(f"bench-burst-{self.prefix}-{i}".encode()).hexdigest()
+                trigger = template.model_copy(update={"request_id": request_id, "symbol": symbol})
+                wanted.append(request_id)
+                assert self.producer is not None
+                await self.producer.send(self.topic(topics.TRIGGERS), topics.TRIGGERS.encode(trigger),
+                                         key=symbol.encode(),
+                                         headers=MessageHeaders.new(topics.TRIGGERS.name,
+                                                                    correlation_id=request_id).as_kafka())
+            await self.producer.flush()
+            started = time.perf_counter()
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                arrived = [observer.arrivals.get((self.topic(topics.DECISIONS), r)) for r in wanted]
+                done = [a for a in arrived if a is not None]
+                if len(done) == count:
+                    break
+                await asyncio.sleep(0.02)
+        if len(done) < 2:
+            return {"triggers": count, "decided": len(done)}
+        first, last = min(done), max(done)
+        return {"triggers": count, "decided": len(done),
+                "decisions_per_s": round((len(done) - 1) / max(last - first, 1e-9), 1),
+                "all_within_s": round(last - started, 2)}
 
     # -- sustained rate ----------------------------------------------------------------------------
     async def sustained_rate(self, rates: list[int], step_s: float) -> dict[str, Any]:
@@ -340,7 +387,7 @@ class LagProbe:
 
 
 async def run_pipeline(bootstrap: str, admin_url: str, log_dir: Path, *, samples: int = 60, warmup: int = 4,
-                       rates: list[int] | None = None, step_s: float = 4.0, idle_s: float = 3.0,
+                       rates: list[int] | None = None, step_s: float = 4.0, idle_s: float = 3.0, burst: int = 60,
                        fetch_max_wait_ms: int = 20) -> dict[str, Any]:
     pipeline = Pipeline(bootstrap, admin_url, log_dir, fetch_max_wait_ms=fetch_max_wait_ms)
     try:
@@ -349,6 +396,7 @@ async def run_pipeline(bootstrap: str, admin_url: str, log_dir: Path, *, samples
                                    "log_dir": str(log_dir)}
         figures["idle_cpu_pct"] = await pipeline.idle_cpu(idle_s)
         figures["latency"] = await pipeline.latency(samples, warmup)
+        figures["decision_burst"] = await pipeline.decision_burst(burst)
         figures["rate"] = await pipeline.sustained_rate(rates or list(DEFAULT_RATES), step_s)
         figures["peak_rss_mb"] = pipeline.peak_rss()
         return figures

@@ -327,7 +327,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the whole suite on embedded infrastructure and replay a session")
     demo.add_argument("--workdir", default=".torghut/demo")
-    demo.add_argument("--speed", type=float, help="replay at original spacing / SPEED (default: as fast as possible)")
+    demo.add_argument("--speed", type=float, default=600.0,
+                      help="replay at the session's original spacing / SPEED (default 600: 6.5 hours in ~40 s)")
+    demo.add_argument("--asap", dest="speed", action="store_const", const=None,
+                      help="replay as fast as possible (the firewall then sees prices ahead of decisions)")
     demo.add_argument("--quiet-seconds", type=float, default=6.0, help="end after this long with no new message")
     return parser
 

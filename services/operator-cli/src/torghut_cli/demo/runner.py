@@ -146,11 +146,9 @@ def final_report(tally: PipelineTally, log_dir: Path) -> None:
     console.print(book)
     chain = tally.complete_chain()
     if chain:
-        console.print(f"one complete chain (signal → trigger → decision → verdict → order → fill): "
-                      f"correlation id [bold]{chain}[/]")
-        console.print(f"  follow it:  grep {chain} {log_dir}/*.log")
-        console.print(f"  or:         uv run torghut replay dump torghut.decisions.v1 --out /dev/stdout "
-                      f"--header x-correlation-id={chain}")
+        console.print("one complete chain (signal → trigger → decision → verdict → order → fill):")
+        console.print(f"  correlation id  [bold]{chain}[/]", soft_wrap=True)
+        console.print(f"  follow it:      grep {chain} {log_dir}/*.log", soft_wrap=True)
     else:
         console.print("[yellow]no chain reached a fill in this run")
 
@@ -187,13 +185,14 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
         console.print("starting the embedded broker (Tansu) and Postgres…")
         stack.start()
         await create_default_topics(stack.kafka_bootstrap)
-        console.print(f"  kafka {stack.kafka_bootstrap}   postgres {stack.database_url}")
+        console.print(f"  kafka {stack.kafka_bootstrap}   postgres {stack.database_url}", soft_wrap=True)
         services = service_plan(stack.kafka_bootstrap, stack.database_url, log_dir)
         for service in services:
             service.start()
         for service in services:
             service.wait_ready()
-            console.print(f"  [green]ready[/] {service.name:<17} {service.url}   log {service.log_path}")
+            console.print(f"  [green]ready[/] {service.name:<17} {service.url}   log {service.log_path}",
+                          soft_wrap=True)
         (workdir / "services.json").write_text(json.dumps({s.name: {"url": s.url} for s in services}, indent=2))
 
         producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
