@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-
 from torghut_cli.demo.processes import ServiceFailed, ServiceProcess
 from torghut_cli.demo.runner import ACCOUNT, service_plan
 from torghut_contracts import topics

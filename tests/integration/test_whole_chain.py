@@ -10,7 +10,6 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-
 from torghut_cli.demo.processes import ServiceProcess
 from torghut_contracts import headers as h
 from torghut_contracts import topics

@@ -72,7 +72,8 @@ class ExecutionRow:
         m = row._mapping
         return cls(
             id=m["id"], account=m["account"], client_order_id=m["client_order_id"], decision_id=m["decision_id"],
-            correlation_id=m["correlation_id"], traceparent=m["traceparent"], symbol=m["symbol"], side=Side(m["side"]), qty=m["qty"],
+            correlation_id=m["correlation_id"], traceparent=m["traceparent"], symbol=m["symbol"],
+            side=Side(m["side"]), qty=m["qty"],
             order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
             time_in_force=TimeInForce(m["time_in_force"]), expected_adapter=Adapter(m["expected_adapter"]),
             venue=Adapter(m["venue"]), fallback_reason=m["fallback_reason"],
@@ -142,7 +143,8 @@ class ExecutionStore:
         now = _now()
         statement = pg_insert(executions).values(
             account=self.account, client_order_id=order.client_order_id, decision_id=order.decision_id,
-            request_id=order.request_id, correlation_id=correlation_id, traceparent=traceparent, symbol=order.symbol, side=order.side.value,
+            request_id=order.request_id, correlation_id=correlation_id, traceparent=traceparent,
+            symbol=order.symbol, side=order.side.value,
             qty=order.qty, order_type=order.order_type.value, limit_price=order.limit_price,
             time_in_force=order.time_in_force.value, extended_hours=order.extended_hours,
             reference_price=order.reference_price, approved_at=order.approved_at, expected_adapter=expected.value,
