@@ -65,3 +65,25 @@ def test_bad_config_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     message = str(caught.value)
     assert "KAFKA_BOOTSTRAP_SERVERS is required but not set" in message
     assert "DATABASE_URL" in message and "HTTP_PORT" in message
+
+
+async def test_old_tracking_records_are_pruned(kafka_bootstrap: str, fresh_database_url: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+    from torghut_runtime.db import processed_messages
+
+    settings = test_settings(ServiceSettings, kafka_bootstrap=kafka_bootstrap, database_url=fresh_database_url,
+                             topic_prefix="", service_name="prune-test")
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=False, uses_kafka=False)
+    async with runtime.running():
+        now = datetime.now(UTC)
+        async with runtime.engine.begin() as conn:
+            for message_id, age in (("old", 40), ("recent", 1)):
+                await conn.execute(processed_messages.insert().values(
+                    consumer="c", message_id=message_id, topic="t", partition=0, offset=0, outputs="[]",
+                    processed_at=now - timedelta(days=age)))
+        assert await runtime.kafka.store.prune(now - timedelta(days=35)) == 1
+        async with runtime.engine.connect() as conn:
+            left = [r.message_id for r in await conn.execute(sa.select(processed_messages.c.message_id))]
+    assert left == ["recent"]

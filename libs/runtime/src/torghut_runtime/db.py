@@ -127,6 +127,13 @@ class IdempotencyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    async def prune(self, older_than: datetime) -> int:
+        """Forget tracking records older than any message a topic still holds (they can't be replayed)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                processed_messages.delete().where(processed_messages.c.processed_at < older_than))
+        return int(result.rowcount or 0)
+
     @staticmethod
     async def previous_outputs(conn: AsyncConnection, consumer: str, message_id: str) -> list[StoredOutput] | None:
         row = (await conn.execute(

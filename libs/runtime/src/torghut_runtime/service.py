@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,11 @@ class ServiceRuntime:
     async def start(self) -> None:
         if self.migrations is not None:
             await migrate(self.engine, self.settings.schema_name, self.migrations)
+        loops = list(self._loops)
         if self.uses_kafka:
             await self.broker.start()
-        for name, loop in self._loops:
+            loops.append(("processed-messages-pruner", self._prune_forever))
+        for name, loop in loops:
             self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=name))
         self._started = True
         log.info("service started", topics_prefix=self.settings.topic_prefix or None)
@@ -116,6 +119,14 @@ class ServiceRuntime:
             yield self
         finally:
             await self.stop()
+
+    async def _prune_forever(self) -> None:
+        retention = timedelta(days=self.settings.processed_retention_days)
+        while True:
+            pruned = await self.kafka.store.prune(datetime.now(UTC) - retention)
+            if pruned:
+                log.info("pruned tracking records", rows=pruned)
+            await asyncio.sleep(3600)
 
     async def _supervise(self, name: str, loop: BackgroundLoop) -> None:
         delay = 0.5

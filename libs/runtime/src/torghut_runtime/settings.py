@@ -43,6 +43,8 @@ class ServiceSettings(BaseSettings):
     kafka_max_batch: int = Field(default=500, ge=1, le=10_000,
                                  description="Records per transaction on high-volume topics (TA signals).")
     kafka_auto_offset_reset: str = Field(default="earliest", pattern=r"^(earliest|latest)$")
+    processed_retention_days: float = Field(
+        default=35.0, gt=0, description="Tracking records older than this are pruned (keep >= topic retention).")
     graceful_timeout_s: float = Field(default=15.0, gt=0)
 
     @property
