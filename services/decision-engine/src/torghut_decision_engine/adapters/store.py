@@ -111,7 +111,9 @@ class RunStore:
                     status=RunState.ACCEPTED.value, fault=new.fault, owner=self.owner,
                     lease_expires_at=now + self.lease_ttl, deadline_at=new.deadline_at, created_at=now,
                     updated_at=now, last_event_id=1,
-                ).on_conflict_do_nothing(index_elements=["request_id"]).returning(runs.c.run_id)
+                # No conflict target: two racing submissions collide on the primary key (the run id is
+                # derived from the request id) as often as on request_id; either way the first wins.
+                ).on_conflict_do_nothing().returning(runs.c.run_id)
             )).first()
             if inserted is not None:
                 await conn.execute(run_events.insert().values(
