@@ -91,16 +91,7 @@ def create_processed_messages_table() -> None:
     """Call from a service's first migration: the tracking table of :class:`IdempotencyStore`."""
     from alembic import op
 
-    op.create_table(
-        "processed_messages",
-        sa.Column("consumer", sa.Text, primary_key=True),
-        sa.Column("message_id", sa.Text, primary_key=True),
-        sa.Column("topic", sa.Text, nullable=False),
-        sa.Column("partition", sa.Integer, nullable=False),
-        sa.Column("offset", sa.BigInteger, nullable=False),
-        sa.Column("outputs", sa.Text, nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-    )
+    op.create_table(processed_messages.name, *(column.copy() for column in processed_messages.columns))
 
 
 @dataclass(frozen=True)

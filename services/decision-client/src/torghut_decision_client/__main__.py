@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
-from torghut_runtime import ConfigError, load_settings
+from torghut_runtime import load_settings
+from torghut_runtime.entrypoint import serve
 
 from .settings import DecisionClientSettings
 
@@ -12,13 +11,7 @@ from .settings import DecisionClientSettings
 def main() -> None:
     from .app import build_runtime
 
-    try:
-        settings = load_settings(DecisionClientSettings)
-        runtime = build_runtime(settings)
-    except ConfigError as exc:
-        print(f"torghut-decision-client: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    runtime.run()
+    serve("torghut-decision-client", lambda: load_settings(DecisionClientSettings), build_runtime)
 
 
 if __name__ == "__main__":

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
-from torghut_runtime import ConfigError, load_settings
+from torghut_runtime import load_settings
+from torghut_runtime.entrypoint import serve
 
 from .settings import DecisionEngineSettings
 
 
 def main() -> None:
-    try:
-        settings = load_settings(DecisionEngineSettings)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
     from .app import build_runtime
 
-    build_runtime(settings).run()
+    serve("torghut-decision-engine", lambda: load_settings(DecisionEngineSettings), build_runtime)
 
 
 if __name__ == "__main__":

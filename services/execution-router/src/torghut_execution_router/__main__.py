@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
-from torghut_runtime import ConfigError, load_settings
+from torghut_runtime import load_settings
+from torghut_runtime.entrypoint import serve
 
 from .app import build_runtime
 from .settings import ExecutionRouterSettings
 
 
 def main() -> None:
-    try:
-        settings = load_settings(ExecutionRouterSettings)
-    except ConfigError as exc:
-        print(f"execution-router: {exc}", file=sys.stderr)
-        sys.exit(2)
-    build_runtime(settings).run()
+    serve("torghut-execution-router", lambda: load_settings(ExecutionRouterSettings), build_runtime)
 
 
 if __name__ == "__main__":

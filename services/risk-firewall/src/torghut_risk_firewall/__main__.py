@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
-from torghut_runtime import ConfigError
+from torghut_runtime.entrypoint import serve
 
 from .app import build_runtime
 from .settings import load_firewall_settings
 
 
 def main() -> None:
-    try:
-        settings = load_firewall_settings()
-    except ConfigError as exc:
-        print(f"torghut-risk-firewall: configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    build_runtime(settings).run()
+    serve("torghut-risk-firewall", load_firewall_settings, build_runtime)
 
 
 if __name__ == "__main__":

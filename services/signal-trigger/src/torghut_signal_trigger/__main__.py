@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import sys
-
-from torghut_runtime import ConfigError, load_settings
+from torghut_runtime import load_settings
+from torghut_runtime.entrypoint import serve
 
 from .app import build_service
 from .settings import SignalTriggerSettings
 
 
 def main() -> None:
-    try:
-        settings = load_settings(SignalTriggerSettings)
-        service = build_service(settings)
-    except ConfigError as exc:
-        print(f"torghut-signal-trigger: configuration error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    service.runtime.run()
+    serve("torghut-signal-trigger", lambda: load_settings(SignalTriggerSettings),
+          lambda settings: build_service(settings).runtime)
 
 
 if __name__ == "__main__":

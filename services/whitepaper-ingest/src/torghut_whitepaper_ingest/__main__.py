@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
-from torghut_runtime import ConfigError, load_settings
+from torghut_runtime import load_settings
+from torghut_runtime.entrypoint import serve
 
 from .app import build_runtime
 from .settings import WhitepaperSettings
 
 
 def main() -> None:
-    try:
-        settings = load_settings(WhitepaperSettings)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    build_runtime(settings).run()
+    serve("torghut-whitepaper-ingest", lambda: load_settings(WhitepaperSettings), build_runtime)
 
 
 if __name__ == "__main__":
