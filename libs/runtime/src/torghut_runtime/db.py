@@ -74,24 +74,26 @@ async def migrations_at_head(engine: AsyncEngine, schema: str, versions_dir: Pat
         return await conn.run_sync(current) == heads
 
 
-processed_messages = sa.Table(
-    "processed_messages",
-    sa.MetaData(),
-    sa.Column("consumer", sa.Text, primary_key=True),
-    sa.Column("message_id", sa.Text, primary_key=True),
-    sa.Column("topic", sa.Text, nullable=False),
-    sa.Column("partition", sa.Integer, nullable=False),
-    sa.Column("offset", sa.BigInteger, nullable=False),
-    sa.Column("outputs", sa.Text, nullable=False),
-    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-)
+def _tracking_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("consumer", sa.Text, primary_key=True),
+        sa.Column("message_id", sa.Text, primary_key=True),
+        sa.Column("topic", sa.Text, nullable=False),
+        sa.Column("partition", sa.Integer, nullable=False),
+        sa.Column("offset", sa.BigInteger, nullable=False),
+        sa.Column("outputs", sa.Text, nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+    ]
+
+
+processed_messages = sa.Table("processed_messages", sa.MetaData(), *_tracking_columns())
 
 
 def create_processed_messages_table() -> None:
     """Call from a service's first migration: the tracking table of :class:`IdempotencyStore`."""
     from alembic import op
 
-    op.create_table(processed_messages.name, *(column.copy() for column in processed_messages.columns))
+    op.create_table(processed_messages.name, *_tracking_columns())
 
 
 @dataclass(frozen=True)
