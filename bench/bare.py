@@ -10,6 +10,8 @@ two to five hops. Peak RSS of a passthrough process is the baseline for a servic
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import signal
 import subprocess
@@ -24,7 +26,7 @@ from torghut_embedded.kafka import create_test_topics, delete_topics
 from torghut_embedded.processes import spawn
 
 from .observe import Observer
-from .procfs import peak_rss_mb
+from .procfs import cpu_seconds, peak_rss_mb
 from .stats import latency_summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -57,15 +59,15 @@ class PassthroughProcess:
 
 
 async def measure_chain(bootstrap: str, log_dir: Path, *, samples: int = 200, warmup: int = 10,
-                        partitions: int = 3, fetch_max_wait_ms: int = 20) -> dict[str, Any]:
-    """Latency after 1..5 hops (p50/p99/max ms) and the passthroughs' peak RSS."""
+                        partitions: int = 3, fetch_max_wait_ms: int = 20, idle_s: float = 2.0) -> dict[str, Any]:
+    """Latency after 1..5 hops (p50/p99/max ms), the passthroughs' peak RSS and their CPU when idle."""
     prefix = f"bare{uuid.uuid4().hex[:6]}."
     names = [f"{prefix}hop{i}" for i in range(1, HOPS + 1)]
     await create_test_topics(bootstrap, names, partitions=partitions)
     relays = [PassthroughProcess(f"passthrough-{i}", ["--bootstrap", bootstrap, "--source", src, "--sink", dst,
                                                       "--group", f"{prefix}relay{i}",
                                                       "--fetch-max-wait-ms", str(fetch_max_wait_ms)], log_dir)
-              for i, (src, dst) in enumerate(zip(names, names[1:], strict=False), start=1)]
+              for i, (src, dst) in enumerate(itertools.pairwise(names), start=1)]
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
     observer = Observer(bootstrap, names, lambda _t, headers, _v: headers.get(BENCH_ID),
                         fetch_max_wait_ms=fetch_max_wait_ms)
@@ -88,6 +90,11 @@ async def measure_chain(bootstrap: str, log_dir: Path, *, samples: int = 200, wa
                 for hop, topic in enumerate(names):
                     latencies[hop].append((observer.arrivals[(topic, sample)] - started) * 1000)
         rss = {relay.name: peak_rss_mb(relay.process.pid) for relay in relays}
+        idle_before, idle_started = [cpu_seconds(r.process.pid) or 0.0 for r in relays], time.perf_counter()
+        await asyncio.sleep(idle_s)
+        idle_after = [cpu_seconds(r.process.pid) or 0.0 for r in relays]
+        idle_elapsed = time.perf_counter() - idle_started
+        idle_pct = max(a - b for a, b in zip(idle_after, idle_before, strict=True)) / idle_elapsed * 100
     finally:
         await observer.stop()
         await producer.stop()
@@ -100,4 +107,5 @@ async def measure_chain(bootstrap: str, log_dir: Path, *, samples: int = 200, wa
         "partitions": partitions,
         "fetch_max_wait_ms": fetch_max_wait_ms,
         "passthrough_peak_rss_mb": max((v for v in rss.values() if v is not None), default=None),
+        "passthrough_idle_cpu_pct": round(idle_pct, 1),
     }

@@ -73,15 +73,25 @@ class Observer:
 
     async def wait_for(self, topic: str, key: str, timeout: float) -> float | None:
         """Arrival time of ``key`` on ``topic``, waiting up to ``timeout`` seconds; None if it never came."""
+        if await self.wait_until(lambda: (topic, key) in self.arrivals, timeout):
+            return self.arrivals[(topic, key)]
+        return None
+
+    def seen_since(self, topic: str, since: float) -> bool:
+        """Has any record of ``topic`` arrived at or after ``since`` (a ``perf_counter`` time)?"""
+        return any(t == topic and at >= since for t, _, _, at in reversed(self.records[-50:]))
+
+    async def wait_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        """Wait (up to ``timeout`` seconds) until ``condition()`` holds, re-checking after every fetch."""
         deadline = time.monotonic() + timeout
-        while (topic, key) not in self.arrivals:
+        while not condition():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None
+                return False
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-        return self.arrivals[(topic, key)]
+        return True
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -11,18 +11,23 @@ operator would, and then:
   that closes it). The clock starts when the completing signal is produced and stops when the
   observer reads the ``fill`` trade update whose ``x-correlation-id`` is the trigger's request id,
   so no two samples can be confused. The intermediate topics are read too, which splits each
-  sample into its stages.
+  sample into its stages. Before the next cross the bench waits (untimed) for the account
+  snapshot that follows the fill, so the sell sees the position it closes.
+* **decision path**: copies of a real trigger produced at once onto ``torghut.triggers.v1``;
+  decisions per second through decision-client and decision-engine.
 * **sustained rate**: signals are offered at a rising rate, a few seconds per step, and the
   consumer groups that read ``torghut.ta.signals.v1`` (signal-trigger, risk-firewall and
   execution-router) are watched. A step is sustained when every group consumed at least 90 % of
   what was offered during it and had caught up again within a second after it; the figure is the
   highest sustained step.
-* **peak RSS** of every service process (``VmHWM``), read after both.
+* **peak RSS** of every service process (``VmHWM``), read at the end, and **idle CPU** (each
+  process, the broker and Postgres, a few seconds with nothing to do).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
@@ -45,12 +50,14 @@ from torghut_embedded.kafka import TopicSpec, create_topics, delete_topics
 from torghut_embedded.postgres import create_database, drop_database
 
 from .observe import Observer
-from .procfs import cpu_seconds, peak_rss_mb
+from .procfs import cpu_seconds, cpu_seconds_tree, peak_rss_mb
+from .scrape import mean_ms, snapshot
 from .stats import latency_summary
 
 SESSION_OPEN = datetime(2026, 2, 12, 14, 30, tzinfo=UTC)  # 09:30 New York, the demo dataset's day
-#: Ten tickers for the latency samples: each one's signals are 200 s of event time apart, so the
-#: same direction comes back every 400 s, past the strategy's 300 s and the firewall's 60 s cooldowns.
+#: Ten tickers for the latency samples, a buy then its sell 20 s of event time apart, symbol after
+#: symbol: a symbol's next buy comes 400 s later, past the strategy's 300 s and the firewall's 60 s
+#: cooldowns, and only one position is open at a time (inside the default exposure limits).
 LATENCY_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG", "TSLA", "AMD", "NFLX", "AVGO")
 LATENCY_STEP = timedelta(seconds=20)
 #: Different tickers for the rate steps, so they never disturb a latency sample's position.
@@ -58,7 +65,7 @@ RATE_SYMBOLS = ("ORCL", "CRM", "ADBE", "INTC", "QCOM", "TXN", "IBM", "CSCO", "PE
                 "WMT", "COST", "JPM", "BAC", "XOM", "CVX", "UNH", "PFE", "DIS", "NKE")
 STAGES = (topics.TRIGGERS, topics.DECISIONS, topics.ORDERS_APPROVED, topics.TRADE_UPDATES)
 SIGNAL_GROUPS = ("signal-trigger", "risk-firewall", "execution-router")
-DEFAULT_RATES = (25, 50, 100, 200, 400, 800, 1600)
+DEFAULT_RATES = (10, 25, 50, 100, 200, 400, 800, 1600)
 
 
 def make_signal(symbol: str, at: datetime, seq: int, *, bullish: bool, price: Decimal = Decimal(100)) -> TaSignal:
@@ -76,7 +83,6 @@ class StageIndex:
     prefix: str
     request_ids: dict[str, str] = field(default_factory=dict)
     last_trigger: bytes | None = None
-    fills: int = 0
 
     def __call__(self, topic: str, headers: dict[str, str], value: bytes) -> str | None:
         name = topic[len(self.prefix):]
@@ -88,12 +94,13 @@ class StageIndex:
         elif name == topics.TRADE_UPDATES.name:
             if json.loads(value).get("event") != "fill":
                 return None
-            self.fills += 1
         return correlation
 
 
 @dataclass
 class Pipeline:
+    """The five services as processes on their own topic prefix and database, and what the bench sends."""
+
     bootstrap: str
     admin_url: str
     log_dir: Path
@@ -104,6 +111,9 @@ class Pipeline:
     producer: AIOKafkaProducer | None = None
     startup_s: float = 0.0
     template_trigger: StrategyTrigger | None = None
+    idle_pct: dict[str, float] = field(default_factory=dict)
+    infra: dict[str, int] = field(default_factory=dict)
+    """``{"kafka": pid, "postgres": pid}`` of the embedded stack, for CPU accounting."""
 
     def topic(self, spec: topics.TopicSpec[Any]) -> str:
         return self.prefix + spec.name
@@ -159,7 +169,9 @@ class Pipeline:
         cash), so each sample is a full chain ending in a fill; event time moves 20 s per sample.
         """
         index = StageIndex(self.prefix)
-        observer = Observer(self.bootstrap, [self.topic(s) for s in (*STAGES, topics.RISK_VERDICTS)], index,
+        snapshots = self.topic(topics.ACCOUNT_SNAPSHOTS)
+        observer = Observer(self.bootstrap, [self.topic(s) for s in (*STAGES, topics.RISK_VERDICTS,
+                                                                     topics.ACCOUNT_SNAPSHOTS)], index,
                             fetch_max_wait_ms=self.fetch_max_wait_ms)
         totals: list[float] = []
         stages: dict[str, list[float]] = {s.name: [] for s in STAGES}
@@ -186,6 +198,9 @@ class Pipeline:
                     why = "no trigger" if request_id is None else self._why(observer, request_id)
                     missing.append(f"{symbol}#{seq}: {why}")
                     continue
+                # The next cross (the sell) must see the position: wait, untimed, for the account
+                # snapshot the router publishes after a fill to reach the decision-client's topic.
+                await observer.wait_until(functools.partial(observer.seen_since, snapshots, filled), 5.0)
                 if i < warmup:
                     continue
                 assert request_id is not None
@@ -201,13 +216,12 @@ class Pipeline:
                 "missing": missing,
                 "stages": {name: latency_summary(values) for name, values in stages.items()}}
 
-    async def _request_id(self, observer: Observer, index: StageIndex, key: str, timeout_s: float) -> str | None:
-        deadline = time.monotonic() + timeout_s
-        while key not in index.request_ids:
-            if time.monotonic() > deadline:
-                return None
-            await observer.wait_for(self.topic(topics.TRIGGERS), "\0never", 0.05)
-        return index.request_ids[key]
+    @staticmethod
+    async def _request_id(observer: Observer, index: StageIndex, key: str, timeout_s: float) -> str | None:
+        """The request id of the trigger fired by signal ``symbol|seq``, once the observer has seen it."""
+        if await observer.wait_until(lambda: key in index.request_ids, timeout_s):
+            return index.request_ids[key]
+        return None
 
     def _why(self, observer: Observer, request_id: str) -> str:
         for topic, headers, value, _ in reversed(observer.records):
@@ -231,14 +245,15 @@ class Pipeline:
         observer = Observer(self.bootstrap, [self.topic(topics.DECISIONS)],
                             lambda _t, headers, _v: headers.get(h.CORRELATION_ID),
                             fetch_max_wait_ms=self.fetch_max_wait_ms)
-        wanted = []
+        wanted: list[str] = []
+        done: list[float] = []
+        assert self.producer is not None
         async with observer:
             for i in range(count):
                 symbol = RATE_SYMBOLS[i % len(RATE_SYMBOLS)]
                 request_id = hashlib.sha256(f"bench-burst-{self.prefix}-{i}".encode()).hexdigest()
                 trigger = template.model_copy(update={"request_id": request_id, "symbol": symbol})
                 wanted.append(request_id)
-                assert self.producer is not None
                 await self.producer.send(self.topic(topics.TRIGGERS), topics.TRIGGERS.encode(trigger),
                                          key=symbol.encode(),
                                          headers=MessageHeaders.new(topics.TRIGGERS.name,
@@ -285,11 +300,14 @@ class Pipeline:
                               "drained_after_s": None if drained_s is None else round(drained_s, 2),
                               "cpu_pct": {n: round((cpu_after[n] - cpu_before[n]) / elapsed * 100)
                                           for n in cpu_before},
+                              "cpu_ms_per_signal_above_idle": {
+                                  n: round(((cpu_after[n] - cpu_before[n]) / elapsed - self.idle_pct.get(n, 0) / 100)
+                                           * 1000 / rate, 2) for n in cpu_before},
                               "sustained": ok})
                 if not ok:
                     break
                 sustained = rate
-            if not steps[-1]["sustained"]:
+            if steps and not steps[-1]["sustained"]:
                 await lag.drained_within(30.0)  # let the backlog go before RSS is read
         finally:
             await lag.stop()
@@ -328,11 +346,16 @@ class Pipeline:
         before, started = self.cpu(), time.perf_counter()
         await asyncio.sleep(seconds)
         after, elapsed = self.cpu(), time.perf_counter() - started
-        return {name: round((after[name] - before[name]) / elapsed * 100, 1) for name in before}
+        self.idle_pct = {name: round((after[name] - before[name]) / elapsed * 100, 1) for name in before}
+        return self.idle_pct
 
     def cpu(self) -> dict[str, float]:
-        """CPU seconds used so far by each service process."""
-        return {s.name: cpu_seconds(s.process.pid) or 0.0 for s in self.services if s.process is not None}
+        """CPU seconds used so far by each service process, the broker, Postgres and this process."""
+        out = {s.name: cpu_seconds(s.process.pid) or 0.0 for s in self.services if s.process is not None}
+        for name, pid in self.infra.items():
+            out[name] = cpu_seconds_tree(pid) or 0.0
+        out["bench"] = time.process_time()
+        return out
 
     def peak_rss(self) -> dict[str, float | None]:
         return {s.name: peak_rss_mb(s.process.pid) if s.process is not None else None for s in self.services}
@@ -386,16 +409,25 @@ class LagProbe:
             await consumer.stop()
 
 
-async def run_pipeline(bootstrap: str, admin_url: str, log_dir: Path, *, samples: int = 60, warmup: int = 4,
+async def run_pipeline(bootstrap: str, admin_url: str, log_dir: Path, *, infra: dict[str, int] | None = None,
+                       samples: int = 60, warmup: int = 4,
                        rates: list[int] | None = None, step_s: float = 4.0, idle_s: float = 3.0, burst: int = 60,
                        fetch_max_wait_ms: int = 20) -> dict[str, Any]:
-    pipeline = Pipeline(bootstrap, admin_url, log_dir, fetch_max_wait_ms=fetch_max_wait_ms)
+    pipeline = Pipeline(bootstrap, admin_url, log_dir, fetch_max_wait_ms=fetch_max_wait_ms, infra=dict(infra or {}))
     try:
         await pipeline.start()
         figures: dict[str, Any] = {"startup_s": round(pipeline.startup_s, 1), "fetch_max_wait_ms": fetch_max_wait_ms,
                                    "log_dir": str(log_dir)}
-        figures["idle_cpu_pct"] = await pipeline.idle_cpu(idle_s)
+        idle = figures["idle_cpu_pct"] = await pipeline.idle_cpu(idle_s)
+        endpoints = [(s.name, s.url) for s in pipeline.services]
+        metrics_before, cpu_before, started = await snapshot(endpoints), pipeline.cpu(), time.perf_counter()
         figures["latency"] = await pipeline.latency(samples, warmup)
+        cpu_after, elapsed = pipeline.cpu(), time.perf_counter() - started
+        figures["latency"]["inside_services"] = mean_ms(metrics_before, await snapshot(endpoints))
+        crosses = samples + warmup
+        figures["latency"]["cpu_ms_per_cross_above_idle"] = {
+            name: round(((cpu_after[name] - cpu_before[name]) - idle[name] / 100 * elapsed) * 1000 / crosses, 1)
+            for name in cpu_before}
         figures["decision_burst"] = await pipeline.decision_burst(burst)
         figures["rate"] = await pipeline.sustained_rate(rates or list(DEFAULT_RATES), step_s)
         figures["peak_rss_mb"] = pipeline.peak_rss()

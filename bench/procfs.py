@@ -34,3 +34,17 @@ def cpu_seconds(pid: int) -> float | None:
         return None
     fields = raw[raw.rfind(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def cpu_seconds_tree(pid: int) -> float | None:
+    """CPU seconds of ``pid``, its live descendants and its reaped children (Postgres forks a backend
+    per connection, and the postmaster's ``cutime``/``cstime`` keep the time of those that exited)."""
+    from torghut_embedded.processes import descendants
+
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2:].split()
+    total = sum(int(f) for f in fields[11:15]) / _TICKS_PER_S
+    return total + sum(cpu_seconds(child) or 0.0 for child in descendants(pid))

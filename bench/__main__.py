@@ -1,0 +1,166 @@
+"""``make bench``: the whole suite against the bare broker, in one run, on embedded infrastructure.
+
+    uv run python -m bench [--samples 60] [--rates 25,50,100,...] [--step-s 4] [--fetch-max-wait-ms 20]
+
+Starts one EmbeddedStack (Tansu + Postgres) under .torghut/bench/, then measures in order:
+
+1. the bare limit: a chain of five topics and four aiokafka passthrough processes (bench.bare);
+2. each service alone: signal-trigger (bench.signal_trigger), risk-firewall core and through the
+   broker (bench.risk_firewall), execution-router (bench.execution_router), and the runtime's
+   per-record floor (bench.runtime_floor);
+3. the real pipeline, every service its own process (bench.pipeline): signal -> fill latency, the
+   decision path's burst rate, the sustained signal rate, idle CPU and peak RSS.
+
+It prints one table (each figure beside its bare baseline and the ratio) and writes
+bench/results/latest.json. docs/performance.md explains how to read both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from torghut_embedded.stack import EmbeddedStack
+
+from . import execution_router, risk_firewall, runtime_floor, signal_trigger
+from .bare import measure_chain
+from .pipeline import DEFAULT_RATES, STAGES, run_pipeline
+from .report import Row, ceiling, floor, render
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
+WORKDIR = REPO_ROOT / ".torghut" / "bench"
+RSS_LIMIT_MB = 200.0
+STAGE_NAMES = {"torghut.triggers.v1": "signal -> trigger", "torghut.decisions.v1": "trigger -> decision",
+               "torghut.orders.approved.v1": "decision -> approved order",
+               "torghut.trade-updates.v1": "approved order -> fill"}
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    return {"date": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
+            "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "load_average_1m_at_start": round(load[0], 2)}
+
+
+def build_rows(r: dict[str, Any]) -> list[Row]:
+    bare, pipe = r["bare"], r["pipeline"]
+    hop1, hop2, hop5 = bare["hops"]["1"], bare["hops"]["2"], bare["hops"]["5"]
+    st, rf, rt, fl = r["signal_trigger"], r["risk_firewall"], r["execution_router"], r["runtime_floor"]
+    per_record = st["passthrough_per_record_per_s"]
+    lat = pipe["latency"]["signal_to_fill"]
+    rows = [
+        Row("latency", "bare: 1 hop, produce -> another consumer, p50", hop1["p50_ms"], "ms"),
+        Row("latency", "bare: 1 hop, p99", hop1["p99_ms"], "ms"),
+        Row("latency", "bare: 5-hop passthrough chain, p50", hop5["p50_ms"], "ms"),
+        Row("latency", "bare: 5-hop passthrough chain, p99", hop5["p99_ms"], "ms"),
+        Row("latency", "pipeline signal -> fill, p50", lat["p50_ms"], "ms", "5-hop chain p50", hop5["p50_ms"],
+            "<= 3x", ceiling(lat["p50_ms"], hop5["p50_ms"], 3.0)),
+        Row("latency", "pipeline signal -> fill, p99", lat["p99_ms"], "ms", "5-hop chain p99", hop5["p99_ms"]),
+        Row("latency", "pipeline signal -> fill, max", lat["max_ms"], "ms", "5-hop chain max", hop5["max_ms"]),
+    ]
+    for spec in STAGES:
+        stage = pipe["latency"]["stages"][spec.name]
+        rows.append(Row("latency", f"  stage {STAGE_NAMES[spec.name]}, p50", stage["p50_ms"], "ms", "1 hop p50",
+                        hop1["p50_ms"]))
+    rows.append(Row("latency", "risk-firewall alone: decision -> verdict, p50", rf.get("verdict_latency_ms_p50"), "ms",
+                    "2 hops p50", hop2["p50_ms"]))
+    rows += [
+        Row("throughput", "bare: aiokafka passthrough, per record", per_record, "/s"),
+        Row("throughput", "bare: aiokafka passthrough, batched", st["passthrough_batched_per_s"], "/s",
+            "passthrough per record", per_record),
+        Row("throughput", "runtime floor, batched consumer (no-op)", st["runtime_floor_per_s"], "/s",
+            "passthrough per record", per_record),
+        Row("throughput", "runtime floor, per-record consumer (no-op)", fl["per_record_floor_per_s"], "/s",
+            "passthrough per record", per_record),
+        Row("throughput", "signal-trigger alone, signals", st["service_signals_per_s"], "/s",
+            "passthrough per record", per_record, ">= 0.5x", floor(st["service_signals_per_s"], per_record, 0.5)),
+        Row("throughput", "risk-firewall core evaluate_order (1 core)", rf["core_evaluations_per_s"], "/s",
+            target=f">= {rf['core_target_per_s']:,}", met=rf["core_meets_target"]),
+        Row("throughput", "risk-firewall alone, decisions -> verdicts", rf.get("burst_verdicts_per_s"), "/s",
+            "passthrough per record", per_record),
+        Row("throughput", "execution-router alone, price signals", rt["signals_per_s"], "/s",
+            "passthrough per record", per_record),
+        Row("throughput", "execution-router alone, orders -> fills", rt["fills_per_s"], "/s",
+            "passthrough per record", per_record),
+        Row("throughput", "decision-client + engine, triggers -> decisions",
+            pipe["decision_burst"].get("decisions_per_s"), "/s", "passthrough per record", per_record),
+        Row("throughput", "pipeline sustained signals (lag stays flat)", pipe["rate"]["sustained_signals_per_s"],
+            "/s", "passthrough per record", per_record),
+    ]
+    for name, mb in pipe["peak_rss_mb"].items():
+        rows.append(Row("memory", f"peak RSS {name}", mb, "MB", "passthrough process", bare["passthrough_peak_rss_mb"],
+                        f"<= {RSS_LIMIT_MB:.0f} MB", None if mb is None else mb <= RSS_LIMIT_MB))
+    for name, pct in pipe["idle_cpu_pct"].items():
+        rows.append(Row("idle CPU", f"{name}, % of one core doing nothing", pct, "%", "passthrough process",
+                        bare["passthrough_idle_cpu_pct"]))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--samples", type=int, default=60, help="signal -> fill latency samples (after 4 warm-up)")
+    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)),
+                        help="offered signal rates to step through, per second")
+    parser.add_argument("--step-s", type=float, default=4.0, help="seconds per rate step")
+    parser.add_argument("--fetch-max-wait-ms", type=int, default=20,
+                        help="KAFKA_FETCH_MAX_WAIT_MS of the services and of every bare consumer")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine(), "settings": {
+        "samples": args.samples, "rates": args.rates, "step_s": args.step_s,
+        "fetch_max_wait_ms": args.fetch_max_wait_ms}}
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    log_dir = WORKDIR / "logs"
+
+    def phase(name: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {name}", file=sys.stderr, flush=True)
+
+    with EmbeddedStack(WORKDIR / "infra") as stack:
+        bootstrap, admin = stack.kafka_bootstrap, stack.database_url
+        phase("bare: one hop and the five-hop passthrough chain")
+        results["bare"] = asyncio.run(measure_chain(bootstrap, log_dir, fetch_max_wait_ms=args.fetch_max_wait_ms))
+        phase("signal-trigger alone")
+        results["signal_trigger"] = signal_trigger.run(stack)
+        phase("risk-firewall alone")
+        results["risk_firewall"] = risk_firewall.run(stack)
+        phase("execution-router alone")
+        results["execution_router"] = execution_router.run(bootstrap, admin)
+        phase("runtime floor, per-record consumer")
+        results["runtime_floor"] = runtime_floor.run(bootstrap, admin)
+        phase("the pipeline, every service its own process")
+        results["pipeline"] = asyncio.run(run_pipeline(
+            bootstrap, admin, log_dir, infra=stack.pids, samples=args.samples,
+            rates=[int(x) for x in args.rates.split(",")], step_s=args.step_s,
+            fetch_max_wait_ms=args.fetch_max_wait_ms))
+    results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    rows = build_rows(results)
+    results["table"] = [row.as_json() for row in rows]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    m = results["machine"]
+    print()
+    print(render(rows, f"Torghut benchmarks, {m['date']}, {m['cpus']} CPUs, load {m['load_average_1m_at_start']} -> "
+                       f"{m['load_average_1m_at_end']}, {results['duration_s']:.0f} s "
+                       f"(KAFKA_FETCH_MAX_WAIT_MS={args.fetch_max_wait_ms})"))
+    missing = results["pipeline"]["latency"]["missing"]
+    if missing:
+        print(f"\nlatency samples without a fill ({len(missing)}): {'; '.join(missing)}")
+    print(f"\nfigures: {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}   "
+          f"service logs: {log_dir.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
