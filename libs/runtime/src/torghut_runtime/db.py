@@ -35,7 +35,8 @@ def create_engine(database_url: str, schema: str, *, pool_size: int = 5) -> Asyn
     return create_async_engine(
         async_database_url(database_url),
         pool_size=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=False,  # a ping per checkout costs a round trip per message; a dead connection
+        # fails its statement instead, the handler is retried and SQLAlchemy replaces the connection.
         connect_args={"server_settings": {"search_path": schema, "application_name": schema}},
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -11,13 +12,15 @@ from starlette.routing import Route
 from torghut_contracts import topics
 from torghut_runtime import ServiceRuntime
 
-from .adapters.clickhouse_source import ClickHouseSettings, ClickHouseSource
 from .adapters.kafka_source import SignalHandler
 from .adapters.metrics import TriggerMetrics
 from .domain.config import StrategyBook
 from .domain.engine import EngineConfig
 from .settings import SignalTriggerSettings
 from .strategy_file import load_strategy_book
+
+if TYPE_CHECKING:
+    from .adapters.clickhouse_source import ClickHouseSource
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -39,6 +42,9 @@ class SignalTriggerService:
             runtime.consume(topics.TA_SIGNALS, handler, batch=settings.kafka_max_batch)
         else:
             assert settings.clickhouse_url is not None  # the settings validator requires it
+            # Imported here: the ClickHouse driver costs ~30 MB that a Kafka-fed instance never needs.
+            from .adapters.clickhouse_source import ClickHouseSettings, ClickHouseSource
+
             self.clickhouse = ClickHouseSource(
                 ClickHouseSettings(
                     url=settings.clickhouse_url, table=settings.clickhouse_table,
