@@ -1,4 +1,4 @@
-"""Decision runs: each one an asyncio task of its own, persisted event by event, bounded by a hard timeout.
+"""Decision runs: each one an asyncio task of its own, persisted as it goes, bounded by a hard timeout.
 
 A run is not tied to the HTTP connection that asked for it: streams only read its events from
 Postgres. Restart policy: runs are **failed, not resumed** (``decision.error`` code
@@ -7,6 +7,11 @@ that have aged by the restart, and a caller still waiting gets a definite fail-c
 graceful shutdown fails its own live runs at once; after a crash the runs' leases expire
 (``DECISION_ENGINE_LEASE_TTL_S``) and whichever engine replica sees that fails them. Finished runs
 keep their state and events across restarts.
+
+Stages computed back to back (the skill bundle, the rules, the final) are committed together: one
+transaction per stretch of work, not per event, since a stream could not tell the difference. Held
+events are flushed before anything that lets time pass (a language model call, an injected stall or
+sleep), so streams still see progress as it happens; event ids stay 1, 2, 3, ... either way.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -37,7 +42,7 @@ from torghut_runtime.logs import correlation_id_var
 
 from .adapters.dspy_program import LlmFailure
 from .adapters.sse import RunSignals
-from .adapters.store import NewRun, RunRecord, RunStore
+from .adapters.store import NewEvent, NewRun, RunRecord, RunStore
 from .domain.config import RuleConfig
 from .domain.faults import Fault
 from .domain.final import Provenance, build_final
@@ -54,6 +59,14 @@ class Reviewer(Protocol):
 
     async def review(self, request: DecisionRequest, skills: dict[str, SkillOutput],
                      proposal: Proposal) -> LlmOpinion: ...
+
+
+@dataclass
+class PendingEvents:
+    """A run's events computed but not yet committed, and the run state they lead to."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    status: RunState | None = None
 
 
 class RunClosed(Exception):
@@ -97,6 +110,7 @@ class RunManager:
         self.metrics = metrics
         self.clock = clock
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.pending: dict[str, PendingEvents] = {}
         self.deterministic_hash = sha256_hex({"program": DETERMINISTIC_PROGRAM,
                                               "skill_bundle_version": SKILL_BUNDLE_VERSION})
 
@@ -135,21 +149,41 @@ class RunManager:
         task.add_done_callback(_done)
 
     # -- execution --------------------------------------------------------------------------------
-    async def _emit(self, run_id: str, event: SseEvent, model: BaseModel | str, *, status: RunState | None = None,
-                    terminal: bool = False) -> None:
-        data = model if isinstance(model, str) else model.model_dump_json()
-        event_id = await self.store.append(
-            run_id, event, data, self.clock(), status=status,
-            final=data if terminal and event is SseEvent.FINAL else None,
-            error=data if terminal and event is SseEvent.ERROR else None)
+    def _queue(self, run_id: str, event: SseEvent, model: BaseModel, *, status: RunState | None = None) -> None:
+        """Hold a non-terminal event until the next flush: stages computed back to back commit together."""
+        pending = self.pending.setdefault(run_id, PendingEvents())
+        pending.events.append(NewEvent(event, model.model_dump_json()))
+        pending.status = status or pending.status
+
+    async def _flush(self, run_id: str, terminal: NewEvent | None = None, *,
+                     status: RunState | None = None) -> None:
+        """Commit the held events (and ``terminal`` after them) in one transaction, then wake the streams.
+
+        Called before anything that lets time pass (a language model call, an injected stall or
+        sleep), so streams see progress as it happens, and with the terminal event. The held events
+        are taken before the write: one that fails is lost, never written twice.
+        """
+        pending = self.pending.pop(run_id, None) or PendingEvents()
+        events = [*pending.events, *([terminal] if terminal is not None else [])]
+        if not events:
+            return
+        last_id = await self.store.append_many(
+            run_id, events, self.clock(), status=status or pending.status,
+            final=terminal.data if terminal is not None and terminal.event is SseEvent.FINAL else None,
+            error=terminal.data if terminal is not None and terminal.event is SseEvent.ERROR else None)
         self.signals.notify(run_id)
-        if event_id is None:
+        if last_id is None:
             raise RunClosed(run_id)
+
+    async def _finish(self, run_id: str, event: SseEvent, model: BaseModel | str, status: RunState) -> None:
+        """Commit the held events and the run's one terminal event."""
+        data = model if isinstance(model, str) else model.model_dump_json()
+        await self._flush(run_id, NewEvent(event, data), status=status)
 
     async def _fail(self, run_id: str, code: str, message: str) -> bool:
         error = DecisionError(run_id=run_id, code=code, message=message[:4000])
         try:
-            await self._emit(run_id, SseEvent.ERROR, error, status=RunState.ERROR, terminal=True)
+            await self._finish(run_id, SseEvent.ERROR, error, RunState.ERROR)
         except RunClosed:
             return False
         except Exception:  # the database is away: the lease expires and the reaper fails the run instead
@@ -182,13 +216,15 @@ class RunManager:
             log.exception("run failed", run_id=run_id)
             await self._fail(run_id, "run_failed", f"{type(exc).__name__}: {exc}")
         finally:
+            self.pending.pop(run_id, None)
             self.metrics.seconds.observe(max(0.0, (self.clock() - record.created_at).total_seconds()))
 
     async def _pipeline(self, run_id: str, request: DecisionRequest, fault: Fault | None) -> None:
-        await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+        self._queue(run_id, SseEvent.PROGRESS, RunProgress(
             run_id=run_id, stage="started", message=f"mode {self.mode}, skill bundle {SKILL_BUNDLE_VERSION}"),
             status=RunState.RUNNING)
         if fault is not None and fault.kind == "stall":
+            await self._flush(run_id)
             await asyncio.Event().wait()  # only heartbeats until the hard timeout
         if fault is not None and fault.kind == "error":
             await self._fail(run_id, "injected", "fault injected by x-torghut-fault: error")
@@ -197,28 +233,29 @@ class RunManager:
         as_of = request.trigger.event_ts if self.policy.event_clock else self.clock()
         skills = run_skill_bundle(SkillInputs(request=request, now=as_of, config=self.policy.rules))
         for output in skills.values():
-            await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+            self._queue(run_id, SseEvent.PROGRESS, RunProgress(
                 run_id=run_id, stage="skill", skill=output.skill,
                 message=f"{output.status}, source quality {output.source_quality}"))
-        await self._emit(run_id, SseEvent.CONTEXT_READY, ContextReady(
+        self._queue(run_id, SseEvent.CONTEXT_READY, ContextReady(
             run_id=run_id, skill_bundle_version=SKILL_BUNDLE_VERSION, skills=list(skills.values())))
 
         required = self.policy.required_by_strategy(request.strategy_id) | frozenset(request.required_domains or ())
         proposal = decide(request, skills, required, self.policy.rules)
         proposal, provenance = await self._review(run_id, request, skills, proposal)
-        await self._emit(run_id, SseEvent.ANALYSIS_COMPLETE,
-                         AnalysisComplete(run_id=run_id, summary=proposal.summary[:4000]))
+        self._queue(run_id, SseEvent.ANALYSIS_COMPLETE,
+                    AnalysisComplete(run_id=run_id, summary=proposal.summary[:4000]))
 
         if fault is not None and fault.kind == "slow":
+            await self._flush(run_id)
             await asyncio.sleep(fault.seconds)
         if fault is not None and fault.kind == "malformed-final":
             malformed = json.dumps({"run_id": run_id, "request_id": request.request_id,
                                     "intent": {"action": "buy", "qty": "-5"}, "confidence": "1.7"})
-            await self._emit(run_id, SseEvent.FINAL, malformed, status=RunState.FINAL, terminal=True)
+            await self._finish(run_id, SseEvent.FINAL, malformed, RunState.FINAL)
             self.metrics.runs.labels(outcome="malformed_final").inc()
             return
         final = build_final(run_id, request, proposal, skills, provenance)
-        await self._emit(run_id, SseEvent.FINAL, final, status=RunState.FINAL, terminal=True)
+        await self._finish(run_id, SseEvent.FINAL, final, RunState.FINAL)
         self.metrics.runs.labels(outcome=final.intent.action.value).inc()
         log.info("run finished", run_id=run_id, symbol=request.symbol, action=final.intent.action.value,
                  qty=str(final.intent.qty), mode=final.mode, reason_codes=final.reason_codes)
@@ -226,14 +263,15 @@ class RunManager:
     async def _review(self, run_id: str, request: DecisionRequest, skills: dict[str, SkillOutput],
                       proposal: Proposal) -> tuple[Proposal, Provenance]:
         if self.reviewer is None:
-            await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+            self._queue(run_id, SseEvent.PROGRESS, RunProgress(
                 run_id=run_id, stage="analysis", message="deterministic rules"))
             return proposal, Provenance(self.engine_version, "deterministic", DETERMINISTIC_PROGRAM,
                                         self.deterministic_hash)
         from .adapters.dspy_program import PROGRAM_NAME
 
-        await self._emit(run_id, SseEvent.PROGRESS, RunProgress(
+        self._queue(run_id, SseEvent.PROGRESS, RunProgress(
             run_id=run_id, stage="analysis", message=f"dspy program {PROGRAM_NAME}"))
+        await self._flush(run_id)  # the model takes its time: streams see the stages so far meanwhile
         try:
             opinion = await self.reviewer.review(request, skills, proposal)
         except LlmFailure as failure:

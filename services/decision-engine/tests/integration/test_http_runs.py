@@ -370,3 +370,31 @@ async def test_the_event_clock_judges_a_recorded_session_as_of_its_trigger(
         live = await read_stream(client, "POST", STREAM_PATH, body={**body, "request_id": "req-live"})
     assert DecisionFinal.model_validate(replayed.data("decision.final")).intent.action is Action.BUY
     assert "stale_trigger" in DecisionFinal.model_validate(live.data("decision.final")).reason_codes
+
+
+
+async def test_a_batch_of_events_commits_with_consecutive_ids_and_never_after_the_terminal_one(
+        engine_server: EngineServer) -> None:
+    """``append_many``: one transaction per stretch of a run; ids go on 2, 3, ...; a terminal run takes no more."""
+    from torghut_contracts.decision_engine import SseEvent
+    from torghut_decision_engine.adapters.store import NewEvent
+
+    async with engine_server() as (_, engine):
+        store: RunStore = engine.manager.store
+        now = datetime.now(UTC)
+        new = NewRun(run_id="run-batch", request_id="req-batch", request_hash="h", request_json="{}", symbol="NVDA",
+                     strategy_id="s", fault=None, deadline_at=now + timedelta(minutes=1))
+        await store.create(new, '{"accepted": true}', now)
+        progress = [NewEvent(SseEvent.PROGRESS, f'{{"n": {n}}}') for n in range(3)]
+        assert await store.append_many("run-batch", progress, now, status=RunState.RUNNING) == 4
+        final = NewEvent(SseEvent.FINAL, '{"final": true}')
+        assert await store.append_many("run-batch", [*progress[:1], final], now, status=RunState.FINAL,
+                                       final=final.data) == 6
+        assert await store.append_many("run-batch", progress, now) is None
+        assert await store.append("run-batch", SseEvent.ERROR, "{}", now, status=RunState.ERROR, error="{}") is None
+        events, _ = await store.events_after("run-batch", 0)
+        assert [(e.event_id, e.event) for e in events] == [
+            (1, SseEvent.ACCEPTED), (2, SseEvent.PROGRESS), (3, SseEvent.PROGRESS), (4, SseEvent.PROGRESS),
+            (5, SseEvent.PROGRESS), (6, SseEvent.FINAL)]
+        run = await store.get("run-batch")
+        assert run is not None and (run.status, run.last_event_id, run.final) == (RunState.FINAL, 6, final.data)

@@ -7,13 +7,14 @@ race. Event ids are the run's ``last_event_id`` counter: 1, 2, 3, ... per run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from torghut_contracts.decision_engine import RunState, SseEvent
+from torghut_contracts.decision_engine import TERMINAL_EVENTS, RunState, SseEvent
 
 metadata = sa.MetaData()
 TS = sa.DateTime(timezone=True)
@@ -77,6 +78,12 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class NewEvent:
+    event: SseEvent
+    data: str
+
+
+@dataclass(frozen=True)
 class NewRun:
     run_id: str
     request_id: str
@@ -113,25 +120,41 @@ class RunStore:
                     updated_at=now, last_event_id=1,
                 # No conflict target: two racing submissions collide on the primary key (the run id is
                 # derived from the request id) as often as on request_id; either way the first wins.
-                ).on_conflict_do_nothing().returning(runs.c.run_id)
+                ).on_conflict_do_nothing().returning(*runs.c)
             )).first()
             if inserted is not None:
                 await conn.execute(run_events.insert().values(
                     run_id=new.run_id, event_id=1, event=SseEvent.ACCEPTED.value, data=accepted_data,
                     created_at=now))
+        if inserted is not None:
+            return _record(inserted), True
         record = await self.by_request(new.request_id)
         if record is None:  # pragma: no cover - the row existed a moment ago; retention cannot run that fast
             raise RuntimeError(f"run for request {new.request_id} vanished")
-        return record, inserted is not None
+        return record, False
 
     async def append(self, run_id: str, event: SseEvent, data: str, now: datetime, *,
                      status: RunState | None = None, final: str | None = None, error: str | None = None,
                      lease_expired_before: datetime | None = None) -> int | None:
         """Append an event; None when the run is already terminal (or, for the reaper, its lease is live)."""
+        return await self.append_many(run_id, [NewEvent(event, data)], now, status=status, final=final, error=error,
+                                      lease_expired_before=lease_expired_before)
+
+    async def append_many(self, run_id: str, events: Sequence[NewEvent], now: datetime, *,
+                          status: RunState | None = None, final: str | None = None, error: str | None = None,
+                          lease_expired_before: datetime | None = None) -> int | None:
+        """Append events in order in one transaction; the id of the last, or None when the run is terminal.
+
+        One round trip for the run row and one multi-row insert, whatever the number of events: a run
+        whose stages are computed back to back commits them together. ``status``, ``final`` and
+        ``error`` describe the run after the last event (only the last may be terminal).
+        """
+        if not events:
+            raise ValueError("append_many needs at least one event")
         condition = sa.and_(runs.c.run_id == run_id, runs.c.status.in_(LIVE))
         if lease_expired_before is not None:
             condition = sa.and_(condition, runs.c.lease_expires_at < lease_expired_before)
-        values: dict[str, object] = {"last_event_id": runs.c.last_event_id + 1, "updated_at": now}
+        values: dict[str, object] = {"last_event_id": runs.c.last_event_id + len(events), "updated_at": now}
         if status is not None:
             values["status"] = status.value
         if final is not None:
@@ -139,13 +162,15 @@ class RunStore:
         if error is not None:
             values["error"] = error
         async with self.engine.begin() as conn:
-            event_id = (await conn.execute(
+            last_id = (await conn.execute(
                 runs.update().where(condition).values(**values).returning(runs.c.last_event_id))).scalar()
-            if event_id is None:
+            if last_id is None:
                 return None
-            await conn.execute(run_events.insert().values(run_id=run_id, event_id=event_id, event=event.value,
-                                                          data=data, created_at=now))
-        return int(event_id)
+            first_id = int(last_id) - len(events) + 1
+            await conn.execute(run_events.insert().values([
+                {"run_id": run_id, "event_id": first_id + offset, "event": new.event.value, "data": new.data,
+                 "created_at": now} for offset, new in enumerate(events)]))
+        return int(last_id)
 
     async def get(self, run_id: str) -> RunRecord | None:
         async with self.engine.connect() as conn:
@@ -158,9 +183,15 @@ class RunStore:
         return _record(row) if row is not None else None
 
     async def events_after(self, run_id: str, after: int) -> tuple[list[StoredEvent], RunRecord | None]:
-        """Events with id > ``after`` in order, and the run as it was when they were read."""
+        """Events with id > ``after`` in order, and the run as it was when they were read.
+
+        When the events end with the terminal one the run row is not read (the reader stops there
+        anyway) and None stands in for it: a finished run costs its stream one query.
+        """
         async with self.engine.connect() as conn:
             events = await self._events(conn, run_id, after)
+            if events and events[-1].event in TERMINAL_EVENTS:
+                return events, None
             row = (await conn.execute(sa.select(runs).where(runs.c.run_id == run_id))).first()
         return events, (_record(row) if row is not None else None)
 
