@@ -111,6 +111,6 @@ async def _bench(bootstrap: str, admin_url: str, signals: int, orders: int) -> d
             "outbox_poll_ms": settings.outbox_poll_ms}
 
 
-def run(bootstrap: str, admin_url: str, *, signals: int = 3000, orders: int = 200) -> dict[str, Any]:
+def run(bootstrap: str, admin_url: str, *, signals: int = 30_000, orders: int = 200) -> dict[str, Any]:
     """Run both parts on a started stack (synchronous: it runs its own event loop)."""
     return asyncio.run(_bench(bootstrap, admin_url, signals, orders))

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import TracerProvider
 from torghut_contracts import topics
 from torghut_contracts.enums import Adapter
 from torghut_runtime import ServiceRuntime
 
-from .adapters.alpaca import AlpacaAdapter
-from .adapters.alpaca_stream import AlpacaTradeUpdates
 from .adapters.lean import LeanAdapter
 from .adapters.metrics import RouterMetrics
 from .adapters.paper_venue import PaperVenue
@@ -20,6 +19,10 @@ from .adapters.store import ExecutionStore
 from .adapters.venue import AccountSource, Venue
 from .router import ExecutionRouter
 from .settings import ExecutionRouterSettings
+
+if TYPE_CHECKING:  # alpaca-py pulls pandas/numpy (~60 MB RSS): imported only when Alpaca is configured
+    from .adapters.alpaca import AlpacaAdapter
+    from .adapters.alpaca_stream import AlpacaTradeUpdates
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -46,6 +49,8 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
 
     alpaca: AlpacaAdapter | None = None
     if Adapter.ALPACA in settings.configured_adapters:
+        from .adapters.alpaca import AlpacaAdapter
+
         assert settings.alpaca_api_key_id is not None and settings.alpaca_api_secret_key is not None
         limiter = RateLimiter(settings.alpaca_rate_limit_per_min, min_wait_s=settings.alpaca_rate_limit_min_wait_s,
                               max_wait_s=settings.alpaca_rate_limit_max_wait_s)
@@ -84,6 +89,8 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
 
     stream: AlpacaTradeUpdates | None = None
     if alpaca is not None and settings.alpaca_stream_enabled:
+        from .adapters.alpaca_stream import AlpacaTradeUpdates
+
         assert settings.alpaca_api_key_id is not None and settings.alpaca_api_secret_key is not None
         stream = AlpacaTradeUpdates(
             api_key=settings.alpaca_api_key_id.get_secret_value(),

@@ -3,7 +3,8 @@
 Handlers and loops only orchestrate; decisions are made by the pure core (routing, control posture,
 order-feed rules, the paper fill model) and every venue event passes through ``ExecutionStore.record``.
 Trade updates leave through the store's outbox (``run_outbox``), whatever produced them: a submission,
-the Alpaca stream, a reconciliation, a paper fill on a new price, or a cancel.
+the Alpaca stream, a reconciliation, a paper fill on a new price, or a cancel. Prices (TA signals) are
+buffered per consumer batch and written in the batch's transaction (``prices.PriceSignalHandler``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -22,18 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, OrderStatus, TradeEvent
 from torghut_contracts.headers import MessageHeaders, derived_message_id
-from torghut_contracts.models import AccountSnapshot, ApprovedOrder, ControlCommand, TaSignal, TradeUpdate
+from torghut_contracts.models import AccountSnapshot, ApprovedOrder, ControlCommand, TradeUpdate
 from torghut_runtime import Inbound, Outgoing
 
 from .adapters.lean import LeanAdapter
 from .adapters.metrics import RouterMetrics
 from .adapters.paper_venue import PaperVenue
-from .adapters.store import ExecutionRow, ExecutionStore, SubmitState
+from .adapters.store import ExecutionRow, ExecutionStore, PendingPublication, SubmitState
 from .adapters.venue import AccountSource, SubmitKind, SubmitOutcome, Venue, VenueFailure, VenueUnavailable
 from .domain.control import concerns, effective_posture
 from .domain.orders import FILL_EVENTS, EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
-from .domain.paper import Quote
 from .domain.routing import RouteDecision, RoutingPolicy, choose_route
+from .prices import PriceSignalHandler
 
 log = structlog.get_logger("torghut.execution.router")
 Publish = Callable[..., Awaitable[Any]]
@@ -102,6 +102,8 @@ class ExecutionRouter:
         self.outbox_wake = _Wake()
         self.snapshot_wake = _Wake()
         self.reconcile_wake = _Wake()
+        self.on_signal = PriceSignalHandler(paper, self.record_all)
+        """The TA-signal handler: prices buffered per batch and written in its transaction (``prices``)."""
 
     # -- consumers ---------------------------------------------------------------------------------
     async def on_approved(self, inbound: Inbound[ApprovedOrder], conn: AsyncConnection) -> list[Outgoing]:
@@ -224,17 +226,6 @@ class ExecutionRouter:
             await self.cancel_open_orders()
         return []
 
-    async def on_signal(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
-        signal = inbound.payload
-        price = signal.price
-        if price is None and signal.bid is not None and signal.ask is not None:
-            price = (signal.bid + signal.ask) / 2
-        if price is None:
-            return []  # no price, no fill: the paper venue waits for one
-        events = await self.paper.on_quote(Quote(signal.symbol, Decimal(price), signal.event_ts, signal.seq))
-        await self.record_all(events)
-        return []
-
     # -- the order feed ----------------------------------------------------------------------------
     async def record_all(self, events: Iterable[VenueEvent]) -> list[TradeUpdate]:
         updates = []
@@ -344,8 +335,7 @@ class ExecutionRouter:
             reasons = await self.reconcile_wake.wait(self.reconcile_interval_s)
 
     # -- outbox, snapshots, health -------------------------------------------------------------------
-    async def publish_pending(self) -> int:
-        pending = await self.store.pending_publications()
+    async def _publish_updates(self, pending: list[PendingPublication]) -> None:
         for item in pending:
             update = topics.TRADE_UPDATES.decode(item.payload)
             headers = MessageHeaders.new(topics.TRADE_UPDATES.name,
@@ -354,17 +344,32 @@ class ExecutionRouter:
             # Published from the outbox loop, so continue the order's trace explicitly.
             with trace.use_span(_span_of(item.traceparent)):
                 await self.publish(topics.TRADE_UPDATES, update, headers=headers)
+
+    async def publish_pending(self) -> int:
+        """One outbox round: publish what is pending and mark it published."""
+        pending = await self.store.pending_publications()
+        await self._publish_updates(pending)
         await self.store.mark_published([item.id for item in pending])
         return len(pending)
 
     async def run_outbox(self) -> None:
+        """Publish pending trade updates as soon as a commit enqueues them (``outbox_wake``), polling as a backstop.
+
+        A round's publications are marked in the same transaction that reads the next round, so a burst
+        (``new`` then ``fill``) costs one round trip per round; a crash in between republishes them
+        with the same derived message ids, which consumers deduplicate.
+        """
+        published: list[int] = []
         while True:
             try:
-                published = await self.publish_pending()
+                pending = await self.store.next_publications(published)
+                published = []
+                await self._publish_updates(pending)
+                published = [item.id for item in pending]
             except Exception:
                 self.metrics.consumer_errors.labels(source="outbox").inc()
                 raise
-            if published == 0:
+            if not pending:
                 await self.outbox_wake.wait(self.outbox_poll_s)
 
     async def publish_snapshot(self, trigger: str) -> AccountSnapshot | None:

@@ -42,6 +42,18 @@ def _order(row: Any) -> paper.PaperOrder:
         not_before=m["not_before"], filled_qty=m["filled_qty"], filled_avg_price=m["filled_avg_price"], seq=m["seq"])
 
 
+def _upsert_newer(quotes: list[paper.Quote]) -> Any:
+    """Insert or update each symbol's price, but only where it is newer (event time, then seq) than the stored one."""
+    values = pg_insert(paper_quotes).values([
+        {"symbol": q.symbol, "price": q.price, "event_ts": q.event_ts, "seq": q.seq} for q in quotes])
+    return values.on_conflict_do_update(
+        index_elements=["symbol"],
+        set_={"price": values.excluded.price, "event_ts": values.excluded.event_ts, "seq": values.excluded.seq},
+        where=sa.tuple_(paper_quotes.c.event_ts, paper_quotes.c.seq)
+        < sa.tuple_(values.excluded.event_ts, values.excluded.seq),
+    )
+
+
 class PaperVenue:
     name = Adapter.PAPER
 
@@ -128,16 +140,26 @@ class PaperVenue:
             return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
         return SubmitOutcome(SubmitKind.ACCEPTED, step.events, order=order)
 
+    async def symbols_with_open_orders(self, conn: AsyncConnection, symbols: list[str]) -> set[str]:
+        """Which of ``symbols`` have an open paper order (their prices need a fill chance each)."""
+        if not symbols:
+            return set()
+        rows = await conn.execute(sa.select(paper_orders.c.symbol).distinct().where(
+            paper_orders.c.account == self.account, paper_orders.c.status.in_(_OPEN),
+            paper_orders.c.symbol.in_(symbols)))
+        return {r.symbol for r in rows}
+
+    async def store_quotes(self, conn: AsyncConnection, quotes: list[paper.Quote]) -> None:
+        """Record prices (at most one per symbol) in ``conn``'s transaction, each only if newer than the one held.
+
+        For symbols without open orders: nothing can fill, so no account lock and no fill model.
+        """
+        if quotes:
+            await conn.execute(_upsert_newer(quotes))
+
     async def on_quote(self, quote: paper.Quote) -> list[VenueEvent]:
         """Record a price if it is newer than the one held; give open orders on the symbol a fill chance."""
-        values = pg_insert(paper_quotes).values(symbol=quote.symbol, price=quote.price, event_ts=quote.event_ts,
-                                                seq=quote.seq)
-        statement = values.on_conflict_do_update(
-            index_elements=["symbol"],
-            set_={"price": values.excluded.price, "event_ts": values.excluded.event_ts, "seq": values.excluded.seq},
-            where=sa.tuple_(paper_quotes.c.event_ts, paper_quotes.c.seq)
-            < sa.tuple_(values.excluded.event_ts, values.excluded.seq),
-        ).returning(paper_quotes.c.symbol)
+        statement = _upsert_newer([quote]).returning(paper_quotes.c.symbol)
         async with self.engine.begin() as conn:
             if (await conn.execute(statement)).first() is None:
                 return []  # not newer: a redelivery or an out-of-order price changes nothing

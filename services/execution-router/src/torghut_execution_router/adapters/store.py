@@ -276,7 +276,18 @@ class ExecutionStore:
 
     # -- the outbox -------------------------------------------------------------------------------
     async def pending_publications(self, limit: int = 200) -> list[PendingPublication]:
-        async with self.engine.connect() as conn:
+        return await self.next_publications([], limit)
+
+    async def next_publications(self, published: Sequence[int], limit: int = 200) -> list[PendingPublication]:
+        """Mark the previous round ``published`` and read the next pending round in one transaction.
+
+        One connection checkout and commit per outbox round instead of two: the fill that follows a
+        ``new`` reaches the broker sooner.
+        """
+        async with self.engine.begin() as conn:
+            if published:
+                await conn.execute(execution_events.update().where(execution_events.c.id.in_(list(published)))
+                                   .values(published_at=_now()))
             rows = await conn.execute(
                 sa.select(execution_events.c.id, execution_events.c.payload, execution_events.c.fingerprint,
                           execution_events.c.correlation_id, execution_events.c.traceparent)

@@ -1,0 +1,75 @@
+"""TA-signal prices buffered per batch and written in the batch's transaction (``flush``/``discard``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+from typing import Any
+
+import sqlalchemy as sa
+from torghut_contracts import topics
+from torghut_contracts.enums import OrderType, Side, TimeInForce, TradeEvent
+from torghut_contracts.models import TaSignal
+from torghut_execution_router.domain.orders import OrderRequest, VenueEvent
+from torghut_execution_router.prices import PriceSignalHandler
+
+T0 = datetime.now(UTC)
+
+
+def price(symbol: str, value: str, seq: int, seconds: int = 0) -> TaSignal:
+    return TaSignal(symbol=symbol, event_ts=T0 + timedelta(seconds=seconds), seq=seq, price=D(value))
+
+
+async def stored_prices(service: Any) -> dict[str, D]:
+    async with service.runtime.engine.connect() as conn:
+        return {r.symbol: r.price for r in await conn.execute(sa.text("SELECT symbol, price FROM paper_quotes"))}
+
+
+async def run_batch(service: Any, handler: PriceSignalHandler, inbound: Any, signals: list[TaSignal]) -> None:
+    """What the runtime does for one batch: every record through the handler, then flush, then commit."""
+    async with service.runtime.engine.begin() as conn:
+        for signal in signals:
+            assert await handler(inbound(signal, topics.TA_SIGNALS.name), conn) == []
+        await handler.flush(conn)
+
+
+async def test_a_batch_stores_the_latest_price_per_symbol_and_a_discarded_one_nothing(
+        offline_router: Any, make_messages: Any) -> None:
+    service = await offline_router()
+    handler = service.router.on_signal
+    assert isinstance(handler, PriceSignalHandler)
+    await run_batch(service, handler, make_messages["inbound"], [
+        price("NVDA", "100", 1), price("AAPL", "50", 1), price("AAPL", "51", 2), price("AAPL", "49", 1, seconds=-1),
+        TaSignal(symbol="MSFT", event_ts=T0, seq=1, bid=D("10"), ask=D("11")),
+        TaSignal(symbol="AMD", event_ts=T0, seq=1)])
+    assert await stored_prices(service) == {"NVDA": D(100), "AAPL": D(51), "MSFT": D("10.5")}
+
+    await handler(make_messages["inbound"](price("NVDA", "120", 5), topics.TA_SIGNALS.name), None)  # type: ignore[arg-type]
+    handler.discard()  # the batch's transaction rolled back
+    await run_batch(service, handler, make_messages["inbound"], [price("NVDA", "99", 0, seconds=-5)])
+    assert await stored_prices(service) == {"NVDA": D(100), "AAPL": D(51), "MSFT": D("10.5")}, \
+        "neither the discarded price nor an older one"
+
+
+async def test_every_price_in_a_batch_gives_open_orders_a_fill_chance(offline_router: Any, make_messages: Any) -> None:
+    service = await offline_router(paper_slippage_bps=0)
+    recorded: list[VenueEvent] = []
+
+    async def record_all(events: Iterable[VenueEvent]) -> None:
+        recorded.extend(events)
+
+    handler = PriceSignalHandler(service.router.paper, record_all)
+    await run_batch(service, handler, make_messages["inbound"], [price("NVDA", "100", 1)])
+    resting = await service.router.paper.submit(OrderRequest(
+        client_order_id="limit-1", symbol="NVDA", side=Side.BUY, qty=D(5), order_type=OrderType.LIMIT,
+        limit_price=D(99), time_in_force=TimeInForce.GTC, extended_hours=False, reference_price=D(100),
+        approved_at=T0))
+    assert [e.event for e in resting.events] == [TradeEvent.NEW]
+
+    # the cross happens in the middle of the batch: the latest price alone would not fill it
+    await run_batch(service, handler, make_messages["inbound"], [
+        price("NVDA", "101", 2, seconds=1), price("NVDA", "98.5", 3, seconds=2), price("NVDA", "102", 4, seconds=3),
+        price("AAPL", "50", 1)])
+    assert [(e.event, e.fill_price) for e in recorded] == [(TradeEvent.FILL, D("98.5"))]
+    assert await stored_prices(service) == {"NVDA": D(102), "AAPL": D(50)}
