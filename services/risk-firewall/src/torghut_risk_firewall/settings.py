@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 from torghut_runtime import ConfigError, ServiceSettings
 
@@ -34,6 +34,8 @@ class RiskFirewallSettings(ServiceSettings):
         default="wall",
         description="'wall': judge at the wall-clock time (live, catches a backlog of old decisions); "
                     "'event': judge at the event's own time (replays, backtests).")
+    risk_operator_token: SecretStr | None = Field(
+        default=None, description="Bearer token for POST .../latches/reset; unset disables resets (503).")
     risk_limits_file: Path | None = Field(default=None, description="YAML or JSON file with risk limits.")
     risk_limits: RiskLimits = Field(default_factory=RiskLimits,
                                     description="The limits; per key RISK_LIMITS__<KEY> overrides the file.")

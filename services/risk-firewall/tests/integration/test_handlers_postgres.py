@@ -17,6 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from torghut_contracts import topics
@@ -96,8 +97,18 @@ async def test_a_loss_latches_reducing_until_an_operator_resets_it(engine: Async
     still = await feed(engine, handlers.on_decision, decision(decision_id="still-latched"))
     assert still[0].message.outcome is VerdictOutcome.VETO
 
-    app = Starlette(routes=operator_routes(engine, handlers.limits, ACCOUNT))
+    locked = Starlette(routes=operator_routes(engine, handlers.limits, ACCOUNT))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=locked), base_url="http://firewall") as client:
+        disabled = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset",
+                                     json={"operator": "alice", "reason": "no token configured"})
+        assert disabled.status_code == 503 and "RISK_OPERATOR_TOKEN" in disabled.json()["error"]
+    app = Starlette(routes=operator_routes(engine, handlers.limits, ACCOUNT, SecretStr("s3cret")))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://firewall") as client:
+        for headers in ({}, {"Authorization": "Bearer wrong"}):
+            refused = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset", headers=headers,
+                                        json={"operator": "mallory", "reason": "let me trade"})
+            assert refused.status_code == 401
+        client.headers["Authorization"] = "Bearer s3cret"
         bad = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset", content=b"{}")
         assert bad.status_code == 422
         reset = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset",

@@ -7,11 +7,12 @@ turn the kill switch off) must not silently clear a loss stop.
 
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -28,7 +29,20 @@ class LatchReset(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-def operator_routes(engine: AsyncEngine, limits: RiskLimits, managed_account: str) -> list[Route]:
+def _refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:
+    """Resetting a loss stop re-enables risk: it needs ``Authorization: Bearer $RISK_OPERATOR_TOKEN``."""
+    if token is None:
+        return JSONResponse({"error": "RISK_OPERATOR_TOKEN is not configured; latch resets are disabled"},
+                            status_code=503)
+    given = request.headers.get("authorization", "")
+    expected = "Bearer " + token.get_secret_value()
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+    return None
+
+
+def operator_routes(engine: AsyncEngine, limits: RiskLimits, managed_account: str,
+                    operator_token: SecretStr | None = None) -> list[Route]:
     async def get_limits(request: Request) -> JSONResponse:
         return JSONResponse(json.loads(limits.model_dump_json()))
 
@@ -53,6 +67,9 @@ def operator_routes(engine: AsyncEngine, limits: RiskLimits, managed_account: st
         })
 
     async def reset_latches(request: Request) -> JSONResponse:
+        refused = _refusal(request, operator_token)
+        if refused is not None:
+            return refused
         account = request.path_params["account"]
         try:
             body = LatchReset.model_validate_json(await request.body())
