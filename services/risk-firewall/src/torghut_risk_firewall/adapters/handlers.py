@@ -188,14 +188,7 @@ class FirewallHandlers:
             return []
         portfolio = apply_trade_update(portfolio, update)
         self.metrics.trade_updates.labels(outcome="applied").inc()
-        outputs: list[Outgoing] = []
-        now = self.clock(update.timestamp)
-        if self._sweep_due(now):
-            control = await store.effective_control_for(conn, self.account)
-            market = await store.market_for(conn, store.symbols_of_interest(portfolio))
-            portfolio, outputs = await self._sweep(conn, portfolio, control, market, now)
-        await store.save_account(conn, portfolio)
-        return outputs
+        return await self._save_after_sweep(conn, portfolio, self.clock(update.timestamp))
 
     # -- account snapshots ---------------------------------------------------------------------------
     async def on_snapshot(self, inbound: Inbound[AccountSnapshot], conn: AsyncConnection) -> list[Outgoing]:
@@ -211,6 +204,11 @@ class FirewallHandlers:
             await store.record_latch_event(conn, portfolio.account, "latched", latch)
             log.warning("latched stop", account=portfolio.account, reason=latch.reason, detail=latch.detail)
         portfolio = with_latches(portfolio, latches)
+        return await self._save_after_sweep(conn, portfolio, now)
+
+    async def _save_after_sweep(self, conn: AsyncConnection, portfolio: PortfolioState,
+                                now: datetime) -> list[Outgoing]:
+        """Run the scheduled flatten / must-be-flat sweep when due, then persist the account."""
         outputs: list[Outgoing] = []
         if self._sweep_due(now):
             control = await store.effective_control_for(conn, self.account)
