@@ -108,7 +108,9 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
         nonlocal calls
         calls += 1
         await record_effect(conn, inbound.payload)
-        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+        # The second output's identity is its effect's (as a venue event's is), not derived from the input.
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload)),
+                Outgoing(topics.TRIGGERS, trigger_for(inbound.payload), message_id=f"effect-{inbound.payload.seq}")]
 
     real_publish = runtime.kafka.publish_stored
     failures = 0
@@ -124,12 +126,14 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
     runtime.consume(topics.TA_SIGNALS, handle, **mode)
     async with runtime.running():
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(7), key="AAPL")
-        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=1, settle=0.5)
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=2, settle=0.5)
         assert calls == 1, "the handler must not run again once its effects committed"
         assert await effects(runtime) == [("AAPL", 7)]
         duplicates = runtime.metrics.messages.labels(topic=topics.TA_SIGNALS.name, outcome="duplicate")._value.get()
         assert duplicates == 1
-    assert len(out) == 1
+    assert len(out) == 2
+    derived, named = (r.headers[h.MESSAGE_ID] for r in out)
+    assert named == "effect-7" and derived not in ("", "effect-7")
 
 
 async def test_a_replayed_message_changes_nothing_twice(kafka_bootstrap: str, fresh_database_url: str,

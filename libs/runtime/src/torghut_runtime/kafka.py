@@ -68,7 +68,9 @@ class Outgoing:
     """A message a handler wants published once its effects are committed.
 
     ``discriminator`` distinguishes two outputs of one input to the same topic and key; the output's
-    message id is derived from the input's id, the topic, the key and the discriminator.
+    message id is derived from the input's id, the topic, the key and the discriminator. An output
+    whose identity belongs to an effect rather than to the input (a venue event, which another path
+    may also publish) names it with ``message_id``, so consumers deduplicate across both paths.
     """
 
     spec: TopicSpec[Any]
@@ -76,6 +78,7 @@ class Outgoing:
     key: str | None = None
     discriminator: str = ""
     correlation_id: str | None = None
+    message_id: str | None = None
 
 
 Handler = Callable[[Inbound[M], AsyncConnection], Awaitable[Sequence[Outgoing]]]
@@ -429,7 +432,8 @@ class KafkaWiring:
     def _render(self, inbound: Inbound[Any], item: Outgoing, index: int) -> StoredOutput:
         key = item.key if item.key is not None else item.spec.key(item.message)
         discriminator = item.discriminator or str(index)
-        message_id = derived_message_id(inbound.headers.message_id, item.spec.name, key, discriminator)
+        message_id = item.message_id or derived_message_id(inbound.headers.message_id, item.spec.name, key,
+                                                           discriminator)
         headers = MessageHeaders.new(item.spec.name, message_id=message_id, cause=inbound.headers,
                                      correlation_id=item.correlation_id)
         # Stored without the topic prefix: a republish goes to the topics of whoever republishes.

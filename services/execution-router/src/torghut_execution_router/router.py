@@ -3,8 +3,11 @@
 Handlers and loops only orchestrate; decisions are made by the pure core (routing, control posture,
 order-feed rules, the paper fill model) and every venue event passes through ``ExecutionStore.record``.
 Trade updates leave through the store's outbox (``run_outbox``), whatever produced them: a submission,
-the Alpaca stream, a reconciliation, a paper fill on a new price, or a cancel. Prices (TA signals) are
-buffered per consumer batch and written in the batch's transaction (``prices.PriceSignalHandler``).
+the Alpaca stream, a reconciliation, a paper fill on a new price, or a cancel. The one exception is an
+order placed on the paper venue, which shares the router's database: it is claimed, submitted and
+recorded in the consumer's transaction and its updates are the handler's outputs (``_place_on_paper``).
+Prices (TA signals) are buffered per consumer batch and written in the batch's transaction
+(``prices.PriceSignalHandler``).
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ def _span_of(traceparent: str | None) -> trace.Span:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def trade_update_message_id(fingerprint: str) -> str:
+    """One id per venue event, whichever path (outbox or consumer output) publishes its update."""
+    return derived_message_id("trade-update", fingerprint)
 
 
 def _same_state(row: ExecutionRow, order: VenueOrder) -> bool:
@@ -113,7 +121,7 @@ class ExecutionRouter:
                         client_order_id=order.client_order_id)
             self.metrics.orders.labels(venue="none", outcome="out_of_scope_account").inc()
             return []
-        existing = await self.store.get(order.client_order_id)
+        existing = await self.store.get(order.client_order_id, conn)
         if existing is not None and existing.submit_state is not SubmitState.CLAIMED:
             # A replay or a second approval with the same client_order_id: never a second order.
             self.metrics.orders.labels(venue=existing.venue.value, outcome="replay").inc()
@@ -121,12 +129,14 @@ class ExecutionRouter:
         request = OrderRequest.from_approved(order)
         if existing is None:
             route = choose_route(order.symbol, order.adapter_hint, self.policy, lean_healthy=await self._lean_healthy())
+            if route.adapter is not None and route.reason is not None:
+                self.metrics.fallbacks.labels(reason=route.reason).inc()
+            if route.adapter is Adapter.PAPER:
+                return await self._place_on_paper(inbound, route, request, conn)
             row, _ = await self.store.claim(order, expected=route.expected, venue=route.adapter or route.expected,
                                             fallback_reason=route.reason if route.adapter is not None else None,
                                             correlation_id=inbound.headers.correlation_id,
                                             traceparent=inbound.headers.traceparent)
-            if route.adapter is not None and route.reason is not None:
-                self.metrics.fallbacks.labels(reason=route.reason).inc()
         else:
             # An earlier attempt crashed after claiming: the venue may already have the order.
             row = existing
@@ -148,8 +158,31 @@ class ExecutionRouter:
         await self._submit(row, route, request)
         return []
 
-    async def _refusal(self, order: ApprovedOrder) -> str | None:
-        posture = effective_posture(await self.store.control_commands(), self.account)
+    async def _place_on_paper(self, inbound: Inbound[ApprovedOrder], route: RouteDecision, request: OrderRequest,
+                              conn: AsyncConnection) -> list[Outgoing]:
+        """Claim, submit and record in the consumer's transaction: the paper venue is this database.
+
+        With no I/O outside Postgres there is no window for a claim to cover (a crash rolls the whole
+        order back and the message is redelivered), and the trade updates leave as the handler's
+        outputs: published before the offset commit and kept in the tracking record for a redelivery,
+        instead of waiting for the outbox loop. Their message ids are the outbox's, so a consumer
+        deduplicates across both paths.
+        """
+        order = inbound.payload
+        row, _ = await self.store.claim(order, expected=route.expected, venue=Adapter.PAPER,
+                                        fallback_reason=route.reason, correlation_id=inbound.headers.correlation_id,
+                                        traceparent=inbound.headers.traceparent, conn=conn)
+        refusal = await self._refusal(order, conn)
+        if refusal is not None:
+            updates = await self._reject(row, Adapter.PAPER, refusal, conn)
+        else:
+            outcome = await self.paper.submit(request, conn)
+            updates = await self._apply_outcome(row, Adapter.PAPER, outcome, conn)
+        return [Outgoing(topics.TRADE_UPDATES, update, message_id=trade_update_message_id(update.fingerprint),
+                         correlation_id=row.correlation_id) for update in updates]
+
+    async def _refusal(self, order: ApprovedOrder, conn: AsyncConnection | None = None) -> str | None:
+        posture = effective_posture(await self.store.control_commands(conn), self.account)
         if posture.block_reason is not None:
             return posture.block_reason
         if self.max_order_age_s > 0 and self.clock() - order.approved_at > timedelta(seconds=self.max_order_age_s):
@@ -182,36 +215,42 @@ class ExecutionRouter:
             outcome = await self.venues[venue_name].submit(request)
         await self._apply_outcome(row, venue_name, outcome)
 
-    async def _apply_outcome(self, row: ExecutionRow, venue: Adapter, outcome: SubmitOutcome) -> None:
+    async def _apply_outcome(self, row: ExecutionRow, venue: Adapter, outcome: SubmitOutcome,
+                             conn: AsyncConnection | None = None) -> list[TradeUpdate]:
+        """Record what the venue answered; in ``conn`` the updates are the caller's to publish."""
         self.metrics.orders.labels(venue=venue.value, outcome=outcome.kind.value).inc()
         if outcome.kind is SubmitKind.ACCEPTED:
-            await self.store.set_submit_state(row.client_order_id, SubmitState.ACKNOWLEDGED)
-            await self.record_all(outcome.events)
-        elif outcome.kind is SubmitKind.REJECTED:
-            await self.store.set_submit_state(row.client_order_id, SubmitState.REJECTED, reject_reason=outcome.reason)
+            await self.store.set_submit_state(row.client_order_id, SubmitState.ACKNOWLEDGED, conn=conn)
+            return await self.record_all(outcome.events, conn)
+        if outcome.kind is SubmitKind.REJECTED:
+            await self.store.set_submit_state(row.client_order_id, SubmitState.REJECTED, reject_reason=outcome.reason,
+                                              conn=conn)
             if outcome.events:
-                await self.record_all(outcome.events)
-            else:
-                await self._record_router_event(row, venue, OrderStatus.REJECTED, TradeEvent.REJECTED, outcome.reason)
-        else:
-            log.warning("order outcome unknown; reconciling by client_order_id", client_order_id=row.client_order_id,
-                        venue=venue.value, reason=outcome.reason)
-            await self.store.set_submit_state(row.client_order_id, SubmitState.UNKNOWN, reject_reason=outcome.reason)
-            await self._record_router_event(row, venue, OrderStatus.UNKNOWN, TradeEvent.PENDING_NEW, outcome.reason)
-            self.reconcile_wake.notify("unknown")
+                return await self.record_all(outcome.events, conn)
+            return await self._record_router_event(row, venue, OrderStatus.REJECTED, TradeEvent.REJECTED,
+                                                   outcome.reason, conn)
+        log.warning("order outcome unknown; reconciling by client_order_id", client_order_id=row.client_order_id,
+                    venue=venue.value, reason=outcome.reason)
+        await self.store.set_submit_state(row.client_order_id, SubmitState.UNKNOWN, reject_reason=outcome.reason,
+                                          conn=conn)
+        updates = await self._record_router_event(row, venue, OrderStatus.UNKNOWN, TradeEvent.PENDING_NEW,
+                                                  outcome.reason, conn)
+        self.reconcile_wake.notify("unknown")
+        return updates
 
-    async def _reject(self, row: ExecutionRow, venue: Adapter, reason: str) -> None:
+    async def _reject(self, row: ExecutionRow, venue: Adapter, reason: str,
+                      conn: AsyncConnection | None = None) -> list[TradeUpdate]:
         log.info("order refused by the router", client_order_id=row.client_order_id, reason=reason)
         self.metrics.orders.labels(venue=venue.value, outcome="refused").inc()
-        await self.store.set_submit_state(row.client_order_id, SubmitState.REJECTED, reject_reason=reason)
-        await self._record_router_event(row, venue, OrderStatus.REJECTED, TradeEvent.REJECTED, reason)
+        await self.store.set_submit_state(row.client_order_id, SubmitState.REJECTED, reject_reason=reason, conn=conn)
+        return await self._record_router_event(row, venue, OrderStatus.REJECTED, TradeEvent.REJECTED, reason, conn)
 
     async def _record_router_event(self, row: ExecutionRow, venue: Adapter, status: OrderStatus, event: TradeEvent,
-                                   reason: str | None) -> None:
+                                   reason: str | None, conn: AsyncConnection | None = None) -> list[TradeUpdate]:
         now = self.clock()
         order = replace(row.venue_order(), venue=venue, status=status, updated_at=now)
-        await self.record_all([VenueEvent(order=order, event=event, timestamp=now, source=EventSource.ROUTER,
-                                          reason=reason)])
+        return await self.record_all([VenueEvent(order=order, event=event, timestamp=now, source=EventSource.ROUTER,
+                                                 reason=reason)], conn)
 
     async def on_control(self, inbound: Inbound[ControlCommand], conn: AsyncConnection) -> list[Outgoing]:
         command = inbound.payload
@@ -227,14 +266,19 @@ class ExecutionRouter:
         return []
 
     # -- the order feed ----------------------------------------------------------------------------
-    async def record_all(self, events: Iterable[VenueEvent]) -> list[TradeUpdate]:
+    async def record_all(self, events: Iterable[VenueEvent], conn: AsyncConnection | None = None) -> list[TradeUpdate]:
+        """Pass ``events`` through the order feed. Alone, each is its own transaction and its update
+        leaves through the outbox; in ``conn`` the caller publishes the updates returned."""
         updates = []
         for event in events:
-            recorded = await self.store.record(event)
+            recorded = await self.store.record(event, conn, published=conn is not None)
             if recorded.update is not None:
                 updates.append(recorded.update)
-                self.outbox_wake.notify("update")
+                if conn is None:
+                    self.outbox_wake.notify("update")
                 if event.event in FILL_EVENTS and event.order.venue is self.account_venue:
+                    # In ``conn`` the snapshot still reflects the fill: it locks the paper account,
+                    # which this transaction holds until it commits.
                     self.snapshot_wake.notify("fill")
         return updates
 
@@ -339,7 +383,7 @@ class ExecutionRouter:
         for item in pending:
             update = topics.TRADE_UPDATES.decode(item.payload)
             headers = MessageHeaders.new(topics.TRADE_UPDATES.name,
-                                         message_id=derived_message_id("trade-update", item.fingerprint),
+                                         message_id=trade_update_message_id(item.fingerprint),
                                          correlation_id=item.correlation_id)
             # Published from the outbox loop, so continue the order's trace explicitly.
             with trace.use_span(_span_of(item.traceparent)):

@@ -23,6 +23,7 @@ from ..domain import paper
 from ..domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
 from ..domain.trade_update import snapshot_id
 from .tables import paper_accounts, paper_fills, paper_orders, paper_positions, paper_quotes
+from .transactions import joined
 from .venue import SubmitKind, SubmitOutcome
 
 _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
@@ -121,8 +122,9 @@ class PaperVenue:
                 for f in step.fills])
 
     # -- the venue interface -----------------------------------------------------------------------
-    async def submit(self, request: OrderRequest) -> SubmitOutcome:
-        async with self.engine.begin() as conn:
+    async def submit(self, request: OrderRequest, conn: AsyncConnection | None = None) -> SubmitOutcome:
+        """Place ``request``; in ``conn``'s transaction when given (the router's consumer transaction)."""
+        async with joined(self.engine, conn) as conn:
             account = await self._lock_account(conn)
             existing = (await conn.execute(sa.select(paper_orders).where(
                 paper_orders.c.account == self.account,

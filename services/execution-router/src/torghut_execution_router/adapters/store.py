@@ -18,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeInForce
 from torghut_contracts.models import ApprovedOrder, ControlCommand, TradeUpdate
 
@@ -27,6 +27,7 @@ from ..domain.orders import TERMINAL_STATUSES, VenueEvent, VenueOrder
 from ..domain.trade_update import build_trade_update, event_fingerprint
 from .metrics import RouterMetrics
 from .tables import control_commands, execution_events, executions
+from .transactions import joined
 
 
 class SubmitState(StrEnum):
@@ -131,14 +132,15 @@ class ExecutionStore:
         self.metrics = metrics
 
     # -- executions ------------------------------------------------------------------------------
-    async def get(self, client_order_id: str) -> ExecutionRow | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(executions).where(
+    async def get(self, client_order_id: str, conn: AsyncConnection | None = None) -> ExecutionRow | None:
+        async with joined(self.engine, conn) as tx:
+            row = (await tx.execute(sa.select(executions).where(
                 executions.c.account == self.account, executions.c.client_order_id == client_order_id))).first()
         return ExecutionRow.from_row(row) if row is not None else None
 
     async def claim(self, order: ApprovedOrder, *, expected: Adapter, venue: Adapter, fallback_reason: str | None,
-                    correlation_id: str, traceparent: str | None = None) -> tuple[ExecutionRow, bool]:
+                    correlation_id: str, traceparent: str | None = None,
+                    conn: AsyncConnection | None = None) -> tuple[ExecutionRow, bool]:
         """Write the execution before any venue I/O; ``(row, False)`` if the client_order_id is known."""
         now = _now()
         statement = pg_insert(executions).values(
@@ -152,23 +154,23 @@ class ExecutionStore:
             status=OrderStatus.PENDING_NEW.value, filled_qty=Decimal(0), feed_seq=0, unknown_lookups=0,
             created_at=now, updated_at=now,
         ).on_conflict_do_nothing(index_elements=["account", "client_order_id"]).returning(*executions.c)
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(statement)).first()
+        async with joined(self.engine, conn) as tx:
+            row = (await tx.execute(statement)).first()
         if row is not None:
             return ExecutionRow.from_row(row), True
-        existing = await self.get(order.client_order_id)
+        existing = await self.get(order.client_order_id, conn)
         assert existing is not None
         return existing, False
 
     async def set_route(self, client_order_id: str, *, venue: Adapter, fallback_reason: str | None) -> None:
-        await self._update(client_order_id, venue=venue.value, fallback_reason=fallback_reason)
+        await self._update(client_order_id, None, venue=venue.value, fallback_reason=fallback_reason)
 
-    async def set_submit_state(self, client_order_id: str, state: SubmitState, *,
-                               reject_reason: str | None = None) -> None:
+    async def set_submit_state(self, client_order_id: str, state: SubmitState, *, reject_reason: str | None = None,
+                               conn: AsyncConnection | None = None) -> None:
         values: dict[str, Any] = {"submit_state": state.value}
         if reject_reason is not None:
             values["reject_reason"] = reject_reason[:500]
-        await self._update(client_order_id, **values)
+        await self._update(client_order_id, conn, **values)
 
     async def count_unknown_lookup(self, client_order_id: str) -> int:
         async with self.engine.begin() as conn:
@@ -178,9 +180,9 @@ class ExecutionStore:
                 .values(unknown_lookups=executions.c.unknown_lookups + 1, updated_at=_now())
                 .returning(executions.c.unknown_lookups))).scalar_one())
 
-    async def _update(self, client_order_id: str, **values: Any) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(executions.update().where(
+    async def _update(self, client_order_id: str, conn: AsyncConnection | None, **values: Any) -> None:
+        async with joined(self.engine, conn) as tx:
+            await tx.execute(executions.update().where(
                 executions.c.account == self.account, executions.c.client_order_id == client_order_id,
             ).values(updated_at=_now(), **values))
 
@@ -205,10 +207,15 @@ class ExecutionStore:
             return [ExecutionRow.from_row(r) for r in rows]
 
     # -- the order feed ---------------------------------------------------------------------------
-    async def record(self, event: VenueEvent) -> Recorded:
+    async def record(self, event: VenueEvent, conn: AsyncConnection | None = None, *,
+                     published: bool = False) -> Recorded:
+        """Judge and store ``event``; ``published`` means the caller publishes the update itself (the
+        outbox must not), which is only safe inside ``conn``: the caller's transaction must also keep
+        what it will publish (the runtime's tracking record does)."""
+        assert conn is not None or not published, "published=True needs the caller's transaction"
         venue = event.order.venue.value
         self.metrics.messages.labels(venue=venue, source=event.source.value).inc()
-        async with self.engine.begin() as conn:
+        async with joined(self.engine, conn) as conn:
             row = (await conn.execute(sa.select(executions).where(
                 executions.c.account == self.account,
                 executions.c.client_order_id == event.order.client_order_id).with_for_update())).first()
@@ -232,7 +239,7 @@ class ExecutionStore:
                     decision_id=execution.decision_id, fallback_reason=execution.fallback_reason,
                     delta=fill_delta(execution.feed_state(), event))
             inserted = await self._insert_event(conn, event, fingerprint, verdict=verdict.value, execution=execution,
-                                                update=update)
+                                                update=update, published=published)
             if inserted is None:
                 self.metrics.duplicates.labels(venue=venue, kind="fingerprint").inc()
                 return Recorded(verdict=None)
@@ -257,7 +264,8 @@ class ExecutionStore:
         return Recorded(verdict=verdict, update=update)
 
     async def _insert_event(self, conn: Any, event: VenueEvent, fingerprint: str, *, verdict: str,
-                            execution: ExecutionRow | None, update: TradeUpdate | None = None) -> int | None:
+                            execution: ExecutionRow | None, update: TradeUpdate | None = None,
+                            published: bool = False) -> int | None:
         order = event.order
         statement = pg_insert(execution_events).values(
             fingerprint=fingerprint, execution_id=execution.id if execution else None, account=self.account,
@@ -271,6 +279,7 @@ class ExecutionStore:
             traceparent=execution.traceparent if execution else None,
             payload=update.model_dump_json() if update else None,
             raw=json.loads(json.dumps(event.raw, default=str)) if event.raw else None, recorded_at=_now(),
+            published_at=_now() if published and update is not None else None,
         ).on_conflict_do_nothing(index_elements=["fingerprint"]).returning(execution_events.c.id)
         return (await conn.execute(statement)).scalar_one_or_none()
 
@@ -316,9 +325,9 @@ class ExecutionStore:
         async with self.engine.begin() as conn:
             return (await conn.execute(statement)).first() is not None
 
-    async def control_commands(self) -> dict[str, ControlCommand]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(control_commands.c.scope, control_commands.c.command))
+    async def control_commands(self, conn: AsyncConnection | None = None) -> dict[str, ControlCommand]:
+        async with joined(self.engine, conn) as tx:
+            rows = await tx.execute(sa.select(control_commands.c.scope, control_commands.c.command))
             return {r.scope: ControlCommand.model_validate_json(r.command) for r in rows}
 
 
