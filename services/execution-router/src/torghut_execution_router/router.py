@@ -121,18 +121,26 @@ class ExecutionRouter:
                         client_order_id=order.client_order_id)
             self.metrics.orders.labels(venue="none", outcome="out_of_scope_account").inc()
             return []
-        existing = await self.store.get(order.client_order_id, conn)
+        request = OrderRequest.from_approved(order)
+        route = choose_route(order.symbol, order.adapter_hint, self.policy, lean_healthy=await self._lean_healthy())
+        existing: ExecutionRow | None
+        if route.adapter is Adapter.PAPER:
+            # Claim first: a new order, the usual case, then needs no separate lookup.
+            row, claimed = await self.store.claim(
+                order, expected=route.expected, venue=Adapter.PAPER, fallback_reason=route.reason,
+                correlation_id=inbound.headers.correlation_id, traceparent=inbound.headers.traceparent, conn=conn)
+            if claimed:
+                self._count_fallback(route)
+                return await self._place_on_paper(row, order, request, conn)
+            existing = row
+        else:
+            existing = await self.store.get(order.client_order_id, conn)
         if existing is not None and existing.submit_state is not SubmitState.CLAIMED:
             # A replay or a second approval with the same client_order_id: never a second order.
             self.metrics.orders.labels(venue=existing.venue.value, outcome="replay").inc()
             return []
-        request = OrderRequest.from_approved(order)
         if existing is None:
-            route = choose_route(order.symbol, order.adapter_hint, self.policy, lean_healthy=await self._lean_healthy())
-            if route.adapter is not None and route.reason is not None:
-                self.metrics.fallbacks.labels(reason=route.reason).inc()
-            if route.adapter is Adapter.PAPER:
-                return await self._place_on_paper(inbound, route, request, conn)
+            self._count_fallback(route)
             row, _ = await self.store.claim(order, expected=route.expected, venue=route.adapter or route.expected,
                                             fallback_reason=route.reason if route.adapter is not None else None,
                                             correlation_id=inbound.headers.correlation_id,
@@ -158,20 +166,20 @@ class ExecutionRouter:
         await self._submit(row, route, request)
         return []
 
-    async def _place_on_paper(self, inbound: Inbound[ApprovedOrder], route: RouteDecision, request: OrderRequest,
-                              conn: AsyncConnection) -> list[Outgoing]:
-        """Claim, submit and record in the consumer's transaction: the paper venue is this database.
+    def _count_fallback(self, route: RouteDecision) -> None:
+        if route.adapter is not None and route.reason is not None:
+            self.metrics.fallbacks.labels(reason=route.reason).inc()
 
-        With no I/O outside Postgres there is no window for a claim to cover (a crash rolls the whole
-        order back and the message is redelivered), and the trade updates leave as the handler's
-        outputs: published before the offset commit and kept in the tracking record for a redelivery,
-        instead of waiting for the outbox loop. Their message ids are the outbox's, so a consumer
-        deduplicates across both paths.
+    async def _place_on_paper(self, row: ExecutionRow, order: ApprovedOrder, request: OrderRequest,
+                              conn: AsyncConnection) -> list[Outgoing]:
+        """Submit and record a claimed order in the consumer's transaction: the paper venue is this database.
+
+        With no I/O outside Postgres there is no window for a claim to cover (a crash rolls the claim
+        and the venue's books back together and the message is redelivered), and the trade updates
+        leave as the handler's outputs: published before the offset commit and kept in the tracking
+        record for a redelivery, instead of waiting for the outbox loop. Their message ids are the
+        outbox's, so a consumer deduplicates across both paths.
         """
-        order = inbound.payload
-        row, _ = await self.store.claim(order, expected=route.expected, venue=Adapter.PAPER,
-                                        fallback_reason=route.reason, correlation_id=inbound.headers.correlation_id,
-                                        traceparent=inbound.headers.traceparent, conn=conn)
         refusal = await self._refusal(order, conn)
         if refusal is not None:
             updates = await self._reject(row, Adapter.PAPER, refusal, conn)

@@ -43,6 +43,32 @@ def _order(row: Any) -> paper.PaperOrder:
         not_before=m["not_before"], filled_qty=m["filled_qty"], filled_avg_price=m["filled_avg_price"], seq=m["seq"])
 
 
+def _upsert_order() -> Any:
+    statement = pg_insert(paper_orders)
+    return statement.on_conflict_do_update(
+        index_elements=["account", "client_order_id"],
+        set_={k: statement.excluded[k] for k in ("status", "filled_qty", "filled_avg_price", "updated_at", "seq")})
+
+
+def _upsert_position() -> Any:
+    statement = pg_insert(paper_positions)
+    return statement.on_conflict_do_update(
+        index_elements=["account", "symbol"],
+        set_={"qty": statement.excluded.qty, "avg_entry_price": statement.excluded.avg_entry_price})
+
+
+# Built once and executed with parameter dicts: no per-call statement construction or cache-key walk.
+_UPSERT_ORDER = _upsert_order()
+_UPSERT_POSITION = _upsert_position()
+_LOCK_ACCOUNT = sa.select(paper_accounts).where(paper_accounts.c.account == sa.bindparam("b_account")).with_for_update()
+_UPDATE_ACCOUNT = paper_accounts.update().where(paper_accounts.c.account == sa.bindparam("b_account"))
+_POSITIONS = sa.select(paper_positions).where(paper_positions.c.account == sa.bindparam("b_account"))
+_OPEN_ORDERS_AND = sa.select(paper_orders).where(
+    paper_orders.c.account == sa.bindparam("b_account"),
+    sa.or_(paper_orders.c.status.in_(_OPEN), paper_orders.c.client_order_id == sa.bindparam("b_coid")))
+_QUOTE = sa.select(paper_quotes).where(paper_quotes.c.symbol == sa.bindparam("b_symbol"))
+
+
 def _upsert_newer(quotes: list[paper.Quote]) -> Any:
     """Insert or update each symbol's price, but only where it is newer (event time, then seq) than the stored one."""
     values = pg_insert(paper_quotes).values([
@@ -68,15 +94,17 @@ class PaperVenue:
 
     # -- state ------------------------------------------------------------------------------------
     async def _lock_account(self, conn: AsyncConnection) -> paper.PaperAccount:
-        await conn.execute(pg_insert(paper_accounts).values(
-            account=self.account, starting_cash=self.starting_cash, cash=self.starting_cash,
-            realized_pl=Decimal(0), updated_at=self.clock(),
-        ).on_conflict_do_nothing(index_elements=["account"]))
-        row = (await conn.execute(sa.select(paper_accounts).where(paper_accounts.c.account == self.account)
-                                  .with_for_update())).one()
+        mine = {"b_account": self.account}
+        row = (await conn.execute(_LOCK_ACCOUNT, mine)).first()
+        if row is None:  # the first order or price ever: open the account, then lock it
+            await conn.execute(pg_insert(paper_accounts).values(
+                account=self.account, starting_cash=self.starting_cash, cash=self.starting_cash,
+                realized_pl=Decimal(0), updated_at=self.clock(),
+            ).on_conflict_do_nothing(index_elements=["account"]))
+            row = (await conn.execute(_LOCK_ACCOUNT, mine)).one()
         positions = {
             r.symbol: paper.PaperPosition(r.symbol, r.qty, r.avg_entry_price)
-            for r in await conn.execute(sa.select(paper_positions).where(paper_positions.c.account == self.account))
+            for r in await conn.execute(_POSITIONS, mine)
         }
         return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions=positions)
 
@@ -87,21 +115,35 @@ class PaperVenue:
             query = query.where(paper_orders.c.symbol == symbol)
         return [_order(r) for r in await conn.execute(query)]
 
+    async def _open_orders_and(self, conn: AsyncConnection,
+                               client_order_id: str) -> tuple[list[paper.PaperOrder], paper.PaperOrder | None]:
+        """The open orders and the order named ``client_order_id`` (open or not), in one query."""
+        rows = [_order(r) for r in await conn.execute(_OPEN_ORDERS_AND, {"b_account": self.account,
+                                                                          "b_coid": client_order_id})]
+        named = next((o for o in rows if o.client_order_id == client_order_id), None)
+        return [o for o in rows if o.status.value in _OPEN], named
+
     async def _quote(self, conn: AsyncConnection, symbol: str) -> paper.Quote | None:
-        row = (await conn.execute(sa.select(paper_quotes).where(paper_quotes.c.symbol == symbol))).first()
+        row = (await conn.execute(_QUOTE, {"b_symbol": symbol})).first()
         return paper.Quote(row.symbol, row.price, row.event_ts, row.seq) if row is not None else None
 
-    async def _persist(self, conn: AsyncConnection, step: paper.PaperStep) -> None:
+    async def _persist(self, conn: AsyncConnection, before: paper.PaperAccount, step: paper.PaperStep) -> None:
+        """Write what ``step`` changed against ``before`` (the account as locked): the account row, the
+        positions that moved, the orders it touched and its fills."""
         account = step.account
-        await conn.execute(paper_accounts.update().where(paper_accounts.c.account == self.account).values(
-            cash=account.cash, realized_pl=account.realized_pl, updated_at=self.clock()))
-        await conn.execute(paper_positions.delete().where(paper_positions.c.account == self.account))
-        if account.positions:
-            await conn.execute(paper_positions.insert(), [
+        await conn.execute(_UPDATE_ACCOUNT, {"b_account": self.account, "cash": account.cash,
+                                             "realized_pl": account.realized_pl, "updated_at": self.clock()})
+        closed = [symbol for symbol in before.positions if symbol not in account.positions]
+        if closed:
+            await conn.execute(paper_positions.delete().where(paper_positions.c.account == self.account,
+                                                              paper_positions.c.symbol.in_(closed)))
+        moved = [p for symbol, p in account.positions.items() if before.positions.get(symbol) != p]
+        if moved:
+            await conn.execute(_UPSERT_POSITION, [
                 {"account": self.account, "symbol": p.symbol, "qty": p.qty, "avg_entry_price": p.avg_entry_price}
-                for p in account.positions.values()])
+                for p in moved])
         for order in step.orders:
-            values = {
+            await conn.execute(_UPSERT_ORDER, {
                 "account": self.account, "client_order_id": order.client_order_id,
                 "venue_order_id": order.venue_order_id, "symbol": order.symbol, "side": order.side.value,
                 "qty": order.qty, "order_type": order.order_type.value, "limit_price": order.limit_price,
@@ -109,12 +151,7 @@ class PaperVenue:
                 "filled_qty": order.filled_qty, "filled_avg_price": order.filled_avg_price,
                 "submitted_at": order.submitted_at, "updated_at": order.updated_at,
                 "reserve_price": order.reserve_price, "not_before": order.not_before, "seq": order.seq,
-            }
-            statement = pg_insert(paper_orders).values(**values)
-            await conn.execute(statement.on_conflict_do_update(
-                index_elements=["account", "client_order_id"],
-                set_={k: statement.excluded[k] for k in ("status", "filled_qty", "filled_avg_price", "updated_at",
-                                                          "seq")}))
+            })
         if step.fills:
             await conn.execute(paper_fills.insert(), [
                 {"account": self.account, "client_order_id": f.client_order_id, "symbol": f.symbol,
@@ -126,17 +163,15 @@ class PaperVenue:
         """Place ``request``; in ``conn``'s transaction when given (the router's consumer transaction)."""
         async with joined(self.engine, conn) as conn:
             account = await self._lock_account(conn)
-            existing = (await conn.execute(sa.select(paper_orders).where(
-                paper_orders.c.account == self.account,
-                paper_orders.c.client_order_id == request.client_order_id))).first()
+            open_orders, existing = await self._open_orders_and(conn, request.client_order_id)
             if existing is not None:  # the venue's own dedupe: same client_order_id, same order
-                order = _order(existing).venue_order()
+                order = existing.venue_order()
                 kind = SubmitKind.REJECTED if order.status is OrderStatus.REJECTED else SubmitKind.ACCEPTED
                 return SubmitOutcome(kind, [state_event(order, EventSource.SUBMIT)], order=order)
             step = paper.submit(request, venue_order_id=paper_order_id(self.account, request.client_order_id),
-                                account=account, open_orders=await self._open_orders(conn),
+                                account=account, open_orders=open_orders,
                                 quote=await self._quote(conn, request.symbol), model=self.model)
-            await self._persist(conn, step)
+            await self._persist(conn, account, step)
         order = step.orders[-1].venue_order()
         if step.rejection is not None:
             return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
@@ -170,7 +205,7 @@ class PaperVenue:
             account = await self._lock_account(conn)
             step = paper.on_quote(quote, account=account, open_orders=await self._open_orders(conn, quote.symbol),
                                   model=self.model)
-            await self._persist(conn, step)
+            await self._persist(conn, account, step)
         return step.events
 
     async def cancel(self, order: VenueOrder) -> list[VenueEvent]:
@@ -182,7 +217,7 @@ class PaperVenue:
             if row is None:
                 return []
             step = paper.cancel(_order(row), account=account, at=self.clock(), reason="cancel_requested")
-            await self._persist(conn, step)
+            await self._persist(conn, account, step)
         return step.events
 
     async def get_by_client_order_id(self, client_order_id: str) -> VenueOrder | None:
