@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -313,3 +314,55 @@ async def test_a_buffering_handler_flushes_once_per_batch_and_discards_on_rollba
         assert await effects(runtime) == [("AAPL", seq) for seq in range(1, 31)], "each effect once, in order"
     assert handler.discards >= 1, "the rolled-back optimistic pass dropped its buffer"
     assert handler.flushes < 30 + 2, "flushes happen per transaction, not per message"
+
+
+async def test_per_record_topics_share_one_consumer_and_keep_their_own_guarantees(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    """Each consumer is a fetch loop; a service's per-record topics are read by one, topic by topic."""
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_max_attempts=2)
+    seen: list[tuple[str, str]] = []
+
+    async def on_signal(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        await record_effect(conn, inbound.payload)
+        seen.append(("signal", str(inbound.payload.seq)))
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    async def on_hop(inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
+        if inbound.payload.request_id == "req-poison":
+            raise ValueError("this trigger always fails")
+        seen.append(("hop", inbound.payload.request_id))
+        return []
+
+    runtime.consume(topics.TA_SIGNALS, on_signal)
+    runtime.consume(HOP_OUT, on_hop)
+    hop_topic = prefix + HOP_OUT.name
+    poison = trigger_for(signal(1)).model_copy(update={"request_id": "req-poison"})
+    same = MessageHeaders.new(topics.TA_SIGNALS.name, message_id="signal-once")
+    async with runtime.running():
+        assert len(runtime.broker.subscribers) == 1
+        await produce(kafka_bootstrap, hop_topic, poison, key="AAPL")
+        for _ in range(2):  # a redelivery of the same message changes nothing twice
+            await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(5), key="AAPL", headers=same)
+        await produce(kafka_bootstrap, hop_topic, trigger_for(signal(9)), key="AAPL")
+        dead = await read_records(kafka_bootstrap, hop_topic + ".dlq", expect=1)
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=2, settle=0.3)
+        for _ in range(100):
+            if ("hop", "req-AAPL-9") in seen:
+                break
+            await asyncio.sleep(0.05)
+        assert await effects(runtime) == [("AAPL", 5)]
+        committed = await committed_groups(kafka_bootstrap, prefix)
+
+    assert sorted(seen) == [("hop", "req-AAPL-9"), ("signal", "5")]
+    assert dead[0].headers[h.DLQ_REASON] == "handler_error" and dead[0].headers[h.DLQ_ATTEMPTS] == "2"
+    assert len({r.headers[h.MESSAGE_ID] for r in out}) == 1, "the redelivery republished the stored output"
+    assert committed == [prefix + "wiring-test.records"]
+
+
+async def committed_groups(bootstrap: str, prefix: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return sorted(g for g, _ in await admin.list_consumer_groups() if g.startswith(prefix))
+    finally:
+        await admin.close()

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from torghut_cli import kafka_io
+from torghut_cli import kafka_io, main
 from torghut_cli.main import build_parser, cmd_control, cmd_replay, cmd_status
 from torghut_contracts import topics
 from torghut_contracts.examples import example
 from torghut_contracts.headers import MessageHeaders
+from torghut_embedded.pytest_plugin import create_test_topics
 from torghut_runtime.testing import create_topics_for, produce, read_records
 
 
@@ -106,3 +107,28 @@ async def test_status_reports_consumer_lag(kafka_bootstrap: str, signals_topic: 
     lag = await kafka_io.group_lag(kafka_bootstrap, group, signals_topic)
     assert sum(v or 0 for v in lag.values()) == 5
     assert await cmd_status(parse("--bootstrap", kafka_bootstrap, "status")) == 0
+
+
+async def test_status_reports_the_lag_of_a_group_reading_several_topics(
+        kafka_bootstrap: str, signals_topic: str, topic_namespace: str, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    group = f"{topic_namespace}lagcheck.records"  # a service's shared per-record consumer
+    control_topic = topic_namespace + topics.CONTROL.name
+    await create_test_topics(kafka_bootstrap, [control_topic])
+    consumer = AIOKafkaConsumer(signals_topic, control_topic, bootstrap_servers=kafka_bootstrap, group_id=group,
+                                enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=1000,
+                                heartbeat_interval_ms=200)
+    await consumer.start()
+    try:
+        await consumer.getone()
+        await consumer.commit({TopicPartition(signals_topic, 0): 0, TopicPartition(control_topic, 0): 0})
+    finally:
+        await consumer.stop()
+    candidates = [topic_namespace + spec.name for spec in topics.ALL_TOPICS]
+    assert await kafka_io.committed_topics(kafka_bootstrap, group, candidates) == sorted([control_topic,
+                                                                                          signals_topic])
+    capsys.readouterr()
+    monkeypatch.setattr(main.out, "width", 250)  # one table row per line
+    assert await cmd_status(parse("--bootstrap", kafka_bootstrap, "status")) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if group in line]
+    assert sorted(row.split("│")[2].strip() for row in rows) == sorted([control_topic, signals_topic])

@@ -141,6 +141,16 @@ class _BatchResult:
     poisoned: list[tuple[Any, Any, str, int]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Subscription:
+    """One topic's handler in a consumer that reads several topics."""
+
+    spec: TopicSpec[Any]
+    handler: Handler[Any]
+    group: str
+    max_attempts: int
+
+
 @dataclass
 class _Attempts:
     """Failures per record, so a poison message is retried a bounded number of times."""
@@ -166,6 +176,8 @@ class KafkaWiring:
         self.metrics = metrics
         self.store = IdempotencyStore(engine)
         self._attempts = _Attempts()
+        self._shared: dict[str, _Subscription] = {}
+        """Per-record, single-worker topics waiting for :meth:`register_shared` (by prefixed topic name)."""
 
     def topic(self, spec: TopicSpec[Any]) -> str:
         return self.settings.topic_name(spec.name)
@@ -188,8 +200,56 @@ class KafkaWiring:
         # sharing the schema recognises what production already processed. The Kafka group does
         # carry the prefix, so a sandbox consumer never joins (and rebalances) production's group.
         group = group_id or f"{self.settings.service_name}.{spec.name}"
-        kafka_group = self.settings.topic_prefix + group
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
+        if batch is None and workers == 1 and group_id is None:
+            if topic in self._shared:
+                raise ValueError(f"{spec.name} is already consumed by this service")
+            self._shared[topic] = _Subscription(spec, handler, group, attempts_allowed)
+            return
+        self._subscribe(spec, handler, group, attempts_allowed, workers=workers, batch=batch)
+
+    def register_shared(self) -> None:
+        """Subscribe the per-record, single-worker topics: one consumer for all of them.
+
+        Each consumer is its own fetch loop, and on a quiet topic every loop is a fetch per
+        ``KAFKA_FETCH_MAX_WAIT_MS`` for the service and for the broker: a service reading control,
+        snapshots, trade updates and decisions with one consumer each spent a tenth of a core
+        polling. Together they are read by one consumer (group ``<service>.records``), still one
+        record at a time with every per-record guarantee; a record retried in place delays the
+        other topics by its backoff, which is bounded by the attempts allowed. A single such topic
+        keeps its own group ``<service>.<topic>``. Called once, before the broker starts.
+        """
+        shared, self._shared = self._shared, {}
+        if len(shared) == 1:
+            (only,) = shared.values()
+            self._subscribe(only.spec, only.handler, only.group, only.max_attempts, workers=1, batch=None)
+            return
+        if not shared:
+            return
+
+        async def subscriber(message: KafkaMessage) -> None:
+            record = message.raw_message
+            assert not isinstance(record, tuple)
+            sub = shared[record.topic]
+            await self._on_record(sub.spec, record.topic, sub.group, sub.handler, message, sub.max_attempts)
+
+        subscriber.__name__ = "consume_records"
+        self.broker.subscriber(  # type: ignore[call-overload]
+            *shared,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            group_id=self.settings.topic_prefix + f"{self.settings.service_name}.records",
+            auto_offset_reset=self.settings.kafka_auto_offset_reset,
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            title=f"{self.settings.service_name}:records",
+            description="; ".join(sub.spec.description for sub in shared.values()),
+        )(subscriber)
+
+    def _subscribe(self, spec: TopicSpec[M], handler: Handler[M], group: str, attempts_allowed: int, *,
+                   workers: int, batch: int | None) -> None:
+        topic = self.topic(spec)
+        kafka_group = self.settings.topic_prefix + group
 
         async def subscriber(message: KafkaMessage) -> None:
             if batch is None:

@@ -87,6 +87,7 @@ class ServiceRuntime:
             await migrate(self.engine, self.settings.schema_name, self.migrations)
         loops = list(self._loops)
         if self.uses_kafka:
+            self.kafka.register_shared()
             await self.broker.start()
             loops.append(("processed-messages-pruner", self._prune_forever))
         for name, loop in loops:

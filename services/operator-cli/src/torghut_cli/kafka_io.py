@@ -106,6 +106,27 @@ async def group_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int 
         await consumer.stop()
 
 
+async def committed_topics(bootstrap: str, group_id: str, candidates: list[str]) -> list[str]:
+    """Which of ``candidates`` ``group_id`` committed offsets on: a service's shared per-record group
+    (``<service>.records``) reads several topics, so its name does not say which. (Asked topic by
+    topic: Tansu's answer to an all-topics OffsetFetch does not decode in aiokafka.)"""
+    consumer = _consumer(bootstrap, group_id=group_id)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        found = []
+        for topic in candidates:
+            if topic not in existing:
+                continue
+            for tp in await _partitions(consumer, topic):
+                if await consumer.committed(tp) is not None:
+                    found.append(topic)
+                    break
+        return sorted(found)
+    finally:
+        await consumer.stop()
+
+
 async def list_groups(bootstrap: str) -> list[str]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

@@ -16,7 +16,7 @@ import httpx
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 from torghut_contracts import topics
 from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders
@@ -132,16 +132,29 @@ async def cmd_status(args: argparse.Namespace) -> int:
             health.add_row(name, *states, url)
     out.print(health)
 
-    lag_table = Table("consumer group", "topic", "lag by partition", "total", title="consumer lag")
+    # Group and topic names are what an operator greps for: fold them, never cut them short.
+    lag_table = Table(Column("consumer group", overflow="fold"), Column("topic", overflow="fold"), "lag by partition",
+                      "total", title="consumer lag")
     for group in await kafka_io.list_groups(bootstrap):
         topic = _topic_of_group(group)
-        if topic is None:
-            continue
-        lag = await kafka_io.group_lag(bootstrap, group, topic)
-        total = sum(v for v in lag.values() if v is not None)
-        lag_table.add_row(group, topic, " ".join(f"{p}:{'-' if v is None else v}" for p, v in lag.items()), str(total))
+        group_topics = [topic] if topic is not None else await kafka_io.committed_topics(
+            bootstrap, group, _candidate_topics(group))
+        for topic in group_topics:
+            lag = await kafka_io.group_lag(bootstrap, group, topic)
+            total = sum(v for v in lag.values() if v is not None)
+            lag_table.add_row(group, topic, " ".join(f"{p}:{'-' if v is None else v}" for p, v in lag.items()),
+                              str(total))
     out.print(lag_table)
     return 1 if failing else 0
+
+
+def _candidate_topics(group: str) -> list[str]:
+    """A shared group ``[<topic prefix>]<service>.records`` may read any topic under its prefix."""
+    if not group.endswith(".records"):
+        return []
+    head = group[: -len(".records")]  # [<prefix>]<service>; service names have no dots
+    prefix = head.rsplit(".", 1)[0] + "." if "." in head else ""
+    return [prefix + spec.name for spec in topics.ALL_TOPICS]
 
 
 def _topic_of_group(group: str) -> str | None:
