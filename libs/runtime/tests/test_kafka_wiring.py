@@ -113,17 +113,17 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
         return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload)),
                 Outgoing(topics.TRIGGERS, trigger_for(inbound.payload), message_id=f"effect-{inbound.payload.seq}")]
 
-    real_publish = runtime.kafka.publish_stored
+    real_send = runtime.kafka._send
     failures = 0
 
-    async def flaky_publish(output):  # type: ignore[no-untyped-def]
+    async def flaky_send(output):  # type: ignore[no-untyped-def]
         nonlocal failures
         if failures == 0:
             failures += 1
             raise ConnectionError("broker went away after the database commit")
-        await real_publish(output)
+        return await real_send(output)
 
-    monkeypatch.setattr(runtime.kafka, "publish_stored", flaky_publish)
+    monkeypatch.setattr(runtime.kafka, "_send", flaky_send)
     runtime.consume(topics.TA_SIGNALS, handle, **mode)
     async with runtime.running():
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(7), key="AAPL")

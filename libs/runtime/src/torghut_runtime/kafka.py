@@ -455,10 +455,11 @@ class KafkaWiring:
         return result
 
     async def _publish_batch(self, spec: TopicSpec[M], topic: str, group: str, result: _BatchResult) -> None:
+        sent: list[tuple[StoredOutput, asyncio.Future[Any]]] = []
         for span, outputs in result.publish:
-            with trace.use_span(span, end_on_exit=True):
-                for output in outputs:
-                    await self.publish_stored(output)
+            with trace.use_span(span, end_on_exit=True):  # each output carries its own message's trace
+                sent.extend([(output, await self._send(output)) for output in outputs])
+        await self._confirm(sent)
         for outcome in result.outcomes:
             self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
         for bad in result.unreadable:
@@ -485,8 +486,7 @@ class KafkaWiring:
         except BaseException:
             _discard(handler)
             raise
-        for output in outputs:
-            await self.publish_stored(output)
+        await self.publish_all(outputs)
         return "processed" if previous is None else "duplicate"
 
     def _render(self, inbound: Inbound[Any], item: Outgoing, index: int) -> StoredOutput:
@@ -500,11 +500,28 @@ class KafkaWiring:
         return StoredOutput(topic=item.spec.name, key=key, value=item.spec.encode(item.message).decode(),
                             headers=_without_trace(headers.as_dict()))
 
+    async def publish_all(self, outputs: Sequence[StoredOutput]) -> None:
+        """Hand every output to the producer in order, then wait for all the acknowledgements.
+
+        One round trip for a message's outputs instead of one each; per partition the order is the
+        order of ``outputs``. A failed send raises here, before the offset is committed, so the
+        message is redelivered and its stored outputs are published again.
+        """
+        await self._confirm([(output, await self._send(output)) for output in outputs])
+
     async def publish_stored(self, output: StoredOutput) -> None:
-        await self.broker.publish(output.value.encode(), topic=self.settings.topic_name(output.topic),
-                                  key=output.key.encode() if output.key is not None else None,
-                                  headers=output.headers)
-        self.metrics.published.labels(topic=output.topic).inc()
+        await self.publish_all([output])
+
+    async def _send(self, output: StoredOutput) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = await self.broker.publish(
+            output.value.encode(), topic=self.settings.topic_name(output.topic),
+            key=output.key.encode() if output.key is not None else None, headers=output.headers, no_confirm=True)
+        return future
+
+    async def _confirm(self, sent: Sequence[tuple[StoredOutput, asyncio.Future[Any]]]) -> None:
+        for output, acknowledged in sent:
+            await acknowledged
+            self.metrics.published.labels(topic=output.topic).inc()
 
     async def publish(self, spec: TopicSpec[M], message: M, *, key: str | None = None,
                       headers: MessageHeaders | None = None) -> MessageHeaders:
