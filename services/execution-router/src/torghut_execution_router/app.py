@@ -75,7 +75,8 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
         max_order_age_s=settings.execution_max_order_age_s, reconcile_interval_s=settings.reconcile_interval_s,
         unknown_max_lookups=settings.reconcile_unknown_max_lookups, snapshot_interval_s=settings.snapshot_interval_s,
         outbox_poll_s=settings.outbox_poll_ms / 1000, lean_health_interval_s=settings.lean_healthcheck_interval_s,
-        claim_recovery_s=settings.reconcile_claim_recovery_s)
+        claim_recovery_s=settings.reconcile_claim_recovery_s,
+        snapshot_fill_settle_s=settings.snapshot_fill_settle_ms / 1000)
 
     runtime.consume(topics.ORDERS_APPROVED, router.on_approved)
     runtime.consume(topics.CONTROL, router.on_control)

@@ -74,6 +74,12 @@ class _Wake:
         self._reasons.add(reason)
         self._event.set()
 
+    def drain(self) -> set[str]:
+        """Forget the reasons named so far (they are being served now)."""
+        self._event.clear()
+        reasons, self._reasons = self._reasons, set()
+        return reasons
+
     async def wait(self, timeout: float) -> set[str]:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
@@ -88,7 +94,8 @@ class ExecutionRouter:
                  account_venue: Adapter | None, metrics: RouterMetrics, publish: Publish,
                  max_order_age_s: float, reconcile_interval_s: float, unknown_max_lookups: int,
                  snapshot_interval_s: float, outbox_poll_s: float, lean_health_interval_s: float,
-                 claim_recovery_s: float = 120.0, clock: Callable[[], datetime] = _now) -> None:
+                 claim_recovery_s: float = 120.0, snapshot_fill_settle_s: float = 0.0,
+                 clock: Callable[[], datetime] = _now) -> None:
         self.account = account
         self.policy = policy
         self.store = store
@@ -103,6 +110,7 @@ class ExecutionRouter:
         self.reconcile_interval_s = reconcile_interval_s
         self.unknown_max_lookups = unknown_max_lookups
         self.snapshot_interval_s = snapshot_interval_s
+        self.snapshot_fill_settle_s = snapshot_fill_settle_s
         self.outbox_poll_s = outbox_poll_s
         self.lean_health_interval_s = lean_health_interval_s
         self.claim_recovery_s = claim_recovery_s
@@ -442,6 +450,12 @@ class ExecutionRouter:
             await self.publish_snapshot(trigger)
             reasons = await self.snapshot_wake.wait(self.snapshot_interval_s)
             trigger = "fill" if "fill" in reasons else "timer"
+            if trigger == "fill" and self.snapshot_fill_settle_s > 0:
+                # Partial fills and the orders of one decision come in bursts: one snapshot after the
+                # burst. And a fill placed in the consumer's transaction is still being published;
+                # the snapshot should not compete with it for this process.
+                await asyncio.sleep(self.snapshot_fill_settle_s)
+                self.snapshot_wake.drain()  # the fills of the burst: this snapshot covers them
 
     async def run_lean_health(self) -> None:
         if self.lean is None:

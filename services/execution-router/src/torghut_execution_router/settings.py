@@ -74,6 +74,10 @@ class ExecutionRouterSettings(ServiceSettings):
     reconcile_claim_recovery_s: float = Field(
         default=120.0, gt=0, description="A claim (written before venue I/O) this old without an outcome is unknown.")
     snapshot_interval_s: float = Field(default=60.0, gt=0, description="Account snapshot period (also after fills).")
+    snapshot_fill_settle_ms: int = Field(
+        default=50, ge=0, le=10_000,
+        description="After a fill, wait this long before the snapshot: a burst of fills gives one snapshot, "
+                    "and the fill's own trade updates leave first.")
     outbox_poll_ms: int = Field(default=200, ge=5, le=60_000)
 
     @model_validator(mode="after")
