@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -172,7 +173,7 @@ async def test_a_trade_update_waits_for_the_decision_holding_the_account_lock(en
                        fill_qty=Decimal(7), fill_price=Decimal(100))
     async with engine.connect() as holder:
         transaction = await holder.begin()
-        await store.lock_account(holder, ACCOUNT)  # a decision in flight holds the row
+        held = await store.lock_account(holder, ACCOUNT)  # a decision in flight holds the row
         waiting = asyncio.create_task(feed(engine, handlers.on_trade_update, fill))
 
         async def blocked_on_the_lock() -> bool:
@@ -184,7 +185,124 @@ async def test_a_trade_update_waits_for_the_decision_holding_the_account_lock(en
 
         await eventually(blocked_on_the_lock, what="the trade update to wait for the account lock")
         assert not waiting.done()
+        await store.save_account(holder, replace(held, positions={"MSFT": Decimal(3)}))  # what it commits
         await transaction.commit()
     await waiting
     state = await account_state(engine)
+    assert state is not None and state.positions == {"MSFT": Decimal(3), "AAPL": Decimal(7)}, "applied on top"
+
+
+class StatementLog:
+    """Statements sent to Postgres while recording (the engine's ``before_cursor_execute``)."""
+
+    def __init__(self) -> None:
+        self.recording = False
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if self.recording:
+            self.statements.append(" ".join(statement.split()))
+
+
+def fill_of(coid: str, symbol: str, qty: int, fingerprint: str) -> TradeUpdate:
+    return TradeUpdate(fingerprint=fingerprint * 64, account=ACCOUNT, venue=Adapter.PAPER, event=TradeEvent.FILL,
+                       timestamp=NOW, order=OrderState(client_order_id=coid, symbol=symbol, side=Side.BUY,
+                                                       qty=Decimal(qty), filled_qty=Decimal(qty),
+                                                       status=OrderStatus.FILLED),
+                       fill_qty=Decimal(qty), fill_price=Decimal(100))
+
+
+async def test_a_decision_is_judged_in_two_statements_on_every_mark_it_needs(engine: AsyncEngine,
+                                                                             handlers: FirewallHandlers) -> None:
+    """One statement locks the account and reads verdict, control and marks; one saves account and verdict."""
+    await open_market(engine, handlers)
+    await feed(engine, handlers.on_signal, TaSignal(symbol="MSFT", event_ts=NOW - timedelta(seconds=1), seq=1,
+                                                    price=Decimal(400)))
+    await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5), positions=[
+        Position(symbol="MSFT", qty=Decimal(100), market_value=Decimal(40_000))]))
+    log = StatementLog()
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", log)
+    log.recording = True
+    out = await feed(engine, handlers.on_decision, decision("buy", 20, decision_id="two-statements"))
+    log.recording = False
+    verdict = out[0].message
+    assert len(log.statements) == 2, log.statements
+    assert "FOR UPDATE" in log.statements[0] and "INSERT INTO verdicts" in log.statements[1]
+    assert verdict.outcome is VerdictOutcome.APPROVE, verdict.reason_codes  # an unmarked MSFT would veto
+    # The net cap (50,000) less 40,000 of MSFT and the 2,000 of AAPL just reserved leaves 8,000: 80 AAPL,
+    # where the per-trade notional alone would allow 99.
+    clamped = await feed(engine, handlers.on_decision, decision("buy", 99, decision_id="past-net-cap"))
+    assert clamped[0].message.approved_qty == Decimal(80), "MSFT's mark was read"
+
+
+async def test_a_decision_waiting_for_the_lock_is_judged_on_the_state_it_gets(engine: AsyncEngine,
+                                                                              handlers: FirewallHandlers) -> None:
+    """The state written while the decision waited (a new NVDA position) is judged with NVDA's mark."""
+    await open_market(engine, handlers)
+    await feed(engine, handlers.on_signal, TaSignal(symbol="NVDA", event_ts=NOW - timedelta(seconds=1), seq=1,
+                                                    price=Decimal(200)))
+    await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
+    async with engine.connect() as holder:
+        transaction = await holder.begin()
+        held = await store.lock_account(holder, ACCOUNT)
+        waiting = asyncio.create_task(feed(engine, handlers.on_decision, decision("buy", 50, decision_id="waited")))
+
+        async def blocked_on_the_lock() -> bool:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"))
+                return bool(rows.scalar_one())
+
+        await eventually(blocked_on_the_lock, what="the decision to wait for the account lock")
+        await store.save_account(holder, replace(held, positions={"NVDA": Decimal(200)}))  # 40,000 of NVDA
+        await transaction.commit()
+    verdict = (await waiting)[0].message
+    assert r.EXPOSURE_MARK_UNKNOWN not in verdict.reason_codes
+    # 40,000 NVDA + 5,000 asked is inside the 50,000 net cap: approved in full, reserved on the new state.
+    assert verdict.outcome is VerdictOutcome.APPROVE and verdict.approved_qty == Decimal(50), verdict.reason_codes
+    state = await account_state(engine)
+    assert state is not None and state.positions == {"NVDA": Decimal(200)} and len(state.open_orders) == 1
+
+
+async def test_a_decision_judged_twice_at_once_is_reserved_once(engine: AsyncEngine,
+                                                                handlers: FirewallHandlers) -> None:
+    """Two consumers judging one decision (a rebalance): one verdict, one reservation, the same answer."""
+    await open_market(engine, handlers)
+    await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
+    same = decision("buy", 10, decision_id="twice")
+    async with engine.connect() as first:
+        transaction = await first.begin()
+        [verdict, order] = await handlers.on_decision(inbound(same), first)  # holds the account lock
+        second = asyncio.create_task(feed(engine, handlers.on_decision, same))
+
+        async def blocked_on_the_lock() -> bool:
+            async with engine.connect() as conn:
+                rows = await conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"))
+                return bool(rows.scalar_one())
+
+        await eventually(blocked_on_the_lock, what="the second judgement to wait for the account lock")
+        await transaction.commit()
+    try:
+        again = await second
+    except sa.exc.IntegrityError:  # judged on a snapshot without the first verdict: rolled back
+        again = await feed(engine, handlers.on_decision, same)  # the runtime's retry
+    assert [o.message for o in again] == [verdict.message, order.message]
+    state = await account_state(engine)
+    assert state is not None and len(state.open_orders) == 1
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM verdicts"))).scalar_one() == 1
+
+
+async def test_a_trade_update_is_applied_once_even_as_the_accounts_first_message(
+        engine: AsyncEngine, handlers: FirewallHandlers) -> None:
+    await feed(engine, handlers.on_trade_update, fill_of("manual-1", "AAPL", 7, "a"))
+    await feed(engine, handlers.on_trade_update, fill_of("manual-1", "AAPL", 7, "a"))  # resent by the venue
+    state = await account_state(engine)
     assert state is not None and state.positions == {"AAPL": Decimal(7)}
+    await feed(engine, handlers.on_trade_update, fill_of("manual-2", "AAPL", 3, "b"))
+    await feed(engine, handlers.on_trade_update, fill_of("manual-2", "AAPL", 3, "b"))
+    state = await account_state(engine)
+    assert state is not None and state.positions == {"AAPL": Decimal(10)}

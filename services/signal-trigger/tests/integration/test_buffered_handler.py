@@ -171,15 +171,16 @@ async def test_a_batch_decides_like_one_by_one_with_one_state_write_per_transact
     assert len(expected) > 20, "the script fires plenty of triggers"
     assert got_first + got_second == expected, "same triggers, same order"
     assert await stored(engines["batched"]) == await stored(engines["one_by_one"]), "same committed state"
-    # A cold cache reads each symbol once; then every batch is one state write and one watermark write.
+    # A cold cache reads each symbol and the watermark once; then every batch is one statement that
+    # writes the states and the watermark together.
     cold_log = StatementLog(statements=cold)
     assert len(cold_log.touching("symbol_state", "SELECT")) == len(symbols)
-    assert len(cold_log.touching("symbol_state", "WITH")) == 1
     assert len(cold_log.touching("stream_watermark", "SELECT")) == 1
-    assert len(cold_log.touching("stream_watermark", "UPDATE")
-               + cold_log.touching("stream_watermark", "INSERT")) == 1
-    assert len(log.touching("symbol_state", "")) == 1, log.statements
-    assert len(log.touching("stream_watermark", "")) == 1, log.statements
+    [write] = cold_log.touching("symbol_state", "WITH")
+    assert "stream_watermark" in write
+    assert len(cold) == len(symbols) + 2, cold
+    [write] = log.statements
+    assert "symbol_state" in write and "stream_watermark" in write
     assert len(first) == len(second) > 100, "the bound does not grow with the batch"
 
 
@@ -214,3 +215,19 @@ async def test_a_rollback_after_flush_leaves_no_decision_behind(engine: AsyncEng
             raise ConnectionError("the database went away before the commit")
     ours.discard()  # as the runtime does
     assert len(await batch(engine, ours, [cross])) == 1, "the retried cross fires: it is not a duplicate"
+
+
+async def test_a_first_watermark_another_instance_wrote_meanwhile_fails_the_batch(engine: AsyncEngine) -> None:
+    ours, theirs = handler(), handler()
+    async with engine.connect() as conn:
+        async with conn.begin():
+            await ours(inbound(make_signal(1, symbol="MSFT"), 0), conn)  # no watermark row yet: we assume none
+            assert await batch(engine, theirs, [make_signal(1, at=T0 + timedelta(seconds=50))]) == []
+            with pytest.raises(StaleDecision, match="watermark"):
+                await ours.flush(conn)
+            await conn.rollback()
+    _, watermark = await stored(engine)
+    assert watermark == T0 + timedelta(seconds=50), "theirs stands"
+    assert await batch(engine, ours, [make_signal(1, symbol="MSFT")]) == []
+    states, watermark = await stored(engine)
+    assert ("MSFT", "") in states and watermark == T0 + timedelta(seconds=50)

@@ -74,37 +74,52 @@ class FirewallHandlers:
 
     # -- decisions ---------------------------------------------------------------------------------
     async def on_decision(self, inbound: Inbound[Decision], conn: AsyncConnection) -> list[Outgoing]:
-        decision = inbound.payload
-        managed = decision.account == self.account
-        # The account row lock serialises this with the trade-update and snapshot subscribers.
-        portfolio = await store.lock_account(conn, decision.account) if managed else PortfolioState(decision.account)
-        previous = await store.stored_verdict(conn, decision.account, decision.decision_id)
-        if previous is not None:
-            self.metrics.replayed.inc()
-            log.info("decision already judged; republishing the stored verdict", decision_id=decision.decision_id,
-                     outcome=previous.verdict.outcome.value)
-            return self._outputs(previous.verdict, previous.approved_order)
+        """Judge a decision: usually two statements, one that locks and reads, one that writes.
 
-        control = await store.effective_control_for(conn, decision.account)
+        The account row lock serialises this with the trade-update and snapshot subscribers.
+        """
+        decision = inbound.payload
+        if decision.account != self.account:
+            return await self._on_foreign_decision(conn, decision)
+        context = await store.lock_for_decision(conn, decision.account, decision.decision_id, decision.symbol)
+        if context.previous is not None:
+            return self._republish(decision, context.previous)
         now = self.clock(decision.decided_at)
-        outputs: list[Outgoing] = []
-        if not managed:
-            verdict = self._not_managed(decision, control, portfolio, now)
-        else:
-            market = await store.market_for(conn, store.symbols_of_interest(portfolio, decision.symbol))
-            portfolio, outputs = await self._sweep(conn, portfolio, control, market, now)
-            verdict = evaluate_order(decision, portfolio, control, self.limits, market, now)
-            portfolio = reserve(portfolio, verdict, decision.symbol)
-            await store.save_account(conn, portfolio)
+        portfolio, outputs = await self._sweep(conn, context.portfolio, context.control, context.market, now)
+        verdict = evaluate_order(decision, portfolio, context.control, self.limits, context.market, now)
+        portfolio = reserve(portfolio, verdict, decision.symbol)
         terms = OrderTerms.of_decision(decision)
         wire_verdict = to_risk_verdict(verdict, terms)
         order = to_approved_order(verdict, terms) if verdict.approved else None
-        await store.store_verdict(conn, wire_verdict, order)
+        await store.save_account_and_store_verdict(conn, portfolio, wire_verdict, order)
+        return outputs + self._judged(decision, verdict, wire_verdict, order)
+
+    async def _on_foreign_decision(self, conn: AsyncConnection, decision: Decision) -> list[Outgoing]:
+        """Another account's decision: no account row to lock; vetoed and recorded."""
+        previous = await store.stored_verdict(conn, decision.account, decision.decision_id)
+        if previous is not None:
+            return self._republish(decision, previous)
+        control = await store.effective_control_for(conn, decision.account)
+        verdict = self._not_managed(decision, control, PortfolioState(decision.account),
+                                    self.clock(decision.decided_at))
+        terms = OrderTerms.of_decision(decision)
+        wire_verdict = to_risk_verdict(verdict, terms)
+        await store.store_verdict(conn, wire_verdict, None)
+        return self._judged(decision, verdict, wire_verdict, None)
+
+    def _republish(self, decision: Decision, previous: store.StoredVerdict) -> list[Outgoing]:
+        self.metrics.replayed.inc()
+        log.info("decision already judged; republishing the stored verdict", decision_id=decision.decision_id,
+                 outcome=previous.verdict.outcome.value)
+        return self._outputs(previous.verdict, previous.approved_order)
+
+    def _judged(self, decision: Decision, verdict: Verdict, wire_verdict: RiskVerdict,
+                order: ApprovedOrder | None) -> list[Outgoing]:
         self._count(verdict)
         log.info("verdict", decision_id=decision.decision_id, symbol=decision.symbol,
                  outcome=wire_verdict.outcome.value, reasons=list(verdict.reason_codes),
                  approved_qty=str(verdict.approved_qty), client_order_id=order.client_order_id if order else None)
-        return outputs + self._outputs(wire_verdict, order)
+        return self._outputs(wire_verdict, order)
 
     @staticmethod
     def _not_managed(decision: Decision, control: ControlState, portfolio: PortfolioState,
@@ -182,8 +197,8 @@ class FirewallHandlers:
         if update.account != self.account:
             self.metrics.trade_updates.labels(outcome="other_account").inc()
             return []
-        portfolio = await store.lock_account(conn, update.account)
-        if not await store.remember_trade_update(conn, update):
+        portfolio, fresh = await store.lock_and_remember_trade_update(conn, update)
+        if not fresh:
             self.metrics.trade_updates.labels(outcome="duplicate").inc()
             return []
         portfolio = apply_trade_update(portfolio, update)

@@ -104,31 +104,40 @@ def _json_value(value: Any) -> Any:
 
 
 # -- accounts --------------------------------------------------------------------------------------
+_SELECT_FOR_UPDATE = sa.text("SELECT state::text FROM accounts WHERE account = :a FOR UPDATE")
+_CREATE_ACCOUNT = sa.text("INSERT INTO accounts (account) VALUES (:a) ON CONFLICT (account) DO NOTHING")
+_READ_ACCOUNT = sa.text("SELECT state::text FROM accounts WHERE account = :a")
+_SAVE_ACCOUNT = sa.text("UPDATE accounts SET state = CAST(:s AS jsonb), version = version + 1, updated_at = now() "
+                        "WHERE account = :a")
+
+
 async def lock_account(conn: AsyncConnection, account: str) -> PortfolioState:
     """Lock the account's row for this transaction (``SELECT ... FOR UPDATE``) and return its state.
 
     The row is created the first time an account is seen; every later call is one round trip.
     """
-    select = sa.text("SELECT state::text FROM accounts WHERE account = :a FOR UPDATE")
-    row = (await conn.execute(select, {"a": account})).first()
+    row = (await conn.execute(_SELECT_FOR_UPDATE, {"a": account})).first()
     if row is None:
-        await conn.execute(sa.text("INSERT INTO accounts (account) VALUES (:a) ON CONFLICT (account) DO NOTHING"),
-                           {"a": account})
-        row = (await conn.execute(select, {"a": account})).one()
+        await _create_account(conn, account)
+        row = (await conn.execute(_SELECT_FOR_UPDATE, {"a": account})).one()
     return portfolio_from_json(account, json.loads(row[0]))
 
 
+async def _create_account(conn: AsyncConnection, account: str) -> None:
+    await conn.execute(_CREATE_ACCOUNT, {"a": account})
+
+
 async def read_account(conn: AsyncConnection, account: str) -> PortfolioState | None:
-    row = (await conn.execute(sa.text("SELECT state::text FROM accounts WHERE account = :a"), {"a": account})).first()
+    row = (await conn.execute(_READ_ACCOUNT, {"a": account})).first()
     return None if row is None else portfolio_from_json(account, json.loads(row[0]))
 
 
 async def save_account(conn: AsyncConnection, portfolio: PortfolioState) -> None:
-    await conn.execute(
-        sa.text("UPDATE accounts SET state = CAST(:s AS jsonb), version = version + 1, updated_at = now() "
-                "WHERE account = :a"),
-        {"a": portfolio.account, "s": json.dumps(portfolio_to_json(portfolio))},
-    )
+    await conn.execute(_SAVE_ACCOUNT, {"a": portfolio.account, "s": _state_json(portfolio)})
+
+
+def _state_json(portfolio: PortfolioState) -> str:
+    return json.dumps(portfolio_to_json(portfolio))
 
 
 async def record_latch_event(conn: AsyncConnection, account: str, action: str, latch: Latch,
@@ -148,38 +157,141 @@ class StoredVerdict:
     approved_order: ApprovedOrder | None
 
 
+_STORED_VERDICT = sa.text(
+    "SELECT verdict::text, approved_order::text FROM verdicts WHERE account = :a AND decision_id = :d")
+_VERDICT_COLUMNS = ("INSERT INTO verdicts (account, decision_id, outcome, client_order_id, symbol, reason_codes, "
+                    "verdict, approved_order, decided_at) VALUES (:va, :d, :o, :c, :sym, CAST(:r AS jsonb), "
+                    "CAST(:v AS jsonb), CAST(:ao AS jsonb), :t)")
+_STORE_VERDICT = sa.text(_VERDICT_COLUMNS)
+#: The decision's two writes in one round trip: the account (its reservation) and the verdict. A
+#: verdict already stored for the decision (judged meanwhile by another consumer) is a unique
+#: violation: the transaction rolls back, nothing is reserved twice, and the retry republishes it.
+_SAVE_ACCOUNT_AND_STORE_VERDICT = sa.text(
+    "WITH saved AS (UPDATE accounts SET state = CAST(:s AS jsonb), version = version + 1, updated_at = now() "
+    "WHERE account = :a RETURNING account) " + _VERDICT_COLUMNS)
+
+
 async def stored_verdict(conn: AsyncConnection, account: str, decision_id: str) -> StoredVerdict | None:
-    row = (await conn.execute(
-        sa.text("SELECT verdict::text, approved_order::text FROM verdicts WHERE account = :a AND decision_id = :d"),
-        {"a": account, "d": decision_id})).first()
-    if row is None:
-        return None
-    order = None if row[1] is None else ApprovedOrder.model_validate_json(row[1])
-    return StoredVerdict(RiskVerdict.model_validate_json(row[0]), order)
+    row = (await conn.execute(_STORED_VERDICT, {"a": account, "d": decision_id})).first()
+    return None if row is None else _stored(row[0], row[1])
+
+
+def _stored(verdict: str, order: str | None) -> StoredVerdict:
+    return StoredVerdict(RiskVerdict.model_validate_json(verdict),
+                         None if order is None else ApprovedOrder.model_validate_json(order))
+
+
+def _verdict_parameters(verdict: RiskVerdict, order: ApprovedOrder | None) -> dict[str, Any]:
+    return {"va": verdict.account, "d": verdict.decision_id, "o": verdict.outcome.value,
+            "c": order.client_order_id if order is not None else None, "sym": verdict.symbol,
+            "r": json.dumps(verdict.reason_codes), "v": verdict.model_dump_json(),
+            "ao": order.model_dump_json() if order is not None else None, "t": verdict.decided_at}
 
 
 async def store_verdict(conn: AsyncConnection, verdict: RiskVerdict, order: ApprovedOrder | None) -> None:
-    await conn.execute(
-        sa.text("INSERT INTO verdicts (account, decision_id, outcome, client_order_id, symbol, reason_codes, verdict, "
-                "approved_order, decided_at) VALUES (:a, :d, :o, :c, :s, CAST(:r AS jsonb), CAST(:v AS jsonb), "
-                "CAST(:ao AS jsonb), :t)"),
-        {"a": verdict.account, "d": verdict.decision_id, "o": verdict.outcome.value,
-         "c": order.client_order_id if order is not None else None, "s": verdict.symbol,
-         "r": json.dumps(verdict.reason_codes), "v": verdict.model_dump_json(),
-         "ao": order.model_dump_json() if order is not None else None, "t": verdict.decided_at},
+    await conn.execute(_STORE_VERDICT, _verdict_parameters(verdict, order))
+
+
+async def save_account_and_store_verdict(conn: AsyncConnection, portfolio: PortfolioState, verdict: RiskVerdict,
+                                         order: ApprovedOrder | None) -> None:
+    """:func:`save_account` and :func:`store_verdict` in one statement (one round trip)."""
+    await conn.execute(_SAVE_ACCOUNT_AND_STORE_VERDICT,
+                       {**_verdict_parameters(verdict, order), "a": portfolio.account, "s": _state_json(portfolio)})
+
+
+# -- decisions: everything a verdict is judged on, in one round trip -------------------------------
+#: The account row, locked, with what the decision needs beside it: the verdict already stored for
+#: the decision, the global and account commands, and the marks of the decision's symbol and of the
+#: symbols the account holds or has open orders in.
+#:
+#: The sub-selects read the statement's snapshot, taken before the lock may have had to wait; the
+#: account row itself is the latest (``FOR UPDATE`` re-reads it). So a verdict stored meanwhile by
+#: another consumer can be missed here: storing a second one then fails on the primary key and the
+#: transaction is retried (see ``_SAVE_ACCOUNT_AND_STORE_VERDICT``). A control command or mark
+#: committed during the wait is simply seen as not yet there, as if the decision had come first.
+_LOCK_FOR_DECISION = sa.text("""
+SELECT a.state::text AS state,
+       (SELECT v.verdict::text FROM verdicts v WHERE v.account = a.account AND v.decision_id = :d) AS verdict,
+       (SELECT v.approved_order::text FROM verdicts v
+         WHERE v.account = a.account AND v.decision_id = :d) AS approved_order,
+       (SELECT json_agg(json_build_array(c.scope, c.command::text))::text FROM control_commands c
+         WHERE c.scope IN (:global, a.account)) AS controls,
+       (SELECT json_agg(json_build_array(m.symbol, m.price::text, m.volume::text, m.event_ts))::text
+          FROM market_marks m
+         WHERE m.symbol = :symbol
+            OR m.symbol IN (SELECT jsonb_object_keys(a.state -> 'positions'))
+            OR m.symbol IN (SELECT o ->> 'symbol' FROM jsonb_array_elements(a.state -> 'open_orders') AS o)
+       ) AS marks
+FROM accounts AS a WHERE a.account = :a FOR UPDATE OF a
+""")
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    portfolio: PortfolioState
+    previous: StoredVerdict | None
+    """The verdict already stored for this decision, if any: republish it, judge nothing."""
+    control: ControlState
+    market: MarketState
+
+
+async def lock_for_decision(conn: AsyncConnection, account: str, decision_id: str, symbol: str) -> DecisionContext:
+    """Lock the account and read what a decision on ``symbol`` is judged on: one round trip, usually.
+
+    The marks cover every symbol of interest of the locked state (a mark the read could not know
+    to fetch is fetched after), so the exposure is never judged on fewer marks than it needs.
+    """
+    parameters = {"a": account, "d": decision_id, "global": GLOBAL_SCOPE, "symbol": symbol}
+    row = (await conn.execute(_LOCK_FOR_DECISION, parameters)).first()
+    if row is None:
+        await _create_account(conn, account)
+        row = (await conn.execute(_LOCK_FOR_DECISION, parameters)).one()
+    portfolio = portfolio_from_json(account, json.loads(row.state))
+    found = {scope: ControlCommand.model_validate_json(command) for scope, command in json.loads(row.controls or "[]")}
+    marks = {item[0]: Mark(Decimal(item[1]), datetime.fromisoformat(item[3]),
+                           None if item[2] is None else Decimal(item[2]))
+             for item in json.loads(row.marks or "[]")}
+    missing = symbols_of_interest(portfolio, symbol) - marks.keys()
+    if missing:  # no mark at all, or the state the marks were chosen by was older than the locked one
+        marks.update((await market_for(conn, missing)).marks)
+    return DecisionContext(
+        portfolio=portfolio,
+        previous=None if row.verdict is None else _stored(row.verdict, row.approved_order),
+        control=effective_control(found.get(GLOBAL_SCOPE), found.get(account) if account != GLOBAL_SCOPE else None),
+        market=MarketState(marks),
     )
 
 
 # -- trade updates ---------------------------------------------------------------------------------
-async def remember_trade_update(conn: AsyncConnection, update: TradeUpdate) -> bool:
-    """True the first time this fingerprint is seen; False for a duplicate (apply nothing)."""
-    result = await conn.execute(
-        sa.text("INSERT INTO trade_updates_applied (fingerprint, account, client_order_id, event, event_ts) "
-                "VALUES (:f, :a, :c, :e, :t) ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint"),
-        {"f": update.fingerprint, "a": update.account, "c": update.order.client_order_id,
-         "e": update.event.value, "t": update.timestamp},
-    )
-    return result.first() is not None
+#: Lock the account, then remember the update's fingerprint, in one round trip. The insert reads the
+#: locked row (its count), so the row lock is taken first, as by the separate statements: two
+#: copies of one update both wait on the account before either waits on the other's fingerprint.
+_LOCK_AND_REMEMBER = sa.text("""
+WITH locked AS (SELECT state::text AS state FROM accounts WHERE account = :a FOR UPDATE),
+applied AS (
+    INSERT INTO trade_updates_applied (fingerprint, account, client_order_id, event, event_ts)
+    SELECT CAST(:f AS text), CAST(:a AS text), CAST(:c AS text), CAST(:e AS text), CAST(:t AS timestamptz)
+    WHERE (SELECT count(*) FROM locked) >= 0
+    ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint)
+SELECT (SELECT state FROM locked) AS state, EXISTS (SELECT FROM applied) AS fresh
+""")
+
+
+def _trade_update_parameters(update: TradeUpdate) -> dict[str, Any]:
+    return {"f": update.fingerprint, "a": update.account, "c": update.order.client_order_id,
+            "e": update.event.value, "t": update.timestamp}
+
+
+async def lock_and_remember_trade_update(conn: AsyncConnection, update: TradeUpdate) -> tuple[PortfolioState, bool]:
+    """Lock the account and remember the update's fingerprint: (the account, True the first time it is seen).
+
+    One round trip when the account exists. A duplicate (venue resend, replay) gets False and must
+    apply nothing; one racing this update waits on the fingerprint until it commits, then counts as seen.
+    """
+    row = (await conn.execute(_LOCK_AND_REMEMBER, _trade_update_parameters(update))).one()
+    if row.state is None:  # the account's first message: create its row, then lock it
+        return await lock_account(conn, update.account), bool(row.fresh)
+    return portfolio_from_json(update.account, json.loads(row.state)), bool(row.fresh)
 
 
 # -- control ---------------------------------------------------------------------------------------
@@ -203,10 +315,12 @@ async def _control(conn: AsyncConnection, scope: str) -> ControlCommand | None:
     return None if row is None else ControlCommand.model_validate_json(row[0])
 
 
+_CONTROLS = sa.text("SELECT scope, command::text FROM control_commands WHERE scope = ANY(:s)")
+
+
 async def control_for(conn: AsyncConnection, account: str) -> tuple[ControlCommand | None, ControlCommand | None]:
     """The global and the account command, in one query."""
-    rows = await conn.execute(sa.text("SELECT scope, command::text FROM control_commands WHERE scope = ANY(:s)"),
-                              {"s": [GLOBAL_SCOPE, account]})
+    rows = await conn.execute(_CONTROLS, {"s": [GLOBAL_SCOPE, account]})
     found = {row[0]: ControlCommand.model_validate_json(row[1]) for row in rows}
     return found.get(GLOBAL_SCOPE), found.get(account) if account != GLOBAL_SCOPE else None
 
@@ -217,24 +331,25 @@ async def effective_control_for(conn: AsyncConnection, account: str) -> ControlS
 
 
 # -- market marks ----------------------------------------------------------------------------------
+_UPSERT_MARK = sa.text(
+    "INSERT INTO market_marks (symbol, price, volume, event_ts, seq) VALUES (:s, :p, :v, :t, :q) "
+    "ON CONFLICT (symbol) DO UPDATE SET price = EXCLUDED.price, volume = EXCLUDED.volume, "
+    "event_ts = EXCLUDED.event_ts, seq = EXCLUDED.seq "
+    "WHERE (market_marks.event_ts, market_marks.seq) < (EXCLUDED.event_ts, EXCLUDED.seq)")
+_MARKS = sa.text("SELECT symbol, price, volume, event_ts FROM market_marks WHERE symbol = ANY(:s)")
+
+
 async def upsert_mark(conn: AsyncConnection, symbol: str, price: Decimal, volume: Decimal | None,
                       event_ts: datetime, seq: int) -> None:
     """Keep the newest signal per symbol (by event time, then sequence); late signals change nothing."""
-    await conn.execute(
-        sa.text("INSERT INTO market_marks (symbol, price, volume, event_ts, seq) VALUES (:s, :p, :v, :t, :q) "
-                "ON CONFLICT (symbol) DO UPDATE SET price = EXCLUDED.price, volume = EXCLUDED.volume, "
-                "event_ts = EXCLUDED.event_ts, seq = EXCLUDED.seq "
-                "WHERE (market_marks.event_ts, market_marks.seq) < (EXCLUDED.event_ts, EXCLUDED.seq)"),
-        {"s": symbol, "p": price, "v": volume, "t": event_ts, "q": seq},
-    )
+    await conn.execute(_UPSERT_MARK, {"s": symbol, "p": price, "v": volume, "t": event_ts, "q": seq})
 
 
 async def market_for(conn: AsyncConnection, symbols: Iterable[str]) -> MarketState:
     wanted = sorted(set(symbols))
     if not wanted:
         return MarketState({})
-    rows = await conn.execute(
-        sa.text("SELECT symbol, price, volume, event_ts FROM market_marks WHERE symbol = ANY(:s)"), {"s": wanted})
+    rows = await conn.execute(_MARKS, {"s": wanted})
     return MarketState({row[0]: Mark(Decimal(row[1]), row[3], None if row[2] is None else Decimal(row[2]))
                         for row in rows})
 

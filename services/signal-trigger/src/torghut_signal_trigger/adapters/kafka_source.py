@@ -4,8 +4,8 @@ The runtime consumes signals in batches: one transaction (which also records the
 processed) and one offset commit per fetched batch, the handler called once per record and then
 its ``flush`` once, inside the transaction. So the handler buffers: each signal is decided on the
 symbol's state in memory (the cache, then this transaction's own earlier signals, so several
-signals of one symbol chain), and ``flush`` writes every changed state in one conditional statement
-and the replay watermark in one more. A redelivered record never reaches this handler (its stored
+signals of one symbol chain), and ``flush`` writes every changed state and the replay watermark in
+one conditional statement. A redelivered record never reaches this handler (its stored
 outputs are republished); a replayed copy of a signal does, and is refused as a duplicate.
 
 Every decision that commits was made on the committed state:
@@ -131,23 +131,28 @@ class SignalHandler:
         return self._watermark
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Write what the transaction decided: the watermark, then all changed states, one statement each.
+        """Write what the transaction decided, the watermark and all changed states, in one statement.
 
-        Watermark first, as the write-through path does, so two writers take locks in the same order.
+        One round trip per batch, whatever its size: with batches of one or two signals (a quiet
+        stream) the write is most of the handler's time. The statement writes the watermark first, as
+        the write-through path does, so two writers take locks in the same order.
         """
         txn, self._open = self._open, None
         if txn is not None:
+            watermark = None
             if self.replay and txn.watermark is not None:
-                if not await store.move_watermark(conn, self.watermark_name, txn.watermark_base, txn.watermark):
-                    self.discard()
-                    raise StaleDecision(f"watermark {self.watermark_name} moved underneath this transaction")
-                self._watermark, self._watermark_known = txn.watermark, True
+                watermark = store.WatermarkMove(self.watermark_name, txn.watermark_base, txn.watermark)
             writes = [(p.seen, p.state) for p in txn.states.values() if p.state != p.seen.state or not p.seen.read_now]
-            missed = await self.states.put_many(conn, writes)
-            if missed:
+            written = await self.states.put_many(conn, writes, watermark)
+            if not written.watermark_moved:
                 self.discard()
-                names = ", ".join(f"{symbol}/{stream or '-'}" for symbol, stream in missed)
+                raise StaleDecision(f"watermark {self.watermark_name} moved underneath this transaction")
+            if written.missed:
+                self.discard()
+                names = ", ".join(f"{symbol}/{stream or '-'}" for symbol, stream in written.missed)
                 raise StaleDecision(f"state of {names} changed underneath this transaction")
+            if watermark is not None:
+                self._watermark, self._watermark_known = watermark.new, True
         observed, self._observed = self._observed, []
         for evaluation, event_ts in observed:
             self.metrics.observe("kafka", evaluation, event_ts)

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -93,8 +94,8 @@ def _token() -> str:
 #: Conditional writes of many states in one round trip: update a row only if it still carries the
 #: expected token; insert a row only if none exists (expected token NULL). Returns the rows written.
 #: Input sorted by key, so two writers lock rows in the same order.
-_PUT_MANY = sa.text("""
-WITH input AS (
+_STATES_CTES = """
+input AS (
     SELECT * FROM unnest(CAST(:symbols AS text[]), CAST(:streams AS text[]), CAST(:states AS text[]),
                          CAST(:tokens AS text[]), CAST(:expected AS text[]))
         AS i(symbol, stream, state, token, expected)
@@ -109,9 +110,55 @@ WITH input AS (
     ORDER BY symbol, stream
     ON CONFLICT (symbol, stream) DO NOTHING
     RETURNING symbol, stream
-)
-SELECT symbol, stream FROM updated UNION ALL SELECT symbol, stream FROM inserted
-""").bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)))
+)"""
+_STATES_WRITTEN = "SELECT 's' AS kind, symbol, stream FROM updated UNION ALL SELECT 's', symbol, stream FROM inserted"
+_PUT_MANY = sa.text(f"WITH {_STATES_CTES}\n{_STATES_WRITTEN}").bindparams(
+    sa.bindparam("now", type_=sa.DateTime(timezone=True)))
+
+#: The same, plus the replay watermark moved from ``wm_expected`` (NULL: no row yet) to ``wm_new`` if it
+#: is still there: a batch's whole write in one round trip. A row of kind 'w' says the watermark moved.
+#: The watermark comes first in the result, so it is written (locked) before the states, as on the
+#: write-through path: two writers take locks in the same order.
+_PUT_MANY_AND_WATERMARK = sa.text(f"""
+WITH watermark_updated AS (
+    UPDATE stream_watermark SET watermark = :wm_new, updated_at = :now
+    WHERE CAST(:wm_expected AS timestamptz) IS NOT NULL AND name = :wm_name AND watermark = :wm_expected
+    RETURNING name
+), watermark_inserted AS (
+    INSERT INTO stream_watermark (name, watermark, updated_at)
+    SELECT :wm_name, :wm_new, :now WHERE CAST(:wm_expected AS timestamptz) IS NULL
+    ON CONFLICT (name) DO NOTHING
+    RETURNING name
+), {_STATES_CTES}
+SELECT 'w' AS kind, NULL AS symbol, NULL AS stream FROM watermark_updated
+UNION ALL SELECT 'w', NULL, NULL FROM watermark_inserted
+UNION ALL {_STATES_WRITTEN}
+""").bindparams(sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+                sa.bindparam("wm_new", type_=sa.DateTime(timezone=True)),
+                sa.bindparam("wm_expected", type_=sa.DateTime(timezone=True)))
+
+
+@dataclass(frozen=True)
+class WatermarkMove:
+    """Move the stream watermark ``name`` from ``expected`` (None: no row yet) to ``new``, if still there.
+
+    The watermark only grows, so an unchanged value proves nobody advanced it in between.
+    """
+
+    name: str
+    expected: datetime | None
+    new: datetime
+
+
+class Written(NamedTuple):
+    watermark_moved: bool
+    """True when the watermark moved as asked (or none was asked to move)."""
+    missed: list[tuple[str, str]]
+    """Keys whose row was not as seen: not written."""
+
+    @property
+    def complete(self) -> bool:
+        return self.watermark_moved and not self.missed
 
 
 @dataclass(frozen=True)
@@ -188,31 +235,41 @@ class SymbolStateCache:
             self._entries.pop(key, None)
         return written
 
-    async def put_many(self, conn: AsyncConnection,
-                       writes: Sequence[tuple[CachedState, SymbolState]]) -> list[tuple[str, str]]:
-        """Write each ``state`` if its row is still as ``seen``, in one statement; the keys that were not.
+    async def put_many(self, conn: AsyncConnection, writes: Sequence[tuple[CachedState, SymbolState]],
+                       watermark: WatermarkMove | None = None) -> Written:
+        """Write each ``state`` if its row is still as ``seen`` (and move ``watermark``), in one statement.
 
-        When any was not written, the caller must abort the transaction (the others were written on
+        When anything was not written, the caller must abort the transaction (the rest was written on
         a premise that is now in doubt); nothing is remembered then.
         """
-        if not writes:
-            return []
+        if not writes and watermark is None:
+            return Written(True, [])
         planned = sorted(((state, _token(), seen.token) for seen, state in writes),
                          key=lambda item: (item[0].symbol, item[0].stream))
-        result = await conn.execute(_PUT_MANY, {
+        parameters: dict[str, object] = {
             "symbols": [state.symbol for state, _, _ in planned],
             "streams": [state.stream for state, _, _ in planned],
             "states": [json.dumps(state.to_json()) for state, _, _ in planned],
             "tokens": [token for _, token, _ in planned],
             "expected": [expected for _, _, expected in planned],
-            "now": datetime.now(UTC)})
-        written = {(row.symbol, row.stream) for row in result}
+            "now": datetime.now(UTC)}
+        if watermark is not None:
+            parameters.update(wm_name=watermark.name, wm_expected=watermark.expected, wm_new=watermark.new)
+        result = await conn.execute(_PUT_MANY if watermark is None else _PUT_MANY_AND_WATERMARK, parameters)
+        written: set[tuple[str, str]] = set()
+        moved = watermark is None
+        for row in result:
+            if row.kind == "w":
+                moved = True
+            else:
+                written.add((row.symbol, row.stream))
         missed = [(state.symbol, state.stream) for state, _, _ in planned
                   if (state.symbol, state.stream) not in written]
-        if not missed:
+        outcome = Written(moved, missed)
+        if outcome.complete:
             for state, token, _ in planned:
                 self._remember((state.symbol, state.stream), CachedState(state, token))
-        return missed
+        return outcome
 
     def _remember(self, key: tuple[str, str], entry: CachedState) -> None:
         if key not in self._entries and len(self._entries) >= self.max_entries:
@@ -236,27 +293,10 @@ async def advance_watermark(conn: AsyncConnection, name: str, event_ts: datetime
 
 
 async def read_watermark(conn: AsyncConnection, name: str) -> datetime | None:
-    """The stored watermark, unlocked (a later :func:`move_watermark` checks it did not move)."""
+    """The stored watermark, unlocked (a later :class:`WatermarkMove` checks it did not move)."""
     value = (await conn.execute(
         sa.select(stream_watermark.c.watermark).where(stream_watermark.c.name == name))).scalar_one_or_none()
     return value  # type: ignore[no-any-return]
-
-
-async def move_watermark(conn: AsyncConnection, name: str, expected: datetime | None, new: datetime) -> bool:
-    """Store ``new`` if the watermark is still ``expected`` (None: no row yet); False if it was not.
-
-    The watermark only grows, so an unchanged value proves nobody advanced it in between.
-    """
-    now = datetime.now(UTC)
-    if expected is None:
-        statement: sa.Executable = (
-            postgresql.insert(stream_watermark).values(name=name, watermark=new, updated_at=now)
-            .on_conflict_do_nothing(index_elements=[stream_watermark.c.name]).returning(stream_watermark.c.name))
-    else:
-        statement = (stream_watermark.update()
-                     .where(stream_watermark.c.name == name, stream_watermark.c.watermark == expected)
-                     .values(watermark=new, updated_at=now).returning(stream_watermark.c.name))
-    return (await conn.execute(statement)).first() is not None
 
 
 # -- source cursor (ClickHouse) ----------------------------------------------------------------------
