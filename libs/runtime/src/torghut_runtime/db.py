@@ -90,6 +90,16 @@ def _tracking_columns() -> list[sa.Column[Any]]:
 processed_messages = sa.Table("processed_messages", sa.MetaData(), *_tracking_columns())
 
 
+# Built once: every consumed message runs these, and building a statement per call cost more than
+# its round trip.
+_PREVIOUS_OUTPUTS = sa.select(processed_messages.c.outputs).where(
+    processed_messages.c.consumer == sa.bindparam("b_consumer"),
+    processed_messages.c.message_id == sa.bindparam("b_message_id")).with_for_update()
+_PREVIOUS_OUTPUTS_MANY = sa.select(processed_messages.c.message_id, processed_messages.c.outputs).where(
+    processed_messages.c.consumer == sa.bindparam("b_consumer"),
+    processed_messages.c.message_id.in_(sa.bindparam("b_message_ids", expanding=True)))
+
+
 def create_processed_messages_table() -> None:
     """Call from a service's first migration: the tracking table of :class:`IdempotencyStore`."""
     from alembic import op
@@ -130,11 +140,7 @@ class IdempotencyStore:
 
     @staticmethod
     async def previous_outputs(conn: AsyncConnection, consumer: str, message_id: str) -> list[StoredOutput] | None:
-        row = (await conn.execute(
-            sa.select(processed_messages.c.outputs).where(
-                processed_messages.c.consumer == consumer, processed_messages.c.message_id == message_id
-            ).with_for_update()
-        )).first()
+        row = (await conn.execute(_PREVIOUS_OUTPUTS, {"b_consumer": consumer, "b_message_id": message_id})).first()
         if row is None:
             return None
         return [StoredOutput(**item) for item in json.loads(row.outputs)]
@@ -144,9 +150,8 @@ class IdempotencyStore:
                                     message_ids: Sequence[str]) -> dict[str, list[StoredOutput]]:
         if not message_ids:
             return {}
-        rows = await conn.execute(
-            sa.select(processed_messages.c.message_id, processed_messages.c.outputs).where(
-                processed_messages.c.consumer == consumer, processed_messages.c.message_id.in_(set(message_ids))))
+        rows = await conn.execute(_PREVIOUS_OUTPUTS_MANY,
+                                  {"b_consumer": consumer, "b_message_ids": sorted(set(message_ids))})
         return {row.message_id: [StoredOutput(**item) for item in json.loads(row.outputs)] for row in rows}
 
     @staticmethod
@@ -165,7 +170,7 @@ class IdempotencyStore:
     @staticmethod
     async def mark_processed(conn: AsyncConnection, consumer: str, message_id: str, *, topic: str, partition: int,
                              offset: int, outputs: Sequence[StoredOutput]) -> None:
-        await conn.execute(processed_messages.insert().values(
-            consumer=consumer, message_id=message_id, topic=topic, partition=partition, offset=offset,
-            outputs=json.dumps([o.as_json() for o in outputs]), processed_at=datetime.now(UTC),
-        ))
+        await conn.execute(processed_messages.insert(), {
+            "consumer": consumer, "message_id": message_id, "topic": topic, "partition": partition,
+            "offset": offset, "outputs": json.dumps([o.as_json() for o in outputs]), "processed_at": datetime.now(UTC),
+        })
