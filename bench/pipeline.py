@@ -12,7 +12,8 @@ operator would, and then:
   observer reads the ``fill`` trade update whose ``x-correlation-id`` is the trigger's request id,
   so no two samples can be confused. The intermediate topics are read too, which splits each
   sample into its stages. Before the next cross the bench waits (untimed) for the account
-  snapshot that follows the fill, so the sell sees the position it closes.
+  snapshot that follows the fill and then 0.2 s for its consumers to apply it, so the sell sees
+  the position it closes and each sample starts on a quiet pipeline, as a bare-chain sample does.
 * **decision path**: copies of a real trigger produced at once onto ``torghut.triggers.v1``;
   decisions per second through decision-client and decision-engine.
 * **sustained rate**: signals are offered at a rising rate, a few seconds per step, and the
@@ -60,6 +61,8 @@ SESSION_OPEN = datetime(2026, 2, 12, 14, 30, tzinfo=UTC)  # 09:30 New York, the 
 #: cooldowns, and only one position is open at a time (inside the default exposure limits).
 LATENCY_SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG", "TSLA", "AMD", "NFLX", "AVGO")
 LATENCY_STEP = timedelta(seconds=20)
+#: Untimed pause after the snapshot that follows a fill, before the next sample (see ``latency``).
+QUIET_BETWEEN_SAMPLES_S = 0.2
 #: Different tickers for the rate steps, so they never disturb a latency sample's position.
 RATE_SYMBOLS = ("ORCL", "CRM", "ADBE", "INTC", "QCOM", "TXN", "IBM", "CSCO", "PEP", "KO",
                 "WMT", "COST", "JPM", "BAC", "XOM", "CVX", "UNH", "PFE", "DIS", "NKE")
@@ -201,6 +204,9 @@ class Pipeline:
                 # The next cross (the sell) must see the position: wait, untimed, for the account
                 # snapshot the router publishes after a fill to reach the decision-client's topic.
                 await observer.wait_until(functools.partial(observer.seen_since, snapshots, filled), 5.0)
+                # Then let its consumers (risk-firewall, decision-client) apply it: the sell needs the
+                # position, and each sample starts on a quiet pipeline as each bare-chain sample does.
+                await asyncio.sleep(QUIET_BETWEEN_SAMPLES_S)
                 if i < warmup:
                     continue
                 assert request_id is not None
