@@ -98,6 +98,39 @@ async def test_the_same_request_id_gets_the_existing_run(fake_engine: tuple[Fake
     assert first.provenance.run_id == second.provenance.run_id and engine.runs_created == 1
 
 
+@pytest.mark.parametrize("fault", [None, "error"])
+async def test_runs_one_after_another_share_one_connection(fake_engine: tuple[FakeEngine, str],
+                                                           make_request: Callable[..., DecisionRequest],
+                                                           fault: str | None) -> None:
+    """After the terminal event (final or error) the response is read to its end, so its connection
+    goes back to the pool for the next run."""
+    engine, url = fake_engine
+    engine_client = client(url, fault)
+    try:
+        outcomes = [await engine_client.decide(make_request(f"seq-{n}")) for n in range(3)]
+    finally:
+        await engine_client.aclose()
+    expected = EngineAnswer if fault is None else EngineFailure
+    assert all(isinstance(outcome, expected) for outcome in outcomes), outcomes
+    assert engine.runs_created == 3 and len(engine.post_peers) == 3
+    assert len(set(engine.post_peers)) == 1, f"one connection for every run, got {engine.post_peers}"
+
+
+async def test_an_engine_that_keeps_the_stream_open_after_the_final_does_not_hold_the_decision(
+        fake_engine: tuple[FakeEngine, str], make_request: Callable[..., DecisionRequest]) -> None:
+    """Heartbeats after the final event: the answer stands, the stream is closed (not reused), and
+    later runs do not wait for an end that never comes."""
+    engine, url = fake_engine
+    engine.linger_after_terminal = True
+    engine_client = client(url)
+    try:
+        outcomes = [await engine_client.decide(make_request(f"linger-{n}")) for n in range(3)]
+    finally:
+        await engine_client.aclose()
+    assert all(isinstance(outcome, EngineAnswer) and outcome.intent.action is Action.BUY for outcome in outcomes)
+    assert engine.runs_created == 3 and len(set(engine.post_peers)) == 3, "each lingering stream was closed"
+
+
 async def test_5xx_is_retried_with_backoff(fake_engine: tuple[FakeEngine, str],
                                            make_request: Callable[..., DecisionRequest]) -> None:
     engine, url = fake_engine

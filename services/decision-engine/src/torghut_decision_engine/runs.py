@@ -12,6 +12,13 @@ Stages computed back to back (the skill bundle, the rules, the final) are commit
 transaction per stretch of work, not per event, since a stream could not tell the difference. Held
 events are flushed before anything that lets time pass (a language model call, an injected stall or
 sleep), so streams still see progress as it happens; event ids stay 1, 2, 3, ... either way.
+
+A deterministic run without an injected fault (other than ``drop-after``, which only cuts a stream)
+lets no time pass at all: it is computed before the run is inserted, and the one statement that
+creates the run stores it finished (the run row in its terminal state, every event). Nobody can
+observe it half done, and its caller's stream is sent from the events just stored instead of
+reading them back. The computation is wasted when the request id already has a run (a repeat), which
+is rare and cheap; a computation that raises falls back to a task, which fails the run as before.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from torghut_contracts.decision_engine import (
     AnalysisComplete,
     ContextReady,
     DecisionError,
+    DecisionFinal,
     DecisionRequest,
     RunAccepted,
     RunProgress,
@@ -42,7 +50,7 @@ from torghut_runtime.logs import correlation_id_var
 
 from .adapters.dspy_program import LlmFailure
 from .adapters.sse import RunSignals
-from .adapters.store import NewEvent, NewRun, RunRecord, RunStore
+from .adapters.store import FinishedRun, NewEvent, NewRun, RunRecord, RunStore, StoredEvent
 from .domain.config import RuleConfig
 from .domain.faults import Fault
 from .domain.final import Provenance, build_final
@@ -67,6 +75,25 @@ class PendingEvents:
 
     events: list[NewEvent] = field(default_factory=list)
     status: RunState | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What :meth:`RunManager.submit` found or made."""
+
+    run: RunRecord
+    created: bool
+    events: tuple[StoredEvent, ...] | None = None
+    """Every event of a run that was created already finished (committed with it): its first stream
+    is served from these without reading them back. None when the run is live or not ours."""
+
+
+@dataclass(frozen=True)
+class _AtOnce:
+    """A run computed whole before it is created: what the store commits, and the final it ends in."""
+
+    finished: FinishedRun
+    final: DecisionFinal
 
 
 class RunClosed(Exception):
@@ -119,7 +146,7 @@ class RunManager:
         return "dspy" if self.reviewer is not None else "deterministic"
 
     # -- submission -------------------------------------------------------------------------------
-    async def submit(self, request: DecisionRequest, fault: Fault | None) -> tuple[RunRecord, bool]:
+    async def submit(self, request: DecisionRequest, fault: Fault | None) -> Submission:
         """The run for this request id: a new one (started now), or the existing one, never a second."""
         now = self.clock()
         run_id = run_id_for(request.request_id)
@@ -129,13 +156,54 @@ class RunManager:
         new = NewRun(run_id=run_id, request_id=request.request_id, request_hash=sha256_hex(json.loads(request_json)),
                      request_json=request_json, symbol=request.symbol, strategy_id=request.strategy_id,
                      fault=fault.header_value() if fault else None, deadline_at=now + self.policy.run_timeout)
-        record, created = await self.store.create(new, accepted.model_dump_json(), now)
+        done = self._finished_at_once(run_id, request, fault, now)
+        accepted_data = accepted.model_dump_json()
+        record, created = await self.store.create(new, accepted_data, now,
+                                                  finished=done.finished if done is not None else None)
+        if created and done is not None:
+            self._record_finished(record, request, done)
+            events = [NewEvent(SseEvent.ACCEPTED, accepted_data), *done.finished.events]
+            return Submission(record, True, tuple(StoredEvent(event_id, new_event.event, new_event.data)
+                                                  for event_id, new_event in enumerate(events, start=1)))
         if created:
             self._start(record, request, fault)
         elif record.request_hash != new.request_hash:
             log.warning("request id reused with a different body; returning the existing run",
                         request_id=request.request_id, run_id=record.run_id)
-        return record, created
+        return Submission(record, created)
+
+    def _finished_at_once(self, run_id: str, request: DecisionRequest, fault: Fault | None,
+                          now: datetime) -> _AtOnce | None:
+        """The whole run, when nothing in it lets time pass: deterministic mode, no fault that acts on the run.
+
+        ``drop-after`` only cuts the caller's stream, so it still qualifies. None otherwise, and also
+        when computing raises: the run then goes the usual way and ends in ``decision.error``
+        ``run_failed`` from its task, exactly as before.
+        """
+        if self.reviewer is not None or (fault is not None and fault.kind != "drop-after"):
+            return None
+        try:
+            events = [self._started_event(run_id)]
+            skills, bundle_events = self._skill_stage(run_id, request, now)
+            events.extend(bundle_events)
+            proposal = decide(request, skills, self._required(request), self.policy.rules)
+            events.append(self._deterministic_analysis_event(run_id))
+            events.append(self._analysis_complete_event(run_id, proposal))
+            final = build_final(run_id, request, proposal, skills, self._deterministic_provenance())
+        except Exception:
+            log.exception("computing the run at once failed; running it as a task", run_id=run_id)
+            return None
+        final_data = final.model_dump_json()
+        events.append(NewEvent(SseEvent.FINAL, final_data))
+        return _AtOnce(FinishedRun(events=tuple(events), status=RunState.FINAL, final=final_data), final)
+
+    def _record_finished(self, record: RunRecord, request: DecisionRequest, done: _AtOnce) -> None:
+        self.signals.notify(record.run_id)
+        self.metrics.runs.labels(outcome=done.final.intent.action.value).inc()
+        self.metrics.seconds.observe(max(0.0, (self.clock() - record.created_at).total_seconds()))
+        log.info("run finished", run_id=record.run_id, symbol=request.symbol, correlation_id=request.request_id,
+                 action=done.final.intent.action.value, qty=str(done.final.intent.qty), mode=done.final.mode,
+                 reason_codes=done.final.reason_codes)
 
     def _start(self, record: RunRecord, request: DecisionRequest, fault: Fault | None) -> None:
         task = asyncio.create_task(self._execute(record, request, fault), name=f"decision-run:{record.run_id}")
@@ -149,10 +217,10 @@ class RunManager:
         task.add_done_callback(_done)
 
     # -- execution --------------------------------------------------------------------------------
-    def _queue(self, run_id: str, event: SseEvent, model: BaseModel, *, status: RunState | None = None) -> None:
-        """Hold a non-terminal event until the next flush: stages computed back to back commit together."""
+    def _hold(self, run_id: str, *events: NewEvent, status: RunState | None = None) -> None:
+        """Hold non-terminal events until the next flush: stages computed back to back commit together."""
         pending = self.pending.setdefault(run_id, PendingEvents())
-        pending.events.append(NewEvent(event, model.model_dump_json()))
+        pending.events.extend(events)
         pending.status = status or pending.status
 
     async def _flush(self, run_id: str, terminal: NewEvent | None = None, *,
@@ -219,10 +287,43 @@ class RunManager:
             self.pending.pop(run_id, None)
             self.metrics.seconds.observe(max(0.0, (self.clock() - record.created_at).total_seconds()))
 
+    # -- the stages, shared by runs finished at once and runs executed as a task --------------------
+    def _started_event(self, run_id: str) -> NewEvent:
+        return NewEvent(SseEvent.PROGRESS, RunProgress(
+            run_id=run_id, stage="started",
+            message=f"mode {self.mode}, skill bundle {SKILL_BUNDLE_VERSION}").model_dump_json())
+
+    def _skill_stage(self, run_id: str, request: DecisionRequest,
+                     now: datetime) -> tuple[dict[str, SkillOutput], list[NewEvent]]:
+        """The skill bundle's outputs, and their events: one progress per skill, then ``context_ready``."""
+        as_of = request.trigger.event_ts if self.policy.event_clock else now
+        skills = run_skill_bundle(SkillInputs(request=request, now=as_of, config=self.policy.rules))
+        events = [NewEvent(SseEvent.PROGRESS, RunProgress(
+            run_id=run_id, stage="skill", skill=output.skill,
+            message=f"{output.status}, source quality {output.source_quality}").model_dump_json())
+            for output in skills.values()]
+        events.append(NewEvent(SseEvent.CONTEXT_READY, ContextReady(
+            run_id=run_id, skill_bundle_version=SKILL_BUNDLE_VERSION, skills=list(skills.values())).model_dump_json()))
+        return skills, events
+
+    def _required(self, request: DecisionRequest) -> frozenset[str]:
+        return self.policy.required_by_strategy(request.strategy_id) | frozenset(request.required_domains or ())
+
+    @staticmethod
+    def _deterministic_analysis_event(run_id: str) -> NewEvent:
+        return NewEvent(SseEvent.PROGRESS, RunProgress(
+            run_id=run_id, stage="analysis", message="deterministic rules").model_dump_json())
+
+    @staticmethod
+    def _analysis_complete_event(run_id: str, proposal: Proposal) -> NewEvent:
+        return NewEvent(SseEvent.ANALYSIS_COMPLETE,
+                        AnalysisComplete(run_id=run_id, summary=proposal.summary[:4000]).model_dump_json())
+
+    def _deterministic_provenance(self) -> Provenance:
+        return Provenance(self.engine_version, "deterministic", DETERMINISTIC_PROGRAM, self.deterministic_hash)
+
     async def _pipeline(self, run_id: str, request: DecisionRequest, fault: Fault | None) -> None:
-        self._queue(run_id, SseEvent.PROGRESS, RunProgress(
-            run_id=run_id, stage="started", message=f"mode {self.mode}, skill bundle {SKILL_BUNDLE_VERSION}"),
-            status=RunState.RUNNING)
+        self._hold(run_id, self._started_event(run_id), status=RunState.RUNNING)
         if fault is not None and fault.kind == "stall":
             await self._flush(run_id)
             await asyncio.Event().wait()  # only heartbeats until the hard timeout
@@ -230,20 +331,11 @@ class RunManager:
             await self._fail(run_id, "injected", "fault injected by x-torghut-fault: error")
             return
 
-        as_of = request.trigger.event_ts if self.policy.event_clock else self.clock()
-        skills = run_skill_bundle(SkillInputs(request=request, now=as_of, config=self.policy.rules))
-        for output in skills.values():
-            self._queue(run_id, SseEvent.PROGRESS, RunProgress(
-                run_id=run_id, stage="skill", skill=output.skill,
-                message=f"{output.status}, source quality {output.source_quality}"))
-        self._queue(run_id, SseEvent.CONTEXT_READY, ContextReady(
-            run_id=run_id, skill_bundle_version=SKILL_BUNDLE_VERSION, skills=list(skills.values())))
-
-        required = self.policy.required_by_strategy(request.strategy_id) | frozenset(request.required_domains or ())
-        proposal = decide(request, skills, required, self.policy.rules)
+        skills, events = self._skill_stage(run_id, request, self.clock())
+        self._hold(run_id, *events)
+        proposal = decide(request, skills, self._required(request), self.policy.rules)
         proposal, provenance = await self._review(run_id, request, skills, proposal)
-        self._queue(run_id, SseEvent.ANALYSIS_COMPLETE,
-                    AnalysisComplete(run_id=run_id, summary=proposal.summary[:4000]))
+        self._hold(run_id, self._analysis_complete_event(run_id, proposal))
 
         if fault is not None and fault.kind == "slow":
             await self._flush(run_id)
@@ -263,14 +355,12 @@ class RunManager:
     async def _review(self, run_id: str, request: DecisionRequest, skills: dict[str, SkillOutput],
                       proposal: Proposal) -> tuple[Proposal, Provenance]:
         if self.reviewer is None:
-            self._queue(run_id, SseEvent.PROGRESS, RunProgress(
-                run_id=run_id, stage="analysis", message="deterministic rules"))
-            return proposal, Provenance(self.engine_version, "deterministic", DETERMINISTIC_PROGRAM,
-                                        self.deterministic_hash)
+            self._hold(run_id, self._deterministic_analysis_event(run_id))
+            return proposal, self._deterministic_provenance()
         from .adapters.dspy_program import PROGRAM_NAME
 
-        self._queue(run_id, SseEvent.PROGRESS, RunProgress(
-            run_id=run_id, stage="analysis", message=f"dspy program {PROGRAM_NAME}"))
+        self._hold(run_id, NewEvent(SseEvent.PROGRESS, RunProgress(
+            run_id=run_id, stage="analysis", message=f"dspy program {PROGRAM_NAME}").model_dump_json()))
         await self._flush(run_id)  # the model takes its time: streams see the stages so far meanwhile
         try:
             opinion = await self.reviewer.review(request, skills, proposal)

@@ -7,6 +7,7 @@ Last-Event-ID, the poll fallback, the hard timeout, restarts, bad requests and t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -137,6 +138,49 @@ async def test_a_normal_run_streams_every_stage_in_order_and_a_valid_final(
         assert 'torghut_decision_engine_runs_total{outcome="buy"} 1.0' in metrics
         assert (await client.get("/readyz")).status_code == 200
     assert engine.manager.tasks == {}
+
+
+async def test_a_deterministic_run_is_created_finished_and_streamed_as_stored(
+        engine_server: EngineServer, make_body: BodyFactory, make_request: Callable[..., Any]) -> None:
+    """Nothing in a deterministic run lets time pass: it is committed whole by the statement that
+    creates it (no task left to run), and its first stream is exactly what Postgres replays."""
+    async with engine_server() as (base, engine), httpx.AsyncClient(base_url=base, timeout=10) as client:
+        manager = engine.manager
+        submission = await manager.submit(make_request(request_id="req-at-once"), None)
+        assert submission.created and manager.tasks == {}
+        run = await manager.store.get(submission.run.run_id)
+        assert run is not None and (run.status, run.last_event_id) == (RunState.FINAL, len(NORMAL_ORDER))
+        stored, _ = await manager.store.events_after(run.run_id, 0)
+        assert submission.events is not None and tuple(stored) == submission.events
+        assert [event.event.value for event in stored] == NORMAL_ORDER
+        assert run.final == stored[-1].data
+
+        live = await read_stream(client, "POST", STREAM_PATH, body=make_body(request_id="req-streamed"))
+        run_id = live.headers["x-torghut-run-id"]
+        replay = await read_stream(client, "GET", RUNS_PATH.format(run_id=run_id) + "/stream")
+        assert live.names == NORMAL_ORDER and live.ids == replay.ids
+        assert live.events[1:] == replay.events[1:]
+        assert (live.data("decision.accepted")["existing"], replay.data("decision.accepted")["existing"]) == (
+            False, True)
+        after_five = await read_stream(client, "POST", STREAM_PATH, body=make_body(request_id="req-resumed"),
+                                       headers={"Last-Event-ID": "5"})
+        assert after_five.ids == list(range(6, len(NORMAL_ORDER) + 1))
+
+
+async def test_a_run_that_cannot_be_computed_at_once_still_ends_in_run_failed(
+        engine_server: EngineServer, make_body: BodyFactory) -> None:
+    """A bug in the rules falls back to the run's own task, which fails it like any other run."""
+    async with engine_server() as (base, engine), httpx.AsyncClient(base_url=base, timeout=10) as client:
+        def broken(strategy_id: str) -> frozenset[str]:
+            raise RuntimeError(f"no rules for {strategy_id}")
+
+        engine.manager.policy = dataclasses.replace(engine.manager.policy, required_by_strategy=broken)
+        stream = await read_stream(client, "POST", STREAM_PATH, body=make_body(request_id="req-broken"))
+        assert stream.names[0] == "decision.accepted" and stream.names[-1] == "decision.error"
+        error = DecisionError.model_validate(stream.data("decision.error"))
+        assert error.code == "run_failed" and "no rules for" in error.message
+        status = RunStatus.model_validate((await client.get(RUNS_PATH.format(run_id=error.run_id))).json())
+        assert (status.status, status.error) == (RunState.ERROR, error)
 
 
 async def test_httpx_sse_reads_the_stream(
@@ -371,6 +415,30 @@ async def test_the_event_clock_judges_a_recorded_session_as_of_its_trigger(
     assert DecisionFinal.model_validate(replayed.data("decision.final")).intent.action is Action.BUY
     assert "stale_trigger" in DecisionFinal.model_validate(live.data("decision.final")).reason_codes
 
+
+
+async def test_racing_creations_of_one_run_store_it_once(engine_server: EngineServer) -> None:
+    """``create`` is one statement: of racing submissions one inserts the run and its events, the
+    others insert nothing and get that run back."""
+    from torghut_contracts.decision_engine import SseEvent
+    from torghut_decision_engine.adapters.store import FinishedRun, NewEvent
+
+    async with engine_server() as (_, engine):
+        store: RunStore = engine.manager.store
+        now = datetime.now(UTC)
+        new = NewRun(run_id="run-race", request_id="req-race", request_hash="h", request_json="{}", symbol="NVDA",
+                     strategy_id="s", fault=None, deadline_at=now + timedelta(minutes=1))
+        finished = FinishedRun(events=(NewEvent(SseEvent.PROGRESS, '{"n": 1}'), NewEvent(SseEvent.FINAL, '{"f": 1}')),
+                               status=RunState.FINAL, final='{"f": 1}')
+        results = await asyncio.gather(*(store.create(new, '{"accepted": true}', now, finished=finished)
+                                         for _ in range(4)))
+        assert sorted(created for _, created in results) == [False, False, False, True]
+        assert {(run.run_id, run.status, run.last_event_id, run.final) for run, _ in results} == {
+            ("run-race", RunState.FINAL, 3, '{"f": 1}')}
+        events, _ = await store.events_after("run-race", 0)
+        assert [(e.event_id, e.event, e.data) for e in events] == [
+            (1, SseEvent.ACCEPTED, '{"accepted": true}'), (2, SseEvent.PROGRESS, '{"n": 1}'),
+            (3, SseEvent.FINAL, '{"f": 1}')]
 
 
 async def test_a_batch_of_events_commits_with_consecutive_ids_and_never_after_the_terminal_one(

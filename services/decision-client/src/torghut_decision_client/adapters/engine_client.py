@@ -20,10 +20,11 @@ Nothing here raises for an engine problem: every path ends in an ``EngineOutcome
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,8 @@ TRANSPORT = "decision-engine"
 RESUME_PATH = RUNS_PATH + "/stream"
 RUN_ID_HEADER = "x-torghut-run-id"
 """The reference engine names the run in a response header too, so a drop before decision.accepted can resume."""
+FINAL_DRAIN_S = 0.05
+"""How long the end of a response may take to arrive after its terminal event (see ``_release``)."""
 TIMEOUT_ERROR_CODES = frozenset({"timeout", "run_timeout", "deadline_exceeded"})
 _PROGRESS_EVENTS = frozenset({SseEvent.ACCEPTED, SseEvent.PROGRESS, SseEvent.CONTEXT_READY,
                               SseEvent.ANALYSIS_COMPLETE})
@@ -115,6 +118,9 @@ class _Run:
     connected_once: bool = False
     unreachable: bool = False
     """The latest attempt could not reach the engine (refused, 5xx): a watchdog firing then means 'down'."""
+    open_stream: contextlib.AsyncExitStack | None = None
+    """The response the terminal event came on, still open so its end can be read (see ``_release``)."""
+    rest: AsyncIterator[ServerSentEvent] | None = None
 
     def provenance(self) -> Provenance:
         return Provenance(transport=TRANSPORT, run_id=self.run_id, latency_ms=self.latency_ms())
@@ -147,6 +153,7 @@ class DecisionEngineClient:
             pool=config.connect_timeout_s))
         self.resumes = 0
         """Streams resumed after a drop (for metrics and tests)."""
+        self._drain_after_terminal = True
 
     async def aclose(self) -> None:
         if self._own_http:
@@ -154,6 +161,15 @@ class DecisionEngineClient:
 
     async def decide(self, request: DecisionRequest) -> EngineOutcome:
         run = _Run(request=request, started=time.monotonic())
+        try:
+            outcome = await self._decide(run)
+            await self._release(run)
+            return outcome
+        finally:
+            if run.open_stream is not None:
+                await run.open_stream.aclose()
+
+    async def _decide(self, run: _Run) -> EngineOutcome:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.config.deadline_s):
@@ -169,6 +185,32 @@ class DecisionEngineClient:
         except TimeoutError:
             return failure(reasons.ENGINE_TIMEOUT,
                            f"no final decision within the {self.config.deadline_s:g}s deadline", run.provenance())
+
+    async def _release(self, run: _Run) -> None:
+        """Read the response the terminal event came on to its end, so its connection goes back to the pool.
+
+        A response closed before its end closes its connection too, and the next run would pay for a
+        new one (connect, and the engine's accept). The outcome is already decided: this only waits
+        for the end of the body, which an engine sends right after the terminal event, and at most
+        ``FINAL_DRAIN_S``. An engine that keeps the stream open after it is not waited for again:
+        from then on such responses are simply closed. It runs outside the deadline and the
+        watchdog, so neither can turn a decided outcome into a timeout.
+        """
+        if run.open_stream is None or run.rest is None:
+            return
+        if self._drain_after_terminal:
+            try:
+                async with asyncio.timeout(FINAL_DRAIN_S):
+                    async for _ in run.rest:
+                        pass
+            except TimeoutError:
+                self._drain_after_terminal = False
+                log.info("the engine keeps streams open after their terminal event; closing them instead",
+                         run_id=run.run_id)
+            except Exception as exc:  # the outcome stands whatever the end holds; the connection is just closed
+                log.info("the end of a decision stream could not be read", run_id=run.run_id, error=repr(exc))
+        stream, run.open_stream, run.rest = run.open_stream, None, None
+        await stream.aclose()
 
     # -- following a run across reconnects ----------------------------------------------------------
     async def _follow(self, run: _Run, progressed: Any) -> EngineOutcome:
@@ -214,7 +256,9 @@ class DecisionEngineClient:
         if run.last_event_id:
             headers["Last-Event-ID"] = run.last_event_id
         resuming = method == "GET"
-        async with aconnect_sse(self.http, method, self.config.base_url + path, headers=headers, **kwargs) as source:
+        async with contextlib.AsyncExitStack() as stack:
+            source = await stack.enter_async_context(
+                aconnect_sse(self.http, method, self.config.base_url + path, headers=headers, **kwargs))
             await self._check_status(source.response, resuming=resuming)
             run.connected_once = True
             run.unreachable = False
@@ -222,7 +266,8 @@ class DecisionEngineClient:
             if resuming:
                 run.resumes += 1
                 self.resumes += 1
-            async for sse in source.aiter_sse():
+            events = source.aiter_sse()
+            async for sse in events:
                 if not sse.data:
                     continue  # a heartbeat: the connection is alive, the run has not moved
                 if sse.id and run.is_replayed(sse.id):
@@ -231,6 +276,7 @@ class DecisionEngineClient:
                     run.last_event_id = sse.id
                 outcome = self._on_event(run, sse)
                 if outcome is not None:
+                    run.open_stream, run.rest = stack.pop_all(), events  # decide() reads its end, then closes it
                     return outcome
                 if sse.event in _PROGRESS_EVENTS:
                     progressed()

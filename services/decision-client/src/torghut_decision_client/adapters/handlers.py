@@ -1,9 +1,10 @@
 """Kafka handlers: account snapshots are remembered; each trigger becomes exactly one published decision.
 
-A trigger's path: a decision already stored for (account, request id) is republished as is (a
-replay never reaches an engine); otherwise the portfolio comes from the stored snapshot (none or
-stale: hold without asking an engine), the request goes to the primary transport and, in DSPy
-shadow mode, to the shadow program beside it; the outcome, success or hold, is stored and published.
+A trigger's path: one read fetches the decision stored for (account, request id) and the account's
+latest snapshot. A stored decision is republished as is (a replay never reaches an engine);
+otherwise the portfolio comes from the snapshot (none or stale: hold without asking an engine),
+the request goes to the primary transport and, in DSPy shadow mode, to the shadow program beside
+it; the outcome, success or hold, is stored and published.
 """
 
 from __future__ import annotations
@@ -66,13 +67,13 @@ class DecisionHandlers:
 
     async def on_trigger(self, inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
         trigger = inbound.payload
-        existing = await store.stored_decision(conn, self.account, trigger.request_id)
-        if existing is not None:
+        stored = await store.trigger_state(conn, self.account, trigger.request_id)
+        if stored.decision is not None:
             self.metrics.replays.inc()
             log.info("trigger replayed; republishing the stored decision", request_id=trigger.request_id,
-                     decision_id=existing.decision_id)
-            return [self._outgoing(existing)]
-        decision = await self._decide(trigger, conn)
+                     decision_id=stored.decision.decision_id)
+            return [self._outgoing(stored.decision)]
+        decision = await self._decide(trigger, stored.snapshot)
         decision = await store.store_decision(conn, decision)
         self._count(decision)
         return [self._outgoing(decision)]
@@ -80,8 +81,7 @@ class DecisionHandlers:
     def _outgoing(self, decision: Decision) -> Outgoing:
         return Outgoing(topics.DECISIONS, decision, key=decision.account, correlation_id=decision.request_id)
 
-    async def _decide(self, trigger: StrategyTrigger, conn: AsyncConnection) -> Decision:
-        snapshot = await store.latest_snapshot(conn, self.account)
+    async def _decide(self, trigger: StrategyTrigger, snapshot: AccountSnapshot | None) -> Decision:
         portfolio = portfolio_context(snapshot, symbol=trigger.symbol, at=trigger.event_ts,
                                       max_age=timedelta(seconds=self.settings.portfolio_max_age_s))
         if isinstance(portfolio, PortfolioUnavailable):

@@ -10,6 +10,7 @@ Every call takes the handler's connection: writes commit with the message's proc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -65,21 +66,54 @@ async def remember_snapshot(conn: AsyncConnection, snapshot: AccountSnapshot) ->
     return True
 
 
+_DECISION_PAYLOAD = sa.cast(decisions.c.payload, sa.Text)
+_SNAPSHOT_PAYLOAD = sa.cast(account_snapshots.c.payload, sa.Text)
+_STORED_DECISION = sa.select(_DECISION_PAYLOAD).where(
+    decisions.c.account == sa.bindparam("account"), decisions.c.request_id == sa.bindparam("request_id"))
+_TRIGGER_STATE = sa.select(
+    _STORED_DECISION.scalar_subquery().label("decision"),
+    sa.select(_SNAPSHOT_PAYLOAD).where(account_snapshots.c.account == sa.bindparam("account"))
+    .scalar_subquery().label("snapshot"))
+"""Both reads a trigger needs, in one round trip; payloads as JSON text, parsed by pydantic directly."""
+_STORE_DECISION = insert(decisions).values(
+    payload=sa.cast(sa.bindparam("payload_json", type_=sa.Text), JSONB),
+).on_conflict_do_nothing(index_elements=[decisions.c.account, decisions.c.request_id])
+"""Built once (compiled once, cache key memoized); the payload goes in as the model's own JSON."""
+
+
+@dataclass(frozen=True)
+class TriggerState:
+    """What is stored for a trigger: its decision (a replay) and, else, the account's latest snapshot."""
+
+    decision: Decision | None
+    snapshot: AccountSnapshot | None
+
+
+async def trigger_state(conn: AsyncConnection, account: str, request_id: str) -> TriggerState:
+    """The stored decision for (account, request id) and the account's latest snapshot, in one query.
+
+    Read in the handler's transaction like the two separate reads they replace. The snapshot is only
+    parsed when there is no stored decision (a replay republishes the decision and needs no portfolio).
+    """
+    row = (await conn.execute(_TRIGGER_STATE, {"account": account, "request_id": request_id})).one()
+    if row.decision is not None:
+        return TriggerState(Decision.model_validate_json(row.decision), None)
+    snapshot = AccountSnapshot.model_validate_json(row.snapshot) if row.snapshot is not None else None
+    return TriggerState(None, snapshot)
+
+
 async def stored_decision(conn: AsyncConnection, account: str, request_id: str) -> Decision | None:
-    row = (await conn.execute(sa.select(decisions.c.payload).where(
-        decisions.c.account == account, decisions.c.request_id == request_id))).first()
-    return Decision.model_validate(row.payload) if row is not None else None
+    row = (await conn.execute(_STORED_DECISION, {"account": account, "request_id": request_id})).first()
+    return Decision.model_validate_json(row[0]) if row is not None else None
 
 
 async def store_decision(conn: AsyncConnection, decision: Decision) -> Decision:
     """Store ``decision`` unless one exists for its request; returns the one that is stored."""
-    statement = insert(decisions).values(
-        account=decision.account, request_id=decision.request_id, decision_id=decision.decision_id,
-        symbol=decision.symbol, action=decision.intent.action.value, reason_codes=list(decision.reason_codes),
-        transport=decision.provenance.transport, run_id=decision.provenance.run_id,
-        payload=decision.model_dump(mode="json"), decided_at=decision.decided_at,
-    ).on_conflict_do_nothing(index_elements=[decisions.c.account, decisions.c.request_id])
-    result = await conn.execute(statement)
+    result = await conn.execute(_STORE_DECISION, {
+        "account": decision.account, "request_id": decision.request_id, "decision_id": decision.decision_id,
+        "symbol": decision.symbol, "action": decision.intent.action.value, "reason_codes": list(decision.reason_codes),
+        "transport": decision.provenance.transport, "run_id": decision.provenance.run_id,
+        "payload_json": decision.model_dump_json(), "decided_at": decision.decided_at})
     if result.rowcount:
         return decision
     existing = await stored_decision(conn, decision.account, decision.request_id)

@@ -3,7 +3,8 @@
 It honours the same ``x-torghut-fault`` values as the reference engine (``stall``, ``slow:<s>``,
 ``error``, ``malformed-final``, ``drop-after:<n>``) and adds knobs the reference engine has no reason
 to offer: no resumable stream (the client must poll), failing POSTs (5xx, 4xx), a final for another
-request id. Runs live in memory, keyed by request id: the same request id returns the same run.
+request id, a stream kept open after its terminal event. Runs live in memory, keyed by request id:
+the same request id returns the same run.
 """
 
 from __future__ import annotations
@@ -103,6 +104,10 @@ class FakeEngine:
         self.resume_last_event_ids: list[str | None] = []
         self.status_polls = 0
         self.fault_headers: list[str | None] = []
+        self.post_peers: list[tuple[str, int] | None] = []
+        """The client address (host, port) of every POST: one port for several POSTs is one reused connection."""
+        self.linger_after_terminal = False
+        """When set, a stream is not ended after its terminal event but kept open with heartbeats."""
         self.app = Starlette(routes=[
             Route(STREAM_PATH, self._post_stream, methods=["POST"]),
             Route(RUNS_PATH + "/stream", self._resume_stream, methods=["GET"]),
@@ -132,6 +137,7 @@ class FakeEngine:
                                 status_code=422)
         fault = request.headers.get(FAULT_HEADER)
         self.fault_headers.append(fault)
+        self.post_peers.append((request.client.host, request.client.port) if request.client else None)
         run = self.runs.get(body.request_id)
         existing = run is not None
         if run is None:
@@ -211,6 +217,9 @@ class FakeEngine:
                 yield f"id: {event_id}\nevent: {event.value}\ndata: {data}\n\n".encode()
                 last, sent = event_id, sent + 1
                 if event in (SseEvent.FINAL, SseEvent.ERROR):
+                    while self.linger_after_terminal:
+                        await asyncio.sleep(self.heartbeat_s)
+                        yield HEARTBEAT
                     return
                 if drop_after is not None and sent >= drop_after:
                     return

@@ -8,7 +8,7 @@ a malformed header, 413 for an oversized body, 422 for a body that is JSON but n
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -29,8 +29,8 @@ from torghut_contracts.decision_engine import (
 from ..domain.faults import FAULT_HEADER, FaultHeaderError, parse_fault
 from ..domain.skills import SKILL_NAMES
 from ..runs import RunManager
-from .sse import RunSignals, run_stream
-from .store import RunRecord
+from .sse import RunSignals, frame, run_stream
+from .store import RunRecord, StoredEvent
 
 MAX_BODY_BYTES = 256 * 1024
 LAST_EVENT_ID = "last-event-id"
@@ -122,12 +122,15 @@ class DecisionEngineApi:
             return BadRequest(400, str(exc)).response()
         except BadRequest as exc:
             return exc.response()
-        run, created = await self.manager.submit(decision_request, fault)
+        submission = await self.manager.submit(decision_request, fault)
+        run, created = submission.run, submission.created
         try:
             self._check_resume_point(run, after)
         except BadRequest as exc:
             return exc.response()
         drop_after = fault.events if created and fault is not None and fault.kind == "drop-after" else None
+        if submission.events is not None:
+            return self._finished_sse(run, submission.events, after=after, drop_after=drop_after)
         return self._sse(run, after=after, existing=not created, drop_after=drop_after)
 
     async def resume(self, request: Request) -> Response:
@@ -173,6 +176,20 @@ class DecisionEngineApi:
         if after > run.last_event_id:  # ids only grow: nobody can have seen a later one
             raise BadRequest(400, f"Last-Event-ID {after} is beyond the run's last event {run.last_event_id}")
 
+    @staticmethod
+    def _sse_headers(run: RunRecord, *, existing: bool) -> dict[str, str]:
+        return {"cache-control": "no-cache", "x-accel-buffering": "no", "x-torghut-run-id": run.run_id,
+                "x-torghut-run-existing": "true" if existing else "false"}
+
+    def _finished_sse(self, run: RunRecord, events: Sequence[StoredEvent], *, after: int,
+                      drop_after: int | None) -> Response:
+        """The stream of a run created already finished: its events were just committed, so they are
+        sent from memory, all at once, and the response ends with the terminal one (or after
+        ``drop_after`` events), exactly what reading them back would have produced."""
+        chosen = [event for event in events if event.event_id > after][:drop_after]
+        body = b"".join(frame(event, existing=False) for event in chosen)
+        return Response(body, media_type="text/event-stream", headers=self._sse_headers(run, existing=False))
+
     def _sse(self, run: RunRecord, *, after: int, existing: bool, drop_after: int | None) -> StreamingResponse:
         metrics = self.manager.metrics
 
@@ -186,6 +203,5 @@ class DecisionEngineApi:
             finally:
                 metrics.streams.dec()
 
-        headers = {"cache-control": "no-cache", "x-accel-buffering": "no", "x-torghut-run-id": run.run_id,
-                   "x-torghut-run-existing": "true" if existing else "false"}
-        return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(body(), media_type="text/event-stream",
+                                 headers=self._sse_headers(run, existing=existing))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.decision_engine import TERMINAL_EVENTS, RunState, SseEvent
 
@@ -47,6 +46,33 @@ run_events = sa.Table(
 )
 LIVE = (RunState.ACCEPTED.value, RunState.RUNNING.value)
 TERMINAL = (RunState.FINAL.value, RunState.ERROR.value)
+
+# Built once: a statement object is compiled once and its cache key memoized, where one built per call
+# costs its construction, its cache key and, for a multi-row VALUES, a compilation every time.
+_INSERT_EVENT = run_events.insert()  # executed with a list of rows: one pipelined executemany
+_CREATE = sa.text("""
+WITH run AS (
+    INSERT INTO runs (run_id, request_id, request_hash, request, symbol, strategy_id, status, fault, owner,
+                      lease_expires_at, deadline_at, created_at, updated_at, last_event_id, final, error)
+    VALUES (:run_id, :request_id, :request_hash, :request, :symbol, :strategy_id, :status, :fault, :owner,
+            :lease_expires_at, :deadline_at, CAST(:now AS timestamptz), CAST(:now AS timestamptz), :last_event_id,
+            :final, :error)
+    ON CONFLICT DO NOTHING
+    RETURNING run_id
+)
+INSERT INTO run_events (run_id, event_id, event, data, created_at)
+SELECT run.run_id, CAST(e.event_id AS integer), e.event, e.data, CAST(:now AS timestamptz)
+FROM run, unnest(CAST(:event_names AS text[]), CAST(:event_data AS text[])) WITH ORDINALITY AS e(event, data, event_id)
+RETURNING run_id
+""")
+"""A run and its events 1..n in one statement. No conflict target: two racing submissions collide on
+the primary key (the run id is derived from the request id) as often as on request_id; either way
+the first wins, and the loser inserts neither a run nor an event (it returns no row)."""
+_RUN_BY_ID = sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id"))
+_RUN_BY_REQUEST = sa.select(runs).where(runs.c.request_id == sa.bindparam("request_id"))
+_EVENTS_AFTER = (sa.select(run_events.c.event_id, run_events.c.event, run_events.c.data)
+                 .where(run_events.c.run_id == sa.bindparam("run_id"), run_events.c.event_id > sa.bindparam("after"))
+                 .order_by(run_events.c.event_id))
 
 
 @dataclass(frozen=True)
@@ -84,6 +110,16 @@ class NewEvent:
 
 
 @dataclass(frozen=True)
+class FinishedRun:
+    """The events after ``decision.accepted`` of a run computed before it was created, and its end state."""
+
+    events: tuple[NewEvent, ...]
+    status: RunState
+    final: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class NewRun:
     run_id: str
     request_id: str
@@ -105,29 +141,38 @@ def _record(row: sa.Row) -> RunRecord:
 class RunStore:
     def __init__(self, engine: AsyncEngine, owner: str, lease_ttl: timedelta) -> None:
         self.engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        """For single statements: atomic by themselves, they need no BEGIN and COMMIT round trips."""
         self.owner = owner
         self.lease_ttl = lease_ttl
 
-    async def create(self, new: NewRun, accepted_data: str, now: datetime) -> tuple[RunRecord, bool]:
-        """Insert the run with its ``decision.accepted`` event, or return the run that has this request id."""
-        async with self.engine.begin() as conn:
-            inserted = (await conn.execute(
-                insert(runs).values(
-                    run_id=new.run_id, request_id=new.request_id, request_hash=new.request_hash,
-                    request=new.request_json, symbol=new.symbol, strategy_id=new.strategy_id,
-                    status=RunState.ACCEPTED.value, fault=new.fault, owner=self.owner,
-                    lease_expires_at=now + self.lease_ttl, deadline_at=new.deadline_at, created_at=now,
-                    updated_at=now, last_event_id=1,
-                # No conflict target: two racing submissions collide on the primary key (the run id is
-                # derived from the request id) as often as on request_id; either way the first wins.
-                ).on_conflict_do_nothing().returning(*runs.c)
-            )).first()
-            if inserted is not None:
-                await conn.execute(run_events.insert().values(
-                    run_id=new.run_id, event_id=1, event=SseEvent.ACCEPTED.value, data=accepted_data,
-                    created_at=now))
+    async def create(self, new: NewRun, accepted_data: str, now: datetime, *,
+                     finished: FinishedRun | None = None) -> tuple[RunRecord, bool]:
+        """Insert the run with its ``decision.accepted`` event, or return the run that has this request id.
+
+        With ``finished`` the run is inserted in that end state with all its events: a run computed
+        before its creation is never seen half written. Either way it is one statement (the run row
+        and its events together, see ``_CREATE``), atomic on its own, so it runs without the
+        BEGIN and COMMIT round trips of an explicit transaction.
+        """
+        events = [NewEvent(SseEvent.ACCEPTED, accepted_data), *(finished.events if finished is not None else ())]
+        status = finished.status if finished is not None else RunState.ACCEPTED
+        final = finished.final if finished is not None else None
+        error = finished.error if finished is not None else None
+        async with self._autocommit.connect() as conn:
+            inserted = (await conn.execute(_CREATE, {
+                "run_id": new.run_id, "request_id": new.request_id, "request_hash": new.request_hash,
+                "request": new.request_json, "symbol": new.symbol, "strategy_id": new.strategy_id,
+                "status": status.value, "fault": new.fault, "owner": self.owner,
+                "lease_expires_at": now + self.lease_ttl, "deadline_at": new.deadline_at, "now": now,
+                "last_event_id": len(events), "final": final, "error": error,
+                "event_names": [event.event.value for event in events],
+                "event_data": [event.data for event in events]})).first()
         if inserted is not None:
-            return _record(inserted), True
+            return RunRecord(run_id=new.run_id, request_id=new.request_id, request_hash=new.request_hash,
+                             request=new.request_json, status=status, fault=new.fault, owner=self.owner,
+                             deadline_at=new.deadline_at, created_at=now, updated_at=now,
+                             last_event_id=len(events), final=final, error=error), True
         record = await self.by_request(new.request_id)
         if record is None:  # pragma: no cover - the row existed a moment ago; retention cannot run that fast
             raise RuntimeError(f"run for request {new.request_id} vanished")
@@ -167,19 +212,19 @@ class RunStore:
             if last_id is None:
                 return None
             first_id = int(last_id) - len(events) + 1
-            await conn.execute(run_events.insert().values([
+            await conn.execute(_INSERT_EVENT, [
                 {"run_id": run_id, "event_id": first_id + offset, "event": new.event.value, "data": new.data,
-                 "created_at": now} for offset, new in enumerate(events)]))
+                 "created_at": now} for offset, new in enumerate(events)])
         return int(last_id)
 
     async def get(self, run_id: str) -> RunRecord | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(runs).where(runs.c.run_id == run_id))).first()
+            row = (await conn.execute(_RUN_BY_ID, {"run_id": run_id})).first()
         return _record(row) if row is not None else None
 
     async def by_request(self, request_id: str) -> RunRecord | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(runs).where(runs.c.request_id == request_id))).first()
+            row = (await conn.execute(_RUN_BY_REQUEST, {"request_id": request_id})).first()
         return _record(row) if row is not None else None
 
     async def events_after(self, run_id: str, after: int) -> tuple[list[StoredEvent], RunRecord | None]:
@@ -192,7 +237,7 @@ class RunStore:
             events = await self._events(conn, run_id, after)
             if events and events[-1].event in TERMINAL_EVENTS:
                 return events, None
-            row = (await conn.execute(sa.select(runs).where(runs.c.run_id == run_id))).first()
+            row = (await conn.execute(_RUN_BY_ID, {"run_id": run_id})).first()
         return events, (_record(row) if row is not None else None)
 
     async def event(self, run_id: str, event: SseEvent) -> StoredEvent | None:
@@ -204,10 +249,7 @@ class RunStore:
 
     @staticmethod
     async def _events(conn: AsyncConnection, run_id: str, after: int) -> list[StoredEvent]:
-        rows = await conn.execute(
-            sa.select(run_events.c.event_id, run_events.c.event, run_events.c.data)
-            .where(run_events.c.run_id == run_id, run_events.c.event_id > after)
-            .order_by(run_events.c.event_id))
+        rows = await conn.execute(_EVENTS_AFTER, {"run_id": run_id, "after": after})
         return [StoredEvent(row.event_id, SseEvent(row.event), row.data) for row in rows]
 
     async def renew_leases(self, run_ids: list[str], now: datetime) -> None:
