@@ -405,7 +405,9 @@ class LagProbe:
         """Seconds until every group has committed up to the end, or None if not within ``timeout_s``."""
         started = time.perf_counter()
         while time.perf_counter() - started < timeout_s:
-            if all(v == 0 for v in (await self.lags()).values()):
+            # <= 0: at high rates Tansu's ListOffsets can report an end a few records short of what the
+            # groups already committed (seen at 400 signals/s); a group past the end has nothing left.
+            if all(v <= 0 for v in (await self.lags()).values()):
                 return time.perf_counter() - started
             await asyncio.sleep(0.05)
         return None

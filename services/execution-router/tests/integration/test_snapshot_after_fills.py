@@ -12,27 +12,25 @@ from torghut_contracts import topics
 async def test_a_burst_of_fills_gives_one_snapshot(offline_router: Any) -> None:
     service = await offline_router(snapshot_fill_settle_ms=200, snapshot_interval_s=3600)
     router = service.router
-    published: list[Any] = []
+    published: asyncio.Queue[Any] = asyncio.Queue()
 
     async def record(spec: Any, message: Any, **_: Any) -> None:
         assert spec is topics.ACCOUNT_SNAPSHOTS
-        published.append(message)
+        published.put_nowait(message)
 
     router.publish = record
     loop = asyncio.create_task(router.run_snapshots())
     try:
-        while not published:  # the start-up snapshot
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(published.get(), 10)  # the start-up snapshot
         router.snapshot_wake.notify("fill")
         await asyncio.sleep(0.05)  # the loop is now settling
         router.snapshot_wake.notify("fill")
         router.snapshot_wake.notify("fill")
-        while len(published) < 2:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(published.get(), 10)
         await asyncio.sleep(0.4)  # twice the settle time: a second snapshot would have been published
     finally:
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loop
-    assert len(published) == 2
+    assert published.empty(), "the burst gave one snapshot"
     assert router.metrics.snapshots.labels(venue="paper", trigger="fill")._value.get() == 1
