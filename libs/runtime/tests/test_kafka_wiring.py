@@ -316,9 +316,9 @@ async def test_a_buffering_handler_flushes_once_per_batch_and_discards_on_rollba
     assert handler.flushes < 30 + 2, "flushes happen per transaction, not per message"
 
 
-async def test_per_record_topics_share_one_consumer_and_keep_their_own_guarantees(
+async def test_topics_sharing_a_consumer_keep_their_own_guarantees(
         kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
-    """Each consumer is a fetch loop; a service's per-record topics are read by one, topic by topic."""
+    """Each consumer is a fetch loop; topics named to share one are read by it, topic by topic."""
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_max_attempts=2)
     seen: list[tuple[str, str]] = []
 
@@ -333,8 +333,8 @@ async def test_per_record_topics_share_one_consumer_and_keep_their_own_guarantee
         seen.append(("hop", inbound.payload.request_id))
         return []
 
-    runtime.consume(topics.TA_SIGNALS, on_signal)
-    runtime.consume(HOP_OUT, on_hop)
+    runtime.consume(topics.TA_SIGNALS, on_signal, shared_consumer="state")
+    runtime.consume(HOP_OUT, on_hop, shared_consumer="state")
     hop_topic = prefix + HOP_OUT.name
     poison = trigger_for(signal(1)).model_copy(update={"request_id": "req-poison"})
     same = MessageHeaders.new(topics.TA_SIGNALS.name, message_id="signal-once")
@@ -356,7 +356,7 @@ async def test_per_record_topics_share_one_consumer_and_keep_their_own_guarantee
     assert sorted(seen) == [("hop", "req-AAPL-9"), ("signal", "5")]
     assert dead[0].headers[h.DLQ_REASON] == "handler_error" and dead[0].headers[h.DLQ_ATTEMPTS] == "2"
     assert len({r.headers[h.MESSAGE_ID] for r in out}) == 1, "the redelivery republished the stored output"
-    assert committed == [prefix + "wiring-test.records"]
+    assert committed == [prefix + "wiring-test.state"]
 
 
 async def committed_groups(bootstrap: str, prefix: str) -> list[str]:

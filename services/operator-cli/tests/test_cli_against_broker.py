@@ -20,6 +20,12 @@ def parse(*argv: str):  # type: ignore[no-untyped-def]
     return build_parser().parse_args(list(argv))
 
 
+@pytest.fixture(autouse=True)
+def no_demo_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`torghut status` probes the services a running demo lists; none here, whatever the checkout holds."""
+    monkeypatch.setattr(main, "SERVICES_FILE", tmp_path / "services.json")
+
+
 @pytest.fixture
 async def signals_topic(kafka_bootstrap: str, topic_namespace: str) -> str:
     await create_topics_for(kafka_bootstrap, topic_namespace, topics.TA_SIGNALS, partitions=2)
@@ -112,7 +118,7 @@ async def test_status_reports_consumer_lag(kafka_bootstrap: str, signals_topic: 
 async def test_status_reports_the_lag_of_a_group_reading_several_topics(
         kafka_bootstrap: str, signals_topic: str, topic_namespace: str, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    group = f"{topic_namespace}lagcheck.records"  # a service's shared per-record consumer
+    group = f"{topic_namespace}lagcheck.state"  # a service's shared consumer
     control_topic = topic_namespace + topics.CONTROL.name
     await create_test_topics(kafka_bootstrap, [control_topic])
     consumer = AIOKafkaConsumer(signals_topic, control_topic, bootstrap_servers=kafka_bootstrap, group_id=group,

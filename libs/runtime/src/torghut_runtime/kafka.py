@@ -181,14 +181,15 @@ class KafkaWiring:
         self.metrics = metrics
         self.store = IdempotencyStore(engine)
         self._attempts = _Attempts()
-        self._shared: dict[str, _Subscription] = {}
-        """Per-record, single-worker topics waiting for :meth:`register_shared` (by prefixed topic name)."""
+        self._shared: dict[str, dict[str, _Subscription]] = {}
+        """Topics waiting for :meth:`register_shared`: by shared consumer name, then prefixed topic name."""
 
     def topic(self, spec: TopicSpec[Any]) -> str:
         return self.settings.topic_name(spec.name)
 
     def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
-                max_attempts: int | None = None, workers: int = 1, batch: int | None = None) -> None:
+                max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
+                shared_consumer: str | None = None) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
         ``workers`` > 1 runs that many consumers in the group, each owning whole partitions, so
@@ -197,6 +198,9 @@ class KafkaWiring:
         ``batch`` = N handles up to N fetched records per database transaction and offset commit,
         for high-volume topics (TA signals). The handler still sees one message at a time, and every
         per-message guarantee holds: order per partition, bounded retries, DLQ, idempotency, trace.
+
+        ``shared_consumer`` = a name puts this per-record topic in one consumer with the service's
+        other topics of that name (:meth:`register_shared`); by default a topic has its own.
         """
         if batch is not None and workers > 1:
             raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
@@ -206,49 +210,53 @@ class KafkaWiring:
         # carry the prefix, so a sandbox consumer never joins (and rebalances) production's group.
         group = group_id or f"{self.settings.service_name}.{spec.name}"
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
-        if batch is None and workers == 1 and group_id is None:
-            if topic in self._shared:
-                raise ValueError(f"{spec.name} is already consumed by this service")
-            self._shared[topic] = _Subscription(spec, handler, group, attempts_allowed)
+        if shared_consumer is not None:
+            if batch is not None or workers > 1 or group_id is not None:
+                raise ValueError("a shared consumer reads one record at a time with one worker and its own group")
+            self._shared.setdefault(shared_consumer, {})[topic] = _Subscription(spec, handler, group,
+                                                                                attempts_allowed)
             return
         self._subscribe(spec, handler, group, attempts_allowed, workers=workers, batch=batch)
 
     def register_shared(self) -> None:
-        """Subscribe the per-record, single-worker topics: one consumer for all of them.
+        """Subscribe the topics registered with a ``shared_consumer`` name: one consumer per name.
 
         Each consumer is its own fetch loop, and on a quiet topic every loop is a fetch per
-        ``KAFKA_FETCH_MAX_WAIT_MS`` for the service and for the broker: a service reading control,
-        snapshots, trade updates and decisions with one consumer each spent a tenth of a core
-        polling. Together they are read by one consumer (group ``<service>.records``), still one
-        record at a time with every per-record guarantee; a record retried in place delays the
-        other topics by its backoff, which is bounded by the attempts allowed. A single such topic
-        keeps its own group ``<service>.<topic>``. Called once, before the broker starts.
+        ``KAFKA_FETCH_MAX_WAIT_MS`` for the service and for the broker. Topics that may wait behind
+        each other (the state a service keeps: control, snapshots, trade updates) can share one,
+        group ``<service>.<name>``, still one record at a time with every per-record guarantee. Keep
+        a topic whose records act on that state (decisions, approved orders) out of it: within one
+        consumer a fetch lists topics in no particular order, so after a restart a backlog of
+        actions could be read before the state recorded ahead of it. A record being retried delays
+        the others of its consumer by its backoff. A name with one topic gets the usual group
+        ``<service>.<topic>``. Called once, before the broker starts.
         """
         shared, self._shared = self._shared, {}
-        if len(shared) == 1:
-            (only,) = shared.values()
-            self._subscribe(only.spec, only.handler, only.group, only.max_attempts, workers=1, batch=None)
-            return
-        if not shared:
-            return
+        for name, subscriptions in shared.items():
+            if len(subscriptions) == 1:
+                (only,) = subscriptions.values()
+                self._subscribe(only.spec, only.handler, only.group, only.max_attempts, workers=1, batch=None)
+            else:
+                self._subscribe_together(name, subscriptions)
 
+    def _subscribe_together(self, name: str, subscriptions: dict[str, _Subscription]) -> None:
         async def subscriber(message: KafkaMessage) -> None:
             record = message.raw_message
             assert not isinstance(record, tuple)
-            sub = shared[record.topic]
+            sub = subscriptions[record.topic]
             await self._on_record(sub.spec, record.topic, sub.group, sub.handler, message, sub.max_attempts)
 
-        subscriber.__name__ = "consume_records"
+        subscriber.__name__ = f"consume_{name}"
         self.broker.subscriber(  # type: ignore[call-overload]
-            *shared,
+            *subscriptions,
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            group_id=self.settings.topic_prefix + f"{self.settings.service_name}.records",
+            group_id=self.settings.topic_prefix + f"{self.settings.service_name}.{name}",
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
-            title=f"{self.settings.service_name}:records",
-            description="; ".join(sub.spec.description for sub in shared.values()),
+            title=f"{self.settings.service_name}:{name}",
+            description="; ".join(sub.spec.description for sub in subscriptions.values()),
         )(subscriber)
 
     def _subscribe(self, spec: TopicSpec[M], handler: Handler[M], group: str, attempts_allowed: int, *,

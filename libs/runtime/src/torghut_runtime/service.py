@@ -63,9 +63,10 @@ class ServiceRuntime:
 
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
-                max_attempts: int | None = None, workers: int = 1, batch: int | None = None) -> None:
+                max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
+                shared_consumer: str | None = None) -> None:
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
-                           batch=batch)
+                           batch=batch, shared_consumer=shared_consumer)
 
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)

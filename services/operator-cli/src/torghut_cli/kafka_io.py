@@ -107,8 +107,8 @@ async def group_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int 
 
 
 async def committed_topics(bootstrap: str, group_id: str, candidates: list[str]) -> list[str]:
-    """Which of ``candidates`` ``group_id`` committed offsets on: a service's shared per-record group
-    (``<service>.records``) reads several topics, so its name does not say which. (Asked topic by
+    """Which of ``candidates`` ``group_id`` committed offsets on: a service's shared consumer
+    (group ``<service>.<name>``) reads several topics, so its name does not say which. (Asked topic by
     topic: Tansu's answer to an all-topics OffsetFetch does not decode in aiokafka.)"""
     consumer = _consumer(bootstrap, group_id=group_id)
     await consumer.start()

@@ -149,11 +149,9 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _candidate_topics(group: str) -> list[str]:
-    """A shared group ``[<topic prefix>]<service>.records`` may read any topic under its prefix."""
-    if not group.endswith(".records"):
-        return []
-    head = group[: -len(".records")]  # [<prefix>]<service>; service names have no dots
-    prefix = head.rsplit(".", 1)[0] + "." if "." in head else ""
+    """A shared consumer's group ``[<topic prefix>]<service>.<name>`` may read any topic under its prefix."""
+    parts = group.rsplit(".", 2)  # service and consumer names have no dots
+    prefix = parts[0] + "." if len(parts) == 3 else ""
     return [prefix + spec.name for spec in topics.ALL_TOPICS]
 
 

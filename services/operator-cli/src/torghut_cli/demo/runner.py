@@ -226,6 +226,8 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
                 await observer_task
         for service in reversed(services):
             service.stop()
+        # `torghut status` reads it to find the demo's services: they are gone now.
+        (workdir / "services.json").unlink(missing_ok=True)
         stack.stop()
         console.print("stopped every service, the broker and Postgres")
 
