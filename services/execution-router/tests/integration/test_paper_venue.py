@@ -7,6 +7,7 @@ from decimal import Decimal as D
 from typing import Any
 
 from torghut_contracts.enums import OrderStatus, OrderType, Side, TimeInForce, TradeEvent
+from torghut_execution_router.adapters.paper_venue import NO_FILLS_YET
 from torghut_execution_router.adapters.venue import SubmitKind
 from torghut_execution_router.domain.orders import OrderRequest
 from torghut_execution_router.domain.paper import Quote
@@ -48,3 +49,17 @@ async def test_the_paper_venue_keeps_its_books_in_postgres(offline_router: Any) 
     assert snapshot.cash == D(10_000) - D(1000) - D(445)
     assert [(p.symbol, p.qty, p.market_value) for p in snapshot.positions] == [("NVDA", D(15), D(15 * 89))]
     assert snapshot.equity == snapshot.cash + D(15 * 89)
+
+
+async def test_a_snapshot_names_the_last_fill_it_holds(offline_router: Any) -> None:
+    service = await offline_router(paper_slippage_bps=0)
+    venue = service.router.paper
+    assert (await venue.account_snapshot("paper-main", T0)).fills_through == NO_FILLS_YET
+    await venue.on_quote(Quote("NVDA", D(100), T0, 1))
+    first = await venue.submit(request("f1"))
+    second = await venue.submit(request("f2"))
+    last_fill = second.events[-1].timestamp
+    assert last_fill > first.events[-1].timestamp, "fill times strictly increase, even at one instant"
+    snapshot = await venue.account_snapshot("paper-main", T0 + timedelta(hours=1))
+    assert snapshot.fills_through == last_fill and snapshot.as_of == T0 + timedelta(hours=1)
+    assert [(p.symbol, p.qty) for p in snapshot.positions] == [("NVDA", D(20))]

@@ -199,3 +199,23 @@ def test_chunked_fills_always_sum_to_the_order_and_conserve_cash(qty: int, price
     assert sum(f.qty for f in fills) == D(qty)
     assert account.cash == D(10) ** 9 - sum(f.qty * f.price for f in fills)
     assert all(f.qty <= MODEL.chunk_qty for f in fills) or qty <= MODEL.partial_fill_above_qty
+
+
+def test_fill_times_strictly_increase_per_account() -> None:
+    """A snapshot can then say exactly which fills it holds (``fills_through`` = the last fill's time)."""
+    first = submit(request(coid="a"), quote("100"))
+    fill_a = first.events[-1]
+    assert first.account.last_fill_at == fill_a.timestamp == T0
+
+    same_instant = submit(request(coid="b"), quote("100"), account=first.account)
+    assert same_instant.events[-1].timestamp == T0 + timedelta(microseconds=1)
+    assert same_instant.fills[0].at == same_instant.account.last_fill_at == same_instant.events[-1].timestamp
+
+    earlier = paper.submit(request(coid="c"), venue_order_id="v-c", account=same_instant.account, open_orders=[],
+                           quote=paper.Quote("NVDA", D(100), T0 - timedelta(seconds=30), 1), model=MODEL)
+    assert earlier.events[-1].timestamp == T0 + timedelta(microseconds=2), "never back in time either"
+
+    resting = [submit(request(coid=c, order_type=OrderType.LIMIT, limit="99"), None).orders[0] for c in ("d", "e")]
+    step = paper.on_quote(quote("98", seconds=5), account=earlier.account, open_orders=resting, model=MODEL)
+    times = [e.timestamp for e in step.events]
+    assert times == [T0 + timedelta(seconds=5), T0 + timedelta(seconds=5, microseconds=1)]

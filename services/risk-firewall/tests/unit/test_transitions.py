@@ -3,6 +3,7 @@ the end-of-day sweep flattens; control commands combine to the most restrictive 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,11 +40,13 @@ def update(event: TradeEvent, *, coid: str = "th-1", side: Side = Side.BUY, qty:
 
 
 def snapshot(*, equity: Any = 100_000, positions: dict[str, Any] | None = None, at: datetime = NOW,
-             last_equity: Any = None, buying_power: Any = 150_000) -> AccountSnapshot:
+             last_equity: Any = None, buying_power: Any = 150_000,
+             fills_through: datetime | None = None) -> AccountSnapshot:
     return AccountSnapshot(
         snapshot_id=f"snap-{at.isoformat()}", account="paper-main", venue=Adapter.PAPER, as_of=at, equity=D(equity),
         last_equity=None if last_equity is None else D(last_equity), cash=D(0), buying_power=D(buying_power),
         positions=[Position(symbol=s, qty=D(q), market_value=D(q) * 100) for s, q in (positions or {}).items()],
+        fills_through=fills_through,
     )
 
 
@@ -94,6 +97,39 @@ def test_a_fill_the_snapshot_already_reflects_moves_no_position() -> None:
     pf = apply_trade_update(pf, update(TradeEvent.FILL, filled=10, status=OrderStatus.FILLED,
                                        at=NOW - timedelta(seconds=1)))
     assert pf.positions == {"AAPL": D(10)}
+
+
+def test_a_snapshot_taken_before_a_fill_but_read_after_it_keeps_the_fill() -> None:
+    """make demo's 15:45 flatten: sold 41 of 47, then a snapshot from before that sale brought back 47."""
+    event_time = datetime(2026, 2, 12, 20, 44, tzinfo=UTC)  # the paper venue's fills carry event time...
+    wall = datetime(2026, 11, 22, 7, 9, tzinfo=UTC)          # ...while the router stamps snapshots by the wall
+    pf = apply_snapshot(portfolio(), snapshot(positions={"NVDA": 47}, at=wall, fills_through=event_time))
+    pf = replace(pf, open_orders=(OpenOrder("th-sell", "NVDA", Side.SELL, D(41), D(100), False),))
+    sold = update(TradeEvent.FILL, coid="th-sell", side=Side.SELL, qty=41, filled=41,
+                  fill_qty=41, status=OrderStatus.FILLED, symbol="NVDA", at=event_time + timedelta(seconds=1))
+    pf = apply_trade_update(pf, sold)
+    assert pf.positions == {"NVDA": D(6)} and pf.open_orders == ()
+
+    stale = snapshot(positions={"NVDA": 47}, at=wall + timedelta(seconds=1), fills_through=event_time)
+    pf = apply_snapshot(pf, stale)
+    assert pf.positions == {"NVDA": D(6)}, "the sale the snapshot has not seen is applied again on top"
+    assert len(pf.unconfirmed_fills) == 1
+
+    caught_up = snapshot(positions={"NVDA": 6}, at=wall + timedelta(seconds=2), fills_through=sold.timestamp)
+    pf = apply_snapshot(pf, caught_up)
+    assert pf.positions == {"NVDA": D(6)} and pf.unconfirmed_fills == (), "and never twice once it is in one"
+    assert apply_trade_update(pf, sold.model_copy(update={"fingerprint": "b" * 64})).positions == {"NVDA": D(6)}
+
+
+def test_without_a_fill_clock_the_snapshot_time_orders_fills() -> None:
+    """A live broker's snapshot has no fills_through: fills after its as_of are the ones it lacks."""
+    pf = apply_snapshot(portfolio(), snapshot(positions={"AAPL": 10}, at=NOW - timedelta(seconds=10)))
+    pf = apply_trade_update(pf, update(TradeEvent.FILL, filled=5, fill_qty=5, status=OrderStatus.FILLED, at=NOW))
+    assert pf.positions == {"AAPL": D(15)}
+    pf = apply_snapshot(pf, snapshot(positions={"AAPL": 10}, at=NOW - timedelta(seconds=5)))
+    assert pf.positions == {"AAPL": D(15)}
+    pf = apply_snapshot(pf, snapshot(positions={"AAPL": 15}, at=NOW + timedelta(seconds=1)))
+    assert pf.positions == {"AAPL": D(15)} and pf.unconfirmed_fills == ()
 
 
 def test_a_snapshot_reconciles_and_an_older_one_is_ignored() -> None:

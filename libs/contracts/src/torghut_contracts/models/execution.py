@@ -76,3 +76,8 @@ class AccountSnapshot(Contract):
     buying_power: NonNegative
     realized_pl_today: Money | None = None
     positions: list[Position] = Field(default_factory=list)
+    fills_through: UtcDatetime | None = Field(
+        default=None,
+        description="The venue's fill clock: every fill timestamped at or before this is in `positions`, none "
+                    "after. Set by a venue whose fill times strictly increase (the paper venue); absent, "
+                    "consumers take `as_of`, which holds only when fills and snapshots share a clock.")

@@ -27,6 +27,8 @@ from .transactions import joined
 from .venue import SubmitKind, SubmitOutcome
 
 _OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
+#: ``fills_through`` of an account that never filled: before any fill it will have.
+NO_FILLS_YET = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def paper_order_id(account: str, client_order_id: str) -> str:
@@ -106,7 +108,8 @@ class PaperVenue:
             r.symbol: paper.PaperPosition(r.symbol, r.qty, r.avg_entry_price)
             for r in await conn.execute(_POSITIONS, mine)
         }
-        return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions=positions)
+        return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions=positions,
+                                  last_fill_at=row.last_fill_at)
 
     async def _open_orders(self, conn: AsyncConnection, symbol: str | None = None) -> list[paper.PaperOrder]:
         query = sa.select(paper_orders).where(paper_orders.c.account == self.account,
@@ -132,7 +135,8 @@ class PaperVenue:
         positions that moved, the orders it touched and its fills."""
         account = step.account
         await conn.execute(_UPDATE_ACCOUNT, {"b_account": self.account, "cash": account.cash,
-                                             "realized_pl": account.realized_pl, "updated_at": self.clock()})
+                                             "realized_pl": account.realized_pl, "updated_at": self.clock(),
+                                             "last_fill_at": account.last_fill_at})
         closed = [symbol for symbol in before.positions if symbol not in account.positions]
         if closed:
             await conn.execute(paper_positions.delete().where(paper_positions.c.account == self.account,
@@ -246,6 +250,8 @@ class PaperVenue:
             snapshot_id=snapshot_id(account, Adapter.PAPER, as_of), account=account, venue=Adapter.PAPER,
             as_of=as_of, equity=value.equity, cash=value.cash, buying_power=value.buying_power,
             realized_pl_today=Decimal(realized_today),
+            # Read under the account lock: exactly the fills in these positions (fill times increase).
+            fills_through=state.last_fill_at or NO_FILLS_YET,
             positions=[Position(symbol=p.symbol, qty=p.qty, avg_entry_price=p.avg_entry_price,
                                 market_value=p.market_value, unrealized_pl=p.unrealized_pl)
                        for p in value.positions])

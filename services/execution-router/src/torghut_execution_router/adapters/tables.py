@@ -89,6 +89,7 @@ paper_accounts = sa.Table(
     sa.Column("cash", sa.Numeric, nullable=False),
     sa.Column("realized_pl", sa.Numeric, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    sa.Column("last_fill_at", TS),
 )
 
 paper_positions = sa.Table(

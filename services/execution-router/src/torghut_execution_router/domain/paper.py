@@ -101,6 +101,9 @@ class PaperAccount:
     cash: Decimal
     realized_pl: Decimal = Decimal(0)
     positions: Mapping[str, PaperPosition] = field(default_factory=dict)
+    last_fill_at: datetime | None = None
+    """The venue's fill clock: fill times strictly increase, so a snapshot can say exactly which fills
+    its positions include (``AccountSnapshot.fills_through``)."""
 
     def position_qty(self, symbol: str) -> Decimal:
         position = self.positions.get(symbol)
@@ -200,7 +203,18 @@ def _apply_fill(account: PaperAccount, order: PaperOrder, qty: Decimal, price: D
         else:
             positions[order.symbol] = PaperPosition(order.symbol, new_qty, held.avg_entry_price)
     fill = PaperFill(order.client_order_id, order.symbol, order.side, qty, price, realized, at)
-    return PaperAccount(cash=cash, realized_pl=account.realized_pl + realized, positions=positions), fill
+    return PaperAccount(cash=cash, realized_pl=account.realized_pl + realized, positions=positions,
+                        last_fill_at=at), fill
+
+
+def fill_time(account: PaperAccount, at: datetime) -> datetime:
+    """``at``, or just after the account's last fill: two fills never share a time or go back in it.
+
+    Prices and approvals of different symbols arrive out of time order, so their natural times can.
+    A microsecond later keeps the fill where it happened and makes "every fill up to t" exact.
+    """
+    last = account.last_fill_at
+    return at if last is None or at > last else last + timedelta(microseconds=1)
 
 
 def _fill_once(order: PaperOrder, account: PaperAccount, price: Decimal, at: datetime,
@@ -209,13 +223,14 @@ def _fill_once(order: PaperOrder, account: PaperAccount, price: Decimal, at: dat
     if fill_price is None or order.remaining <= 0:
         return None
     qty = chunk_for(order, model)
+    at = fill_time(account, at)
     filled = order.filled_qty + qty
     avg = ((order.filled_qty * (order.filled_avg_price or Decimal(0)) + qty * fill_price) / filled).quantize(
         AVG_PRICE_QUANTUM, rounding=ROUND_HALF_UP)
     done = filled == order.qty
     order = _advance(order, OrderStatus.FILLED if done else OrderStatus.PARTIALLY_FILLED, at,
                      filled_qty=filled, filled_avg_price=avg)
-    account, fill = _apply_fill(account, order, qty, fill_price, at)
+    account, fill = _apply_fill(account, order, qty, fill_price, order.updated_at)
     event = _event(order, TradeEvent.FILL if done else TradeEvent.PARTIAL_FILL, order.updated_at, fill_qty=qty,
                    fill_price=fill_price, position_qty=account.position_qty(order.symbol))
     return order, account, event, fill

@@ -22,7 +22,7 @@ from torghut_contracts.enums import Side
 from torghut_contracts.models import GLOBAL_SCOPE, ApprovedOrder, ControlCommand, RiskVerdict, TradeUpdate
 
 from ..domain.control import effective_control, supersedes
-from ..domain.state import ControlState, Latch, Mark, MarketState, OpenOrder, PortfolioState
+from ..domain.state import ControlState, Latch, Mark, MarketState, OpenOrder, PortfolioState, UnconfirmedFill
 
 
 # -- portfolio state <-> JSON ----------------------------------------------------------------------
@@ -49,6 +49,9 @@ def portfolio_to_json(p: PortfolioState) -> dict[str, Any]:
         "day_start_equity": _dec(p.day_start_equity),
         "peak_equity": _dec(p.peak_equity),
         "snapshot_as_of": _dt(p.snapshot_as_of),
+        "fills_through": _dt(p.fills_through),
+        "unconfirmed_fills": [{"symbol": f.symbol, "signed_qty": str(f.signed_qty), "price": _dec(f.price),
+                               "at": _dt(f.at)} for f in p.unconfirmed_fills],
         "positions": {s: str(q) for s, q in sorted(p.positions.items())},
         "position_marks": {s: str(q) for s, q in sorted(p.position_marks.items())},
         "open_orders": [
@@ -79,6 +82,10 @@ def portfolio_from_json(account: str, raw: dict[str, Any]) -> PortfolioState:
         day_start_equity=_parse_dec(raw.get("day_start_equity")),
         peak_equity=_parse_dec(raw.get("peak_equity")),
         snapshot_as_of=_parse_dt(raw.get("snapshot_as_of")),
+        fills_through=_parse_dt(raw.get("fills_through")),
+        unconfirmed_fills=tuple(UnconfirmedFill(f["symbol"], Decimal(f["signed_qty"]), _parse_dec(f["price"]),
+                                                datetime.fromisoformat(f["at"]))
+                                for f in raw.get("unconfirmed_fills", [])),
         positions={s: Decimal(q) for s, q in raw.get("positions", {}).items()},
         position_marks={s: Decimal(q) for s, q in raw.get("position_marks", {}).items()},
         open_orders=tuple(

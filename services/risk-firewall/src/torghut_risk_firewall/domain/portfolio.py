@@ -6,10 +6,14 @@ Pure transitions ``PortfolioState -> PortfolioState``; the store persists what t
   order-rate window and, when it adds exposure, the symbol's cooldown clock.
 * A fill moves the position by the fill quantity (or by the growth of the order's cumulative
   filled quantity when the event carries no per-fill quantity) and shrinks the open order; a fill
-  the last account snapshot already reflects (timestamp not after its ``as_of``) moves no
-  position. A terminal event (filled, canceled, expired, rejected) releases what is left.
+  the last account snapshot already reflects (timestamp not after its fill clock, ``fills_through``
+  or else ``as_of``) moves no position. A terminal event (filled, canceled, expired, rejected)
+  releases what is left.
 * An account snapshot replaces positions, equity and buying power (the broker is the truth),
   restarts the day's P&L base on a new New York trading day and raises the equity high-water mark.
+  Fills applied since that it does not reflect (timestamped after its fill clock: it was taken
+  before them and read after them, since Kafka orders a partition, not two topics) are applied
+  again on top, and kept until a snapshot reflects them.
 * Latches (daily loss, drawdown) are detected from equity and kept until an operator resets them.
 """
 
@@ -25,10 +29,13 @@ from torghut_contracts.models import AccountSnapshot, TradeUpdate
 from . import reasons as r
 from .evaluate import Verdict
 from .limits import RiskLimits
-from .state import ZERO, Latch, OpenOrder, PortfolioState
+from .state import ZERO, Latch, OpenOrder, PortfolioState, UnconfirmedFill
 from .windows import trading_day
 
 RATE_WINDOW = timedelta(seconds=60)
+#: A venue without snapshots never confirms fills; past this many the oldest are forgotten (a snapshot
+#: read late then shows them as it has them: the behaviour without the list).
+MAX_UNCONFIRMED_FILLS = 500
 FILL_EVENTS = frozenset({TradeEvent.FILL, TradeEvent.PARTIAL_FILL})
 TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 TERMINAL_EVENTS = frozenset({TradeEvent.CANCELED, TradeEvent.EXPIRED, TradeEvent.REJECTED})
@@ -64,25 +71,19 @@ def apply_trade_update(portfolio: PortfolioState, update: TradeUpdate) -> Portfo
     positions = dict(portfolio.positions)
     buying_power = portfolio.buying_power
     orders = list(portfolio.open_orders)
+    unconfirmed = portfolio.unconfirmed_fills
     index = next((i for i, o in enumerate(orders) if o.client_order_id == coid), None)
 
     if update.event in FILL_EVENTS:
         delta = _fill_delta(portfolio, update)
         filled[coid] = filled.get(coid, ZERO) + delta
         signed = delta if update.order.side is Side.BUY else -delta
-        symbol = update.order.symbol
-        already_in_snapshot = portfolio.snapshot_as_of is not None and update.timestamp <= portfolio.snapshot_as_of
-        if delta > ZERO and not already_in_snapshot:
-            before = positions.get(symbol, ZERO)
-            after = before + signed
-            if after == ZERO:
-                positions.pop(symbol, None)
-            else:
-                positions[symbol] = after
-            price = update.fill_price or update.order.filled_avg_price
-            if abs(after) > abs(before) and buying_power is not None and price is not None:
-                # Spend buying power now; only the next snapshot gives it back (conservative).
-                buying_power = max(ZERO, buying_power - (abs(after) - abs(before)) * price)
+        covered = portfolio.fills_through or portfolio.snapshot_as_of
+        if delta > ZERO and (covered is None or update.timestamp > covered):
+            fill = UnconfirmedFill(update.order.symbol, signed, update.fill_price or update.order.filled_avg_price,
+                                   update.timestamp)
+            buying_power = _move(positions, buying_power, fill)
+            unconfirmed = (*unconfirmed, fill)[-MAX_UNCONFIRMED_FILLS:]
         if index is not None:
             order = orders[index]
             orders[index] = replace(order, remaining_qty=max(ZERO, order.remaining_qty - delta))
@@ -93,7 +94,21 @@ def apply_trade_update(portfolio: PortfolioState, update: TradeUpdate) -> Portfo
     if terminal:
         filled.pop(coid, None)
     return replace(portfolio, positions=positions, open_orders=tuple(orders), filled_by_order=filled,
-                   buying_power=buying_power)
+                   buying_power=buying_power, unconfirmed_fills=unconfirmed)
+
+
+def _move(positions: dict[str, Decimal], buying_power: Decimal | None, fill: UnconfirmedFill) -> Decimal | None:
+    """Move ``positions`` by ``fill``; what it adds to exposure is spent from buying power at once (only
+    the next snapshot gives it back: conservative)."""
+    before = positions.get(fill.symbol, ZERO)
+    after = before + fill.signed_qty
+    if after == ZERO:
+        positions.pop(fill.symbol, None)
+    else:
+        positions[fill.symbol] = after
+    if abs(after) > abs(before) and buying_power is not None and fill.price is not None:
+        buying_power = max(ZERO, buying_power - (abs(after) - abs(before)) * fill.price)
+    return buying_power
 
 
 def apply_snapshot(portfolio: PortfolioState, snapshot: AccountSnapshot) -> PortfolioState:
@@ -101,6 +116,11 @@ def apply_snapshot(portfolio: PortfolioState, snapshot: AccountSnapshot) -> Port
     if portfolio.snapshot_as_of is not None and snapshot.as_of < portfolio.snapshot_as_of:
         return portfolio
     positions = {p.symbol: p.qty for p in snapshot.positions if p.qty != ZERO}
+    fills_through = snapshot.fills_through or snapshot.as_of
+    unconfirmed = tuple(f for f in portfolio.unconfirmed_fills if f.at > fills_through)
+    buying_power: Decimal | None = snapshot.buying_power
+    for fill in unconfirmed:
+        buying_power = _move(positions, buying_power, fill)
     marks = {p.symbol: abs(p.market_value / p.qty) for p in snapshot.positions if p.qty != ZERO and p.market_value}
     day = trading_day(snapshot.as_of)
     day_start = portfolio.day_start_equity
@@ -110,8 +130,9 @@ def apply_snapshot(portfolio: PortfolioState, snapshot: AccountSnapshot) -> Port
         day_start = snapshot.last_equity
     peak = snapshot.equity if portfolio.peak_equity is None else max(portfolio.peak_equity, snapshot.equity)
     return replace(portfolio, positions=positions, position_marks=marks, equity=snapshot.equity,
-                   buying_power=snapshot.buying_power, day_start_equity=day_start, peak_equity=peak,
-                   snapshot_as_of=snapshot.as_of, trading_day=day)
+                   buying_power=buying_power, day_start_equity=day_start, peak_equity=peak,
+                   snapshot_as_of=snapshot.as_of, trading_day=day, fills_through=fills_through,
+                   unconfirmed_fills=unconfirmed)
 
 
 def detect_latches(portfolio: PortfolioState, limits: RiskLimits, now: datetime) -> tuple[Latch, ...]:

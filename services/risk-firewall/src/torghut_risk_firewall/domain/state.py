@@ -30,6 +30,17 @@ class OpenOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class UnconfirmedFill:
+    """A fill applied to positions that no snapshot has shown yet: a snapshot taken before it (read
+    after it) gets it applied again on top, until one whose fill clock has passed it arrives."""
+
+    symbol: str
+    signed_qty: Decimal
+    price: Decimal | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Latch:
     """A latched stop (daily loss, drawdown, not flat in time): REDUCING until an operator resets it."""
 
@@ -52,6 +63,10 @@ class PortfolioState:
     day_start_equity: Decimal | None = None
     peak_equity: Decimal | None = None
     snapshot_as_of: datetime | None = None
+    fills_through: datetime | None = None
+    """The last snapshot's fill clock (``AccountSnapshot.fills_through``, else its ``as_of``): a fill
+    timestamped at or before it is in that snapshot's positions."""
+    unconfirmed_fills: tuple[UnconfirmedFill, ...] = ()
     positions: Mapping[str, Decimal] = field(default_factory=dict)
     position_marks: Mapping[str, Decimal] = field(default_factory=dict)
     open_orders: tuple[OpenOrder, ...] = ()
