@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import socket
 import time
 from pathlib import Path
 
 from torghut_embedded.errors import log_tail
-from torghut_embedded.processes import is_alive, spawn, stop_processes
+from torghut_embedded.processes import free_ports, is_alive, spawn, stop_processes
 
 
 def test_a_process_ignoring_its_stop_signal_is_killed(tmp_path: Path) -> None:
@@ -46,3 +47,11 @@ def test_log_tail_keeps_the_last_lines_without_colour_codes(tmp_path: Path) -> N
     tail = log_tail(log).splitlines()
     assert tail[0] == "line 60" and tail[-1] == "line 99" and len(tail) == 40
     assert "unreadable" in log_tail(tmp_path / "missing.log")
+
+
+def test_free_ports_are_distinct_and_bindable() -> None:
+    ports = free_ports(40)
+    assert len(set(ports)) == 40
+    for port in ports[:5]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))

@@ -61,9 +61,19 @@ class ProcessRecord:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """Ask the kernel for a currently free TCP port on ``host``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1, host)[0]
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """``count`` distinct free ports: each is held until all are chosen, since a port released by one
+    ``free_port`` call can be the next call's answer (two services of one suite once got the same)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            sock = held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def _read_stat(pid: int) -> list[str] | None:

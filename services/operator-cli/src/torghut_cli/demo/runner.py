@@ -24,6 +24,7 @@ from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders, header_dict
 from torghut_contracts.models import GLOBAL_SCOPE
 from torghut_embedded.kafka import create_default_topics
+from torghut_embedded.processes import free_ports
 from torghut_embedded.stack import EmbeddedStack
 
 from ..control import next_command
@@ -43,14 +44,16 @@ def service_plan(bootstrap: str, database_url: str, log_dir: Path,
     """Every service in pipeline order, configured for a replayed session (event time, paper venue)."""
     common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url, "TORGHUT_ACCOUNT": ACCOUNT,
               "LOG_LEVEL": "INFO", **(extra_env or {})}
+    names = ("execution-router", "risk-firewall", "decision-client", "signal-trigger")
+    ports = free_ports(1 + len(names))  # distinct: chosen one by one, two services could get the same
     engine = ServiceProcess("decision-engine", "torghut_decision_engine", {**common, **REPLAY_ENV["decision-engine"]},
-                            log_dir)
+                            log_dir, port=ports[0])
     plan = [engine]
-    for name in ("execution-router", "risk-firewall", "decision-client", "signal-trigger"):
+    for name, port in zip(names, ports[1:], strict=True):
         env = {**common, **REPLAY_ENV[name]}
         if name == "decision-client":
             env["DECISION_ENGINE_URL"] = engine.url
-        plan.append(ServiceProcess(name, "torghut_" + name.replace("-", "_"), env, log_dir))
+        plan.append(ServiceProcess(name, "torghut_" + name.replace("-", "_"), env, log_dir, port=port))
     return plan
 
 
