@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -34,23 +32,9 @@ from torghut_runtime.testing import test_settings
 from torghut_runtime.tracing import build_tracer_provider
 
 from .observe import Observer
+from .stats import rate_until
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG", "TSLA", "AMD", "NFLX", "AVGO")
-
-
-async def rate_of(progress: Callable[[], int], total: int, timeout: float) -> float:
-    """Records per second between the first and the last one handled (polled every 10 ms)."""
-    deadline = time.monotonic() + timeout
-    first: tuple[float, int] | None = None
-    while True:
-        done, now = progress(), time.perf_counter()
-        if first is None and done >= 1:
-            first = (now, done)
-        if done >= total and first is not None:
-            return (total - first[1]) / max(now - first[0], 1e-9)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {done}/{total} handled in {timeout:.0f} s")
-        await asyncio.sleep(0.01)
 
 
 def _fill_of(_topic: str, _headers: dict[str, str], value: bytes) -> str | None:
@@ -90,7 +74,7 @@ async def _bench(bootstrap: str, admin_url: str, signals: int, orders: int) -> d
             command_id="bench-open", scope="global", kill_switch=False, trading_state=TradingState.ACTIVE,
             issued_at=now))], topics.CONTROL)
         async with service.runtime.running():
-            signals_per_s = await rate_of(lambda: int(processed._value.get()), signals, timeout=300)
+            signals_per_s = await rate_until(lambda: int(processed._value.get()), signals, timeout=300)
             await fills.start()
             approved = [("paper-main", ApprovedOrder(
                 client_order_id=f"bench-{uuid.uuid4().hex[:20]}", decision_id=f"d{i}", request_id=f"r{i}",
@@ -98,7 +82,7 @@ async def _bench(bootstrap: str, admin_url: str, signals: int, orders: int) -> d
                 order_type=OrderType.MARKET, reference_price=Decimal(100), max_slippage_bps=Decimal(25),
                 approved_at=datetime.now(UTC))) for i in range(orders)]
             await _produce(producer, prefix + topics.ORDERS_APPROVED.name, approved, topics.ORDERS_APPROVED)
-            fills_per_s = await rate_of(lambda: len(fills.arrivals), orders, timeout=300)
+            fills_per_s = await rate_until(lambda: len(fills.arrivals), orders, timeout=300)
     finally:
         await fills.stop()
         await producer.stop()

@@ -13,17 +13,11 @@ import asyncio
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
-from torghut_contracts.models import TaSignal
 from torghut_embedded.kafka import create_test_topics, delete_topics
 from torghut_embedded.postgres import create_database, drop_database
-from torghut_runtime import Inbound, Outgoing, ServiceRuntime, ServiceSettings
-from torghut_runtime.testing import test_settings
-from torghut_signal_trigger.app import MIGRATIONS
 
-from .execution_router import rate_of
-from .signal_trigger import produce_all, signal_payloads
+from .signal_trigger import measure_runtime_floor, produce_all, signal_payloads
 
 
 async def _bench(bootstrap: str, admin_url: str, records: int) -> dict[str, Any]:
@@ -32,21 +26,9 @@ async def _bench(bootstrap: str, admin_url: str, records: int) -> dict[str, Any]
     await create_test_topics(bootstrap, names)
     database = f"bench_floor_{uuid.uuid4().hex[:8]}"
     database_url = await create_database(admin_url, database)
-    settings = test_settings(ServiceSettings, kafka_bootstrap=bootstrap, database_url=database_url,
-                             topic_prefix=prefix, service_name="runtime-floor-per-record", log_level="WARNING")
-    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=False)
-    handled = 0
-
-    async def nothing(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
-        nonlocal handled
-        handled += 1
-        return []
-
-    runtime.consume(topics.TA_SIGNALS, nothing)
     try:
         await produce_all(bootstrap, names[0], signal_payloads(records))
-        async with runtime.running():
-            per_s = await rate_of(lambda: handled, records, timeout=300)
+        per_s = await measure_runtime_floor(bootstrap, database_url, prefix, records, batched=False)
     finally:
         try:
             await delete_topics(bootstrap, names)

@@ -28,9 +28,7 @@ import argparse
 import asyncio
 import json
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +46,8 @@ from torghut_runtime.testing import test_settings
 from torghut_signal_trigger.app import MIGRATIONS, build_service
 from torghut_signal_trigger.settings import SignalTriggerSettings
 from torghut_signal_trigger.testing import T0, make_signal
+
+from .stats import rate_until
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG", "TSLA", "AMD", "NFLX", "AVGO")
 DEFAULT_SIGNALS = 3000
@@ -76,27 +76,6 @@ async def produce_all(bootstrap: str, topic: str, payloads: list[tuple[str, byte
         await producer.stop()
 
 
-async def rate_until(progress: Callable[[], int], total: int, timeout: float) -> float:
-    """Records per second between the first and the last record handled.
-
-    ``progress`` is polled every 10 ms: it must be cheap (a counter, not a registry collection), or
-    the poller itself would take CPU from the service measured in the same process.
-    """
-    deadline = time.monotonic() + timeout
-    first_at: float | None = None
-    while True:
-        done = progress()
-        now = time.perf_counter()
-        if first_at is None and done >= 1:
-            first_at, first_done = now, done
-        if done >= total:
-            assert first_at is not None
-            return (total - first_done) / max(now - first_at, 1e-9)
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"only {done}/{total} records handled in {timeout:.0f} s")
-        await asyncio.sleep(0.01)
-
-
 async def measure_service(bootstrap: str, database_url: str, prefix: str, total: int, mode: str) -> float:
     settings = test_settings(SignalTriggerSettings, kafka_bootstrap=bootstrap, database_url=database_url,
                              topic_prefix=prefix, service_name="signal-trigger-bench", trigger_mode=mode,
@@ -111,7 +90,10 @@ async def measure_service(bootstrap: str, database_url: str, prefix: str, total:
         return await rate_until(progress, total, timeout=600)
 
 
-async def measure_runtime_floor(bootstrap: str, database_url: str, prefix: str, total: int) -> float:
+async def measure_runtime_floor(bootstrap: str, database_url: str, prefix: str, total: int, *,
+                                batched: bool) -> float:
+    """Signals per second through the runtime with a handler that does nothing: batched (as
+    signal-trigger consumes) or one record per transaction (as decisions and orders are)."""
     settings = test_settings(ServiceSettings, kafka_bootstrap=bootstrap, database_url=database_url,
                              topic_prefix=prefix, service_name="runtime-floor-bench", log_level="WARNING")
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=False)
@@ -122,7 +104,7 @@ async def measure_runtime_floor(bootstrap: str, database_url: str, prefix: str, 
         handled += 1
         return []
 
-    runtime.consume(topics.TA_SIGNALS, nothing, batch=settings.kafka_max_batch)
+    runtime.consume(topics.TA_SIGNALS, nothing, batch=settings.kafka_max_batch if batched else None)
     async with runtime.running():
         return await rate_until(lambda: handled, total, timeout=600)
 
@@ -176,7 +158,7 @@ async def _run(bootstrap: str, admin_url: str, total: int, mode: str) -> dict[st
         start = datetime.now(UTC) - timedelta(seconds=total // len(SYMBOLS)) if mode == "live" else T0
         await produce_all(bootstrap, signals_topic, signal_payloads(total, start))
         service = await measure_service(bootstrap, database_url, prefix, total, mode)
-        floor = await measure_runtime_floor(bootstrap, database_url, prefix, total)
+        floor = await measure_runtime_floor(bootstrap, database_url, prefix, total, batched=True)
         per_record = await passthrough(bootstrap, signals_topic, names[2], total, batched=False)
         batched = await passthrough(bootstrap, signals_topic, names[3], total, batched=True)
     finally:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -23,3 +25,24 @@ def latency_summary(samples_ms: Sequence[float]) -> dict[str, float]:
         "p99_ms": round(percentile(samples_ms, 99), 2),
         "max_ms": round(max(samples_ms), 2) if samples_ms else math.nan,
     }
+
+
+async def rate_until(progress: Callable[[], int], total: int, timeout: float) -> float:
+    """Records per second between the first and the last record handled.
+
+    ``progress`` is polled every 10 ms: it must be cheap (a counter, not a registry collection), or
+    the poller itself would take CPU from the service measured in the same process.
+    """
+    deadline = time.monotonic() + timeout
+    first_at: float | None = None
+    while True:
+        done = progress()
+        now = time.perf_counter()
+        if first_at is None and done >= 1:
+            first_at, first_done = now, done
+        if done >= total:
+            assert first_at is not None
+            return (total - first_done) / max(now - first_at, 1e-9)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {done}/{total} records handled in {timeout:.0f} s")
+        await asyncio.sleep(0.01)

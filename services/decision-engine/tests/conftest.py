@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import json
 import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,22 +18,11 @@ from starlette.routing import Route
 from torghut_contracts.decision_engine import DecisionRequest
 from torghut_decision_engine.app import DecisionEngine, build
 from torghut_decision_engine.settings import DecisionEngineSettings
+from torghut_decision_engine.testing import REQUEST_BODY, serve
 from torghut_runtime.testing import test_settings
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-BASE_BODY: dict[str, Any] = {
-    "request_id": "req-1",
-    "symbol": "NVDA",
-    "strategy_id": "intraday-v3-momentum-01",
-    "trigger": {"type": "signal_cross", "source": "torghut-ta", "direction": "buy", "price": "160",
-                "features": {"macd": "1.2", "macd_signal": "0.8", "rsi14": "61.4", "spread_bps": "5.1"}},
-    "portfolio": {"equity": "100000", "buying_power": "250000", "current_exposure": "42000",
-                  "position": {"symbol": "NVDA", "qty": "40", "market_value": "6400"}},
-    "risk_policy": {"max_notional_per_trade": "7000", "max_position_pct_equity": "0.08",
-                    "kill_switch_enabled": False},
-    "execution_context": {"primary_adapter": "alpaca", "lean_enabled": True, "mode": "paper"},
-}
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +46,7 @@ def make_body() -> BodyFactory:
 
     def factory(now: datetime | None = None, **overrides: Any) -> dict[str, Any]:
         moment = now or datetime.now(UTC)
-        body = _merge(BASE_BODY, {"trigger": {"event_ts": (moment - timedelta(seconds=1)).isoformat()}})
+        body = _merge(REQUEST_BODY, {"trigger": {"event_ts": (moment - timedelta(seconds=1)).isoformat()}})
         return _merge(body, overrides)
 
     return factory
@@ -72,37 +58,6 @@ def make_request(make_body: BodyFactory) -> Callable[..., DecisionRequest]:
         return DecisionRequest.model_validate(make_body(now, **overrides))
 
     return factory
-
-
-def free_socket() -> socket.socket:
-    # proto IPPROTO_TCP, not 0: only then does asyncio turn on TCP_NODELAY (else Nagle adds ~40 ms a stream)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app with real uvicorn on a free loopback port; yields its base URL."""
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="on",
-                                           timeout_graceful_shutdown=2))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(400):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if task.done():
-            task.result()
-        assert server.started, "uvicorn did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=15)
-        sock.close()
 
 
 EngineFactory = Callable[..., contextlib.AbstractAsyncContextManager[tuple[str, DecisionEngine]]]

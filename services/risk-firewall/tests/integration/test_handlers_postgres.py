@@ -8,6 +8,7 @@ decision is vetoed and recorded.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -67,6 +68,14 @@ def handlers() -> FirewallHandlers:
 async def feed(engine: AsyncEngine, handler: Any, payload: Any) -> list[Any]:
     async with engine.begin() as conn:
         return list(await handler(inbound(payload), conn))
+
+
+async def someone_waits_for_a_lock(engine: AsyncEngine) -> bool:
+    """A session of this test's database is blocked on a row lock (the account's, here)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"))
+        return bool(rows.scalar_one())
 
 
 def snapshot(equity: int, at: datetime, positions: Any = ()) -> AccountSnapshot:
@@ -175,15 +184,8 @@ async def test_a_trade_update_waits_for_the_decision_holding_the_account_lock(en
         transaction = await holder.begin()
         held = await store.lock_account(holder, ACCOUNT)  # a decision in flight holds the row
         waiting = asyncio.create_task(feed(engine, handlers.on_trade_update, fill))
-
-        async def blocked_on_the_lock() -> bool:
-            async with engine.connect() as conn:
-                rows = await conn.execute(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"))
-                return bool(rows.scalar_one())
-
-        await eventually(blocked_on_the_lock, what="the trade update to wait for the account lock")
+        await eventually(functools.partial(someone_waits_for_a_lock, engine),
+                         what="the trade update to wait for the account lock")
         assert not waiting.done()
         await store.save_account(holder, replace(held, positions={"MSFT": Decimal(3)}))  # what it commits
         await transaction.commit()
@@ -246,15 +248,8 @@ async def test_a_decision_waiting_for_the_lock_is_judged_on_the_state_it_gets(en
         transaction = await holder.begin()
         held = await store.lock_account(holder, ACCOUNT)
         waiting = asyncio.create_task(feed(engine, handlers.on_decision, decision("buy", 50, decision_id="waited")))
-
-        async def blocked_on_the_lock() -> bool:
-            async with engine.connect() as conn:
-                rows = await conn.execute(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"))
-                return bool(rows.scalar_one())
-
-        await eventually(blocked_on_the_lock, what="the decision to wait for the account lock")
+        await eventually(functools.partial(someone_waits_for_a_lock, engine),
+                         what="the decision to wait for the account lock")
         await store.save_account(holder, replace(held, positions={"NVDA": Decimal(200)}))  # 40,000 of NVDA
         await transaction.commit()
     verdict = (await waiting)[0].message
@@ -275,15 +270,8 @@ async def test_a_decision_judged_twice_at_once_is_reserved_once(engine: AsyncEng
         transaction = await first.begin()
         [verdict, order] = await handlers.on_decision(inbound(same), first)  # holds the account lock
         second = asyncio.create_task(feed(engine, handlers.on_decision, same))
-
-        async def blocked_on_the_lock() -> bool:
-            async with engine.connect() as conn:
-                rows = await conn.execute(sa.text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND datname = current_database()"))
-                return bool(rows.scalar_one())
-
-        await eventually(blocked_on_the_lock, what="the second judgement to wait for the account lock")
+        await eventually(functools.partial(someone_waits_for_a_lock, engine),
+                         what="the second judgement to wait for the account lock")
         await transaction.commit()
     try:
         again = await second
