@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from torghut_embedded.processes import spawn, stop_processes
+from torghut_embedded.processes import free_ports, spawn, stop_processes
 
 INSTALL_HINT = ("clickhouse-server is not installed: install it with "
                 "`apt-get update && apt-get install -y clickhouse-server` (Debian, as root), "
@@ -34,12 +33,6 @@ class ClickHouseServer:
 
     def url(self, database: str = "default") -> str:
         return f"clickhouse://default:@{self.host}:{self.tcp_port}/{database}"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _server_command() -> list[str] | None:
@@ -89,7 +82,7 @@ def clickhouse_server() -> Iterator[ClickHouseServer]:
     from clickhouse_driver import Client
 
     data_dir = Path(tempfile.mkdtemp(prefix="torghut-clickhouse-"))
-    server = ClickHouseServer("127.0.0.1", _free_port(), _free_port(), data_dir)
+    server = ClickHouseServer("127.0.0.1", *free_ports(2), data_dir)  # distinct: HTTP and native
     (data_dir / "config.xml").write_text(_CONFIG.format(dir=data_dir, tcp=server.tcp_port, http=server.http_port))
     (data_dir / "users.xml").write_text(_USERS)
     # tie_to_parent: a crashed or killed test run does not leave the server behind.
