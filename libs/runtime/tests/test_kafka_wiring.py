@@ -366,3 +366,51 @@ async def committed_groups(bootstrap: str, prefix: str) -> list[str]:
         return sorted(g for g, _ in await admin.list_consumer_groups() if g.startswith(prefix))
     finally:
         await admin.close()
+
+
+async def test_read_through_waits_until_the_consumer_committed_what_is_on_the_topic_now(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    """A handler about to act on state another consumer keeps asks whether that consumer is caught up."""
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+    release = asyncio.Event()
+    hops: list[str] = []
+
+    async def on_signal(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        await release.wait()
+        await record_effect(conn, inbound.payload)
+        return []
+
+    async def on_trigger(inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
+        hops.append(inbound.payload.request_id)
+        return []
+
+    runtime.consume(topics.TA_SIGNALS, on_signal)
+    runtime.consume(HOP_OUT, on_trigger, shared_consumer="state")
+    runtime.consume(topics.TRIGGERS, on_trigger, shared_consumer="state")
+    async with runtime.running():
+        assert await runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=5), "an empty topic is read through"
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(1), key="AAPL")
+        assert not await runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=0.5), "its handler is held"
+        waiting = asyncio.create_task(runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=30))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        release.set()
+        assert await waiting
+        assert await effects(runtime) == [("AAPL", 1)], "read through means the handler's transaction committed"
+
+        await produce(kafka_bootstrap, prefix + HOP_OUT.name, trigger_for(signal(2)), key="AAPL")
+        assert await runtime.kafka.read_through(HOP_OUT, timeout_s=30), "a topic of a shared consumer"
+        assert hops == ["req-AAPL-2"]
+        with pytest.raises(ValueError, match="not consumed"):
+            await runtime.kafka.read_through(topics.DECISIONS, timeout_s=1)
+
+
+async def test_read_through_is_false_when_the_broker_cannot_be_asked(fresh_database_url: str) -> None:
+    runtime = make_runtime("127.0.0.1:1", fresh_database_url, "")
+
+    async def on_signal(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        return []
+
+    runtime.consume(topics.TA_SIGNALS, on_signal)
+    assert not await runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=5)
+    await runtime.kafka.progress.close()

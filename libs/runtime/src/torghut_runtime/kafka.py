@@ -44,6 +44,7 @@ from torghut_contracts.topics import TopicSpec
 from .db import IdempotencyStore, StoredOutput
 from .logs import correlation_id_var
 from .metrics import ConsumerMetrics
+from .progress import ReadProgress
 from .settings import ServiceSettings
 
 M = TypeVar("M", bound=BaseModel)
@@ -183,6 +184,10 @@ class KafkaWiring:
         self._attempts = _Attempts()
         self._shared: dict[str, dict[str, _Subscription]] = {}
         """Topics waiting for :meth:`register_shared`: by shared consumer name, then prefixed topic name."""
+        self._groups: dict[str, str] = {}
+        """The Kafka group reading each subscribed (prefixed) topic, for :meth:`read_through`."""
+        self.progress = ReadProgress(settings.kafka_bootstrap_servers,
+                                     start_at_earliest=settings.kafka_auto_offset_reset == "earliest")
 
     def topic(self, spec: TopicSpec[Any]) -> str:
         return self.settings.topic_name(spec.name)
@@ -218,6 +223,15 @@ class KafkaWiring:
             return
         self._subscribe(spec, handler, group, attempts_allowed, workers=workers, batch=batch)
 
+    async def read_through(self, spec: TopicSpec[Any], *, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until this service has handled every record on ``spec``'s topic
+        as of now; False if it has not by then. For a handler about to act on state another consumer
+        keeps (see :mod:`.progress`)."""
+        topic = self.topic(spec)
+        if topic not in self._groups:
+            raise ValueError(f"{spec.name} is not consumed by this service")
+        return await self.progress.read_through(topic, self._groups[topic], timeout_s=timeout_s)
+
     def register_shared(self) -> None:
         """Subscribe the topics registered with a ``shared_consumer`` name: one consumer per name.
 
@@ -240,6 +254,9 @@ class KafkaWiring:
                 self._subscribe_together(name, subscriptions)
 
     def _subscribe_together(self, name: str, subscriptions: dict[str, _Subscription]) -> None:
+        kafka_group = self.settings.topic_prefix + f"{self.settings.service_name}.{name}"
+        self._groups.update(dict.fromkeys(subscriptions, kafka_group))
+
         async def subscriber(message: KafkaMessage) -> None:
             record = message.raw_message
             assert not isinstance(record, tuple)
@@ -250,7 +267,7 @@ class KafkaWiring:
         self.broker.subscriber(  # type: ignore[call-overload]
             *subscriptions,
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            group_id=self.settings.topic_prefix + f"{self.settings.service_name}.{name}",
+            group_id=kafka_group,
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
@@ -263,6 +280,7 @@ class KafkaWiring:
                    workers: int, batch: int | None) -> None:
         topic = self.topic(spec)
         kafka_group = self.settings.topic_prefix + group
+        self._groups[topic] = kafka_group
 
         async def subscriber(message: KafkaMessage) -> None:
             if batch is None:

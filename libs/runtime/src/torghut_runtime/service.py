@@ -110,6 +110,7 @@ class ServiceRuntime:
                 log.exception("stop hook failed")
         if self._started and self.uses_kafka:
             await self.broker.stop()  # waits for in-flight handlers (graceful_timeout), then commits
+        await self.kafka.progress.close()
         await self.engine.dispose()
         self._started = False
         log.info("service stopped")

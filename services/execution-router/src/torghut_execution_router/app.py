@@ -76,7 +76,10 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
         unknown_max_lookups=settings.reconcile_unknown_max_lookups, snapshot_interval_s=settings.snapshot_interval_s,
         outbox_poll_s=settings.outbox_poll_ms / 1000, lean_health_interval_s=settings.lean_healthcheck_interval_s,
         claim_recovery_s=settings.reconcile_claim_recovery_s,
-        snapshot_fill_settle_s=settings.snapshot_fill_settle_ms / 1000)
+        snapshot_fill_settle_s=settings.snapshot_fill_settle_ms / 1000,
+        control_read_through=(lambda: runtime.kafka.read_through(
+            topics.CONTROL, timeout_s=settings.execution_control_read_through_s))
+        if settings.execution_control_read_through_s > 0 else None)
 
     runtime.consume(topics.ORDERS_APPROVED, router.on_approved)
     runtime.consume(topics.CONTROL, router.on_control)

@@ -95,6 +95,7 @@ class ExecutionRouter:
                  max_order_age_s: float, reconcile_interval_s: float, unknown_max_lookups: int,
                  snapshot_interval_s: float, outbox_poll_s: float, lean_health_interval_s: float,
                  claim_recovery_s: float = 120.0, snapshot_fill_settle_s: float = 0.0,
+                 control_read_through: Callable[[], Awaitable[bool]] | None = None,
                  clock: Callable[[], datetime] = _now) -> None:
         self.account = account
         self.policy = policy
@@ -114,6 +115,8 @@ class ExecutionRouter:
         self.outbox_poll_s = outbox_poll_s
         self.lean_health_interval_s = lean_health_interval_s
         self.claim_recovery_s = claim_recovery_s
+        self.control_read_through = control_read_through
+        """Waits until every control command on the topic now has been applied; False if not in time."""
         self.clock = clock
         self.outbox_wake = _Wake()
         self.snapshot_wake = _Wake()
@@ -199,6 +202,12 @@ class ExecutionRouter:
 
     async def _refusal(self, order: ApprovedOrder, conn: AsyncConnection | None = None) -> str | None:
         posture = effective_posture(await self.store.control_commands(conn), self.account)
+        if posture.block_reason is not None and self.control_read_through is not None:
+            # The order may have been read before a command produced ahead of it (say, the one that
+            # turned the kill switch off): judge it on every command on the topic now, or, if they
+            # are not applied in time, on what is known (still a refusal: fail closed).
+            if await self.control_read_through():
+                posture = effective_posture(await self.store.control_commands(conn), self.account)
         if posture.block_reason is not None:
             return posture.block_reason
         if self.max_order_age_s > 0 and self.clock() - order.approved_at > timedelta(seconds=self.max_order_age_s):

@@ -35,6 +35,11 @@ class ExecutionRouterSettings(ServiceSettings):
         default=300.0, ge=0,
         description="Approved orders older than this (approved_at vs now) are rejected as stale; 0 turns it off "
                     "(replays into a sandbox).")
+    execution_control_read_through_s: float = Field(
+        default=5.0, ge=0, le=300,
+        description="Before refusing an order on the control posture, wait up to this long for every control "
+                    "command already on the topic to be applied: each topic has its own consumer, so an order "
+                    "can be read before the command produced ahead of it. 0 judges on what is applied.")
 
     # -- Alpaca ----------------------------------------------------------------------------------
     alpaca_api_key_id: SecretStr | None = None
