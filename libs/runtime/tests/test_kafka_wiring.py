@@ -414,3 +414,35 @@ async def test_read_through_is_false_when_the_broker_cannot_be_asked(fresh_datab
     runtime.consume(topics.TA_SIGNALS, on_signal)
     assert not await runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=5)
     await runtime.kafka.progress.close()
+
+
+async def test_close_hooks_run_after_the_message_in_flight_is_handled(kafka_bootstrap: str, fresh_database_url: str,
+                                                                      prefix: str) -> None:
+    """A stop while a handler awaits its HTTP client: stop hooks run first, close hooks only once the
+    handler returned, so closing the client cannot fail the message being handled."""
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+    entered = asyncio.Event()
+    order: list[str] = []
+
+    async def slow(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        entered.set()
+        await asyncio.sleep(0.5)
+        order.append("handled")
+        return []
+
+    async def on_stop() -> None:
+        order.append("stop hook")
+
+    async def on_closed() -> None:
+        order.append("close hook")
+
+    runtime.consume(topics.TA_SIGNALS, slow)
+    runtime.on_stop(on_stop)
+    runtime.on_closed(on_closed)
+    await runtime.start()
+    try:
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(1), key="AAPL")
+        await asyncio.wait_for(entered.wait(), 30)
+    finally:
+        await runtime.stop()
+    assert order == ["stop hook", "handled", "close hook"]

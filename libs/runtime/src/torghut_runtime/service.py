@@ -58,6 +58,7 @@ class ServiceRuntime:
         self.uses_kafka = uses_kafka
         self._loops: list[tuple[str, BackgroundLoop]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._close_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
 
@@ -78,6 +79,12 @@ class ServiceRuntime:
     def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run ``hook`` on graceful stop, after background loops are cancelled, before the broker closes."""
         self._stop_hooks.append(hook)
+
+    def on_closed(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` on stop once the broker has stopped, so no handler is in flight: the place to
+        close the HTTP clients handlers call (closed earlier, a graceful stop would fail the message
+        being handled)."""
+        self._close_hooks.append(hook)
 
     async def publish(self, spec: TopicSpec[Any], message: BaseModel, **kwargs: Any) -> Any:
         return await self.kafka.publish(spec, message, **kwargs)
@@ -103,17 +110,22 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
-        for hook in self._stop_hooks:
-            try:
-                await hook()
-            except Exception:
-                log.exception("stop hook failed")
+        await self._run_hooks(self._stop_hooks)
         if self._started and self.uses_kafka:
             await self.broker.stop()  # waits for in-flight handlers (graceful_timeout), then commits
+        await self._run_hooks(self._close_hooks)
         await self.kafka.progress.close()
         await self.engine.dispose()
         self._started = False
         log.info("service stopped")
+
+    @staticmethod
+    async def _run_hooks(hooks: list[Callable[[], Awaitable[None]]]) -> None:
+        for hook in hooks:
+            try:
+                await hook()
+            except Exception:
+                log.exception("stop hook failed")
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[ServiceRuntime]:

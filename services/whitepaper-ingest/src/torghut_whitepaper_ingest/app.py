@@ -70,6 +70,8 @@ class WhitepaperService:
             # Disabled means no consumer at all: nothing is read, so enabling later starts from the
             # committed offsets instead of silently discarding what arrived meanwhile.
             self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, self.workflow.on_issue_event)
+        self.runtime.on_closed(self.workflow.fetcher.aclose)
+        self.runtime.on_closed(self.workflow.agentruns.aclose)
         self.runtime.background("run-event-outbox",
                                 lambda: self.outbox.sweep_forever(settings.whitepaper_outbox_sweep_seconds))
 

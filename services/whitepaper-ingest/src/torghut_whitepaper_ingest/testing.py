@@ -67,6 +67,9 @@ class StubHttpServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in separate writes; with Nagle on, a keep-alive client waits
+            # for the delayed ACK (~40 ms) before it sees the body.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

@@ -45,6 +45,8 @@ class _Retryable(Exception):
 
 
 class AgentRunClient:
+    """One pooled HTTP client for every dispatch (a client per dispatch reloaded the CA bundle each time)."""
+
     def __init__(self, submit_url: str, *, token: str | None, timeout_s: float, max_attempts: int,
                  backoff_s: float, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.submit_url = submit_url
@@ -53,29 +55,31 @@ class AgentRunClient:
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self._sleep = sleep
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s))
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
     async def submit(self, body: dict[str, Any], idempotency_key: str) -> AgentRunAccepted:
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         last = "unknown"
-        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s)) as client:
-            for attempt in range(1, self.max_attempts + 1):
-                try:
-                    return await self._attempt(client, body, headers, attempt)
-                except _Retryable as exc:
-                    last = str(exc)
-                    log.warning("agentrun dispatch failed; will retry" if attempt < self.max_attempts
-                                else "agentrun dispatch failed; giving up", idempotency_key=idempotency_key,
-                                attempt=attempt, max_attempts=self.max_attempts, error=last)
-                    if attempt < self.max_attempts:
-                        await self._sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await self._attempt(body, headers, attempt)
+            except _Retryable as exc:
+                last = str(exc)
+                log.warning("agentrun dispatch failed; will retry" if attempt < self.max_attempts
+                            else "agentrun dispatch failed; giving up", idempotency_key=idempotency_key,
+                            attempt=attempt, max_attempts=self.max_attempts, error=last)
+                if attempt < self.max_attempts:
+                    await self._sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
         raise AgentRunDispatchFailed(last, self.max_attempts)
 
-    async def _attempt(self, client: httpx.AsyncClient, body: dict[str, Any], headers: dict[str, str],
-                       attempt: int) -> AgentRunAccepted:
+    async def _attempt(self, body: dict[str, Any], headers: dict[str, str], attempt: int) -> AgentRunAccepted:
         try:
-            response = await client.post(self.submit_url, json=body, headers=headers)
+            response = await self._client.post(self.submit_url, json=body, headers=headers)
         except httpx.TimeoutException:
             raise _Retryable("timeout") from None
         except httpx.HTTPError as exc:
