@@ -1,13 +1,13 @@
 """``make bench``: the whole suite against the bare broker, in one run, on embedded infrastructure.
 
-    uv run python -m bench [--samples 60] [--rates 25,50,100,...] [--step-s 4] [--fetch-max-wait-ms 20]
+    uv run python -m bench [--samples 60] [--rates 25,50,100,...] [--step-s 4] [--fetch-max-wait-ms 20] [--quick]
 
 Starts one EmbeddedStack (Tansu + Postgres) under .torghut/bench/, then measures in order:
 
 1. the bare limit: a chain of five topics and four aiokafka passthrough processes (bench.bare);
 2. each service alone: signal-trigger (bench.signal_trigger), risk-firewall core and through the
-   broker (bench.risk_firewall), execution-router (bench.execution_router), and the runtime's
-   per-record floor (bench.runtime_floor);
+   broker (bench.risk_firewall), execution-router (bench.execution_router), whitepaper-ingest as its
+   own process (bench.whitepaper_ingest), and the runtime's per-record floor (bench.runtime_floor);
 3. the real pipeline, every service its own process (bench.pipeline): signal -> fill latency, the
    decision path's burst rate, the sustained signal rate, idle CPU and peak RSS.
 
@@ -25,13 +25,15 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from torghut_embedded.stack import EmbeddedStack
 
-from . import execution_router, risk_firewall, runtime_floor, signal_trigger
+from . import execution_router, risk_firewall, runtime_floor, signal_trigger, whitepaper_ingest
 from .bare import measure_chain
 from .pipeline import DEFAULT_RATES, STAGES, run_pipeline
 from .report import Row, ceiling, floor, render
@@ -56,6 +58,7 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
     bare, pipe = r["bare"], r["pipeline"]
     hop1, hop2, hop5 = bare["hops"]["1"], bare["hops"]["2"], bare["hops"]["5"]
     st, rf, rt, fl = r["signal_trigger"], r["risk_firewall"], r["execution_router"], r["runtime_floor"]
+    wp, acked = r["whitepaper_ingest"], bare["produce_acked"]
     per_record = st["passthrough_per_record_per_s"]
     lat = pipe["latency"]["signal_to_fill"]
     rows = [
@@ -63,6 +66,7 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
         Row("latency", "bare: 1 hop, p99", hop1["p99_ms"], "ms"),
         Row("latency", "bare: 5-hop passthrough chain, p50", hop5["p50_ms"], "ms"),
         Row("latency", "bare: 5-hop passthrough chain, p99", hop5["p99_ms"], "ms"),
+        Row("latency", "bare: produce until acknowledged, p50", acked["p50_ms"], "ms"),
         Row("latency", "pipeline signal -> fill, p50", lat["p50_ms"], "ms", "5-hop chain p50", hop5["p50_ms"],
             "<= 3x", ceiling(lat["p50_ms"], hop5["p50_ms"], 3.0)),
         Row("latency", "pipeline signal -> fill, p99", lat["p99_ms"], "ms", "5-hop chain p99", hop5["p99_ms"]),
@@ -74,6 +78,8 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
                         hop1["p50_ms"]))
     rows.append(Row("latency", "risk-firewall alone: decision -> verdict, p50", rf.get("verdict_latency_ms_p50"), "ms",
                     "2 hops p50", hop2["p50_ms"]))
+    rows.append(Row("latency", "whitepaper-ingest webhook: delivery -> 202, p50", wp["webhook_latency"]["p50_ms"],
+                    "ms", "produce acknowledged p50", acked["p50_ms"]))
     rows += [
         Row("throughput", "bare: aiokafka passthrough, per record", per_record, "/s"),
         Row("throughput", "bare: aiokafka passthrough, batched", st["passthrough_batched_per_s"], "/s",
@@ -92,12 +98,16 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
             "passthrough per record", per_record),
         Row("throughput", "execution-router alone, orders -> fills", rt["fills_per_s"], "/s",
             "passthrough per record", per_record),
+        Row("throughput", "whitepaper-ingest alone, issues -> runs dispatched", wp["runs_dispatched_per_s"], "/s",
+            "passthrough per record", per_record),
+        Row("throughput", "whitepaper-ingest alone, webhook deliveries accepted", wp["webhook_accepted_per_s"],
+            "/s", "passthrough per record", per_record),
         Row("throughput", "decision-client + engine, triggers -> decisions",
             pipe["decision_burst"].get("decisions_per_s"), "/s", "passthrough per record", per_record),
         Row("throughput", "pipeline sustained signals (lag stays flat)", pipe["rate"]["sustained_signals_per_s"],
             "/s", "passthrough per record", per_record),
     ]
-    for name, mb in pipe["peak_rss_mb"].items():
+    for name, mb in {**pipe["peak_rss_mb"], "whitepaper-ingest": wp["peak_rss_mb"]}.items():
         rows.append(Row("memory", f"peak RSS {name}", mb, "MB", "passthrough process", bare["passthrough_peak_rss_mb"],
                         f"<= {RSS_LIMIT_MB:.0f} MB", None if mb is None else mb <= RSS_LIMIT_MB))
     for name, pct in pipe["idle_cpu_pct"].items():
@@ -106,60 +116,109 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How much each phase measures. The defaults are a real run; :meth:`quick` only proves that every
+    figure can be measured (``make test`` runs it), its numbers mean little."""
+
+    samples: int = 60
+    rates: tuple[int, ...] = DEFAULT_RATES
+    step_s: float = 4.0
+    fetch_max_wait_ms: int = 20
+    bare_samples: int = 200
+    trigger_signals: int = signal_trigger.DEFAULT_SIGNALS
+    firewall_evaluations: int = 30_000
+    firewall_decisions: int = 200
+    firewall_burst: int = 500
+    router_signals: int = 30_000
+    router_orders: int = 200
+    papers: int = 100
+    webhook_deliveries: int = 400
+    floor_records: int = 400
+    decision_burst: int = 60
+
+    @classmethod
+    def quick(cls) -> Plan:
+        # Batched consumers take up to 500 records a fetch, and the router handles its first few
+        # thousand prices while it starts: fewer records than this leave nothing to time.
+        return cls(samples=4, rates=(10,), step_s=1.0, bare_samples=20, trigger_signals=3000,
+                   firewall_evaluations=500, firewall_decisions=10, firewall_burst=20, router_signals=10_000,
+                   router_orders=10, papers=5, webhook_deliveries=20, floor_records=50, decision_burst=5)
+
+
+def measure(stack: EmbeddedStack, workdir: Path, plan: Plan, *,
+            phase: Callable[[str], None] = lambda _name: None) -> dict[str, Any]:
+    """Every phase on one started stack, in order; the figures as ``build_rows`` and ``latest.json`` want them."""
+    started = time.perf_counter()
+    results: dict[str, Any] = {"machine": machine(), "settings": asdict(plan)}
+    bootstrap, admin, log_dir = stack.kafka_bootstrap, stack.database_url, workdir / "logs"
+    phase("bare: one hop and the five-hop passthrough chain")
+    results["bare"] = asyncio.run(measure_chain(bootstrap, log_dir, samples=plan.bare_samples,
+                                                fetch_max_wait_ms=plan.fetch_max_wait_ms))
+    phase("signal-trigger alone")
+    results["signal_trigger"] = signal_trigger.run(stack, signals=plan.trigger_signals)
+    phase("risk-firewall alone")
+    results["risk_firewall"] = risk_firewall.run(stack, evaluations=plan.firewall_evaluations,
+                                                 decisions=plan.firewall_decisions, burst=plan.firewall_burst)
+    phase("execution-router alone")
+    results["execution_router"] = execution_router.run(bootstrap, admin, signals=plan.router_signals,
+                                                       orders=plan.router_orders)
+    phase("whitepaper-ingest alone")
+    results["whitepaper_ingest"] = whitepaper_ingest.run(bootstrap, admin, workdir, issues=plan.papers,
+                                                         edits=plan.webhook_deliveries)
+    phase("runtime floor, per-record consumer")
+    results["runtime_floor"] = runtime_floor.run(bootstrap, admin, records=plan.floor_records)
+    phase("the pipeline, every service its own process")
+    results["pipeline"] = asyncio.run(run_pipeline(
+        bootstrap, admin, log_dir, infra=stack.pids, samples=plan.samples, rates=list(plan.rates),
+        step_s=plan.step_s, burst=plan.decision_burst, fetch_max_wait_ms=plan.fetch_max_wait_ms))
+    results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
+    results["duration_s"] = round(time.perf_counter() - started, 1)
+    results["table"] = [row.as_json() for row in build_rows(results)]
+    return results
+
+
+def title(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    return (f"Torghut benchmarks, {m['date']}, {m['cpus']} CPUs, load {m['load_average_1m_at_start']} -> "
+            f"{m['load_average_1m_at_end']}, {results['duration_s']:.0f} s "
+            f"(KAFKA_FETCH_MAX_WAIT_MS={results['settings']['fetch_max_wait_ms']})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--samples", type=int, default=60, help="signal -> fill latency samples (after 4 warm-up)")
+    parser.add_argument("--samples", type=int, default=Plan.samples,
+                        help="signal -> fill latency samples (after 4 warm-up)")
     parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)),
                         help="offered signal rates to step through, per second")
-    parser.add_argument("--step-s", type=float, default=4.0, help="seconds per rate step")
-    parser.add_argument("--fetch-max-wait-ms", type=int, default=20,
+    parser.add_argument("--step-s", type=float, default=Plan.step_s, help="seconds per rate step")
+    parser.add_argument("--fetch-max-wait-ms", type=int, default=Plan.fetch_max_wait_ms,
                         help="KAFKA_FETCH_MAX_WAIT_MS of the services and of every bare consumer")
+    parser.add_argument("--quick", action="store_true",
+                        help="a few records per phase: checks that the bench works, in about a minute")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    plan = Plan.quick() if args.quick else Plan(
+        samples=args.samples, rates=tuple(int(x) for x in args.rates.split(",")), step_s=args.step_s,
+        fetch_max_wait_ms=args.fetch_max_wait_ms)
 
     started = time.perf_counter()
-    results: dict[str, Any] = {"machine": machine(), "settings": {
-        "samples": args.samples, "rates": args.rates, "step_s": args.step_s,
-        "fetch_max_wait_ms": args.fetch_max_wait_ms}}
-    shutil.rmtree(WORKDIR, ignore_errors=True)
-    log_dir = WORKDIR / "logs"
 
     def phase(name: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f} s] {name}", file=sys.stderr, flush=True)
 
+    shutil.rmtree(WORKDIR, ignore_errors=True)
     with EmbeddedStack(WORKDIR / "infra") as stack:
-        bootstrap, admin = stack.kafka_bootstrap, stack.database_url
-        phase("bare: one hop and the five-hop passthrough chain")
-        results["bare"] = asyncio.run(measure_chain(bootstrap, log_dir, fetch_max_wait_ms=args.fetch_max_wait_ms))
-        phase("signal-trigger alone")
-        results["signal_trigger"] = signal_trigger.run(stack)
-        phase("risk-firewall alone")
-        results["risk_firewall"] = risk_firewall.run(stack)
-        phase("execution-router alone")
-        results["execution_router"] = execution_router.run(bootstrap, admin)
-        phase("runtime floor, per-record consumer")
-        results["runtime_floor"] = runtime_floor.run(bootstrap, admin)
-        phase("the pipeline, every service its own process")
-        results["pipeline"] = asyncio.run(run_pipeline(
-            bootstrap, admin, log_dir, infra=stack.pids, samples=args.samples,
-            rates=[int(x) for x in args.rates.split(",")], step_s=args.step_s,
-            fetch_max_wait_ms=args.fetch_max_wait_ms))
-    results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
-    results["duration_s"] = round(time.perf_counter() - started, 1)
-    rows = build_rows(results)
-    results["table"] = [row.as_json() for row in rows]
+        results = measure(stack, WORKDIR, plan, phase=phase)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    m = results["machine"]
     print()
-    print(render(rows, f"Torghut benchmarks, {m['date']}, {m['cpus']} CPUs, load {m['load_average_1m_at_start']} -> "
-                       f"{m['load_average_1m_at_end']}, {results['duration_s']:.0f} s "
-                       f"(KAFKA_FETCH_MAX_WAIT_MS={args.fetch_max_wait_ms})"))
+    print(render([Row.from_json(row) for row in results["table"]], title(results)))
     missing = results["pipeline"]["latency"]["missing"]
     if missing:
         print(f"\nlatency samples without a fill ({len(missing)}): {'; '.join(missing)}")
     print(f"\nfigures: {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}   "
-          f"service logs: {log_dir.relative_to(REPO_ROOT)}")
+          f"service logs: {(WORKDIR / 'logs').relative_to(REPO_ROOT)}")
 
 
 if __name__ == "__main__":

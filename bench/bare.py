@@ -4,8 +4,10 @@ A chain of five topics joined by four passthrough processes (:mod:`bench.passthr
 shape of the real pipeline (signals -> triggers -> decisions -> approved orders -> trade updates:
 five topics, four services in between), with none of the work. One record at a time is produced
 to the first topic and an :class:`~bench.observe.Observer` notes when it appears on each topic, so
-one run yields the one-hop latency (produce -> another consumer sees it) and the latency after
-two to five hops. Peak RSS of a passthrough process is the baseline for a service's memory.
+one run yields the one-hop latency (produce -> another consumer sees it), the latency after
+two to five hops, and how long the broker takes to acknowledge a produce (the floor of anything
+that answers a caller only once its message is on a topic, like the GitHub webhook). Peak RSS of a
+passthrough process is the baseline for a service's memory.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ class PassthroughProcess:
 
 async def measure_chain(bootstrap: str, log_dir: Path, *, samples: int = 200, warmup: int = 10,
                         partitions: int = 3, fetch_max_wait_ms: int = 20, idle_s: float = 2.0) -> dict[str, Any]:
-    """Latency after 1..5 hops (p50/p99/max ms), the passthroughs' peak RSS and their CPU when idle."""
+    """Latency after 1..5 hops and of a produce's acknowledgement (p50/p99/max ms), the passthroughs' peak
+    RSS and their CPU when idle."""
     prefix = f"bare{uuid.uuid4().hex[:6]}."
     names = [f"{prefix}hop{i}" for i in range(1, HOPS + 1)]
     await create_test_topics(bootstrap, names, partitions=partitions)
@@ -72,6 +75,7 @@ async def measure_chain(bootstrap: str, log_dir: Path, *, samples: int = 200, wa
     observer = Observer(bootstrap, names, lambda _t, headers, _v: headers.get(BENCH_ID),
                         fetch_max_wait_ms=fetch_max_wait_ms)
     latencies: list[list[float]] = [[] for _ in names]
+    acked: list[float] = []
     lost = 0
     try:
         await producer.start()
@@ -80,7 +84,9 @@ async def measure_chain(bootstrap: str, log_dir: Path, *, samples: int = 200, wa
             sample = f"s{i}"
             key = f"K{i % 10}".encode()
             started = time.perf_counter()
-            await producer.send(names[0], BODY, key=key, headers=[(BENCH_ID, sample.encode())])
+            ack = await producer.send(names[0], BODY, key=key, headers=[(BENCH_ID, sample.encode())])
+            if i >= warmup:
+                ack.add_done_callback(lambda _f, t0=started: acked.append((time.perf_counter() - t0) * 1000))
             # the first records wait for the relays to join their groups
             arrived = await observer.wait_for(names[-1], sample, timeout=60 if i < warmup else 10)
             if arrived is None:
@@ -103,6 +109,7 @@ async def measure_chain(bootstrap: str, log_dir: Path, *, samples: int = 200, wa
         await delete_topics(bootstrap, names)
     return {
         "hops": {str(hop + 1): latency_summary(values) for hop, values in enumerate(latencies)},
+        "produce_acked": latency_summary(acked),
         "lost": lost,
         "partitions": partitions,
         "fetch_max_wait_ms": fetch_max_wait_ms,

@@ -36,6 +36,10 @@ class Row:
         out["ratio"] = None if self.ratio is None else round(self.ratio, 3)
         return out
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Row:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
 
 def _num(value: float | None, unit: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -39,6 +39,8 @@ async def rate_until(progress: Callable[[], int], total: int, timeout: float) ->
         done = progress()
         now = time.perf_counter()
         if first_at is None and done >= 1:
+            if done >= total:
+                raise ValueError(f"all {total} records were handled between two polls: too few to time")
             first_at, first_done = now, done
         if done >= total:
             assert first_at is not None
