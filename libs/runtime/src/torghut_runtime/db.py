@@ -100,6 +100,17 @@ _PREVIOUS_OUTPUTS_MANY = sa.select(processed_messages.c.message_id, processed_me
     processed_messages.c.message_id.in_(sa.bindparam("b_message_ids", expanding=True)))
 
 
+# Claims a batch's records in one statement, skipping those already claimed; RETURNING says which
+# were new. The arrays are typed so Postgres can plan unnest() once.
+_CLAIM_MANY = sa.text(
+    'INSERT INTO processed_messages (consumer, message_id, topic, "partition", "offset", outputs, processed_at) '
+    "SELECT :b_consumer, u.message_id, u.topic, u.part, u.off, u.outputs, :b_now "
+    "FROM unnest(CAST(:b_ids AS TEXT[]), CAST(:b_topics AS TEXT[]), CAST(:b_partitions AS INTEGER[]), "
+    "CAST(:b_offsets AS BIGINT[]), CAST(:b_outputs AS TEXT[])) AS u(message_id, topic, part, off, outputs) "
+    "ON CONFLICT DO NOTHING RETURNING message_id"
+).bindparams(sa.bindparam("b_now", type_=sa.DateTime(timezone=True)))
+
+
 def create_processed_messages_table() -> None:
     """Call from a service's first migration: the tracking table of :class:`IdempotencyStore`."""
     from alembic import op
@@ -166,6 +177,24 @@ class IdempotencyStore:
              "partition": inbound.partition, "offset": inbound.offset,
              "outputs": json.dumps([o.as_json() for o in outputs]), "processed_at": now}
             for inbound, outputs in processed])
+
+    @staticmethod
+    async def claim_processed_many(conn: AsyncConnection, consumer: str,
+                                   processed: Sequence[tuple[Any, Sequence[StoredOutput]]]) -> int:
+        """Mark ``(inbound, outputs)`` pairs processed, skipping any already marked; how many were new.
+
+        Fewer than ``len(processed)`` means a record was processed before, and the caller must roll
+        back the work it did for it."""
+        if not processed:
+            return 0
+        rows = await conn.execute(_CLAIM_MANY, {
+            "b_consumer": consumer, "b_now": datetime.now(UTC),
+            "b_ids": [inbound.headers.message_id for inbound, _ in processed],
+            "b_topics": [inbound.topic for inbound, _ in processed],
+            "b_partitions": [inbound.partition for inbound, _ in processed],
+            "b_offsets": [inbound.offset for inbound, _ in processed],
+            "b_outputs": [json.dumps([o.as_json() for o in outputs]) for _, outputs in processed]})
+        return len(rows.fetchall())
 
     @staticmethod
     async def mark_processed(conn: AsyncConnection, consumer: str, message_id: str, *, topic: str, partition: int,

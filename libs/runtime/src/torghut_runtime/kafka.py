@@ -12,12 +12,14 @@ Around each handler this module adds what FastStream does not have:
   ``consumer_max_attempts`` times, then the record goes to the DLQ;
 * the handler's effects and a tracking record commit in one Postgres transaction, and its outputs
   are stored with the record, so a redelivered message republishes the same outputs (same message
-  ids) instead of running twice.
+  ids) instead of applying its effects twice. A per-record handler never runs twice; a batch
+  handler (database effects only) may run again, and that run rolls back (see :class:`_Pass`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -123,7 +125,31 @@ def build_broker(settings: ServiceSettings, registry: CollectorRegistry,
 
 
 class _HandlerFailed(Exception):
-    """A handler raised during the optimistic pass over a batch."""
+    """A handler raised during an optimistic pass over a batch."""
+
+
+class _AlreadyProcessed(Exception):
+    """The unchecked pass met a message that was processed before: its work is rolled back."""
+
+
+class _Pass(enum.Enum):
+    """How a batch is run. Each pass is one transaction; a failed one rolls back and the next runs.
+
+    * ``UNCHECKED``: handle every record, then claim them all with one tracking insert that skips
+      the ones already there. Nothing claimed twice: commit. A record already processed (a
+      redelivery after a crash, a replay): roll back and run ``CHECKED``. One statement per batch
+      fewer than checking first, on the path every batch takes.
+    * ``CHECKED``: read the stored outputs of the batch's records first, handle only the others.
+    * ``CAREFUL``: like ``CHECKED``, each record in its own savepoint, so a failing one is retried
+      or dead-lettered alone while the rest commit.
+
+    Batch handlers may touch nothing but the transaction (and what ``discard()`` forgets), which
+    is what makes running one again after a rollback safe.
+    """
+
+    UNCHECKED = "unchecked"
+    CHECKED = "checked"
+    CAREFUL = "careful"
 
 
 @dataclass(frozen=True)
@@ -381,12 +407,17 @@ class KafkaWiring:
             (TopicPartition(r.topic, r.partition), r, self._decode(spec, r)) for r in records]
         try:
             try:
-                # Optimistic pass: no savepoints (two round trips a record saved). A failing handler
-                # aborts it; the careful pass then isolates each record in a savepoint.
-                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, careful=False)
+                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.UNCHECKED)
+            except _AlreadyProcessed:
+                _discard(handler)
+                try:
+                    result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.CHECKED)
+                except _HandlerFailed:
+                    _discard(handler)
+                    result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.CAREFUL)
             except _HandlerFailed:
                 _discard(handler)
-                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, careful=True)
+                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.CAREFUL)
             await self._publish_batch(spec, topic, group, result)
         except Exception as exc:  # the database or the broker failed: nothing committed, retry the batch
             _discard(handler)
@@ -410,14 +441,17 @@ class KafkaWiring:
         self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
 
     async def _run_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
-                         work: list[tuple[TopicPartition, Any, Inbound[M] | _Unreadable]], max_attempts: int, *,
-                         careful: bool) -> _BatchResult:
+                         work: list[tuple[TopicPartition, Any, Inbound[M] | _Unreadable]], max_attempts: int,
+                         mode: _Pass) -> _BatchResult:
         """One transaction over the batch, records in order; a partition stops at its first failure."""
         result = _BatchResult()
         tracer = trace.get_tracer("torghut.kafka")
+        careful = mode is _Pass.CAREFUL
         ids = [item.headers.message_id for _, _, item in work if isinstance(item, Inbound)]
         async with self.engine.begin() as conn:
-            stored = await self.store.previous_outputs_many(conn, group, ids)
+            stored: dict[str, list[StoredOutput]] = {}
+            if mode is not _Pass.UNCHECKED:
+                stored = await self.store.previous_outputs_many(conn, group, ids)
             fresh: list[tuple[Inbound[M], list[StoredOutput]]] = []
             for tp, record, item in work:
                 if tp in result.rewind:
@@ -481,7 +515,14 @@ class KafkaWiring:
                     for pending, _ in result.publish:
                         pending.end()
                     raise _HandlerFailed from exc
-            await self.store.mark_processed_many(conn, group, fresh)
+            if mode is _Pass.UNCHECKED:
+                claimed = await self.store.claim_processed_many(conn, group, fresh)
+                if claimed < len(fresh):
+                    for pending, _ in result.publish:
+                        pending.end()
+                    raise _AlreadyProcessed
+            else:
+                await self.store.mark_processed_many(conn, group, fresh)
         return result
 
     async def _publish_batch(self, spec: TopicSpec[M], topic: str, group: str, result: _BatchResult) -> None:

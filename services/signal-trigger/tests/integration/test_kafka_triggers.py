@@ -169,17 +169,18 @@ async def test_a_rolled_back_state_write_does_not_swallow_the_retried_signal(
         kafka_bootstrap: str, fresh_database_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
     service = make_service(kafka_bootstrap, fresh_database_url, prefix)
     wiring = service.runtime.kafka
-    real_mark = wiring.store.mark_processed_many  # signals are consumed in batches
+    real_claim = wiring.store.claim_processed_many  # signals are consumed in batches, claimed at the end
     failures = 0
 
-    async def mark_then_fail_once(conn: Any, consumer: str, processed: Any) -> None:
+    async def claim_then_fail_once(conn: Any, consumer: str, processed: Any) -> int:
         nonlocal failures
-        await real_mark(conn, consumer, processed)
+        claimed = await real_claim(conn, consumer, processed)
         if failures == 0 and any(outputs for _, outputs in processed):
             failures += 1
             raise ConnectionError("the database went away before the commit")
+        return claimed
 
-    monkeypatch.setattr(wiring.store, "mark_processed_many", mark_then_fail_once)
+    monkeypatch.setattr(wiring.store, "claim_processed_many", claim_then_fail_once)
     signals = [make_signal(1, macd=D(-1)), make_signal(2, macd=D(1))]
     async with service.runtime.running():
         await send(kafka_bootstrap, prefix, signals)
