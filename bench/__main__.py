@@ -4,10 +4,11 @@
 
 Starts one EmbeddedStack (Tansu + Postgres) under .torghut/bench/, then measures in order:
 
-1. the bare limit: a chain of five topics and four aiokafka passthrough processes (bench.bare);
-2. each service alone: signal-trigger (bench.signal_trigger), risk-firewall core and through the
+1. each service alone: signal-trigger (bench.signal_trigger), risk-firewall core and through the
    broker (bench.risk_firewall), execution-router (bench.execution_router), whitepaper-ingest as its
    own process (bench.whitepaper_ingest), and the runtime's per-record floor (bench.runtime_floor);
+2. the bare limit: a chain of five topics and four aiokafka passthrough processes (bench.bare),
+   right before the pipeline it is the baseline of, and again right after it as a check;
 3. the real pipeline, every service its own process (bench.pipeline): signal -> fill latency, the
    decision path's burst rate, the sustained signal rate, idle CPU and peak RSS.
 
@@ -66,6 +67,8 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
         Row("latency", "bare: 1 hop, p99", hop1["p99_ms"], "ms"),
         Row("latency", "bare: 5-hop passthrough chain, p50", hop5["p50_ms"], "ms"),
         Row("latency", "bare: 5-hop passthrough chain, p99", hop5["p99_ms"], "ms"),
+        Row("latency", "bare: 5-hop chain p50, again after the pipeline", r["bare_after"]["hops"]["5"]["p50_ms"],
+            "ms", "5-hop chain p50 before it", hop5["p50_ms"]),
         Row("latency", "bare: produce until acknowledged, p50", acked["p50_ms"], "ms"),
         Row("latency", "pipeline signal -> fill, p50", lat["p50_ms"], "ms", "5-hop chain p50", hop5["p50_ms"],
             "<= 3x", ceiling(lat["p50_ms"], hop5["p50_ms"], 3.0)),
@@ -152,9 +155,6 @@ def measure(stack: EmbeddedStack, workdir: Path, plan: Plan, *,
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": machine(), "settings": asdict(plan)}
     bootstrap, admin, log_dir = stack.kafka_bootstrap, stack.database_url, workdir / "logs"
-    phase("bare: one hop and the five-hop passthrough chain")
-    results["bare"] = asyncio.run(measure_chain(bootstrap, log_dir, samples=plan.bare_samples,
-                                                fetch_max_wait_ms=plan.fetch_max_wait_ms))
     phase("signal-trigger alone")
     results["signal_trigger"] = signal_trigger.run(stack, signals=plan.trigger_signals)
     phase("risk-firewall alone")
@@ -168,14 +168,33 @@ def measure(stack: EmbeddedStack, workdir: Path, plan: Plan, *,
                                                          edits=plan.webhook_deliveries)
     phase("runtime floor, per-record consumer")
     results["runtime_floor"] = runtime_floor.run(bootstrap, admin, records=plan.floor_records)
+    # The pipeline's baseline is measured right before it, and again right after as a check: this
+    # machine's speed changes by up to 2x from one minute to the next, and a ratio of two figures
+    # taken minutes apart would measure that instead.
+    phase("bare: one hop and the five-hop passthrough chain")
+    results["bare"] = asyncio.run(measure_chain(bootstrap, log_dir, samples=plan.bare_samples,
+                                                fetch_max_wait_ms=plan.fetch_max_wait_ms))
     phase("the pipeline, every service its own process")
     results["pipeline"] = asyncio.run(run_pipeline(
         bootstrap, admin, log_dir, infra=stack.pids, samples=plan.samples, rates=list(plan.rates),
         step_s=plan.step_s, burst=plan.decision_burst, fetch_max_wait_ms=plan.fetch_max_wait_ms))
+    phase("bare again: the five-hop chain after the pipeline (did the machine change speed?)")
+    results["bare_after"] = asyncio.run(measure_chain(bootstrap, log_dir, samples=plan.bare_samples,
+                                                      fetch_max_wait_ms=plan.fetch_max_wait_ms))
     results["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     results["duration_s"] = round(time.perf_counter() - started, 1)
     results["table"] = [row.as_json() for row in build_rows(results)]
     return results
+
+
+def machine_drift(results: dict[str, Any], tolerance: float = 0.25) -> str | None:
+    """A warning when the bare chain measured after the pipeline differs from the one before it by
+    more than ``tolerance``: the machine changed speed meanwhile, and this run's ratios are unsure."""
+    before, after = (results[k]["hops"]["5"]["p50_ms"] for k in ("bare", "bare_after"))
+    if not before or abs(after / before - 1) <= tolerance:
+        return None
+    return (f"the machine changed speed during the pipeline: the bare five-hop p50 was {before:.1f} ms before it "
+            f"and {after:.1f} ms after; the pipeline ratios of this run are unsure, run it again")
 
 
 def title(results: dict[str, Any]) -> str:
@@ -214,6 +233,9 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print()
     print(render([Row.from_json(row) for row in results["table"]], title(results)))
+    drift = machine_drift(results)
+    if drift is not None:
+        print(f"\n{drift}")
     missing = results["pipeline"]["latency"]["missing"]
     if missing:
         print(f"\nlatency samples without a fill ({len(missing)}): {'; '.join(missing)}")

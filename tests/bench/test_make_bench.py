@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from torghut_embedded.stack import EmbeddedStack
 
-from bench.__main__ import Plan, build_rows, measure, title
+from bench.__main__ import Plan, build_rows, machine_drift, measure, title
 from bench.report import Row, ceiling, floor, render
 from bench.stats import latency_summary, percentile
 
@@ -48,6 +48,15 @@ def test_the_table_shows_ratio_and_verdict_and_round_trips_through_json() -> Non
     assert rows[2].ratio is None
 
 
+def test_a_run_whose_bare_chain_moved_during_the_pipeline_is_flagged() -> None:
+    def chain(p50: float) -> dict[str, object]:
+        return {"hops": {"5": {"p50_ms": p50}}}
+
+    assert machine_drift({"bare": chain(40.0), "bare_after": chain(45.0)}) is None
+    warning = machine_drift({"bare": chain(30.0), "bare_after": chain(55.0)})
+    assert warning is not None and "30.0 ms before" in warning and "55.0 ms after" in warning
+
+
 @pytest.mark.slow
 def test_a_quick_run_measures_every_figure(embedded_stack: EmbeddedStack, tmp_path: Path) -> None:
     results = measure(embedded_stack, tmp_path, Plan.quick())
@@ -67,7 +76,7 @@ def test_a_quick_run_measures_every_figure(embedded_stack: EmbeddedStack, tmp_pa
     papers = results["whitepaper_ingest"]
     assert (papers["pdfs_stored"], papers["agentruns_submitted"], papers["webhook_refused"]) == (
         Plan.quick().papers, Plan.quick().papers, 0)
-    assert results["bare"]["lost"] == 0
+    assert results["bare"]["lost"] == results["bare_after"]["lost"] == 0
 
     json.dumps(results, default=str)  # latest.json can be written
     assert render(rows, title(results)).count("\n") == len(rows) + len({r.section for r in rows}) + 1
