@@ -406,18 +406,16 @@ class KafkaWiring:
         work: list[tuple[TopicPartition, Any, Inbound[M] | _Unreadable]] = [
             (TopicPartition(r.topic, r.partition), r, self._decode(spec, r)) for r in records]
         try:
-            try:
-                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.UNCHECKED)
-            except _AlreadyProcessed:
-                _discard(handler)
+            mode = _Pass.UNCHECKED
+            while True:  # at most three passes: CAREFUL raises neither
                 try:
-                    result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.CHECKED)
+                    result = await self._run_batch(spec, topic, group, handler, work, max_attempts, mode)
+                    break
+                except _AlreadyProcessed:
+                    mode = _Pass.CHECKED
                 except _HandlerFailed:
-                    _discard(handler)
-                    result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.CAREFUL)
-            except _HandlerFailed:
+                    mode = _Pass.CAREFUL
                 _discard(handler)
-                result = await self._run_batch(spec, topic, group, handler, work, max_attempts, _Pass.CAREFUL)
             await self._publish_batch(spec, topic, group, result)
         except Exception as exc:  # the database or the broker failed: nothing committed, retry the batch
             _discard(handler)
