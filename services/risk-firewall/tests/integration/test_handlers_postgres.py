@@ -66,8 +66,13 @@ def handlers() -> FirewallHandlers:
 
 
 async def feed(engine: AsyncEngine, handler: Any, payload: Any) -> list[Any]:
+    """One message in its own transaction, as the runtime runs it (a buffering handler's flush included)."""
     async with engine.begin() as conn:
-        return list(await handler(inbound(payload), conn))
+        out = list(await handler(inbound(payload), conn))
+        flush = getattr(handler, "flush", None)
+        if flush is not None:
+            await flush(conn)
+        return out
 
 
 async def someone_waits_for_a_lock(engine: AsyncEngine) -> bool:
@@ -158,6 +163,33 @@ async def test_the_flatten_sweep_emits_closing_orders_once_with_stored_verdicts(
     assert state is not None and [(o.side, o.remaining_qty) for o in state.open_orders] == [(Side.SELL, 12)]
     late_buy = await feed(engine, handlers.on_decision, decision(decision_id="late", now=at))
     assert r.FLATTEN_WINDOW in late_buy[0].message.reason_codes
+
+
+async def test_a_batch_of_signals_writes_each_symbols_newest_mark_once_at_its_end(engine: AsyncEngine,
+                                                                                 handlers: FirewallHandlers) -> None:
+    statements = StatementLog()
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", statements)
+    statements.recording = True
+    batch = [TaSignal(symbol="AAPL", event_ts=NOW, seq=2, price=Decimal(101)),
+             TaSignal(symbol="MSFT", event_ts=NOW, seq=1, price=Decimal(300)),
+             TaSignal(symbol="AAPL", event_ts=NOW - timedelta(seconds=1), seq=1, price=Decimal(99)),  # late
+             TaSignal(symbol="AAPL", event_ts=NOW, seq=3, bid=Decimal(102), ask=Decimal(104))]
+    async with engine.begin() as conn:  # one batch transaction, as the runtime runs it
+        for signal in batch:
+            assert await handlers.on_signal(inbound(signal), conn) == []
+        assert statements.statements == [], "nothing is written before the batch's end"
+        await handlers.on_signal.flush(conn)
+    assert len(statements.statements) == 1 and statements.statements[0].startswith("INSERT INTO market_marks")
+    statements.recording = False
+    async with engine.connect() as conn:
+        market = await store.market_for(conn, ["AAPL", "MSFT"])
+    assert {s: m.price for s, m in market.marks.items()} == {"AAPL": Decimal(103), "MSFT": Decimal(300)}
+
+    handlers.on_signal.discard()  # a rolled-back batch leaves nothing behind for the next one
+    await feed(engine, handlers.on_signal, TaSignal(symbol="AAPL", event_ts=NOW - timedelta(minutes=1), seq=9,
+                                                    price=Decimal(1)))
+    async with engine.connect() as conn:
+        assert (await store.market_for(conn, ["AAPL"])).marks["AAPL"].price == Decimal(103), "an older mark lost"
 
 
 async def test_another_accounts_decision_is_vetoed_and_recorded(engine: AsyncEngine,

@@ -181,15 +181,9 @@ class FirewallHandlers:
             SessionPhase.FLATTEN, SessionPhase.MUST_BE_FLAT)
 
     # -- market signals ------------------------------------------------------------------------------
-    async def on_signal(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
-        signal = inbound.payload
-        price = signal.price
-        if price is None and signal.bid is not None and signal.ask is not None:
-            price = (signal.bid + signal.ask) / 2
-        if price is not None:
-            await store.upsert_mark(conn, signal.symbol, price, signal.volume, signal.event_ts, signal.seq)
-        now = self.clock(signal.event_ts)
-        return await self._sweep_locked(conn, now) if self._sweep_due(now) else []
+    def __post_init__(self) -> None:
+        self.on_signal = SignalMarks(self)
+        """The TA-signal handler (batched): marks buffered per batch, written at its end."""
 
     # -- trade updates -------------------------------------------------------------------------------
     async def on_trade_update(self, inbound: Inbound[TradeUpdate], conn: AsyncConnection) -> list[Outgoing]:
@@ -239,3 +233,42 @@ class FirewallHandlers:
         log.info("control command", scope=command.scope, kill_switch=command.kill_switch,
                  trading_state=command.trading_state.value, applied=applied, command_id=command.command_id)
         return []
+
+
+class SignalMarks:
+    """Marks from TA signals, buffered per batch and written in one round trip at its end.
+
+    A batch commits as one transaction, so no reader sees a mark before its batch commits anyway:
+    writing the newest mark per symbol at the end (the upsert's guard keeps the newest too) changes
+    nobody's view and takes one round trip instead of one per signal. A signal that falls in a
+    flatten window writes what is buffered first, so the sweep reads the marks it just received.
+    The runtime calls :meth:`flush` inside the batch's transaction and :meth:`discard` when it
+    rolls back.
+    """
+
+    def __init__(self, handlers: FirewallHandlers) -> None:
+        self.handlers = handlers
+        self._pending: dict[str, store.MarkRow] = {}
+
+    async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        signal = inbound.payload
+        price = signal.price
+        if price is None and signal.bid is not None and signal.ask is not None:
+            price = (signal.bid + signal.ask) / 2
+        if price is not None:
+            held = self._pending.get(signal.symbol)
+            if held is None or (held.event_ts, held.seq) < (signal.event_ts, signal.seq):
+                self._pending[signal.symbol] = store.MarkRow(signal.symbol, price, signal.volume, signal.event_ts,
+                                                             signal.seq)
+        now = self.handlers.clock(signal.event_ts)
+        if not self.handlers._sweep_due(now):
+            return []
+        await self.flush(conn)
+        return await self.handlers._sweep_locked(conn, now)
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        pending, self._pending = self._pending, {}
+        await store.upsert_marks(conn, list(pending.values()))
+
+    def discard(self) -> None:
+        self._pending = {}

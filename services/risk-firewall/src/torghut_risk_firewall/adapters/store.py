@@ -10,11 +10,11 @@ never interleave on one account's exposure.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -346,10 +346,20 @@ _UPSERT_MARK = sa.text(
 _MARKS = sa.text("SELECT symbol, price, volume, event_ts FROM market_marks WHERE symbol = ANY(:s)")
 
 
-async def upsert_mark(conn: AsyncConnection, symbol: str, price: Decimal, volume: Decimal | None,
-                      event_ts: datetime, seq: int) -> None:
-    """Keep the newest signal per symbol (by event time, then sequence); late signals change nothing."""
-    await conn.execute(_UPSERT_MARK, {"s": symbol, "p": price, "v": volume, "t": event_ts, "q": seq})
+class MarkRow(NamedTuple):
+    symbol: str
+    price: Decimal
+    volume: Decimal | None
+    event_ts: datetime
+    seq: int
+
+
+async def upsert_marks(conn: AsyncConnection, marks: Sequence[MarkRow]) -> None:
+    """Keep the newest signal per symbol (by event time, then sequence); late signals change nothing.
+    One round trip for all of them (asyncpg sends an executemany's rows together)."""
+    if marks:
+        await conn.execute(_UPSERT_MARK, [{"s": m.symbol, "p": m.price, "v": m.volume, "t": m.event_ts,
+                                           "q": m.seq} for m in marks])
 
 
 async def market_for(conn: AsyncConnection, symbols: Iterable[str]) -> MarketState:
