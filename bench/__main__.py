@@ -145,7 +145,7 @@ class Plan:
         # Batched consumers take up to 500 records a fetch, and the router handles its first few
         # thousand prices while it starts: fewer records than this leave nothing to time.
         return cls(samples=4, rates=(10,), step_s=1.0, bare_samples=20, trigger_signals=3000,
-                   firewall_evaluations=500, firewall_decisions=10, firewall_burst=20, router_signals=10_000,
+                   firewall_evaluations=500, firewall_decisions=10, firewall_burst=20, router_signals=20_000,
                    router_orders=10, papers=5, webhook_deliveries=20, floor_records=50, decision_burst=5)
 
 
