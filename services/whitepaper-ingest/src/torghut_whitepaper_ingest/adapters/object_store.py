@@ -2,7 +2,8 @@
 
 Keys are content-addressed (``raw/checksum/<sha[:2]>/<sha>/source.pdf``), so storing the same paper
 twice writes the same object: a replay or a requeue never leaves a second copy. The S3 client is
-boto3 (AWS's own, well-kept SDK), called in a worker thread so the event loop keeps serving.
+boto3 (AWS's own, well-kept SDK), called in a worker thread so the event loop keeps serving, and
+imported only when the S3 store is configured (~10 MB a local-store deployment does not carry).
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from ..settings import WhitepaperSettings
 
@@ -90,6 +87,9 @@ class S3ObjectStore:
 
     def __init__(self, bucket: str, *, endpoint_url: str | None, region: str, access_key_id: str | None,
                  secret_access_key: str | None, timeout_s: float = 30.0) -> None:
+        import boto3
+        from botocore.config import Config
+
         self.bucket = bucket
         config = Config(
             s3={"addressing_style": "path"},
@@ -104,6 +104,8 @@ class S3ObjectStore:
             aws_secret_access_key=secret_access_key, config=config)
 
     async def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             await asyncio.to_thread(self._client.put_object, Bucket=self.bucket, Key=key, Body=data,
                                     ContentType=content_type)
