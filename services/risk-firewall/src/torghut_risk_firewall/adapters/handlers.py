@@ -167,7 +167,7 @@ class FirewallHandlers:
             outputs.extend(self._outputs(wire_verdict, order))
         return result.portfolio, outputs
 
-    async def _sweep_locked(self, conn: AsyncConnection, now: datetime) -> list[Outgoing]:
+    async def sweep_locked(self, conn: AsyncConnection, now: datetime) -> list[Outgoing]:
         portfolio = await store.lock_account(conn, self.account)
         control = await store.effective_control_for(conn, self.account)
         market = await store.market_for(conn, store.symbols_of_interest(portfolio))
@@ -176,7 +176,7 @@ class FirewallHandlers:
             await store.save_account(conn, swept)
         return outputs
 
-    def _sweep_due(self, now: datetime) -> bool:
+    def sweep_due(self, now: datetime) -> bool:
         return self.limits.enforce_trading_windows and session_phase(now, self.limits) in (
             SessionPhase.FLATTEN, SessionPhase.MUST_BE_FLAT)
 
@@ -219,7 +219,7 @@ class FirewallHandlers:
                                 now: datetime) -> list[Outgoing]:
         """Run the scheduled flatten / must-be-flat sweep when due, then persist the account."""
         outputs: list[Outgoing] = []
-        if self._sweep_due(now):
+        if self.sweep_due(now):
             control = await store.effective_control_for(conn, self.account)
             market = await store.market_for(conn, store.symbols_of_interest(portfolio))
             portfolio, outputs = await self._sweep(conn, portfolio, control, market, now)
@@ -261,10 +261,10 @@ class SignalMarks:
                 self._pending[signal.symbol] = store.MarkRow(signal.symbol, price, signal.volume, signal.event_ts,
                                                              signal.seq)
         now = self.handlers.clock(signal.event_ts)
-        if not self.handlers._sweep_due(now):
+        if not self.handlers.sweep_due(now):
             return []
         await self.flush(conn)
-        return await self.handlers._sweep_locked(conn, now)
+        return await self.handlers.sweep_locked(conn, now)
 
     async def flush(self, conn: AsyncConnection) -> None:
         pending, self._pending = self._pending, {}
