@@ -487,3 +487,35 @@ async def test_a_batch_mixing_replays_and_new_records_applies_each_once(kafka_bo
     original = {r.model(topics.TRIGGERS).request_id: r.headers[h.MESSAGE_ID] for r in before}
     assert republished["req-AAPL-1"] == original["req-AAPL-1"] and republished["req-AAPL-2"] == original["req-AAPL-2"]
     assert sorted(republished) == ["req-AAPL-1", "req-AAPL-2", "req-AAPL-4", "req-AAPL-5"]
+
+
+async def test_an_idle_batch_subscriber_waits_in_getmany_and_never_spins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch loop blocks in ``getmany`` (which returns the moment records are fetched) instead of
+    polling and sleeping; an empty answer that came back early waits out the timeout's rest."""
+    from torghut_runtime import kafka as wiring
+
+    class Subscriber:
+        batch_timeout_ms = 1000
+
+    class Consumer:
+        def __init__(self) -> None:
+            self.answers: list[dict[str, list[str]]] = [{}, {"p0": ["r1", "r2"], "p1": ["r3"]}]
+            self.asked: list[tuple[int, int]] = []
+
+        async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
+            self.asked.append((timeout_ms, max_records))
+            return self.answers.pop(0)
+
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    subscriber, consumer = Subscriber(), Consumer()
+    wiring._wait_for_records(subscriber, 50)
+    monkeypatch.setattr(wiring.asyncio, "sleep", sleep)
+    assert await subscriber.get_msg(consumer) == ()  # type: ignore[attr-defined]
+    assert len(slept) == 1 and 0.9 < slept[0] <= 1.0
+    assert await subscriber.get_msg(consumer) == ("r1", "r2", "r3")  # type: ignore[attr-defined]
+    assert len(slept) == 1
+    assert consumer.asked == [(1000, 50), (1000, 50)]

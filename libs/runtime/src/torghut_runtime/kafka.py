@@ -51,10 +51,9 @@ from .settings import ServiceSettings
 
 M = TypeVar("M", bound=BaseModel)
 
-#: How long a batch subscriber waits for fetched records before FastStream, finding none, sleeps the
-#: same time again: a record arriving during that sleep waits for it. (The broker is long-polled
-#: separately, every ``KAFKA_FETCH_MAX_WAIT_MS``.) 5 ms costs ~100 cheap wake-ups a second when idle.
-_BATCH_POLL_MS = 5
+#: How long a batch subscriber's ``getmany`` waits for records; it returns as soon as one is
+#: fetched, so this bounds only how often an idle subscriber wakes up (see :func:`_wait_for_records`).
+_BATCH_WAIT_MS = 1000
 log = structlog.get_logger("torghut.kafka")
 
 
@@ -317,8 +316,8 @@ class KafkaWiring:
         subscriber.__name__ = f"consume_{spec.name.replace('.', '_').replace('-', '_')}"
         batch_options: dict[str, Any] = {}
         if batch is not None:
-            batch_options = {"batch": True, "max_records": batch, "batch_timeout_ms": _BATCH_POLL_MS}
-        self.broker.subscriber(  # type: ignore[call-overload]
+            batch_options = {"batch": True, "max_records": batch, "batch_timeout_ms": _BATCH_WAIT_MS}
+        registered = self.broker.subscriber(  # type: ignore[call-overload]
             topic,
             **batch_options,
             ack_policy=AckPolicy.MANUAL if batch is not None else AckPolicy.NACK_ON_ERROR,
@@ -330,7 +329,10 @@ class KafkaWiring:
             max_workers=workers if workers > 1 else None,
             title=f"{self.settings.service_name}:{spec.name}",
             description=spec.description,
-        )(subscriber)
+        )
+        registered(subscriber)
+        if batch is not None:
+            _wait_for_records(registered, batch)
 
     async def _on_record(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
                          message: KafkaMessage, max_attempts: int) -> None:
@@ -619,6 +621,30 @@ class KafkaWiring:
         self.metrics.messages.labels(topic=spec.name, outcome="dead_lettered").inc()
         log.warning("dead-lettered", topic=topic, partition=record.partition, offset=record.offset,
                     reason=reason, error=error[:500])
+
+
+def _wait_for_records(subscriber: Any, max_records: int) -> None:
+    """Make a FastStream batch subscriber block until records are fetched instead of polling.
+
+    FastStream's batch loop calls ``getmany(timeout_ms=batch_timeout_ms)`` and, finding nothing,
+    sleeps ``batch_timeout_ms`` before the next call: a record fetched during that sleep waits for
+    it. A short timeout keeps that wait short but wakes an idle subscriber hundreds of times a
+    second (a tenth of the idle CPU of every signal consumer); a long one delays records by up to
+    itself. ``getmany`` already returns the moment a record is fetched, so the loop needs no sleep:
+    only an empty answer that came back early (a rebalance, a closing consumer) waits out the rest
+    of the timeout, so nothing spins.
+    """
+    wait_s = subscriber.batch_timeout_ms / 1000
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[Any, ...]:
+        started = time.monotonic()
+        fetched = await consumer.getmany(timeout_ms=subscriber.batch_timeout_ms, max_records=max_records)
+        if not fetched:
+            await asyncio.sleep(max(0.0, wait_s - (time.monotonic() - started)))
+            return ()
+        return tuple(record for records in fetched.values() for record in records)
+
+    subscriber.get_msg = get_msg
 
 
 def _without_trace(headers: dict[str, str]) -> dict[str, str]:
