@@ -320,7 +320,8 @@ async def test_a_buffering_handler_flushes_once_per_batch_and_discards_on_rollba
 
 async def test_topics_sharing_a_consumer_keep_their_own_guarantees(
         kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
-    """Each consumer is a fetch loop; topics named to share one are read by it, topic by topic."""
+    """Each consumer is a fetch loop, so a service's per-record topics share one; each topic keeps
+    its own retries, dead letters and idempotency, and a poison record holds back only its topic."""
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_max_attempts=2)
     seen: list[tuple[str, str]] = []
 
@@ -335,8 +336,8 @@ async def test_topics_sharing_a_consumer_keep_their_own_guarantees(
         seen.append(("hop", inbound.payload.request_id))
         return []
 
-    runtime.consume(topics.TA_SIGNALS, on_signal, shared_consumer="state")
-    runtime.consume(HOP_OUT, on_hop, shared_consumer="state")
+    runtime.consume(topics.TA_SIGNALS, on_signal)
+    runtime.consume(HOP_OUT, on_hop)
     hop_topic = prefix + HOP_OUT.name
     poison = trigger_for(signal(1)).model_copy(update={"request_id": "req-poison"})
     same = MessageHeaders.new(topics.TA_SIGNALS.name, message_id="signal-once")
@@ -358,7 +359,7 @@ async def test_topics_sharing_a_consumer_keep_their_own_guarantees(
     assert sorted(seen) == [("hop", "req-AAPL-9"), ("signal", "5")]
     assert dead[0].headers[h.DLQ_REASON] == "handler_error" and dead[0].headers[h.DLQ_ATTEMPTS] == "2"
     assert len({r.headers[h.MESSAGE_ID] for r in out}) == 1, "the redelivery republished the stored output"
-    assert committed == [prefix + "wiring-test.state"]
+    assert committed == [prefix + "wiring-test.records"]
 
 
 async def committed_groups(bootstrap: str, prefix: str) -> list[str]:
@@ -372,7 +373,8 @@ async def committed_groups(bootstrap: str, prefix: str) -> list[str]:
 
 async def test_read_through_waits_until_the_consumer_committed_what_is_on_the_topic_now(
         kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
-    """A handler about to act on state another consumer keeps asks whether that consumer is caught up."""
+    """A handler about to act on state another topic keeps asks whether that topic is read through; a
+    held handler holds back its own topic only."""
     runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
     release = asyncio.Event()
     hops: list[str] = []
@@ -387,22 +389,21 @@ async def test_read_through_waits_until_the_consumer_committed_what_is_on_the_to
         return []
 
     runtime.consume(topics.TA_SIGNALS, on_signal)
-    runtime.consume(HOP_OUT, on_trigger, shared_consumer="state")
-    runtime.consume(topics.TRIGGERS, on_trigger, shared_consumer="state")
+    runtime.consume(HOP_OUT, on_trigger)
+    runtime.consume(topics.TRIGGERS, on_trigger)
     async with runtime.running():
         assert await runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=5), "an empty topic is read through"
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(1), key="AAPL")
         assert not await runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=0.5), "its handler is held"
         waiting = asyncio.create_task(runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=30))
-        await asyncio.sleep(0.3)
+        # The consumer's other topics go on meanwhile: each topic is a lane of its own.
+        await produce(kafka_bootstrap, prefix + HOP_OUT.name, trigger_for(signal(2)), key="AAPL")
+        assert await runtime.kafka.read_through(HOP_OUT, timeout_s=30), "another topic of the same consumer"
+        assert hops == ["req-AAPL-2"]
         assert not waiting.done()
         release.set()
         assert await waiting
         assert await effects(runtime) == [("AAPL", 1)], "read through means the handler's transaction committed"
-
-        await produce(kafka_bootstrap, prefix + HOP_OUT.name, trigger_for(signal(2)), key="AAPL")
-        assert await runtime.kafka.read_through(HOP_OUT, timeout_s=30), "a topic of a shared consumer"
-        assert hops == ["req-AAPL-2"]
         with pytest.raises(ValueError, match="not consumed"):
             await runtime.kafka.read_through(topics.DECISIONS, timeout_s=1)
 

@@ -1,8 +1,7 @@
 """Kafka wiring: consume -> handle -> publish -> commit, bounded retries, dead-letter topics.
 
-FastStream acknowledges before the handler runs unless told otherwise; here every subscriber uses
-``AckPolicy.NACK_ON_ERROR``, which commits only after the handler (and the publishes it awaits)
-returned, and on an exception seeks back so the same record is delivered again.
+Every subscriber commits by hand (``AckPolicy.MANUAL``), only after the handler and the publishes it
+awaits returned: per record in its lane (:mod:`.lanes`), per batch for a batch topic.
 
 Around each handler this module adds what FastStream does not have:
 
@@ -44,6 +43,7 @@ from torghut_contracts.headers import MessageHeaders, derived_message_id, header
 from torghut_contracts.topics import TopicSpec
 
 from .db import IdempotencyStore, StoredOutput
+from .lanes import LaneTopic, RecordLanes
 from .logs import correlation_id_var
 from .metrics import ConsumerMetrics
 from .progress import ReadProgress
@@ -54,6 +54,8 @@ M = TypeVar("M", bound=BaseModel)
 #: How long a batch subscriber's ``getmany`` waits for records; it returns as soon as one is
 #: fetched, so this bounds only how often an idle subscriber wakes up (see :func:`_wait_for_records`).
 _BATCH_WAIT_MS = 1000
+#: The consumer of a service's per-record topics (its group: ``<service>.records``).
+_RECORDS = "records"
 log = structlog.get_logger("torghut.kafka")
 
 
@@ -180,6 +182,7 @@ class _Subscription:
     handler: Handler[Any]
     group: str
     max_attempts: int
+    lanes: LaneTopic
 
 
 @dataclass
@@ -207,8 +210,9 @@ class KafkaWiring:
         self.metrics = metrics
         self.store = IdempotencyStore(engine)
         self._attempts = _Attempts()
-        self._shared: dict[str, dict[str, _Subscription]] = {}
-        """Topics waiting for :meth:`register_shared`: by shared consumer name, then prefixed topic name."""
+        self._per_record: dict[str, dict[str, _Subscription]] = {}
+        """Per-record topics waiting for :meth:`register_consumers`: by consumer, then prefixed topic name."""
+        self._lanes: list[RecordLanes] = []
         self._groups: dict[str, str] = {}
         """The Kafka group reading each subscribed (prefixed) topic, for :meth:`read_through`."""
         self.progress = ReadProgress(settings.kafka_bootstrap_servers,
@@ -218,19 +222,19 @@ class KafkaWiring:
         return self.settings.topic_name(spec.name)
 
     def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
-                max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                shared_consumer: str | None = None) -> None:
+                max_attempts: int | None = None, workers: int = 1, batch: int | None = None) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
-        ``workers`` > 1 runs that many consumers in the group, each owning whole partitions, so
-        slow handlers (an LLM call) overlap across keys while each key keeps its order.
+        The service's per-record topics share one consumer, which hands their records to lanes
+        (:meth:`register_consumers`): one record at a time per topic, in order, each handled and
+        committed before the next, the topics side by side.
+
+        ``workers`` > 1 gives the topic a lane per partition, at most ``workers`` handling at once,
+        so slow handlers (an LLM call) overlap across keys while each key keeps its order.
 
         ``batch`` = N handles up to N fetched records per database transaction and offset commit,
         for high-volume topics (TA signals). The handler still sees one message at a time, and every
         per-message guarantee holds: order per partition, bounded retries, DLQ, idempotency, trace.
-
-        ``shared_consumer`` = a name puts this per-record topic in one consumer with the service's
-        other topics of that name (:meth:`register_shared`); by default a topic has its own.
         """
         if batch is not None and workers > 1:
             raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
@@ -240,134 +244,141 @@ class KafkaWiring:
         # carry the prefix, so a sandbox consumer never joins (and rebalances) production's group.
         group = group_id or f"{self.settings.service_name}.{spec.name}"
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
-        if shared_consumer is not None:
-            if batch is not None or workers > 1 or group_id is not None:
-                raise ValueError("a shared consumer reads one record at a time with one worker and its own group")
-            self._shared.setdefault(shared_consumer, {})[topic] = _Subscription(spec, handler, group,
-                                                                                attempts_allowed)
+        if batch is not None:
+            self._subscribe_batch(spec, handler, group, attempts_allowed, batch)
             return
-        self._subscribe(spec, handler, group, attempts_allowed, workers=workers, batch=batch)
+        lanes = LaneTopic.with_workers(workers) if workers > 1 else LaneTopic()
+        # A group of its own (``group_id``) needs a consumer of its own.
+        consumer = _RECORDS if group_id is None else f"group:{group_id}"
+        self._per_record.setdefault(consumer, {})[topic] = _Subscription(spec, handler, group, attempts_allowed,
+                                                                         lanes)
 
     async def read_through(self, spec: TopicSpec[Any], *, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until this service has handled every record on ``spec``'s topic
         as of now; False if it has not by then. For a handler about to act on state another consumer
         keeps (see :mod:`.progress`)."""
         topic = self.topic(spec)
+        for name, subscriptions in self._per_record.items():  # not registered yet
+            if topic in subscriptions:
+                self._groups[topic] = self._kafka_group(name, subscriptions)
         if topic not in self._groups:
             raise ValueError(f"{spec.name} is not consumed by this service")
         return await self.progress.read_through(topic, self._groups[topic], timeout_s=timeout_s)
 
-    def register_shared(self) -> None:
-        """Subscribe the topics registered with a ``shared_consumer`` name: one consumer per name.
+    def register_consumers(self) -> None:
+        """Subscribe the per-record topics, all in one consumer (a topic with its own ``group_id`` apart).
 
-        Each consumer is its own fetch loop, and on a quiet topic every loop is a fetch per
-        ``KAFKA_FETCH_MAX_WAIT_MS`` for the service and for the broker. Topics that may wait behind
-        each other (the state a service keeps: control, snapshots, trade updates) can share one,
-        group ``<service>.<name>``, still one record at a time with every per-record guarantee. Keep
-        a topic whose records act on that state (decisions, approved orders) out of it: within one
-        consumer a fetch lists topics in no particular order, so after a restart a backlog of
-        actions could be read before the state recorded ahead of it. A record being retried delays
-        the others of its consumer by its backoff. A name with one topic gets the usual group
-        ``<service>.<topic>``. Called once, before the broker starts.
+        Each consumer is a fetch loop, and on a quiet topic every loop is a fetch per
+        ``KAFKA_FETCH_MAX_WAIT_MS`` for the service and for the broker: a consumer per topic was
+        most of a service's idle CPU. The shared consumer's group is ``<service>.records``
+        (``<service>.<topic>`` if the service has one such topic). Its records are handled in a lane
+        per topic (:mod:`.lanes`), so the topics progress side by side as if each had a consumer of
+        its own: a record being retried holds back only its own topic, and a handler may wait for
+        another topic to be read through. Called once, before the broker starts.
         """
-        shared, self._shared = self._shared, {}
-        for name, subscriptions in shared.items():
-            if len(subscriptions) == 1:
-                (only,) = subscriptions.values()
-                self._subscribe(only.spec, only.handler, only.group, only.max_attempts, workers=1, batch=None)
-            else:
-                self._subscribe_together(name, subscriptions)
+        consumers, self._per_record = self._per_record, {}
+        for name, subscriptions in consumers.items():
+            self._subscribe_lanes(name, self._kafka_group(name, subscriptions), subscriptions)
 
-    def _subscribe_together(self, name: str, subscriptions: dict[str, _Subscription]) -> None:
-        kafka_group = self.settings.topic_prefix + f"{self.settings.service_name}.{name}"
+    def _kafka_group(self, name: str, subscriptions: dict[str, _Subscription]) -> str:
+        if len(subscriptions) == 1:
+            (only,) = subscriptions.values()
+            return self.settings.topic_prefix + only.group
+        return self.settings.topic_prefix + f"{self.settings.service_name}.{name}"
+
+    async def drain(self, timeout_s: float) -> None:
+        """Let every lane finish the record in hand (before the broker stops: it commits with it)."""
+        await asyncio.gather(*(lanes.drain(timeout_s) for lanes in self._lanes))
+
+    def _subscribe_lanes(self, name: str, kafka_group: str, subscriptions: dict[str, _Subscription]) -> None:
         self._groups.update(dict.fromkeys(subscriptions, kafka_group))
 
-        async def subscriber(message: KafkaMessage) -> None:
-            record = message.raw_message
-            assert not isinstance(record, tuple)
+        async def handle(record: Any) -> bool:
             sub = subscriptions[record.topic]
-            await self._on_record(sub.spec, record.topic, sub.group, sub.handler, message, sub.max_attempts)
+            return await self._on_record(sub.spec, record.topic, sub.group, sub.handler, record, sub.max_attempts)
 
-        subscriber.__name__ = f"consume_{name}"
+        lanes = RecordLanes({topic: sub.lanes for topic, sub in subscriptions.items()}, handle,
+                            self.settings.consumer_retry_backoff_ms / 1000)
+        self._lanes.append(lanes)
+
+        async def subscriber(message: KafkaMessage) -> None:
+            await lanes.accept(message.raw_message, cast(AIOKafkaConsumer, message.consumer))
+
+        only = next(iter(subscriptions.values())) if len(subscriptions) == 1 else None
+        subscriber.__name__ = "consume_" + (only.spec.name if only else name).replace(".", "_").replace("-", "_")
         self.broker.subscriber(  # type: ignore[call-overload]
             *subscriptions,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
+            ack_policy=AckPolicy.MANUAL,  # each lane commits its records once handled
             group_id=kafka_group,
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
-            title=f"{self.settings.service_name}:{name}",
+            title=f"{self.settings.service_name}:{only.spec.name if only else name}",
             description="; ".join(sub.spec.description for sub in subscriptions.values()),
         )(subscriber)
 
-    def _subscribe(self, spec: TopicSpec[M], handler: Handler[M], group: str, attempts_allowed: int, *,
-                   workers: int, batch: int | None) -> None:
+    def _subscribe_batch(self, spec: TopicSpec[M], handler: Handler[M], group: str, attempts_allowed: int,
+                         batch: int) -> None:
         topic = self.topic(spec)
         kafka_group = self.settings.topic_prefix + group
         self._groups[topic] = kafka_group
 
         async def subscriber(message: KafkaMessage) -> None:
-            if batch is None:
-                await self._on_record(spec, topic, group, handler, message, attempts_allowed)
-            else:
-                await self._on_batch(spec, topic, group, handler, message, attempts_allowed)
+            await self._on_batch(spec, topic, group, handler, message, attempts_allowed)
 
         subscriber.__name__ = f"consume_{spec.name.replace('.', '_').replace('-', '_')}"
-        batch_options: dict[str, Any] = {}
-        if batch is not None:
-            batch_options = {"batch": True, "max_records": batch, "batch_timeout_ms": _BATCH_WAIT_MS}
         registered = self.broker.subscriber(  # type: ignore[call-overload]
             topic,
-            **batch_options,
-            ack_policy=AckPolicy.MANUAL if batch is not None else AckPolicy.NACK_ON_ERROR,
+            batch=True,
+            max_records=batch,
+            batch_timeout_ms=_BATCH_WAIT_MS,
+            ack_policy=AckPolicy.MANUAL,
             group_id=kafka_group,
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
-            max_workers=workers if workers > 1 else None,
             title=f"{self.settings.service_name}:{spec.name}",
             description=spec.description,
         )
         registered(subscriber)
-        if batch is not None:
-            _wait_for_records(registered, batch)
+        _wait_for_records(registered, batch)
 
     async def _on_record(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
-                         message: KafkaMessage, max_attempts: int) -> None:
-        record = message.raw_message
-        assert not isinstance(record, tuple)
+                         record: Any, max_attempts: int) -> bool:
+        """Handle one record in its lane; False: its handler failed, backed off, try it again."""
         where = (record.topic, record.partition, record.offset)
-        raw_headers = header_dict(record.headers)
-        key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else record.key
         started = time.perf_counter()
-
         inbound: Inbound[M] | None = await self._decode_or_dead_letter(spec, topic, group, record)
         if inbound is None:
-            return
+            return True
+        span = trace.get_tracer("torghut.kafka").start_span(
+            f"{topic} process", context=propagate.extract(header_dict(record.headers)), kind=SpanKind.CONSUMER)
         token = correlation_id_var.set(inbound.headers.correlation_id)
         try:
-            outcome = await self._process(group, handler, inbound)
+            with trace.use_span(span, end_on_exit=True):  # the outputs carry the record's trace
+                outcome = await self._process(group, handler, inbound)
         except Exception as exc:
             failures = self._attempts.fail(where)
             if failures >= max_attempts:
                 self._attempts.clear(where)
                 log.error("handler failed; dead-lettering", topic=topic, offset=record.offset,
                           partition=record.partition, attempts=failures, error=repr(exc))
-                await self._dead_letter(spec, topic, group, record, key, raw_headers, "handler_error",
-                                        repr(exc), failures)
-                return
+                await self._dead_letter(spec, topic, group, record, inbound.key, header_dict(record.headers),
+                                        "handler_error", repr(exc), failures)
+                return True
             self.metrics.messages.labels(topic=spec.name, outcome="retried").inc()
             log.warning("handler failed; retrying", topic=topic, offset=record.offset, partition=record.partition,
                         attempt=failures, max_attempts=max_attempts, error=repr(exc))
             await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000 * failures)
-            raise
+            return False
         finally:
             correlation_id_var.reset(token)
         self._attempts.clear(where)
         self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
         self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
+        return True
 
     def _decode(self, spec: TopicSpec[M], record: Any) -> Inbound[M] | _Unreadable:
         raw_headers = header_dict(record.headers)

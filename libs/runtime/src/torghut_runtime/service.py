@@ -64,10 +64,9 @@ class ServiceRuntime:
 
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
-                max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                shared_consumer: str | None = None) -> None:
+                max_attempts: int | None = None, workers: int = 1, batch: int | None = None) -> None:
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
-                           batch=batch, shared_consumer=shared_consumer)
+                           batch=batch)
 
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)
@@ -95,7 +94,7 @@ class ServiceRuntime:
             await migrate(self.engine, self.settings.schema_name, self.migrations)
         loops = list(self._loops)
         if self.uses_kafka:
-            self.kafka.register_shared()
+            self.kafka.register_consumers()
             await self.broker.start()
             loops.append(("processed-messages-pruner", self._prune_forever))
         for name, loop in loops:
@@ -112,7 +111,8 @@ class ServiceRuntime:
         self._tasks.clear()
         await self._run_hooks(self._stop_hooks)
         if self._started and self.uses_kafka:
-            await self.broker.stop()  # waits for in-flight handlers (graceful_timeout), then commits
+            await self.kafka.drain(self.settings.graceful_timeout_s)  # the records in hand, committed
+            await self.broker.stop()  # waits for an in-flight batch (graceful_timeout), then commits
         await self._run_hooks(self._close_hooks)
         await self.kafka.progress.close()
         await self.engine.dispose()

@@ -38,7 +38,7 @@ class ExecutionRouterSettings(ServiceSettings):
     execution_control_read_through_s: float = Field(
         default=5.0, ge=0, le=300,
         description="Before refusing an order on the control posture, wait up to this long for every control "
-                    "command already on the topic to be applied: each topic has its own consumer, so an order "
+                    "command already on the topic to be applied: each topic is read at its own pace, so an order "
                     "can be read before the command produced ahead of it. 0 judges on what is applied.")
 
     # -- Alpaca ----------------------------------------------------------------------------------

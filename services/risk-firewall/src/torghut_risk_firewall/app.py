@@ -20,11 +20,9 @@ def build_runtime(settings: RiskFirewallSettings, **runtime_kwargs: object) -> S
                                 clock=make_clock(settings.risk_clock), metrics=FirewallMetrics(runtime.registry))
     # Control first: at start-up the compacted posture is read before decisions are judged as far as
     # the broker allows; until then the default posture (kill switch on) vetoes everything.
-    # The account's state shares one consumer (one fetch loop instead of three); decisions, which act
-    # on that state, keep their own, so a backlog of them is never read before the state ahead of it.
-    runtime.consume(topics.CONTROL, handlers.on_control, shared_consumer="state")
-    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, shared_consumer="state")
-    runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, shared_consumer="state")
+    runtime.consume(topics.CONTROL, handlers.on_control)
+    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot)
+    runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update)
     runtime.consume(topics.TA_SIGNALS, handlers.on_signal, batch=settings.kafka_max_batch)
     runtime.consume(topics.DECISIONS, handlers.on_decision)
     runtime.add_routes(operator_routes(runtime.engine, settings.risk_limits, settings.torghut_account,

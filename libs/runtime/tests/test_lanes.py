@@ -1,0 +1,184 @@
+"""Record lanes over a stand-in consumer: order, concurrency, backpressure, revocation, retries, stop.
+
+The lanes run against the real broker in every wiring test; here each rule is pinned down alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError
+from torghut_runtime.lanes import HIGH_WATER, LaneTopic, RecordLanes
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class Consumer:
+    assigned: set[TopicPartition] = field(default_factory=lambda: {TopicPartition("a", 0), TopicPartition("a", 1),
+                                                                   TopicPartition("b", 0)})
+    commits: list[tuple[str, int, int]] = field(default_factory=list)
+    paused: set[TopicPartition] = field(default_factory=set)
+    resumed: list[TopicPartition] = field(default_factory=list)
+    fail_commits: bool = False
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.assigned
+
+    def pause(self, *tps: TopicPartition) -> None:
+        self.paused.update(tps)
+
+    def resume(self, *tps: TopicPartition) -> None:
+        self.paused.difference_update(tps)
+        self.resumed.extend(tps)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if self.fail_commits:
+            raise CommitFailedError("membership changed")
+        self.commits.extend((tp.topic, tp.partition, offset) for tp, offset in offsets.items())
+
+
+async def settle(condition, rounds: int = 2000) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(rounds):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("never happened")
+
+
+async def test_a_topic_is_handled_in_order_one_record_at_a_time_while_other_topics_go_on() -> None:
+    gate = asyncio.Event()
+    handled: list[Record] = []
+    busy: set[str] = set()
+
+    async def handle(record: Record) -> bool:
+        assert record.topic not in busy, "two records of one topic at once"
+        busy.add(record.topic)
+        if record.topic == "a":
+            await gate.wait()
+        handled.append(record)
+        busy.discard(record.topic)
+        return True
+
+    consumer = Consumer()
+    lanes = RecordLanes({"a": LaneTopic(), "b": LaneTopic()}, handle, retry_backoff_s=0)
+    for offset in range(3):
+        await lanes.accept(Record("a", offset % 2, offset), consumer)  # type: ignore[arg-type]
+    await lanes.accept(Record("b", 0, 0), consumer)  # type: ignore[arg-type]
+    await settle(lambda: handled == [Record("b", 0, 0)])
+    gate.set()
+    await settle(lambda: len(handled) == 4)
+    assert [r.offset for r in handled if r.topic == "a"] == [0, 1, 2]
+    assert consumer.commits == [("b", 0, 1), ("a", 0, 1), ("a", 1, 2), ("a", 0, 3)]
+    await lanes.drain(1)
+
+
+async def test_workers_give_a_lane_per_partition_and_cap_how_many_are_busy() -> None:
+    busy = 0
+    most = 0
+    gate = asyncio.Event()
+
+    async def handle(record: Record) -> bool:
+        nonlocal busy, most
+        busy += 1
+        most = max(most, busy)
+        await gate.wait()
+        busy -= 1
+        return True
+
+    consumer = Consumer(assigned={TopicPartition("a", p) for p in range(3)})
+    lanes = RecordLanes({"a": LaneTopic.with_workers(2)}, handle, retry_backoff_s=0)
+    for partition in range(3):
+        await lanes.accept(Record("a", partition, 0), consumer)  # type: ignore[arg-type]
+    await settle(lambda: busy == 2)
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert most == 2, "the third partition waits for a worker"
+    gate.set()
+    await settle(lambda: len(consumer.commits) == 3)
+    await lanes.drain(1)
+
+
+async def test_a_full_lane_pauses_its_partition_and_resumes_it_once_caught_up() -> None:
+    gate = asyncio.Event()
+
+    async def handle(record: Record) -> bool:
+        await gate.wait()
+        return True
+
+    consumer = Consumer()
+    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
+    for offset in range(HIGH_WATER):
+        await lanes.accept(Record("a", 0, offset), consumer)  # type: ignore[arg-type]
+    assert consumer.paused == {TopicPartition("a", 0)}
+    gate.set()
+    await settle(lambda: len(consumer.commits) == HIGH_WATER)
+    assert consumer.paused == set() and consumer.resumed == [TopicPartition("a", 0)]
+    await lanes.drain(1)
+
+
+async def test_a_record_of_a_revoked_partition_is_left_to_its_new_owner() -> None:
+    handled: list[Record] = []
+
+    async def handle(record: Record) -> bool:
+        handled.append(record)
+        return True
+
+    consumer = Consumer(assigned={TopicPartition("a", 1)})
+    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
+    await lanes.accept(Record("a", 0, 7), consumer)  # type: ignore[arg-type]
+    await lanes.accept(Record("a", 1, 3), consumer)  # type: ignore[arg-type]
+    await settle(lambda: len(consumer.commits) == 1)
+    assert handled == [Record("a", 1, 3)] and consumer.commits == [("a", 1, 4)]
+    await lanes.drain(1)
+
+
+async def test_a_record_is_tried_until_done_and_a_failed_commit_does_not_stop_the_lane() -> None:
+    answers: list[bool | Exception] = [False, RuntimeError("database down"), True, True]
+    calls: list[Record] = []
+
+    async def handle(record: Record) -> bool:
+        calls.append(record)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    consumer = Consumer(fail_commits=True)
+    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
+    await lanes.accept(Record("a", 0, 0), consumer)  # type: ignore[arg-type]
+    await lanes.accept(Record("a", 0, 1), consumer)  # type: ignore[arg-type]
+    await settle(lambda: not answers)
+    assert calls == [Record("a", 0, 0)] * 3 + [Record("a", 0, 1)]
+    await lanes.drain(1)
+
+
+async def test_drain_finishes_the_record_in_hand_and_leaves_the_rest() -> None:
+    entered = asyncio.Event()
+    release = asyncio.Event()
+    handled: list[int] = []
+
+    async def handle(record: Record) -> bool:
+        entered.set()
+        await release.wait()
+        handled.append(record.offset)
+        return True
+
+    consumer = Consumer()
+    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
+    for offset in range(3):
+        await lanes.accept(Record("a", 0, offset), consumer)  # type: ignore[arg-type]
+    await entered.wait()
+    draining = asyncio.create_task(lanes.drain(5))
+    await asyncio.sleep(0)
+    await lanes.accept(Record("a", 0, 3), consumer)  # type: ignore[arg-type]
+    release.set()
+    await draining
+    assert handled == [0] and consumer.commits == [("a", 0, 1)], "the rest is read again after the restart"
