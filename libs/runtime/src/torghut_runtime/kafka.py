@@ -1,7 +1,8 @@
 """Kafka wiring: consume -> handle -> publish -> commit, bounded retries, dead-letter topics.
 
-Every subscriber commits by hand (``AckPolicy.MANUAL``), only after the handler and the publishes it
-awaits returned: per record in its lane (:mod:`.lanes`), per batch for a batch topic.
+Every subscriber commits by hand (``AckPolicy.MANUAL``), only past records whose handler and the
+publishes it awaits returned: the lanes of per-record topics (:mod:`.lanes`) every 100 ms, a batch
+topic per batch.
 
 Around each handler this module adds what FastStream does not have:
 
@@ -226,8 +227,8 @@ class KafkaWiring:
         """Subscribe ``handler`` to ``spec``'s topic.
 
         The service's per-record topics share one consumer, which hands their records to lanes
-        (:meth:`register_consumers`): one record at a time per topic, in order, each handled and
-        committed before the next, the topics side by side.
+        (:meth:`register_consumers`): one record at a time per topic, in order, the topics side by
+        side.
 
         ``workers`` > 1 gives the topic a lane per partition, at most ``workers`` handling at once,
         so slow handlers (an LLM call) overlap across keys while each key keeps its order.
@@ -308,7 +309,7 @@ class KafkaWiring:
         subscriber.__name__ = "consume_" + (only.spec.name if only else name).replace(".", "_").replace("-", "_")
         self.broker.subscriber(  # type: ignore[call-overload]
             *subscriptions,
-            ack_policy=AckPolicy.MANUAL,  # each lane commits its records once handled
+            ack_policy=AckPolicy.MANUAL,  # the lanes commit what they handled
             group_id=kafka_group,
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,

@@ -4,7 +4,10 @@ Every consumer is a fetch loop, and on a quiet topic every loop costs the servic
 fetch per ``KAFKA_FETCH_MAX_WAIT_MS``: a service with a consumer per topic spends most of its idle
 CPU (and, on two cores, much of its latency) fetching nothing. So a service reads all its
 per-record topics with one consumer and hands each record to a *lane*: a task that handles its
-records in order, one at a time, and commits each one's offset once handled. A topic is one lane,
+records in order, one at a time. The offsets of handled records are committed together every
+``COMMIT_INTERVAL_S`` (a commit per record was a third of a quiet service's broker requests): a
+record handled but not yet committed when the service dies is read again, and its tracking
+record makes that change nothing. A topic is one lane,
 as if it had a consumer of its own; a topic with ``workers`` > 1 gets a lane per partition, at most
 ``workers`` of them handling at once, so slow handlers (an LLM call) overlap across keys while each
 key keeps its order. A lane that waits (a handler retrying, a slow engine) holds back nobody
@@ -37,6 +40,8 @@ log = structlog.get_logger("torghut.kafka")
 
 #: Records a lane may hold before it pauses their partitions (and resumes them at half).
 HIGH_WATER = 32
+#: How often the handled offsets are committed, all partitions in one request.
+COMMIT_INTERVAL_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,11 @@ class RecordLanes:
         self._retry_backoff_s = retry_backoff_s
         self._lanes: dict[str | tuple[str, int], _Lane] = {}
         self._closing = False
+        self._handled: dict[TopicPartition, int] = {}
+        """The next offset to read of each partition, once handled, until it is committed."""
+        self._committer: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._to_commit = asyncio.Event()
 
     async def accept(self, record: Any, consumer: AIOKafkaConsumer) -> None:
         """Queue a fetched record on its lane; returns at once, so the fetch loop never waits."""
@@ -82,6 +92,10 @@ class RecordLanes:
             return  # not committed: read again after the restart
         topic = self._topics[record.topic]
         key: str | tuple[str, int] = (record.topic, record.partition) if topic.workers > 1 else record.topic
+        if self._committer is None:
+            self._consumer = consumer
+            self._committer = asyncio.create_task(self._commit_every(), name="lane offsets",
+                                                  context=contextvars.Context())
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane(topic)
@@ -106,7 +120,8 @@ class RecordLanes:
             if tp in consumer.assignment():
                 async with lane.topic.slots:
                     await self._handle_until_done(record)
-                await self._commit(consumer, tp, record.offset + 1)
+                self._handled[tp] = record.offset + 1
+                self._to_commit.set()
             lane.queue.popleft()
             if lane.paused and len(lane.queue) <= HIGH_WATER // 2:
                 consumer.resume(*(tp for tp in lane.paused if tp in consumer.assignment()))
@@ -122,16 +137,37 @@ class RecordLanes:
                             offset=record.offset, error=repr(exc))
                 await asyncio.sleep(self._retry_backoff_s)
 
-    @staticmethod
-    async def _commit(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
-        """Commit past a handled record. A failed commit loses nothing: the effects are committed with
-        their tracking record, the next commit of the partition covers this one, and a redelivery
-        changes nothing twice."""
+    async def _commit_every(self) -> None:
+        assert self._consumer is not None
+        while True:
+            await self._to_commit.wait()
+            await asyncio.sleep(COMMIT_INTERVAL_S)
+            self._to_commit.clear()
+            try:
+                await self._commit(self._consumer)
+            except Exception as exc:  # a stopping consumer: the drain's last commit or the next start
+                log.warning("offset commit failed", error=repr(exc))
+            if self._handled:
+                self._to_commit.set()
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit past the handled records. A failed commit loses nothing: the effects are committed
+        with their tracking records, and a redelivery changes nothing twice. A revoked partition's
+        offsets are dropped (its new owner reads from the last commit); the others are tried again."""
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._handled if tp not in assigned]:
+            del self._handled[tp]
+        if not self._handled:
+            return
+        offsets = dict(self._handled)
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit(offsets)
         except KafkaError as exc:
-            log.info("offset commit failed; a later commit covers it", topic=tp.topic, partition=tp.partition,
-                     offset=offset, error=repr(exc))
+            log.info("offset commit failed; trying again", partitions=len(offsets), error=repr(exc))
+            return
+        for tp, offset in offsets.items():
+            if self._handled.get(tp) == offset:  # not handled further meanwhile
+                del self._handled[tp]
 
     async def drain(self, timeout_s: float) -> None:
         """Stop taking records; let each lane finish the one in hand (up to ``timeout_s``), then stop."""
@@ -147,3 +183,10 @@ class RecordLanes:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._lanes.clear()
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+            self._committer = None
+            if self._consumer is not None:
+                await self._commit(self._consumer)

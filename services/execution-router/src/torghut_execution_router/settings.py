@@ -83,7 +83,9 @@ class ExecutionRouterSettings(ServiceSettings):
         default=50, ge=0, le=10_000,
         description="After a fill, wait this long before the snapshot: a burst of fills gives one snapshot, "
                     "and the fill's own trade updates leave first.")
-    outbox_poll_ms: int = Field(default=200, ge=5, le=60_000)
+    outbox_poll_ms: int = Field(
+        default=1000, ge=5, le=60_000,
+        description="The outbox relay wakes when the router records a trade update; this is its backstop poll.")
 
     @model_validator(mode="after")
     def _consistent(self) -> ExecutionRouterSettings:
