@@ -193,10 +193,25 @@ class ExecutionRouter:
         """
         refusal = await self._refusal(order, conn)
         if refusal is not None:
-            updates = await self._reject(row, Adapter.PAPER, refusal, conn)
+            log.info("order refused by the router", client_order_id=row.client_order_id, reason=refusal)
+            self.metrics.orders.labels(venue=Adapter.PAPER.value, outcome="refused").inc()
+            events = [self._router_event(row, Adapter.PAPER, OrderStatus.REJECTED, TradeEvent.REJECTED, refusal)]
+            updates = await self.store.record_first(row, events, conn, submit_state=SubmitState.REJECTED,
+                                                    reject_reason=refusal)
         else:
             outcome = await self.paper.submit(request, conn)
-            updates = await self._apply_outcome(row, Adapter.PAPER, outcome, conn)
+            if outcome.kind is SubmitKind.UNKNOWN:
+                updates = await self._apply_outcome(row, Adapter.PAPER, outcome, conn)
+            else:
+                self.metrics.orders.labels(venue=Adapter.PAPER.value, outcome=outcome.kind.value).inc()
+                accepted = outcome.kind is SubmitKind.ACCEPTED
+                events = list(outcome.events) or [self._router_event(
+                    row, Adapter.PAPER, OrderStatus.REJECTED, TradeEvent.REJECTED, outcome.reason)]
+                updates = await self.store.record_first(
+                    row, events, conn, submit_state=SubmitState.ACKNOWLEDGED if accepted else SubmitState.REJECTED,
+                    reject_reason=None if accepted else outcome.reason)
+                if self.account_venue is Adapter.PAPER and any(e.event in FILL_EVENTS for e in events):
+                    self.snapshot_wake.notify("fill")  # after the commit: the snapshot locks the paper account
         return [Outgoing(topics.TRADE_UPDATES, update, message_id=trade_update_message_id(update.fingerprint),
                          correlation_id=row.correlation_id) for update in updates]
 
@@ -272,10 +287,13 @@ class ExecutionRouter:
 
     async def _record_router_event(self, row: ExecutionRow, venue: Adapter, status: OrderStatus, event: TradeEvent,
                                    reason: str | None, conn: AsyncConnection | None = None) -> list[TradeUpdate]:
+        return await self.record_all([self._router_event(row, venue, status, event, reason)], conn)
+
+    def _router_event(self, row: ExecutionRow, venue: Adapter, status: OrderStatus, event: TradeEvent,
+                      reason: str | None) -> VenueEvent:
         now = self.clock()
         order = replace(row.venue_order(), venue=venue, status=status, updated_at=now)
-        return await self.record_all([VenueEvent(order=order, event=event, timestamp=now, source=EventSource.ROUTER,
-                                                 reason=reason)], conn)
+        return VenueEvent(order=order, event=event, timestamp=now, source=EventSource.ROUTER, reason=reason)
 
     async def on_control(self, inbound: Inbound[ControlCommand], conn: AsyncConnection) -> list[Outgoing]:
         command = inbound.payload

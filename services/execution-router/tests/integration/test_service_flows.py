@@ -59,6 +59,10 @@ async def test_paper_orders_flow_to_trade_updates_and_a_replay_places_nothing(
                     what="the replay to be handled")
         out = await updates(kafka_bootstrap, prefix, expect=5, settle=0.5)
         assert await count(service, "executions") == 2 and await count(service, "paper_orders") == 2
+        async with service.runtime.engine.connect() as conn:
+            executions = {r.client_order_id: (r.status, r.filled_qty, r.feed_seq, r.submit_state, r.venue_order_id)
+                          for r in await conn.execute(sa.text("SELECT * FROM executions"))}
+            verdicts = sorted(r.verdict for r in await conn.execute(sa.text("SELECT verdict FROM execution_events")))
         snapshots = await read_records(kafka_bootstrap, prefix + topics.ACCOUNT_SNAPSHOTS.name, expect=2)
 
     assert len(out) == 5
@@ -73,6 +77,12 @@ async def test_paper_orders_flow_to_trade_updates_and_a_replay_places_nothing(
     assert [(u.event.value, u.fill_qty, u.fill_price, u.feed_seq) for u in by_order[large.client_order_id]] == [
         ("new", None, None, 1), ("partial_fill", D(100), D("100.05"), 2), ("fill", D(50), D("101.06"), 3)]
     assert len({u.fingerprint for _, u in out}) == 5
+    # The order's first events are recorded in one insert and one update; the row ends where the feed left it.
+    assert {coid: row[:4] for coid, row in executions.items()} == {
+        small.client_order_id: ("filled", D(10), 2, "acknowledged"),
+        large.client_order_id: ("filled", D(150), 3, "acknowledged")}
+    assert all(row[4] is not None and row[4].startswith("paper-") for row in executions.values())
+    assert verdicts == ["apply"] * 5
     final = snapshots[-1].model(topics.ACCOUNT_SNAPSHOTS)
     assert final.venue is Adapter.PAPER and final.account == "paper-main"
     assert any(p.symbol == "NVDA" and p.qty > 0 for p in final.positions)

@@ -258,30 +258,73 @@ class ExecutionStore:
                 self.metrics.duplicates.labels(venue=venue, kind="fingerprint").inc()
                 return Recorded(verdict=None)
             self.metrics.events_persisted.labels(venue=venue).inc()
+            self._count(verdict, venue)
             if verdict is FeedVerdict.APPLY:
-                order = event.order
-                values: dict[str, Any] = {
-                    "status": order.status.value, "filled_qty": order.filled_qty,
-                    "filled_avg_price": order.filled_avg_price, "feed_seq": execution.feed_seq + 1,
-                    "venue_order_id": order.venue_order_id, "updated_at": _now(),
-                }
-                if event.is_venue_fact:
-                    values["last_event_ts"] = max(event.timestamp, execution.last_event_ts or event.timestamp)
-                    if event.venue_seq is not None:
-                        values["last_venue_seq"] = max(event.venue_seq, execution.last_venue_seq or 0)
-                await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, **values})
-                self.metrics.apply_updates.labels(venue=venue).inc()
-            elif verdict is FeedVerdict.UNCHANGED:
-                self.metrics.duplicates.labels(venue=venue, kind="state").inc()
-            elif verdict.is_stale:
-                self.metrics.out_of_order.labels(venue=venue, reason=verdict.value).inc()
+                await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, **_applied(execution, event)})
         return Recorded(verdict=verdict, update=update)
+
+    async def record_first(self, execution: ExecutionRow, events: Sequence[VenueEvent], conn: AsyncConnection, *,
+                           submit_state: SubmitState, reject_reason: str | None = None) -> list[TradeUpdate]:
+        """``record`` for the first events of an execution claimed in ``conn``'s transaction, with its
+        submit state: one insert and one update instead of a lock, an insert and an update per event
+        and an update for the state (the paper venue's ``new`` and ``fill`` are most of an order's
+        statements). The claim holds the row's lock and no event can be stored for it yet, so each
+        event is judged against the state the previous one left, in memory; the caller publishes
+        the updates (``published``)."""
+        rows: list[dict[str, Any]] = []
+        updates: list[TradeUpdate] = []
+        values: dict[str, Any] = {}
+        for event in events:
+            venue = event.order.venue.value
+            self.metrics.messages.labels(venue=venue, source=event.source.value).inc()
+            event = _enriched(event, execution)
+            fingerprint = event_fingerprint(self.account, event)
+            verdict = judge(execution.feed_state(), event)
+            update: TradeUpdate | None = None
+            if verdict is FeedVerdict.APPLY:
+                update = build_trade_update(
+                    account=self.account, event=event, fingerprint=fingerprint, feed_seq=execution.feed_seq + 1,
+                    decision_id=execution.decision_id, fallback_reason=execution.fallback_reason,
+                    delta=fill_delta(execution.feed_state(), event))
+                updates.append(update)
+            rows.append(self._event_values(event, fingerprint, verdict=verdict.value, execution=execution,
+                                           update=update, published=True))
+            self.metrics.events_persisted.labels(venue=venue).inc()
+            self._count(verdict, venue)
+            if verdict is FeedVerdict.APPLY:
+                applied = _applied(execution, event)
+                values.update(applied)
+                execution = _advanced(execution, applied)
+        if rows:
+            inserted = (await conn.execute(_INSERT_EVENT, rows)).scalars().all()
+            if len(inserted) != len(rows):
+                raise RuntimeError(f"events of {execution.client_order_id}, claimed in this transaction, were "
+                                   "already stored: refusing to record them twice")
+        values.update(submit_state=submit_state.value, updated_at=_now())
+        if reject_reason is not None:
+            values["reject_reason"] = reject_reason[:500]
+        await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, **values})
+        return updates
+
+    def _count(self, verdict: FeedVerdict, venue: str) -> None:
+        if verdict is FeedVerdict.APPLY:
+            self.metrics.apply_updates.labels(venue=venue).inc()
+        elif verdict is FeedVerdict.UNCHANGED:
+            self.metrics.duplicates.labels(venue=venue, kind="state").inc()
+        elif verdict.is_stale:
+            self.metrics.out_of_order.labels(venue=venue, reason=verdict.value).inc()
 
     async def _insert_event(self, conn: Any, event: VenueEvent, fingerprint: str, *, verdict: str,
                             execution: ExecutionRow | None, update: TradeUpdate | None = None,
                             published: bool = False) -> int | None:
+        values = self._event_values(event, fingerprint, verdict=verdict, execution=execution, update=update,
+                                    published=published)
+        return (await conn.execute(_INSERT_EVENT, values)).scalar_one_or_none()
+
+    def _event_values(self, event: VenueEvent, fingerprint: str, *, verdict: str, execution: ExecutionRow | None,
+                      update: TradeUpdate | None, published: bool) -> dict[str, Any]:
         order = event.order
-        values = dict(
+        return dict(
             fingerprint=fingerprint, execution_id=execution.id if execution else None, account=self.account,
             venue=order.venue.value, client_order_id=order.client_order_id, venue_order_id=order.venue_order_id,
             event=event.event.value, status=order.status.value, filled_qty=order.filled_qty,
@@ -295,7 +338,6 @@ class ExecutionStore:
             raw=json.loads(json.dumps(event.raw, default=str)) if event.raw else None, recorded_at=_now(),
             published_at=_now() if published and update is not None else None,
         )
-        return (await conn.execute(_INSERT_EVENT, values)).scalar_one_or_none()
 
     # -- the outbox -------------------------------------------------------------------------------
     async def pending_publications(self, limit: int = 200) -> list[PendingPublication]:
@@ -343,6 +385,29 @@ class ExecutionStore:
         async with joined(self.engine, conn) as tx:
             rows = await tx.execute(_CONTROL_COMMANDS)
             return {r.scope: ControlCommand.model_validate_json(r.command) for r in rows}
+
+
+def _applied(execution: ExecutionRow, event: VenueEvent) -> dict[str, Any]:
+    """The execution's columns after an applied event."""
+    order = event.order
+    values: dict[str, Any] = {
+        "status": order.status.value, "filled_qty": order.filled_qty, "filled_avg_price": order.filled_avg_price,
+        "feed_seq": execution.feed_seq + 1, "venue_order_id": order.venue_order_id, "updated_at": _now(),
+    }
+    if event.is_venue_fact:
+        values["last_event_ts"] = max(event.timestamp, execution.last_event_ts or event.timestamp)
+        if event.venue_seq is not None:
+            values["last_venue_seq"] = max(event.venue_seq, execution.last_venue_seq or 0)
+    return values
+
+
+def _advanced(execution: ExecutionRow, applied: dict[str, Any]) -> ExecutionRow:
+    """``execution`` as ``applied`` leaves it (what reading the row again would give)."""
+    return replace(execution, status=OrderStatus(applied["status"]), filled_qty=applied["filled_qty"],
+                   filled_avg_price=applied["filled_avg_price"], feed_seq=applied["feed_seq"],
+                   venue_order_id=applied["venue_order_id"],
+                   last_event_ts=applied.get("last_event_ts", execution.last_event_ts),
+                   last_venue_seq=applied.get("last_venue_seq", execution.last_venue_seq))
 
 
 def _enriched(event: VenueEvent, execution: ExecutionRow) -> VenueEvent:
