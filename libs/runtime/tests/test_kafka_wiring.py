@@ -54,10 +54,11 @@ async def effects(runtime: ServiceRuntime) -> list[tuple[str, int]]:
         return [tuple(r) for r in await conn.execute(sa.text("SELECT symbol, seq FROM effects ORDER BY id"))]
 
 
-@pytest.fixture(params=["per-message", "batch"])
+@pytest.fixture(params=["per-message", "db-only", "batch"])
 def mode(request: pytest.FixtureRequest) -> dict[str, int]:
-    """Every guarantee is checked both ways a topic can be consumed."""
-    return {} if request.param == "per-message" else {"batch": 50}
+    """Every guarantee is checked every way a topic can be consumed: per message looking up the
+    tracking record first, per message claiming it last (``db_only``), and in batches."""
+    return {"per-message": {}, "db-only": {"db_only": True}, "batch": {"batch": 50}}[request.param]
 
 
 @pytest.fixture
@@ -128,8 +129,9 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
     async with runtime.running():
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(7), key="AAPL")
         out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=2, settle=0.5)
-        # Per message the stored mark is read first, so the handler never runs again. A batch claims
-        # its marks at the end: the handler runs again, finds the mark taken, and its work rolls back.
+        # Per message the stored mark is read first, so the handler never runs again. A batch and a
+        # db_only handler claim marks at the end: the handler runs again, finds the mark taken, and
+        # its work rolls back.
         assert calls == (2 if mode else 1), "the handler ran an unexpected number of times"
         assert await effects(runtime) == [("AAPL", 7)], "the effect must happen once"
         duplicates = runtime.metrics.messages.labels(topic=topics.TA_SIGNALS.name, outcome="duplicate")._value.get()

@@ -184,6 +184,7 @@ class _Subscription:
     group: str
     max_attempts: int
     lanes: LaneTopic
+    db_only: bool
 
 
 @dataclass
@@ -223,7 +224,8 @@ class KafkaWiring:
         return self.settings.topic_name(spec.name)
 
     def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
-                max_attempts: int | None = None, workers: int = 1, batch: int | None = None) -> None:
+                max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
+                db_only: bool = False) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
         The service's per-record topics share one consumer, which hands their records to lanes
@@ -236,6 +238,13 @@ class KafkaWiring:
         ``batch`` = N handles up to N fetched records per database transaction and offset commit,
         for high-volume topics (TA signals). The handler still sees one message at a time, and every
         per-message guarantee holds: order per partition, bounded retries, DLQ, idempotency, trace.
+
+        ``db_only`` declares that a per-record handler touches nothing but its transaction (no HTTP,
+        no venue: the risk-firewall's state and verdicts). It then runs before its tracking record
+        is claimed, the claim being the transaction's last statement; a record processed before
+        (a redelivery, a replay) fails the claim, its work rolls back and the stored outputs are
+        published again. One statement fewer per record; like a batch handler, it may run twice for
+        a redelivered record, and that run leaves nothing behind.
         """
         if batch is not None and workers > 1:
             raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
@@ -252,7 +261,7 @@ class KafkaWiring:
         # A group of its own (``group_id``) needs a consumer of its own.
         consumer = _RECORDS if group_id is None else f"group:{group_id}"
         self._per_record.setdefault(consumer, {})[topic] = _Subscription(spec, handler, group, attempts_allowed,
-                                                                         lanes)
+                                                                         lanes, db_only)
 
     async def read_through(self, spec: TopicSpec[Any], *, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until this service has handled every record on ``spec``'s topic
@@ -296,7 +305,8 @@ class KafkaWiring:
 
         async def handle(record: Any) -> bool:
             sub = subscriptions[record.topic]
-            return await self._on_record(sub.spec, record.topic, sub.group, sub.handler, record, sub.max_attempts)
+            return await self._on_record(sub.spec, record.topic, sub.group, sub.handler, record, sub.max_attempts,
+                                         db_only=sub.db_only)
 
         lanes = RecordLanes({topic: sub.lanes for topic, sub in subscriptions.items()}, handle,
                             self.settings.consumer_retry_backoff_ms / 1000)
@@ -347,7 +357,7 @@ class KafkaWiring:
         _wait_for_records(registered, batch)
 
     async def _on_record(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
-                         record: Any, max_attempts: int) -> bool:
+                         record: Any, max_attempts: int, *, db_only: bool = False) -> bool:
         """Handle one record in its lane; False: its handler failed, backed off, try it again."""
         where = (record.topic, record.partition, record.offset)
         started = time.perf_counter()
@@ -359,7 +369,7 @@ class KafkaWiring:
         token = correlation_id_var.set(inbound.headers.correlation_id)
         try:
             with trace.use_span(span, end_on_exit=True):  # the outputs carry the record's trace
-                outcome = await self._process(group, handler, inbound)
+                outcome = await (self._process_then_claim if db_only else self._process)(group, handler, inbound)
         except Exception as exc:
             failures = self._attempts.fail(where)
             if failures >= max_attempts:
@@ -571,6 +581,28 @@ class KafkaWiring:
             raise
         await self.publish_all(outputs)
         return "processed" if previous is None else "duplicate"
+
+    async def _process_then_claim(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
+        """``_process`` for a ``db_only`` handler: handle first, claim the tracking record last."""
+        try:
+            async with self.engine.begin() as conn:
+                outgoing = await handler(inbound, conn)
+                await _flush(handler, conn)
+                outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
+                if not await self.store.claim_processed_many(conn, group, [(inbound, outputs)]):
+                    raise _AlreadyProcessed
+        except _AlreadyProcessed:
+            _discard(handler)
+            async with self.engine.connect() as conn:
+                previous = await self.store.previous_outputs(conn, group, inbound.headers.message_id)
+            assert previous is not None, "a claim fails only on a stored tracking record"
+            await self.publish_all(previous)
+            return "duplicate"
+        except BaseException:
+            _discard(handler)
+            raise
+        await self.publish_all(outputs)
+        return "processed"
 
     def _render(self, inbound: Inbound[Any], item: Outgoing, index: int) -> StoredOutput:
         key = item.key if item.key is not None else item.spec.key(item.message)

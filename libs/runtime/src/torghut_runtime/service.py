@@ -64,9 +64,10 @@ class ServiceRuntime:
 
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
-                max_attempts: int | None = None, workers: int = 1, batch: int | None = None) -> None:
+                max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
+                db_only: bool = False) -> None:
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
-                           batch=batch)
+                           batch=batch, db_only=db_only)
 
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)

@@ -73,7 +73,7 @@ def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport 
         assert gate.artifact is not None
         shadow = _dspy_program(settings, gate.artifact, mode="dspy-shadow", lm=dspy_lm)
     handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry))
-    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot)
+    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, db_only=True)
     # Engine runs are slow (seconds to minutes): overlap them across partitions, in order within each.
     runtime.consume(topics.TRIGGERS, handlers.on_trigger, workers=settings.decision_client_workers)
     return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate)
