@@ -102,6 +102,7 @@ class RecordLanes:
             # A fresh context: the lane must not inherit the trace of the record that opened it.
             lane.task = asyncio.create_task(self._run(lane, consumer), name=f"lane {key}",
                                             context=contextvars.Context())
+            lane.task.add_done_callback(_report_crash)
         lane.queue.append(record)
         lane.arrived.set()
         if len(lane.queue) >= HIGH_WATER:
@@ -190,3 +191,11 @@ class RecordLanes:
             self._committer = None
             if self._consumer is not None:
                 await self._commit(self._consumer)
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    """A lane that died of a bug stops handling its topic: say so loudly (its records stay uncommitted,
+    so a restart reads them again)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("lane stopped by an unexpected error; its topic is not handled until a restart",
+                  lane=task.get_name(), error=repr(task.exception()))

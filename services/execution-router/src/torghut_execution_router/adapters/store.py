@@ -245,13 +245,7 @@ class ExecutionStore:
                 self.metrics.events_persisted.labels(venue=venue).inc()
                 return Recorded(verdict=FeedVerdict.UNCHANGED, linked=False)
 
-            verdict = judge(execution.feed_state(), event)
-            update: TradeUpdate | None = None
-            if verdict is FeedVerdict.APPLY:
-                update = build_trade_update(
-                    account=self.account, event=event, fingerprint=fingerprint, feed_seq=execution.feed_seq + 1,
-                    decision_id=execution.decision_id, fallback_reason=execution.fallback_reason,
-                    delta=fill_delta(execution.feed_state(), event))
+            verdict, update = self._judge(execution, event, fingerprint)
             inserted = await self._insert_event(conn, event, fingerprint, verdict=verdict.value, execution=execution,
                                                 update=update, published=published)
             if inserted is None:
@@ -279,13 +273,8 @@ class ExecutionStore:
             self.metrics.messages.labels(venue=venue, source=event.source.value).inc()
             event = _enriched(event, execution)
             fingerprint = event_fingerprint(self.account, event)
-            verdict = judge(execution.feed_state(), event)
-            update: TradeUpdate | None = None
-            if verdict is FeedVerdict.APPLY:
-                update = build_trade_update(
-                    account=self.account, event=event, fingerprint=fingerprint, feed_seq=execution.feed_seq + 1,
-                    decision_id=execution.decision_id, fallback_reason=execution.fallback_reason,
-                    delta=fill_delta(execution.feed_state(), event))
+            verdict, update = self._judge(execution, event, fingerprint)
+            if update is not None:
                 updates.append(update)
             rows.append(self._event_values(event, fingerprint, verdict=verdict.value, execution=execution,
                                            update=update, published=True))
@@ -305,6 +294,17 @@ class ExecutionStore:
             values["reject_reason"] = reject_reason[:500]
         await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, **values})
         return updates
+
+    def _judge(self, execution: ExecutionRow, event: VenueEvent,
+               fingerprint: str) -> tuple[FeedVerdict, TradeUpdate | None]:
+        """The event's verdict against the execution's state, and the update to publish if it applies."""
+        verdict = judge(execution.feed_state(), event)
+        if verdict is not FeedVerdict.APPLY:
+            return verdict, None
+        return verdict, build_trade_update(
+            account=self.account, event=event, fingerprint=fingerprint, feed_seq=execution.feed_seq + 1,
+            decision_id=execution.decision_id, fallback_reason=execution.fallback_reason,
+            delta=fill_delta(execution.feed_state(), event))
 
     def _count(self, verdict: FeedVerdict, venue: str) -> None:
         if verdict is FeedVerdict.APPLY:
