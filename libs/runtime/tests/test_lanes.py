@@ -6,6 +6,7 @@ The lanes run against the real broker in every wiring test; here each rule is pi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
@@ -49,6 +50,14 @@ class Consumer:
         return {where: offset for commit in self.commits for where, offset in commit.items()}
 
 
+def per_record(handle: Callable[[Record], Awaitable[bool]]) -> Callable[[list[Record]], Awaitable[list[Record]]]:
+    """A lane handler for a one-record-at-a-time topic: done with the record, or not yet."""
+    async def lane_handle(records: list[Record]) -> list[Record]:
+        assert len(records) == 1, "a topic without a batch is handed one record at a time"
+        return records if await handle(records[0]) else []
+    return lane_handle
+
+
 async def settle(condition, rounds: int = 1000) -> None:  # type: ignore[no-untyped-def]
     for _ in range(rounds):
         if condition():
@@ -72,16 +81,42 @@ async def test_a_topic_is_handled_in_order_one_record_at_a_time_while_other_topi
         return True
 
     consumer = Consumer()
-    lanes = RecordLanes({"a": LaneTopic(), "b": LaneTopic()}, handle, retry_backoff_s=0)
+    lanes = RecordLanes({"a": LaneTopic(), "b": LaneTopic()}, per_record(handle), retry_backoff_s=0)
     for offset in range(3):
-        await lanes.accept(Record("a", offset % 2, offset), consumer)  # type: ignore[arg-type]
-    await lanes.accept(Record("b", 0, 0), consumer)  # type: ignore[arg-type]
+        lanes.accept([Record("a", offset % 2, offset)], consumer)  # type: ignore[arg-type]
+    lanes.accept([Record("b", 0, 0)], consumer)  # type: ignore[arg-type]
     await settle(lambda: handled == [Record("b", 0, 0)])
     gate.set()
     await settle(lambda: len(handled) == 4)
     assert [r.offset for r in handled if r.topic == "a"] == [0, 1, 2]
     await lanes.drain(1)
     assert consumer.committed() == {("a", 0): 3, ("a", 1): 2, ("b", 0): 1}
+
+
+async def test_a_batch_lane_hands_over_what_is_queued_and_offers_again_what_was_not_done() -> None:
+    calls: list[list[Record]] = []
+    gate = asyncio.Event()
+
+    async def handle(records: list[Record]) -> list[Record]:
+        calls.append(list(records))
+        if len(calls) == 1:
+            await gate.wait()  # more records queue up meanwhile
+        elif len(calls) == 2:  # partition 0 stops at its second record; partition 1 goes on
+            return [r for r in records if r.partition == 1 or r.offset == 1]
+        return records
+
+    consumer = Consumer()
+    lanes = RecordLanes({"a": LaneTopic(batch=3)}, handle, retry_backoff_s=0)
+    lanes.accept([Record("a", 0, 0)], consumer)  # type: ignore[list-item]
+    await settle(lambda: len(calls) == 1)
+    lanes.accept([Record("a", 0, 1), Record("a", 1, 0), Record("a", 0, 2), Record("a", 1, 1)],  # type: ignore[list-item]
+                 consumer)  # type: ignore[arg-type]
+    gate.set()
+    await settle(lambda: len(calls) == 3)
+    assert calls[1] == [Record("a", 0, 1), Record("a", 1, 0), Record("a", 0, 2)], "up to the batch, in arrival order"
+    assert calls[2] == [Record("a", 0, 2), Record("a", 1, 1)], "what was not done comes first next time"
+    await settle(lambda: consumer.committed() == {("a", 0): 3, ("a", 1): 2})
+    await lanes.drain(1)
 
 
 async def test_workers_give_a_lane_per_partition_and_cap_how_many_are_busy() -> None:
@@ -98,9 +133,9 @@ async def test_workers_give_a_lane_per_partition_and_cap_how_many_are_busy() -> 
         return True
 
     consumer = Consumer(assigned={TopicPartition("a", p) for p in range(3)})
-    lanes = RecordLanes({"a": LaneTopic.with_workers(2)}, handle, retry_backoff_s=0)
+    lanes = RecordLanes({"a": LaneTopic.with_workers(2)}, per_record(handle), retry_backoff_s=0)
     for partition in range(3):
-        await lanes.accept(Record("a", partition, 0), consumer)  # type: ignore[arg-type]
+        lanes.accept([Record("a", partition, 0)], consumer)  # type: ignore[arg-type]
     await settle(lambda: busy == 2)
     for _ in range(50):
         await asyncio.sleep(0)
@@ -119,9 +154,9 @@ async def test_a_full_lane_pauses_its_partition_and_resumes_it_once_caught_up() 
         return True
 
     consumer = Consumer()
-    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
+    lanes = RecordLanes({"a": LaneTopic()}, per_record(handle), retry_backoff_s=0)
     for offset in range(HIGH_WATER):
-        await lanes.accept(Record("a", 0, offset), consumer)  # type: ignore[arg-type]
+        lanes.accept([Record("a", 0, offset)], consumer)  # type: ignore[arg-type]
     assert consumer.paused == {TopicPartition("a", 0)}
     gate.set()
     await settle(lambda: not consumer.paused)
@@ -139,9 +174,9 @@ async def test_a_record_of_a_revoked_partition_is_left_to_its_new_owner() -> Non
         return True
 
     consumer = Consumer(assigned={TopicPartition("a", 1)})
-    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
-    await lanes.accept(Record("a", 0, 7), consumer)  # type: ignore[arg-type]
-    await lanes.accept(Record("a", 1, 3), consumer)  # type: ignore[arg-type]
+    lanes = RecordLanes({"a": LaneTopic()}, per_record(handle), retry_backoff_s=0)
+    lanes.accept([Record("a", 0, 7)], consumer)  # type: ignore[arg-type]
+    lanes.accept([Record("a", 1, 3)], consumer)  # type: ignore[arg-type]
     await settle(lambda: len(handled) == 1)
     await lanes.drain(1)
     assert handled == [Record("a", 1, 3)] and consumer.committed() == {("a", 1): 4}
@@ -159,9 +194,9 @@ async def test_a_record_is_tried_until_done_and_a_failed_commit_is_tried_again()
         return answer
 
     consumer = Consumer(failing_commits=1)
-    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
-    await lanes.accept(Record("a", 0, 0), consumer)  # type: ignore[arg-type]
-    await lanes.accept(Record("a", 0, 1), consumer)  # type: ignore[arg-type]
+    lanes = RecordLanes({"a": LaneTopic()}, per_record(handle), retry_backoff_s=0)
+    lanes.accept([Record("a", 0, 0)], consumer)  # type: ignore[arg-type]
+    lanes.accept([Record("a", 0, 1)], consumer)  # type: ignore[arg-type]
     await settle(lambda: not answers)
     assert calls == [Record("a", 0, 0)] * 3 + [Record("a", 0, 1)]
     await settle(lambda: consumer.committed() == {("a", 0): 2})
@@ -181,13 +216,13 @@ async def test_drain_finishes_the_record_in_hand_and_leaves_the_rest() -> None:
         return True
 
     consumer = Consumer()
-    lanes = RecordLanes({"a": LaneTopic()}, handle, retry_backoff_s=0)
+    lanes = RecordLanes({"a": LaneTopic()}, per_record(handle), retry_backoff_s=0)
     for offset in range(3):
-        await lanes.accept(Record("a", 0, offset), consumer)  # type: ignore[arg-type]
+        lanes.accept([Record("a", 0, offset)], consumer)  # type: ignore[arg-type]
     await entered.wait()
     draining = asyncio.create_task(lanes.drain(5))
     await asyncio.sleep(0)
-    await lanes.accept(Record("a", 0, 3), consumer)  # type: ignore[arg-type]
+    lanes.accept([Record("a", 0, 3)], consumer)  # type: ignore[arg-type]
     release.set()
     await draining
     assert handled == [0] and consumer.committed() == {("a", 0): 1}, "the rest is read again after the restart"

@@ -1,8 +1,8 @@
 """Kafka wiring: consume -> handle -> publish -> commit, bounded retries, dead-letter topics.
 
-Every subscriber commits by hand (``AckPolicy.MANUAL``), only past records whose handler and the
-publishes it awaits returned: the lanes of per-record topics (:mod:`.lanes`) every 100 ms, a batch
-topic per batch.
+A service reads all its topics with one consumer, whose records are handled in a lane per topic
+(:mod:`.lanes`). It commits by hand (``AckPolicy.MANUAL``), every 100 ms, only past records whose
+handler and the publishes it awaits returned.
 
 Around each handler this module adds what FastStream does not have:
 
@@ -43,6 +43,7 @@ from torghut_contracts import headers as h
 from torghut_contracts.headers import MessageHeaders, derived_message_id, header_dict
 from torghut_contracts.topics import TopicSpec
 
+from .commit_hooks import CommitHooks
 from .db import IdempotencyStore, StoredOutput
 from .lanes import LaneTopic, RecordLanes
 from .logs import correlation_id_var
@@ -167,7 +168,6 @@ class _Unreadable:
 
 @dataclass
 class _BatchResult:
-    handled: dict[TopicPartition, int] = field(default_factory=dict)
     rewind: dict[TopicPartition, int] = field(default_factory=dict)
     publish: list[tuple[Span, list[StoredOutput]]] = field(default_factory=list)
     outcomes: list[str] = field(default_factory=list)
@@ -184,7 +184,11 @@ class _Subscription:
     group: str
     max_attempts: int
     lanes: LaneTopic
-    db_only: bool
+    claim_last: bool
+
+    @property
+    def batch(self) -> bool:
+        return self.lanes.batch > 1
 
 
 @dataclass
@@ -205,15 +209,17 @@ class KafkaWiring:
     """Registers idempotent, dead-lettering subscribers on one broker and publishes their outputs."""
 
     def __init__(self, settings: ServiceSettings, broker: KafkaBroker, engine: AsyncEngine,
-                 metrics: ConsumerMetrics) -> None:
+                 metrics: ConsumerMetrics, tracer_provider: TracerProvider | None = None) -> None:
         self.settings = settings
+        # The service's own provider: the global one is whichever runtime in the process set it first.
+        self._tracer = trace.get_tracer("torghut.kafka", tracer_provider=tracer_provider)
         self.broker = broker
         self.engine = engine
         self.metrics = metrics
         self.store = IdempotencyStore(engine)
         self._attempts = _Attempts()
-        self._per_record: dict[str, dict[str, _Subscription]] = {}
-        """Per-record topics waiting for :meth:`register_consumers`: by consumer, then prefixed topic name."""
+        self._pending: dict[str, dict[str, _Subscription]] = {}
+        """Topics waiting for :meth:`register_consumers`: by consumer, then prefixed topic name."""
         self._lanes: list[RecordLanes] = []
         self._groups: dict[str, str] = {}
         """The Kafka group reading each subscribed (prefixed) topic, for :meth:`read_through`."""
@@ -225,26 +231,27 @@ class KafkaWiring:
 
     def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                db_only: bool = False) -> None:
+                claim_last: bool = False) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
-        The service's per-record topics share one consumer, which hands their records to lanes
-        (:meth:`register_consumers`): one record at a time per topic, in order, the topics side by
-        side.
+        The service's topics share one consumer, which hands their records to lanes
+        (:meth:`register_consumers`): one record (or one batch) at a time per topic, in order, the
+        topics side by side.
 
         ``workers`` > 1 gives the topic a lane per partition, at most ``workers`` handling at once,
         so slow handlers (an LLM call) overlap across keys while each key keeps its order.
 
-        ``batch`` = N handles up to N fetched records per database transaction and offset commit,
-        for high-volume topics (TA signals). The handler still sees one message at a time, and every
+        ``batch`` = N handles up to N queued records per database transaction, for high-volume
+        topics (TA signals). The handler still sees one message at a time, and every
         per-message guarantee holds: order per partition, bounded retries, DLQ, idempotency, trace.
 
-        ``db_only`` declares that a per-record handler touches nothing but its transaction (no HTTP,
-        no venue: the risk-firewall's state and verdicts). It then runs before its tracking record
-        is claimed, the claim being the transaction's last statement; a record processed before
-        (a redelivery, a replay) fails the claim, its work rolls back and the stored outputs are
-        published again. One statement fewer per record; like a batch handler, it may run twice for
-        a redelivered record, and that run leaves nothing behind.
+        ``claim_last`` declares that running a per-record handler again for a record it processed
+        before leaves nothing behind: it touches nothing but its transaction (the risk-firewall's
+        state and verdicts), or it finds its own stored result before any outside call (the
+        decision-client's decision per request). It then runs before its tracking record is
+        claimed, the claim being the transaction's last statement; a record processed before (a
+        redelivery, a replay) fails the claim, its work rolls back and the stored outputs are
+        published again. One statement fewer per record.
         """
         if batch is not None and workers > 1:
             raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
@@ -254,21 +261,18 @@ class KafkaWiring:
         # carry the prefix, so a sandbox consumer never joins (and rebalances) production's group.
         group = group_id or f"{self.settings.service_name}.{spec.name}"
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
-        if batch is not None:
-            self._subscribe_batch(spec, handler, group, attempts_allowed, batch)
-            return
-        lanes = LaneTopic.with_workers(workers) if workers > 1 else LaneTopic()
+        lanes = LaneTopic.with_workers(workers) if workers > 1 else LaneTopic(batch=batch or 1)
         # A group of its own (``group_id``) needs a consumer of its own.
         consumer = _RECORDS if group_id is None else f"group:{group_id}"
-        self._per_record.setdefault(consumer, {})[topic] = _Subscription(spec, handler, group, attempts_allowed,
-                                                                         lanes, db_only)
+        self._pending.setdefault(consumer, {})[topic] = _Subscription(spec, handler, group, attempts_allowed,
+                                                                      lanes, claim_last)
 
     async def read_through(self, spec: TopicSpec[Any], *, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until this service has handled every record on ``spec``'s topic
         as of now; False if it has not by then. For a handler about to act on state another consumer
         keeps (see :mod:`.progress`)."""
         topic = self.topic(spec)
-        for name, subscriptions in self._per_record.items():  # not registered yet
+        for name, subscriptions in self._pending.items():  # not registered yet
             if topic in subscriptions:
                 self._groups[topic] = self._kafka_group(name, subscriptions)
         if topic not in self._groups:
@@ -276,17 +280,17 @@ class KafkaWiring:
         return await self.progress.read_through(topic, self._groups[topic], timeout_s=timeout_s)
 
     def register_consumers(self) -> None:
-        """Subscribe the per-record topics, all in one consumer (a topic with its own ``group_id`` apart).
+        """Subscribe the topics, all in one consumer (a topic with its own ``group_id`` apart).
 
         Each consumer is a fetch loop, and on a quiet topic every loop is a fetch per
         ``KAFKA_FETCH_MAX_WAIT_MS`` for the service and for the broker: a consumer per topic was
         most of a service's idle CPU. The shared consumer's group is ``<service>.records``
-        (``<service>.<topic>`` if the service has one such topic). Its records are handled in a lane
+        (``<service>.<topic>`` if the service has one topic). Its records are handled in a lane
         per topic (:mod:`.lanes`), so the topics progress side by side as if each had a consumer of
         its own: a record being retried holds back only its own topic, and a handler may wait for
         another topic to be read through. Called once, before the broker starts.
         """
-        consumers, self._per_record = self._per_record, {}
+        consumers, self._pending = self._pending, {}
         for name, subscriptions in consumers.items():
             self._subscribe_lanes(name, self._kafka_group(name, subscriptions), subscriptions)
 
@@ -303,22 +307,29 @@ class KafkaWiring:
     def _subscribe_lanes(self, name: str, kafka_group: str, subscriptions: dict[str, _Subscription]) -> None:
         self._groups.update(dict.fromkeys(subscriptions, kafka_group))
 
-        async def handle(record: Any) -> bool:
-            sub = subscriptions[record.topic]
-            return await self._on_record(sub.spec, record.topic, sub.group, sub.handler, record, sub.max_attempts,
-                                         db_only=sub.db_only)
+        async def handle(records: list[Any]) -> Sequence[Any]:
+            sub = subscriptions[records[0].topic]
+            if sub.batch:
+                return await self._on_batch(sub.spec, records[0].topic, sub.group, sub.handler, records,
+                                            sub.max_attempts)
+            done = await self._on_record(sub.spec, records[0].topic, sub.group, sub.handler, records[0],
+                                         sub.max_attempts, claim_last=sub.claim_last)
+            return records if done else ()
 
         lanes = RecordLanes({topic: sub.lanes for topic, sub in subscriptions.items()}, handle,
                             self.settings.consumer_retry_backoff_ms / 1000)
         self._lanes.append(lanes)
 
         async def subscriber(message: KafkaMessage) -> None:
-            await lanes.accept(message.raw_message, cast(AIOKafkaConsumer, message.consumer))
+            lanes.accept(message.raw_message, cast(AIOKafkaConsumer, message.consumer))
 
         only = next(iter(subscriptions.values())) if len(subscriptions) == 1 else None
         subscriber.__name__ = "consume_" + (only.spec.name if only else name).replace(".", "_").replace("-", "_")
-        self.broker.subscriber(  # type: ignore[call-overload]
+        registered = self.broker.subscriber(  # type: ignore[call-overload]
             *subscriptions,
+            batch=True,  # whatever one fetch brought, handed to the lanes in one call
+            max_records=self.settings.kafka_max_batch,
+            batch_timeout_ms=_BATCH_WAIT_MS,
             ack_policy=AckPolicy.MANUAL,  # the lanes commit what they handled
             group_id=kafka_group,
             auto_offset_reset=self.settings.kafka_auto_offset_reset,
@@ -327,49 +338,24 @@ class KafkaWiring:
             fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             title=f"{self.settings.service_name}:{only.spec.name if only else name}",
             description="; ".join(sub.spec.description for sub in subscriptions.values()),
-        )(subscriber)
-
-    def _subscribe_batch(self, spec: TopicSpec[M], handler: Handler[M], group: str, attempts_allowed: int,
-                         batch: int) -> None:
-        topic = self.topic(spec)
-        kafka_group = self.settings.topic_prefix + group
-        self._groups[topic] = kafka_group
-
-        async def subscriber(message: KafkaMessage) -> None:
-            await self._on_batch(spec, topic, group, handler, message, attempts_allowed)
-
-        subscriber.__name__ = f"consume_{spec.name.replace('.', '_').replace('-', '_')}"
-        registered = self.broker.subscriber(  # type: ignore[call-overload]
-            topic,
-            batch=True,
-            max_records=batch,
-            batch_timeout_ms=_BATCH_WAIT_MS,
-            ack_policy=AckPolicy.MANUAL,
-            group_id=kafka_group,
-            auto_offset_reset=self.settings.kafka_auto_offset_reset,
-            session_timeout_ms=self.settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
-            title=f"{self.settings.service_name}:{spec.name}",
-            description=spec.description,
         )
         registered(subscriber)
-        _wait_for_records(registered, batch)
+        _wait_for_records(registered, self.settings.kafka_max_batch)
 
     async def _on_record(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
-                         record: Any, max_attempts: int, *, db_only: bool = False) -> bool:
+                         record: Any, max_attempts: int, *, claim_last: bool = False) -> bool:
         """Handle one record in its lane; False: its handler failed, backed off, try it again."""
         where = (record.topic, record.partition, record.offset)
         started = time.perf_counter()
         inbound: Inbound[M] | None = await self._decode_or_dead_letter(spec, topic, group, record)
         if inbound is None:
             return True
-        span = trace.get_tracer("torghut.kafka").start_span(
+        span = self._tracer.start_span(
             f"{topic} process", context=propagate.extract(header_dict(record.headers)), kind=SpanKind.CONSUMER)
         token = correlation_id_var.set(inbound.headers.correlation_id)
         try:
             with trace.use_span(span, end_on_exit=True):  # the outputs carry the record's trace
-                outcome = await (self._process_then_claim if db_only else self._process)(group, handler, inbound)
+                outcome = await (self._process_then_claim if claim_last else self._process)(group, handler, inbound)
         except Exception as exc:
             failures = self._attempts.fail(where)
             if failures >= max_attempts:
@@ -418,56 +404,45 @@ class KafkaWiring:
         return decoded
 
     async def _on_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
-                        message: KafkaMessage, max_attempts: int) -> None:
-        """Handle fetched records in one transaction; commit offsets only as far as they succeeded.
+                        records: list[Any], max_attempts: int) -> list[Any]:
+        """Handle a lane's records in one transaction; return those done with.
 
         A failing record stops its own partition (later records of that partition wait for it, so
-        order holds) while other partitions go on; the partition is rewound to the failing record.
+        order holds) while other partitions go on; it and the rest of its partition are offered
+        again after the backoff. If the database or the broker fails, nothing is done (the lane
+        offers the records again).
         """
-        records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
-        consumer = cast(AIOKafkaConsumer, message.consumer)
         started = time.perf_counter()
         work: list[tuple[TopicPartition, Any, Inbound[M] | _Unreadable]] = [
             (TopicPartition(r.topic, r.partition), r, self._decode(spec, r)) for r in records]
         try:
             mode = _Pass.UNCHECKED
             while True:  # at most three passes: CAREFUL raises neither
+                hooks = CommitHooks()  # a pass that rolls back forgets what its handlers registered
                 try:
-                    result = await self._run_batch(spec, topic, group, handler, work, max_attempts, mode)
+                    with hooks:
+                        result = await self._run_batch(spec, topic, group, handler, work, max_attempts, mode, hooks)
                     break
                 except _AlreadyProcessed:
                     mode = _Pass.CHECKED
                 except _HandlerFailed:
                     mode = _Pass.CAREFUL
                 _discard(handler)
+            hooks.run()
             await self._publish_batch(spec, topic, group, result)
-        except Exception as exc:  # the database or the broker failed: nothing committed, retry the batch
+        except Exception:
             _discard(handler)
-            log.warning("batch failed; retrying it", topic=topic, records=len(records), error=repr(exc))
-            first: dict[TopicPartition, int] = {}
-            for tp, record, _ in work:
-                first.setdefault(tp, record.offset)
-            for tp, offset in first.items():
-                consumer.seek(tp, offset)
-            await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000)
-            return
-        # Commit the next offset to read: past the last record handled, or the failing record itself.
-        commits = {tp: offset + 1 for tp, offset in result.handled.items()}
-        commits.update(result.rewind)
-        if commits:
-            await consumer.commit(commits)
-        for tp, offset in result.rewind.items():
-            consumer.seek(tp, offset)
+            raise
+        self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
         if result.rewind:
             await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000)
-        self.metrics.handler_seconds.labels(topic=spec.name).observe(time.perf_counter() - started)
+        return [record for tp, record, _ in work if record.offset < result.rewind.get(tp, record.offset + 1)]
 
     async def _run_batch(self, spec: TopicSpec[M], topic: str, group: str, handler: Handler[M],
                          work: list[tuple[TopicPartition, Any, Inbound[M] | _Unreadable]], max_attempts: int,
-                         mode: _Pass) -> _BatchResult:
+                         mode: _Pass, hooks: CommitHooks) -> _BatchResult:
         """One transaction over the batch, records in order; a partition stops at its first failure."""
         result = _BatchResult()
-        tracer = trace.get_tracer("torghut.kafka")
         careful = mode is _Pass.CAREFUL
         ids = [item.headers.message_id for _, _, item in work if isinstance(item, Inbound)]
         async with self.engine.begin() as conn:
@@ -480,10 +455,9 @@ class KafkaWiring:
                     continue
                 if isinstance(item, _Unreadable):
                     result.unreadable.append(item)
-                    result.handled[tp] = record.offset
                     continue
-                span = tracer.start_span(f"{topic} process", context=propagate.extract(header_dict(record.headers)),
-                                         kind=SpanKind.CONSUMER)
+                span = self._tracer.start_span(f"{topic} process", kind=SpanKind.CONSUMER,
+                                               context=propagate.extract(header_dict(record.headers)))
                 message_id = item.headers.message_id
                 if message_id in stored:
                     outcome, outputs = "duplicate", stored[message_id]
@@ -492,12 +466,14 @@ class KafkaWiring:
                     try:
                         with trace.use_span(span):
                             if careful:
+                                mark = hooks.mark()
                                 try:
                                     async with conn.begin_nested():
                                         outgoing = await handler(item, conn)
                                         await _flush(handler, conn)
                                 except BaseException:
                                     _discard(handler)
+                                    hooks.forget_since(mark)
                                     raise
                             else:
                                 outgoing = await handler(item, conn)
@@ -515,7 +491,6 @@ class KafkaWiring:
                         if failures >= max_attempts:
                             self._attempts.clear(where)
                             result.poisoned.append((record, item, repr(exc), failures))
-                            result.handled[tp] = record.offset
                         else:
                             self.metrics.messages.labels(topic=spec.name, outcome="retried").inc()
                             log.warning("handler failed; retrying", topic=topic, offset=record.offset,
@@ -529,7 +504,6 @@ class KafkaWiring:
                     fresh.append((item, outputs))
                 result.publish.append((span, outputs))
                 result.outcomes.append(outcome)
-                result.handled[tp] = record.offset
             if not careful:
                 try:
                     await _flush(handler, conn)
@@ -564,33 +538,38 @@ class KafkaWiring:
                                     "handler_error", error, failures)
 
     async def _process(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
+        hooks = CommitHooks()
         try:
-            async with self.engine.begin() as conn:
-                previous = await self.store.previous_outputs(conn, group, inbound.headers.message_id)
-                if previous is None:
-                    outgoing = await handler(inbound, conn)
-                    await _flush(handler, conn)
-                    outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
-                    await self.store.mark_processed(conn, group, inbound.headers.message_id, topic=inbound.topic,
-                                                    partition=inbound.partition, offset=inbound.offset,
-                                                    outputs=outputs)
-                else:
-                    outputs = previous
+            with hooks:
+                async with self.engine.begin() as conn:
+                    previous = await self.store.previous_outputs(conn, group, inbound.headers.message_id)
+                    if previous is None:
+                        outgoing = await handler(inbound, conn)
+                        await _flush(handler, conn)
+                        outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
+                        await self.store.mark_processed(conn, group, inbound.headers.message_id,
+                                                        topic=inbound.topic, partition=inbound.partition,
+                                                        offset=inbound.offset, outputs=outputs)
+                    else:
+                        outputs = previous
         except BaseException:
             _discard(handler)
             raise
+        hooks.run()
         await self.publish_all(outputs)
         return "processed" if previous is None else "duplicate"
 
     async def _process_then_claim(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
-        """``_process`` for a ``db_only`` handler: handle first, claim the tracking record last."""
+        """``_process`` for a ``claim_last`` handler: handle first, claim the tracking record last."""
+        hooks = CommitHooks()
         try:
-            async with self.engine.begin() as conn:
-                outgoing = await handler(inbound, conn)
-                await _flush(handler, conn)
-                outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
-                if not await self.store.claim_processed_many(conn, group, [(inbound, outputs)]):
-                    raise _AlreadyProcessed
+            with hooks:
+                async with self.engine.begin() as conn:
+                    outgoing = await handler(inbound, conn)
+                    await _flush(handler, conn)
+                    outputs = [self._render(inbound, item, index) for index, item in enumerate(outgoing)]
+                    if not await self.store.claim_processed_many(conn, group, [(inbound, outputs)]):
+                        raise _AlreadyProcessed
         except _AlreadyProcessed:
             _discard(handler)
             async with self.engine.connect() as conn:
@@ -601,6 +580,7 @@ class KafkaWiring:
         except BaseException:
             _discard(handler)
             raise
+        hooks.run()
         await self.publish_all(outputs)
         return "processed"
 

@@ -2,24 +2,26 @@
 
 Every consumer is a fetch loop, and on a quiet topic every loop costs the service and the broker a
 fetch per ``KAFKA_FETCH_MAX_WAIT_MS``: a service with a consumer per topic spends most of its idle
-CPU (and, on two cores, much of its latency) fetching nothing. So a service reads all its
-per-record topics with one consumer and hands each record to a *lane*: a task that handles its
-records in order, one at a time. The offsets of handled records are committed together every
-``COMMIT_INTERVAL_S`` (a commit per record was a third of a quiet service's broker requests): a
-record handled but not yet committed when the service dies is read again, and its tracking
-record makes that change nothing. A topic is one lane,
-as if it had a consumer of its own; a topic with ``workers`` > 1 gets a lane per partition, at most
-``workers`` of them handling at once, so slow handlers (an LLM call) overlap across keys while each
-key keeps its order. A lane that waits (a handler retrying, a slow engine) holds back nobody
-else's records, and a handler may wait for another lane's topic to be read through (see
-:mod:`.progress`).
+CPU (and, on two cores, much of its latency) fetching nothing. So a service reads all its topics
+with one consumer and hands each record to a *lane*: a task that handles its records in order.
 
-A lane holding ``HIGH_WATER`` records pauses their partitions, so memory stays bounded; the
-consumer refetches them from its position when the lane has caught up. A record whose partition
-was revoked before its turn is left to the partition's new owner (its offset was never committed);
-one being handled when that happens finishes, and the new owner's copy is recognised by its
-tracking record. On stop, each lane finishes the record in hand; the rest are read again on the
-next start.
+A topic is one lane, as if it had a consumer of its own. A topic with ``workers`` > 1 gets a lane
+per partition, at most ``workers`` of them handling at once, so slow handlers (an LLM call) overlap
+across keys while each key keeps its order. A topic with ``batch`` > 1 (TA signals) hands its
+handler everything queued, up to ``batch`` records, so a burst costs one transaction instead of
+one each. A lane that waits (a handler retrying, a slow engine) holds back nobody else's records,
+and a handler may wait for another lane's topic to be read through (see :mod:`.progress`).
+
+The offsets of handled records are committed together every ``COMMIT_INTERVAL_S`` (a commit per
+record was a third of a quiet service's broker requests): a record handled but not yet committed
+when the service dies is read again, and its tracking record makes that change nothing.
+
+A lane holding ``HIGH_WATER`` records (twice its batch, if more) pauses their partitions, so
+memory stays bounded; the consumer refetches them from its position when the lane has caught up.
+A record whose partition was revoked before its turn is left to the partition's new owner (its
+offset was never committed); one being handled when that happens finishes, and the new owner's
+copy is recognised by its tracking record. On stop, each lane finishes the records in hand; the
+rest are read again on the next start.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,14 +49,23 @@ COMMIT_INTERVAL_S = 0.1
 
 @dataclass(frozen=True)
 class LaneTopic:
-    """How one topic's records are laned: ``workers`` > 1 means a lane per partition, at most that many busy."""
+    """How one topic's records are laned.
+
+    ``workers`` > 1 means a lane per partition, at most that many busy; ``batch`` > 1 hands the
+    handler up to that many queued records at once (one transaction for many small messages).
+    """
 
     workers: int = 1
+    batch: int = 1
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
 
     @classmethod
     def with_workers(cls, workers: int) -> LaneTopic:
-        return cls(workers, asyncio.Semaphore(workers))
+        return cls(workers, slots=asyncio.Semaphore(workers))
+
+    @property
+    def high_water(self) -> int:
+        return max(HIGH_WATER, 2 * self.batch)
 
 
 @dataclass
@@ -65,16 +77,24 @@ class _Lane:
     task: asyncio.Task[None] | None = None
 
 
+Handle = Callable[[list[Any]], Awaitable[Collection[Any]]]
+"""Handle a lane's next records (one, or up to the topic's ``batch``) and return those done with
+(handled, or dead-lettered); the rest are offered again, after the handler's own backoff. Records
+of one partition are done in order: what is done of a partition is a prefix of its records."""
+
+
+def _partition(record: Any) -> TopicPartition:
+    return TopicPartition(record.topic, record.partition)
+
+
 class RecordLanes:
     """The lanes of one consumer.
 
-    ``handle(record)`` returns True once the record is done with (handled, or dead-lettered), False
-    to be called again for it (it backed off itself: a handler failing below its attempts). If it
-    raises (the database or the broker is down), it is called again after ``retry_backoff_s``.
+    ``handle`` (see :data:`Handle`) may raise (the database or the broker is down): its records are
+    then offered again after ``retry_backoff_s``.
     """
 
-    def __init__(self, topics: dict[str, LaneTopic], handle: Callable[[Any], Awaitable[bool]],
-                 retry_backoff_s: float) -> None:
+    def __init__(self, topics: dict[str, LaneTopic], handle: Handle, retry_backoff_s: float) -> None:
         self._topics = topics
         self._handle = handle
         self._retry_backoff_s = retry_backoff_s
@@ -86,16 +106,26 @@ class RecordLanes:
         self._consumer: AIOKafkaConsumer | None = None
         self._to_commit = asyncio.Event()
 
-    async def accept(self, record: Any, consumer: AIOKafkaConsumer) -> None:
-        """Queue a fetched record on its lane; returns at once, so the fetch loop never waits."""
+    def accept(self, records: Iterable[Any], consumer: AIOKafkaConsumer) -> None:
+        """Queue fetched records on their lanes; returns at once, so the fetch loop never waits."""
         if self._closing:
             return  # not committed: read again after the restart
-        topic = self._topics[record.topic]
-        key: str | tuple[str, int] = (record.topic, record.partition) if topic.workers > 1 else record.topic
         if self._committer is None:
             self._consumer = consumer
             self._committer = asyncio.create_task(self._commit_every(), name="lane offsets",
                                                   context=contextvars.Context())
+        for record in records:
+            lane = self._lane(record, consumer)
+            lane.queue.append(record)
+            lane.arrived.set()
+            if len(lane.queue) >= lane.topic.high_water:
+                tp = _partition(record)
+                consumer.pause(tp)
+                lane.paused.add(tp)
+
+    def _lane(self, record: Any, consumer: AIOKafkaConsumer) -> _Lane:
+        topic = self._topics[record.topic]
+        key: str | tuple[str, int] = (record.topic, record.partition) if topic.workers > 1 else record.topic
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane(topic)
@@ -103,40 +133,44 @@ class RecordLanes:
             lane.task = asyncio.create_task(self._run(lane, consumer), name=f"lane {key}",
                                             context=contextvars.Context())
             lane.task.add_done_callback(_report_crash)
-        lane.queue.append(record)
-        lane.arrived.set()
-        if len(lane.queue) >= HIGH_WATER:
-            tp = TopicPartition(record.topic, record.partition)
-            consumer.pause(tp)
-            lane.paused.add(tp)
+        return lane
 
     async def _run(self, lane: _Lane, consumer: AIOKafkaConsumer) -> None:
         while not self._closing:
+            assigned = consumer.assignment()
+            if any(_partition(record) not in assigned for record in lane.queue):
+                # A revoked partition's records are left to its new owner (their offsets were never committed).
+                lane.queue = deque(record for record in lane.queue if _partition(record) in assigned)
             if not lane.queue:
                 lane.arrived.clear()
                 await lane.arrived.wait()
                 continue
-            record = lane.queue[0]
-            tp = TopicPartition(record.topic, record.partition)
-            if tp in consumer.assignment():
+            records = list(itertools.islice(lane.queue, lane.topic.batch))
+            try:
                 async with lane.topic.slots:
-                    await self._handle_until_done(record)
-                self._handled[tp] = record.offset + 1
-                self._to_commit.set()
-            lane.queue.popleft()
-            if lane.paused and len(lane.queue) <= HIGH_WATER // 2:
+                    done = await self._handle(records)
+            except Exception as exc:
+                log.warning("records not handled; trying again", topic=records[0].topic, records=len(records),
+                            first_offset=records[0].offset, error=repr(exc))
+                await asyncio.sleep(self._retry_backoff_s)
+                continue
+            self._mark_handled(lane, done)
+            if lane.paused and len(lane.queue) <= lane.topic.high_water // 2:
                 consumer.resume(*(tp for tp in lane.paused if tp in consumer.assignment()))
                 lane.paused.clear()
 
-    async def _handle_until_done(self, record: Any) -> None:
-        while True:
-            try:
-                if await self._handle(record):
-                    return
-            except Exception as exc:
-                log.warning("record not handled; trying again", topic=record.topic, partition=record.partition,
-                            offset=record.offset, error=repr(exc))
-                await asyncio.sleep(self._retry_backoff_s)
+    def _mark_handled(self, lane: _Lane, done: Collection[Any]) -> None:
+        if not done:
+            return
+        if len(done) == 1 and next(iter(done)) is lane.queue[0]:
+            lane.queue.popleft()
+        else:
+            gone = {id(record) for record in done}
+            lane.queue = deque(record for record in lane.queue if id(record) not in gone)
+        for record in done:
+            tp = _partition(record)
+            self._handled[tp] = max(self._handled.get(tp, 0), record.offset + 1)
+        self._to_commit.set()
 
     async def _commit_every(self) -> None:
         assert self._consumer is not None

@@ -52,7 +52,7 @@ class ServiceRuntime:
         self.metrics = ConsumerMetrics(self.registry)
         self.broker = build_broker(settings, self.registry, self.tracer_provider)
         self.engine = create_engine(settings.database_url, settings.schema_name)
-        self.kafka = KafkaWiring(settings, self.broker, self.engine, self.metrics)
+        self.kafka = KafkaWiring(settings, self.broker, self.engine, self.metrics, self.tracer_provider)
         self.migrations = migrations
         self.routes: list[BaseRoute] = []
         self.uses_kafka = uses_kafka
@@ -65,9 +65,9 @@ class ServiceRuntime:
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                db_only: bool = False) -> None:
+                claim_last: bool = False) -> None:
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
-                           batch=batch, db_only=db_only)
+                           batch=batch, claim_last=claim_last)
 
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)
