@@ -59,12 +59,10 @@ class PriceSignalHandler:
         pending, self._pending = self._pending, {}
         if not pending:
             return
-        with_orders = await self.paper.symbols_with_open_orders(conn, list(pending))
+        with_orders = await self.paper.store_quotes_unless_open(conn, [quotes[-1] for quotes in pending.values()])
         for symbol in sorted(with_orders):
             for quote in pending[symbol]:
                 await self.record_all(await self.paper.on_quote(quote))
-        await self.paper.store_quotes(conn, [quotes[-1] for symbol, quotes in pending.items()
-                                             if symbol not in with_orders])
 
     def discard(self) -> None:
         self._pending = {}

@@ -71,16 +71,35 @@ _OPEN_ORDERS_AND = sa.select(paper_orders).where(
 _QUOTE = sa.select(paper_quotes).where(paper_quotes.c.symbol == sa.bindparam("b_symbol"))
 
 
-def _upsert_newer(quotes: list[paper.Quote]) -> Any:
+def _newer_only(statement: Any) -> Any:
     """Insert or update each symbol's price, but only where it is newer (event time, then seq) than the stored one."""
-    values = pg_insert(paper_quotes).values([
-        {"symbol": q.symbol, "price": q.price, "event_ts": q.event_ts, "seq": q.seq} for q in quotes])
-    return values.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["symbol"],
-        set_={"price": values.excluded.price, "event_ts": values.excluded.event_ts, "seq": values.excluded.seq},
+        set_={"price": statement.excluded.price, "event_ts": statement.excluded.event_ts,
+              "seq": statement.excluded.seq},
         where=sa.tuple_(paper_quotes.c.event_ts, paper_quotes.c.seq)
-        < sa.tuple_(values.excluded.event_ts, values.excluded.seq),
+        < sa.tuple_(statement.excluded.event_ts, statement.excluded.seq),
     )
+
+
+def _upsert_newer(quotes: list[paper.Quote]) -> Any:
+    return _newer_only(pg_insert(paper_quotes).values([
+        {"symbol": q.symbol, "price": q.price, "event_ts": q.event_ts, "seq": q.seq} for q in quotes]))
+
+
+def _store_unless_open(account: str, quotes: list[paper.Quote]) -> Any:
+    """One statement: store the prices of symbols without an open order, select the symbols with one."""
+    open_symbols = sa.select(paper_orders.c.symbol).distinct().where(
+        paper_orders.c.account == account, paper_orders.c.status.in_(_OPEN),
+        paper_orders.c.symbol.in_([q.symbol for q in quotes])).cte("open_symbols")
+    incoming = sa.values(sa.column("symbol", sa.Text), sa.column("price", sa.Numeric),
+                         sa.column("event_ts", paper_quotes.c.event_ts.type), sa.column("seq", sa.BigInteger),
+                         name="incoming").data([(q.symbol, q.price, q.event_ts, q.seq) for q in quotes])
+    stored = _newer_only(pg_insert(paper_quotes).from_select(
+        ["symbol", "price", "event_ts", "seq"],
+        sa.select(incoming).where(incoming.c.symbol.not_in(sa.select(open_symbols.c.symbol))))).cte("stored")
+    # Postgres runs a data-modifying WITH whether or not the query reads it.
+    return sa.select(open_symbols.c.symbol).add_cte(stored)
 
 
 class PaperVenue:
@@ -181,22 +200,16 @@ class PaperVenue:
             return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
         return SubmitOutcome(SubmitKind.ACCEPTED, step.events, order=order)
 
-    async def symbols_with_open_orders(self, conn: AsyncConnection, symbols: list[str]) -> set[str]:
-        """Which of ``symbols`` have an open paper order (their prices need a fill chance each)."""
-        if not symbols:
-            return set()
-        rows = await conn.execute(sa.select(paper_orders.c.symbol).distinct().where(
-            paper_orders.c.account == self.account, paper_orders.c.status.in_(_OPEN),
-            paper_orders.c.symbol.in_(symbols)))
-        return {r.symbol for r in rows}
+    async def store_quotes_unless_open(self, conn: AsyncConnection, quotes: list[paper.Quote]) -> set[str]:
+        """Record the prices (at most one per symbol) of symbols without an open paper order, each only
+        if newer than the one held, in ``conn``'s transaction; return the symbols that have one.
 
-    async def store_quotes(self, conn: AsyncConnection, quotes: list[paper.Quote]) -> None:
-        """Record prices (at most one per symbol) in ``conn``'s transaction, each only if newer than the one held.
-
-        For symbols without open orders: nothing can fill, so no account lock and no fill model.
+        Nothing can fill without an open order, so those prices need no account lock and no fill
+        model; the others each need a fill chance (:meth:`on_quote`). One statement for both.
         """
-        if quotes:
-            await conn.execute(_upsert_newer(quotes))
+        if not quotes:
+            return set()
+        return {r.symbol for r in await conn.execute(_store_unless_open(self.account, quotes))}
 
     async def on_quote(self, quote: paper.Quote) -> list[VenueEvent]:
         """Record a price if it is newer than the one held; give open orders on the symbol a fill chance."""
