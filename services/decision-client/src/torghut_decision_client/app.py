@@ -73,9 +73,11 @@ def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport 
         assert gate.artifact is not None
         shadow = _dspy_program(settings, gate.artifact, mode="dspy-shadow", lm=dspy_lm)
     handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry))
-    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, db_only=True)
+    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
     # Engine runs are slow (seconds to minutes): overlap them across partitions, in order within each.
-    runtime.consume(topics.TRIGGERS, handlers.on_trigger, workers=settings.decision_client_workers)
+    # A trigger processed before finds its stored decision before the engine is asked (claim_last).
+    runtime.consume(topics.TRIGGERS, handlers.on_trigger, workers=settings.decision_client_workers,
+                    claim_last=True)
     return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate)
 
 

@@ -20,12 +20,12 @@ def build_runtime(settings: RiskFirewallSettings, **runtime_kwargs: object) -> S
                                 clock=make_clock(settings.risk_clock), metrics=FirewallMetrics(runtime.registry))
     # Control first: at start-up the compacted posture is read before decisions are judged as far as
     # the broker allows; until then the default posture (kill switch on) vetoes everything.
-    # Every handler works in its transaction alone (db_only): each claims its tracking record last.
-    runtime.consume(topics.CONTROL, handlers.on_control, db_only=True)
-    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, db_only=True)
-    runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, db_only=True)
+    # Every handler works in its transaction alone (claim_last): each claims its tracking record last.
+    runtime.consume(topics.CONTROL, handlers.on_control, claim_last=True)
+    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
+    runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, claim_last=True)
     runtime.consume(topics.TA_SIGNALS, handlers.on_signal, batch=settings.kafka_max_batch)
-    runtime.consume(topics.DECISIONS, handlers.on_decision, db_only=True)
+    runtime.consume(topics.DECISIONS, handlers.on_decision, claim_last=True)
     runtime.add_routes(operator_routes(runtime.engine, settings.risk_limits, settings.torghut_account,
                                        settings.risk_operator_token))
     return runtime

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.decision_engine import DecisionRequest, ExecutionContext, RiskPolicyContext
 from torghut_contracts.models import AccountSnapshot, Decision, ShadowVerdict, StrategyTrigger
-from torghut_runtime import Inbound, Outgoing
+from torghut_runtime import Inbound, Outgoing, after_commit
 
 from ..domain import reasons
 from ..domain.outcome import (
@@ -69,7 +69,7 @@ class DecisionHandlers:
         trigger = inbound.payload
         stored = await store.trigger_state(conn, self.account, trigger.request_id)
         if stored.decision is not None:
-            self.metrics.replays.inc()
+            after_commit(self.metrics.replays.inc)
             log.info("trigger replayed; republishing the stored decision", request_id=trigger.request_id,
                      decision_id=stored.decision.decision_id)
             return [self._outgoing(stored.decision)]
@@ -122,16 +122,19 @@ class DecisionHandlers:
             self.metrics.engine_seconds.labels(transport=transport.name).observe(time.perf_counter() - started)
 
     def _count(self, decision: Decision) -> None:
-        self.metrics.decisions.labels(transport=decision.provenance.transport,
-                                      action=decision.intent.action.value).inc()
-        for reason in decision.reason_codes if decision.provenance.mode == FAIL_CLOSED_MODE else ():
-            self.metrics.holds.labels(reason=reason).inc()
+        after_commit(lambda: self._count_committed(decision))
         log.info("decision", request_id=decision.request_id, decision_id=decision.decision_id,
                  action=decision.intent.action.value, qty=str(decision.intent.qty),
                  reason_codes=decision.reason_codes, transport=decision.provenance.transport,
                  run_id=decision.provenance.run_id, latency_ms=str(decision.provenance.latency_ms))
 
+    def _count_committed(self, decision: Decision) -> None:
+        self.metrics.decisions.labels(transport=decision.provenance.transport,
+                                      action=decision.intent.action.value).inc()
+        for reason in decision.reason_codes if decision.provenance.mode == FAIL_CLOSED_MODE else ():
+            self.metrics.holds.labels(reason=reason).inc()
+
     def _count_shadow(self, shadow: ShadowVerdict, outcome: EngineOutcome) -> None:
         primary_action = getattr(getattr(outcome, "intent", None), "action", None)
-        self.metrics.shadow.labels(action=shadow.action.value,
-                                   agrees=str(primary_action == shadow.action).lower()).inc()
+        after_commit(self.metrics.shadow.labels(action=shadow.action.value,
+                                                agrees=str(primary_action == shadow.action).lower()).inc)

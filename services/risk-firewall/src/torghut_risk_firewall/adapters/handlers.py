@@ -26,7 +26,7 @@ from torghut_contracts.models import (
     TaSignal,
     TradeUpdate,
 )
-from torghut_runtime import Inbound, Outgoing
+from torghut_runtime import Inbound, Outgoing, after_commit
 
 from ..domain import reasons as r
 from ..domain.evaluate import Verdict, effective_trading_state, evaluate_order, reference_price
@@ -108,14 +108,14 @@ class FirewallHandlers:
         return self._judged(decision, verdict, wire_verdict, None)
 
     def _republish(self, decision: Decision, previous: store.StoredVerdict) -> list[Outgoing]:
-        self.metrics.replayed.inc()
+        after_commit(self.metrics.replayed.inc)
         log.info("decision already judged; republishing the stored verdict", decision_id=decision.decision_id,
                  outcome=previous.verdict.outcome.value)
         return self._outputs(previous.verdict, previous.approved_order)
 
     def _judged(self, decision: Decision, verdict: Verdict, wire_verdict: RiskVerdict,
                 order: ApprovedOrder | None) -> list[Outgoing]:
-        self._count(verdict)
+        after_commit(lambda: self._count(verdict))
         log.info("verdict", decision_id=decision.decision_id, symbol=decision.symbol,
                  outcome=wire_verdict.outcome.value, reasons=list(verdict.reason_codes),
                  approved_qty=str(verdict.approved_qty), client_order_id=order.client_order_id if order else None)
@@ -151,7 +151,7 @@ class FirewallHandlers:
         result = sweep(portfolio, control, self.limits, market, now)
         outputs: list[Outgoing] = []
         for latch in result.new_latches:
-            self.metrics.latches.labels(reason=latch.reason).inc()
+            after_commit(self.metrics.latches.labels(reason=latch.reason).inc)
             await store.record_latch_event(conn, portfolio.account, "latched", latch)
             log.warning("latched stop", account=portfolio.account, reason=latch.reason, detail=latch.detail)
         for flatten in result.flatten_orders:
@@ -161,7 +161,7 @@ class FirewallHandlers:
             wire_verdict = to_risk_verdict(flatten.verdict, terms)
             order = to_approved_order(flatten.verdict, terms)
             await store.store_verdict(conn, wire_verdict, order)
-            self.metrics.flatten_orders.inc()
+            after_commit(self.metrics.flatten_orders.inc)
             log.warning("scheduled flatten order", symbol=flatten.symbol, side=order.side.value, qty=str(order.qty),
                         client_order_id=order.client_order_id)
             outputs.extend(self._outputs(wire_verdict, order))
@@ -189,14 +189,14 @@ class FirewallHandlers:
     async def on_trade_update(self, inbound: Inbound[TradeUpdate], conn: AsyncConnection) -> list[Outgoing]:
         update = inbound.payload
         if update.account != self.account:
-            self.metrics.trade_updates.labels(outcome="other_account").inc()
+            after_commit(self.metrics.trade_updates.labels(outcome="other_account").inc)
             return []
         portfolio, fresh = await store.lock_and_remember_trade_update(conn, update)
         if not fresh:
-            self.metrics.trade_updates.labels(outcome="duplicate").inc()
+            after_commit(self.metrics.trade_updates.labels(outcome="duplicate").inc)
             return []
         portfolio = apply_trade_update(portfolio, update)
-        self.metrics.trade_updates.labels(outcome="applied").inc()
+        after_commit(self.metrics.trade_updates.labels(outcome="applied").inc)
         return await self._save_after_sweep(conn, portfolio, self.clock(update.timestamp))
 
     # -- account snapshots ---------------------------------------------------------------------------
@@ -209,7 +209,7 @@ class FirewallHandlers:
         now = self.clock(snapshot.as_of)
         latches = detect_latches(portfolio, self.limits, now)
         for latch in latches:
-            self.metrics.latches.labels(reason=latch.reason).inc()
+            after_commit(self.metrics.latches.labels(reason=latch.reason).inc)
             await store.record_latch_event(conn, portfolio.account, "latched", latch)
             log.warning("latched stop", account=portfolio.account, reason=latch.reason, detail=latch.detail)
         portfolio = with_latches(portfolio, latches)
