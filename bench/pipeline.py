@@ -67,7 +67,9 @@ QUIET_BETWEEN_SAMPLES_S = 0.2
 RATE_SYMBOLS = ("ORCL", "CRM", "ADBE", "INTC", "QCOM", "TXN", "IBM", "CSCO", "PEP", "KO",
                 "WMT", "COST", "JPM", "BAC", "XOM", "CVX", "UNH", "PFE", "DIS", "NKE")
 STAGES = (topics.TRIGGERS, topics.DECISIONS, topics.ORDERS_APPROVED, topics.TRADE_UPDATES)
-SIGNAL_GROUPS = ("signal-trigger", "risk-firewall", "execution-router")
+#: The consumer groups reading TA signals. The runtime names a service's group
+#: <TOPIC_PREFIX><service>.records, or <service>.<topic> when it reads one topic.
+SIGNAL_GROUPS = (f"signal-trigger.{topics.TA_SIGNALS.name}", "risk-firewall.records", "execution-router.records")
 DEFAULT_RATES = (10, 25, 50, 100, 200, 400, 800, 1600)
 
 
@@ -282,9 +284,7 @@ class Pipeline:
 
     # -- sustained rate ----------------------------------------------------------------------------
     async def sustained_rate(self, rates: list[int], step_s: float) -> dict[str, Any]:
-        # the runtime names a group <TOPIC_PREFIX><service>.<topic>
-        lag = LagProbe(self.bootstrap, self.topic(topics.TA_SIGNALS),
-                       [f"{self.prefix}{g}.{topics.TA_SIGNALS.name}" for g in SIGNAL_GROUPS])
+        lag = LagProbe(self.bootstrap, self.topic(topics.TA_SIGNALS), [self.prefix + g for g in SIGNAL_GROUPS])
         await lag.start()
         steps: list[dict[str, Any]] = []
         seqs = dict.fromkeys(RATE_SYMBOLS, 0)

@@ -77,6 +77,9 @@ def test_a_quick_run_measures_every_figure(embedded_stack: EmbeddedStack, tmp_pa
     assert (papers["pdfs_stored"], papers["agentruns_submitted"], papers["webhook_refused"]) == (
         Plan.quick().papers, Plan.quick().papers, 0)
     assert results["bare"]["lost"] == results["bare_after"]["lost"] == 0
+    consumed = results["pipeline"]["rate"]["steps"][0]["consumed_per_s"]
+    assert len(consumed) == 3 and all(rate > 0 for rate in consumed.values()), \
+        f"the rate steps watch a group that does not read the signals: {consumed}"
 
     json.dumps(results, default=str)  # latest.json can be written
     assert render(rows, title(results)).count("\n") == len(rows) + len({r.section for r in rows}) + 1
