@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeInForce
@@ -71,35 +72,41 @@ _OPEN_ORDERS_AND = sa.select(paper_orders).where(
 _QUOTE = sa.select(paper_quotes).where(paper_quotes.c.symbol == sa.bindparam("b_symbol"))
 
 
-def _newer_only(statement: Any) -> Any:
+def _upsert_newer(quotes: list[paper.Quote]) -> Any:
     """Insert or update each symbol's price, but only where it is newer (event time, then seq) than the stored one."""
-    return statement.on_conflict_do_update(
+    values = pg_insert(paper_quotes).values([
+        {"symbol": q.symbol, "price": q.price, "event_ts": q.event_ts, "seq": q.seq} for q in quotes])
+    return values.on_conflict_do_update(
         index_elements=["symbol"],
-        set_={"price": statement.excluded.price, "event_ts": statement.excluded.event_ts,
-              "seq": statement.excluded.seq},
+        set_={"price": values.excluded.price, "event_ts": values.excluded.event_ts, "seq": values.excluded.seq},
         where=sa.tuple_(paper_quotes.c.event_ts, paper_quotes.c.seq)
-        < sa.tuple_(statement.excluded.event_ts, statement.excluded.seq),
+        < sa.tuple_(values.excluded.event_ts, values.excluded.seq),
     )
 
 
-def _upsert_newer(quotes: list[paper.Quote]) -> Any:
-    return _newer_only(pg_insert(paper_quotes).values([
-        {"symbol": q.symbol, "price": q.price, "event_ts": q.event_ts, "seq": q.seq} for q in quotes]))
-
-
-def _store_unless_open(account: str, quotes: list[paper.Quote]) -> Any:
-    """One statement: store the prices of symbols without an open order, select the symbols with one."""
-    open_symbols = sa.select(paper_orders.c.symbol).distinct().where(
-        paper_orders.c.account == account, paper_orders.c.status.in_(_OPEN),
-        paper_orders.c.symbol.in_([q.symbol for q in quotes])).cte("open_symbols")
-    incoming = sa.values(sa.column("symbol", sa.Text), sa.column("price", sa.Numeric),
-                         sa.column("event_ts", paper_quotes.c.event_ts.type), sa.column("seq", sa.BigInteger),
-                         name="incoming").data([(q.symbol, q.price, q.event_ts, q.seq) for q in quotes])
-    stored = _newer_only(pg_insert(paper_quotes).from_select(
-        ["symbol", "price", "event_ts", "seq"],
-        sa.select(incoming).where(incoming.c.symbol.not_in(sa.select(open_symbols.c.symbol))))).cte("stored")
-    # Postgres runs a data-modifying WITH whether or not the query reads it.
-    return sa.select(open_symbols.c.symbol).add_cte(stored)
+#: Store the prices of symbols without an open order, select the symbols with one: one statement,
+#: prepared once whatever the batch's size (the prices come as arrays). Postgres runs a
+#: data-modifying WITH whether or not the query reads it.
+_STORE_UNLESS_OPEN = sa.text("""
+WITH open_symbols AS (
+    SELECT DISTINCT symbol FROM paper_orders
+    WHERE account = :account AND status = ANY(:open_statuses) AND symbol = ANY(:symbols)
+), stored AS (
+    INSERT INTO paper_quotes (symbol, price, event_ts, seq)
+    SELECT q.symbol, q.price, q.event_ts, q.seq
+    FROM unnest(:symbols, :prices, :event_ts, :seqs) AS q (symbol, price, event_ts, seq)
+    WHERE NOT EXISTS (SELECT 1 FROM open_symbols o WHERE o.symbol = q.symbol)
+    ON CONFLICT (symbol) DO UPDATE
+    SET price = excluded.price, event_ts = excluded.event_ts, seq = excluded.seq
+    WHERE (paper_quotes.event_ts, paper_quotes.seq) < (excluded.event_ts, excluded.seq)
+)
+SELECT symbol FROM open_symbols
+""").bindparams(
+    sa.bindparam("account", type_=sa.Text), sa.bindparam("open_statuses", type_=ARRAY(sa.Text)),
+    sa.bindparam("symbols", type_=ARRAY(sa.Text)), sa.bindparam("prices", type_=ARRAY(sa.Numeric)),
+    sa.bindparam("event_ts", type_=ARRAY(paper_quotes.c.event_ts.type)),
+    sa.bindparam("seqs", type_=ARRAY(sa.BigInteger)),
+).columns(symbol=sa.Text)
 
 
 class PaperVenue:
@@ -209,7 +216,11 @@ class PaperVenue:
         """
         if not quotes:
             return set()
-        return {r.symbol for r in await conn.execute(_store_unless_open(self.account, quotes))}
+        rows = await conn.execute(_STORE_UNLESS_OPEN, {
+            "account": self.account, "open_statuses": list(_OPEN), "symbols": [q.symbol for q in quotes],
+            "prices": [q.price for q in quotes], "event_ts": [q.event_ts for q in quotes],
+            "seqs": [q.seq for q in quotes]})
+        return {r.symbol for r in rows}
 
     async def on_quote(self, quote: paper.Quote) -> list[VenueEvent]:
         """Record a price if it is newer than the one held; give open orders on the symbol a fill chance."""
