@@ -320,7 +320,13 @@ class KafkaWiring:
                             self.settings.consumer_retry_backoff_ms / 1000)
         self._lanes.append(lanes)
 
-        async def subscriber(message: KafkaMessage) -> None:
+        context = self.broker.context
+
+        async def subscriber() -> None:
+            # The message comes from FastStream's context, not from a ``KafkaMessage`` parameter:
+            # fast-depends resolves such a parameter with a synchronous call it runs in a worker
+            # thread, a thread round trip for every fetch.
+            message: KafkaMessage = context.get_local("message")
             lanes.accept(message.raw_message, cast(AIOKafkaConsumer, message.consumer))
 
         only = next(iter(subscriptions.values())) if len(subscriptions) == 1 else None
