@@ -1,10 +1,11 @@
 """Price signals for the paper venue, written through the consumer's batch transaction.
 
-TA signals are the router's highest-volume input. Each one used to open its own Postgres transaction;
-now a batch is buffered in memory and written by ``flush(conn)`` inside the runtime's batch
-transaction: one upsert of the latest price per symbol. Only symbols with open paper orders take the
-per-price path (every price, in order, gets its fill chance in the venue's own locked transaction,
-and the resulting trade updates go through the order feed and wake the outbox as before).
+TA signals are the router's highest-volume input. A batch of them is buffered in memory and written
+by ``flush(conn)`` inside the runtime's batch transaction (``PaperVenue.on_prices``): one statement
+for the latest price of every symbol without an open paper order, and for the symbols with one,
+every price in order gets its fill chance. Fills go through the order feed in the same transaction
+and leave through the outbox once it commits, so a batch redelivered after a crash fills nothing
+twice and loses no fill.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from .adapters.paper_venue import PaperVenue
 from .domain.orders import VenueEvent
 from .domain.paper import Quote
 
-RecordAll = Callable[[Iterable[VenueEvent]], Awaitable[Any]]
+#: Records venue events through the order feed in the given transaction; their updates leave through
+#: the outbox once it commits.
+RecordAll = Callable[[Iterable[VenueEvent], AsyncConnection], Awaitable[Any]]
 
 
 def quote_of(signal: TaSignal) -> Quote | None:
@@ -59,10 +62,9 @@ class PriceSignalHandler:
         pending, self._pending = self._pending, {}
         if not pending:
             return
-        with_orders = await self.paper.store_quotes_unless_open(conn, [quotes[-1] for quotes in pending.values()])
-        for symbol in sorted(with_orders):
-            for quote in pending[symbol]:
-                await self.record_all(await self.paper.on_quote(quote))
+        events = await self.paper.on_prices(conn, pending)
+        if events:
+            await self.record_all(events, conn)
 
     def discard(self) -> None:
         self._pending = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, OrderStatus, TradeEvent
 from torghut_contracts.headers import MessageHeaders, derived_message_id
 from torghut_contracts.models import AccountSnapshot, ApprovedOrder, ControlCommand, TradeUpdate
-from torghut_runtime import Inbound, Outgoing
+from torghut_runtime import Inbound, Outgoing, after_commit
 
 from .adapters.lean import LeanAdapter
 from .adapters.metrics import RouterMetrics
@@ -121,7 +122,7 @@ class ExecutionRouter:
         self.outbox_wake = _Wake()
         self.snapshot_wake = _Wake()
         self.reconcile_wake = _Wake()
-        self.on_signal = PriceSignalHandler(paper, self.record_all)
+        self.on_signal = PriceSignalHandler(paper, functools.partial(self.record_all, caller_publishes=False))
         """The TA-signal handler: prices buffered per batch and written in its transaction (``prices``)."""
 
     # -- consumers ---------------------------------------------------------------------------------
@@ -309,16 +310,21 @@ class ExecutionRouter:
         return []
 
     # -- the order feed ----------------------------------------------------------------------------
-    async def record_all(self, events: Iterable[VenueEvent], conn: AsyncConnection | None = None) -> list[TradeUpdate]:
+    async def record_all(self, events: Iterable[VenueEvent], conn: AsyncConnection | None = None, *,
+                         caller_publishes: bool = True) -> list[TradeUpdate]:
         """Pass ``events`` through the order feed. Alone, each is its own transaction and its update
-        leaves through the outbox; in ``conn`` the caller publishes the updates returned."""
+        leaves through the outbox. In ``conn`` the caller publishes the updates returned, unless
+        ``caller_publishes`` is false: then the outbox does, once ``conn``'s transaction commits."""
+        published = conn is not None and caller_publishes
         updates = []
         for event in events:
-            recorded = await self.store.record(event, conn, published=conn is not None)
+            recorded = await self.store.record(event, conn, published=published)
             if recorded.update is not None:
                 updates.append(recorded.update)
                 if conn is None:
                     self.outbox_wake.notify("update")
+                elif not published:
+                    after_commit(functools.partial(self.outbox_wake.notify, "update"))
                 if event.event in FILL_EVENTS and event.order.venue is self.account_venue:
                     # In ``conn`` the snapshot still reflects the fill: it locks the paper account,
                     # which this transaction holds until it commits.

@@ -1,7 +1,9 @@
-"""TA-signal prices buffered per batch and written in the batch's transaction (``flush``/``discard``)."""
+"""TA-signal prices buffered per batch and written in the batch's transaction (``flush``/``discard``),
+and never missed by an order placed at the same moment."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
@@ -56,7 +58,7 @@ async def test_every_price_in_a_batch_gives_open_orders_a_fill_chance(offline_ro
     service = await offline_router(paper_slippage_bps=0)
     recorded: list[VenueEvent] = []
 
-    async def record_all(events: Iterable[VenueEvent]) -> None:
+    async def record_all(events: Iterable[VenueEvent], _conn: Any) -> None:
         recorded.extend(events)
 
     handler = PriceSignalHandler(service.router.paper, record_all)
@@ -73,3 +75,81 @@ async def test_every_price_in_a_batch_gives_open_orders_a_fill_chance(offline_ro
         price("AAPL", "50", 1)])
     assert [(e.event, e.fill_price) for e in recorded] == [(TradeEvent.FILL, D("98.5"))]
     assert await stored_prices(service) == {"NVDA": D(102), "AAPL": D(50)}
+
+
+async def blocked_on_a_lock(service: Any) -> None:
+    """Returns once some session of this database waits for a lock (within ten seconds)."""
+    query = sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'")
+    for _ in range(1000):
+        async with service.runtime.engine.connect() as conn:
+            if (await conn.execute(query)).scalar_one():
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("nobody waited for a lock: the price batch and the order did not serialise")
+
+
+async def test_an_order_placed_while_a_price_batch_commits_fills_on_that_price(
+        offline_router: Any, make_messages: Any) -> None:
+    m = make_messages
+    service = await offline_router(paper_slippage_bps=0)
+    router = service.router
+    await router.store.save_control(m["control"]())
+    order = m["approved"](qty="10")
+
+    async with service.runtime.engine.connect() as conn:
+        batch = await conn.begin()
+        await router.on_signal(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
+        await router.on_signal.flush(conn)  # the price is written, not yet committed
+        placing = asyncio.create_task(router.paper.submit(OrderRequest.from_approved(order)))
+        await blocked_on_a_lock(service)
+        await batch.commit()
+    placed = await placing
+    assert [(e.event, e.fill_price) for e in placed.events] == [(TradeEvent.NEW, None), (TradeEvent.FILL, D(101))], \
+        "the submission waited for the batch and saw its price"
+
+
+async def test_a_price_batch_committing_while_an_order_is_placed_fills_it(
+        offline_router: Any, make_messages: Any) -> None:
+    m = make_messages
+    service = await offline_router(paper_slippage_bps=0)
+    router, engine = service.router, service.runtime.engine
+    await router.store.save_control(m["control"]())
+    order = m["approved"](qty="10")
+
+    async def price_batch() -> None:
+        async with engine.begin() as conn:
+            await router.on_signal(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
+            await router.on_signal.flush(conn)
+
+    async with engine.connect() as conn:
+        placement = await conn.begin()
+        outputs = await router.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        assert [o.message.event for o in outputs] == [TradeEvent.NEW], "no price yet: the order rests"
+        pricing = asyncio.create_task(price_batch())
+        await blocked_on_a_lock(service)
+        await placement.commit()
+    await pricing
+
+    updates = [topics.TRADE_UPDATES.decode(p.payload.encode()) for p in await router.store.pending_publications()]
+    assert [(u.event, u.order.client_order_id, u.fill_price) for u in updates] == [
+        (TradeEvent.FILL, order.client_order_id, D(101))], "the batch saw the order and its fill leaves by the outbox"
+    assert "update" in router.outbox_wake._reasons
+
+
+async def test_a_fill_of_a_batch_that_rolls_back_never_happened(offline_router: Any, make_messages: Any) -> None:
+    m = make_messages
+    service = await offline_router(paper_slippage_bps=0)
+    router, engine = service.router, service.runtime.engine
+    await router.store.save_control(m["control"]())
+    order = m["approved"](qty="10")
+    async with engine.begin() as conn:
+        await router.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+
+    async with engine.connect() as conn:
+        batch = await conn.begin()
+        await router.on_signal(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
+        await router.on_signal.flush(conn)
+        await batch.rollback()
+    assert await router.store.pending_publications() == []
+    assert (await router.paper.get_by_client_order_id(order.client_order_id)).status.value == "new"

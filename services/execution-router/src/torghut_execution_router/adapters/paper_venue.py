@@ -8,7 +8,7 @@ same events and lookups as Alpaca, so the router's reconciliation covers it too.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -64,6 +64,8 @@ def _upsert_position() -> Any:
 _UPSERT_ORDER = _upsert_order()
 _UPSERT_POSITION = _upsert_position()
 _LOCK_ACCOUNT = sa.select(paper_accounts).where(paper_accounts.c.account == sa.bindparam("b_account")).with_for_update()
+_HOLD_ACCOUNT = sa.select(paper_accounts.c.account).where(
+    paper_accounts.c.account == sa.bindparam("b_account")).with_for_update()
 _UPDATE_ACCOUNT = paper_accounts.update().where(paper_accounts.c.account == sa.bindparam("b_account"))
 _POSITIONS = sa.select(paper_positions).where(paper_positions.c.account == sa.bindparam("b_account"))
 _OPEN_ORDERS_AND = sa.select(paper_orders).where(
@@ -207,33 +209,48 @@ class PaperVenue:
             return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
         return SubmitOutcome(SubmitKind.ACCEPTED, step.events, order=order)
 
-    async def store_quotes_unless_open(self, conn: AsyncConnection, quotes: list[paper.Quote]) -> set[str]:
-        """Record the prices (at most one per symbol) of symbols without an open paper order, each only
-        if newer than the one held, in ``conn``'s transaction; return the symbols that have one.
+    async def on_prices(self, conn: AsyncConnection, prices: Mapping[str, Sequence[paper.Quote]]) -> list[VenueEvent]:
+        """Record a batch's prices (each symbol's in event order) and give open orders their fill
+        chances, in ``conn``'s transaction.
 
-        Nothing can fill without an open order, so those prices need no account lock and no fill
-        model; the others each need a fill chance (:meth:`on_quote`). One statement for both.
+        It takes the account lock first, as a submission does. Without it a price and an order that
+        arrive together can each miss the other: the submission reads the price held before the
+        batch commits, the batch looks for open orders before the submission commits, and the order
+        waits for a price that has already come (write skew). Under the lock whichever is second
+        sees the first. Symbols without an open order, nearly all of them, take one statement for
+        the whole batch: nothing can fill, so only their latest price counts.
         """
-        if not quotes:
-            return set()
-        rows = await conn.execute(_STORE_UNLESS_OPEN, {
-            "account": self.account, "open_statuses": list(_OPEN), "symbols": [q.symbol for q in quotes],
-            "prices": [q.price for q in quotes], "event_ts": [q.event_ts for q in quotes],
-            "seqs": [q.seq for q in quotes]})
-        return {r.symbol for r in rows}
+        latest = [quotes[-1] for quotes in prices.values() if quotes]
+        if not latest:
+            return []
+        if (await conn.execute(_HOLD_ACCOUNT, {"b_account": self.account})).first() is None:
+            await self._lock_account(conn)  # the first price ever: open the account, then lock it
+        with_orders = await conn.execute(_STORE_UNLESS_OPEN, {
+            "account": self.account, "open_statuses": list(_OPEN), "symbols": [q.symbol for q in latest],
+            "prices": [q.price for q in latest], "event_ts": [q.event_ts for q in latest],
+            "seqs": [q.seq for q in latest]})
+        events: list[VenueEvent] = []
+        for symbol in sorted(r.symbol for r in with_orders):
+            for quote in prices[symbol]:
+                events.extend(await self._fill_chance(conn, quote))
+        return events
 
     async def on_quote(self, quote: paper.Quote) -> list[VenueEvent]:
-        """Record a price if it is newer than the one held; give open orders on the symbol a fill chance."""
-        statement = _upsert_newer([quote]).returning(paper_quotes.c.symbol)
+        """:meth:`on_prices` for one price, in its own transaction."""
         async with self.engine.begin() as conn:
-            if (await conn.execute(statement)).first() is None:
-                return []  # not newer: a redelivery or an out-of-order price changes nothing
-            if not await self._open_orders(conn, quote.symbol):
-                return []  # nothing to fill: do not serialise every price on the account lock
-            account = await self._lock_account(conn)
-            step = paper.on_quote(quote, account=account, open_orders=await self._open_orders(conn, quote.symbol),
-                                  model=self.model)
-            await self._persist(conn, account, step)
+            return await self.on_prices(conn, {quote.symbol: [quote]})
+
+    async def _fill_chance(self, conn: AsyncConnection, quote: paper.Quote) -> list[VenueEvent]:
+        """Record ``quote`` if newer than the price held and let the symbol's open orders fill on it;
+        the caller holds the account lock."""
+        if (await conn.execute(_upsert_newer([quote]).returning(paper_quotes.c.symbol))).first() is None:
+            return []  # not newer: a redelivery or an out-of-order price changes nothing
+        open_orders = await self._open_orders(conn, quote.symbol)
+        if not open_orders:
+            return []  # an earlier price of the batch filled them
+        account = await self._lock_account(conn)
+        step = paper.on_quote(quote, account=account, open_orders=open_orders, model=self.model)
+        await self._persist(conn, account, step)
         return step.events
 
     async def cancel(self, order: VenueOrder) -> list[VenueEvent]:
