@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from aiokafka.admin import AIOKafkaAdminClient
@@ -27,6 +28,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import StrategyTrigger, TaSignal
 from torghut_embedded.pytest_plugin import create_test_topics
 from torghut_runtime import Inbound, Outgoing, ServiceRuntime, ServiceSettings, after_commit
+from torghut_runtime.lanes import RecordLanes
 from torghut_runtime.testing import produce, read_records, test_settings
 from torghut_runtime.tracing import build_tracer_provider
 
@@ -526,3 +528,28 @@ async def test_an_idle_batch_subscriber_waits_in_getmany_and_never_spins(monkeyp
     assert await subscriber.get_msg(consumer) == ("r1", "r2", "r3")  # type: ignore[attr-defined]
     assert len(slept) == 1
     assert consumer.asked == [(1000, 50), (1000, 50)]
+
+
+async def test_a_lane_stopped_by_a_bug_fails_the_liveness_probe(kafka_bootstrap: str, fresh_database_url: str,
+                                                                prefix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_bookkeeping(*_: object) -> None:
+        raise AssertionError("a bug in the lane itself, past the handler's retries")
+
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        return []
+
+    runtime.consume(topics.TA_SIGNALS, handle)
+    transport = httpx.ASGITransport(app=runtime.asgi())
+    async with runtime.running(), httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        assert (await client.get("/healthz")).status_code == 200
+        monkeypatch.setattr(RecordLanes, "_mark_handled", broken_bookkeeping)
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(1), key="AAPL")
+        for _ in range(200):
+            if runtime.kafka.crashed_lanes():
+                break
+            await asyncio.sleep(0.05)
+        health = await client.get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["checks"] == {"broker": True, "lanes": False}

@@ -226,3 +226,22 @@ async def test_drain_finishes_the_record_in_hand_and_leaves_the_rest() -> None:
     release.set()
     await draining
     assert handled == [0] and consumer.committed() == {("a", 0): 1}, "the rest is read again after the restart"
+
+
+async def test_a_lane_killed_by_a_bug_is_reported_and_the_other_lanes_go_on() -> None:
+    handled: list[Record] = []
+
+    async def handle(records: list[Record]) -> list[Record]:
+        if records[0].topic == "a":
+            return [object()]  # type: ignore[list-item]  # a handler bug: not one of the records it was given
+        handled.extend(records)
+        return records
+
+    consumer = Consumer()
+    lanes = RecordLanes({"a": LaneTopic(), "b": LaneTopic()}, handle, retry_backoff_s=0)
+    lanes.accept([Record("a", 0, 0)], consumer)  # type: ignore[list-item]
+    await settle(lambda: lanes.crashed == ["lane a"])
+    lanes.accept([Record("b", 0, 0)], consumer)  # type: ignore[list-item]
+    await settle(lambda: handled == [Record("b", 0, 0)])
+    await lanes.drain(1)
+    assert consumer.committed() == {("b", 0): 1}, "the crashed lane's record stays uncommitted for the restart"

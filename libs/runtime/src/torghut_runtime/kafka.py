@@ -300,6 +300,10 @@ class KafkaWiring:
             return self.settings.topic_prefix + only.group
         return self.settings.topic_prefix + f"{self.settings.service_name}.{name}"
 
+    def crashed_lanes(self) -> list[str]:
+        """The lanes stopped by an unexpected error (see :attr:`RecordLanes.crashed`)."""
+        return [name for lanes in self._lanes for name in lanes.crashed]
+
     async def drain(self, timeout_s: float) -> None:
         """Let every lane finish the record in hand (before the broker stops: it commits with it)."""
         await asyncio.gather(*(lanes.drain(timeout_s) for lanes in self._lanes))

@@ -21,7 +21,8 @@ memory stays bounded; the consumer refetches them from its position when the lan
 A record whose partition was revoked before its turn is left to the partition's new owner (its
 offset was never committed); one being handled when that happens finishes, and the new owner's
 copy is recognised by its tracking record. On stop, each lane finishes the records in hand; the
-rest are read again on the next start.
+rest are read again on the next start. A lane that dies of a bug is reported by :attr:`RecordLanes.crashed`
+(the liveness probe fails, so the orchestrator restarts the service and its records are read again).
 """
 
 from __future__ import annotations
@@ -105,6 +106,8 @@ class RecordLanes:
         self._committer: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._to_commit = asyncio.Event()
+        self.crashed: list[str] = []
+        """The lanes that died of an unexpected error: their topics are not handled until a restart."""
 
     def accept(self, records: Iterable[Any], consumer: AIOKafkaConsumer) -> None:
         """Queue fetched records on their lanes; returns at once, so the fetch loop never waits."""
@@ -132,7 +135,7 @@ class RecordLanes:
             # A fresh context: the lane must not inherit the trace of the record that opened it.
             lane.task = asyncio.create_task(self._run(lane, consumer), name=f"lane {key}",
                                             context=contextvars.Context())
-            lane.task.add_done_callback(_report_crash)
+            lane.task.add_done_callback(self._report_crash)
         return lane
 
     async def _run(self, lane: _Lane, consumer: AIOKafkaConsumer) -> None:
@@ -204,6 +207,14 @@ class RecordLanes:
             if self._handled.get(tp) == offset:  # not handled further meanwhile
                 del self._handled[tp]
 
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        """A lane that died of a bug stops handling its topic: say so loudly and keep it for the probe
+        (its records stay uncommitted, so a restart reads them again)."""
+        if not task.cancelled() and task.exception() is not None:
+            self.crashed.append(task.get_name())
+            log.error("lane stopped by an unexpected error; its topic is not handled until a restart",
+                      lane=task.get_name(), error=repr(task.exception()))
+
     async def drain(self, timeout_s: float) -> None:
         """Stop taking records; let each lane finish the one in hand (up to ``timeout_s``), then stop."""
         self._closing = True
@@ -225,11 +236,3 @@ class RecordLanes:
             self._committer = None
             if self._consumer is not None:
                 await self._commit(self._consumer)
-
-
-def _report_crash(task: asyncio.Task[None]) -> None:
-    """A lane that died of a bug stops handling its topic: say so loudly (its records stay uncommitted,
-    so a restart reads them again)."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error("lane stopped by an unexpected error; its topic is not handled until a restart",
-                  lane=task.get_name(), error=repr(task.exception()))

@@ -159,7 +159,11 @@ class ServiceRuntime:
 
     # -- probes -------------------------------------------------------------------------------
     async def liveness(self) -> dict[str, bool]:
-        return {"broker": await self._broker_ok()} if self.uses_kafka else {"process": True}
+        """Alive while the broker client answers and every consumer lane runs: a lane stopped by a
+        bug handles nothing until a restart, which is what a failing liveness probe gets."""
+        if not self.uses_kafka:
+            return {"process": True}
+        return {"broker": await self._broker_ok(), "lanes": not self.kafka.crashed_lanes()}
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"database": False, "migrations": self.migrations is None}
