@@ -21,8 +21,9 @@ memory stays bounded; the consumer refetches them from its position when the lan
 A record whose partition was revoked before its turn is left to the partition's new owner (its
 offset was never committed); one being handled when that happens finishes, and the new owner's
 copy is recognised by its tracking record. On stop, each lane finishes the records in hand; the
-rest are read again on the next start. A lane that dies of a bug is reported by :attr:`RecordLanes.crashed`
-(the liveness probe fails, so the orchestrator restarts the service and its records are read again).
+rest are read again on the next start. A lane that dies of a bug is reported by
+:attr:`RecordLanes.crashed` (the liveness probe fails, so the orchestrator restarts the service and
+its records are read again).
 """
 
 from __future__ import annotations

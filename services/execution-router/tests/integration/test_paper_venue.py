@@ -7,12 +7,18 @@ from decimal import Decimal as D
 from typing import Any
 
 from torghut_contracts.enums import OrderStatus, OrderType, Side, TimeInForce, TradeEvent
-from torghut_execution_router.adapters.paper_venue import NO_FILLS_YET
+from torghut_execution_router.adapters.paper_venue import NO_FILLS_YET, PaperVenue
 from torghut_execution_router.adapters.venue import SubmitKind
-from torghut_execution_router.domain.orders import OrderRequest
+from torghut_execution_router.domain.orders import OrderRequest, VenueEvent
 from torghut_execution_router.domain.paper import Quote
 
 T0 = datetime.now(UTC)
+
+
+async def price(venue: PaperVenue, quote: Quote) -> list[VenueEvent]:
+    """One price, in its own transaction, as the router's price batch gives it."""
+    async with venue.engine.begin() as conn:
+        return await venue.on_prices(conn, {quote.symbol: [quote]})
 
 
 def request(coid: str, qty: str = "10", limit: str | None = None, side: Side = Side.BUY) -> OrderRequest:
@@ -25,7 +31,7 @@ def request(coid: str, qty: str = "10", limit: str | None = None, side: Side = S
 async def test_the_paper_venue_keeps_its_books_in_postgres(offline_router: Any) -> None:
     service = await offline_router(paper_starting_cash=D(10_000), paper_slippage_bps=0)
     venue = service.router.paper
-    assert await venue.on_quote(Quote("NVDA", D(100), T0, 1)) == []
+    assert await price(venue, Quote("NVDA", D(100), T0, 1)) == []
     first = await venue.submit(request("a", qty="10"))
     again = await venue.submit(request("a", qty="10"))
     assert first.kind is SubmitKind.ACCEPTED and [e.event for e in first.events] == [TradeEvent.NEW, TradeEvent.FILL]
@@ -33,8 +39,8 @@ async def test_the_paper_venue_keeps_its_books_in_postgres(offline_router: Any) 
 
     resting = await venue.submit(request("b", qty="5", limit="90"))
     assert [o.client_order_id for o in await venue.list_open()] == ["b"]
-    assert await venue.on_quote(Quote("NVDA", D(89), T0 - timedelta(seconds=1), 1)) == [], "an older price is ignored"
-    filled = await venue.on_quote(Quote("NVDA", D(89), T0 + timedelta(seconds=1), 2))
+    assert await price(venue, Quote("NVDA", D(89), T0 - timedelta(seconds=1), 1)) == [], "an older price is ignored"
+    filled = await price(venue, Quote("NVDA", D(89), T0 + timedelta(seconds=1), 2))
     assert [(e.event, e.fill_price) for e in filled] == [(TradeEvent.FILL, D(89))]
     assert resting.order is not None
 
@@ -55,7 +61,7 @@ async def test_a_snapshot_names_the_last_fill_it_holds(offline_router: Any) -> N
     service = await offline_router(paper_slippage_bps=0)
     venue = service.router.paper
     assert (await venue.account_snapshot("paper-main", T0)).fills_through == NO_FILLS_YET
-    await venue.on_quote(Quote("NVDA", D(100), T0, 1))
+    await price(venue, Quote("NVDA", D(100), T0, 1))
     first = await venue.submit(request("f1"))
     second = await venue.submit(request("f2"))
     last_fill = second.events[-1].timestamp

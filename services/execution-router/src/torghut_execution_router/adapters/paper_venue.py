@@ -235,11 +235,6 @@ class PaperVenue:
                 events.extend(await self._fill_chance(conn, quote))
         return events
 
-    async def on_quote(self, quote: paper.Quote) -> list[VenueEvent]:
-        """:meth:`on_prices` for one price, in its own transaction."""
-        async with self.engine.begin() as conn:
-            return await self.on_prices(conn, {quote.symbol: [quote]})
-
     async def _fill_chance(self, conn: AsyncConnection, quote: paper.Quote) -> list[VenueEvent]:
         """Record ``quote`` if newer than the price held and let the symbol's open orders fill on it;
         the caller holds the account lock."""
