@@ -29,7 +29,8 @@ async def test_a_paper_order_rolls_back_whole_and_its_updates_are_the_handlers_o
     service = await offline_router(paper_slippage_bps=0)
     router, engine = service.router, service.runtime.engine
     await router.store.save_control(m["control"]())
-    await router.paper.on_quote(Quote("NVDA", D(100), datetime.now(UTC), 1))
+    async with engine.begin() as conn:
+        await router.paper.on_prices(conn, {"NVDA": [Quote("NVDA", D(100), datetime.now(UTC), 1)]})
     order = m["approved"](qty="10")
     message = m["inbound"](order, topics.ORDERS_APPROVED.name)
 
