@@ -45,7 +45,7 @@ from torghut_runtime import Inbound, Outgoing, ServiceRuntime, ServiceSettings
 from torghut_runtime.testing import test_settings
 from torghut_signal_trigger.app import MIGRATIONS, build_service
 from torghut_signal_trigger.settings import SignalTriggerSettings
-from torghut_signal_trigger.testing import T0, make_signal
+from torghut_strategies.testing import T0, make_signal
 
 from .stats import rate_until
 

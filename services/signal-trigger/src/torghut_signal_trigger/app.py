@@ -11,11 +11,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from torghut_contracts import topics
 from torghut_runtime import ServiceRuntime
+from torghut_strategies.book import StrategyBook
+from torghut_strategies.engine import EngineConfig
 
 from .adapters.kafka_source import SignalHandler
 from .adapters.metrics import TriggerMetrics
-from .domain.config import StrategyBook
-from .domain.engine import EngineConfig
 from .settings import SignalTriggerSettings
 from .strategy_file import load_strategy_book
 

@@ -11,9 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
-
-from .domain.gates import GateConfig
-from .domain.session import TradingSession
+from torghut_strategies.gates import GateConfig
+from torghut_strategies.session import TradingSession
 
 
 def _split(value: Any) -> Any:

@@ -1,31 +1,23 @@
-"""Loading the strategy book from YAML (the only I/O around :mod:`.domain.config`)."""
+"""The strategy book signal-trigger runs: ``STRATEGIES_PATH`` or the packaged default."""
 
 from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
 
-import yaml
 from torghut_runtime import ConfigError
-
-from .domain.config import StrategyBook, parse_strategy_book
+from torghut_strategies.book import StrategyBook, StrategyBookError
+from torghut_strategies.book_file import parse_strategy_book_text, read_strategy_book
 
 DEFAULT_BOOK = "strategies.default.yaml"
 
 
 def load_strategy_book(path: Path | None, *, setting: str = "STRATEGIES_PATH") -> StrategyBook:
     """The book at ``path``, or the packaged default; :class:`ConfigError` names the setting and the key."""
-    if path is None:
-        text = resources.files(__package__).joinpath(DEFAULT_BOOK).read_text()
-        origin = f"default strategy book ({DEFAULT_BOOK})"
-    else:
-        origin = f"{setting}={path}"
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"{origin}: cannot read the strategy book: {exc.strerror or exc}") from None
     try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{origin}: not valid YAML: {exc}") from None
-    return parse_strategy_book(raw, origin=origin)
+        if path is None:
+            text = resources.files(__package__).joinpath(DEFAULT_BOOK).read_text()
+            return parse_strategy_book_text(text, origin=f"default strategy book ({DEFAULT_BOOK})")
+        return read_strategy_book(path, origin=f"{setting}={path}")
+    except StrategyBookError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,15 +1,14 @@
-"""Builders for signal-trigger's tests and benchmark (no test framework imported here)."""
+"""Builders for signal-trigger's tests and benchmark (no test framework imported here).
+
+Signals come from :mod:`torghut_strategies.testing`; ClickHouse rows are this service's own.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from torghut_contracts.models import TaSignal
-
-#: Thursday 2026-02-12 10:31 America/New_York: inside the regular session.
-T0 = datetime(2026, 2, 12, 15, 31, tzinfo=UTC)
 
 #: Upstream's ``ta_signals`` and ``ta_microbars`` (torghut-upstream.md §2.1) in ClickHouse 18.16's subset:
 #: DateTime instead of DateTime64(3), String instead of LowCardinality, no TTL, not replicated.
@@ -35,20 +34,6 @@ SIGNAL_COLUMNS = ("symbol", "event_ts", "seq", "ingest_ts", "is_final", "source"
                   "macd_signal", "rsi14", "imbalance_bid_px", "imbalance_ask_px")
 MICROBAR_COLUMNS = ("symbol", "event_ts", "seq", "ingest_ts", "is_final", "source", "window_size", "version",
                     "o", "h", "l", "c", "v", "count")
-
-
-def make_signal(seq: int, *, symbol: str = "AAPL", at: datetime | None = None, **fields: Any) -> TaSignal:
-    """A complete, in-session, tightly quoted signal one second per seq after T0; ``fields`` override.
-
-    A field given as None is left out.
-    """
-    values: dict[str, Any] = {
-        "symbol": symbol, "event_ts": at or T0 + timedelta(seconds=seq), "seq": seq, "price": Decimal("100"),
-        "macd": Decimal("0.5"), "macd_signal": Decimal("0"), "rsi14": Decimal("50"),
-        "bid": Decimal("99.99"), "ask": Decimal("100.01"),
-    }
-    values.update(fields)
-    return TaSignal.model_validate({k: v for k, v in values.items() if v is not None})
 
 
 def clickhouse_rows(signal: TaSignal) -> tuple[tuple[Any, ...], tuple[Any, ...]]:

@@ -28,9 +28,9 @@ from torghut_runtime.db import create_engine, migrate
 from torghut_signal_trigger.adapters.kafka_source import SignalHandler, StaleDecision
 from torghut_signal_trigger.adapters.metrics import TriggerMetrics
 from torghut_signal_trigger.app import MIGRATIONS
-from torghut_signal_trigger.domain.config import parse_strategy_book
-from torghut_signal_trigger.domain.engine import EngineConfig
-from torghut_signal_trigger.testing import T0, make_signal
+from torghut_strategies.book import parse_strategy_book
+from torghut_strategies.engine import EngineConfig
+from torghut_strategies.testing import T0, make_signal
 
 D = Decimal
 BOOK = parse_strategy_book({"version": 1, "strategies": [

@@ -25,17 +25,11 @@ from torghut_runtime.testing import create_topics_for, read_records, test_settin
 from torghut_signal_trigger.adapters.clickhouse_source import ClickHouseSettings, ClickHouseSource
 from torghut_signal_trigger.adapters.metrics import TriggerMetrics
 from torghut_signal_trigger.app import MIGRATIONS, SignalTriggerService, build_service
-from torghut_signal_trigger.domain.config import parse_strategy_book
-from torghut_signal_trigger.domain.engine import EngineConfig, request_id_for
 from torghut_signal_trigger.settings import SignalTriggerSettings
-from torghut_signal_trigger.testing import (
-    CLICKHOUSE_DDL,
-    MICROBAR_COLUMNS,
-    SIGNAL_COLUMNS,
-    T0,
-    clickhouse_rows,
-    make_signal,
-)
+from torghut_signal_trigger.testing import CLICKHOUSE_DDL, MICROBAR_COLUMNS, SIGNAL_COLUMNS, clickhouse_rows
+from torghut_strategies.book import parse_strategy_book
+from torghut_strategies.engine import EngineConfig, request_id_for
+from torghut_strategies.testing import T0, make_signal
 
 pytestmark = pytest.mark.clickhouse
 D = Decimal

@@ -21,10 +21,10 @@ from torghut_contracts.enums import Side
 from torghut_contracts.models import TaSignal
 from torghut_runtime.testing import Record, create_topics_for, produce, read_records, test_settings
 from torghut_signal_trigger.app import SignalTriggerService, build_service
-from torghut_signal_trigger.domain.config import parse_strategy_book
-from torghut_signal_trigger.domain.engine import request_id_for
 from torghut_signal_trigger.settings import SignalTriggerSettings
-from torghut_signal_trigger.testing import make_signal
+from torghut_strategies.book import parse_strategy_book
+from torghut_strategies.engine import request_id_for
+from torghut_strategies.testing import make_signal
 
 D = Decimal
 BOOK = parse_strategy_book({"version": 1, "strategies": [

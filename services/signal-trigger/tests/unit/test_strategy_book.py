@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from torghut_runtime import ConfigError
-from torghut_signal_trigger.domain.config import MacdCrossStrategy, RsiReversionStrategy
 from torghut_signal_trigger.strategy_file import load_strategy_book
+from torghut_strategies.book import MacdCrossStrategy, RsiReversionStrategy
+from torghut_strategies.engine import EngineConfig, evaluate
+from torghut_strategies.state import SymbolState
+from torghut_strategies.testing import make_signal
 
 GOOD = """
 version: 1
@@ -73,3 +77,20 @@ def test_unreadable_or_malformed_files(tmp_path: Path) -> None:
         load(tmp_path, "version: [1\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load(tmp_path, "- 1\n")
+
+
+def test_the_default_book_runs_both_strategies() -> None:
+    book = load_strategy_book(None)
+    signals = [
+        make_signal(1, macd=Decimal(-1), rsi14=Decimal(50)),
+        make_signal(2, macd=Decimal(1), rsi14=Decimal(50)),    # MACD crosses up, RSI neutral: macd-rsi-v1 buys
+        make_signal(3, macd=Decimal(2), rsi14=Decimal(29)),    # RSI enters oversold: rsi-reversion-v1 buys
+        make_signal(4, macd=Decimal(-1), rsi14=Decimal(29)),   # MACD crosses down into an oversold RSI: filtered
+    ]
+    state, outcomes = SymbolState("AAPL"), []
+    for signal in signals:
+        evaluation = evaluate(state, signal, EngineConfig(book), reference_time=signal.event_ts)
+        state = evaluation.state
+        outcomes += [(signal.seq, t.trigger_type) for t in evaluation.triggers]
+        outcomes += [(signal.seq, f"suppressed:{s.reason}") for s in evaluation.suppressed]
+    assert outcomes == [(2, "macd_cross_up"), (3, "rsi_oversold_reversion"), (4, "suppressed:filter_rsi_oversold")]

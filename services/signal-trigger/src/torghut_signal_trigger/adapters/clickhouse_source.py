@@ -33,9 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders, derived_message_id
 from torghut_contracts.models import StrategyTrigger
+from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream_of
+from torghut_strategies.state import SymbolState
 
-from ..domain.engine import EngineConfig, Evaluation, evaluate, stream_of
-from ..domain.state import SymbolState
 from . import store
 from .clickhouse_rows import SignalQuery, parse_timestamp, row_to_signal, to_literal
 from .metrics import TriggerMetrics

@@ -33,9 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.models import TaSignal
 from torghut_runtime import Inbound, Outgoing
+from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream_of
+from torghut_strategies.state import SymbolState
 
-from ..domain.engine import EngineConfig, Evaluation, evaluate, stream_of
-from ..domain.state import SymbolState
 from . import store
 from .metrics import TriggerMetrics
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-from ..domain.engine import Evaluation
+from torghut_strategies.engine import Evaluation
 
 
 class TriggerMetrics:

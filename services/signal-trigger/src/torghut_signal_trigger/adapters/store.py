@@ -18,8 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import StrategyTrigger
-
-from ..domain.state import SymbolState
+from torghut_strategies.state import SymbolState
 
 _meta = sa.MetaData()
 symbol_state = sa.Table(

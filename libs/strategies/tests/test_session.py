@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 
 import pytest
-from torghut_signal_trigger.domain.session import TradingSession
+from torghut_strategies.session import TradingSession
 
 SESSION = TradingSession(holidays=frozenset({date(2026, 7, 3)}), early_closes={date(2026, 11, 27): time(13, 0)})
 

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from torghut_signal_trigger.domain.config import parse_strategy_book
-from torghut_signal_trigger.domain.engine import EngineConfig, Evaluation, evaluate
-from torghut_signal_trigger.domain.gates import GateConfig, GateReason
-from torghut_signal_trigger.domain.state import SEQ_WINDOW, SeqVerdict, SeqWindow, SymbolState
-from torghut_signal_trigger.testing import T0, make_signal
+from torghut_strategies.book import parse_strategy_book
+from torghut_strategies.engine import EngineConfig, Evaluation, evaluate
+from torghut_strategies.gates import GateConfig, GateReason
+from torghut_strategies.state import SEQ_WINDOW, SeqVerdict, SeqWindow, SymbolState
+from torghut_strategies.testing import T0, make_signal
 
 D = Decimal
 BOOK = parse_strategy_book({"version": 1, "strategies": [

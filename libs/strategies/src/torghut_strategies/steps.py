@@ -13,7 +13,7 @@ from decimal import Decimal
 from torghut_contracts.enums import Side
 from torghut_contracts.models import TaSignal
 
-from .config import (
+from .book import (
     Filter,
     MacdCrossParams,
     MacdCrossStrategy,

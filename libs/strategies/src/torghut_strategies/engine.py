@@ -25,11 +25,11 @@ from decimal import Decimal
 from torghut_contracts.enums import Side
 from torghut_contracts.models import StrategyTrigger, TaSignal
 
-from .config import MacdCrossStrategy, RsiReversionStrategy, StrategyBook
+from .book import MacdCrossStrategy, RsiReversionStrategy, StrategyBook
 from .gates import GateConfig, GateReason, content_gates, missing_fields, spread_bps
 from .session import TradingSession
 from .state import SeqVerdict, StrategyMemory, SymbolState
-from .strategies import filter_reason, needed_fields, step
+from .steps import filter_reason, needed_fields, step
 
 FEATURE_FIELDS = ("price", "macd", "macd_signal", "macd_hist", "rsi14", "ema12", "ema26", "vwap", "bid", "ask",
                   "bid_size", "ask_size", "volume")

@@ -9,17 +9,16 @@ from typing import Any
 import pytest
 from torghut_contracts.enums import Side
 from torghut_contracts.models import TaSignal
-from torghut_signal_trigger.domain.config import (
+from torghut_strategies.book import (
     MacdCrossParams,
     RsiReversionParams,
     StrategyBook,
     parse_strategy_book,
 )
-from torghut_signal_trigger.domain.engine import EngineConfig, evaluate, request_id_for
-from torghut_signal_trigger.domain.state import SymbolState
-from torghut_signal_trigger.domain.strategies import macd_cross_step, rsi_reversion_step
-from torghut_signal_trigger.strategy_file import load_strategy_book
-from torghut_signal_trigger.testing import T0, make_signal
+from torghut_strategies.engine import EngineConfig, evaluate, request_id_for
+from torghut_strategies.state import SymbolState
+from torghut_strategies.steps import macd_cross_step, rsi_reversion_step
+from torghut_strategies.testing import T0, make_signal
 
 D = Decimal
 
@@ -168,14 +167,3 @@ def test_triggers_carry_a_deterministic_request_id_and_the_feature_snapshot() ->
     assert request_id_for("s1", "AAPL", 1, signals[1].event_ts, Side.BUY) == trigger.request_id
     assert request_id_for("s1", "AAPL", 1, signals[1].event_ts, Side.SELL) != trigger.request_id
     assert request_id_for("s2", "AAPL", 1, signals[1].event_ts, Side.BUY) != trigger.request_id
-
-
-def test_the_default_book_runs_both_strategies() -> None:
-    config = EngineConfig(load_strategy_book(None))
-    signals = [
-        make_signal(1, macd=D(-1), rsi14=D(50)),
-        make_signal(2, macd=D(1), rsi14=D(50)),          # MACD crosses up, RSI neutral: macd-rsi-v1 buys
-        make_signal(3, macd=D(2), rsi14=D(29)),          # RSI enters oversold: rsi-reversion-v1 buys
-        make_signal(4, macd=D(-1), rsi14=D(29)),         # MACD crosses down into an oversold RSI: filtered
-    ]
-    assert run(config, signals) == [(2, UP), (3, BUY), (4, "suppressed:filter_rsi_oversold")]

@@ -26,11 +26,14 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from torghut_runtime import ConfigError
 
 _TICKER = re.compile(r"[A-Z]{1,5}([.\-/][A-Z]{1,2})?")  # the contracts' Symbol pattern
 StrategyId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._\-]{0,99}$")]
 Level = Annotated[Decimal, Field(ge=0, le=100)]
+
+
+class StrategyBookError(ValueError):
+    """A strategy book that cannot be used; the message names its origin and every bad key path."""
 
 
 class _Strict(BaseModel):
@@ -151,14 +154,15 @@ class StrategyBook(_Strict):
 
 
 def parse_strategy_book(raw: Any, *, origin: str) -> StrategyBook:
-    """Validate a loaded YAML document; :class:`ConfigError` names ``origin`` and every bad key path."""
+    """Validate a loaded YAML document; :class:`StrategyBookError` names ``origin`` and every bad key path."""
     if not isinstance(raw, Mapping):
-        raise ConfigError(f"{origin}: expected a mapping with 'version' and 'strategies', got {type(raw).__name__}")
+        raise StrategyBookError(f"{origin}: expected a mapping with 'version' and 'strategies', "
+                                f"got {type(raw).__name__}")
     try:
         return StrategyBook.model_validate(raw)
     except ValidationError as exc:
         problems = [f"{_key_path(error['loc'])}: {_message(error)}" for error in exc.errors()]
-        raise ConfigError(f"{origin}: invalid strategy book: " + "; ".join(problems)) from None
+        raise StrategyBookError(f"{origin}: invalid strategy book: " + "; ".join(problems)) from None
 
 
 def _key_path(loc: tuple[int | str, ...]) -> str:
