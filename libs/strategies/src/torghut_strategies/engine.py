@@ -17,7 +17,7 @@ function is deterministic and a replay decides what live decided.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,11 +25,11 @@ from decimal import Decimal
 from torghut_contracts.enums import Side
 from torghut_contracts.models import StrategyTrigger, TaSignal
 
-from .book import MacdCrossStrategy, RsiReversionStrategy, StrategyBook
+from .book import Strategy, StrategyBook
 from .gates import GateConfig, GateReason, content_gates, missing_fields, spread_bps
 from .session import TradingSession
 from .state import SeqVerdict, StrategyMemory, SymbolState
-from .steps import filter_reason, needed_fields, step
+from .steps import Candidate, filter_reason, needed_fields, step
 
 FEATURE_FIELDS = ("price", "macd", "macd_signal", "macd_hist", "rsi14", "ema12", "ema26", "vwap", "bid", "ask",
                   "bid_size", "ask_size", "volume")
@@ -110,16 +110,30 @@ def evaluate(state: SymbolState, signal: TaSignal, config: EngineConfig, *,
             continue
         values, candidates = step(strategy, memory.values, signal)
         last_fired = dict(memory.last_fired)
-        for candidate in [] if reasons else candidates:
-            held_back = _held_back(strategy, candidate.direction, signal, last_fired, session_open)
-            if held_back is not None:
-                suppressed.append(Suppressed(strategy.id, candidate.direction, held_back))
-                continue
-            last_fired[candidate.direction.value] = signal.event_ts
-            triggers.append(_trigger(strategy.id, strategy.version, signal, candidate.direction,
-                                     candidate.trigger_type, reference_time))
+        if not reasons:
+            judge_candidates(strategy, candidates, signal, last_fired, session_open, reference_time,
+                             triggers, suppressed)
         updates[strategy.id] = StrategyMemory(values=dict(values), last_fired=last_fired)
     return Evaluation(recorded.with_memory(updates), tuple(triggers), reasons, tuple(suppressed))
+
+
+def judge_candidates(strategy: Strategy, candidates: Iterable[Candidate], signal: TaSignal,
+                     last_fired: dict[str, datetime], session_open: Callable[[], bool], reference_time: datetime,
+                     triggers: list[StrategyTrigger], suppressed: list[Suppressed]) -> None:
+    """Turn a strategy's candidates on a signal that passed the gates into triggers or suppressions.
+
+    ``last_fired`` (direction -> event time) is updated in place for each trigger, so candidates
+    judged one after another share the cooldown. The research lane's vectorised evaluator calls
+    this for the few signals where a candidate arises, so both paths judge with the same code.
+    """
+    for candidate in candidates:
+        held_back = _held_back(strategy, candidate.direction, signal, last_fired, session_open)
+        if held_back is not None:
+            suppressed.append(Suppressed(strategy.id, candidate.direction, held_back))
+            continue
+        last_fired[candidate.direction.value] = signal.event_ts
+        triggers.append(_trigger(strategy.id, strategy.version, signal, candidate.direction,
+                                 candidate.trigger_type, reference_time))
 
 
 class _Lazy:
@@ -135,7 +149,7 @@ class _Lazy:
         return self._value
 
 
-def _held_back(strategy: MacdCrossStrategy | RsiReversionStrategy, direction: Side, signal: TaSignal,
+def _held_back(strategy: Strategy, direction: Side, signal: TaSignal,
                last_fired: dict[str, datetime], session_open: Callable[[], bool]) -> str | None:
     """Why a strategy's candidate does not become a trigger: session, filters, cooldown (first reason)."""
     if signal.price is None:

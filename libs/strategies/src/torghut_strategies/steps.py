@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import IntEnum
 
 from torghut_contracts.enums import Side
 from torghut_contracts.models import TaSignal
@@ -33,33 +34,63 @@ class Candidate:
     trigger_type: str
 
 
+MACD_CROSS_UP = Candidate(Side.BUY, "macd_cross_up")
+MACD_CROSS_DOWN = Candidate(Side.SELL, "macd_cross_down")
+RSI_OVERSOLD = Candidate(Side.BUY, "rsi_oversold_reversion")
+RSI_OVERBOUGHT = Candidate(Side.SELL, "rsi_overbought_reversion")
+
+
+def macd_side(diff: Decimal, min_separation: Decimal) -> str | None:
+    """Which side of its signal line MACD is on; None inside the dead band, where the last side holds."""
+    if diff > min_separation:
+        return "above"
+    if diff < -min_separation:
+        return "below"
+    return None
+
+
 def macd_cross_step(memory: Memory, signal: TaSignal, params: MacdCrossParams) -> tuple[Memory, list[Candidate]]:
     """Fire on a change of side of MACD against its signal line; the first observation only sets the side."""
     assert signal.macd is not None and signal.macd_signal is not None
-    diff = signal.macd - signal.macd_signal
     previous = memory.get("relation")
-    if diff > params.min_separation:
-        relation: str | None = "above"
-    elif diff < -params.min_separation:
-        relation = "below"
-    else:
-        relation = previous  # inside the dead band (or equal): no change of side
+    relation = macd_side(signal.macd - signal.macd_signal, params.min_separation) or previous
     candidates: list[Candidate] = []
     if previous == "below" and relation == "above":
-        candidates.append(Candidate(Side.BUY, "macd_cross_up"))
+        candidates.append(MACD_CROSS_UP)
     elif previous == "above" and relation == "below":
-        candidates.append(Candidate(Side.SELL, "macd_cross_down"))
+        candidates.append(MACD_CROSS_DOWN)
     return ({"relation": relation} if relation else {}), candidates
 
 
-def _rsi_zone(rsi: Decimal, previous: str | None, params: RsiReversionParams) -> str:
-    if previous == "oversold" and rsi < params.oversold_exit:
-        return "oversold"
-    if previous == "overbought" and rsi > params.overbought_exit:
-        return "overbought"
+class RsiBand(IntEnum):
+    """Where an RSI value lies against the four levels, before the previous zone is known."""
+
+    OVERSOLD = 1
+    """At or below ``oversold``: the oversold zone whatever came before."""
+    OVERSOLD_EXIT = 2
+    """Between ``oversold`` and ``oversold_exit``: oversold only if it already was (hysteresis)."""
+    NEUTRAL = 3
+    OVERBOUGHT_EXIT = 4
+    OVERBOUGHT = 5
+
+
+def rsi_band(rsi: Decimal, params: RsiReversionParams) -> RsiBand:
     if rsi <= params.oversold:
-        return "oversold"
+        return RsiBand.OVERSOLD
     if rsi >= params.overbought:
+        return RsiBand.OVERBOUGHT
+    if rsi < params.oversold_exit:
+        return RsiBand.OVERSOLD_EXIT
+    if rsi > params.overbought_exit:
+        return RsiBand.OVERBOUGHT_EXIT
+    return RsiBand.NEUTRAL
+
+
+def _rsi_zone(rsi: Decimal, previous: str | None, params: RsiReversionParams) -> str:
+    band = rsi_band(rsi, params)
+    if band is RsiBand.OVERSOLD or (band is RsiBand.OVERSOLD_EXIT and previous == "oversold"):
+        return "oversold"
+    if band is RsiBand.OVERBOUGHT or (band is RsiBand.OVERBOUGHT_EXIT and previous == "overbought"):
         return "overbought"
     return "neutral"
 
@@ -76,9 +107,9 @@ def rsi_reversion_step(memory: Memory, signal: TaSignal,
     candidates: list[Candidate] = []
     if previous is not None and zone != previous:
         if zone == "oversold":
-            candidates.append(Candidate(Side.BUY, "rsi_oversold_reversion"))
+            candidates.append(RSI_OVERSOLD)
         elif zone == "overbought":
-            candidates.append(Candidate(Side.SELL, "rsi_overbought_reversion"))
+            candidates.append(RSI_OVERBOUGHT)
     return {"zone": zone}, candidates
 
 
