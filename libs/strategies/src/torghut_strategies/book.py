@@ -1,6 +1,6 @@
 """The strategy book: declarative strategies, validated before the service starts.
 
-A book is YAML (see ``strategies.default.yaml``)::
+A book is YAML (see ``reference_book.yaml``, signal-trigger's default)::
 
     version: 1
     strategies:

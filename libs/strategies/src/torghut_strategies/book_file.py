@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import yaml
@@ -27,3 +28,15 @@ def read_strategy_book(path: Path, *, origin: str | None = None) -> StrategyBook
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise StrategyBookError(f"{origin}: cannot read the strategy book: {reason}") from None
     return parse_strategy_book_text(text, origin=origin)
+
+
+REFERENCE_BOOK = "reference_book.yaml"
+
+
+def reference_book_text() -> str:
+    """The reference book's YAML: signal-trigger's default and the research lane's baseline."""
+    return resources.files(__package__).joinpath(REFERENCE_BOOK).read_text()
+
+
+def reference_book() -> StrategyBook:
+    return parse_strategy_book_text(reference_book_text(), origin=f"reference strategy book ({REFERENCE_BOOK})")

@@ -25,7 +25,7 @@ class SignalTriggerSettings(ServiceSettings):
     service_name: str = Field(default="signal-trigger", min_length=1)
 
     strategies_path: Path | None = Field(
-        default=None, description="YAML strategy book; the packaged strategies.default.yaml when unset.")
+        default=None, description="YAML strategy book; the reference book of torghut_strategies when unset.")
     signal_source: Literal["kafka", "clickhouse"] = Field(
         default="kafka", description="kafka: consume torghut.ta.signals.v1; clickhouse: poll CLICKHOUSE_TABLE.")
     trigger_mode: Literal["live", "replay"] = Field(
