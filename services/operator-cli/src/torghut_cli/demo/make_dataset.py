@@ -87,12 +87,30 @@ def _dec(value: float, places: int = 4) -> str | None:
     return str(Decimal(repr(round(float(value), places))))
 
 
-def signals_for(instrument: Instrument, bars: pd.DataFrame, rng: random.Random) -> list[dict[str, object]]:
+#: Bars before every indicator is defined: MACD's signal line needs 26 + 9 - 1 bars, RSI 14 + 1.
+WARM_UP_BARS = 33
+
+
+def indicators(bars: pd.DataFrame) -> pd.DataFrame:
+    """MACD 12/26/9 (line, signal, histogram), RSI14, EMA12/26 and the cumulative VWAP of OHLCV ``bars``.
+
+    ``bars`` has columns ts, open, high, low, close, volume in time order; the research lane's
+    tests compute real bars' indicators with this too, so backtests see what the demo's TA sees.
+    """
     stats = wrap(bars.rename(columns={"ts": "date"}).copy())
-    macd, macds, macdh = stats["macd"], stats["macds"], stats["macdh"]
-    rsi, ema12, ema26 = stats["rsi_14"], stats["close_12_ema"], stats["close_26_ema"]
     typical = (bars["high"] + bars["low"] + bars["close"]) / 3  # session VWAP: stockstats has none
-    vwap = (typical * bars["volume"]).cumsum() / bars["volume"].cumsum()
+    return pd.DataFrame({
+        "macd": stats["macd"].to_numpy(), "macd_signal": stats["macds"].to_numpy(),
+        "macd_hist": stats["macdh"].to_numpy(), "rsi14": stats["rsi_14"].to_numpy(),
+        "ema12": stats["close_12_ema"].to_numpy(), "ema26": stats["close_26_ema"].to_numpy(),
+        "vwap": ((typical * bars["volume"]).cumsum() / bars["volume"].cumsum()).to_numpy(),
+    }, index=bars.index)
+
+
+def signals_for(instrument: Instrument, bars: pd.DataFrame, rng: random.Random) -> list[dict[str, object]]:
+    values = indicators(bars)
+    macd, macds, macdh = values["macd"], values["macd_signal"], values["macd_hist"]
+    rsi, ema12, ema26, vwap = values["rsi14"], values["ema12"], values["ema26"], values["vwap"]
     out = []
     for i, bar in bars.iterrows():
         close = float(bar["close"])
@@ -104,7 +122,7 @@ def signals_for(instrument: Instrument, bars: pd.DataFrame, rng: random.Random) 
         ask = close * (1 + half_spread_bps / 10_000)
         if 0.004 <= roll < 0.006:
             bid, ask = ask, bid  # a crossed quote, as feeds occasionally deliver
-        warm = int(i) >= 33  # MACD signal needs 26 + 9 - 1 bars, RSI 14 + 1
+        warm = int(i) >= WARM_UP_BARS
         signal = {
             "symbol": instrument.symbol,
             "event_ts": bar["ts"].isoformat().replace("+00:00", "Z"),

@@ -23,7 +23,15 @@ def _number(value: Any, digits: int = 2) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def _window(fold: dict[str, Any]) -> str:
+    start, end = fold["test_start"], fold["test_end"]
+    if start[:10] == end[:10]:
+        return f"{start[:10]} {start[11:16]}–{end[11:16]}"
+    return f"{start[:10]} → {end[:10]}"
+
+
 _ENVIRONMENT.filters["num"] = _number
+_ENVIRONMENT.filters["window"] = _window
 
 
 def write_report(out: RunDirectory, run: WalkForwardRun, gate_report: dict[str, Any], spec: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ def equity_png(run: WalkForwardRun) -> bytes:
         bottom.fill_between(times, run.equity - peak, 0, color="#c0392b", alpha=0.5, linewidth=0)
         bottom.set_ylabel("drawdown ($)")
         bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
-        top.set_title("Walk-forward equity (test windows chained; dashed lines start folds)")
+        top.set_title("Walk-forward equity, out of sample (test windows chained; dashed lines start folds; UTC)")
         return _png(figure)
 
 
