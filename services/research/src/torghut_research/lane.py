@@ -119,6 +119,8 @@ def run_lane(inputs: LaneInputs, output_dir: Path, *, version: str | None = None
         gate_report = _gates(inputs, run, out, run_id=run_id, candidate_id=candidate_id, at=at,
                                                 version=version, report_hash=report_hash,
                                                 results_hash=results_hash, baseline_hash=baseline_hash)
+        # Provisional copies, so the prerequisites can see them; both are rewritten once the decision is final.
+        out.write_json("gates/gate-evaluation.json", gate_report)
         if gate_report["promotion_allowed"] and gate_report["recommended_mode"] == "paper":
             out.write_text(PATCH_ARTIFACT, "# provisional: replaced once the gate report is final\n")
         state = candidate_state(run_id, candidate_id, inputs.evidence)
