@@ -5,6 +5,7 @@ the lane on real daily bars (GOOG 2004-2013 from PyPI's ``backtesting``) with th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -85,13 +86,14 @@ async def test_the_demo_session_through_the_lane_to_a_running_signal_trigger(
 
     dump = tmp_path / "dump" / "signals.jsonl"
     dump.parent.mkdir()
-    subprocess.run([sys.executable, "-m", "torghut_cli.main", "--bootstrap", kafka_bootstrap, "replay", "dump",
-                    signals_topic, "--out", str(dump)], check=True, capture_output=True, timeout=120)
+    await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "torghut_cli.main", "--bootstrap", kafka_bootstrap,
+                                             "replay", "dump", signals_topic, "--out", str(dump)],
+                            check=True, capture_output=True, timeout=120)
     config = (f"version: 1\nbook_file: {REPO}/libs/strategies/src/torghut_strategies/reference_book.yaml\n"
               f"walk_forward: {{folds: 4}}\nsignal_gates: {{max_staleness: {STALENESS_MS}ms}}\n"
               "variants: {macd-rsi-v1: {cooldown_s: [120, 600]}, rsi-reversion-v1: {params.oversold: [25, 28]}}\n")
-    summary = run_cli("lane", "--signals", str(dump.parent), *lane_inputs(tmp_path, config),
-                      "--output-dir", str(tmp_path / "out"))
+    summary = await asyncio.to_thread(run_cli, "lane", "--signals", str(dump.parent), *lane_inputs(tmp_path, config),
+                                      "--output-dir", str(tmp_path / "out"))
     assert summary["action"] == "promote", summary["reasons"]
     patch = Path(summary["paper_patch_path"])
     proposed = {s.id: s for s in load_strategy_book(patch).strategies}
@@ -109,7 +111,7 @@ async def test_the_demo_session_through_the_lane_to_a_running_signal_trigger(
         "KAFKA_HEARTBEAT_INTERVAL_MS": "200"}, tmp_path / "logs")
     service.start()
     try:
-        service.wait_ready(timeout_s=90)
+        await asyncio.to_thread(service.wait_ready, timeout_s=90)
         records = await read_records(kafka_bootstrap, topic_namespace + topics.TRIGGERS.name,
                                      expect=len(expected), timeout=90, settle=2.0)
     finally:

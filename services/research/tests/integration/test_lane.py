@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +67,7 @@ def test_the_hash_chain_links_every_artifact_to_the_one_before(capsys: pytest.Ca
     assert [link["artifact"] for link in chain] == [
         "dataset", "research/candidate-spec.json", "backtest/walkforward-results.json",
         "backtest/evaluation-report.json", "gates/gate-evaluation.json"]
-    for parent, child in zip(chain, chain[1:], strict=False):
+    for parent, child in itertools.pairwise(chain):
         body = json.loads((out / child["artifact"]).read_text())
         assert body["chain"]["parent_sha256"] == parent["sha256"]
     from torghut_research.canonical import sha256
