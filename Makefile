@@ -12,7 +12,7 @@ help:
 	@echo "make test     run every test (installs what it needs first)"
 	@echo "make lint     ruff + mypy over libs/ and services/"
 	@echo "make infra    start the embedded broker and Postgres in the foreground"
-	@echo "make bench    run the benchmarks in bench/"
+	@echo "make bench    run the benchmarks in bench/ (the suite, then the research lane over 1M signals)"
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -44,6 +44,7 @@ demo: bootstrap
 
 bench: bootstrap
 	$(UV) run python -m bench
+	$(UV) run python -m bench.research_lane
 
 clean:
 	rm -rf .torghut .pytest_cache .mypy_cache .ruff_cache

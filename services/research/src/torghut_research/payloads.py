@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backtest.walkforward import BookRun, WalkForwardRun
+from .backtest.walkforward import TRIGGER_FIELDS, WalkForwardRun
 from .canonical import plain
 from .config import Candidate
 
 FEATURE_SPEC = "torghut_strategies.frame.scan (torghut.ta.signals.v1)"
-
-
-def trigger_rows(run: BookRun, limit: int | None = None) -> list[dict[str, Any]]:
-    rows = [{"row": row, "request_id": t.request_id, "strategy_id": t.strategy_id, "symbol": t.symbol,
-             "direction": t.direction.value, "trigger_type": t.trigger_type, "event_ts": t.event_ts,
-             "signal_seq": t.signal_seq, "price": t.price} for row, t in run.scan.triggers]
-    return rows if limit is None else rows[:limit]
 
 
 def walkforward_results(run: WalkForwardRun, *, parent: str, generated_at: str) -> dict[str, Any]:
@@ -24,11 +17,11 @@ def walkforward_results(run: WalkForwardRun, *, parent: str, generated_at: str) 
         "chain": {"parent": "research/candidate-spec.json", "parent_sha256": parent},
         "bars_per_year": run.bars_per_year,
         "folds": run.fold_reports,
-        "variants": [{"index": i, "trigger_count": len(v.scan.triggers), "suppressed_count": len(v.scan.suppressed),
+        "variants": [{"index": i, "trigger_count": len(v.triggers), "suppressed_by_reason": v.suppressed,
                       "strategies": [s.model_dump(mode="json") for s in v.book.strategies]}
                      for i, v in enumerate(run.variants)],
         "selected_variant": run.selected,
-        "triggers": trigger_rows(run.variants[run.selected]),
+        "triggers": [dict(zip(TRIGGER_FIELDS, t, strict=True)) for t in run.variants[run.selected].triggers],
     }
 
 
@@ -36,9 +29,6 @@ def evaluation_report(run: WalkForwardRun, candidate: Candidate, *, run_id: str,
                       signal_origin: str, code_version: str, strategy_config_path: str) -> dict[str, Any]:
     folds = run.fold_reports
     first, last = run.folds[0], run.folds[-1]
-    suppressed: dict[str, int] = {}
-    for _, item in run.variants[run.selected].scan.suppressed:
-        suppressed[item.reason] = suppressed.get(item.reason, 0) + 1
     return {
         "report_version": "v3", "generated_at": generated_at, "run_id": run_id,
         "chain": {"parent": "backtest/walkforward-results.json", "parent_sha256": parent},
@@ -57,7 +47,7 @@ def evaluation_report(run: WalkForwardRun, candidate: Candidate, *, run_id: str,
                 "cost_bps")}, "regime_label": f["regime"]["label"], "regime": f["regime"]} for f in folds]},
         "multiple_testing": {"method": "deflated_sharpe_ratio", **run.deflated},
         "stress": run.stress,
-        "suppressed_by_reason": dict(sorted(suppressed.items())),
+        "suppressed_by_reason": run.variants[run.selected].suppressed,
         "in_sample": {"folds": [{"fold_name": f["fold"]["name"], "train": f["train"]} for f in folds]},
     }
 

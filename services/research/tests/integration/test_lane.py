@@ -176,3 +176,17 @@ def test_bad_input_names_the_file_and_the_field_and_leaves_nothing(
     assert message in err and len(err.strip().splitlines()) == 1
     assert files(out) == {"previous.txt": b"a previous run"}
     assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
+
+
+def test_forked_workers_write_the_same_bytes_as_one_process(tmp_path: Path, inputs: list[str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    outputs = {}
+    for name, env in (("serial", {"TORGHUT_RESEARCH_WORKERS": "1"}),
+                      ("forked", {"TORGHUT_RESEARCH_WORKERS": "2", "TORGHUT_RESEARCH_PARALLEL_MIN_SIGNALS": "1"})):
+        subprocess.run([sys.executable, "-m", "torghut_research", "lane", *inputs, "--output-dir",
+                        str(tmp_path / name)], check=True, capture_output=True, env={**os.environ, **env}, timeout=300)
+        outputs[name] = files(tmp_path / name)
+    assert outputs["serial"] == outputs["forked"]

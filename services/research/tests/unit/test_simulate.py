@@ -24,7 +24,7 @@ def market(prices: list[float], *, bid_ask: tuple[float, float] | None = None, v
             value.update(bid=str(price - bid_ask[0]), ask=str(price + bid_ask[1]))
         if volume:
             value["volume"] = str(volume)
-        records.append(Inbound(f"row{i}", json.dumps(value).encode()))
+        records.append(Inbound("test", i + 1, json.dumps(value).encode()))
     return Market(build_signal_set("test", records))
 
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from torghut_contracts.models import StrategyTrigger
 from torghut_strategies.book import StrategyBook
-from torghut_strategies.frame import ScanResult, scan
+from torghut_strategies.frame import scan
 
 from ..config import Candidate
+from ..parallel import fork_map, worth_forking
 from ..signals import SignalSet
 from .calibration import calibrate
 from .folds import Fold, layout
@@ -27,11 +29,25 @@ Metrics = dict[str, Any]
 
 @dataclass(frozen=True)
 class BookRun:
-    """One book's triggers over the whole set, as the scan reported them and as trades."""
+    """One book's triggers over the whole set: as rows for the artifacts, and as trades.
+
+    The scan's trigger objects are not kept: a million signals fire a hundred thousand of them.
+    """
 
     book: StrategyBook
-    scan: ScanResult
+    triggers: list[tuple[Any, ...]]
+    """One tuple per trigger, fields as :data:`TRIGGER_FIELDS`."""
+    suppressed: dict[str, int]
     trades: Trades
+
+
+TRIGGER_FIELDS = ("row", "request_id", "strategy_id", "symbol", "direction", "trigger_type", "event_ts",
+                  "signal_seq", "price")
+
+
+def _trigger_row(row: int, trigger: StrategyTrigger) -> tuple[Any, ...]:
+    return (row, trigger.request_id, trigger.strategy_id, trigger.symbol, trigger.direction.value,
+            trigger.trigger_type, trigger.event_ts, trigger.signal_seq, str(trigger.price))
 
 
 @dataclass
@@ -57,7 +73,16 @@ class WalkForwardRun:
 def run_book(signals: SignalSet, candidate: Candidate, book: StrategyBook) -> BookRun:
     result = scan(signals.columns, candidate.engine_config(book))
     triggers = [(row, t.strategy_id, t.symbol, t.direction) for row, t in result.triggers]
-    return BookRun(book, result, Trades.from_triggers(triggers, allow_shorts=candidate.settings.portfolio.allow_shorts))
+    suppressed: dict[str, int] = {}
+    for _, item in result.suppressed:
+        suppressed[item.reason] = suppressed.get(item.reason, 0) + 1
+    return BookRun(book, [_trigger_row(row, t) for row, t in result.triggers], dict(sorted(suppressed.items())),
+                   Trades.from_triggers(triggers, allow_shorts=candidate.settings.portfolio.allow_shorts))
+
+
+def _scan_book(state: tuple[SignalSet, Candidate], book: StrategyBook) -> BookRun:
+    signals, candidate = state
+    return run_book(signals, candidate, book)
 
 
 def walk_forward(signals: SignalSet, candidate: Candidate, baseline_book: StrategyBook, *,
@@ -67,8 +92,9 @@ def walk_forward(signals: SignalSet, candidate: Candidate, baseline_book: Strate
     market = Market(signals)
     per_year = bars_per_year(market.time)
     folds = layout(int(market.time[0]), int(market.time[-1]), settings.walk_forward)
-    variants = [run_book(signals, candidate, book) for book in candidate.variants]
-    baseline = run_book(signals, candidate, baseline_book)
+    books = [*candidate.variants, baseline_book]
+    *variants, baseline = fork_map(_scan_book, (signals, candidate), books,
+                                   parallel=worth_forking(len(signals)))
 
     def run(trades: Trades, start: int, end: int, stress: Any = None) -> WindowResult:
         if stress is None:
