@@ -146,6 +146,21 @@ def test_snapshot_refuses_a_breaking_change(tmp_path: Path) -> None:
         compat.write_snapshots(tmp_path, (_spec(Retyped),))
 
 
+def test_a_correction_rewrites_a_snapshot_that_described_the_model_wrongly(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    for spec in topics.ALL_TOPICS:
+        schema = compat.schema_of(spec)
+        if spec is topics.TA_SIGNALS:
+            del schema["properties"]["symbol"]["pattern"]
+        compat.snapshot_path(tmp_path, spec.name).write_text(json.dumps(schema))
+    assert main(["snapshot", "--dir", str(tmp_path)]) == 1
+    assert main(["snapshot", "--dir", str(tmp_path), "--correction", "the pattern was missing"]) == 0
+    out = capsys.readouterr().out
+    assert "CORRECTED torghut.ta.signals.v1: symbol: changed constraint pattern" in out
+    assert "wrote torghut.ta.signals.v1" in out
+    assert main(["check", "--dir", str(tmp_path)]) == 0
+
+
 def test_the_committed_snapshots_match_the_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--dir", str(DEFAULT_DIR)]) == 0
 

@@ -15,11 +15,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="torghut-contracts", description=__doc__)
     parser.add_argument("command", choices=("check", "snapshot"))
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help="snapshot directory")
+    parser.add_argument("--correction", metavar="REASON",
+                        help="snapshot: write a breaking schema difference that corrects a wrong description "
+                             "(the accepted messages do not change); record REASON in docs/contracts.md")
     args = parser.parse_args(argv)
 
     if args.command == "snapshot":
+        if args.correction:
+            for problem in check(args.dir).breaking:
+                print(f"CORRECTED {problem}")
         try:
-            written = write_snapshots(args.dir)
+            written = write_snapshots(args.dir, correction=args.correction)
         except ValueError as exc:
             print(exc, file=sys.stderr)
             return 1

@@ -189,15 +189,22 @@ def check(directory: Path, specs: tuple[TopicSpec[Any], ...] = ALL_TOPICS) -> Ch
     return CheckReport(breaking, stale, missing)
 
 
-def write_snapshots(directory: Path, specs: tuple[TopicSpec[Any], ...] = ALL_TOPICS) -> list[str]:
-    """Write the snapshot of every topic whose change is compatible; refuse if any change breaks."""
+def write_snapshots(directory: Path, specs: tuple[TopicSpec[Any], ...] = ALL_TOPICS, *,
+                    correction: str | None = None) -> list[str]:
+    """Write the snapshot of every topic whose change is compatible; refuse if any change breaks.
+
+    ``correction`` (the reason, for the changelog) writes a breaking difference all the same. It is
+    for a snapshot that described the model wrongly: the schema changes, the messages the services
+    accept do not. A change of what they accept still needs a new topic version.
+    """
     report = check(directory, specs)
-    if report.breaking:
+    if report.breaking and not correction:
         raise ValueError("refusing to snapshot a breaking change:\n" + "\n".join(map(str, report.breaking)))
+    corrected = {problem.topic for problem in report.breaking}
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for spec in specs:
-        if spec.name in report.stale or spec.name in report.missing:
+        if spec.name in report.stale or spec.name in report.missing or spec.name in corrected:
             snapshot_path(directory, spec.name).write_text(json.dumps(schema_of(spec), indent=2, sort_keys=True) + "\n")
             written.append(spec.name)
     return written

@@ -19,7 +19,20 @@ from pydantic import Field
 from .enums import Adapter, Side
 from .models.base import Contract
 from .models.decision import DecisionIntent, SizeRecommendation
-from .types import Identifier, Money, NonNegative, Num, Price, SignedQuantity, Symbol, UtcDatetime
+from .types import (
+    Fraction,
+    Identifier,
+    Label,
+    Money,
+    NonNegative,
+    Num,
+    Price,
+    SequenceNumber,
+    SignedQuantity,
+    Symbol,
+    Text,
+    UtcDatetime,
+)
 
 STREAM_PATH = "/api/torghut/decision-engine/stream"
 RUNS_PATH = "/api/torghut/decision-engine/runs/{run_id}"
@@ -40,7 +53,7 @@ TERMINAL_EVENTS = frozenset({SseEvent.FINAL, SseEvent.ERROR})
 class TriggerContext(Contract):
     type: Identifier
     event_ts: UtcDatetime
-    source: str = "torghut-ta"
+    source: Label = "torghut-ta"
     direction: Side | None = None
     price: Price | None = None
     features: dict[str, Num] = Field(default_factory=dict)
@@ -62,7 +75,7 @@ class PortfolioContext(Contract):
 
 class RiskPolicyContext(Contract):
     max_notional_per_trade: NonNegative
-    max_position_pct_equity: NonNegative = Field(le=1)
+    max_position_pct_equity: Fraction
     kill_switch_enabled: bool = False
 
 
@@ -76,12 +89,12 @@ class DecisionRequest(Contract):
     request_id: Identifier
     symbol: Symbol
     strategy_id: Identifier
-    account: str | None = None
+    account: Label | None = None
     trigger: TriggerContext
     portfolio: PortfolioContext
     risk_policy: RiskPolicyContext
     execution_context: ExecutionContext = Field(default_factory=ExecutionContext)
-    required_domains: list[str] | None = Field(
+    required_domains: list[Label] | None = Field(
         default=None, description="Skill domains this strategy requires; below quality, the decision is hold.")
 
 
@@ -102,55 +115,55 @@ class RunAccepted(Contract):
 
 class RunProgress(Contract):
     run_id: Identifier
-    stage: str = Field(max_length=64)
-    skill: str | None = None
-    message: str = Field(default="", max_length=2000)
+    stage: Label = Field(max_length=64)
+    skill: Label | None = None
+    message: Text = Field(default="", max_length=2000)
 
 
 class SkillOutput(Contract):
     """One skill's structured result, with how fresh and how trustworthy its inputs were."""
 
     skill: Identifier
-    version: str
+    version: Label
     status: Literal["ok", "missing", "stale", "error"]
     freshness_seconds: NonNegative | None = None
-    source_quality: NonNegative = Field(le=1)
+    source_quality: Fraction
     data: dict[str, object] = Field(default_factory=dict)
-    risk_flags: list[str] = Field(default_factory=list)
+    risk_flags: list[Label] = Field(default_factory=list)
 
 
 class ContextReady(Contract):
     run_id: Identifier
-    skill_bundle_version: str
+    skill_bundle_version: Label
     skills: list[SkillOutput]
 
 
 class AnalysisComplete(Contract):
     run_id: Identifier
-    summary: str = Field(default="", max_length=4000)
+    summary: Text = Field(default="", max_length=4000)
 
 
 class DecisionFinal(Contract):
     run_id: Identifier
     request_id: Identifier
     intent: DecisionIntent
-    confidence: NonNegative = Field(le=1)
-    uncertainty_notes: list[str] = Field(default_factory=list)
+    confidence: Fraction
+    uncertainty_notes: list[Text] = Field(default_factory=list)
     size_recommendation: SizeRecommendation
-    artifact_refs: dict[str, str] = Field(default_factory=dict, description="One reference per skill.")
-    risk_flags: list[str] = Field(default_factory=list)
-    reason_codes: list[str] = Field(default_factory=list)
-    engine_version: str
-    mode: str
-    program: str | None = None
+    artifact_refs: dict[Label, Text] = Field(default_factory=dict, description="One reference per skill.")
+    risk_flags: list[Label] = Field(default_factory=list)
+    reason_codes: list[Label] = Field(default_factory=list)
+    engine_version: Label
+    mode: Label
+    program: Label | None = None
     artifact_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    skill_bundle_version: str | None = None
+    skill_bundle_version: Label | None = None
 
 
 class DecisionError(Contract):
     run_id: Identifier
-    code: str = Field(max_length=64)
-    message: str = Field(default="", max_length=4000)
+    code: Label = Field(max_length=64)
+    message: Text = Field(default="", max_length=4000)
     retryable: bool = False
 
 
@@ -160,6 +173,6 @@ class RunStatus(Contract):
     status: RunState
     created_at: UtcDatetime
     updated_at: UtcDatetime
-    last_event_id: int = Field(ge=0)
+    last_event_id: SequenceNumber
     final: DecisionFinal | None = None
     error: DecisionError | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from torghut_contracts.enums import TradingState
-from torghut_contracts.types import Identifier, UtcDatetime
+from torghut_contracts.types import Identifier, Label, Text, UtcDatetime
 
 from .base import Contract
 
@@ -20,9 +20,9 @@ class ControlCommand(Contract):
     """
 
     command_id: Identifier
-    scope: str = Field(min_length=1, max_length=64)
+    scope: Label = Field(min_length=1, max_length=64)
     kill_switch: bool
     trading_state: TradingState
-    reason: str = Field(default="", max_length=500)
-    issued_by: str = Field(default="operator", max_length=200)
+    reason: Text = Field(default="", max_length=500)
+    issued_by: Label = Field(default="operator", max_length=200)
     issued_at: UtcDatetime

@@ -5,7 +5,18 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from torghut_contracts.enums import Action, Adapter, OrderType, TimeInForce
-from torghut_contracts.types import Account, Identifier, NonNegative, Price, Quantity, Symbol, UtcDatetime
+from torghut_contracts.types import (
+    Account,
+    Fraction,
+    Identifier,
+    Label,
+    NonNegative,
+    Price,
+    Quantity,
+    Symbol,
+    Text,
+    UtcDatetime,
+)
 
 from .base import Contract
 
@@ -33,7 +44,7 @@ class DecisionIntent(Contract):
     order: OrderConstraints = Field(default_factory=OrderConstraints)
     max_slippage_bps: NonNegative = Field(default=25)
     adapter_hint: Adapter | None = None
-    adapter_hint_reason: str | None = Field(default=None, max_length=500)
+    adapter_hint_reason: Text | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
     def _hold_has_no_size(self) -> DecisionIntent:
@@ -50,12 +61,12 @@ class SizeRecommendation(Contract):
 
 
 class EngineProvenance(Contract):
-    transport: str = Field(max_length=64, description="decision-engine | chat-completions | dspy")
-    engine_version: str = Field(default="unknown", max_length=64)
-    mode: str = Field(max_length=64, description="deterministic | dspy | shadow | fallback ...")
-    program: str | None = Field(default=None, max_length=200)
+    transport: Label = Field(max_length=64, description="decision-engine | chat-completions | dspy")
+    engine_version: Label = Field(default="unknown", max_length=64)
+    mode: Label = Field(max_length=64, description="deterministic | dspy | shadow | fallback ...")
+    program: Label | None = Field(default=None, max_length=200)
     artifact_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    run_id: str | None = Field(default=None, max_length=200)
+    run_id: Label | None = Field(default=None, max_length=200)
     latency_ms: NonNegative | None = None
 
 
@@ -64,8 +75,8 @@ class ShadowVerdict(Contract):
 
     action: Action
     qty: Quantity
-    confidence: NonNegative | None = None
-    reason_codes: list[str] = Field(default_factory=list)
+    confidence: Fraction | None = None
+    reason_codes: list[Label] = Field(default_factory=list)
     artifact_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
@@ -76,12 +87,12 @@ class Decision(Contract):
     symbol: Symbol
     strategy_id: Identifier
     intent: DecisionIntent
-    confidence: NonNegative = Field(le=1)
-    uncertainty_notes: list[str] = Field(default_factory=list)
+    confidence: Fraction
+    uncertainty_notes: list[Text] = Field(default_factory=list)
     size_recommendation: SizeRecommendation | None = None
-    risk_flags: list[str] = Field(default_factory=list)
-    reason_codes: list[str] = Field(default_factory=list, description="Why a hold, when it is one.")
-    artifact_refs: dict[str, str] = Field(default_factory=dict)
+    risk_flags: list[Label] = Field(default_factory=list)
+    reason_codes: list[Label] = Field(default_factory=list, description="Why a hold, when it is one.")
+    artifact_refs: dict[Label, Text] = Field(default_factory=dict)
     reference_price: Price | None = None
     signal_event_ts: UtcDatetime
     decided_at: UtcDatetime

@@ -8,12 +8,15 @@ from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeI
 from torghut_contracts.types import (
     Account,
     Identifier,
+    Label,
     Money,
     NonNegative,
     Price,
     Quantity,
+    SequenceNumber,
     SignedQuantity,
     Symbol,
+    Text,
     UtcDatetime,
 )
 
@@ -21,8 +24,8 @@ from .base import Contract
 
 
 class OrderState(Contract):
-    venue_order_id: str | None = Field(default=None, max_length=128)
-    client_order_id: str = Field(min_length=1, max_length=48)
+    venue_order_id: Label | None = Field(default=None, max_length=128)
+    client_order_id: Label = Field(min_length=1, max_length=48)
     symbol: Symbol
     side: Side
     qty: Quantity
@@ -52,9 +55,9 @@ class TradeUpdate(Contract):
     fill_qty: Quantity | None = Field(default=None, description="This fill's quantity, on fill events.")
     fill_price: Price | None = None
     position_qty: SignedQuantity | None = None
-    feed_seq: int | None = Field(default=None, ge=0, description="Per-order sequence from the router.")
+    feed_seq: SequenceNumber | None = Field(default=None, description="Per-order sequence from the router.")
     decision_id: Identifier | None = None
-    fallback_reason: str | None = Field(default=None, max_length=500)
+    fallback_reason: Text | None = Field(default=None, max_length=500)
 
 
 class Position(Contract):

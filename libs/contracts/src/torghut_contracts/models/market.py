@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from torghut_contracts.types import NonNegative, Num, Price, Symbol, UtcDatetime
+from torghut_contracts.types import Label, NonNegative, Num, Percent, Price, SequenceNumber, Symbol, UtcDatetime
 
 from .base import Contract
 
@@ -18,13 +18,13 @@ class TaSignal(Contract):
 
     symbol: Symbol
     event_ts: UtcDatetime
-    seq: int = Field(ge=0, description="Per-symbol sequence number from the TA source.")
-    source: str = Field(default="ta", min_length=1, max_length=64)
+    seq: SequenceNumber = Field(description="Per-symbol sequence number from the TA source.")
+    source: Label = Field(default="ta", min_length=1, max_length=64)
     price: Price | None = None
     macd: Num | None = None
     macd_signal: Num | None = None
     macd_hist: Num | None = None
-    rsi14: Num | None = Field(default=None, ge=0, le=100)
+    rsi14: Percent | None = None
     ema12: Num | None = None
     ema26: Num | None = None
     vwap: Num | None = None
@@ -34,4 +34,4 @@ class TaSignal(Contract):
     ask_size: NonNegative | None = None
     spread_bps: NonNegative | None = None
     volume: NonNegative | None = None
-    window: str | None = Field(default=None, max_length=16, description="Bar window, e.g. PT1S or PT1M.")
+    window: Label | None = Field(default=None, max_length=16, description="Bar window, e.g. PT1S or PT1M.")

@@ -8,6 +8,7 @@ from torghut_contracts.enums import Adapter, OrderType, Side, TimeInForce, Tradi
 from torghut_contracts.types import (
     Account,
     Identifier,
+    Label,
     NonNegative,
     Positive,
     Price,
@@ -45,7 +46,7 @@ class RiskVerdict(Contract):
     requested_qty: Quantity
     approved_qty: Quantity
     clamp: QuantityClamp | None = None
-    client_order_id: str | None = Field(default=None, max_length=48)
+    client_order_id: Label | None = Field(default=None, max_length=48)
     trading_state: TradingState
     reference_price: Price | None = None
     decided_at: UtcDatetime
@@ -60,7 +61,7 @@ class RiskVerdict(Contract):
 
 
 class ApprovedOrder(Contract):
-    client_order_id: str = Field(min_length=1, max_length=48, description="Alpaca's limit is 48 characters.")
+    client_order_id: Label = Field(min_length=1, max_length=48, description="Alpaca's limit is 48 characters.")
     decision_id: Identifier
     request_id: Identifier
     account: Account

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from torghut_contracts.enums import Side
-from torghut_contracts.types import Identifier, Num, Price, Symbol, UtcDatetime
+from torghut_contracts.types import Identifier, Label, Num, Price, SequenceNumber, Symbol, UtcDatetime
 
 from .base import Contract
 
@@ -19,13 +19,13 @@ class StrategyTrigger(Contract):
 
     request_id: Identifier
     strategy_id: Identifier
-    strategy_version: str = Field(default="1", max_length=32)
+    strategy_version: Label = Field(default="1", max_length=32)
     symbol: Symbol
     direction: Side
     trigger_type: Identifier
     event_ts: UtcDatetime
-    signal_seq: int = Field(ge=0)
-    source: str = Field(default="torghut-ta", max_length=64)
+    signal_seq: SequenceNumber
+    source: Label = Field(default="torghut-ta", max_length=64)
     price: Price
     features: dict[str, Num] = Field(default_factory=dict, description="The feature snapshot that fired it.")
     triggered_at: UtcDatetime

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from torghut_contracts.enums import WhitepaperRunStatus
-from torghut_contracts.types import Identifier, NonNegative, UtcDatetime
+from torghut_contracts.types import Identifier, IssueNumber, Label, NonNegative, Text, UtcDatetime
 
 from .base import Contract
 
@@ -17,9 +17,9 @@ class GithubIssueEvent(Contract):
 
     delivery_id: Identifier
     event: Literal["issues", "issue_comment"]
-    action: str = Field(default="", max_length=64)
+    action: Label = Field(default="", max_length=64)
     repository: str = Field(pattern=r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
-    issue_number: int = Field(gt=0)
+    issue_number: IssueNumber
     received_at: UtcDatetime
     payload: dict[str, Any]
 
@@ -29,9 +29,9 @@ class WhitepaperRunEvent(Contract):
     run_id: str = Field(pattern=r"^wp-[0-9a-f]{24}$")
     status: WhitepaperRunStatus
     repository: str = Field(pattern=r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
-    issue_number: int = Field(gt=0)
-    pdf_url: str | None = Field(default=None, max_length=2000)
+    issue_number: IssueNumber
+    pdf_url: Text | None = Field(default=None, max_length=2000)
     pdf_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     pdf_size_bytes: NonNegative | None = None
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Text | None = Field(default=None, max_length=2000)
     occurred_at: UtcDatetime
