@@ -9,6 +9,7 @@ hops.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -203,6 +204,35 @@ async def test_poison_messages_go_to_the_dlq_and_the_partition_keeps_moving(
     assert "symbol" in dead[1].headers[h.DLQ_ERROR]
     assert dead[2].headers[h.DLQ_ATTEMPTS] == "3"
     assert "this one always fails" in dead[2].headers[h.DLQ_ERROR]
+
+
+async def test_poison_just_under_the_size_limit_is_dead_lettered_cut_to_fit(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, mode: dict[str, int]) -> None:
+    """The copy plus the DLQ's headers would be over the producer's limit: it is cut, says so, and
+    the records behind it are handled once each."""
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+    seen: list[int] = []
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        seen.append(inbound.payload.seq)
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    runtime.consume(topics.TA_SIGNALS, handle, **mode)
+    source = prefix + topics.TA_SIGNALS.name
+    poison = b"{" + b"x" * (1_048_576 - 2048)
+    async with runtime.running():
+        await produce(kafka_bootstrap, source, signal(1), key="AAPL")
+        await produce(kafka_bootstrap, source, poison, key="AAPL", headers={"x-origin": "fuzz"})
+        await produce(kafka_bootstrap, source, signal(2), key="AAPL")
+        (dead,) = await read_records(kafka_bootstrap, source + ".dlq", expect=1, settle=0.3)
+        triggers = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=2, settle=0.5)
+    assert seen == [1, 2]
+    assert len(triggers) == 2, "nothing handled twice, nothing republished"
+    assert dead.headers[h.DLQ_REASON] == "malformed"
+    assert dead.headers[h.DLQ_TRUNCATED_FROM] == str(len(poison))
+    assert dead.headers[h.DLQ_ORIGINAL_SHA256] == hashlib.sha256(poison).hexdigest()
+    assert poison.startswith(dead.value) and len(dead.value) > 1_000_000
+    assert dead.headers["x-origin"] == "fuzz"
 
 
 async def test_one_trace_and_one_correlation_id_survive_two_hops(

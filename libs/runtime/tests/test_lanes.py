@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
-from torghut_runtime.lanes import HIGH_WATER, LaneTopic, RecordLanes
+from torghut_runtime.lanes import HIGH_WATER, RETRY_BACKOFF_CAP_S, LaneTopic, RecordLanes, backoff_s
 
 
 @dataclass(frozen=True)
@@ -245,3 +245,29 @@ async def test_a_lane_killed_by_a_bug_is_reported_and_the_other_lanes_go_on() ->
     await settle(lambda: handled == [Record("b", 0, 0)])
     await lanes.drain(1)
     assert consumer.committed() == {("b", 0): 1}, "the crashed lane's record stays uncommitted for the restart"
+
+
+def test_the_backoff_doubles_with_each_failure_in_a_row_up_to_its_cap() -> None:
+    assert [backoff_s(0.2, n) for n in (1, 2, 3, 4)] == [0.2, 0.4, 0.8, 1.6]
+    assert backoff_s(0.2, 40) == RETRY_BACKOFF_CAP_S
+
+
+async def test_a_lane_failing_again_and_again_is_stalled_until_it_moves() -> None:
+    failing = [True]
+    tries: list[Record] = []
+
+    async def handle(record: Record) -> bool:
+        tries.append(record)
+        if failing[0]:
+            raise RuntimeError("the dead-letter topic refuses the copy")
+        return True
+
+    consumer = Consumer()
+    lanes = RecordLanes({"a": LaneTopic(), "b": LaneTopic()}, per_record(handle), retry_backoff_s=0, stall_after=3)
+    lanes.accept([Record("a", 0, 0)], consumer)  # type: ignore[arg-type]
+    await settle(lambda: len(tries) >= 3)
+    assert lanes.stalled == {"lane a"}
+    failing[0] = False
+    await settle(lambda: consumer.committed() == {("a", 0): 1})
+    assert lanes.stalled == set()
+    await lanes.drain(1)

@@ -25,10 +25,11 @@ async def test_ready_when_broker_database_and_migrations_answer(kafka_bootstrap:
     async with runtime.running():
         ready = await _get(runtime, "/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json()["checks"] == {"database": True, "migrations": True, "broker": True}
+        assert ready.json()["checks"] == {"database": True, "migrations": True, "broker": True, "lanes_moving": True}
         assert (await _get(runtime, "/healthz")).status_code == 200
         metrics = await _get(runtime, "/metrics")
         assert "torghut_consumer_messages_total" in metrics.text
+        assert "torghut_lanes_stalled 0.0" in metrics.text
 
 
 async def test_not_ready_when_the_database_is_unreachable(kafka_bootstrap: str) -> None:

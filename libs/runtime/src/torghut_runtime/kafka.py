@@ -45,7 +45,8 @@ from torghut_contracts.topics import TopicSpec
 
 from .commit_hooks import CommitHooks
 from .db import IdempotencyStore, StoredOutput
-from .lanes import LaneTopic, RecordLanes
+from .dead_letters import PRODUCER_MAX_REQUEST_BYTES, dead_letter_copy
+from .lanes import LaneTopic, RecordLanes, backoff_s
 from .logs import correlation_id_var
 from .metrics import ConsumerMetrics
 from .progress import ReadProgress
@@ -121,6 +122,7 @@ def build_broker(settings: ServiceSettings, registry: CollectorRegistry,
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=False,  # Tansu has no InitProducerId; handlers are idempotent instead.
+        max_request_size=PRODUCER_MAX_REQUEST_BYTES,  # dead-letter copies are cut to fit it
         graceful_timeout=settings.graceful_timeout_s,
         middlewares=middlewares,
         logger=None,
@@ -196,13 +198,20 @@ class _Attempts:
     """Failures per record, so a poison message is retried a bounded number of times."""
 
     counts: dict[tuple[str, int, int], int] = field(default_factory=dict)
+    errors: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    """The last error of each failing record, for a dead-letter write that has to be tried again."""
 
-    def fail(self, record: tuple[str, int, int]) -> int:
+    def fail(self, record: tuple[str, int, int], error: str = "") -> int:
         self.counts[record] = self.counts.get(record, 0) + 1
+        self.errors[record] = error
         return self.counts[record]
+
+    def failures(self, record: tuple[str, int, int]) -> int:
+        return self.counts.get(record, 0)
 
     def clear(self, record: tuple[str, int, int]) -> None:
         self.counts.pop(record, None)
+        self.errors.pop(record, None)
 
 
 class KafkaWiring:
@@ -223,6 +232,7 @@ class KafkaWiring:
         self._lanes: list[RecordLanes] = []
         self._groups: dict[str, str] = {}
         """The Kafka group reading each subscribed (prefixed) topic, for :meth:`read_through`."""
+        metrics.lanes_stalled.set_function(lambda: len(self.stalled_lanes()))
         self.progress = ReadProgress(settings.kafka_bootstrap_servers,
                                      start_at_earliest=settings.kafka_auto_offset_reset == "earliest")
 
@@ -304,6 +314,10 @@ class KafkaWiring:
         """The lanes stopped by an unexpected error (see :attr:`RecordLanes.crashed`)."""
         return [name for lanes in self._lanes for name in lanes.crashed]
 
+    def stalled_lanes(self) -> list[str]:
+        """The lanes whose records keep failing (see :attr:`RecordLanes.stalled`)."""
+        return sorted(name for lanes in self._lanes for name in lanes.stalled)
+
     async def drain(self, timeout_s: float) -> None:
         """Let every lane finish the record in hand (before the broker stops: it commits with it)."""
         await asyncio.gather(*(lanes.drain(timeout_s) for lanes in self._lanes))
@@ -321,7 +335,8 @@ class KafkaWiring:
             return records if done else ()
 
         lanes = RecordLanes({topic: sub.lanes for topic, sub in subscriptions.items()}, handle,
-                            self.settings.consumer_retry_backoff_ms / 1000)
+                            self.settings.consumer_retry_backoff_ms / 1000,
+                            stall_after=self.settings.consumer_max_attempts)
         self._lanes.append(lanes)
 
         context = self.broker.context
@@ -360,6 +375,12 @@ class KafkaWiring:
         inbound: Inbound[M] | None = await self._decode_or_dead_letter(spec, topic, group, record)
         if inbound is None:
             return True
+        spent = self._attempts.failures(where)
+        if spent >= max_attempts:  # failed before, and so did its dead-letter write: only that is left
+            await self._dead_letter(spec, topic, group, record, inbound.key, header_dict(record.headers),
+                                    "handler_error", self._attempts.errors.get(where, "unknown"), spent)
+            self._attempts.clear(where)
+            return True
         span = self._tracer.start_span(
             f"{topic} process", context=propagate.extract(header_dict(record.headers)), kind=SpanKind.CONSUMER)
         token = correlation_id_var.set(inbound.headers.correlation_id)
@@ -367,18 +388,20 @@ class KafkaWiring:
             with trace.use_span(span, end_on_exit=True):  # the outputs carry the record's trace
                 outcome = await (self._process_then_claim if claim_last else self._process)(group, handler, inbound)
         except Exception as exc:
-            failures = self._attempts.fail(where)
+            failures = self._attempts.fail(where, repr(exc))
             if failures >= max_attempts:
-                self._attempts.clear(where)
                 log.error("handler failed; dead-lettering", topic=topic, offset=record.offset,
                           partition=record.partition, attempts=failures, error=repr(exc))
+                # Cleared only once written: if the write fails, the lane backs off and the next
+                # pass goes straight to the dead-letter write.
                 await self._dead_letter(spec, topic, group, record, inbound.key, header_dict(record.headers),
                                         "handler_error", repr(exc), failures)
+                self._attempts.clear(where)
                 return True
             self.metrics.messages.labels(topic=spec.name, outcome="retried").inc()
             log.warning("handler failed; retrying", topic=topic, offset=record.offset, partition=record.partition,
                         attempt=failures, max_attempts=max_attempts, error=repr(exc))
-            await asyncio.sleep(self.settings.consumer_retry_backoff_ms / 1000 * failures)
+            await asyncio.sleep(backoff_s(self.settings.consumer_retry_backoff_ms / 1000, failures))
             return False
         finally:
             correlation_id_var.reset(token)
@@ -469,6 +492,12 @@ class KafkaWiring:
                 span = self._tracer.start_span(f"{topic} process", kind=SpanKind.CONSUMER,
                                                context=propagate.extract(header_dict(record.headers)))
                 message_id = item.headers.message_id
+                where = (record.topic, record.partition, record.offset)
+                if message_id not in stored and self._attempts.failures(where) >= max_attempts:
+                    span.end()  # failed before, and so did its dead-letter write: only that is left
+                    result.poisoned.append((record, item, self._attempts.errors.get(where, "unknown"),
+                                            self._attempts.failures(where)))
+                    continue
                 if message_id in stored:
                     outcome, outputs = "duplicate", stored[message_id]
                 else:
@@ -497,9 +526,8 @@ class KafkaWiring:
                                 pending.end()
                             raise _HandlerFailed from exc
                         where = (record.topic, record.partition, record.offset)
-                        failures = self._attempts.fail(where)
-                        if failures >= max_attempts:
-                            self._attempts.clear(where)
+                        failures = self._attempts.fail(where, repr(exc))
+                        if failures >= max_attempts:  # cleared once its dead letter is written
                             result.poisoned.append((record, item, repr(exc), failures))
                         else:
                             self.metrics.messages.labels(topic=spec.name, outcome="retried").inc()
@@ -529,6 +557,12 @@ class KafkaWiring:
                     raise _AlreadyProcessed
             else:
                 await self.store.mark_processed_many(conn, group, fresh)
+            try:
+                await self._dead_letter_batch(spec, topic, group, result)
+            except BaseException:
+                for pending, _ in result.publish:
+                    pending.end()
+                raise
         return result
 
     async def _publish_batch(self, spec: TopicSpec[M], topic: str, group: str, result: _BatchResult) -> None:
@@ -539,6 +573,11 @@ class KafkaWiring:
         await self._confirm(sent)
         for outcome in result.outcomes:
             self.metrics.messages.labels(topic=spec.name, outcome=outcome).inc()
+
+    async def _dead_letter_batch(self, spec: TopicSpec[M], topic: str, group: str, result: _BatchResult) -> None:
+        """Write a batch's dead letters before its transaction commits: a failed write rolls the batch
+        back, so nothing of it was published and the retry republishes nothing (a write after the
+        commit would, failing, have the whole batch handled and its outputs sent again)."""
         for bad in result.unreadable:
             await self._dead_letter(spec, topic, group, bad.record, bad.key, bad.headers, bad.reason, bad.error, 1)
         for record, inbound, error, failures in result.poisoned:
@@ -546,6 +585,7 @@ class KafkaWiring:
                       partition=record.partition, attempts=failures, error=error)
             await self._dead_letter(spec, topic, group, record, inbound.key, header_dict(record.headers),
                                     "handler_error", error, failures)
+            self._attempts.clear((record.topic, record.partition, record.offset))
 
     async def _process(self, group: str, handler: Handler[M], inbound: Inbound[M]) -> str:
         hooks = CommitHooks()
@@ -639,18 +679,16 @@ class KafkaWiring:
 
     async def _dead_letter(self, spec: TopicSpec[Any], topic: str, group: str, record: Any, key: str | None,
                            raw_headers: dict[str, str], reason: str, error: str, attempts: int) -> None:
-        dlq_headers = dict(raw_headers)
-        dlq_headers.update({
+        copy = dead_letter_copy(record.value or b"", key.encode() if key is not None else None, raw_headers, {
             h.DLQ_REASON: reason,
-            h.DLQ_ERROR: error[:4000],
+            h.DLQ_ERROR: error,
             h.DLQ_ORIGINAL_TOPIC: record.topic,
             h.DLQ_ORIGINAL_PARTITION: str(record.partition),
             h.DLQ_ORIGINAL_OFFSET: str(record.offset),
             h.DLQ_ATTEMPTS: str(attempts),
             h.DLQ_CONSUMER: group,
         })
-        await self.broker.publish(record.value or b"", topic=topic + ".dlq",
-                                  key=key.encode() if key is not None else None, headers=dlq_headers)
+        await self.broker.publish(copy.value, topic=topic + ".dlq", key=copy.key, headers=copy.headers)
         self.metrics.dead_lettered.labels(topic=spec.name, reason=reason).inc()
         self.metrics.messages.labels(topic=spec.name, outcome="dead_lettered").inc()
         log.warning("dead-lettered", topic=topic, partition=record.partition, offset=record.offset,

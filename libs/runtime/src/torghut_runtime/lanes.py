@@ -47,6 +47,13 @@ log = structlog.get_logger("torghut.kafka")
 HIGH_WATER = 32
 #: How often the handled offsets are committed, all partitions in one request.
 COMMIT_INTERVAL_S = 0.1
+#: The longest wait before a lane offers records that failed again.
+RETRY_BACKOFF_CAP_S = 30.0
+
+
+def backoff_s(base_s: float, failures: int) -> float:
+    """The wait after ``failures`` failures in a row: ``base_s``, doubling, at most ``RETRY_BACKOFF_CAP_S``."""
+    return min(RETRY_BACKOFF_CAP_S, base_s * 2 ** (max(1, failures) - 1))
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class _Lane:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     paused: set[TopicPartition] = field(default_factory=set)
     task: asyncio.Task[None] | None = None
+    failures: int = 0
+    """Tries in a row that raised: the backoff doubles with each, and it makes the lane stalled."""
 
 
 Handle = Callable[[list[Any]], Awaitable[Collection[Any]]]
@@ -92,14 +101,18 @@ def _partition(record: Any) -> TopicPartition:
 class RecordLanes:
     """The lanes of one consumer.
 
-    ``handle`` (see :data:`Handle`) may raise (the database or the broker is down): its records are
-    then offered again after ``retry_backoff_s``.
+    ``handle`` (see :data:`Handle`) may raise (the database or the broker is down, a dead-letter
+    write failed): its records are then offered again after a backoff that starts at
+    ``retry_backoff_s`` and doubles with each failure in a row, up to ``RETRY_BACKOFF_CAP_S``. After
+    ``stall_after`` failures in a row the lane is reported in :attr:`stalled` until one succeeds.
     """
 
-    def __init__(self, topics: dict[str, LaneTopic], handle: Handle, retry_backoff_s: float) -> None:
+    def __init__(self, topics: dict[str, LaneTopic], handle: Handle, retry_backoff_s: float,
+                 stall_after: int = 5) -> None:
         self._topics = topics
         self._handle = handle
         self._retry_backoff_s = retry_backoff_s
+        self._stall_after = stall_after
         self._lanes: dict[str | tuple[str, int], _Lane] = {}
         self._closing = False
         self._handled: dict[TopicPartition, int] = {}
@@ -109,6 +122,8 @@ class RecordLanes:
         self._to_commit = asyncio.Event()
         self.crashed: list[str] = []
         """The lanes that died of an unexpected error: their topics are not handled until a restart."""
+        self.stalled: set[str] = set()
+        """The lanes whose records failed ``stall_after`` times in a row (their topic stands still)."""
 
     def accept(self, records: Iterable[Any], consumer: AIOKafkaConsumer) -> None:
         """Queue fetched records on their lanes; returns at once, so the fetch loop never waits."""
@@ -154,10 +169,20 @@ class RecordLanes:
                 async with lane.topic.slots:
                     done = await self._handle(records)
             except Exception as exc:
-                log.warning("records not handled; trying again", topic=records[0].topic, records=len(records),
-                            first_offset=records[0].offset, error=repr(exc))
-                await asyncio.sleep(self._retry_backoff_s)
+                lane.failures += 1
+                name = asyncio.current_task().get_name()  # type: ignore[union-attr]
+                if lane.failures >= self._stall_after and name not in self.stalled:
+                    self.stalled.add(name)
+                    log.error("lane stalled: its records keep failing", lane=name, failures=lane.failures,
+                              topic=records[0].topic, first_offset=records[0].offset, error=repr(exc))
+                else:
+                    log.warning("records not handled; trying again", topic=records[0].topic, records=len(records),
+                                first_offset=records[0].offset, failures=lane.failures, error=repr(exc))
+                await asyncio.sleep(backoff_s(self._retry_backoff_s, lane.failures))
                 continue
+            if lane.failures:
+                lane.failures = 0
+                self.stalled.discard(asyncio.current_task().get_name())  # type: ignore[union-attr]
             self._mark_handled(lane, done)
             if lane.paused and len(lane.queue) <= lane.topic.high_water // 2:
                 consumer.resume(*(tp for tp in lane.paused if tp in consumer.assignment()))

@@ -6,7 +6,7 @@ Each service owns a :class:`CollectorRegistry` rather than the global one, so se
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class ConsumerMetrics:
@@ -25,6 +25,10 @@ class ConsumerMetrics:
             "torghut_handler_seconds", "Time spent handling one message, publishes included.",
             ["topic"], registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        )
+        self.lanes_stalled = Gauge(
+            "torghut_lanes_stalled", "Consumer lanes whose records keep failing (their topic stands still).",
+            registry=registry,
         )
         self.published = Counter(
             "torghut_published_messages_total", "Messages published, by topic.", ["topic"], registry=registry,

@@ -166,9 +166,14 @@ class ServiceRuntime:
         return {"broker": await self._broker_ok(), "lanes": not self.kafka.crashed_lanes()}
 
     async def readiness(self) -> dict[str, bool]:
+        """Ready when the broker and the database answer, migrations are at head and no consumer lane
+        is stalled. A stalled lane (its records keep failing: an outage, a dead-letter write the broker
+        refuses) is not a liveness failure: a restart would not cure it, so it shows here and in
+        ``torghut_lanes_stalled``."""
         checks = {"database": False, "migrations": self.migrations is None}
         if self.uses_kafka:
             checks["broker"] = await self._broker_ok()
+            checks["lanes_moving"] = not self.kafka.stalled_lanes()
         try:
             async with self.engine.connect() as conn:
                 await conn.execute(sa.text("SELECT 1"))
