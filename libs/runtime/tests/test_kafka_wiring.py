@@ -235,6 +235,36 @@ async def test_poison_just_under_the_size_limit_is_dead_lettered_cut_to_fit(
     assert dead.headers["x-origin"] == "fuzz"
 
 
+async def test_a_record_labelled_with_another_schema_or_unusable_ids_is_dead_lettered(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, mode: dict[str, int]) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, name="schema-test")
+    seen: list[int] = []
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        seen.append(inbound.payload.seq)
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    runtime.consume(topics.TA_SIGNALS, handle, **mode)
+    source = prefix + topics.TA_SIGNALS.name
+    async with runtime.running():
+        await produce(kafka_bootstrap, source, signal(1), key="AAPL", headers={h.SCHEMA: "torghut.ta.signals.v2"})
+        await produce(kafka_bootstrap, source, signal(2), key="AAPL", headers={h.SCHEMA: topics.TRIGGERS.name})
+        await produce(kafka_bootstrap, source, signal(3), key="AAPL", headers={h.MESSAGE_ID: "m" * 500})
+        await produce(kafka_bootstrap, source, signal(4), key="AAPL", headers={h.CORRELATION_ID: "req\x00x"})
+        await produce(kafka_bootstrap, source, signal(5), key="AAPL")  # no x-schema: read as this topic's
+        await produce(kafka_bootstrap, source, signal(6), key="AAPL", headers={h.SCHEMA: topics.TA_SIGNALS.name})
+        dead = await read_records(kafka_bootstrap, source + ".dlq", expect=4, settle=0.3)
+        (first, second) = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=2, settle=0.3)
+    assert seen == [5, 6]
+    assert [r.headers[h.DLQ_REASON] for r in dead] == ["schema_mismatch", "schema_mismatch", "headers", "headers"]
+    assert "torghut.ta.signals.v2" in dead[0].headers[h.DLQ_ERROR]
+    assert {r.headers[h.DLQ_CONSUMER] for r in dead} == set(await committed_groups(kafka_bootstrap, prefix)), \
+        "the Kafka group that read the records"
+    for output in (first, second):  # FastStream's own headers agree with ours
+        assert output.headers["content-type"] == "application/json"
+        assert output.headers["correlation_id"] == output.headers[h.CORRELATION_ID]
+
+
 async def test_one_trace_and_one_correlation_id_survive_two_hops(
         kafka_bootstrap: str, fresh_database_url: str, prefix: str, mode: dict[str, int]) -> None:
     exporter = InMemorySpanExporter()

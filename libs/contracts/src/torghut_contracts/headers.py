@@ -124,6 +124,23 @@ class MessageHeaders:
         )
 
 
+MAX_ID_LENGTH = 200
+_ID_HEADERS = (MESSAGE_ID, CORRELATION_ID, CAUSATION_ID)
+
+
+def id_header_problem(values: Mapping[str, str]) -> str | None:
+    """Why the record's id headers cannot be used (they become tracking keys and log fields), or None."""
+    for name in _ID_HEADERS:
+        value = values.get(name)
+        if value is None:
+            continue
+        if not value or len(value) > MAX_ID_LENGTH:
+            return f"{name} must be 1-{MAX_ID_LENGTH} characters (got {len(value)})"
+        if any(ch < " " or ch == "\x7f" or ch == "\ufffd" for ch in value):
+            return f"{name} contains a control character or bytes that are not UTF-8"
+    return None
+
+
 def header_dict(raw: Mapping[str, str | bytes] | Iterable[tuple[str, str | bytes]] | None) -> dict[str, str]:
     """Kafka headers (a list of byte pairs, or a mapping) as a str -> str dict; the last value wins."""
     if raw is None:

@@ -40,7 +40,7 @@ from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts import headers as h
-from torghut_contracts.headers import MessageHeaders, derived_message_id, header_dict
+from torghut_contracts.headers import MessageHeaders, derived_message_id, header_dict, id_header_problem
 from torghut_contracts.topics import TopicSpec
 
 from .commit_hooks import CommitHooks
@@ -57,6 +57,10 @@ M = TypeVar("M", bound=BaseModel)
 #: How long a batch subscriber's ``getmany`` waits for records; it returns as soon as one is
 #: fetched, so this bounds only how often an idle subscriber wakes up (see :func:`_wait_for_records`).
 _BATCH_WAIT_MS = 1000
+#: FastStream writes ``content-type`` (empty for the bytes it is given) and its own ``correlation_id``
+#: on every record: ours say ``application/json`` and carry ``x-correlation-id``, so both agree.
+CONTENT_TYPE = "content-type"
+JSON = "application/json"
 #: The consumer of a service's per-record topics (its group: ``<service>.records``).
 _RECORDS = "records"
 log = structlog.get_logger("torghut.kafka")
@@ -413,6 +417,14 @@ class KafkaWiring:
     def _decode(self, spec: TopicSpec[M], record: Any) -> Inbound[M] | _Unreadable:
         raw_headers = header_dict(record.headers)
         key = record.key.decode("utf-8", "replace") if isinstance(record.key, bytes) else record.key
+        declared = raw_headers.get(h.SCHEMA)
+        if declared is not None and declared != spec.name:
+            # A v2 body on the v1 topic, or a record meant for another topic: never read it as this one.
+            return _Unreadable(record, key, raw_headers, "schema_mismatch",
+                               f"{h.SCHEMA} {declared[:200]!r} is not {spec.name!r}, the schema of this topic")
+        problem = id_header_problem(raw_headers)
+        if problem is not None:
+            return _Unreadable(record, key, raw_headers, "headers", problem)
         try:
             payload = spec.decode(record.value or b"")
         except ValidationError as exc:
@@ -660,7 +672,9 @@ class KafkaWiring:
     async def _send(self, output: StoredOutput) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = await self.broker.publish(
             output.value.encode(), topic=self.settings.topic_name(output.topic),
-            key=output.key.encode() if output.key is not None else None, headers=output.headers, no_confirm=True)
+            key=output.key.encode() if output.key is not None else None,
+            headers={CONTENT_TYPE: JSON, **output.headers}, no_confirm=True,
+            correlation_id=output.headers.get(h.CORRELATION_ID))
         return future
 
     async def _confirm(self, sent: Sequence[tuple[StoredOutput, asyncio.Future[Any]]]) -> None:
@@ -686,9 +700,10 @@ class KafkaWiring:
             h.DLQ_ORIGINAL_PARTITION: str(record.partition),
             h.DLQ_ORIGINAL_OFFSET: str(record.offset),
             h.DLQ_ATTEMPTS: str(attempts),
-            h.DLQ_CONSUMER: group,
+            h.DLQ_CONSUMER: self._groups.get(topic, group),  # the Kafka group, as `torghut status` lists it
         })
-        await self.broker.publish(copy.value, topic=topic + ".dlq", key=copy.key, headers=copy.headers)
+        await self.broker.publish(copy.value, topic=topic + ".dlq", key=copy.key, headers=copy.headers,
+                                  correlation_id=copy.headers.get(h.CORRELATION_ID))
         self.metrics.dead_lettered.labels(topic=spec.name, reason=reason).inc()
         self.metrics.messages.labels(topic=spec.name, outcome="dead_lettered").inc()
         log.warning("dead-lettered", topic=topic, partition=record.partition, offset=record.offset,
