@@ -21,11 +21,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from torghut_contracts.topics import TopicSpec
 
 from .db import create_engine, migrate, migrations_at_head
 from .http import probe_routes
+from .http_input import DEFAULT_MAX_BODY_BYTES, RequestLimits
 from .kafka import Handler, KafkaWiring, build_broker
 from .logs import configure_logging
 from .metrics import ConsumerMetrics
@@ -55,6 +57,8 @@ class ServiceRuntime:
         self.kafka = KafkaWiring(settings, self.broker, self.engine, self.metrics, self.tracer_provider)
         self.migrations = migrations
         self.routes: list[BaseRoute] = []
+        self.max_request_bytes = DEFAULT_MAX_BODY_BYTES
+        """No request body is read past this (413): raise it for a route that takes more."""
         self.uses_kafka = uses_kafka
         self._loops: list[tuple[str, BackgroundLoop]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
@@ -202,7 +206,8 @@ class ServiceRuntime:
                 await self.stop()
 
         routes = probe_routes(self.liveness, self.readiness, self.registry) + self.routes
-        return Starlette(routes=routes, lifespan=lifespan)
+        return Starlette(routes=routes, lifespan=lifespan,
+                         middleware=[Middleware(RequestLimits, max_body_bytes=self.max_request_bytes)])
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT; uvicorn's shutdown runs :meth:`stop` (in-flight message, commit, close)."""

@@ -332,7 +332,14 @@ async def test_fault_header_is_ignored_unless_fault_injection_is_on(
 
 
 BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
-    ("not json", "{nope", {}, 400, "not valid JSON"),
+    ("not json", "{nope", {}, 400, "malformed JSON"),
+    ("nested 100,000 deep", "[" * 100_000 + "]" * 100_000, {}, 400, "deeper than 64"),
+    ("nested 65 deep", "[" * 65 + "]" * 65, {}, 400, "deeper than 64"),
+    ("NaN", '{"request_id": NaN}', {}, 400, "malformed JSON"),
+    ("NUL in the request id", {"request_id": "req\u0000-1"}, {}, 400, "NUL"),
+    ("a lone surrogate", '{"request_id": "\\ud800"}', {}, 400, "malformed JSON"),
+    ("price 1e999999", {"trigger": {"price": "1e999999"}}, {}, 422, "trigger.price"),
+    ("a 20-digit Last-Event-ID", {}, {"Last-Event-ID": "9" * 20}, 400, "Last-Event-ID"),
     ("a list", [1, 2], {}, 400, "must be a JSON object"),
     ("no event_ts", {"trigger": {"event_ts": None}}, {}, 422, "trigger.event_ts"),
     ("lower-case symbol", {"symbol": "nvda"}, {}, 422, "symbol"),
@@ -360,6 +367,8 @@ async def test_bad_requests_get_a_4xx_naming_the_field(
             assert names in response.json()["message"], case
         too_big = await client.post(STREAM_PATH, content=b"{" + b" " * 300_000 + b"}")
         assert too_big.status_code == 413
+        nul_run = await client.get(RUNS_PATH.format(run_id="run%00x"))
+        assert nul_run.status_code == 400 and nul_run.json()["error"] == "bad_path"
         assert (await client.get(RUNS_PATH.format(run_id=run_id_for("req-1")))).status_code == 404, \
             "a refused request creates no run"
 

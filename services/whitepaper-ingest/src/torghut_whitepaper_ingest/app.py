@@ -66,6 +66,7 @@ class WhitepaperService:
                              worker_registered=settings.whitepaper_workflow_enabled,
                              object_store_kind=self.objects.kind)
         self.runtime.add_routes([Route("/webhooks/github", webhook.handle, methods=["POST"]), *control.routes()])
+        self.runtime.max_request_bytes = 8 * settings.whitepaper_webhook_max_body_bytes  # the finalize payload
         if settings.whitepaper_workflow_enabled:
             # Disabled means no consumer at all: nothing is read, so enabling later starts from the
             # committed offsets instead of silently discarding what arrived meanwhile.

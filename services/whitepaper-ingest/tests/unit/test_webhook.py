@@ -149,6 +149,13 @@ async def test_a_streamed_body_over_the_limit_is_413() -> None:
      "not_an_issue_event"),
     (body_of({"action": "opened", "issue": {"number": 3}, "repository": {"full_name": "not a repo"}}),
      "not_an_issue_event"),
+    # an issue number the store's integer column cannot hold: refused here, not accepted and lost
+    (body_of({"action": "opened", "issue": {"number": 2**31}, "repository": {"full_name": "a/b"}}),
+     "not_an_issue_event"),
+    (b'{"action": "opened", "issue": {"number": 3, "body": ' + b"[" * 300 + b"]" * 300 + b"}}", "nested_too_deep"),
+    (b'{"action": "opened", "issue": {"number": 3}, "x": ' + b"[" * 70 + b"]" * 70 + b"}", "nested_too_deep"),
+    (b'{"action": "opened", "issue": {"number": 3, "title": "\\udc00"}, "repository": {"full_name": "a/b"}}',
+     "malformed_json"),
 ])
 async def test_malformed_bodies_are_400(body: bytes, error: str) -> None:
     bus = Bus()

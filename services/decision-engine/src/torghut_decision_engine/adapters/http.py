@@ -25,6 +25,8 @@ from torghut_contracts.decision_engine import (
     RunStatus,
     SseEvent,
 )
+from torghut_contracts.types import BIGINT_MAX
+from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
 
 from ..domain.faults import FAULT_HEADER, FaultHeaderError, parse_fault
 from ..domain.skills import SKILL_NAMES
@@ -56,18 +58,10 @@ def _field_name(location: tuple[int | str, ...]) -> str:
 
 
 async def parse_request(request: Request) -> DecisionRequest:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise BadRequest(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(400, f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest(400, f"request body must be a JSON object, got {type(body).__name__}")
+    try:  # counted while it streams in, parsed with a nesting limit: never read whole, never a 5xx
+        body = parse_json_object(await read_body(request, MAX_BODY_BYTES))
+    except HttpInputError as exc:
+        raise BadRequest(exc.status, f"request body: {exc.detail}") from None
     try:
         decision_request = DecisionRequest.model_validate(body)
     except ValidationError as exc:
@@ -86,8 +80,8 @@ def last_event_id(request: Request) -> int:
     raw = request.headers.get(LAST_EVENT_ID) or request.query_params.get("last_event_id")
     if raw is None or raw.strip() == "":
         return 0
-    if not raw.strip().isdigit():
-        raise BadRequest(400, f"Last-Event-ID must be a non-negative integer event id, got {raw!r}")
+    if not raw.strip().isdigit() or len(raw.strip()) > 19 or int(raw.strip()) > BIGINT_MAX:
+        raise BadRequest(400, f"Last-Event-ID must be a non-negative integer event id, got {raw[:40]!r}")
     return int(raw.strip())
 
 

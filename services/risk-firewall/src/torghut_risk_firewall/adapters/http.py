@@ -17,16 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from torghut_contracts.types import Label, Text
+from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
 
 from ..domain.control import effective_control
 from ..domain.exposure import account_exposure, pending_by_symbol
 from ..domain.limits import RiskLimits
 from . import store
 
+MAX_BODY_BYTES = 16_384
+
 
 class LatchReset(BaseModel):
-    operator: str = Field(min_length=1, max_length=200)
-    reason: str = Field(min_length=1, max_length=500)
+    operator: Label = Field(min_length=1, max_length=200)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 def _refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:
@@ -72,10 +76,12 @@ def operator_routes(engine: AsyncEngine, limits: RiskLimits, managed_account: st
             return refused
         account = request.path_params["account"]
         try:
-            body = LatchReset.model_validate_json(await request.body())
+            body = LatchReset.model_validate(parse_json_object(await read_body(request, MAX_BODY_BYTES)))
+        except HttpInputError as exc:
+            return exc.response()
         except ValidationError as exc:
-            return JSONResponse({"error": "body must be {operator, reason}", "detail": exc.errors(include_url=False)},
-                                status_code=422)
+            fields = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors()[:10])
+            return JSONResponse({"error": "body must be {operator, reason}", "detail": fields}, status_code=422)
         async with engine.begin() as conn:
             portfolio = await store.lock_account(conn, account)
             cleared = portfolio.latches

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
 
 from ..domain import ids
 from ..domain.finalize import FinalizePayload
@@ -31,7 +32,7 @@ from ..metrics import WhitepaperMetrics
 from ..settings import WhitepaperSettings
 from ..workflow import DispatchRefused, RunNotFound, Workflow
 from . import run_store
-from .http_common import BadRequest, BodyTooLarge, error, parse_json_object, read_body
+from .http_common import error, refused
 from .outbox import EventOutbox
 from .webhook import PublishIssueEvent, issue_event_headers
 
@@ -118,11 +119,9 @@ class ControlApi:
             return JSONResponse({"accepted": False, "reason": "workflow_disabled"}, 202)
         try:
             body = await read_body(request, self.settings.whitepaper_webhook_max_body_bytes)
-            document = parse_json_object(body)
-        except BodyTooLarge as exc:
-            return error(413, "payload_too_large", str(exc))
-        except BadRequest as exc:
-            return error(400, "malformed_json", str(exc))
+            document = parse_json_object(body, nul_allowed=True)  # the run store replaces NUL
+        except HttpInputError as exc:
+            return refused(exc)
         wrapped = document.get("headers"), document.get("body")
         wrapper_headers: dict[str, Any] = wrapped[0] if isinstance(wrapped[0], dict) else {}
         payload = wrapped[1] if isinstance(wrapped[1], dict) and wrapper_headers else document
@@ -175,12 +174,11 @@ class ControlApi:
         if not RUN_ID.match(run_id):
             return error(404, "whitepaper_run_not_found")
         try:
-            raw = parse_json_object(await read_body(request, 8 * self.settings.whitepaper_webhook_max_body_bytes))
+            raw = parse_json_object(await read_body(request, 8 * self.settings.whitepaper_webhook_max_body_bytes),
+                                    nul_allowed=True)  # the run store replaces NUL
             payload = FinalizePayload.model_validate(raw)
-        except BodyTooLarge as exc:
-            return error(413, "payload_too_large", str(exc))
-        except BadRequest as exc:
-            return error(400, "malformed_json", str(exc))
+        except HttpInputError as exc:
+            return refused(exc)
         except ValidationError as exc:
             fields = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors()[:10])
             return error(422, "invalid_finalize_payload", fields)

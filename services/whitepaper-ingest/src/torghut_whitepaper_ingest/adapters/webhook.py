@@ -1,8 +1,12 @@
 """``POST /webhooks/github``: verify, filter, publish. The worker, not the receiver, interprets events.
 
 Order of checks: body size (413) -> signature (401) -> workflow gate (202 ``workflow_disabled``) ->
-event type (202 ``ignored``) -> JSON (400) -> issue fields and delivery id (400) -> publish (202;
-503 if the broker does not take it, so GitHub shows a failed delivery that can be redelivered).
+event type (202 ``ignored``) -> JSON (400: malformed, nested deeper than 64, a lone surrogate in a
+string; a NUL is kept, the run store replaces it) -> issue fields and delivery id (400, validated by
+the contract model, so an issue number the store cannot hold is refused here, not dead-lettered
+after a 202) -> publish (202; 503 if the broker does not take it, so GitHub shows a failed delivery
+that can be redelivered).
+
 The Kafka message id is derived from ``X-GitHub-Delivery``: a delivery sent twice is one message,
 and the worker's processed-message store runs it once.
 """
@@ -18,11 +22,12 @@ from starlette.responses import JSONResponse, Response
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import GithubIssueEvent
+from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
 
 from ..domain import ids
 from ..domain.webhook import HANDLED_EVENTS, NotAnIssueEvent, issue_event, signature_valid
 from ..metrics import WhitepaperMetrics
-from .http_common import BadRequest, BodyTooLarge, error, parse_json_object, read_body
+from .http_common import error, refused
 
 log = structlog.get_logger("torghut.whitepaper.webhook")
 PublishIssueEvent = Callable[[GithubIssueEvent, MessageHeaders], Awaitable[object]]
@@ -50,10 +55,8 @@ class GithubWebhook:
     async def handle(self, request: Request) -> Response:
         try:
             body = await read_body(request, self.max_body_bytes)
-        except BodyTooLarge as exc:
-            return self._answer("too_large", error(413, "payload_too_large", str(exc)))
-        except BadRequest as exc:
-            return self._answer("bad_request", error(400, "bad_request", str(exc)))
+        except HttpInputError as exc:
+            return self._answer("too_large" if exc.status == 413 else "bad_request", refused(exc))
         if self.secret is not None and not signature_valid(self.secret, body,
                                                            request.headers.get("x-hub-signature-256")):
             return self._answer("unauthorized", error(401, "invalid_signature",
@@ -67,9 +70,9 @@ class GithubWebhook:
             return self._answer("ignored", JSONResponse(
                 {"accepted": False, "reason": "ignored_event", "event": event_name[:64]}, 202))
         try:
-            payload = parse_json_object(body)
-        except BadRequest as exc:
-            return self._answer("bad_request", error(400, "malformed_json", str(exc)))
+            payload = parse_json_object(body, nul_allowed=True)  # the run store replaces NUL
+        except HttpInputError as exc:
+            return self._answer("bad_request", refused(exc))
         delivery_id = request.headers.get("x-github-delivery", "").strip()
         if not delivery_id or len(delivery_id) > 200:
             return self._answer("bad_request", error(400, "delivery_id_missing", "X-GitHub-Delivery is required"))
