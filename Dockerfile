@@ -6,7 +6,8 @@
 #
 # The runtime stage runs as uid 10001 and writes nothing outside /tmp (bytecode is compiled at build
 # time; HOME and every cache point into /tmp), so it runs with a read-only root filesystem and a
-# tmpfs / emptyDir on /tmp.
+# tmpfs / emptyDir on /tmp. The research lane (torghut-research) also writes its runs to a volume
+# mounted at /var/lib/torghut/research.
 
 ARG PYTHON_IMAGE=python:3.11-slim-trixie
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13
@@ -40,9 +41,12 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 # --- runtime ---------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 ARG TORGHUT_UID=10001
+# /var/lib/torghut/research: the research lane's output mount point, owned by the runtime user so
+# that a fresh Docker named volume mounted there starts writable (Docker copies the owner).
 RUN groupadd --system --gid "${TORGHUT_UID}" torghut \
     && useradd --system --uid "${TORGHUT_UID}" --gid torghut --home-dir /tmp --no-create-home \
-       --shell /usr/sbin/nologin torghut
+       --shell /usr/sbin/nologin torghut \
+    && install -d -o "${TORGHUT_UID}" -g "${TORGHUT_UID}" -m 0755 /var/lib/torghut/research
 COPY --from=builder --chown=root:root /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:${PATH} \
     VIRTUAL_ENV=/app/.venv \

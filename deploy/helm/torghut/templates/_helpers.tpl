@@ -75,3 +75,145 @@ Call with (dict "root" $ "service" $name "spec" $spec).
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* The research lane's --signals spec: research.signals through tpl, else a Kafka window on the chart's bootstrap servers. */}}
+{{- define "torghut.researchSignals" -}}
+{{- if .Values.research.signals }}
+{{- tpl .Values.research.signals . }}
+{{- else }}
+{{- printf "kafka://%s/%storghut.ta.signals.v1?since={since}&until={until}" (tpl (toString .Values.global.config.KAFKA_BOOTSTRAP_SERVERS) .) (default "" .Values.global.config.TOPIC_PREFIX) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The spec of a research Job (the CronJob's jobTemplate and the one-shot Job): files/research-lane.sh
+from the research ConfigMap, which derives the window and runs `torghut-research lane`.
+Call with (dict "root" $ "since" "<ISO>" "until" "<ISO>"); empty since/until: the lookback window.
+*/}}
+{{- define "torghut.researchJobSpec" -}}
+{{- $root := .root }}
+{{- $research := $root.Values.research }}
+{{- $ctx := dict "root" $root "service" "research" }}
+backoffLimit: {{ $research.backoffLimit }}
+activeDeadlineSeconds: {{ $research.activeDeadlineSeconds }}
+# Exit code 2 is input the lane cannot use (it names the file, line and field): a retry would fail
+# the same way, so the Job fails at once. Anything else (a broker that did not answer, an evicted
+# pod) is retried up to backoffLimit.
+podFailurePolicy:
+  rules:
+    - action: FailJob
+      onExitCodes:
+        containerName: research
+        operator: In
+        values: [2]
+template:
+  metadata:
+    labels:
+      {{- include "torghut.selectorLabels" $ctx | nindent 6 }}
+      {{- with $root.Values.podLabels }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    {{- with $root.Values.podAnnotations }}
+    annotations:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+  spec:
+    restartPolicy: Never
+    serviceAccountName: {{ include "torghut.serviceAccountName" $root }}
+    automountServiceAccountToken: {{ $root.Values.serviceAccount.automountToken }}
+    {{- with $root.Values.imagePullSecrets }}
+    imagePullSecrets:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    securityContext:
+      {{- toYaml $root.Values.podSecurityContext | nindent 6 }}
+    containers:
+      - name: research
+        image: {{ include "torghut.image" $root | quote }}
+        imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+        command: ["/bin/sh", "/etc/torghut/research/research-lane.sh"]
+        args:
+          - --promotion-target
+          - {{ $research.promotionTarget | quote }}
+          {{- range $research.extraArgs }}
+          - {{ . | quote }}
+          {{- end }}
+        env:
+          - name: RESEARCH_SIGNALS
+            {{- if $research.signalsSecret.name }}
+            valueFrom:
+              secretKeyRef:
+                name: {{ $research.signalsSecret.name }}
+                key: {{ required "research.signalsSecret.key is required with research.signalsSecret.name" $research.signalsSecret.key }}
+            {{- else }}
+            value: {{ include "torghut.researchSignals" $root | quote }}
+            {{- end }}
+          {{- if or .since .until }}
+          - name: RESEARCH_SINCE
+            value: {{ required "research.job.since and research.job.until go together" .since | quote }}
+          - name: RESEARCH_UNTIL
+            value: {{ required "research.job.since and research.job.until go together" .until | quote }}
+          {{- end }}
+          - name: RESEARCH_LOOKBACK_HOURS
+            value: {{ $research.window.lookbackHours | quote }}
+          - name: RESEARCH_ALIGN_SECONDS
+            value: {{ $research.window.alignSeconds | quote }}
+          - name: RESEARCH_CONFIG_DIR
+            value: /etc/torghut/research
+          - name: RESEARCH_OUTPUT_ROOT
+            value: /var/lib/torghut/research
+          - name: RESEARCH_KEEP_RUNS
+            value: {{ $research.output.keepRuns | quote }}
+          - name: TORGHUT_RESEARCH_WORKERS
+            value: {{ $research.workers | quote }}
+          # The image has no git: the manifest records the image as the code version.
+          - name: TORGHUT_CODE_VERSION
+            value: {{ include "torghut.image" $root | quote }}
+          {{- with $research.extraEnv }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
+        resources:
+          {{- toYaml $research.resources | nindent 10 }}
+        securityContext:
+          {{- toYaml $root.Values.securityContext | nindent 10 }}
+        volumeMounts:
+          - name: tmp
+            mountPath: /tmp
+          - name: config
+            mountPath: /etc/torghut/research
+            readOnly: true
+          - name: data
+            mountPath: /var/lib/torghut/research
+          {{- with $research.extraVolumeMounts }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
+    volumes:
+      - name: tmp
+        emptyDir:
+          sizeLimit: {{ $root.Values.tmpSizeLimit }}
+      - name: config
+        configMap:
+          name: {{ include "torghut.serviceFullname" $ctx }}
+      - name: data
+        {{- if $research.output.persistence.enabled }}
+        persistentVolumeClaim:
+          claimName: {{ default (include "torghut.serviceFullname" $ctx) $research.output.persistence.existingClaim }}
+        {{- else }}
+        emptyDir: {}
+        {{- end }}
+      {{- with $research.extraVolumes }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
+    {{- with $root.Values.nodeSelector }}
+    nodeSelector:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with $root.Values.tolerations }}
+    tolerations:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with $root.Values.affinity }}
+    affinity:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+{{- end }}
