@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import sqlalchemy as sa
@@ -62,6 +63,7 @@ class ServiceRuntime:
         self.uses_kafka = uses_kafka
         self._loops: list[tuple[str, BackgroundLoop]] = []
         self._stop_hooks: list[Callable[[], Awaitable[None]]] = []
+        self._exit_signal_hooks: list[Callable[[], None]] = []
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._started = False
@@ -209,8 +211,22 @@ class ServiceRuntime:
         return Starlette(routes=routes, lifespan=lifespan,
                          middleware=[Middleware(RequestLimits, max_body_bytes=self.max_request_bytes)])
 
+    def on_exit_signal(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` the moment SIGTERM/SIGINT arrives, before uvicorn waits for open connections to
+        end: the place to end long-lived responses (an SSE stream would otherwise hold the shutdown
+        for the whole graceful timeout and then be cut without a word)."""
+        self._exit_signal_hooks.append(hook)
+
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT; uvicorn's shutdown runs :meth:`stop` (in-flight message, commit, close)."""
-        uvicorn.run(self.asgi(), host=self.settings.http_host, port=self.settings.http_port,
-                    log_config=None, access_log=False, lifespan="on",
-                    timeout_graceful_shutdown=int(self.settings.graceful_timeout_s))
+        hooks = self._exit_signal_hooks
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                for hook in hooks:
+                    hook()
+                super().handle_exit(sig, frame)
+
+        Server(uvicorn.Config(self.asgi(), host=self.settings.http_host, port=self.settings.http_port,
+                              log_config=None, access_log=False, lifespan="on",
+                              timeout_graceful_shutdown=int(self.settings.graceful_timeout_s))).run()

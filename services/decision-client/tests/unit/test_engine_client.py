@@ -59,6 +59,16 @@ async def test_a_dropped_stream_resumes_from_the_last_event_id(fake_engine: tupl
     assert engine_client.resumes == 1 and engine.runs_created == 1 and engine.posts == 1
 
 
+async def test_an_engine_shutting_down_is_resumed_not_taken_for_the_runs_error(
+        fake_engine: tuple[FakeEngine, str], make_request: Callable[..., DecisionRequest]) -> None:
+    engine, url = fake_engine
+    engine.shut_down_after = 2
+    outcome, engine_client = await decide(url, make_request())
+    assert isinstance(outcome, EngineAnswer) and outcome.intent.action is Action.BUY
+    assert engine.resume_last_event_ids == ["2"], "resumed after the last numbered event"
+    assert engine_client.resumes == 1 and engine.runs_created == 1
+
+
 async def test_without_a_resumable_stream_the_run_is_polled_to_its_end(
         make_request: Callable[..., DecisionRequest]) -> None:
     from torghut_decision_client.testing.servers import serve

@@ -88,6 +88,7 @@ def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_
         fault_injection=settings.decision_engine_fault_injection))
     runtime.add_routes(api.routes())
     runtime.background("decision-runs-upkeep", manager.maintain)
+    runtime.on_exit_signal(signals.shut_down)  # open streams end at once with decision.error shutting_down
     runtime.on_stop(manager.shutdown)  # a stop fails our live runs: fail closed, never resumed
     log.info("decision engine assembled", mode=manager.mode, owner=owner,
              fault_injection=settings.decision_engine_fault_injection)

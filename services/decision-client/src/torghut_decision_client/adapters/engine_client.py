@@ -326,6 +326,9 @@ class DecisionEngineClient:
         except ValidationError:
             return failure(reasons.ENGINE_ERROR, f"decision.error with an unreadable payload: {str(data)[:300]}",
                            run.provenance())
+        if error.retryable and error.code == SHUTTING_DOWN:
+            # The engine ended the stream, not the run: resume it (through the service, another replica).
+            raise _Retryable(f"engine error {error.code}: {error.message}"[:500])
         code = reasons.ENGINE_TIMEOUT if error.code in TIMEOUT_ERROR_CODES else reasons.ENGINE_ERROR
         return failure(code, f"engine error {error.code}: {error.message}"[:2000], run.provenance())
 
@@ -395,6 +398,9 @@ class DecisionEngineClient:
             log.info("last look at a stalled run failed", run_id=run.run_id, error=repr(exc))
             return stalled
         return (self._terminal(run, status) if status else None) or stalled
+
+
+SHUTTING_DOWN = "shutting_down"
 
 
 def _run_id_of(data: str) -> str | None:

@@ -106,6 +106,9 @@ class FakeEngine:
         self.fault_headers: list[str | None] = []
         self.post_peers: list[tuple[str, int] | None] = []
         """The client address (host, port) of every POST: one port for several POSTs is one reused connection."""
+        self.shut_down_after: int | None = None
+        """When set, the first stream ends after this many events with the reference engine's SIGTERM
+        answer: an unnumbered ``decision.error`` ``shutting_down``, ``retryable``."""
         self.linger_after_terminal = False
         """When set, a stream is not ended after its terminal event but kept open with heartbeats."""
         self.app = Starlette(routes=[
@@ -222,6 +225,11 @@ class FakeEngine:
                         yield HEARTBEAT
                     return
                 if drop_after is not None and sent >= drop_after:
+                    return
+                if self.shut_down_after is not None and sent >= self.shut_down_after:
+                    self.shut_down_after = None
+                    error = DecisionError(run_id=run.run_id, code="shutting_down", retryable=True)
+                    yield f"event: {SseEvent.ERROR.value}\ndata: {error.model_dump_json()}\n\n".encode()
                     return
             try:
                 await asyncio.wait_for(changed.wait(), timeout=self.heartbeat_s)

@@ -11,7 +11,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 
-from torghut_contracts.decision_engine import TERMINAL_EVENTS, RunAccepted, SseEvent
+from torghut_contracts.decision_engine import TERMINAL_EVENTS, DecisionError, RunAccepted, SseEvent
 
 from .store import RunStore, StoredEvent
 
@@ -19,12 +19,30 @@ HEARTBEAT = b": heartbeat\n\n"
 
 
 class RunSignals:
-    """In-process wake-ups: a stream takes a waiter before reading, the run sets it after each append."""
+    """In-process wake-ups: a stream takes a waiter before reading, the run sets it after each append.
+
+    :meth:`shut_down` (on SIGTERM) wakes every stream for good: each sends :func:`shutting_down` and
+    ends, so its caller resumes the run elsewhere instead of hearing heartbeats until it is cut.
+    """
 
     def __init__(self) -> None:
         self._events: weakref.WeakValueDictionary[str, asyncio.Event] = weakref.WeakValueDictionary()
+        self.shutting_down = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def shut_down(self) -> None:
+        def wake_all() -> None:
+            self.shutting_down.set()
+            for event in list(self._events.values()):
+                event.set()
+
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(wake_all)
+        else:
+            wake_all()
 
     def waiter(self, run_id: str) -> asyncio.Event:
+        self._loop = self._loop or asyncio.get_running_loop()  # so a signal handler can reach the streams
         event = self._events.get(run_id)
         if event is None:
             event = asyncio.Event()
@@ -35,6 +53,14 @@ class RunSignals:
         event = self._events.pop(run_id, None)
         if event is not None:
             event.set()
+
+
+def shutting_down(run_id: str) -> bytes:
+    """What a stream the engine ends on shutdown sends last. Without an ``id``: it is not an event of
+    the run (the caller's Last-Event-ID stays put), so resuming elsewhere reads the run's own outcome."""
+    error = DecisionError(run_id=run_id, code="shutting_down", retryable=True,
+                          message="this engine is shutting down; resume the run elsewhere with Last-Event-ID")
+    return f"event: {SseEvent.ERROR.value}\ndata: {error.model_dump_json()}\n\n".encode()
 
 
 def frame(event: StoredEvent, *, existing: bool) -> bytes:
@@ -50,6 +76,9 @@ async def run_stream(store: RunStore, signals: RunSignals, run_id: str, *, after
     loop = asyncio.get_running_loop()
     last, sent, last_write = after, 0, loop.time()
     while True:
+        if signals.shutting_down.is_set():
+            yield shutting_down(run_id)
+            return
         waiter = signals.waiter(run_id)
         events, run = await store.events_after(run_id, last)
         for event in events:
