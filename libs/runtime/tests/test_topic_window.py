@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from torghut_contracts import topics
 from torghut_contracts.examples import example
-from torghut_embedded.kafka import TANSU_PRODUCER_SETTINGS
+from torghut_embedded.kafka import TANSU_PRODUCER_SETTINGS, create_test_topics
 from torghut_runtime.testing import create_topics_for
 from torghut_runtime.topic_window import BrokerUnreachable, RawRecord, TopicMissing, Window, read_window, to_ms
 
@@ -93,3 +93,22 @@ async def test_a_missing_topic_and_an_unreachable_broker_fail_in_one_line(kafka_
         await collect(closed, "any", Window())
     assert time.monotonic() - started < 10
     assert "\n" not in str(caught.value)
+
+
+async def test_the_end_is_the_true_high_watermark_even_after_a_batched_produce(kafka_bootstrap: str,
+                                                                              topic_namespace: str) -> None:
+    """Tansu lists the end as the last batch's base offset + 1: 10 records sent as one batch list an end of 1."""
+    name = topic_namespace + "batched"
+    await create_test_topics(kafka_bootstrap, [name])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=50, **TANSU_PRODUCER_SETTINGS)
+    await producer.start()
+    try:
+        sent = [await producer.send(name, b"%d" % i, timestamp_ms=T0 + i * 1000) for i in range(10)]
+        for future in sent:
+            await future
+    finally:
+        await producer.stop()
+    everything = await collect(kafka_bootstrap, name, Window())
+    assert [r.offset for r in everything] == list(range(10))
+    tail = await collect(kafka_bootstrap, name, Window(since_ms=T0 + 7000))
+    assert [r.value for r in tail] == [b"7", b"8", b"9"], "a window inside the last batch is found too"

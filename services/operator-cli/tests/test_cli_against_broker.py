@@ -57,19 +57,6 @@ async def test_dump_filters_by_key_and_header_and_load_restores_into_a_sandbox(
         assert record.headers["x-message-id"], "the original message id travels, so consumers deduplicate"
 
 
-async def test_dump_by_time_window_and_offsets(kafka_bootstrap: str, signals_topic: str, tmp_path: Path) -> None:
-    everything = [r async for r in kafka_io.read_window(kafka_bootstrap, signals_topic, kafka_io.Window())]
-    assert len(everything) == 5
-    cut = sorted(r.timestamp_ms for r in everything)[2]
-    later = [r async for r in kafka_io.read_window(kafka_bootstrap, signals_topic, kafka_io.Window(since_ms=cut))]
-    assert sorted(r.timestamp_ms for r in later) == sorted(r.timestamp_ms for r in everything if r.timestamp_ms >= cut)
-    future = [r async for r in kafka_io.read_window(
-        kafka_bootstrap, signals_topic, kafka_io.Window(since_ms=max(r.timestamp_ms for r in everything) + 3_600_000))]
-    assert future == [], "past the end Tansu answers offset 0 / timestamp -1: no data, not everything"
-    first_only = [r async for r in kafka_io.read_window(kafka_bootstrap, signals_topic, kafka_io.Window(end_offset=1))]
-    assert all(r.offset == 0 for r in first_only) and len(first_only) <= 2
-
-
 async def test_copy_to_the_sandbox_and_refuse_production(kafka_bootstrap: str, signals_topic: str,
                                                           topic_namespace: str, tmp_path: Path) -> None:
     await create_topics_for(kafka_bootstrap, f"sandbox.{topic_namespace}", topics.TA_SIGNALS)

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from torghut_cli.control import latest_by_scope, next_command
 from torghut_cli.windows import (
     ProductionTopicRefused,
-    Window,
     guard_target,
     pacing_delays,
     provenance_headers,
     sandbox_name,
-    to_ms,
 )
 from torghut_contracts.enums import TradingState
-
-
-@pytest.mark.parametrize(
-    ("window", "record", "admitted"),
-    [
-        (Window(), dict(offset=5, timestamp_ms=10, key="AAPL", headers={}), True),
-        (Window(start_offset=5), dict(offset=4, timestamp_ms=10, key=None, headers={}), False),
-        (Window(start_offset=5), dict(offset=5, timestamp_ms=10, key=None, headers={}), True),
-        (Window(end_offset=5), dict(offset=5, timestamp_ms=10, key=None, headers={}), False),
-        (Window(since_ms=100), dict(offset=0, timestamp_ms=99, key=None, headers={}), False),
-        (Window(since_ms=100), dict(offset=0, timestamp_ms=100, key=None, headers={}), True),
-        (Window(until_ms=100), dict(offset=0, timestamp_ms=100, key=None, headers={}), False),
-        (Window(key="AAPL"), dict(offset=0, timestamp_ms=0, key="MSFT", headers={}), False),
-        (Window(header_equals={"x-correlation-id": "c1"}),
-         dict(offset=0, timestamp_ms=0, key=None, headers={"x-correlation-id": "c1"}), True),
-        (Window(header_equals={"x-correlation-id": "c1"}),
-         dict(offset=0, timestamp_ms=0, key=None, headers={"x-correlation-id": "c2"}), False),
-    ],
-)
-def test_window_admits(window: Window, record: dict, admitted: bool) -> None:
-    assert window.admits(**record) is admitted
 
 
 @pytest.mark.parametrize(
@@ -71,12 +46,6 @@ def test_provenance_keeps_the_first_origin() -> None:
     once = provenance_headers({"a": "b"}, topic="t1", partition=2, offset=9)
     twice = provenance_headers(once, topic="sandbox.x.t1", partition=0, offset=0)
     assert twice["x-replay-original-topic"] == "t1" and twice["x-replay-original-offset"] == "9"
-
-
-def test_times_need_a_zone() -> None:
-    assert to_ms(datetime(2026, 1, 1, tzinfo=UTC)) == 1767225600000
-    with pytest.raises(ValueError, match="time zone"):
-        to_ms(datetime(2026, 1, 1))
 
 
 def test_control_commands_keep_what_they_do_not_change() -> None:

@@ -11,6 +11,10 @@ Isolation inside the shared session stack:
   after the test (Tansu keeps data in RAM until deletion).
 * ``fresh_database_url`` gives each test its own database, dropped after the test.
 
+ClickHouse (``clickhouse_server``, ``clickhouse_database``) is separate and optional: Debian's
+``clickhouse-server`` started on first use. Without the binary those tests skip with how to install
+it; under ``CI=true`` that is a failure.
+
 The stack lives in a ``mkdtemp`` directory under the system temp dir (not pytest's ``tmp_path``,
 whose 0700 parents the unprivileged Postgres user could not traverse when running as root). Set
 ``TORGHUT_KEEP_STACK=1`` to keep it (logs, ``stack.json``) after the session.
@@ -33,11 +37,14 @@ from ._aio import run_blocking
 from .kafka import FAST_CONSUMER_SETTINGS, TANSU_PRODUCER_SETTINGS, create_test_topics
 
 if TYPE_CHECKING:
+    from .clickhouse import ClickHouseServer
     from .stack import EmbeddedStack
 
 __all__ = [
     "FAST_CONSUMER_SETTINGS",
     "TANSU_PRODUCER_SETTINGS",
+    "clickhouse_database",
+    "clickhouse_server",
     "create_test_topics",
     "database_url",
     "embedded_stack",
@@ -109,3 +116,34 @@ def topic_namespace(kafka_bootstrap: str) -> Iterator[str]:
         run_blocking(delete_topics(kafka_bootstrap, names))
     except Exception as exc:  # cleanup only: the test's own outcome stands
         warnings.warn(f"could not delete topics under {prefix}: {exc!r}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server() -> Iterator[ClickHouseServer]:
+    """One ClickHouse server for the session (skips, or fails under ``CI=true``, when none is installed)."""
+    from .clickhouse import INSTALL_HINT, server_command, start_clickhouse
+
+    command = server_command()
+    if command is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(INSTALL_HINT + " (CI=true: missing ClickHouse is a failure, not a skip)")
+        pytest.skip(INSTALL_HINT)
+    running = start_clickhouse(command)  # ServerStartError (with log tail) errors the requesting tests
+    try:
+        yield running.server
+    finally:
+        outcome = running.stop(keep_data=bool(os.environ.get("TORGHUT_KEEP_STACK")))
+        if "still alive" in outcome.values():
+            warnings.warn(f"clickhouse-server survived stop: {outcome}", stacklevel=1)
+
+
+@pytest.fixture
+def clickhouse_database(clickhouse_server: ClickHouseServer) -> Iterator[str]:
+    """The name of a brand-new, empty ClickHouse database for this test (dropped afterwards)."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    clickhouse_server.execute(f"CREATE DATABASE {name}")
+    yield name
+    try:
+        clickhouse_server.execute(f"DROP DATABASE IF EXISTS {name}")
+    except Exception as exc:  # cleanup only: the test's own outcome stands
+        warnings.warn(f"could not drop ClickHouse database {name}: {exc!r}", stacklevel=1)

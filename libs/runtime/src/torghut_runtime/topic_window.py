@@ -7,8 +7,11 @@ The end of every partition is its high watermark when reading starts, so a busy 
 a finite read. A partition is done once the consumer's position reaches that end (not once a record
 at ``end - 1`` was seen: a transaction marker or a compacted-away record may hold that offset).
 
-Tansu (the embedded broker) searches ``offsets_for_times`` by arrival time, not the producer's
-timestamp, and answers past the end with offset 0 / timestamp -1. Since a record always arrives
+Tansu (the embedded broker) lists a partition's end (ListOffsets "latest") as the last record
+*batch's* base offset plus one, short of the true end when producers batch; the end is therefore
+taken from the high watermark of a first fetch (see :func:`_high_watermarks`). Tansu also searches
+``offsets_for_times`` by arrival time, not the producer's timestamp, and answers past the end with
+offset 0 / timestamp -1. Since a record always arrives
 after it was created, seeking to the first record that *arrived* at or after ``since`` (less a
 clock-skew slack) never skips a wanted record; the record's own timestamp then decides
 (:meth:`Window.admits`). A "timestamp -1" answer means no data in that partition. A real Kafka
@@ -21,7 +24,7 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -148,7 +151,7 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[Topic
 async def read_window(bootstrap: str, topic: str, window: Window,
                       on_progress: Callable[[int, int], None] | None = None, *,
                       connect_timeout_s: float = CONNECT_TIMEOUT_S,
-                      stall_timeout_s: float = STALL_TIMEOUT_S) -> AsyncIterator[RawRecord]:
+                      stall_timeout_s: float = STALL_TIMEOUT_S) -> AsyncGenerator[RawRecord, None]:
     """Yield the records of ``window``, each partition in offset order (partitions interleaved), then stop.
 
     The end is the high watermark when reading started, so a busy topic still gives a finite read.
@@ -161,7 +164,7 @@ async def read_window(bootstrap: str, topic: str, window: Window,
         tps = await topic_partitions(consumer, topic)
         consumer.assign(tps)
         beginning = await consumer.beginning_offsets(tps)
-        end = await consumer.end_offsets(tps)
+        end = await _high_watermarks(consumer, tps, beginning, await consumer.end_offsets(tps))
         starts = await _start_offsets(consumer, tps, beginning, window)
         remaining: dict[TopicPartition, int] = {}
         for tp in tps:
@@ -169,6 +172,7 @@ async def read_window(bootstrap: str, topic: str, window: Window,
             if start is not None and start < end[tp]:
                 consumer.seek(tp, start)
                 remaining[tp] = end[tp]
+        consumer.pause(*(tp for tp in tps if tp not in remaining))  # no prefetching past what is wanted
         total = sum(end[tp] - (starts[tp] or 0) for tp in remaining)
         done = 0
         last_progress = time.monotonic()
@@ -178,6 +182,7 @@ async def read_window(bootstrap: str, topic: str, window: Window,
                 for r in records:
                     if tp not in remaining or r.offset >= remaining[tp]:
                         remaining.pop(tp, None)
+                        consumer.pause(tp)
                         break
                     done += 1
                     headers = header_dict(r.headers)
@@ -187,6 +192,7 @@ async def read_window(bootstrap: str, topic: str, window: Window,
             for tp in list(remaining):
                 if await consumer.position(tp) >= remaining[tp]:
                     remaining.pop(tp)
+                    consumer.pause(tp)
             if batch:
                 last_progress = time.monotonic()
             elif remaining and time.monotonic() - last_progress > stall_timeout_s:
@@ -196,6 +202,24 @@ async def read_window(bootstrap: str, topic: str, window: Window,
                 on_progress(done, total)
     finally:
         await consumer.stop()
+
+
+async def _high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                           beginning: dict[TopicPartition, int], listed: dict[TopicPartition, int],
+                           timeout_s: float = 5.0) -> dict[TopicPartition, int]:
+    """Each partition's true end: the high watermark a fetch reports, never below the listed end.
+
+    Tansu's ListOffsets(latest) answers the base offset of the last record *batch* plus one, so a
+    producer that batched (any linger, or ``send`` without waiting) makes it short by the rest of
+    that batch; its Fetch responses carry the right high watermark. Fetching from just before the
+    listed end reads at most that last batch. (A real broker lists the true end; both agree.)
+    """
+    for tp in tps:
+        consumer.seek(tp, max(beginning[tp], listed[tp] - 1))
+    deadline = time.monotonic() + timeout_s
+    while any(consumer.highwater(tp) is None for tp in tps) and time.monotonic() < deadline:
+        await consumer.getmany(*tps, timeout_ms=100, max_records=1)
+    return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in tps}
 
 
 async def _start_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition], beginning: dict[TopicPartition, int],

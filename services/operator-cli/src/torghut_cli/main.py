@@ -21,17 +21,16 @@ from torghut_contracts import topics
 from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import GLOBAL_SCOPE, ControlCommand
+from torghut_runtime.topic_window import RawRecord, Window, WindowReadError, read_window, to_ms
 
 from . import kafka_io
 from .control import latest_by_scope, next_command
 from .windows import (
     DEFAULT_SANDBOX_PREFIX,
     ProductionTopicRefused,
-    Window,
     guard_target,
     provenance_headers,
     sandbox_name,
-    to_ms,
 )
 
 STACK_ENV = Path(".torghut/infra/stack.env")
@@ -69,8 +68,8 @@ async def read_control(bootstrap: str) -> dict[str, ControlCommand]:
 
 
 async def publish_control(bootstrap: str, command: ControlCommand) -> None:
-    record = kafka_io.RawRecord(topics.CONTROL.name, 0, -1, 0, command.scope,
-                                MessageHeaders.new(topics.CONTROL.name).as_dict(), topics.CONTROL.encode(command))
+    record = RawRecord(topics.CONTROL.name, 0, -1, 0, command.scope,
+                       MessageHeaders.new(topics.CONTROL.name).as_dict(), topics.CONTROL.encode(command))
     await kafka_io.produce_records(bootstrap, [(topics.CONTROL.name, record)], speed=None)
 
 
@@ -227,7 +226,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
             def show(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            async for record in kafka_io.read_window(bootstrap, args.topic, window, on_progress=show):
+            async for record in read_window(bootstrap, args.topic, window, on_progress=show):
                 sink.write(json.dumps(record.as_json(), ensure_ascii=False) + "\n")
                 count += 1
         err.print(f"dumped {count} records from {args.topic} to {args.out}")
@@ -240,13 +239,13 @@ async def cmd_replay(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             try:
-                record = kafka_io.RawRecord.from_json(json.loads(line))
+                record = RawRecord.from_json(json.loads(line))
             except (json.JSONDecodeError, KeyError, ValueError) as exc:
                 raise CliError(f"{args.file}:{number}: not a dumped record ({exc})") from None
             headers = provenance_headers(record.headers, topic=record.topic, partition=record.partition,
                                          offset=record.offset)
-            records.append((args.topic, kafka_io.RawRecord(record.topic, record.partition, record.offset,
-                                                           record.timestamp_ms, record.key, headers, record.value)))
+            records.append((args.topic, RawRecord(record.topic, record.partition, record.offset,
+                                                  record.timestamp_ms, record.key, headers, record.value)))
         with _progress() as progress:
             task = progress.add_task(f"load → {args.topic}", total=len(records))
             sent = await kafka_io.produce_records(bootstrap, records, speed=None if args.asap else args.speed,
@@ -262,12 +261,12 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     copied = []
     with _progress() as progress:
         task = progress.add_task(f"read {args.topic}", total=None)
-        async for record in kafka_io.read_window(
+        async for record in read_window(
                 bootstrap, args.topic, window, on_progress=lambda d, t: progress.update(task, completed=d, total=t)):
             headers = provenance_headers(record.headers, topic=record.topic, partition=record.partition,
                                          offset=record.offset)
-            copied.append((target, kafka_io.RawRecord(record.topic, record.partition, record.offset,
-                                                      record.timestamp_ms, record.key, headers, record.value)))
+            copied.append((target, RawRecord(record.topic, record.partition, record.offset,
+                                             record.timestamp_ms, record.key, headers, record.value)))
         task = progress.add_task(f"write {target}", total=len(copied))
         sent = await kafka_io.produce_records(bootstrap, copied, speed=None,
                                               on_progress=lambda n: progress.update(task, completed=n))
@@ -363,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return asyncio.run(COMMANDS[args.command](args))
-    except (CliError, ProductionTopicRefused, LookupError) as exc:
+    except (CliError, ProductionTopicRefused, LookupError, WindowReadError) as exc:
         err.print(f"torghut: {exc}")
         return 2
     except KeyboardInterrupt:

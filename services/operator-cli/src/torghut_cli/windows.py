@@ -1,13 +1,12 @@
-"""Pure rules of replay: which records a window keeps, how loads are paced, what may be written.
+"""Pure rules of replay: how loads are paced, what may be written, where a copy comes from.
 
 Kept free of I/O so the rules are tested as tables; ``kafka_io`` applies them to a real broker.
+Which records a window keeps is :class:`torghut_runtime.topic_window.Window`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from torghut_contracts import headers as h
 from torghut_contracts.topics import ALL_TOPICS, DLQ_SUFFIX
@@ -32,45 +31,6 @@ def sandbox_name(prefix: str, topic: str) -> str:
     if not prefix.endswith("."):
         prefix += "."
     return prefix + topic
-
-
-@dataclass(frozen=True)
-class Window:
-    """A slice of a topic: by offsets (inclusive start, exclusive end) and/or by record time."""
-
-    start_offset: int | None = None
-    end_offset: int | None = None
-    since_ms: int | None = None
-    until_ms: int | None = None
-    key: str | None = None
-    header_equals: Mapping[str, str] = field(default_factory=dict)
-
-    def admits(self, *, offset: int, timestamp_ms: int, key: str | None, headers: Mapping[str, str]) -> bool:
-        # Tansu's offsets_for_times searches by arrival time, so the seek is only coarse: the
-        # record's own timestamp decides.
-        if self.start_offset is not None and offset < self.start_offset:
-            return False
-        if self.end_offset is not None and offset >= self.end_offset:
-            return False
-        if self.since_ms is not None and timestamp_ms < self.since_ms:
-            return False
-        if self.until_ms is not None and timestamp_ms >= self.until_ms:
-            return False
-        if self.key is not None and key != self.key:
-            return False
-        return all(headers.get(k) == v for k, v in self.header_equals.items())
-
-    def past_end(self, *, offset: int, timestamp_ms: int) -> bool:
-        """True once a partition can yield nothing more for this window."""
-        if self.end_offset is not None and offset >= self.end_offset - 1:
-            return True
-        return self.until_ms is not None and timestamp_ms >= self.until_ms
-
-
-def to_ms(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        raise ValueError(f"{moment.isoformat()} has no time zone; give one, e.g. 2026-02-12T15:30:00Z")
-    return int(moment.timestamp() * 1000)
 
 
 def provenance_headers(headers: Mapping[str, str], *, topic: str, partition: int, offset: int) -> dict[str, str]:

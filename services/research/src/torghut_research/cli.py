@@ -38,8 +38,13 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="torghut-research", description=__doc__.splitlines()[0])
     commands = root.add_subparsers(dest="command", required=True)
     lane = commands.add_parser("lane", help="walk-forward -> gates -> paper candidate")
-    lane.add_argument("--signals", required=True,
-                      help="JSONL of signals, a replay dump file or directory, kafka://... or clickhouse://...")
+    lane.add_argument("--signals", required=True, metavar="FILE|DIR|URL",
+                      help="JSONL of signals, a replay dump file or directory of dumps, "
+                           "kafka://HOST:PORT/TOPIC[?since=ISO8601&until=ISO8601] (a window of the topic, "
+                           "by record time; since inclusive, until exclusive), or "
+                           "clickhouse://HOST:PORT/DATABASE[?table=ta_signals&since=ISO8601&until=ISO8601"
+                           "&user=..&password=..] (the signal table, by event_ts); times need a zone, e.g. "
+                           "2026-02-12T14:30:00Z")
     lane.add_argument("--strategy-config", required=True, type=Path, help="strategy book or research config (YAML)")
     lane.add_argument("--gate-policy", required=True, type=Path, help="gate policy (JSON)")
     lane.add_argument("--output-dir", required=True, type=Path)

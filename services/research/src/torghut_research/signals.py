@@ -18,7 +18,7 @@ import hashlib
 import heapq
 import json
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -134,11 +134,23 @@ def _from_dumps(origin: str, files: list[Path]) -> SignalSet:
                               replayed=REPLAY_HEADER in headers)
             partitions.setdefault((topic, int(raw.get("partition", 0))), []).append(
                 (int(raw.get("offset", -1)), number, inbound))
-    ordered = [sorted(records, key=lambda r: (r[0], r[1])) for _, records in sorted(partitions.items())]
-    merged = heapq.merge(*([r[2] for r in records] for records in ordered), key=lambda i: i.timestamp_ms or 0)
-    signal_set = build_signal_set(origin, merged)
+    signal_set = build_signal_set(origin, merge_partitions(partitions))
     signal_set.decisions = decisions
     return signal_set
+
+
+Partitions = Mapping[tuple[str, int], list[tuple[int, int, Inbound]]]
+"""(topic, partition) -> its records as (offset, tie-breaker, record), in any order."""
+
+
+def merge_partitions(partitions: Partitions) -> Iterator[Inbound]:
+    """The order signal-trigger would receive the records in: each partition in offset order, the
+    partitions merged by record time (ties: the lower topic/partition first).
+
+    Dumps and ``kafka://`` windows both go through here, so a topic and its dump are the same dataset.
+    """
+    ordered = [sorted(records, key=lambda r: (r[0], r[1])) for _, records in sorted(partitions.items())]
+    return heapq.merge(*([r[2] for r in records] for records in ordered), key=lambda i: i.timestamp_ms or 0)
 
 
 def _dump_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -43,17 +43,19 @@ class SignalTriggerService:
         else:
             assert settings.clickhouse_url is not None  # the settings validator requires it
             # Imported here: the ClickHouse driver costs ~30 MB that a Kafka-fed instance never needs.
-            from .adapters.clickhouse_source import ClickHouseSettings, ClickHouseSource
+            from torghut_strategies.clickhouse.reader import ClickHouseSettings
+
+            from .adapters.clickhouse_source import ClickHouseSource
 
             self.clickhouse = ClickHouseSource(
                 ClickHouseSettings(
                     url=settings.clickhouse_url, table=settings.clickhouse_table,
                     price_table=settings.clickhouse_price_table, batch_size=settings.clickhouse_batch_size,
-                    poll_interval_s=settings.clickhouse_poll_interval_s,
                     allowed_lateness_s=settings.clickhouse_allowed_lateness_s,
                     query_timeout_s=settings.clickhouse_query_timeout_s),
                 runtime.engine, self.config, self.metrics, runtime.publish, replay=replay,
-                start_at=initial_cursor_time(settings, datetime.now(UTC)))
+                start_at=initial_cursor_time(settings, datetime.now(UTC)),
+                poll_interval_s=settings.clickhouse_poll_interval_s)
             runtime.background("clickhouse-signals", self.clickhouse.run_forever)
         runtime.add_routes([Route("/api/strategies", self.strategies, methods=["GET"])])
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -20,14 +19,16 @@ from clickhouse_driver import Client
 from torghut_contracts import topics
 from torghut_contracts.enums import Side
 from torghut_contracts.models import TaSignal
+from torghut_embedded.clickhouse import ClickHouseServer
 from torghut_runtime import ServiceRuntime
 from torghut_runtime.testing import create_topics_for, read_records, test_settings
-from torghut_signal_trigger.adapters.clickhouse_source import ClickHouseSettings, ClickHouseSource
+from torghut_signal_trigger.adapters.clickhouse_source import ClickHouseSource
 from torghut_signal_trigger.adapters.metrics import TriggerMetrics
 from torghut_signal_trigger.app import MIGRATIONS, SignalTriggerService, build_service
 from torghut_signal_trigger.settings import SignalTriggerSettings
 from torghut_signal_trigger.testing import CLICKHOUSE_DDL, MICROBAR_COLUMNS, SIGNAL_COLUMNS, clickhouse_rows
 from torghut_strategies.book import parse_strategy_book
+from torghut_strategies.clickhouse.reader import ClickHouseSettings
 from torghut_strategies.engine import EngineConfig, request_id_for
 from torghut_strategies.testing import T0, make_signal
 
@@ -39,16 +40,13 @@ SYMBOLS = ("AAPL", "MSFT", "NVDA")
 
 
 @pytest.fixture
-def clickhouse_url(clickhouse_server: Any) -> Iterator[str]:
+def clickhouse_url(clickhouse_server: ClickHouseServer, clickhouse_database: str) -> str:
     """A fresh ClickHouse database with upstream's two tables (in 18.16's SQL subset)."""
-    database = f"torghut_{uuid.uuid4().hex[:10]}"
-    admin = Client(clickhouse_server.host, port=clickhouse_server.tcp_port)
-    admin.execute(f"CREATE DATABASE {database}")
-    client = Client(clickhouse_server.host, port=clickhouse_server.tcp_port, database=database)
+    client = Client(clickhouse_server.host, port=clickhouse_server.tcp_port, database=clickhouse_database)
     for ddl in CLICKHOUSE_DDL:
         client.execute(ddl)
-    yield clickhouse_server.url(database)
-    admin.execute(f"DROP DATABASE IF EXISTS {database}")
+    client.disconnect()
+    return clickhouse_server.url(clickhouse_database)
 
 
 @pytest.fixture

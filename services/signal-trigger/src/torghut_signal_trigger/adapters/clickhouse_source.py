@@ -12,6 +12,8 @@ entries published and deleted. So:
   downstream idempotency ignores (the only way a trigger is ever sent twice);
 * a second instance polling the same table waits on the cursor row lock instead of double-reading.
 
+Reading the table (the batch query, rows -> signals, the reader) is shared with the research lane
+in :mod:`torghut_strategies.clickhouse`; what stays here is the poll loop, the cursor and the outbox.
 clickhouse-driver is synchronous; each query runs in a worker thread.
 """
 
@@ -21,94 +23,33 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from clickhouse_driver import Client
-from clickhouse_driver.util.helpers import parse_url
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders, derived_message_id
 from torghut_contracts.models import StrategyTrigger
+from torghut_strategies.clickhouse.reader import ClickHouseReader, ClickHouseSettings
+from torghut_strategies.clickhouse.rows import RowKey, parse_timestamp, row_to_signal
 from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream_of
 from torghut_strategies.state import SymbolState
 
 from . import store
-from .clickhouse_rows import SignalQuery, parse_timestamp, row_to_signal, to_literal
 from .metrics import TriggerMetrics
 
 log = structlog.get_logger("torghut.signal_trigger.clickhouse")
 Publish = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class ClickHouseSettings:
-    url: str
-    table: str = "ta_signals"
-    price_table: str | None = "ta_microbars"
-    batch_size: int = 500
-    poll_interval_s: float = 5.0
-    allowed_lateness_s: int = 2
-    query_timeout_s: float = 10.0
-
-
-class ClickHouseReader:
-    """Synchronous reads from ClickHouse (call through ``asyncio.to_thread``)."""
-
-    def __init__(self, settings: ClickHouseSettings) -> None:
-        host, kwargs = parse_url(settings.url)
-        kwargs.setdefault("connect_timeout", min(settings.query_timeout_s, 5.0))
-        kwargs.setdefault("send_receive_timeout", settings.query_timeout_s)
-        self.database = str(kwargs.get("database") or "default")
-        self.settings = settings
-        self.client = Client(host, **kwargs)
-        self._query: SignalQuery | None = None
-
-    def query(self) -> SignalQuery:
-        if self._query is None:
-            rows = self.client.execute(
-                "SELECT name FROM system.columns WHERE database = %(db)s AND table = %(table)s",
-                {"db": self.database, "table": self.settings.table})
-            columns = {str(r[0]) for r in rows}
-            missing = {"symbol", "event_ts", "seq"} - columns
-            if missing:
-                raise RuntimeError(f"ClickHouse table {self.database}.{self.settings.table} lacks "
-                                   f"{', '.join(sorted(missing))} (or does not exist)")
-            price_table = self.settings.price_table
-            if price_table is not None:
-                found = self.client.execute("SELECT count() FROM system.tables WHERE database = %(db)s "
-                                            "AND name = %(t)s", {"db": self.database, "t": price_table})
-                price_table = price_table if found[0][0] else None
-            self._query = SignalQuery(self.settings.table, frozenset(columns), price_table)
-            log.info("clickhouse signal table", table=self.settings.table, columns=len(columns),
-                     price_from=price_table if self._query.joins_microbars else "signal table")
-        return self._query
-
-    def fetch(self, cursor: store.Cursor, limit: int) -> list[dict[str, Any]]:
-        query = self.query()
-        params: dict[str, Any] = {"ts": to_literal(cursor.event_ts), "symbol": cursor.symbol, "seq": cursor.seq,
-                                  "limit": limit}
-        bounded = self.settings.allowed_lateness_s > 0
-        if bounded:
-            latest = parse_timestamp(str(self.client.execute(query.latest_sql(), {"ts": params["ts"]})[0][0]))
-            if latest is None:
-                return []
-            params["hi"] = to_literal(latest - timedelta(seconds=self.settings.allowed_lateness_s))
-        rows, columns = self.client.execute(query.batch_sql(bounded=bounded), params, with_column_types=True)
-        names = [c[0] for c in columns]
-        return [dict(zip(names, row, strict=True)) for row in rows]
-
-    def close(self) -> None:
-        self.client.disconnect()
-
-
 class ClickHouseSource:
     def __init__(self, settings: ClickHouseSettings, engine: AsyncEngine, config: EngineConfig,
-                 metrics: TriggerMetrics, publish: Publish, *, replay: bool, start_at: datetime) -> None:
+                 metrics: TriggerMetrics, publish: Publish, *, replay: bool, start_at: datetime,
+                 poll_interval_s: float = 5.0) -> None:
         self.settings = settings
+        self.poll_interval_s = poll_interval_s
         self.engine = engine
         self.config = config
         self.metrics = metrics
@@ -117,6 +58,7 @@ class ClickHouseSource:
         self.start_at = start_at
         self.reader = ClickHouseReader(settings)
         self.cursor_name = f"clickhouse:{self.reader.database}.{settings.table}"
+        self._described = False
 
     async def run_forever(self) -> None:
         """The background loop: flush what a previous run left in the outbox, then poll."""
@@ -125,7 +67,7 @@ class ClickHouseSource:
             while True:
                 read = await self.poll_once()
                 if read < self.settings.batch_size:  # caught up: wait; a full batch means more is waiting
-                    await asyncio.sleep(self.settings.poll_interval_s)
+                    await asyncio.sleep(self.poll_interval_s)
         finally:
             with contextlib.suppress(Exception):
                 self.reader.close()  # also unblocks a query still running in its worker thread
@@ -138,7 +80,9 @@ class ClickHouseSource:
             cursor = await store.load_cursor(conn, self.cursor_name)
             if cursor is None:
                 cursor = await store.lock_new_cursor(conn, self.cursor_name, store.Cursor(event_ts=self.start_at))
-            rows = await asyncio.to_thread(self.reader.fetch, cursor, self.settings.batch_size)
+            rows = await asyncio.to_thread(self.reader.fetch, RowKey(cursor.event_ts, cursor.symbol, cursor.seq),
+                                           self.settings.batch_size)
+            self._describe_table()
             if not rows:
                 self.metrics.last_poll.set(time.time())
                 return 0
@@ -181,6 +125,15 @@ class ClickHouseSource:
             self.metrics.invalid_rows.inc(invalid)
         await self.flush_outbox()
         return len(rows)
+
+    def _describe_table(self) -> None:
+        """Log once which table and which price column the reader settled on (it looks them up lazily)."""
+        if self._described:
+            return
+        self._described = True
+        query = self.reader.query()  # cached by the fetch that just ran
+        log.info("clickhouse signal table", table=self.settings.table, columns=len(query.columns),
+                 price_from=query.price_table if query.joins_microbars else "signal table")
 
     def message_id(self, trigger: StrategyTrigger) -> str:
         return derived_message_id(self.cursor_name, trigger.request_id)

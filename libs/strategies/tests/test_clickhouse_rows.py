@@ -1,47 +1,12 @@
-"""Settings fail with the variable's name; ClickHouse rows map onto the contract, bad values gated not dropped."""
+"""ClickHouse rows map onto the contract (bad values gated, not dropped) and the batch query pages by key."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from torghut_runtime import ConfigError, load_settings
-from torghut_signal_trigger.adapters.clickhouse_rows import (
-    SignalQuery,
-    parse_timestamp,
-    row_to_signal,
-    to_literal,
-)
-from torghut_signal_trigger.settings import SignalTriggerSettings
-
-BASE = {"kafka_bootstrap_servers": "127.0.0.1:9092", "database_url": "postgresql://u@h/db"}
-
-
-def test_settings_parse_lists_and_build_the_core_config() -> None:
-    settings = load_settings(SignalTriggerSettings, **BASE, session_holidays="2026-07-03, 2026-12-25",
-                             session_early_closes="2026-11-27@13:00", signal_allowed_sources="ta,ta-1m",
-                             trigger_mode="replay")
-    session = settings.trading_session()
-    assert session.holidays == {date(2026, 7, 3), date(2026, 12, 25)}
-    assert session.early_closes == {date(2026, 11, 27): time(13, 0)}
-    gates = settings.gate_config()
-    assert gates.allowed_sources == {"ta", "ta-1m"} and gates.max_future_skew is None
-
-
-@pytest.mark.parametrize(("overrides", "named"), [
-    ({"signal_source": "clickhouse"}, "CLICKHOUSE_URL is required"),
-    ({"session_holidays": "2026-13-01"}, "SESSION_HOLIDAYS"),
-    ({"session_early_closes": "2026-11-27 13:00"}, "SESSION_EARLY_CLOSES"),
-    ({"session_timezone": "Mars/Olympus"}, "SESSION_TIMEZONE"),
-    ({"session_open": "16:30"}, "SESSION_OPEN must be before SESSION_CLOSE"),
-    ({"trigger_mode": "backtest"}, "TRIGGER_MODE"),
-    ({"clickhouse_start_at": "2026-02-12T14:30:00"}, "CLICKHOUSE_START_AT"),
-    ({"signal_max_spread_bps": "-1"}, "SIGNAL_MAX_SPREAD_BPS"),
-])
-def test_bad_settings_name_the_variable(overrides: dict[str, str], named: str) -> None:
-    with pytest.raises(ConfigError, match=named):
-        load_settings(SignalTriggerSettings, **BASE, **overrides)
+from torghut_strategies.clickhouse.rows import RowKey, SignalQuery, parse_timestamp, row_to_signal, to_literal
 
 
 def test_the_query_reads_upstreams_table_and_joins_the_microbar_close() -> None:
@@ -79,3 +44,18 @@ def test_a_row_without_identity_is_invalid() -> None:
         row_to_signal({"symbol": "aapl", "event_ts_text": "2026-02-12 15:31:02", "seq": 1})
     with pytest.raises(ValueError):
         row_to_signal({"symbol": "AAPL", "event_ts_text": "0000-00-00 00:00:00", "seq": 1})
+
+
+def test_a_bounded_window_stops_before_its_end_and_starts_at_its_beginning() -> None:
+    query = SignalQuery("ta_signals", {"symbol", "event_ts", "seq", "price"})
+    assert "event_ts < %(hi)s" in query.batch_sql(bounded=True, inclusive=False)
+    assert "event_ts <= %(hi)s" in query.batch_sql(bounded=True)
+    start = RowKey(datetime(2026, 2, 12, 15, 0, tzinfo=UTC))
+    assert (start.symbol, start.seq) == ("", -1), "before every row at that time: `since` is inclusive"
+
+
+def test_table_names_are_plain_identifiers() -> None:
+    from torghut_strategies.clickhouse.reader import ClickHouseSettings
+
+    with pytest.raises(ValueError, match="not a plain table name"):
+        ClickHouseSettings(url="clickhouse://h:9000/db", table="ta_signals; DROP TABLE x")

@@ -1,5 +1,8 @@
 """ClickHouse rows -> ``TaSignal``, and the batch query: no I/O, so both are unit-tested directly.
 
+Shared by signal-trigger's live ClickHouse source and the research lane's ``clickhouse://`` input,
+so a backtest reads a table exactly as the live service would.
+
 The table may be upstream's (torghut-upstream.md §2.1: flat indicator columns, quotes as
 ``imbalance_bid_px``/``imbalance_ask_px``, no price column: the price is the microbar close) or a
 table with the contract's own names; columns are looked up by name once at start-up.
@@ -44,6 +47,27 @@ MICROBAR_PRICE = "microbar_close"
 
 
 @dataclass(frozen=True)
+class RowKey:
+    """A position in the table's (event_ts, symbol, seq) order: a batch holds the rows strictly after it.
+
+    The defaults put the key before every row at ``event_ts`` (symbols are never empty), so
+    ``RowKey(since)`` starts a read *at* ``since``, inclusive.
+    """
+
+    event_ts: datetime
+    symbol: str = ""
+    seq: int = -1
+
+
+@dataclass(frozen=True)
+class UpperBound:
+    """Where a read stops: at ``at`` inclusive (the live source's lateness bound) or before it."""
+
+    at: datetime
+    inclusive: bool = True
+
+
+@dataclass(frozen=True)
 class SignalQuery:
     """How to read one batch after a cursor from the signal table (ClickHouse 18.16's SQL subset)."""
 
@@ -64,9 +88,12 @@ class SignalQuery:
     def joins_microbars(self) -> bool:
         return self.price_table is not None and not any(c in self.columns for c in COLUMN_CANDIDATES["price"])
 
-    def batch_sql(self, *, bounded: bool) -> str:
-        """Rows strictly after the cursor in (event_ts, symbol, seq) order; params ts, symbol, seq, limit[, hi]."""
-        upper = " AND event_ts <= %(hi)s" if bounded else ""
+    def batch_sql(self, *, bounded: bool, inclusive: bool = True) -> str:
+        """Rows strictly after the cursor in (event_ts, symbol, seq) order; params ts, symbol, seq, limit[, hi].
+
+        ``bounded`` adds ``event_ts <= hi`` (``< hi`` when not ``inclusive``).
+        """
+        upper = f" AND event_ts {'<=' if inclusive else '<'} %(hi)s" if bounded else ""
         join = ""
         if self.joins_microbars:
             join = (f" ANY LEFT JOIN (SELECT symbol, event_ts, c AS {MICROBAR_PRICE} FROM {self.price_table}"
