@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from torghut_research.cli import main
 
 from ..conftest import DEMO_SIGNALS, EVIDENCE, REPO, SHIPPED_POLICY
@@ -88,6 +89,38 @@ def test_a_denied_run_leaves_no_patch_and_says_why(capsys: pytest.CaptureFixture
     report = json.loads((out / "gates/gate-evaluation.json").read_text())
     assert report["promotion_decision"]["paper_patch"] is None
     assert {g["gate_id"]: g["status"] for g in report["gates"]}["gate1_statistical_robustness"] == "fail"
+    page = (out / "report.html").read_text()
+    assert "Selected variant (not proposed)" in page and "Strategies proposed" not in page
+    root, therefore = page.split('<p class="reasons">', 1)[1].split("and therefore: ", 1)
+    assert "net_pnl_below_minimum" in root and "gate_report_not_promotable" not in root
+    assert "gate_report_not_promotable" in therefore.split("</p>", 1)[0]
+    assert '<td class="l na">n/a</td>' in page  # gate5 does not apply to a paper target
+    assert "{&#39;" not in page and "min_separation=0" in page  # params as key=value, not a Python dict
+
+
+def test_a_promoted_run_writes_a_patch_and_helm_values_with_the_same_book(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, write: Callable[[str, Any], Path],
+        inputs: list[str]) -> None:
+    # Loosened until the demo's random walk passes: exercises the promotion path only (docs/research.md, step 4).
+    policy = json.loads(SHIPPED_POLICY.read_text()) | {
+        "policy_version": "exploration-only-never-for-promotion", "gate1_min_net_pnl": -1e6,
+        "gate1_max_negative_fold_ratio": 1, "gate1_min_deflated_sharpe": 0, "gate2_max_fragility_score": 1,
+        "gate2_max_fragility_state_rank": 3, "gate6_min_return_over_drawdown": -1e6,
+        "gate7_max_coverage_error_pass": 0.15, "gate7_max_coverage_error_degrade": 0.15,
+        "gate7_max_coverage_error_abstain": 0.15, "promotion_uncertainty_max_coverage_error": 0.15}
+    args = [*inputs]
+    args[args.index("--gate-policy") + 1] = str(write("exploration-policy.json", policy))
+    out = tmp_path / "out"
+    code, summary, _ = lane(capsys, *args, "--output-dir", str(out))
+    assert code == 0 and summary is not None and summary["action"] == "promote"
+    strategy_patch = (out / "paper-candidate/strategy-patch.yaml").read_text()
+    helm = (out / "paper-candidate/helm-values.yaml").read_text()
+    assert "strategies.yaml: |" in helm
+    embedded = yaml.safe_load(helm)["services"]["signal-trigger"]["files"]["strategies.yaml"]
+    assert embedded == strategy_patch.split("\n", 2)[2]  # the patch without its two comment lines
+    assert yaml.safe_load(embedded) == yaml.safe_load(strategy_patch)
+    page = (out / "report.html").read_text()
+    assert "Strategies proposed" in page and "not proposed" not in page and "and therefore" not in page
 
 
 def test_without_evidence_the_unmeasurable_gates_fail_closed(capsys: pytest.CaptureFixture[str], tmp_path: Path,
@@ -134,7 +167,7 @@ def test_a_dump_of_the_same_signals_is_the_same_dataset(capsys: pytest.CaptureFi
 
 @pytest.mark.parametrize(("setup", "message"), [
     ("missing", "cannot read the signals"),
-    ("bad-record", ":3: not a valid torghut.ta.signals.v1 signal: rsi14: Input should be less than or equal to 100"),
+    ("bad-record", ":3: not a valid torghut.ta.signals.v1 signal: rsi14: must be at most 100"),
     ("bad-json", ":2: not a valid torghut.ta.signals.v1 signal"),
     ("unknown-type", "config.yaml: book: invalid strategy book: strategies[0]: unknown type 'moonphase'"),
     ("bad-policy", "policy.json: invalid gate policy: gate0_max_null_rate: Input should be less than or equal to 1"),

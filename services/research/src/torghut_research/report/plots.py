@@ -33,12 +33,11 @@ def equity_png(run: WalkForwardRun) -> bytes:
         figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5), sharex=True, height_ratios=(3, 1))
         times = pd.to_datetime(run.equity_times, utc=True)
         peak = np.maximum.accumulate(np.concatenate([[0.0], run.equity]))[1:] if len(run.equity) else run.equity
-        top.plot(times, run.equity, color="#1f5fa8", linewidth=1.2, label="out-of-sample net P&L")
+        top.plot(times, run.equity, color="#1f5fa8", linewidth=1.2)  # no legend: the title says what the line is
         top.axhline(0, color="#888", linewidth=0.6)
         for fold in run.folds[1:]:
             top.axvline(pd.Timestamp(fold.test_start, tz="UTC"), color="#bbb", linewidth=0.6, linestyle="--")
         top.set_ylabel("net P&L ($)")
-        top.legend(loc="upper left", frameon=False)
         bottom.fill_between(times, run.equity - peak, 0, color="#c0392b", alpha=0.5, linewidth=0)
         bottom.set_ylabel("drawdown ($)")
         bottom.xaxis.set_major_formatter(mdates.ConciseDateFormatter(mdates.AutoDateLocator()))
