@@ -125,3 +125,31 @@ async def test_status_reports_the_lag_of_a_group_reading_several_topics(
     assert await cmd_status(parse("--bootstrap", kafka_bootstrap, "status")) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if group in line]
     assert sorted(row.split("│")[2].strip() for row in rows) == sorted([control_topic, signals_topic])
+
+
+async def test_status_counts_every_record_of_a_batched_produce(kafka_bootstrap: str, topic_namespace: str) -> None:
+    """Tansu lists a partition's end as the last batch's start + 1: ten records sent as one batch
+    must still show an end of 10 and a lag of 10, not 1."""
+    from aiokafka import AIOKafkaProducer
+    from torghut_embedded.kafka import TANSU_PRODUCER_SETTINGS
+
+    name = topic_namespace + "batched"
+    await create_test_topics(kafka_bootstrap, [name])
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=50, **TANSU_PRODUCER_SETTINGS)
+    await producer.start()
+    try:
+        for future in [await producer.send(name, b"%d" % i) for i in range(10)]:
+            await future
+    finally:
+        await producer.stop()
+    group = f"{topic_namespace}batched-reader"
+    consumer = AIOKafkaConsumer(name, bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False,
+                                auto_offset_reset="earliest", session_timeout_ms=1000, heartbeat_interval_ms=200)
+    await consumer.start()
+    try:
+        await consumer.getone()
+        await consumer.commit({TopicPartition(name, 0): 0})
+    finally:
+        await consumer.stop()
+    assert [(p.beginning, p.end) for p in await kafka_io.describe_topic(kafka_bootstrap, name)] == [(0, 10)]
+    assert await kafka_io.group_lag(kafka_bootstrap, group, name) == {0: 10}

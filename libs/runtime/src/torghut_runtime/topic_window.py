@@ -9,7 +9,7 @@ at ``end - 1`` was seen: a transaction marker or a compacted-away record may hol
 
 Tansu (the embedded broker) lists a partition's end (ListOffsets "latest") as the last record
 *batch's* base offset plus one, short of the true end when producers batch; the end is therefore
-taken from the high watermark of a first fetch (see :func:`_high_watermarks`). Tansu also searches
+taken from the high watermark of a first fetch (see :func:`true_end_offsets`). Tansu also searches
 ``offsets_for_times`` by arrival time, not the producer's timestamp, and answers past the end with
 offset 0 / timestamp -1. Since a record always arrives
 after it was created, seeking to the first record that *arrived* at or after ``since`` (less a
@@ -164,7 +164,7 @@ async def read_window(bootstrap: str, topic: str, window: Window,
         tps = await topic_partitions(consumer, topic)
         consumer.assign(tps)
         beginning = await consumer.beginning_offsets(tps)
-        end = await _high_watermarks(consumer, tps, beginning, await consumer.end_offsets(tps))
+        end = await true_end_offsets(consumer, tps, beginning)
         starts = await _start_offsets(consumer, tps, beginning, window)
         remaining: dict[TopicPartition, int] = {}
         for tp in tps:
@@ -204,16 +204,20 @@ async def read_window(bootstrap: str, topic: str, window: Window,
         await consumer.stop()
 
 
-async def _high_watermarks(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
-                           beginning: dict[TopicPartition, int], listed: dict[TopicPartition, int],
+async def true_end_offsets(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
+                           beginning: dict[TopicPartition, int] | None = None,
                            timeout_s: float = 5.0) -> dict[TopicPartition, int]:
     """Each partition's true end: the high watermark a fetch reports, never below the listed end.
+
+    ``consumer`` must have ``tps`` assigned; its positions are moved (read nothing from it after).
 
     Tansu's ListOffsets(latest) answers the base offset of the last record *batch* plus one, so a
     producer that batched (any linger, or ``send`` without waiting) makes it short by the rest of
     that batch; its Fetch responses carry the right high watermark. Fetching from just before the
     listed end reads at most that last batch. (A real broker lists the true end; both agree.)
     """
+    beginning = beginning if beginning is not None else await consumer.beginning_offsets(tps)
+    listed = await consumer.end_offsets(tps)
     for tp in tps:
         consumer.seek(tp, max(beginning[tp], listed[tp] - 1))
     deadline = time.monotonic() + timeout_s

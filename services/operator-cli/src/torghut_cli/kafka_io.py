@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from torghut_contracts.headers import header_dict
-from torghut_runtime.topic_window import RawRecord, topic_partitions
+from torghut_runtime.topic_window import RawRecord, topic_partitions, true_end_offsets
 
 from .windows import pacing_delays
 
@@ -46,8 +46,9 @@ async def describe_topic(bootstrap: str, topic: str) -> list[PartitionOffsets]:
     await consumer.start()
     try:
         tps = await topic_partitions(consumer, topic)
+        consumer.assign(tps)
         beginning = await consumer.beginning_offsets(tps)
-        end = await consumer.end_offsets(tps)
+        end = await true_end_offsets(consumer, tps, beginning)  # Tansu lists a batch's start as the end
         return [PartitionOffsets(tp.partition, beginning[tp], end[tp]) for tp in tps]
     finally:
         await consumer.stop()
@@ -59,7 +60,8 @@ async def group_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int 
     await consumer.start()
     try:
         tps = await topic_partitions(consumer, topic)
-        end = await consumer.end_offsets(tps)
+        consumer.assign(tps)
+        end = await true_end_offsets(consumer, tps)  # Tansu lists a batch's start as the end
         lag: dict[int, int | None] = {}
         for tp in tps:
             committed = await consumer.committed(tp)
