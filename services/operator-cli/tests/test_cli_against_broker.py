@@ -153,3 +153,12 @@ async def test_status_counts_every_record_of_a_batched_produce(kafka_bootstrap: 
         await consumer.stop()
     assert [(p.beginning, p.end) for p in await kafka_io.describe_topic(kafka_bootstrap, name)] == [(0, 10)]
     assert await kafka_io.group_lag(kafka_bootstrap, group, name) == {0: 10}
+
+
+async def test_status_lists_what_went_to_the_dead_letter_topics(kafka_bootstrap: str, signals_topic: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    for value in (b"{not json", b"{}"):
+        await produce(kafka_bootstrap, signals_topic + ".dlq", value, key="AAPL")
+    assert (await kafka_io.dead_letter_counts(kafka_bootstrap))[signals_topic + ".dlq"] == 2
+    await cmd_status(parse("--bootstrap", kafka_bootstrap, "status"))
+    assert "dead letters" in capsys.readouterr().out

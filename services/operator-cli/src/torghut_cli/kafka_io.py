@@ -54,6 +54,16 @@ async def describe_topic(bootstrap: str, topic: str) -> list[PartitionOffsets]:
         await consumer.stop()
 
 
+async def dead_letter_counts(bootstrap: str) -> dict[str, int]:
+    """Records held by each non-empty ``*.dlq`` topic (end less beginning, over its partitions)."""
+    counts: dict[str, int] = {}
+    for name in sorted(t for t in await list_topics(bootstrap) if t.endswith(".dlq")):
+        held = sum(p.end - p.beginning for p in await describe_topic(bootstrap, name))
+        if held:
+            counts[name] = held
+    return counts
+
+
 async def group_lag(bootstrap: str, group_id: str, topic: str) -> dict[int, int | None]:
     """Per partition: end offset minus the group's committed offset (None: nothing committed)."""
     consumer = _consumer(bootstrap, group_id=group_id)

@@ -144,6 +144,12 @@ async def cmd_status(args: argparse.Namespace) -> int:
             lag_table.add_row(group, topic, " ".join(f"{p}:{'-' if v is None else v}" for p, v in lag.items()),
                               str(total))
     out.print(lag_table)
+
+    # What was refused after it was taken in: records that went to a dead-letter topic.
+    dead_table = Table(Column("dead-letter topic", overflow="fold"), "records", title="dead letters")
+    for name, held in (await kafka_io.dead_letter_counts(bootstrap)).items():
+        dead_table.add_row(name, str(held))
+    out.print(dead_table if dead_table.row_count else "dead letters: none")
     return 1 if failing else 0
 
 
