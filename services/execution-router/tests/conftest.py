@@ -7,7 +7,8 @@
   frames). Tests drive the real alpaca-py client against it and script its misbehaviour.
 * :class:`FakeLeanRunner` serves upstream's LEAN runner contract (``/v1/orders/submit`` ...).
 
-Both run in the test's event loop under uvicorn on an ephemeral port.
+Both run in the test's event loop under uvicorn on an ephemeral port. ``as_alpaca`` reads a published
+trade update with alpaca-py's own model and checks it says what ours says.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from typing import Any
 
 import pytest
 import uvicorn
+from alpaca.trading.models import TradeUpdate as AlpacaTradeUpdate
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from torghut_contracts import topics
+from torghut_contracts.models import TradeUpdate
 
 KEY, SECRET = "test-key", "test-secret"
 
@@ -345,3 +349,40 @@ async def fake_lean() -> AsyncIterator[FakeLeanRunner]:
 def until() -> Callable[..., Awaitable[None]]:
     """``await until(condition, what=...)``: poll a (sync or async) condition with a deadline."""
     return wait_for
+
+
+def _number(value: Any) -> Decimal | None:
+    """alpaca-py keeps order quantities as the strings we sent and fill numbers as floats."""
+    return None if value is None else Decimal(str(value))
+
+
+def parse_as_alpaca(wire: bytes) -> tuple[TradeUpdate, AlpacaTradeUpdate]:
+    """Parse a published trade update with alpaca-py's ``TradeUpdate`` and check it carries our facts."""
+    ours = topics.TRADE_UPDATES.decode(wire)
+    theirs = AlpacaTradeUpdate.model_validate(json.loads(wire))
+    mine, alpaca = ours.order, theirs.order
+    assert theirs.event == ours.event.value
+    assert theirs.timestamp == ours.timestamp
+    assert alpaca.id is not None and alpaca.id == mine.id
+    assert (alpaca.client_order_id, alpaca.symbol) == (mine.client_order_id, mine.symbol)
+    assert alpaca.side is not None and alpaca.side.value == mine.side.value
+    assert (_number(alpaca.qty), _number(alpaca.filled_qty)) == (mine.qty, mine.filled_qty)
+    assert _number(alpaca.filled_avg_price) == mine.filled_avg_price
+    assert alpaca.status.value == mine.status.value
+    assert alpaca.type is not None and alpaca.order_type == alpaca.type and alpaca.type.value == mine.order_type.value
+    assert _number(alpaca.limit_price) == mine.limit_price
+    assert alpaca.time_in_force.value == mine.time_in_force.value
+    assert (alpaca.created_at, alpaca.submitted_at, alpaca.updated_at) == \
+        (mine.created_at, mine.submitted_at, mine.updated_at)
+    assert (alpaca.extended_hours, alpaca.order_class.value) == (mine.extended_hours, mine.order_class.value)
+    # the fill, under Alpaca's names and ours
+    assert (_number(theirs.qty), _number(theirs.price)) == (ours.fill_qty, ours.fill_price) == (ours.qty, ours.price)
+    assert _number(theirs.position_qty) == ours.position_qty
+    assert theirs.execution_id == ours.execution_id
+    return ours, theirs
+
+
+@pytest.fixture
+def as_alpaca() -> Callable[[bytes], tuple[TradeUpdate, AlpacaTradeUpdate]]:
+    """``as_alpaca(wire)`` -> (ours, alpaca-py's): parsed both ways, the same facts asserted."""
+    return parse_as_alpaca

@@ -13,6 +13,7 @@ from .enums import (
     Action,
     Adapter,
     OrderStatus,
+    OrderType,
     Side,
     TradeEvent,
     TradingState,
@@ -35,6 +36,7 @@ from .models import (
     TradeUpdate,
     WhitepaperRunEvent,
 )
+from .models.execution import derived_execution_id, derived_order_id
 
 T0 = datetime(2026, 2, 12, 15, 31, 2, tzinfo=UTC)
 
@@ -72,10 +74,14 @@ def _examples() -> dict[str, BaseModel]:
         ),
         topics.TRADE_UPDATES.name: TradeUpdate(
             fingerprint="0" * 64, account="paper-main", venue=Adapter.PAPER, event=TradeEvent.FILL, timestamp=T0,
-            order=OrderState(client_order_id="th-0123456789abcdef0123456789abcd", symbol="NVDA", side=Side.BUY,
+            order=OrderState(venue_order_id="paper-630c0d95b526143224ffb4e8",
+                             id=derived_order_id("th-0123456789abcdef0123456789abcd"),
+                             client_order_id="th-0123456789abcdef0123456789abcd", symbol="NVDA", side=Side.BUY,
                              qty=Decimal("10"), filled_qty=Decimal("10"), filled_avg_price=Decimal("160.27"),
-                             status=OrderStatus.FILLED),
-            fill_qty=Decimal("10"), fill_price=Decimal("160.27"), position_qty=Decimal("10"),
+                             status=OrderStatus.FILLED, order_type=OrderType.MARKET, type=OrderType.MARKET,
+                             created_at=T0, submitted_at=T0, updated_at=T0),
+            fill_qty=Decimal("10"), fill_price=Decimal("160.27"), qty=Decimal("10"), price=Decimal("160.27"),
+            execution_id=derived_execution_id("0" * 64), position_qty=Decimal("10"), feed_seq=2,
         ),
         topics.ACCOUNT_SNAPSHOTS.name: AccountSnapshot(
             snapshot_id="snap-1", account="paper-main", venue=Adapter.PAPER, as_of=T0, equity=Decimal("100000"),

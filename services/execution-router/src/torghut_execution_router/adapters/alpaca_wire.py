@@ -11,6 +11,7 @@ import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from uuid import UUID
 
 from torghut_contracts.enums import Adapter, OrderType, Side, TimeInForce
 
@@ -68,8 +69,18 @@ def order_from_alpaca(raw: Any) -> VenueOrder | None:
         filled_avg_price=avg if avg is not None and avg > 0 else None, order_type=order_type,
         limit_price=parse_decimal(raw.get("limit_price")), time_in_force=tif,
         submitted_at=parse_time(raw.get("submitted_at")) or parse_time(raw.get("created_at")),
-        updated_at=parse_time(raw.get("updated_at")),
+        updated_at=parse_time(raw.get("updated_at")), created_at=parse_time(raw.get("created_at")),
+        extended_hours=raw["extended_hours"] if isinstance(raw.get("extended_hours"), bool) else None,
     )
+
+
+def parse_uuid(value: Any) -> UUID | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
 
 
 def event_from_stream(data: Any) -> VenueEvent | None:
@@ -88,4 +99,5 @@ def event_from_stream(data: Any) -> VenueEvent | None:
     fill_price = parse_decimal(data.get("price")) if fill_qty is not None else None
     return VenueEvent(order=order, event=event, timestamp=timestamp, source=EventSource.STREAM,
                       fill_qty=fill_qty, fill_price=fill_price if fill_price and fill_price > 0 else None,
-                      position_qty=parse_decimal(data.get("position_qty")), raw=data)
+                      position_qty=parse_decimal(data.get("position_qty")),
+                      execution_id=parse_uuid(data.get("execution_id")), raw=data)

@@ -52,6 +52,7 @@ class ExecutionRow:
     order_type: OrderType
     limit_price: Decimal | None
     time_in_force: TimeInForce
+    extended_hours: bool
     expected_adapter: Adapter
     venue: Adapter
     fallback_reason: str | None
@@ -76,7 +77,8 @@ class ExecutionRow:
             correlation_id=m["correlation_id"], traceparent=m["traceparent"], symbol=m["symbol"],
             side=Side(m["side"]), qty=m["qty"],
             order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
-            time_in_force=TimeInForce(m["time_in_force"]), expected_adapter=Adapter(m["expected_adapter"]),
+            time_in_force=TimeInForce(m["time_in_force"]), extended_hours=m["extended_hours"],
+            expected_adapter=Adapter(m["expected_adapter"]),
             venue=Adapter(m["venue"]), fallback_reason=m["fallback_reason"],
             submit_state=SubmitState(m["submit_state"]), venue_order_id=m["venue_order_id"],
             status=OrderStatus(m["status"]), filled_qty=m["filled_qty"], filled_avg_price=m["filled_avg_price"],
@@ -101,7 +103,8 @@ class ExecutionRow:
                           filled_qty=self.filled_qty, filled_avg_price=self.filled_avg_price,
                           order_type=self.order_type, limit_price=self.limit_price,
                           time_in_force=self.time_in_force, submitted_at=self.approved_at,
-                          updated_at=self.last_event_ts)
+                          updated_at=self.last_event_ts, created_at=self.approved_at,
+                          extended_hours=self.extended_hours)
 
 
 @dataclass(frozen=True)
@@ -411,8 +414,12 @@ def _advanced(execution: ExecutionRow, applied: dict[str, Any]) -> ExecutionRow:
 
 
 def _enriched(event: VenueEvent, execution: ExecutionRow) -> VenueEvent:
-    """Fill what a venue event may omit (its venue order id) from what the router already knows."""
+    """Fill what a venue event may omit (its venue order id, whether it may trade outside regular hours)
+    from what the router already knows."""
     order = event.order
+    known: dict[str, Any] = {}
     if order.venue_order_id is None and execution.venue_order_id is not None:
-        return event.with_order(replace(order, venue_order_id=execution.venue_order_id))
-    return event
+        known["venue_order_id"] = execution.venue_order_id
+    if order.extended_hours is None:
+        known["extended_hours"] = execution.extended_hours
+    return event.with_order(replace(order, **known)) if known else event

@@ -84,6 +84,8 @@ def order_from_answer(body: Any, *, client_order_id: str, request: OrderRequest 
         side=side, qty=qty, status=status, filled_qty=filled, filled_avg_price=avg if avg and avg > 0 else None,
         order_type=order_type, limit_price=_decimal(body.get("limit_price"), "limit_price"), time_in_force=tif,
         submitted_at=_time(body.get("submitted_at")), updated_at=_time(body.get("updated_at")),
+        created_at=_time(body.get("created_at")),
+        extended_hours=body["extended_hours"] if isinstance(body.get("extended_hours"), bool) else None,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from uuid import UUID
 
 from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeInForce, TradeEvent
 from torghut_contracts.models import ApprovedOrder
@@ -116,6 +117,9 @@ class VenueOrder:
     time_in_force: TimeInForce = TimeInForce.DAY
     submitted_at: datetime | None = None
     updated_at: datetime | None = None
+    created_at: datetime | None = None
+    extended_hours: bool | None = None
+    """None when the venue does not say; the router fills it from the approved order (``store._enriched``)."""
 
     @property
     def is_open(self) -> bool:
@@ -145,6 +149,8 @@ class VenueEvent:
     position_qty: Decimal | None = None
     venue_seq: int | None = None
     reason: str | None = None
+    execution_id: UUID | None = None
+    """The venue's own id of this execution (Alpaca's stream gives one); None when it gives none."""
     raw: dict[str, object] | None = field(default=None, compare=False)
 
     @property

@@ -86,7 +86,7 @@ class PaperOrder:
                           venue_order_id=self.venue_order_id, symbol=self.symbol, side=self.side, qty=self.qty,
                           status=self.status, filled_qty=self.filled_qty, filled_avg_price=self.filled_avg_price,
                           order_type=self.order_type, limit_price=self.limit_price, time_in_force=self.time_in_force,
-                          submitted_at=self.submitted_at, updated_at=self.updated_at)
+                          submitted_at=self.submitted_at, updated_at=self.updated_at, created_at=self.submitted_at)
 
 
 @dataclass(frozen=True)
