@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from torghut_contracts import topics
-from torghut_runtime import ServiceRuntime
+from torghut_runtime import ConfigError, ServiceRuntime
 
 from .adapters.handlers import DecisionHandlers
 from .adapters.transport import DecisionTransport
@@ -53,10 +53,16 @@ def _dspy_program(settings: DecisionClientSettings, artifact: KnownArtifact, *, 
 
     if lm is None:
         assert settings.jangar_base_url is not None, "checked at start-up"
-        lm = jangar_lm(base_url=settings.jangar_base_url, model=settings.llm_model,
-                       api_key=settings.jangar_api_key.get_secret_value() if settings.jangar_api_key else None,
-                       timeout_s=settings.llm_dspy_timeout_seconds, max_tokens=settings.llm_max_tokens,
-                       temperature=settings.llm_temperature)
+        from dspy.utils.exceptions import LMConfigurationError
+
+        try:
+            lm = jangar_lm(base_url=settings.jangar_base_url, model=settings.llm_model,
+                           api_key=settings.jangar_api_key.get_secret_value() if settings.jangar_api_key else None,
+                           timeout_s=settings.llm_dspy_timeout_seconds, max_tokens=settings.llm_max_tokens,
+                           temperature=settings.llm_temperature)
+        except LMConfigurationError as exc:  # dspy refuses e.g. temperature 0 for a reasoning model
+            raise ConfigError(f"LLM_MODEL, LLM_TEMPERATURE, LLM_MAX_TOKENS: dspy refuses this model's "
+                              f"settings: {exc}") from None
     return DspyDecisionProgram(artifact, lm, timeout_s=settings.llm_dspy_timeout_seconds, mode=mode)
 
 

@@ -64,6 +64,9 @@ class DecisionClientSettings(ServiceSettings):
     # -- the DSPy runtime gate (seeds 000/001, upstream 6.6); validated by the gate, in order ----
     llm_dspy_runtime_mode: str = Field(default="disabled", description="disabled | shadow | active")
     llm_dspy_artifact_hash: str | None = Field(default=None, description="sha256 of a known compiled program")
+    llm_dspy_artifact_dir: str | None = Field(
+        default=None, description="Directory of compiled program artifacts named <sha256>.json (e.g. a mounted "
+                                  "ConfigMap), known beside the shipped ones; every file is verified at start-up.")
     llm_dspy_timeout_seconds: float = Field(default=8.0, gt=0)
 
     # -- what goes into every request ---------------------------------------------------------

@@ -1,6 +1,14 @@
 """Start-up checks that span several variables; each failure is a ``ConfigError`` naming the variable.
 
-The DSPy runtime gate is evaluated here, once, in its documented order (``domain.gate``): a
+The known compiled programs are the ones shipped in the package (``dspy_artifacts``) plus, when
+``LLM_DSPY_ARTIFACT_DIR`` is set, every ``<sha256>.json`` in that directory. Each is read once,
+here, and its hash recomputed from its content (``torghut_decision_program.load_artifact_dir``):
+a file that does not hash to its name, is not an artifact of this program, or is not named by a
+hash stops start-up with a ``ConfigError`` naming ``LLM_DSPY_ARTIFACT_DIR`` and the file, whatever
+the mode. The program then runs from the verified in-memory state; a file changed after start-up
+has no effect on the running service and is refused at the next start.
+
+The DSPy runtime gate is then evaluated, once, in its documented order (``domain.gate``): a
 service whose DSPy state is unsupported does not start, rather than starting with a default.
 """
 
@@ -8,21 +16,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from torghut_decision_program import ArtifactError, load_artifact_dir
 from torghut_runtime import ConfigError
 
-from .domain.gate import DspyRuntimeMode, GateOpen, GateRefusal, KnownArtifact, evaluate_dspy_gate
+from .domain.gate import DIR_VAR, HASH_VAR, DspyRuntimeMode, GateOpen, GateRefusal, KnownArtifact, evaluate_dspy_gate
 from .dspy_artifacts import ArtifactIntegrityError, known_artifacts
 from .settings import DecisionClientSettings
+
+
+def load_known_artifacts(settings: DecisionClientSettings) -> dict[str, KnownArtifact]:
+    """The shipped artifacts and those of ``LLM_DSPY_ARTIFACT_DIR``, all verified, by hash; or ``ConfigError``."""
+    try:
+        known = dict(known_artifacts())
+    except ArtifactIntegrityError as exc:
+        raise ConfigError(f"{HASH_VAR}: the shipped artifacts are corrupt: {exc}") from None
+    if settings.llm_dspy_artifact_dir:
+        try:
+            known.update(load_artifact_dir(settings.llm_dspy_artifact_dir))
+        except ArtifactError as exc:
+            raise ConfigError(f"{DIR_VAR}={settings.llm_dspy_artifact_dir}: refused: {exc}") from None
+    return known
 
 
 def check_startup(settings: DecisionClientSettings,
                   known: Mapping[str, KnownArtifact] | None = None) -> GateOpen:
     """The open DSPy gate for these settings, or ``ConfigError``."""
     if known is None:
-        try:
-            known = known_artifacts()
-        except ArtifactIntegrityError as exc:
-            raise ConfigError(f"LLM_DSPY_ARTIFACT_HASH: the shipped artifacts are corrupt: {exc}") from None
+        known = load_known_artifacts(settings)
     gate = evaluate_dspy_gate(settings.llm_dspy_runtime_mode, settings.llm_dspy_artifact_hash, known,
                               transport=settings.decision_transport)
     if isinstance(gate, GateRefusal):

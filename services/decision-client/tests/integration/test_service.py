@@ -8,9 +8,11 @@ asking the engine; the portfolio survives a restart; DSPy shadow records a verdi
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,8 @@ from torghut_decision_client.domain.ids import decision_id
 from torghut_decision_client.domain.outcome import EngineOutcome
 from torghut_decision_client.dspy_artifacts import known_artifacts
 from torghut_decision_client.settings import DecisionClientSettings
+from torghut_decision_client.testing.local_llm import LocalLlm, dspy_chat_answer
+from torghut_decision_program import write_artifact
 from torghut_runtime.testing import create_topics_for, produce, read_records, test_settings
 
 ACCOUNT = "paper-main"
@@ -221,6 +225,38 @@ async def test_dspy_shadow_records_a_verdict_beside_the_primary_without_acting_o
     assert decision.shadow is not None
     assert (decision.shadow.action, decision.shadow.qty, decision.shadow.artifact_hash) == (
         Action.BUY, Decimal(25), ARTIFACT_HASH)
+
+
+async def test_dspy_shadow_runs_a_compiled_artifact_from_the_artifact_dir(
+        kafka_bootstrap: str, prefix: str, make_settings: Callable[..., DecisionClientSettings],
+        running: Callable[[DecisionClientApp], Any], local_llm: tuple[LocalLlm, str], tmp_path: Path) -> None:
+    """A new compile (other instructions, one demo) written by the library, loaded by hash from
+    LLM_DSPY_ARTIFACT_DIR, runs in shadow through dspy.LM against the local OpenAI-compatible stand-in."""
+    state = json.loads(json.dumps(known_artifacts()[ARTIFACT_HASH].state))
+    state["signature"]["instructions"] = "Compiled for the test: prefer hold unless the cross is decisive."
+    state["demos"] = state["demos"][:1]
+    compiled = write_artifact(tmp_path, state, provenance={"optimizer": "test-compile"})
+    assert compiled.artifact_hash != ARTIFACT_HASH
+    llm, llm_url = local_llm
+    llm.answer(dspy_chat_answer({"action": "buy", "qty": 25, "confidence": 0.9, "rationale": "r", "risk_flags": []}))
+    settings = make_settings(llm_dspy_runtime_mode="shadow", llm_dspy_artifact_hash=compiled.artifact_hash,
+                             llm_dspy_artifact_dir=str(tmp_path), jangar_base_url=llm_url,
+                             llm_model="local-test-model")
+    transport = engine_transport(settings, fault="error")  # the primary holds; the shadow says buy
+    app = build_app(settings, transport=transport, configure_logs=False)
+    now = datetime.now(UTC)
+    async with running(app):
+        await send_snapshot(kafka_bootstrap, prefix, app, snapshot("snap-c", as_of=now))
+        await send_trigger(kafka_bootstrap, prefix, trigger("req-compiled", event_ts=now), "m-c")
+        records = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=1)
+    decision = records[0].model(topics.DECISIONS)
+    assert decision.intent.action is Action.HOLD and decision.reason_codes == ["engine_error"]
+    assert decision.shadow is not None
+    assert (decision.shadow.action, decision.shadow.qty, decision.shadow.artifact_hash) == (
+        Action.BUY, Decimal(25), compiled.artifact_hash)
+    assert llm.paths == ["/openai/v1/chat/completions"]
+    prompt = json.dumps(llm.requests[0]["messages"])
+    assert "Compiled for the test" in prompt and "NVDA" in prompt and "AAPL" not in prompt  # its one demo
 
 
 async def test_the_dspy_transport_decides_when_active(

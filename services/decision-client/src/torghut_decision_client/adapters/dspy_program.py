@@ -1,4 +1,4 @@
-"""The in-process DSPy program: a typed signature over the decision request, loaded from a compiled artifact.
+"""The in-process DSPy program: ``torghut_decision_program``'s signature, loaded from a compiled artifact.
 
 Used two ways, chosen by the DSPy runtime gate: as the ``dspy`` transport (``active``: its intent is
 the decision) and beside another transport (``shadow``: its verdict is recorded, never acted on).
@@ -17,7 +17,7 @@ import asyncio
 import math
 import time
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import dspy
 import structlog
@@ -25,6 +25,7 @@ from dspy.utils.exceptions import AdapterParseError
 from torghut_contracts.decision_engine import DecisionRequest
 from torghut_contracts.enums import Action
 from torghut_contracts.models import DecisionIntent
+from torghut_decision_program.program import build_module
 
 from ..domain import reasons
 from ..domain.gate import KnownArtifact
@@ -36,30 +37,6 @@ log = structlog.get_logger("torghut.decision_client.dspy")
 TRANSPORT = "dspy"
 ENGINE_VERSION = f"dspy-{dspy.__version__}"
 PLACEHOLDER_API_KEY = "jangar-internal"
-
-
-class TradeDecisionSignature(dspy.Signature):
-    """Propose one advisory intent for a strategy trigger in an intraday US-equities trading system.
-
-    A deterministic risk firewall has the final say: never exceed the risk policy, prefer hold when the
-    evidence is weak, stale or contradictory. A hold has qty 0; a buy or sell has qty > 0 shares.
-    """
-
-    request_json: str = dspy.InputField(desc="The decision request (trigger, features, portfolio, risk policy) as JSON")
-    action: Literal["buy", "sell", "hold"] = dspy.OutputField()
-    qty: float = dspy.OutputField(desc="Whole shares; 0 for hold")
-    confidence: float = dspy.OutputField(desc="Between 0 and 1")
-    rationale: str = dspy.OutputField(desc="One or two sentences")
-    risk_flags: list[str] = dspy.OutputField(desc="Short snake_case flags; empty when none")
-
-
-def build_module(artifact: KnownArtifact) -> dspy.Predict:
-    """The program with the compiled state (instructions, demos) of ``artifact``; never an LM from the file."""
-    module = dspy.Predict(TradeDecisionSignature)
-    state = dict(artifact.state)
-    state["lm"] = None
-    module.load_state(state)
-    return module
 
 
 def jangar_lm(*, base_url: str, model: str, api_key: str | None, timeout_s: float, max_tokens: int,
@@ -79,7 +56,7 @@ class DspyDecisionProgram:
         self.lm = lm
         self.timeout_s = timeout_s
         self.mode = mode
-        self.module = build_module(artifact)
+        self.module = build_module(artifact.state)  # the compiled state; never an LM from the file
 
     async def aclose(self) -> None:
         return None

@@ -6,7 +6,8 @@ basic problem first:
 1. ``mode_valid``        LLM_DSPY_RUNTIME_MODE is one of disabled | shadow | active;
 2. ``hash_present``      shadow and active need LLM_DSPY_ARTIFACT_HASH;
 3. ``hash_well_formed``  the hash is 64 lowercase hex characters;
-4. ``hash_known``        the hash names a compiled program shipped in this package;
+4. ``hash_known``        the hash names a known compiled program: one shipped in this package or one
+                         in LLM_DSPY_ARTIFACT_DIR (both verified by content at start-up, before the gate);
 5. ``transport_fits``    active means the DSPy program decides, so it needs DECISION_TRANSPORT=dspy, and
                          DECISION_TRANSPORT=dspy needs active (shadow beside itself would be meaningless).
 
@@ -20,10 +21,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+
+from torghut_decision_program import ProgramArtifact
 
 MODE_VAR = "LLM_DSPY_RUNTIME_MODE"
 HASH_VAR = "LLM_DSPY_ARTIFACT_HASH"
+DIR_VAR = "LLM_DSPY_ARTIFACT_DIR"
 TRANSPORT_VAR = "DECISION_TRANSPORT"
 DSPY_TRANSPORT = "dspy"
 
@@ -37,14 +40,8 @@ class DspyRuntimeMode(StrEnum):
     ACTIVE = "active"
 
 
-@dataclass(frozen=True)
-class KnownArtifact:
-    """A compiled DSPy program shipped with the package, identified by the hash of its content."""
-
-    artifact_hash: str
-    program_name: str
-    signature_version: str
-    state: Mapping[str, Any]
+#: A verified compiled DSPy program, identified by the hash of its content (``torghut_decision_program``).
+KnownArtifact = ProgramArtifact
 
 
 @dataclass(frozen=True)
@@ -84,8 +81,8 @@ def evaluate_dspy_gate(mode: str | None, artifact_hash: str | None, known: Mappi
         artifact = known.get(artifact_hash)
         if artifact is None:
             return GateRefusal("hash_known", HASH_VAR, "dspy_artifact_hash_unknown",
-                               f"{HASH_VAR}={artifact_hash} is not a known compiled program "
-                               f"(known: {', '.join(sorted(known)) or 'none'})")
+                               f"{HASH_VAR}={artifact_hash} is not a known compiled program, shipped or in "
+                               f"{DIR_VAR} (known: {', '.join(sorted(known)) or 'none'})")
     if (runtime_mode is DspyRuntimeMode.ACTIVE) != (transport == DSPY_TRANSPORT):
         return GateRefusal("transport_fits", TRANSPORT_VAR, "dspy_runtime_transport_mismatch",
                            f"{MODE_VAR}=active and {TRANSPORT_VAR}=dspy go together "

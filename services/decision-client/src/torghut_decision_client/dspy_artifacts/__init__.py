@@ -1,8 +1,11 @@
 """The compiled DSPy programs this package ships, by artifact hash (the gate's 'known artifacts').
 
-``manifest.json`` lists each program's name, signature version, state file and hash. Loading
-recomputes every hash from the state file's content: a manifest entry whose file was edited no
-longer matches and the package refuses to start, so a hash always means exactly one program.
+``manifest.json`` lists each shipped artifact file and its hash. Each file is a runtime artifact
+(``torghut_decision_program``'s format: schema version, program name, signature version, state and
+unhashed provenance) and is loaded with the library's loader, which recomputes its hash: an entry
+whose file was edited no longer matches and the package refuses to start, so a hash always means
+exactly one program. Compiled artifacts that are not shipped come from ``LLM_DSPY_ARTIFACT_DIR``
+(see :mod:`torghut_decision_client.startup`).
 """
 
 from __future__ import annotations
@@ -12,15 +15,14 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ..domain.artifact_hash import artifact_hash
-from ..domain.gate import KnownArtifact
+from torghut_decision_program import ArtifactError, ProgramArtifact, parse_artifact
 
 MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = "torghut.dspy.artifact-manifest.v1"
+MANIFEST_SCHEMA = "torghut.dspy.artifact-manifest.v2"
 
 
 class ArtifactIntegrityError(RuntimeError):
-    """A shipped artifact does not hash to what the manifest says."""
+    """A shipped artifact does not hash to what the manifest says, or is not a valid artifact."""
 
 
 def _read_json(name: str) -> Any:
@@ -28,18 +30,16 @@ def _read_json(name: str) -> Any:
 
 
 @cache
-def known_artifacts() -> dict[str, KnownArtifact]:
+def known_artifacts() -> dict[str, ProgramArtifact]:
     manifest = _read_json(MANIFEST)
     if manifest.get("schema_version") != MANIFEST_SCHEMA:
         raise ArtifactIntegrityError(f"{MANIFEST}: unsupported schema_version {manifest.get('schema_version')!r}")
-    known: dict[str, KnownArtifact] = {}
+    known: dict[str, ProgramArtifact] = {}
     for entry in manifest["artifacts"]:
-        state = _read_json(entry["state_file"])
-        computed = artifact_hash(program_name=entry["program_name"], signature_version=entry["signature_version"],
-                                 state=state)
-        if computed != entry["artifact_hash"]:
-            raise ArtifactIntegrityError(
-                f"{entry['state_file']} hashes to {computed}, the manifest says {entry['artifact_hash']}")
-        known[computed] = KnownArtifact(artifact_hash=computed, program_name=entry["program_name"],
-                                        signature_version=entry["signature_version"], state=state)
+        try:
+            artifact = parse_artifact(_read_json(entry["file"]), expected_hash=entry["artifact_hash"],
+                                      source=f"{__package__}/{entry['file']}")
+        except ArtifactError as exc:
+            raise ArtifactIntegrityError(str(exc)) from None
+        known[artifact.artifact_hash] = artifact
     return known
