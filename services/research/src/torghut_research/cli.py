@@ -1,4 +1,4 @@
-"""``torghut-research``: the lane and the orchestration guard.
+"""``torghut-research``: the lane, the orchestration guard and the DSPy artifact commands (``dspy``).
 
 Exit codes: 0 when the command ran and decided (a denied promotion or an illegal transition is a
 decision, read it from the JSON on stdout); 2 with one line on stderr for input that cannot be
@@ -20,6 +20,8 @@ import yaml
 from pydantic import ValidationError
 
 from .config import describe
+from .dspy.cli import add_dspy_parser
+from .dspy.cli import run as run_dspy
 from .errors import InputError
 from .guard.rules import GuardError, OrchestrationPolicy, Transition, check_transition, evaluate_failure
 
@@ -74,17 +76,24 @@ def parser() -> argparse.ArgumentParser:
     failure.add_argument("--stage", required=True)
     failure.add_argument("--failure-class", required=True, choices=("transient", "deterministic", "spec", "policy"))
     failure.add_argument("--attempt", required=True, type=int)
+    add_dspy_parser(commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    code = 0
     try:
-        result = _lane(args) if args.command == "lane" else _guard(args)
+        if args.command == "dspy":
+            result, code = run_dspy(args)
+        else:
+            result = _lane(args) if args.command == "lane" else _guard(args)
     except (InputError, GuardError) as exc:
         print(f"torghut-research: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     print(json.dumps(result, sort_keys=True, indent=2))
+    if code:
+        raise SystemExit(code)
 
 
 def _lane(args: argparse.Namespace) -> dict[str, Any]:
