@@ -24,6 +24,11 @@ SIGNIFICANT_DIGITS = 12
 
 def plain(value: Any) -> Any:
     """``value`` as JSON-ready builtins: numpy scalars unwrapped, floats rounded, non-finite as None."""
+    kind = type(value)
+    if kind is str or value is None:  # the common leaves first: a large artifact is mostly strings
+        return value
+    if kind is dict:
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -12,6 +12,7 @@ or a research config that wraps one::
     costs: {slippage_bps: 1, default_spread_bps: 4}
     signal_gates: {max_staleness: 5m, max_spread_bps: 50}   # signal-trigger's SIGNAL_* settings
     session: {timezone: America/New_York, open: "09:30", close: "16:00"}
+    janus: {event_window_bars: 1, strong_threshold: 0.0025}  # Janus-Q event/CAR and HGRM (janus/settings.py)
 
 Unknown keys are errors, and every error names the file and the key path.
 """
@@ -34,6 +35,7 @@ from torghut_strategies.gates import GateConfig
 from torghut_strategies.session import TradingSession
 
 from .errors import InputError
+from .janus.settings import JanusSettings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -152,6 +154,7 @@ class ResearchConfig(_Strict):
     stress: tuple[StressCase, ...] = DEFAULT_STRESS
     signal_gates: SignalGates = SignalGates()
     session: Session = Session()
+    janus: JanusSettings = JanusSettings()
 
     @model_validator(mode="after")
     def _one_book(self) -> ResearchConfig:

@@ -33,6 +33,10 @@ from .gates.promotion import (
     recommendation,
     rollback_readiness,
 )
+from .janus import events as janus_events
+from .janus import hgrm
+from .janus.evidence import evidence_summary as janus_evidence_summary
+from .janus.evidence import promotion_evidence as janus_promotion_evidence
 from .payloads import baseline_report, evaluation_report, walkforward_results
 from .policy import Evidence, GatePolicy, load_evidence, load_policy
 from .signals import SignalSet, load_signals
@@ -145,7 +149,8 @@ def run_lane(inputs: LaneInputs, output_dir: Path, *, version: str | None = None
             "allowed": decision["eligible"], "recommended_mode": decision["recommended_mode"],
             "reasons": decision["reasons"], "recommendation": decision,
             "checks": {"gate_matrix": {"allowed": gate_report["promotion_allowed"], "reasons": gate_report["reasons"]},
-                       "promotion_prerequisites": prerequisites, "rollback_readiness": rollback},
+                       "promotion_prerequisites": prerequisites, "rollback_readiness": rollback,
+                       "janus_q": gate_report["promotion_evidence"]["janus_q"]},
             "artifact_refs": sorted(out.hashes)})
         if writes_patch:
             out.write_text(PATCH_ARTIFACT, patch.strategy_patch(selected, candidate_id=candidate_id, run_id=run_id,
@@ -184,12 +189,16 @@ def _gates(inputs: LaneInputs, run: WalkForwardRun, out: RunDirectory, *, run_id
     out.write_json("gates/profitability-benchmark-v4.json", benchmark)
     action, _ = uncertainty_action(run.calibration, policy)
     recalibration_ref = "gates/recalibration-report.json"
+    janus_q, janus_hashes = _janus(inputs, run, out, run_id=run_id, candidate_id=candidate_id, at=at,
+                                   results_hash=results_hash)
     evidence = build_evidence(
         run, benchmark, run_id=run_id, candidate_id=candidate_id, generated_at=at,
         artifact_hashes={**inputs.hashes, "walkforward_results": results_hash, "candidate_report": report_hash,
-                         "baseline_report": baseline_hash},
+                         "baseline_report": baseline_hash, **janus_hashes},
         calibration={**run.calibration, "gate_action": action},
-        artifact_refs=["backtest/evaluation-report.json", "backtest/baseline-evaluation-report.json"])
+        artifact_refs=["backtest/evaluation-report.json", "backtest/baseline-evaluation-report.json",
+                       janus_q["event_car"]["artifact_ref"], janus_q["hgrm_reward"]["artifact_ref"]])
+    evidence["janus_q"] = janus_q
     validation = validate_evidence(evidence, policy, checked_at=at)
     evidence["validation"] = {"passed": validation["passed"], "reasons": validation["reasons"]}
     out.write_json("gates/profitability-evidence-v4.json", evidence)
@@ -231,11 +240,32 @@ def _gates(inputs: LaneInputs, run: WalkForwardRun, out: RunDirectory, *, run_id
             "stress_metrics": {"count": len(run.stress), "artifact_ref": "backtest/evaluation-report.json",
                                "items": run.stress},
             "promotion_rationale": {"requested_target": inputs.target, "gate_recommended_mode": mode,
-                                    "gate_reasons": reasons, "rationale_text": rationale}},
+                                    "gate_reasons": reasons, "rationale_text": rationale},
+            "janus_q": janus_promotion_evidence(janus_q)},
         provenance={"gate_report_trace_id": hash_of(matrix)[:24],
                     "profitability_evidence_artifact": "gates/profitability-evidence-v4.json",
                     "profitability_benchmark_artifact": "gates/profitability-benchmark-v4.json",
                     "profitability_validation_artifact": "gates/profitability-evidence-validation.json",
                     "recalibration_artifact": recalibration_ref,
+                    "janus_event_car_artifact": janus_q["event_car"]["artifact_ref"],
+                    "janus_hgrm_reward_artifact": janus_q["hgrm_reward"]["artifact_ref"],
                     "approval_token_sha256": sha256(inputs.approval_token) if inputs.approval_token else None})
     return matrix
+
+
+def _janus(inputs: LaneInputs, run: WalkForwardRun, out: RunDirectory, *, run_id: str, candidate_id: str, at: str,
+           results_hash: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Janus-Q artifacts (event/CAR, HGRM reward) written, and the evidence summary over them."""
+    settings = inputs.candidate.settings
+    table = janus_events.compute_events(inputs.signals, settings.janus)
+    decisions = hgrm.walk_forward_decisions(run, inputs.signals)
+    event_car = janus_events.build_event_car_artifact(
+        inputs.signals, table, run_id=run_id, generated_at=at, rows=[d.row for d in decisions if d.row < len(table)])
+    event_car_hash = out.write_json(janus_events.ARTIFACT, event_car)
+    reward = hgrm.build_hgrm_artifact(
+        decisions, table, inputs.signals, settings.janus.hgrm, costs=settings.costs, portfolio=settings.portfolio,
+        event_car=event_car, run_id=run_id, candidate_id=candidate_id, generated_at=at, parent=janus_events.ARTIFACT,
+        parent_sha256=event_car_hash, decisions_sha256=results_hash)
+    reward_hash = out.write_json(hgrm.ARTIFACT, reward)
+    summary = janus_evidence_summary(event_car, reward, event_car_sha256=event_car_hash, reward_sha256=reward_hash)
+    return summary, {"janus_event_car": event_car_hash, "janus_hgrm_reward": reward_hash}

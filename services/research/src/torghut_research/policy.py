@@ -71,6 +71,8 @@ class GatePolicy(BaseModel):
     gate6_min_reproducibility_hashes: int = Field(default=5, ge=0)
     gate6_min_significance_samples: int = Field(default=1, ge=0)
     gate6_require_janus_evidence: bool = True
+    gate6_min_janus_event_count: int = Field(default=1, ge=0)
+    gate6_min_janus_reward_count: int = Field(default=1, ge=0)
     # gate7: uncertainty calibration
     gate7_target_coverage: float = Field(default=0.90, gt=0, lt=1)
     gate7_max_coverage_error_pass: float = Field(default=0.03, ge=0)
@@ -97,6 +99,16 @@ class GatePolicy(BaseModel):
     promotion_min_fold_metrics_count: int = Field(default=1, ge=0)
     promotion_min_stress_case_count: int = Field(default=4, ge=0)
     promotion_require_rationale: bool = True
+    # Janus-Q evidence (research-lane.md §5.5); required iff gate6 requires it and the target is listed
+    promotion_require_janus_evidence: bool = True
+    promotion_janus_required_targets: tuple[str, ...] = ("paper", "live")
+    promotion_janus_required_artifacts: tuple[str, ...] = (
+        "gates/janus-event-car-v1.json", "gates/janus-hgrm-reward-v1.json")
+    promotion_janus_event_car_artifact: str = "gates/janus-event-car-v1.json"
+    promotion_janus_hgrm_reward_artifact: str = "gates/janus-hgrm-reward-v1.json"
+    promotion_min_janus_event_count: int = Field(default=1, ge=0)
+    """At least 1 whatever is configured, as upstream."""
+    promotion_min_janus_reward_count: int = Field(default=1, ge=0)
     rollback_required_checks: tuple[str, ...] = (
         "killSwitchDryRunPassed", "gitopsRevertDryRunPassed", "strategyDisableDryRunPassed")
     rollback_dry_run_max_age_hours: float = Field(default=72, ge=0)

@@ -24,7 +24,7 @@ ARTIFACTS = {
     "gates/gate-evaluation.json", "gates/promotion-prerequisites.json", "gates/rollback-readiness.json",
     "gates/profitability-benchmark-v4.json", "gates/profitability-evidence-v4.json",
     "gates/profitability-evidence-validation.json", "gates/recalibration-report.json",
-    "gates/promotion-evidence-gate.json"}
+    "gates/promotion-evidence-gate.json", "gates/janus-event-car-v1.json", "gates/janus-hgrm-reward-v1.json"}
 
 
 def lane(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any] | None, str]:

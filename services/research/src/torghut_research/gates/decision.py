@@ -52,17 +52,31 @@ def gate6(inputs: GateInputs, policy: GatePolicy) -> GateResult:
     hashes = evidence.get("reproducibility", {}).get("artifact_hashes", {})
     _at_least(result, "reproducibility_hashes", len(hashes), policy.gate6_min_reproducibility_hashes,
               "profitability_reproducibility_hashes_below_threshold")
+    janus = evidence.get("janus_q")
+    result.details["janus_q"] = janus
     if policy.gate6_require_janus_evidence:
-        janus = evidence.get("janus_q")
-        result.details["janus_q"] = janus
-        if not janus:
-            result.reasons.append("janus_q_evidence_missing")
-        elif janus.get("schema_version") != "janus-q-evidence-v1":
-            result.reasons.append("janus_q_evidence_schema_invalid")
-        elif not janus.get("evidence_complete"):
-            result.reasons.append("janus_q_evidence_incomplete")
+        result.reasons += janus_reasons(janus, policy)
     result.artifact_refs = sorted(evidence.get("artifact_refs", []))
     return result
+
+
+def janus_reasons(janus: dict[str, Any] | None, policy: GatePolicy) -> list[str]:
+    """gate6's Janus-Q checks (research-lane.md §5.5): a wrong summary schema stops the rest."""
+    if not janus:
+        return ["janus_q_evidence_missing"]
+    if janus.get("schema_version") != "janus-q-evidence-v1":
+        return ["janus_q_evidence_schema_invalid"]
+    reasons = [] if janus.get("evidence_complete") else ["janus_q_evidence_incomplete"]
+    for part, schema, key, minimum, name in (
+            ("event_car", "janus-event-car-v1", "event_count", policy.gate6_min_janus_event_count, "janus_event_car"),
+            ("hgrm_reward", "janus-hgrm-reward-v1", "reward_count", policy.gate6_min_janus_reward_count,
+             "janus_hgrm_reward")):
+        body = janus.get(part) or {}
+        if body.get("schema_version") != schema:
+            reasons.append(f"{name}_schema_invalid")
+        elif not isinstance(body.get(key), int) or body[key] < minimum:
+            reasons.append(f"{name}_count_below_threshold")
+    return reasons
 
 
 def uncertainty_action(calibration: dict[str, Any], policy: GatePolicy) -> tuple[str, list[str]]:

@@ -39,6 +39,9 @@ def promotion_prerequisites(policy: GatePolicy, gate_report: dict[str, Any], sta
         policy.promotion_profitability_required_targets)
     if needs_profitability:
         required |= set(policy.promotion_profitability_required_artifacts)
+    needs_janus = janus_required(target, policy)
+    if needs_janus:
+        required |= set(policy.promotion_janus_required_artifacts)
     missing = sorted(p for p in required if not (artifact_root / p).is_file())
     if missing:
         fail("required_artifacts_missing", artifacts=missing)
@@ -75,6 +78,8 @@ def promotion_prerequisites(policy: GatePolicy, gate_report: dict[str, Any], sta
         fail("run_id_mismatch_between_state_and_gate_report")
     if needs_profitability:
         _profitability_checks(policy, artifact_root, fail)
+    if needs_janus:
+        _janus_checks(policy, gate_report, artifact_root, fail)
     if target != "shadow":
         evidence = gate_report["promotion_evidence"]
         if evidence["fold_metrics"]["count"] < policy.promotion_min_fold_metrics_count:
@@ -114,6 +119,60 @@ def _profitability_checks(policy: GatePolicy, root: Path, fail: Any) -> None:
         if regimes < policy.promotion_profitability_min_regime_slices:
             fail("profitability_benchmark_regime_coverage_insufficient", actual=regimes,
                  minimum=policy.promotion_profitability_min_regime_slices)
+
+
+def janus_required(target: str, policy: GatePolicy) -> bool:
+    """Janus-Q evidence gates promotion to ``target`` (research-lane.md §5.5)."""
+    return (profitability_required(target, policy) and policy.gate6_require_janus_evidence
+            and target in policy.promotion_janus_required_targets)
+
+
+def _janus_checks(policy: GatePolicy, gate_report: dict[str, Any], root: Path, fail: Any) -> None:
+    """Each Janus artifact re-read and re-hashed against the gate report's reference; then the report's evidence."""
+    import json
+
+    from ..janus.evidence import HASH_MISMATCH, hash_mismatches
+
+    reference = (gate_report.get("promotion_evidence") or {}).get("janus_q")
+    minimums = {"event_car": max(1, policy.promotion_min_janus_event_count),
+                "hgrm_reward": max(1, policy.promotion_min_janus_reward_count)}
+    for kind, path, schema, key, items in (
+            ("event_car", policy.promotion_janus_event_car_artifact, "janus-event-car-v1", "event_count", "records"),
+            ("hgrm_reward", policy.promotion_janus_hgrm_reward_artifact, "janus-hgrm-reward-v1", "reward_count",
+             "rewards")):
+        name = f"janus_{kind}"
+        if not (root / path).is_file():
+            fail(f"{name}_artifact_missing", artifact=path)
+            continue
+        data = (root / path).read_bytes()
+        try:
+            body = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if not isinstance(body, dict) or body.get("schema_version") != schema:
+            fail(f"{name}_schema_invalid", artifact=path, expected=schema)
+            continue
+        summary = body.get("summary")
+        count = summary.get(key) if isinstance(summary, dict) else None
+        if not isinstance(count, int):
+            listed = body.get(items)
+            count = len(listed) if isinstance(listed, list) else 0
+        if count < minimums[kind]:
+            fail(f"{name}_count_below_minimum", actual=count, minimum=minimums[kind])
+        mismatches = hash_mismatches(kind, data, body, (reference or {}).get(kind))
+        if mismatches:
+            fail(HASH_MISMATCH, artifact=path, checks=mismatches)
+    if not policy.promotion_require_janus_evidence:
+        return
+    if not reference:
+        fail("janus_q_evidence_missing")
+        return
+    for kind in ("event_car", "hgrm_reward"):
+        count = (reference.get(kind) or {}).get("count")
+        if not isinstance(count, int) or count < minimums[kind]:
+            fail(f"janus_{kind}_evidence_insufficient", actual=count, minimum=minimums[kind])
+    if not reference.get("evidence_complete"):
+        fail("janus_q_evidence_incomplete", reasons=reference.get("reasons"))
 
 
 def rollback_readiness(policy: GatePolicy, state: dict[str, Any], now: datetime) -> dict[str, Any]:
