@@ -22,11 +22,13 @@ from .kafka import create_default_topics
 from .stack import EmbeddedStack, StackInfo, read_stack, stop_stack
 
 DEFAULT_DATA_DIR = ".torghut/infra"
+DEFAULT_FLAGS_FILE = Path("deploy/flags/features.yaml")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="torghut-infra", description="Embedded Tansu (Kafka) + Postgres on loopback, no Docker."
+        prog="torghut-infra",
+        description="Embedded Tansu (Kafka) + Postgres (+ a Flipt-compatible flag server) on loopback, no Docker."
     )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the stack and create the v1 topics")
@@ -38,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--kafka-port", type=int, default=0, help="default: a free port")
     up.add_argument("--postgres-port", type=int, default=0, help="default: a free port")
     up.add_argument("--no-topics", action="store_true", help="do not create the contracts' topics")
+    up.add_argument("--flags-file", type=Path, default=None,
+                    help=f"features.yaml for the Flipt-compatible flag server (default: {DEFAULT_FLAGS_FILE})")
+    up.add_argument("--flags-port", type=int, default=0, help="default: a free port")
+    up.add_argument("--no-flags", action="store_true", help="do not start the flag server")
     up.add_argument("--timeout", type=float, default=30.0, help="seconds each server may take to answer")
     return parser
 
@@ -55,11 +61,12 @@ def _port_open(endpoint: str | None) -> bool:
 
 def _describe(info: StackInfo) -> str:
     alive = info.alive()
-    endpoints = {"kafka": info.kafka_bootstrap, "postgres": _pg_endpoint(info.database_url)}
+    endpoints = {"kafka": info.kafka_bootstrap, "postgres": _pg_endpoint(info.database_url),
+                 "flags": info.flags_url}
     lines = [f"data dir   {info.data_dir}  (state: {info.state})"]
     for proc in info.processes:
         up = "running" if alive.get(proc.name) else "not running"
-        lines.append(f"{proc.name:<10} {endpoints.get(proc.name) or '-':<22} pid {proc.pid:<8} {up:<12} log {proc.log}")
+        lines.append(f"{proc.name:<10} {endpoints.get(proc.name) or '-':<26} pid {proc.pid:<8} {up:<12} log {proc.log}")
     if info.state == "running":
         lines.append(f"env file   {info.data_dir / 'stack.env'}")
         lines += [f"           {k}={v}" for k, v in info.env().items()]
@@ -70,6 +77,16 @@ def _pg_endpoint(url: str | None) -> str | None:
     return None if url is None else url.rsplit("@", 1)[-1].split("/", 1)[0]
 
 
+def _flags_file(args: argparse.Namespace) -> Path | None:
+    if args.no_flags:
+        return None
+    if args.flags_file is not None:
+        if not args.flags_file.is_file():
+            raise EmbeddedError(f"--flags-file {args.flags_file} does not exist")
+        return Path(args.flags_file)
+    return DEFAULT_FLAGS_FILE if DEFAULT_FLAGS_FILE.is_file() else None
+
+
 def _up(args: argparse.Namespace) -> int:
     stack = EmbeddedStack(
         args.data_dir,
@@ -77,6 +94,8 @@ def _up(args: argparse.Namespace) -> int:
         postgres_port=args.postgres_port,
         start_timeout_s=args.timeout,
         tie_to_parent=args.foreground,
+        flags_file=_flags_file(args),
+        flags_port=args.flags_port,
     )
     stack.start()
     try:
@@ -87,6 +106,9 @@ def _up(args: argparse.Namespace) -> int:
         stack.stop()
         raise
     print(_describe(stack.info))
+    if stack.info.flags_url:
+        print(f"flags      {stack.info.flags_url} (Flipt evaluation API; turn flags on with "
+              "TRADING_FEATURE_FLAGS_ENABLED=true)")
     print(f"load it: set -a; . {stack.env_file}; set +a")
     if not args.foreground:
         print(f"stop it: torghut-infra down --data-dir {stack.data_dir}")
@@ -130,6 +152,8 @@ def _status(args: argparse.Namespace) -> int:
         "kafka": _port_open(info.kafka_bootstrap),
         "postgres": _port_open(_pg_endpoint(info.database_url)),
     }
+    if info.flags_url:
+        answering["flags"] = _port_open(info.flags_url.removeprefix("http://"))
     print("answering  " + ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in answering.items()))
     return 0 if info.state == "running" and all(info.alive().values()) and all(answering.values()) else 1
 

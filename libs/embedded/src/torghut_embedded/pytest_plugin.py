@@ -11,6 +11,11 @@ Isolation inside the shared session stack:
   after the test (Tansu keeps data in RAM until deletion).
 * ``fresh_database_url`` gives each test its own database, dropped after the test.
 
+``flags_server`` is a Flipt-compatible flag server (``torghut_embedded.flags_server``) per test, in a
+thread, over its own ``features.yaml`` in ``tmp_path`` (empty ``default`` namespace at first): write
+flags with ``flags_server.write(yaml_text)``; a file changed on disk is also picked up (checked every
+50 ms when a request arrives).
+
 ClickHouse (``clickhouse_server``, ``clickhouse_database``) is separate and optional: Debian's
 ``clickhouse-server`` started on first use. Without the binary those tests skip with how to install
 it; under ``CI=true`` that is a failure.
@@ -38,6 +43,7 @@ from .kafka import FAST_CONSUMER_SETTINGS, TANSU_PRODUCER_SETTINGS, create_test_
 
 if TYPE_CHECKING:
     from .clickhouse import ClickHouseServer
+    from .flags_server import FlagsServer
     from .stack import EmbeddedStack
 
 __all__ = [
@@ -48,6 +54,7 @@ __all__ = [
     "create_test_topics",
     "database_url",
     "embedded_stack",
+    "flags_server",
     "fresh_database_url",
     "kafka_bootstrap",
     "topic_namespace",
@@ -147,3 +154,18 @@ def clickhouse_database(clickhouse_server: ClickHouseServer) -> Iterator[str]:
         clickhouse_server.execute(f"DROP DATABASE IF EXISTS {name}")
     except Exception as exc:  # cleanup only: the test's own outcome stands
         warnings.warn(f"could not drop ClickHouse database {name}: {exc!r}", stacklevel=1)
+
+
+@pytest.fixture
+def flags_server(tmp_path: Path) -> Iterator[FlagsServer]:
+    """A running Flipt-compatible flag server over ``tmp_path/features.yaml``; ``.url``, ``.write(text)``."""
+    from .flags_server import FlagsServer
+
+    path = tmp_path / "features.yaml"
+    path.write_text("namespace: default\nflags: []\n")
+    server = FlagsServer([path], check_interval_s=0.05)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

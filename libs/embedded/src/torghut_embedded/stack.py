@@ -7,7 +7,12 @@ Layout of the data directory::
     logs/tansu.log    broker stdout+stderr
     logs/initdb.log   cluster initialisation (first start only)
     logs/postgres.log server log
+    logs/flags.log    the Flipt-compatible flag server (only with ``flags_file``)
     postgres/         the Postgres cluster (kept across restarts; Kafka data is memory-only)
+
+With ``flags_file`` a third process serves it with Flipt's evaluation API
+(:mod:`torghut_embedded.flags_server`); ``stack.env`` then also holds ``TRADING_FEATURE_FLAGS_URL``
+(flags stay off until ``TRADING_FEATURE_FLAGS_ENABLED=true``).
 
 Servers start one after the other (Tansu answers in milliseconds, so a broken broker fails before
 the ~1 s Postgres init). Any failure stops whatever was already started and raises
@@ -20,8 +25,10 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Coroutine
+import urllib.request
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +36,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from . import kafka, postgres
-from ._aio import run_blocking
+from ._aio import run_blocking, wait_until_answers
 from .errors import ServerExited, ServerStartError, StackAlreadyRunning, StackNotFound
 from .processes import ProcessRecord, free_port, is_alive, spawn, stop_processes
 
@@ -50,6 +57,7 @@ class StackInfo:
     state: str = "starting"  # starting | running | stopped
     kafka_bootstrap: str | None = None
     database_url: str | None = None
+    flags_url: str | None = None
     processes: list[ProcessRecord] = field(default_factory=list)
     owner_pid: int = field(default_factory=os.getpid)
     started_at: str = field(default_factory=_now)
@@ -66,6 +74,8 @@ class StackInfo:
             out["KAFKA_BOOTSTRAP_SERVERS"] = self.kafka_bootstrap
         if self.database_url:
             out["DATABASE_URL"] = self.database_url
+        if self.flags_url:
+            out["TRADING_FEATURE_FLAGS_URL"] = self.flags_url
         return out
 
     def alive(self) -> dict[str, bool]:
@@ -79,6 +89,7 @@ class StackInfo:
             "state": self.state,
             "kafka_bootstrap": self.kafka_bootstrap,
             "database_url": self.database_url,
+            "flags_url": self.flags_url,
             "env": self.env(),
             "pids": self.pids,
             "logs": {p.name: p.log for p in self.processes},
@@ -95,6 +106,7 @@ class StackInfo:
             state=str(raw.get("state", "running")),
             kafka_bootstrap=raw.get("kafka_bootstrap"),
             database_url=raw.get("database_url"),
+            flags_url=raw.get("flags_url"),
             processes=[ProcessRecord.from_json(p) for p in raw.get("processes", [])],
             owner_pid=int(raw.get("owner_pid", 0)),
             started_at=str(raw.get("started_at", "")),
@@ -165,6 +177,8 @@ class EmbeddedStack:
         start_timeout_s: float = 30.0,
         stop_grace_s: float = 10.0,
         tie_to_parent: bool = True,
+        flags_file: str | Path | None = None,
+        flags_port: int = 0,
     ) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self._kafka_port = kafka_port
@@ -174,6 +188,8 @@ class EmbeddedStack:
         self._start_timeout_s = start_timeout_s
         self._stop_grace_s = stop_grace_s
         self._tie = tie_to_parent
+        self._flags_file = None if flags_file is None else Path(flags_file).expanduser().resolve()
+        self._flags_port = flags_port
         self._info: StackInfo | None = None
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -196,8 +212,13 @@ class EmbeddedStack:
         return _required(self.info.database_url, "database_url")
 
     @property
+    def flags_url(self) -> str:
+        """``http://127.0.0.1:PORT`` of the flag server (only with ``flags_file``)."""
+        return _required(self.info.flags_url, "flags_url")
+
+    @property
     def pids(self) -> dict[str, int]:
-        """``{"kafka": pid, "postgres": pid}`` of the processes this stack started."""
+        """``{"kafka": pid, "postgres": pid}`` (+ ``"flags"``) of the processes this stack started."""
         return self.info.pids
 
     @property
@@ -232,6 +253,8 @@ class EmbeddedStack:
         try:
             self._start_kafka(self._info)
             self._start_postgres(self._info)
+            if self._flags_file is not None:
+                self._start_flags(self._info, self._flags_file)
         except BaseException:
             self.stop()
             raise
@@ -327,6 +350,26 @@ class EmbeddedStack:
             "postgres",
             postgres.wait_postgres(info.database_url, self._deadline(), lambda: self._alive("postgres")),
         )
+
+    def _start_flags(self, info: StackInfo, features: Path) -> None:
+        port = self._flags_port or free_port(HOST)
+        argv = [sys.executable, "-m", "torghut_embedded.flags_server", "--file", str(features),
+                "--host", HOST, "--port", str(port)]
+        self._launch(info, "flags", "flags", argv)
+        info.flags_url = f"http://{HOST}:{port}"
+        write_stack(info)
+        self._wait("flags", "flags", wait_flags(info.flags_url, self._deadline(), lambda: self._alive("flags")))
+
+
+async def wait_flags(url: str, deadline: float, alive: Callable[[], bool]) -> None:
+    """Until ``GET <url>/health`` answers 200 (the server exits at once on a bad features file)."""
+    import asyncio
+
+    def probe() -> None:
+        with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+            response.read()
+
+    await wait_until_answers(lambda: asyncio.to_thread(probe), what="flags", deadline=deadline, alive=alive)
 
 
 def _required(value: str | None, what: str) -> str:
