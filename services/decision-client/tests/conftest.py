@@ -21,8 +21,8 @@ from torghut_contracts.decision_engine import (
 from torghut_contracts.enums import Adapter, Side
 from torghut_contracts.models import AccountSnapshot, Position, StrategyTrigger
 from torghut_decision_client.testing.fake_engine import FakeEngine
-from torghut_decision_client.testing.local_llm import LocalLlm
 from torghut_decision_client.testing.servers import serve
+from torghut_embedded.llm_standin import LocalLlm
 
 T0 = datetime(2026, 2, 12, 15, 31, 2, tzinfo=UTC)
 

@@ -30,8 +30,8 @@ from torghut_decision_client.domain.ids import decision_id
 from torghut_decision_client.domain.outcome import EngineOutcome
 from torghut_decision_client.dspy_artifacts import known_artifacts
 from torghut_decision_client.settings import DecisionClientSettings
-from torghut_decision_client.testing.local_llm import LocalLlm, dspy_chat_answer
 from torghut_decision_program import write_artifact
+from torghut_embedded.llm_standin import LocalLlm, dspy_chat_answer
 from torghut_runtime.testing import create_topics_for, produce, read_records, test_settings
 
 ACCOUNT = "paper-main"

@@ -15,7 +15,7 @@ from torghut_decision_client.adapters.engine_client import EngineClientConfig
 from torghut_decision_client.domain import reasons
 from torghut_decision_client.domain.jangar_url import chat_completions_url
 from torghut_decision_client.domain.outcome import EngineAnswer, EngineFailure
-from torghut_decision_client.testing.local_llm import Answer, LocalLlm
+from torghut_embedded.llm_standin import Answer, LocalLlm
 
 DECISION = {"intent": {"action": "sell", "qty": "3", "adapter_hint": "alpaca"}, "confidence": 0.62,
             "uncertainty_notes": ["thin tape"], "risk_flags": ["rsi_overbought"],

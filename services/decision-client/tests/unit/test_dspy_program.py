@@ -15,7 +15,7 @@ from torghut_decision_client.adapters.dspy_program import DspyDecisionProgram, j
 from torghut_decision_client.domain import reasons
 from torghut_decision_client.domain.outcome import EngineAnswer, EngineFailure
 from torghut_decision_client.dspy_artifacts import known_artifacts
-from torghut_decision_client.testing.local_llm import LocalLlm, dspy_chat_answer
+from torghut_embedded.llm_standin import LocalLlm, dspy_chat_answer
 
 ARTIFACT = next(iter(known_artifacts().values()))
 BUY = {"action": "buy", "qty": 12, "confidence": 0.64, "rationale": "momentum", "risk_flags": ["news_missing"]}
@@ -92,7 +92,7 @@ async def test_a_local_openai_compatible_server_through_dspy_lm(local_llm: tuple
 
 async def test_a_local_server_that_fails_or_answers_garbage_is_a_hold(
         local_llm: tuple[LocalLlm, str], make_request: Callable[..., DecisionRequest]) -> None:
-    from torghut_decision_client.testing.local_llm import Answer
+    from torghut_embedded.llm_standin import Answer
 
     llm, url = local_llm
     lm = jangar_lm(base_url=url, model="m", api_key="k", timeout_s=5, max_tokens=400, temperature=0)

@@ -18,7 +18,7 @@ import hashlib
 import heapq
 import json
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -153,14 +153,15 @@ def merge_partitions(partitions: Partitions) -> Iterator[Inbound]:
     return heapq.merge(*([r[2] for r in records] for records in ordered), key=lambda i: i.timestamp_ms or 0)
 
 
-def _dump_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _dump_records(path: Path, skip: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each dumped record with its line number; a line ``skip`` accepts (raw bytes) is passed over unparsed."""
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise InputError(f"{path}: cannot read the dump: {exc.strerror or exc}") from None
     with handle:
         for number, line in enumerate(handle, 1):
-            if not line.strip():
+            if not line.strip() or (skip is not None and skip(line)):
                 continue
             try:
                 raw = json.loads(line)

@@ -2,7 +2,7 @@
 
 * :mod:`.fake_engine`: a scripted seed-002 decision engine (also the faults the client must survive
   that the reference engine cannot produce: no resumable stream, 5xx, a final for another request);
-* :mod:`.local_llm`: an OpenAI-compatible chat-completions server (streaming and not), for the
-  chat-completions transport and for dspy.LM;
+* the OpenAI-compatible chat-completions stand-ins (scripted ``LocalLlm``, deterministic ``RuleLlm``)
+  live in ``torghut_embedded.llm_standin``, shared with the research lane's and the root tests;
 * :mod:`.engine_process`: the reference engine (services/decision-engine) as a subprocess.
 """

@@ -1,4 +1,4 @@
-"""``torghut-research dspy``: eval, promote and agentrun (``dspy compile`` comes with the program library).
+"""``torghut-research dspy``: dataset, compile, eval, promote and agentrun.
 
 Each command prints one JSON object with sorted keys. Exit 0 when it decided, a hold or a refused
 promotion included (read ``decision`` and ``reasons``); 2 with one line on stderr for input it
@@ -41,12 +41,34 @@ def _timestamp(text: str) -> datetime:
 
 
 def add_dspy_parser(commands: Any) -> None:
-    """Register ``dspy eval|promote|agentrun`` on the root parser's subcommands."""
-    dspy = commands.add_parser("dspy", help="DSPy artifacts: eval against the metric policy, promote, AgentRun")
+    """Register ``dspy dataset|compile|eval|promote|agentrun`` on the root parser's subcommands."""
+    dspy = commands.add_parser("dspy", help="DSPy: data set, compile, eval against the metric policy, promote, "
+                                            "AgentRun")
     steps = dspy.add_subparsers(dest="dspy_command", required=True)
-    # `dspy compile` is added once the decision program library (torghut_decision_program) exists:
-    # it builds its record with workflow.build_compile_result and writes it (with the compiled
-    # program, in one staged swap) with workflow.write_compile_result; `dspy eval` takes it from there.
+    ds = steps.add_parser("dataset", help="labelled examples from a torghut replay dump (decisions, triggers, "
+                                          "verdicts, fills, signals)")
+    ds.add_argument("--dump", required=True, type=Path, help="a `torghut replay dump` file or a directory of them")
+    ds.add_argument("--output-dir", required=True, type=Path)
+    ds.add_argument("--created-at", required=True, type=_timestamp)
+    ds.add_argument("--horizon-bars", type=int, default=5, help="bars ahead the label looks (default 5)")
+    ds.add_argument("--slippage-bps", type=float, default=1.0, help="per side (default 1)")
+    ds.add_argument("--default-spread-bps", type=float, default=5.0, help="when the bar has no spread (default 5)")
+    ds.add_argument("--eval-fraction", type=float, default=0.3, help="share of examples in eval (default 0.3)")
+
+    co = steps.add_parser("compile", help="run a DSPy optimizer over the trade-decision program; write the "
+                                          "artifact, the compile result and the observed metrics")
+    co.add_argument("--dataset", required=True, type=Path, help="dspy-dataset.json (`dspy dataset`)")
+    co.add_argument("--lm-base-url", required=True, help="OpenAI-compatible API base, e.g. http://127.0.0.1:8765/v1")
+    co.add_argument("--lm-model", required=True)
+    co.add_argument("--lm-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the LM key")
+    co.add_argument("--optimizer", required=True, choices=("labeled-few-shot", "bootstrap-few-shot", "mipro"))
+    co.add_argument("--seed", required=True, type=int)
+    co.add_argument("--output-dir", required=True, type=Path)
+    co.add_argument("--created-at", required=True, type=_timestamp)
+    co.add_argument("--metric-policy", type=Path, help="dspy-metrics.yaml: its ref is recorded in the metric bundle")
+    co.add_argument("--max-demos", type=int, default=16)
+    co.add_argument("--threads", type=int, default=4, help="concurrent LM calls while measuring (default 4)")
+    co.add_argument("--eval-limit", type=int, help="measure on the first N eval examples only (default: all)")
 
     ev = steps.add_parser("eval", help="judge a compile result's observed metrics against the metric policy")
     ev.add_argument("--compile-result", required=True, type=Path, help="dspy-compile-result.json")
@@ -85,6 +107,10 @@ def add_dspy_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
+    if args.dspy_command == "dataset":
+        return _dataset(args), 0
+    if args.dspy_command == "compile":
+        return _compile(args), 0
     if args.dspy_command == "eval":
         return _eval(args), 0
     if args.dspy_command == "promote":
@@ -110,6 +136,31 @@ def _record(model: type[M], path: Path, what: str) -> M:
         return model.model_validate(raw)
     except ValidationError as exc:
         raise InputError(f"{path}: invalid {what}: {describe(exc)}") from None
+
+
+def _dataset(args: argparse.Namespace) -> dict[str, Any]:
+    from .dataset import DatasetConfig, build_dataset, write_dataset
+
+    config = DatasetConfig(horizon_bars=args.horizon_bars, slippage_bps=args.slippage_bps,
+                           default_spread_bps=args.default_spread_bps, eval_fraction=args.eval_fraction)
+    document = build_dataset(args.dump, created_at=args.created_at, config=config)
+    path, digest = write_dataset(args.output_dir, document)
+    return {"command": "dspy dataset", "datasetHash": digest, "dataset": str(path.resolve()),
+            "labelRule": document["labelRule"]["name"], "counts": document["counts"]}
+
+
+def _compile(args: argparse.Namespace) -> dict[str, Any]:
+    import sys
+
+    from .compile import CompileOptions, compile_program
+
+    policy_ref = load_metric_policy(args.metric_policy).ref if args.metric_policy else None
+    options = CompileOptions(optimizer=args.optimizer, seed=args.seed, lm_base_url=args.lm_base_url,
+                             lm_model=args.lm_model, lm_api_key=os.environ.get(args.lm_api_key_env) or None,
+                             max_demos=args.max_demos, num_threads=args.threads,
+                             eval_limit=args.eval_limit)
+    return compile_program(args.dataset, args.output_dir, options, created_at=args.created_at,
+                           metric_policy_ref=policy_ref, progress=lambda m: print(m, file=sys.stderr))
 
 
 def _eval(args: argparse.Namespace) -> dict[str, Any]:

@@ -112,15 +112,17 @@ def recompute_promotion_hash(record: DSPyPromotionRecord) -> str:
 def build_compile_result(*, program_name: str, signature_versions: Mapping[str, str], optimizer: str,
                          dataset_payload: Any, metric_bundle: Mapping[str, Any], compiled_prompt_payload: Any,
                          compiled_artifact_uri: str, seed: int | str | None,
-                         created_at: datetime) -> DSPyCompileResult:
+                         created_at: datetime, dataset_hash: str | None = None) -> DSPyCompileResult:
     """The compile result of one optimiser run, with its dataset, prompt, reproducibility and artifact hashes.
 
     ``dataset_payload`` and ``compiled_prompt_payload`` are only hashed, never stored: any value with
     a canonical JSON form (:mod:`.hashing`). ``seed`` goes into the reproducibility hash only.
+    ``dataset_hash``, when given, must be ``hash_payload(dataset_payload)`` computed by the caller (a
+    large data set hashed piecewise); it is then used as is.
     """
     bundle = normalise(dict(metric_bundle))
     versions = dict(signature_versions)
-    dataset = hash_payload(dataset_payload)
+    dataset = dataset_hash if dataset_hash is not None else hash_payload(dataset_payload)
     prompt = hash_payload(compiled_prompt_payload)
     reproducibility = reproducibility_hash(
         program_name=program_name, signature_versions=versions, optimizer=optimizer, dataset_hash=dataset,

@@ -1,0 +1,94 @@
+"""The DSPy data set builder: labels by the documented rule, deterministic split and hash, loud errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from torghut_research.dspy.dataset import (
+    DatasetConfig,
+    build_dataset,
+    dataset_body,
+    dataset_hash,
+    split_of,
+    write_dataset,
+)
+from torghut_research.dspy.hashing import canonical_bytes, hash_payload
+from torghut_research.dspy.synthetic import write_synthetic_dump
+from torghut_research.errors import InputError
+
+CREATED = datetime(2026, 2, 12, 22, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def dump(tmp_path: Path) -> Path:
+    return write_synthetic_dump(tmp_path / "dump", decisions=120, seed=3)
+
+
+def lines(path: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_decision_is_an_example_labelled_by_the_rule(dump: Path) -> None:
+    document = build_dataset(dump, created_at=CREATED, config=DatasetConfig(horizon_bars=3, eval_fraction=0.25))
+    assert document["counts"]["examples"] == 120 and document["excluded"] == []
+    signals = [r["value"] for r in lines(dump / "torghut.ta.signals.v1.jsonl")]
+    by_seq = {(s["symbol"], s["seq"]): s for s in signals}
+    for example in document["examples"]:
+        request = json.loads(example["inputs"]["request_json"])
+        trigger = request["trigger"]
+        bar = next(s for s in signals if s["symbol"] == request["symbol"] and s["event_ts"] == trigger["event_ts"])
+        later = by_seq[(request["symbol"], bar["seq"] + 3)]
+        move = (float(later["price"]) - float(trigger["price"])) / float(trigger["price"]) * 10_000
+        cost = float(trigger["features"]["spread_bps"]) + 2 * 1.0
+        right = "buy" if move > cost else "sell" if move < -cost else "hold"
+        label = example["label"]
+        assert label["rightAction"] == right and label["moveBps"] == round(move, 4)
+        vetoed = label["firewallVetoed"]
+        assert vetoed is (None if example["recorded"]["decisionAction"] == "hold"
+                          else example["recorded"]["verdict"]["outcome"] == "veto")
+        assert label["action"] == ("hold" if vetoed else right)
+        assert (label["qty"] == 0) is (label["action"] == "hold")
+        assert example["split"] == split_of(example["id"], 0.25)
+        assert request["risk_policy"]["max_notional_per_trade"] == "7000"
+    assert {e["split"] for e in document["examples"]} == {"train", "eval"}
+
+
+def test_the_same_dump_gives_the_same_bytes_and_hash(dump: Path, tmp_path: Path) -> None:
+    a, hash_a = write_dataset(tmp_path / "a", build_dataset(dump, created_at=CREATED))
+    b, hash_b = write_dataset(tmp_path / "b", build_dataset(dump, created_at=CREATED))
+    assert a.read_bytes() == b.read_bytes() and hash_a == hash_b
+    later = build_dataset(dump, created_at=datetime(2027, 1, 1, tzinfo=UTC))
+    assert dataset_hash(later) == hash_a  # createdAt is not part of what the hash names
+    # The piecewise encoding is canonical JSON, and the hash is hash_payload's.
+    assert a.read_bytes() == canonical_bytes(json.loads(a.read_bytes()))
+    assert hash_a == hash_payload(dataset_body(json.loads(a.read_bytes())))
+
+
+def test_a_horizon_past_the_data_is_listed_not_dropped(dump: Path) -> None:
+    document = build_dataset(dump, created_at=CREATED, config=DatasetConfig(horizon_bars=20))
+    assert document["counts"]["excluded"] > 0
+    assert document["counts"]["examples"] + document["counts"]["excluded"] == 120
+    assert all(e["reason"] == "horizon_beyond_data" and e["record"].startswith("torghut.decisions.v1:0:")
+               for e in document["excluded"])
+
+
+def test_a_malformed_record_names_topic_partition_offset_and_field(dump: Path) -> None:
+    path = dump / "torghut.risk.verdicts.v1.jsonl"
+    records = lines(path)
+    records[4]["value"]["outcome"] = "maybe"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(InputError, match=r"torghut.risk.verdicts.v1.jsonl:5 \(torghut.risk.verdicts.v1:0:4\): "
+                                         r"invalid risk verdict: outcome"):
+        build_dataset(dump, created_at=CREATED)
+
+
+def test_a_decision_without_its_trigger_is_an_error(dump: Path) -> None:
+    path = dump / "torghut.triggers.v1.jsonl"
+    records = lines(path)
+    missing = records.pop(7)["value"]["request_id"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(InputError, match=f"request_id {missing}: no torghut.triggers.v1 record"):
+        build_dataset(dump, created_at=CREATED)
