@@ -10,6 +10,10 @@ Two things are generated, both from the code that owns them:
   ``environment`` each compose service extends) and the ``config`` / ``secretEnv`` block of each
   service in ``values.yaml``.
 
+- the feature-flag variables (``TRADING_FEATURE_FLAGS_*``, ``torghut_runtime.flags``), which every
+  service reads, in each compose service's environment; and a copy of ``deploy/flags/features.yaml``
+  in the chart (``files/flags/features.yaml``, what its Flipt server serves).
+
 Run ``uv run python deploy/generate.py`` after changing a topic or a settings class;
 ``--check`` (used by tests/deploy) exits 1 and names every stale file instead of writing.
 """
@@ -36,6 +40,8 @@ DEPLOY = ROOT / "deploy"
 TOPICS_TXT = DEPLOY / "compose" / "topics.txt"
 COMPOSE_SETTINGS = DEPLOY / "compose" / "settings.yml"
 VALUES_YAML = DEPLOY / "helm" / "torghut" / "values.yaml"
+FEATURES_YAML = DEPLOY / "flags" / "features.yaml"
+CHART_FEATURES_YAML = DEPLOY / "helm" / "torghut" / "files" / "flags" / "features.yaml"
 
 #: Every long-running service: deploy name -> Python package. The image runs ``torghut-<name>``.
 SERVICES: dict[str, str] = {
@@ -69,6 +75,9 @@ COMPOSE_VALUES: dict[str, str] = {
     "TOPIC_PREFIX": "${TOPIC_PREFIX:-}",
     "TORGHUT_ACCOUNT": "${TORGHUT_ACCOUNT:-paper-main}",
     "LOG_LEVEL": "${LOG_LEVEL:-INFO}",
+    # The stack's Flipt server (profile "flags"); flags stay off unless the shell turns them on.
+    "TRADING_FEATURE_FLAGS_ENABLED": "${TRADING_FEATURE_FLAGS_ENABLED:-false}",
+    "TRADING_FEATURE_FLAGS_URL": "${TRADING_FEATURE_FLAGS_URL:-http://flipt:8080}",
 }
 
 #: Per-service values in the compose stack (win over COMPOSE_VALUES).
@@ -223,6 +232,13 @@ def service_env(service: str) -> list[EnvVar] | None:
     return None if cls is None else env_vars(cls)
 
 
+def flag_env() -> list[EnvVar]:
+    """``TRADING_FEATURE_FLAGS_*``: read by every service through ``torghut_runtime.flags``."""
+    from torghut_runtime.flags import FeatureFlagSettings
+
+    return env_vars(FeatureFlagSettings)
+
+
 # -- topics -----------------------------------------------------------------------------------------
 def topic_rows() -> list[tuple[str, int, dict[str, str]]]:
     """(name, partitions, config) of every registry topic followed by its dead-letter topic."""
@@ -293,7 +309,7 @@ def render_compose_settings() -> str:
             out.append(f"    # {SERVICES[service]}.settings does not exist yet: only the common variables.")
             variables = _fallback_vars(service)
         out.append("    environment:")
-        for var in variables:
+        for var in [*variables, *flag_env()]:
             value = _compose_value(service, var)
             rendered = "" if value is None else " " + _yaml_str(value)
             out.append(f"      {var.name}:{rendered}{_comment(var)}")
@@ -358,6 +374,7 @@ def expected_files() -> dict[Path, str]:
         TOPICS_TXT: render_topics_txt(),
         COMPOSE_SETTINGS: render_compose_settings(),
         VALUES_YAML: render_values(VALUES_YAML.read_text()),
+        CHART_FEATURES_YAML: FEATURES_YAML.read_text(),
     }
 
 

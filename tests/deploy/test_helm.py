@@ -101,6 +101,8 @@ def test_pods_are_non_root_read_only_with_tmp_and_probes(rendered_objects: Objec
         tmp = next(m for m in container["volumeMounts"] if m["mountPath"] == "/tmp")
         volume = next(v for v in pod["volumes"] if v["name"] == tmp["name"])
         assert "emptyDir" in volume
+        if deployment["metadata"]["labels"]["app.kubernetes.io/component"] == "flags":
+            continue  # Flipt (tests/deploy/test_flags.py): its own image, probes and port
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         port = container["ports"][0]["containerPort"]

@@ -71,11 +71,12 @@ def engine_server(kafka_bootstrap: str, fresh_database_url: str) -> EngineFactor
     async def start(lm: Any | None = None, **overrides: Any) -> AsyncIterator[tuple[str, DecisionEngine]]:
         values: dict[str, Any] = {"decision_engine_heartbeat_s": 0.05, "decision_engine_poll_interval_s": 0.05,
                                   "decision_engine_fault_injection": True, "decision_engine_lease_ttl_s": 3}
+        flag_settings = overrides.pop("flag_settings", None)
         values.update(overrides)
         settings = test_settings(DecisionEngineSettings, kafka_bootstrap=kafka_bootstrap,
                                  database_url=fresh_database_url, topic_prefix="", service_name="decision-engine",
                                  **values)
-        engine = build(settings, lm=lm, configure_logs=False)
+        engine = build(settings, lm=lm, configure_logs=False, flag_settings=flag_settings)
         async with serve(engine.runtime.asgi()) as base_url:
             yield base_url, engine
 

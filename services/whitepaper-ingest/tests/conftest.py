@@ -69,11 +69,12 @@ def make_service(kafka_bootstrap: str, fresh_database_url: str, wp_topics: str, 
             "whitepaper_local_store_dir": tmp_path / "pdfs",
             "whitepaper_outbox_sweep_seconds": 0.2,
         }
+        flag_settings = overrides.pop("flag_settings", None)
         values.update(overrides)
         settings = test_settings(WhitepaperSettings, kafka_bootstrap=kafka_bootstrap, database_url=fresh_database_url,
                                  topic_prefix=wp_topics, service_name="whitepaper-ingest", **values)
         return WhitepaperService(settings, tracer_provider=build_tracer_provider("whitepaper-ingest", None),
-                                 configure_logs=False)
+                                 configure_logs=False, flag_settings=flag_settings)
 
     return build
 

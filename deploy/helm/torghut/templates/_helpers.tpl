@@ -68,6 +68,10 @@ Call with (dict "root" $ "service" $name "spec" $spec).
 */}}
 {{- define "torghut.serviceConfig" -}}
 {{- $config := merge (deepCopy (default (dict) .spec.config)) (deepCopy (default (dict) .root.Values.global.config)) }}
+{{- $flags := default (dict) .root.Values.flags }}
+{{- if $flags.enabled }}
+{{- $config = merge $config (deepCopy (default (dict) $flags.config)) (dict "TRADING_FEATURE_FLAGS_ENABLED" "true" "TRADING_FEATURE_FLAGS_URL" (include "torghut.flagsUrl" .root)) }}
+{{- end }}
 {{- range $key := keys $config | sortAlpha }}
 {{- $value := get $config $key }}
 {{- if not (kindIs "invalid" $value) }}
@@ -216,4 +220,13 @@ template:
     affinity:
       {{- toYaml . | nindent 6 }}
     {{- end }}
+{{- end }}
+
+{{/* The flag server's URL: flags.url, else the release's own Flipt Service. */}}
+{{- define "torghut.flagsUrl" -}}
+{{- if .Values.flags.url }}
+{{- .Values.flags.url }}
+{{- else }}
+{{- printf "http://%s:%v" (include "torghut.serviceFullname" (dict "root" . "service" "flags")) .Values.flags.port }}
+{{- end }}
 {{- end }}

@@ -482,3 +482,17 @@ def _flipt_provider(settings: FeatureFlagSettings) -> Any:
                              timeout=settings.timeout_ms / 1000)
     provider.session.hooks["response"].append(_check_ofrep_answer)
     return provider
+
+
+def wire_flags(runtime: Any, service: str, service_settings: Any,
+               flag_settings: FeatureFlagSettings | None = None) -> FeatureFlags:
+    """Build ``service``'s flags for a :class:`~torghut_runtime.ServiceRuntime` and start/stop them with it.
+
+    The first evaluation runs as a background loop (it never delays start-up; until it answers a
+    loosening flag is at its safe value, any other at its configured value); the refresher stops on
+    graceful stop. ``flag_settings`` defaults to the environment (``TRADING_FEATURE_FLAGS_*``).
+    """
+    flags = FeatureFlags.for_service(service, service_settings, flag_settings, registry=runtime.registry)
+    runtime.background("feature-flags", flags.start)
+    runtime.on_stop(flags.stop)
+    return flags

@@ -116,3 +116,25 @@ async def create_topics_for(bootstrap: str, prefix: str, *specs: TopicSpec[Any],
     names += [name + ".dlq" for name in names]
     await create_test_topics(bootstrap, names, partitions=partitions)
     return names
+
+
+def flag_features(**values: bool) -> str:
+    """A features.yaml (Flipt's format) with boolean flags by key, for ``flags_server.write(...)``."""
+    lines = ["namespace: default", "flags:"]
+    for key, enabled in values.items():
+        lines += [f"  - key: {key}", "    type: BOOLEAN_FLAG_TYPE", f"    enabled: {str(enabled).lower()}"]
+    return "\n".join(lines) + "\n"
+
+
+def flag_settings(url: str, **overrides: Any) -> Any:
+    """Flags enabled against ``url`` with a fast refresh, for tests."""
+    from .flags import FeatureFlagSettings
+
+    return FeatureFlagSettings(enabled=True, url=url, refresh_interval_s=overrides.pop("refresh_interval_s", 0.05),
+                               **overrides)
+
+
+def flag_state(registry: Any, key: str) -> bool | None:
+    """A flag's current value as a service's metrics show it (``torghut_feature_flag_value``)."""
+    value = registry.get_sample_value("torghut_feature_flag_value", {"flag": key})
+    return None if value is None else bool(value)

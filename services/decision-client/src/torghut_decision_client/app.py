@@ -9,6 +9,7 @@ from typing import Any
 
 from torghut_contracts import topics
 from torghut_runtime import ConfigError, ServiceRuntime
+from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
 
 from .adapters.handlers import DecisionHandlers
 from .adapters.transport import DecisionTransport
@@ -25,12 +26,15 @@ class DecisionClientApp:
     runtime: ServiceRuntime
     handlers: DecisionHandlers
     gate: GateOpen
+    flags: FeatureFlags | None = None
 
     async def aclose(self) -> None:
         """Close the transports' HTTP clients (after the runtime stopped: in-flight runs finish first)."""
         await self.handlers.transport.aclose()
         if self.handlers.shadow is not None:
             await self.handlers.shadow.aclose()
+        if self.handlers.dspy_active is not None:
+            await self.handlers.dspy_active.aclose()
 
 
 def build_transport(settings: DecisionClientSettings, gate: GateOpen, *, dspy_lm: Any = None,
@@ -68,23 +72,35 @@ def _dspy_program(settings: DecisionClientSettings, artifact: KnownArtifact, *, 
 
 def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport | None = None,
               dspy_lm: Any = None, known_artifacts: Mapping[str, KnownArtifact] | None = None,
-              configure_logs: bool = True, runtime_kwargs: Mapping[str, Any] | None = None) -> DecisionClientApp:
-    """Everything wired; ``transport`` and ``dspy_lm`` replace the configured ones (tests)."""
+              configure_logs: bool = True, runtime_kwargs: Mapping[str, Any] | None = None,
+              flag_settings: FeatureFlagSettings | None = None) -> DecisionClientApp:
+    """Everything wired; ``transport`` and ``dspy_lm`` replace the configured ones (tests).
+
+    Flags (``flag_settings``, default the environment): LEAN-enabled and DSPy-active are read per
+    trigger. DSPy active needs a compiled program at start-up: with LLM_DSPY_RUNTIME_MODE=shadow the flag
+    makes the program the primary transport (no shadow then); with active, the flag off holds
+    (dspy_runtime_not_active); with disabled there is no program and the flag changes nothing."""
     gate = check_startup(settings, known_artifacts)
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs,
                              **dict(runtime_kwargs or {}))
+    flags = wire_flags(runtime, "decision-client", settings, flag_settings)
     primary = transport or build_transport(settings, gate, dspy_lm=dspy_lm)
     shadow = None
     if gate.runs_shadow:
         assert gate.artifact is not None
         shadow = _dspy_program(settings, gate.artifact, mode="dspy-shadow", lm=dspy_lm)
-    handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry))
+    dspy_active = None
+    if flags.enabled and gate.runs_shadow:
+        assert gate.artifact is not None
+        dspy_active = _dspy_program(settings, gate.artifact, mode="dspy-active", lm=dspy_lm)
+    handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry),
+                                flags=flags, dspy_active=dspy_active)
     runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
     # Engine runs are slow (seconds to minutes): overlap them across partitions, in order within each.
     # A trigger processed before finds its stored decision before the engine is asked (claim_last).
     runtime.consume(topics.TRIGGERS, handlers.on_trigger, workers=settings.decision_client_workers,
                     claim_last=True)
-    return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate)
+    return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate, flags=flags)
 
 
 def build_runtime(settings: DecisionClientSettings) -> ServiceRuntime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from typing import Any
 
 import structlog
 from torghut_runtime import ServiceRuntime
+from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
 
 from .adapters.http import DecisionEngineApi, StreamSettings
 from .adapters.sse import RunSignals
@@ -60,26 +62,50 @@ def build_reviewer(settings: DecisionEngineSettings, lm: Any | None) -> Reviewer
     return DspyReviewer(lm, timeout_s=settings.decision_engine_llm_timeout_s, model=model)
 
 
+MARKET_CONTEXT = "market-context"
+
+
+def required_domains_source(settings: DecisionEngineSettings, flags: FeatureFlags) -> Callable[[str], frozenset[str]]:
+    """A strategy's required skill domains per run. With flags enabled, ``market-context`` in the default
+    list (DECISION_ENGINE_REQUIRED_DOMAINS) follows the flag; a strategy with its own list in
+    DECISION_ENGINE_STRATEGY_REQUIRED_DOMAINS keeps it as configured."""
+    if not flags.enabled:
+        return settings.required_domains_for
+    default = frozenset(settings.decision_engine_required_domains)
+    with_context, without_context = default | {MARKET_CONTEXT}, default - {MARKET_CONTEXT}
+    overrides = settings.decision_engine_strategy_required_domains
+
+    def required(strategy_id: str) -> frozenset[str]:
+        if strategy_id in overrides:
+            return frozenset(overrides[strategy_id])
+        return with_context if flags.value(Flag.MARKET_CONTEXT_REQUIRED) else without_context
+
+    return required
+
+
 @dataclass(frozen=True)
 class DecisionEngine:
     runtime: ServiceRuntime
     manager: RunManager
+    flags: FeatureFlags | None = None
 
 
-def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_logs: bool = True) -> DecisionEngine:
+def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_logs: bool = True,
+          flag_settings: FeatureFlagSettings | None = None) -> DecisionEngine:
     if settings.litellm_local_model_cost_map:
         os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     if settings.decision_engine_heartbeat_s < PRODUCTION_MIN_HEARTBEAT_S:
         log.warning("heartbeat below the production range of 5-15 s; meant for tests",
                     heartbeat_s=settings.decision_engine_heartbeat_s)
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs, uses_kafka=False)
+    flags = wire_flags(runtime, "decision-engine", settings, flag_settings)
     owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     lease_ttl = timedelta(seconds=settings.decision_engine_lease_ttl_s)
     store = RunStore(runtime.engine, owner, lease_ttl)
     signals = RunSignals()
     policy = RunPolicy(run_timeout=timedelta(seconds=settings.decision_engine_run_timeout_s), lease_ttl=lease_ttl,
                        retention=timedelta(days=settings.decision_engine_retention_days), rules=rule_config(settings),
-                       required_by_strategy=settings.required_domains_for,
+                       required_by_strategy=required_domains_source(settings, flags),
                        event_clock=settings.decision_engine_clock == "event")
     manager = RunManager(store, signals, policy, engine_version=engine_version(),
                          reviewer=build_reviewer(settings, lm), metrics=RunMetrics(runtime.registry))
@@ -92,7 +118,7 @@ def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_
     runtime.on_stop(manager.shutdown)  # a stop fails our live runs: fail closed, never resumed
     log.info("decision engine assembled", mode=manager.mode, owner=owner,
              fault_injection=settings.decision_engine_fault_injection)
-    return DecisionEngine(runtime, manager)
+    return DecisionEngine(runtime, manager, flags)
 
 
 def build_runtime(settings: DecisionEngineSettings) -> ServiceRuntime:

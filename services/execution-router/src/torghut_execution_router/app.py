@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from torghut_contracts import topics
 from torghut_contracts.enums import Adapter
 from torghut_runtime import ServiceRuntime
+from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
 
 from .adapters.lean import LeanAdapter
 from .adapters.metrics import RouterMetrics
@@ -17,6 +19,7 @@ from .adapters.paper_venue import PaperVenue
 from .adapters.ratelimiter import RateLimiter
 from .adapters.store import ExecutionStore
 from .adapters.venue import AccountSource, Venue
+from .domain.routing import RoutingPolicy
 from .router import ExecutionRouter
 from .settings import ExecutionRouterSettings
 
@@ -34,12 +37,49 @@ class ExecutionRouterService:
     store: ExecutionStore
     metrics: RouterMetrics
     stream: AlpacaTradeUpdates | None
+    flags: FeatureFlags | None = None
+
+
+_POLICY_FLAGS = (Flag.LEAN_ENABLED, Flag.LEAN_FALLBACK_ENABLED, Flag.HONOUR_ADAPTER_HINT, Flag.LEAN_REQUIRE_HEALTHY)
+
+
+class FlaggedPolicy:
+    """The routing policy per order from the four routing flags (one policy per combination, cached).
+
+    * LEAN routing on: LEAN is the primary venue (when a runner is configured); off: LEAN takes nothing
+      and its orders follow the fallback as their ordinary route (none configured: refused, lean_disabled).
+    * LEAN fallback on: EXECUTION_FALLBACK_ADAPTER (a flag cannot invent a venue when it is none); off: none.
+    * adapter hints and LEAN-must-be-healthy: the policy's fields as they are.
+    """
+
+    def __init__(self, configured: RoutingPolicy, flags: FeatureFlags) -> None:
+        self.configured = configured
+        self.flags = flags
+        self._cache: dict[tuple[bool, ...], RoutingPolicy] = {}
+
+    def __call__(self) -> RoutingPolicy:
+        if not self.flags.enabled:
+            return self.configured
+        key = tuple(self.flags.value(f) for f in _POLICY_FLAGS)
+        policy = self._cache.get(key)
+        if policy is None:
+            lean, fallback, hints, healthy = key
+            base = self.configured
+            primary = Adapter.LEAN if lean and Adapter.LEAN in base.configured else base.primary
+            policy = self._cache[key] = dataclasses.replace(
+                base, primary=primary, lean_enabled=lean, fallback=base.fallback if fallback else None,
+                honour_hints=hints, lean_require_healthy=healthy)
+        return policy
 
 
 def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerProvider | None = None,
-                  configure_logs: bool = True) -> ExecutionRouterService:
+                  configure_logs: bool = True,
+                  flag_settings: FeatureFlagSettings | None = None) -> ExecutionRouterService:
+    """``flag_settings`` defaults to the environment (``TRADING_FEATURE_FLAGS_*``). The routing flags are
+    read per order; the order-feed flag only at start-up (a stream to start or stop is a restart)."""
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=tracer_provider,
                              configure_logs=configure_logs)
+    flags = wire_flags(runtime, "execution-router", settings, flag_settings)
     metrics = RouterMetrics(runtime.registry)
     account = settings.torghut_account
     store = ExecutionStore(runtime.engine, account, metrics)
@@ -68,8 +108,11 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
         venues[Adapter.LEAN] = lean
 
     account_venue = settings.account_venue
+    policy = settings.routing_policy()
     router = ExecutionRouter(
-        account=account, policy=settings.routing_policy(), store=store, venues=venues, paper=paper, lean=lean,
+        account=account, policy=policy,
+        policy_source=FlaggedPolicy(policy, flags) if flags.enabled else None,
+        store=store, venues=venues, paper=paper, lean=lean,
         account_source=sources.get(account_venue) if account_venue is not None else None,
         account_venue=account_venue, metrics=metrics, publish=runtime.publish,
         max_order_age_s=settings.execution_max_order_age_s, reconcile_interval_s=settings.reconcile_interval_s,
@@ -103,7 +146,8 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
             on_event=router.on_stream_event, on_connected=router.on_stream_connected,
             on_lost_event=router.on_stream_connected, metrics=metrics)
         runtime.background("alpaca-trade-updates", stream.run)
-    return ExecutionRouterService(runtime=runtime, router=router, store=store, metrics=metrics, stream=stream)
+    return ExecutionRouterService(runtime=runtime, router=router, store=store, metrics=metrics, stream=stream,
+                                  flags=flags)
 
 
 def build_runtime(settings: ExecutionRouterSettings) -> ServiceRuntime:

@@ -90,6 +90,11 @@ class _Wake:
 
 
 class ExecutionRouter:
+    @property
+    def policy(self) -> RoutingPolicy:
+        """The routing policy for the next order: the configured one, or as the feature flags make it."""
+        return self._policy if self._policy_source is None else self._policy_source()
+
     def __init__(self, *, account: str, policy: RoutingPolicy, store: ExecutionStore, venues: Mapping[Adapter, Venue],
                  paper: PaperVenue, lean: LeanAdapter | None, account_source: AccountSource | None,
                  account_venue: Adapter | None, metrics: RouterMetrics, publish: Publish,
@@ -97,9 +102,12 @@ class ExecutionRouter:
                  snapshot_interval_s: float, outbox_poll_s: float, lean_health_interval_s: float,
                  claim_recovery_s: float = 120.0, snapshot_fill_settle_s: float = 0.0,
                  control_read_through: Callable[[], Awaitable[bool]] | None = None,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now,
+                 policy_source: Callable[[], RoutingPolicy] | None = None) -> None:
         self.account = account
-        self.policy = policy
+        self._policy = policy
+        self._policy_source = policy_source
+        """The policy read per order (feature flags); None: ``policy`` always."""
         self.store = store
         self.venues = dict(venues)
         self.paper = paper

@@ -70,9 +70,10 @@ async def offline_router(fresh_database_url: str) -> AsyncIterator[Callable[...,
     built: list[ExecutionRouterService] = []
 
     async def make(**overrides: Any) -> ExecutionRouterService:
+        flag_settings = overrides.pop("flag_settings", None)
         settings = _settings("127.0.0.1:1", fresh_database_url, "", **overrides)
         service = build_service(settings, tracer_provider=build_tracer_provider("execution-router", None),
-                                configure_logs=False)
+                                configure_logs=False, flag_settings=flag_settings)
         await migrate(service.runtime.engine, settings.schema_name, MIGRATIONS)
         built.append(service)
         return service

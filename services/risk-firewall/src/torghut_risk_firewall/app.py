@@ -6,6 +6,7 @@ from pathlib import Path
 
 from torghut_contracts import topics
 from torghut_runtime import ServiceRuntime
+from torghut_runtime.flags import FeatureFlagSettings, wire_flags
 
 from .adapters.handlers import FirewallHandlers, FirewallMetrics, make_clock
 from .adapters.http import operator_routes
@@ -14,10 +15,14 @@ from .settings import RiskFirewallSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_runtime(settings: RiskFirewallSettings, **runtime_kwargs: object) -> ServiceRuntime:
+def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagSettings | None = None,
+                  **runtime_kwargs: object) -> ServiceRuntime:
+    """``flag_settings`` defaults to the environment (``TRADING_FEATURE_FLAGS_*``)."""
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, **runtime_kwargs)  # type: ignore[arg-type]
+    flags = wire_flags(runtime, "risk-firewall", settings, flag_settings)
     handlers = FirewallHandlers(account=settings.torghut_account, limits=settings.risk_limits,
-                                clock=make_clock(settings.risk_clock), metrics=FirewallMetrics(runtime.registry))
+                                clock=make_clock(settings.risk_clock), metrics=FirewallMetrics(runtime.registry),
+                                flags=flags)
     # Control first: at start-up the compacted posture is read before decisions are judged as far as
     # the broker allows; until then the default posture (kill switch on) vetoes everything.
     # Every handler works in its transaction alone (claim_last): each claims its tracking record last.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from torghut_contracts import topics
 from torghut_runtime import ServiceRuntime
+from torghut_runtime.flags import FeatureFlagSettings, Flag, wire_flags
 from torghut_strategies.book import StrategyBook
 from torghut_strategies.engine import EngineConfig
 
@@ -28,16 +30,23 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class SignalTriggerService:
     """The runtime plus what tests and the benchmark want to reach: metrics, engine config, source."""
 
-    def __init__(self, settings: SignalTriggerSettings, book: StrategyBook, runtime: ServiceRuntime) -> None:
+    def __init__(self, settings: SignalTriggerSettings, book: StrategyBook, runtime: ServiceRuntime,
+                 flag_settings: FeatureFlagSettings | None = None) -> None:
         self.settings = settings
         self.book = book
         self.runtime = runtime
         self.config = EngineConfig(strategies=book, gates=settings.gate_config(), session=settings.trading_session())
+        self.flags = wire_flags(runtime, "signal-trigger", settings, flag_settings)
+        # SIGNAL_REQUIRE_QUOTE as a flag: both configs built once, the flag picks one per signal.
+        self._config_by_quote = {
+            value: dataclasses.replace(self.config, gates=dataclasses.replace(self.config.gates, require_quote=value))
+            for value in (False, True)}
+        self._config_by_quote[settings.signal_require_quote] = self.config
         self.metrics = TriggerMetrics(runtime.registry)
         self.clickhouse: ClickHouseSource | None = None
         replay = settings.trigger_mode == "replay"
         if settings.signal_source == "kafka":
-            handler = SignalHandler(self.config, self.metrics, replay=replay,
+            handler = SignalHandler(self.current_config, self.metrics, replay=replay,
                                     watermark_name=f"kafka:{settings.topic_name(topics.TA_SIGNALS.name)}")
             runtime.consume(topics.TA_SIGNALS, handler, batch=settings.kafka_max_batch)
         else:
@@ -53,11 +62,15 @@ class SignalTriggerService:
                     price_table=settings.clickhouse_price_table, batch_size=settings.clickhouse_batch_size,
                     allowed_lateness_s=settings.clickhouse_allowed_lateness_s,
                     query_timeout_s=settings.clickhouse_query_timeout_s),
-                runtime.engine, self.config, self.metrics, runtime.publish, replay=replay,
+                runtime.engine, self.current_config, self.metrics, runtime.publish, replay=replay,
                 start_at=initial_cursor_time(settings, datetime.now(UTC)),
                 poll_interval_s=settings.clickhouse_poll_interval_s)
             runtime.background("clickhouse-signals", self.clickhouse.run_forever)
         runtime.add_routes([Route("/api/strategies", self.strategies, methods=["GET"])])
+
+    def current_config(self) -> EngineConfig:
+        """The engine config for the next signal (flags off: always the configured one)."""
+        return self._config_by_quote[self.flags.value(Flag.SIGNAL_REQUIRE_QUOTE)]
 
     async def strategies(self, request: Request) -> JSONResponse:
         """The strategy book in force, as validated at start-up."""
@@ -74,11 +87,12 @@ def initial_cursor_time(settings: SignalTriggerSettings, now: datetime) -> datet
 
 
 def build_service(settings: SignalTriggerSettings, book: StrategyBook | None = None, *,
-                  configure_logs: bool = True) -> SignalTriggerService:
+                  configure_logs: bool = True,
+                  flag_settings: FeatureFlagSettings | None = None) -> SignalTriggerService:
     """Raises ConfigError for a bad strategy book, before anything connects."""
     book = book if book is not None else load_strategy_book(settings.strategies_path)
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs)
-    return SignalTriggerService(settings, book, runtime)
+    return SignalTriggerService(settings, book, runtime, flag_settings)
 
 
 def build_runtime(settings: SignalTriggerSettings) -> ServiceRuntime:

@@ -10,6 +10,7 @@ from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
 from torghut_runtime import ServiceRuntime
+from torghut_runtime.flags import FeatureFlagSettings, Flag, wire_flags
 
 from .adapters.agentrun_client import AgentRunClient
 from .adapters.control_api import ControlApi
@@ -29,10 +30,13 @@ class WhitepaperService:
     """The runtime plus the parts tests and operators reach for (workflow, outbox, object store)."""
 
     def __init__(self, settings: WhitepaperSettings, *, tracer_provider: TracerProvider | None = None,
-                 configure_logs: bool = True, objects: ObjectStore | None = None) -> None:
+                 configure_logs: bool = True, objects: ObjectStore | None = None,
+                 flag_settings: FeatureFlagSettings | None = None) -> None:
         self.settings = settings
         self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=tracer_provider,
                                       configure_logs=configure_logs)
+        # Both switches are read per request / per event; flags off, they are the settings' values.
+        self.flags = flags = wire_flags(self.runtime, "whitepaper-ingest", settings, flag_settings)
         self.metrics = WhitepaperMetrics(self.runtime.registry)
         self.objects = objects or build_object_store(settings)
         self.workflow = Workflow(
@@ -54,22 +58,28 @@ class WhitepaperService:
                 secret_binding=settings.whitepaper_agentrun_secret_binding,
                 ttl_seconds=settings.whitepaper_agentrun_ttl_seconds,
                 default_base_branch=settings.whitepaper_default_base_branch),
-            auto_dispatch=settings.whitepaper_agentrun_auto_dispatch,
+            auto_dispatch=lambda: flags.value(Flag.WHITEPAPER_AUTO_DISPATCH),
             metrics=self.metrics,
         )
         self.outbox = EventOutbox(self.runtime.engine, self._publish_run_event)
-        webhook = GithubWebhook(secret=settings.webhook_secret, enabled=settings.whitepaper_workflow_enabled,
+        def workflow_enabled() -> bool:
+            return flags.value(Flag.WHITEPAPER_WORKFLOW_ENABLED)
+
+        webhook = GithubWebhook(secret=settings.webhook_secret, enabled=workflow_enabled,
                                 max_body_bytes=settings.whitepaper_webhook_max_body_bytes,
                                 publish=self._publish_issue_event, metrics=self.metrics)
         control = ControlApi(settings=settings, engine=self.runtime.engine, workflow=self.workflow,
                              outbox=self.outbox, publish=self._publish_issue_event, metrics=self.metrics,
                              worker_registered=settings.whitepaper_workflow_enabled,
-                             object_store_kind=self.objects.kind)
+                             object_store_kind=self.objects.kind, workflow_enabled=workflow_enabled)
         self.runtime.add_routes([Route("/webhooks/github", webhook.handle, methods=["POST"]), *control.routes()])
         self.runtime.max_request_bytes = 8 * settings.whitepaper_webhook_max_body_bytes  # the finalize payload
         if settings.whitepaper_workflow_enabled:
             # Disabled means no consumer at all: nothing is read, so enabling later starts from the
-            # committed offsets instead of silently discarding what arrived meanwhile.
+            # committed offsets instead of silently discarding what arrived meanwhile. The worker is
+            # fixed at start-up: the flag gates intake (webhook, replay, dispatch) live, but turning the
+            # workflow on by flag when the setting is off queues events on the topic until a restart
+            # with WHITEPAPER_WORKFLOW_ENABLED=true starts the worker (docs/feature-flags.md).
             self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, self.workflow.on_issue_event)
         self.runtime.on_closed(self.workflow.fetcher.aclose)
         self.runtime.on_closed(self.workflow.agentruns.aclose)

@@ -76,16 +76,22 @@ class DispatchRefused(Exception):
 
 class Workflow:
     def __init__(self, *, rules: IntakeRules, fetcher: PdfFetcher, objects: ObjectStore, agentruns: AgentRunClient,
-                 agentrun_config: agentrun.AgentRunConfig, auto_dispatch: bool, metrics: WhitepaperMetrics,
+                 agentrun_config: agentrun.AgentRunConfig, auto_dispatch: bool | Callable[[], bool],
+                 metrics: WhitepaperMetrics,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.rules = rules
         self.fetcher = fetcher
         self.objects = objects
         self.agentruns = agentruns
         self.agentrun_config = agentrun_config
-        self.auto_dispatch = auto_dispatch
+        self._auto_dispatch = auto_dispatch
         self.metrics = metrics
         self.clock = clock
+
+    @property
+    def auto_dispatch(self) -> bool:
+        """Fixed, or read per event from a source (the feature flag)."""
+        return self._auto_dispatch if isinstance(self._auto_dispatch, bool) else self._auto_dispatch()
 
     # -- Kafka ----------------------------------------------------------------------------------
     async def on_issue_event(self, inbound: Inbound[GithubIssueEvent], conn: AsyncConnection) -> list[Outgoing]:

@@ -20,6 +20,7 @@ from torghut_contracts import topics
 from torghut_contracts.decision_engine import DecisionRequest, ExecutionContext, RiskPolicyContext
 from torghut_contracts.models import AccountSnapshot, Decision, ShadowVerdict, StrategyTrigger
 from torghut_runtime import Inbound, Outgoing, after_commit
+from torghut_runtime.flags import FeatureFlags, Flag
 
 from ..domain import reasons
 from ..domain.outcome import (
@@ -44,8 +45,13 @@ log = structlog.get_logger("torghut.decision_client")
 class DecisionHandlers:
     def __init__(self, settings: DecisionClientSettings, transport: DecisionTransport, *,
                  shadow: DecisionTransport | None, metrics: DecisionMetrics,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 flags: FeatureFlags | None = None, dspy_active: DecisionTransport | None = None) -> None:
+        """``flags`` (enabled): LEAN-enabled and DSPy-active are read per trigger. ``dspy_active`` is the
+        compiled program to use as the primary while the DSPy flag is on (configured mode shadow)."""
         self.settings = settings
+        self.flags = flags if flags is not None and flags.enabled else None
+        self.dspy_active = dspy_active
         self.account = settings.torghut_account
         self.transport = transport
         self.shadow = shadow
@@ -57,6 +63,23 @@ class DecisionHandlers:
             kill_switch_enabled=settings.risk_kill_switch_enabled)
         self.execution = ExecutionContext(primary_adapter=settings.execution_primary_adapter,
                                           lean_enabled=settings.execution_lean_enabled, mode=settings.trading_mode)
+        self._execution_by_lean = {value: self.execution.model_copy(update={"lean_enabled": value})
+                                   for value in (False, True)}
+        self._execution_by_lean[settings.execution_lean_enabled] = self.execution
+        self._configured_active = settings.llm_dspy_runtime_mode.strip().lower() == "active"
+
+    def _routing(self) -> tuple[ExecutionContext, DecisionTransport | None, DecisionTransport | None]:
+        """The execution context, primary transport and shadow for the next trigger (None primary: hold,
+        the DSPy program is the only transport and its flag is off)."""
+        if self.flags is None:
+            return self.execution, self.transport, self.shadow
+        execution = self._execution_by_lean[self.flags.value(Flag.LEAN_ENABLED)]
+        active = self.flags.value(Flag.LLM_DSPY_ACTIVE)
+        if self._configured_active:
+            return execution, self.transport if active else None, None
+        if active and self.dspy_active is not None:
+            return execution, self.dspy_active, None
+        return execution, self.transport, self.shadow
 
     async def on_snapshot(self, inbound: Inbound[AccountSnapshot], conn: AsyncConnection) -> list[Outgoing]:
         kept = await store.remember_snapshot(conn, inbound.payload)
@@ -90,15 +113,22 @@ class DecisionHandlers:
             return hold_without_engine(trigger, account=self.account, transport=self.transport.name,
                                        reason=portfolio.reason, detail=portfolio.detail,
                                        decided_at=self._decided_at(trigger))
+        execution, primary, shadow_transport = self._routing()
+        if primary is None:
+            return hold_without_engine(trigger, account=self.account, transport=self.transport.name,
+                                       reason=reasons.DSPY_NOT_ACTIVE,
+                                       detail="LLM_DSPY_RUNTIME_MODE=active but the torghut_llm_dspy_active "
+                                              "flag is off",
+                                       decided_at=self._decided_at(trigger))
         request = build_request(trigger, account=self.account, portfolio=portfolio, risk_policy=self.risk_policy,
-                                execution=self.execution,
+                                execution=execution,
                                 required_domains=self.settings.decision_required_domains.get(trigger.strategy_id))
-        if self.shadow is None:
-            outcome = await self._run(self.transport, request)
+        if shadow_transport is None:
+            outcome = await self._run(primary, request)
             shadow = None
         else:
-            outcome, shadow_outcome = await asyncio.gather(self._run(self.transport, request),
-                                                           self._run(self.shadow, request))
+            outcome, shadow_outcome = await asyncio.gather(self._run(primary, request),
+                                                           self._run(shadow_transport, request))
             shadow = shadow_verdict(shadow_outcome, artifact_hash=shadow_outcome.provenance.artifact_hash)
             self._count_shadow(shadow, outcome)
         return decision_from_outcome(trigger, account=self.account, outcome=outcome,

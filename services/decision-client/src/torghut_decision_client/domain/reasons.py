@@ -25,6 +25,8 @@ ENGINE_REJECTED_REQUEST = "engine_rejected_request"
 ENGINE_STREAM_TRUNCATED = "engine_stream_truncated"
 """A chat-completions stream ended before its [DONE] marker."""
 
+DSPY_NOT_ACTIVE = "dspy_runtime_not_active"
+"""LLM_DSPY_RUNTIME_MODE=active but the torghut_llm_dspy_active feature flag is off (or not yet answered)."""
 DSPY_TIMEOUT = "dspy_timeout"
 DSPY_LM_ERROR = "dspy_lm_error"
 DSPY_PARSE_ERROR = "dspy_parse_error"

@@ -22,9 +22,12 @@ class RoutingPolicy:
     lean_all_symbols: bool = False
     honour_hints: bool = True
     lean_require_healthy: bool = True
+    lean_enabled: bool = True
+    """Off (the LEAN routing flag): LEAN takes nothing; its orders follow the fallback as their route."""
 
     def lean_may_take(self, symbol: str) -> bool:
-        return Adapter.LEAN in self.configured and (self.lean_all_symbols or symbol in self.lean_symbols)
+        return self.lean_enabled and Adapter.LEAN in self.configured and (
+            self.lean_all_symbols or symbol in self.lean_symbols)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ def choose_route(symbol: str, hint: Adapter | None, policy: RoutingPolicy, *, le
     if not policy.lean_may_take(symbol):
         # Not a failure: LEAN is simply not this symbol's venue; the fallback is its ordinary route.
         if policy.fallback is None:
-            return RouteDecision(adapter=None, expected=Adapter.LEAN, reason="lean_symbol_not_allowed")
+            return RouteDecision(adapter=None, expected=Adapter.LEAN,
+                                 reason="lean_symbol_not_allowed" if policy.lean_enabled else "lean_disabled")
         return RouteDecision(adapter=policy.fallback, expected=policy.fallback)
     if policy.lean_require_healthy and not lean_healthy:
         return RouteDecision(adapter=policy.fallback, expected=Adapter.LEAN, reason="lean_unhealthy")

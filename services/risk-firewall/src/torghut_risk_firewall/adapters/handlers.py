@@ -8,7 +8,7 @@ its row lock first, so the separate subscribers see one consistent exposure.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -27,6 +27,7 @@ from torghut_contracts.models import (
     TradeUpdate,
 )
 from torghut_runtime import Inbound, Outgoing, after_commit
+from torghut_runtime.flags import FeatureFlags, Flag
 
 from ..domain import reasons as r
 from ..domain.evaluate import Verdict, effective_trading_state, evaluate_order, reference_price
@@ -41,6 +42,10 @@ from . import store
 
 log = structlog.get_logger("torghut.risk_firewall")
 Clock = Callable[[datetime], datetime]
+
+# The risk limits an operator may flip at run time (docs/feature-flags.md), and the field each sets.
+LIMIT_FLAGS = ((Flag.ALLOW_SHORTS, "allow_shorts"), (Flag.ALLOW_EXTENDED_HOURS, "allow_extended_hours"),
+               (Flag.ALLOW_FRACTIONAL, "allow_fractional"), (Flag.RISK_CLAMP_ENABLED, "clamp_enabled"))
 
 
 def make_clock(mode: str) -> Clock:
@@ -71,6 +76,22 @@ class FirewallHandlers:
     limits: RiskLimits
     clock: Clock
     metrics: FirewallMetrics
+    flags: FeatureFlags | None = None
+    """With flags enabled, the four flag-backed limits come from the flag server, read per message."""
+    _limits_by_flags: dict[tuple[bool, ...], RiskLimits] = field(default_factory=dict, init=False, repr=False)
+
+    def current_limits(self) -> RiskLimits:
+        """The limits in force now: the configured ones, with the flag-backed fields at their flag values
+        (one RiskLimits per combination, built and validated once; then a dict read)."""
+        if self.flags is None or not self.flags.enabled:
+            return self.limits
+        key = tuple(self.flags.value(flag) for flag, _ in LIMIT_FLAGS)
+        limits = self._limits_by_flags.get(key)
+        if limits is None:
+            fields = {name: value for (_, name), value in zip(LIMIT_FLAGS, key, strict=True)}
+            limits = RiskLimits.model_validate({**self.limits.model_dump(), **fields})
+            self._limits_by_flags[key] = limits
+        return limits
 
     # -- decisions ---------------------------------------------------------------------------------
     async def on_decision(self, inbound: Inbound[Decision], conn: AsyncConnection) -> list[Outgoing]:
@@ -86,7 +107,7 @@ class FirewallHandlers:
             return self._republish(decision, context.previous)
         now = self.clock(decision.decided_at)
         portfolio, outputs = await self._sweep(conn, context.portfolio, context.control, context.market, now)
-        verdict = evaluate_order(decision, portfolio, context.control, self.limits, context.market, now)
+        verdict = evaluate_order(decision, portfolio, context.control, self.current_limits(), context.market, now)
         portfolio = reserve(portfolio, verdict, decision.symbol)
         terms = OrderTerms.of_decision(decision)
         wire_verdict = to_risk_verdict(verdict, terms)
@@ -148,7 +169,7 @@ class FirewallHandlers:
     # -- end-of-day sweep ----------------------------------------------------------------------------
     async def _sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: ControlState,
                      market: MarketState, now: datetime) -> tuple[PortfolioState, list[Outgoing]]:
-        result = sweep(portfolio, control, self.limits, market, now)
+        result = sweep(portfolio, control, self.current_limits(), market, now)
         outputs: list[Outgoing] = []
         for latch in result.new_latches:
             after_commit(self.metrics.latches.labels(reason=latch.reason).inc)
@@ -207,7 +228,7 @@ class FirewallHandlers:
         portfolio = await store.lock_account(conn, snapshot.account)
         portfolio = apply_snapshot(portfolio, snapshot)
         now = self.clock(snapshot.as_of)
-        latches = detect_latches(portfolio, self.limits, now)
+        latches = detect_latches(portfolio, self.current_limits(), now)
         for latch in latches:
             after_commit(self.metrics.latches.labels(reason=latch.reason).inc)
             await store.record_latch_event(conn, portfolio.account, "latched", latch)

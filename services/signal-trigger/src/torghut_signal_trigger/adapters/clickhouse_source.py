@@ -45,13 +45,15 @@ Publish = Callable[..., Any]
 
 
 class ClickHouseSource:
-    def __init__(self, settings: ClickHouseSettings, engine: AsyncEngine, config: EngineConfig,
+    def __init__(self, settings: ClickHouseSettings, engine: AsyncEngine,
+                 config: EngineConfig | Callable[[], EngineConfig],
                  metrics: TriggerMetrics, publish: Publish, *, replay: bool, start_at: datetime,
                  poll_interval_s: float = 5.0) -> None:
         self.settings = settings
         self.poll_interval_s = poll_interval_s
         self.engine = engine
-        self.config = config
+        self._config = config if isinstance(config, EngineConfig) else None
+        self._config_source = config
         self.metrics = metrics
         self.publish = publish
         self.replay = replay
@@ -59,6 +61,14 @@ class ClickHouseSource:
         self.reader = ClickHouseReader(settings)
         self.cursor_name = f"clickhouse:{self.reader.database}.{settings.table}"
         self._described = False
+
+    @property
+    def config(self) -> EngineConfig:
+        """The engine config in force: fixed, or read per signal from a source (feature flags)."""
+        if self._config is not None:
+            return self._config
+        assert callable(self._config_source)
+        return self._config_source()
 
     async def run_forever(self) -> None:
         """The background loop: flush what a previous run left in the outbox, then poll."""

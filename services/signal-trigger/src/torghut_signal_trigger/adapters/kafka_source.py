@@ -26,6 +26,7 @@ Metrics are counted at flush, once the writes held, so a rolled-back attempt is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -63,8 +64,10 @@ class _Transaction:
 
 
 class SignalHandler:
-    def __init__(self, config: EngineConfig, metrics: TriggerMetrics, *, replay: bool, watermark_name: str) -> None:
-        self.config = config
+    def __init__(self, config: EngineConfig | Callable[[], EngineConfig], metrics: TriggerMetrics, *, replay: bool,
+                 watermark_name: str) -> None:
+        self._config = config if isinstance(config, EngineConfig) else None
+        self._config_source = config
         self.metrics = metrics
         self.replay = replay
         self.watermark_name = watermark_name
@@ -74,6 +77,14 @@ class SignalHandler:
         self._watermark_known = False
         self._open: _Transaction | None = None
         self._observed: list[tuple[Evaluation, datetime]] = []
+
+    @property
+    def config(self) -> EngineConfig:
+        """The engine config in force: fixed, or read per signal from a source (feature flags)."""
+        if self._config is not None:
+            return self._config
+        assert callable(self._config_source)
+        return self._config_source()
 
     async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
         signal = inbound.payload

@@ -59,8 +59,9 @@ def token_matches(expected: str, presented: str | None) -> bool:
 class ControlApi:
     def __init__(self, *, settings: WhitepaperSettings, engine: AsyncEngine, workflow: Workflow, outbox: EventOutbox,
                  publish: PublishIssueEvent, metrics: WhitepaperMetrics, worker_registered: bool,
-                 object_store_kind: str) -> None:
+                 object_store_kind: str, workflow_enabled: Callable[[], bool] | None = None) -> None:
         self.settings = settings
+        self._workflow_enabled = workflow_enabled or (lambda: settings.whitepaper_workflow_enabled)
         self.engine = engine
         self.workflow = workflow
         self.outbox = outbox
@@ -102,9 +103,9 @@ class ControlApi:
             unpublished = await run_store.unpublished_count(conn)
         s = self.settings
         return JSONResponse({
-            "workflow_enabled": s.whitepaper_workflow_enabled,
+            "workflow_enabled": self._workflow_enabled(),
             "worker_running": self.worker_registered,
-            "agentrun_auto_dispatch": s.whitepaper_agentrun_auto_dispatch,
+            "agentrun_auto_dispatch": self.workflow.auto_dispatch,
             "requeue_comment_keyword": s.whitepaper_requeue_comment_keyword,
             "control_auth_enabled": True,
             "object_store": self.object_store_kind,
@@ -115,7 +116,7 @@ class ControlApi:
 
     async def replay(self, request: Request) -> Response:
         """Manual ingest: the event goes onto the issue-events topic, so the worker handles it like a webhook's."""
-        if not self.settings.whitepaper_workflow_enabled:
+        if not self._workflow_enabled():
             return JSONResponse({"accepted": False, "reason": "workflow_disabled"}, 202)
         try:
             body = await read_body(request, self.settings.whitepaper_webhook_max_body_bytes)
@@ -151,7 +152,7 @@ class ControlApi:
         run_id = request.path_params["run_id"]
         if not RUN_ID.match(run_id):
             return error(404, "whitepaper_run_not_found")
-        if not self.settings.whitepaper_workflow_enabled:
+        if not self._workflow_enabled():
             return error(409, "workflow_disabled")
         try:
             result = await self.workflow.dispatch_run(self.engine, run_id)

@@ -39,14 +39,20 @@ def issue_event_headers(event: GithubIssueEvent) -> MessageHeaders:
 
 
 class GithubWebhook:
-    def __init__(self, *, secret: str | None, enabled: bool, max_body_bytes: int, publish: PublishIssueEvent,
-                 metrics: WhitepaperMetrics, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, *, secret: str | None, enabled: bool | Callable[[], bool], max_body_bytes: int,
+                 publish: PublishIssueEvent, metrics: WhitepaperMetrics,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.secret = secret
-        self.enabled = enabled
+        self._enabled = enabled
         self.max_body_bytes = max_body_bytes
         self.publish = publish
         self.metrics = metrics
         self.clock = clock
+
+    @property
+    def enabled(self) -> bool:
+        """Fixed, or read per request from a source (the feature flag)."""
+        return self._enabled if isinstance(self._enabled, bool) else self._enabled()
 
     def _answer(self, outcome: str, response: Response) -> Response:
         self.metrics.webhook.labels(outcome=outcome).inc()
