@@ -43,7 +43,9 @@ def configure_logging(service_name: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(sort_keys=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # No file given: each logger writes to the sys.stdout of the moment it is made, never a stream
+        # captured at configuration (a test's capture, closed since, made a log call raise).
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service_name)
