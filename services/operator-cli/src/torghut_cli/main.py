@@ -385,16 +385,9 @@ async def evaluate_flags(url: str) -> list[dict[str, Any]]:
 
 
 async def cmd_flags(args: argparse.Namespace) -> int:
-    import logging
-
-    import structlog
-
     url = args.flags_url or os.environ.get("TRADING_FEATURE_FLAGS_URL")
     if not url:
         raise CliError("no flag server: pass --flags-url or set TRADING_FEATURE_FLAGS_URL")
-    # The flag library logs its fallbacks; keep them off stdout (a table or JSON goes there).
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-                        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     rows = await evaluate_flags(url)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -422,8 +415,21 @@ COMMANDS = {"demo": cmd_demo, "status": cmd_status, "control": cmd_control, "kil
             "flags": cmd_flags}
 
 
+def _quiet_library_logs() -> None:
+    """The libraries the CLI uses (the flag client, the runtime) log with structlog: errors only, to
+    the stderr of the moment (a stream bound now could be closed by the time a log line comes), so
+    stdout carries only the command's table or JSON."""
+    import logging
+
+    import structlog
+
+    structlog.configure(logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+                        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _quiet_library_logs()
     if getattr(args, "speed", None) is not None and args.speed <= 0:
         err.print("--speed must be greater than zero")
         return 2
