@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from .config import describe
 from .dspy.cli import add_dspy_parser
 from .dspy.cli import run as run_dspy
-from .errors import InputError
+from .errors import InputError, read_json_object
 from .guard.rules import GuardError, OrchestrationPolicy, Transition, check_transition, evaluate_failure
 
 
@@ -107,7 +107,7 @@ def _lane(args: argparse.Namespace) -> dict[str, Any]:
 
 def _guard(args: argparse.Namespace) -> dict[str, Any]:
     policy = load_guard_policy(args.policy)
-    state = _json_object(args.state, "state")
+    state = read_json_object(args.state, "state")
     if args.check == "check-transition":
         return check_transition(policy, state, Transition(
             candidate_id=args.candidate_id, run_id=args.run_id, to_stage=args.to_stage, from_stage=args.from_stage,
@@ -131,15 +131,3 @@ def load_guard_policy(path: Path | None) -> OrchestrationPolicy:
         return OrchestrationPolicy.model_validate(raw)
     except ValidationError as exc:
         raise GuardError(f"{origin}: invalid orchestration policy: {describe(exc)}") from None
-
-
-def _json_object(path: Path, what: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text())
-    except OSError as exc:
-        raise GuardError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GuardError(f"{path}: the {what} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise GuardError(f"{path}: the {what} must be a JSON object")
-    return raw

@@ -10,7 +10,6 @@ Every timestamp written comes from ``--created-at``, never the clock, so a re-ru
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from ..config import describe
-from ..errors import InputError
+from ..errors import InputError, read_json_object
 from .agentrun import LANE_SPECS, AgentRunPayloadError, AgentRunSubmitError, build_dspy_agentrun_payload
 from .evaluator import evaluate, reasons_of
 from .metric_policy import load_metric_policy
@@ -116,18 +115,6 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     if args.dspy_command == "promote":
         return _promote(args), 0
     return _agentrun(args)
-
-
-def read_json_object(path: Path, what: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: the {what} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{path}: the {what} must be a JSON object, got {type(raw).__name__}")
-    return raw
 
 
 def _record(model: type[M], path: Path, what: str) -> M:

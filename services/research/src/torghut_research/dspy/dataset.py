@@ -82,7 +82,7 @@ from torghut_contracts.enums import Adapter, TradeEvent, VerdictOutcome
 from torghut_contracts.models import AccountSnapshot, Decision, RiskVerdict, StrategyTrigger, TradeUpdate
 
 from ..config import describe
-from ..errors import InputError
+from ..errors import InputError, read_json_object
 from ..signals import _dump_records, load_signals
 from .hashing import canonical_json
 
@@ -395,13 +395,8 @@ def write_dataset(output_dir: Path, document: dict[str, Any]) -> tuple[Path, str
 
 def load_dataset(path: Path) -> dict[str, Any]:
     """A data set file, checked for the fields compile needs; :class:`InputError` names the example and field."""
-    try:
-        document = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the data set: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: the data set is not valid JSON: {exc}") from None
-    if not isinstance(document, dict) or document.get("schemaVersion") != DATASET_SCHEMA:
+    document = read_json_object(path, "data set")
+    if document.get("schemaVersion") != DATASET_SCHEMA:
         raise InputError(f"{path}: not a DSPy data set (schemaVersion must be {DATASET_SCHEMA})")
     examples = document.get("examples")
     if not isinstance(examples, list):
