@@ -37,6 +37,7 @@ from .janus import events as janus_events
 from .janus import hgrm
 from .janus.evidence import evidence_summary as janus_evidence_summary
 from .janus.evidence import promotion_evidence as janus_promotion_evidence
+from .live_switch import live_switch_on
 from .payloads import baseline_report, evaluation_report, walkforward_results
 from .policy import Evidence, GatePolicy, load_evidence, load_policy
 from .signals import SignalSet, load_signals
@@ -78,7 +79,7 @@ def read_inputs(*, signals: str, strategy_config: Path, gate_policy: Path, evide
     last_event = datetime.fromisoformat(signal_set.columns.signal_at(int(signal_set.columns.event_ns.argmax()))
                                         .event_ts.isoformat())
     return LaneInputs(signal_set, candidate, baseline, policy, attested, hashes, str(strategy_config), target,
-                      approval_token, os.environ.get("TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION", "").lower() == "true",
+                      approval_token, live_switch_on(),
                       evaluated_at or last_event)
 
 

@@ -27,14 +27,14 @@ the lane's whole ``GateInputs`` (signals, folds, evidence), which a DSPy promoti
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..live_switch import live_switch_on
 from .metric_policy import MetricPolicy
 from .schemas import LIVE_TARGETS, RANK, DSPyCompileResult, DSPyEvalReport, DSPyPromotionRecord
 from .workflow import build_promotion_record, recompute_artifact_hash, recompute_eval_hash
-
-LIVE_SWITCH_ENV = "TRADING_AUTONOMY_ALLOW_LIVE_PROMOTION"
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,9 @@ class PromotionRequest:
     live_switch_on: bool
 
 
-def live_switch(environ: dict[str, str] | None = None) -> bool:
-    import os
-
-    return (environ if environ is not None else dict(os.environ)).get(LIVE_SWITCH_ENV, "").strip().lower() == "true"
+def live_switch(environ: Mapping[str, str] | None = None) -> bool:
+    """The operator's live switch (the environment, or the flag server when feature flags are on)."""
+    return live_switch_on(environ)
 
 
 def live_refusals(*, live_enabled_by_policy: bool, approval_token_present: bool, live_switch_on: bool) -> list[str]:
