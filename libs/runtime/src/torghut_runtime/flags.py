@@ -395,10 +395,10 @@ class FeatureFlags:
                 await self._task
             self._task = None
         if self._provider is not None:
-            from openfeature.provider._registry import provider_registry
+            from openfeature import api
             from openfeature.provider.no_op_provider import NoOpProvider
 
-            provider_registry.set_provider(self._domain, NoOpProvider())
+            api.set_provider(NoOpProvider(), self._domain)
             session = getattr(self._provider, "session", None)
             if session is not None:
                 session.close()
