@@ -41,13 +41,10 @@ synchronous code (a uvicorn server on its own thread and loop), or as a process:
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import math
 import re
-import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +52,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from .asgi import serve as serve  # re-exported: the stand-in's users serve it with these
+from .asgi import serve_in_thread as serve_in_thread
+from .asgi import server
 
 STANDIN_OWNER = "torghut-llm-standin"
 STANDIN_HEADER = "x-torghut-llm-standin"
@@ -285,55 +286,6 @@ class RuleLlm:
                             headers={STANDIN_HEADER: "rule-v1"})
 
 
-# -- serving -------------------------------------------------------------------------------------
-
-def _server(app: Any, port: int = 0) -> Any:
-    import uvicorn
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off",
-                            timeout_graceful_shutdown=1)
-    return uvicorn.Server(config)
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve ``app`` inside the running loop; yields ``http://127.0.0.1:PORT``; stops it on exit."""
-    server = _server(app)
-    task = asyncio.create_task(server.serve())
-    try:
-        for _ in range(500):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if not server.started:
-            raise RuntimeError("local LM stand-in did not start")
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        server.force_exit = True
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(task, timeout=5)
-
-
-@contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve ``app`` on its own thread and event loop (for synchronous callers such as dspy); yields the URL."""
-    server = _server(app)
-    thread = threading.Thread(target=server.run, name="llm-standin", daemon=True)
-    thread.start()
-    try:
-        for _ in range(1000):
-            if server.started or not thread.is_alive():
-                break
-            threading.Event().wait(0.01)
-        if not server.started:
-            raise RuntimeError("local LM stand-in did not start")
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m torghut_embedded.llm_standin",
                                      description="the deterministic trade-decision LM stand-in (RuleLlm) on loopback")
@@ -341,7 +293,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="torghut-standin")
     args = parser.parse_args(argv)
     print(f"LM stand-in on http://127.0.0.1:{args.port}/v1 (model {args.model})", flush=True)
-    _server(RuleLlm(model=args.model).app, port=args.port).run()
+    server(RuleLlm(model=args.model).app, port=args.port).run()
 
 
 if __name__ == "__main__":

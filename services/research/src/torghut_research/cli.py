@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from .argtypes import zoned_timestamp
 from .config import describe
 from .dspy.cli import add_dspy_parser
 from .dspy.cli import run as run_dspy
 from .errors import InputError, read_json_object
 from .guard.rules import GuardError, OrchestrationPolicy, Transition, check_transition, evaluate_failure
-
-
-def _timestamp(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; give one, e.g. 2026-02-12T21:00:00Z")
-    return moment
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,7 +44,7 @@ def parser() -> argparse.ArgumentParser:
     lane.add_argument("--baseline-config", type=Path, help="baseline book (default: the reference book)")
     lane.add_argument("--promotion-target", choices=("shadow", "paper", "live"), default="paper")
     lane.add_argument("--approval-token", help="needed for live, with the policy and the live switch")
-    lane.add_argument("--evaluated-at", type=_timestamp,
+    lane.add_argument("--evaluated-at", type=zoned_timestamp,
                       help="the one time every artifact carries (default: the last signal's event time)")
 
     guard = commands.add_parser("guard", help="orchestration guard")

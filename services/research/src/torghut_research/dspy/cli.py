@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ..argtypes import zoned_timestamp
 from ..config import describe
 from ..errors import InputError, read_json_object
 from .agentrun import LANE_SPECS, AgentRunPayloadError, AgentRunSubmitError, build_dspy_agentrun_payload
@@ -29,16 +29,6 @@ from .workflow import BUNDLE_FILE, COMPILE_RESULT_FILE, bundle_artifacts, write_
 M = TypeVar("M", bound=BaseModel)
 
 
-def _timestamp(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; give one, e.g. 2026-02-12T21:00:00Z")
-    return moment
-
-
 def add_dspy_parser(commands: Any) -> None:
     """Register ``dspy dataset|compile|eval|promote|agentrun`` on the root parser's subcommands."""
     dspy = commands.add_parser("dspy", help="DSPy: data set, compile, eval against the metric policy, promote, "
@@ -48,7 +38,7 @@ def add_dspy_parser(commands: Any) -> None:
                                           "verdicts, fills, signals)")
     ds.add_argument("--dump", required=True, type=Path, help="a `torghut replay dump` file or a directory of them")
     ds.add_argument("--output-dir", required=True, type=Path)
-    ds.add_argument("--created-at", required=True, type=_timestamp)
+    ds.add_argument("--created-at", required=True, type=zoned_timestamp)
     ds.add_argument("--horizon-bars", type=int, default=5, help="bars ahead the label looks (default 5)")
     ds.add_argument("--slippage-bps", type=float, default=1.0, help="per side (default 1)")
     ds.add_argument("--default-spread-bps", type=float, default=5.0, help="when the bar has no spread (default 5)")
@@ -63,7 +53,7 @@ def add_dspy_parser(commands: Any) -> None:
     co.add_argument("--optimizer", required=True, choices=("labeled-few-shot", "bootstrap-few-shot", "mipro"))
     co.add_argument("--seed", required=True, type=int)
     co.add_argument("--output-dir", required=True, type=Path)
-    co.add_argument("--created-at", required=True, type=_timestamp)
+    co.add_argument("--created-at", required=True, type=zoned_timestamp)
     co.add_argument("--metric-policy", type=Path, help="dspy-metrics.yaml: its ref is recorded in the metric bundle")
     co.add_argument("--max-demos", type=int, default=16)
     co.add_argument("--threads", type=int, default=4, help="concurrent LM calls while measuring (default 4)")
@@ -76,7 +66,7 @@ def add_dspy_parser(commands: Any) -> None:
     ev.add_argument("--baseline", type=Path, help="JSON with the baseline's vetoAlignmentRate (e.g. its eval report)")
     ev.add_argument("--metric-policy", required=True, type=Path, help="dspy-metrics.yaml")
     ev.add_argument("--output-dir", required=True, type=Path)
-    ev.add_argument("--created-at", "--evaluated-at", dest="created_at", required=True, type=_timestamp,
+    ev.add_argument("--created-at", "--evaluated-at", dest="created_at", required=True, type=zoned_timestamp,
                     help="the one time the records carry (ISO-8601 with a zone)")
 
     pr = steps.add_parser("promote", help="approve or refuse an evaluated artifact for a target")
@@ -88,7 +78,7 @@ def add_dspy_parser(commands: Any) -> None:
     pr.add_argument("--promoted-by", required=True)
     pr.add_argument("--metric-policy", required=True, type=Path)
     pr.add_argument("--output-dir", required=True, type=Path)
-    pr.add_argument("--created-at", required=True, type=_timestamp)
+    pr.add_argument("--created-at", required=True, type=zoned_timestamp)
 
     ar = steps.add_parser("agentrun", help="build (and optionally submit) the AgentRun for a DSPy lane")
     ar.add_argument("--lane", required=True, choices=tuple(LANE_SPECS))
