@@ -40,7 +40,8 @@ from .janus.evidence import promotion_evidence as janus_promotion_evidence
 from .live_switch import live_switch_on
 from .payloads import baseline_report, evaluation_report, walkforward_results
 from .policy import Evidence, GatePolicy, load_evidence, load_policy
-from .signals import SignalSet, load_signals
+from .signals import SignalSet
+from .sources import load_signals
 
 HELM_ARTIFACT = "paper-candidate/helm-values.yaml"
 TARGETS = ("shadow", "paper", "live")

@@ -4,7 +4,8 @@
 
 * a JSONL file of signals, one per line (the demo's dataset, a ClickHouse export);
 * a file written by ``torghut replay dump`` (lines with ``topic``/``value``), or a directory of them;
-* ``kafka://host:port/<topic>?since=..&until=..`` or ``clickhouse://...`` (see :mod:`.remote_sources`).
+* ``kafka://host:port/<topic>?since=..&until=..`` or ``clickhouse://...`` (:mod:`.remote_sources`,
+  chosen by :func:`.sources.load_signals`).
 
 Rows keep the order signal-trigger would receive them in: a file's line order; for dumps, each
 partition in offset order, partitions merged by record time. A record that is not a valid signal
@@ -77,12 +78,8 @@ class SignalSet:
         return sorted(set(self.columns.symbol.tolist()))
 
 
-def load_signals(spec: str) -> SignalSet:
-    """The signals named by ``--signals``; :class:`InputError` names the record and the field."""
-    if spec.startswith(("kafka://", "clickhouse://")):
-        from .remote_sources import read_remote
-
-        return read_remote(spec)
+def load_local_signals(spec: str) -> SignalSet:
+    """A JSONL file, a dump file or a directory of dumps; :class:`InputError` names the record and the field."""
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".jsonl", ".json") and p.is_file())
@@ -118,7 +115,7 @@ def _from_dumps(origin: str, files: list[Path]) -> SignalSet:
     partitions: dict[tuple[str, int], list[tuple[int, int, Inbound]]] = {}
     decisions: list[dict[str, Any]] = []
     for path in files:
-        for number, raw in _dump_records(path):
+        for number, raw in dump_records(path):
             topic = str(raw.get("topic", ""))
             locator = f"{path}:{number}"
             if topic.endswith(topics.DECISIONS.name) and isinstance(raw.get("value"), dict):
@@ -153,7 +150,7 @@ def merge_partitions(partitions: Partitions) -> Iterator[Inbound]:
     return heapq.merge(*([r[2] for r in records] for records in ordered), key=lambda i: i.timestamp_ms or 0)
 
 
-def _dump_records(path: Path, skip: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+def dump_records(path: Path, skip: Callable[[bytes], bool] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """Each dumped record with its line number; a line ``skip`` accepts (raw bytes) is passed over unparsed."""
     try:
         handle = path.open("rb")

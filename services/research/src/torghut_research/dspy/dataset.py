@@ -7,7 +7,7 @@
 * ``torghut.triggers.v1``: the decision's trigger, by ``request_id`` (required: a decision whose
   trigger is not in the dump is an error);
 * ``torghut.ta.signals.v1``: the trigger's own bar (by symbol and ``signal_seq``, required) and what
-  the price did next (read with :func:`torghut_research.signals.load_signals`, the lane's reader);
+  the price did next (read with :func:`torghut_research.sources.load_signals`, the lane's reader);
 * ``torghut.risk.verdicts.v1``: the firewall's verdict on the decision, by ``decision_id`` (optional);
 * ``torghut.trade-updates.v1``: the decision's fills, by ``decision_id`` (optional; recorded only);
 * ``torghut.account.snapshots.v1``: the portfolio the decision-client knew: the account's latest
@@ -83,7 +83,8 @@ from torghut_contracts.models import AccountSnapshot, Decision, RiskVerdict, Str
 
 from ..config import describe
 from ..errors import InputError, read_json_object
-from ..signals import _dump_records, load_signals
+from ..signals import dump_records
+from ..sources import load_signals
 from .hashing import canonical_json
 
 DATASET_SCHEMA = "torghut.dspy.dataset.v1"
@@ -160,7 +161,7 @@ def _records(files: list[Path]) -> Iterator[tuple[str, _Record]]:
     """Every dumped record but the signals (read by :class:`_Bars`, through the lane's reader)."""
     signals = f'{topics.TA_SIGNALS.name}"'.encode()
     for path in files:
-        for number, raw in _dump_records(path, skip=lambda line: signals in line[:200]):
+        for number, raw in dump_records(path, skip=lambda line: signals in line[:200]):
             topic = str(raw.get("topic", ""))
             where = f"{topic}:{raw.get('partition', '?')}:{raw.get('offset', '?')}"
             locator = f"{path}:{number} ({where})"
