@@ -1,6 +1,7 @@
 """The DSPy loop on the live system: the demo session recorded from the real broker -> data set -> compile with
 a real DSPy optimizer (through the LM stand-in over HTTP) -> eval -> promote to shadow -> a decision-client in
-shadow mode running the promoted program; and a tampered artifact refused at start-up.
+shadow mode and the decision-engine in DSPy mode, both running the promoted program; and a tampered artifact
+refused at start-up.
 """
 
 from __future__ import annotations
@@ -110,7 +111,8 @@ async def test_dataset_compile_eval_promote_and_the_shadow_runtime(
         assert runtime_hash == compiled["runtimeArtifactHash"]
         artifact_dir = out / "artifacts"
 
-        # The decision-client in shadow mode with the compiled program, beside the reference engine.
+        # The decision-client in shadow mode with the compiled program, beside the reference engine in DSPy mode
+        # running the same promoted program: one hash, one program, in both services.
         prefix = topic_namespace + "rt."
         await create_topics_for(kafka_bootstrap, prefix, *topics.ALL_TOPICS)
         name = f"t_dspy_{uuid.uuid4().hex[:10]}"
@@ -118,7 +120,10 @@ async def test_dataset_compile_eval_promote_and_the_shadow_runtime(
         env = {"TOPIC_PREFIX": prefix, "KAFKA_SESSION_TIMEOUT_MS": "1000", "KAFKA_HEARTBEAT_INTERVAL_MS": "200",
                "DECISION_CLIENT_WORKERS": "1", "LLM_DSPY_RUNTIME_MODE": "shadow",
                "LLM_DSPY_ARTIFACT_HASH": runtime_hash, "LLM_DSPY_ARTIFACT_DIR": str(artifact_dir),
-               "JANGAR_BASE_URL": lm_url, "LLM_MODEL": "torghut-standin"}
+               "JANGAR_BASE_URL": lm_url, "LLM_MODEL": "torghut-standin",
+               "DECISION_ENGINE_LLM_BASE_URL": lm_url + "/v1", "DECISION_ENGINE_LLM_MODEL": "torghut-standin",
+               "DECISION_ENGINE_DSPY_ARTIFACT_HASH": runtime_hash,
+               "DECISION_ENGINE_DSPY_ARTIFACT_DIR": str(artifact_dir)}
         plan = {s.name: s for s in service_plan(kafka_bootstrap, db, tmp_path / "rt-logs", env)}
         running = [plan["decision-engine"], plan["decision-client"]]
         try:
@@ -144,6 +149,8 @@ async def test_dataset_compile_eval_promote_and_the_shadow_runtime(
             assert decision.shadow.artifact_hash == runtime_hash
             assert not decision.shadow.reason_codes, decision.shadow  # the program answered; no fallback hold
             assert decision.provenance.transport == "decision-engine"  # shadow never decides
+            assert (decision.provenance.mode, decision.provenance.artifact_hash) == ("dspy", runtime_hash), \
+                plan["decision-engine"].log_tail(40)
         finally:
             for service in reversed(running):
                 await asyncio.to_thread(service.stop, grace_s=10)

@@ -19,9 +19,11 @@ from torghut_contracts.decision_engine import DecisionRequest
 from torghut_decision_engine.app import DecisionEngine, build
 from torghut_decision_engine.settings import DecisionEngineSettings
 from torghut_decision_engine.testing import REQUEST_BODY, serve
+from torghut_decision_program.shipped import shipped_artifacts
 from torghut_runtime.testing import test_settings
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+SHIPPED_HASH = next(iter(shipped_artifacts()))  # the reference compile of the trade-decision program
 
 
 
@@ -70,7 +72,8 @@ def engine_server(kafka_bootstrap: str, fresh_database_url: str) -> EngineFactor
     @contextlib.asynccontextmanager
     async def start(lm: Any | None = None, **overrides: Any) -> AsyncIterator[tuple[str, DecisionEngine]]:
         values: dict[str, Any] = {"decision_engine_heartbeat_s": 0.05, "decision_engine_poll_interval_s": 0.05,
-                                  "decision_engine_fault_injection": True, "decision_engine_lease_ttl_s": 3}
+                                  "decision_engine_fault_injection": True, "decision_engine_lease_ttl_s": 3,
+                                  "decision_engine_dspy_artifact_hash": SHIPPED_HASH}
         flag_settings = overrides.pop("flag_settings", None)
         values.update(overrides)
         settings = test_settings(DecisionEngineSettings, kafka_bootstrap=kafka_bootstrap,

@@ -1,8 +1,8 @@
 """Start-up checks that span several variables; each failure is a ``ConfigError`` naming the variable.
 
-The known compiled programs are the ones shipped in the package (``dspy_artifacts``) plus, when
+The known compiled programs are the ones shipped in ``torghut_decision_program.shipped`` plus, when
 ``LLM_DSPY_ARTIFACT_DIR`` is set, every ``<sha256>.json`` in that directory. Each is read once,
-here, and its hash recomputed from its content (``torghut_decision_program.load_artifact_dir``):
+here, and its hash recomputed from its content (``torghut_decision_program.shipped.known_programs``):
 a file that does not hash to its name, is not an artifact of this program, or is not named by a
 hash stops start-up with a ``ConfigError`` naming ``LLM_DSPY_ARTIFACT_DIR`` and the file, whatever
 the mode. The program then runs from the verified in-memory state; a file changed after start-up
@@ -16,26 +16,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from torghut_decision_program import ArtifactError, load_artifact_dir
+from torghut_decision_program import ArtifactError
+from torghut_decision_program.shipped import ArtifactIntegrityError, known_programs
 from torghut_runtime import ConfigError
 
 from .domain.gate import DIR_VAR, HASH_VAR, DspyRuntimeMode, GateOpen, GateRefusal, KnownArtifact, evaluate_dspy_gate
-from .dspy_artifacts import ArtifactIntegrityError, known_artifacts
 from .settings import DecisionClientSettings
 
 
 def load_known_artifacts(settings: DecisionClientSettings) -> dict[str, KnownArtifact]:
     """The shipped artifacts and those of ``LLM_DSPY_ARTIFACT_DIR``, all verified, by hash; or ``ConfigError``."""
     try:
-        known = dict(known_artifacts())
+        return known_programs(settings.llm_dspy_artifact_dir)
     except ArtifactIntegrityError as exc:
         raise ConfigError(f"{HASH_VAR}: the shipped artifacts are corrupt: {exc}") from None
-    if settings.llm_dspy_artifact_dir:
-        try:
-            known.update(load_artifact_dir(settings.llm_dspy_artifact_dir))
-        except ArtifactError as exc:
-            raise ConfigError(f"{DIR_VAR}={settings.llm_dspy_artifact_dir}: refused: {exc}") from None
-    return known
+    except ArtifactError as exc:
+        raise ConfigError(f"{DIR_VAR}={settings.llm_dspy_artifact_dir}: refused: {exc}") from None
 
 
 def check_startup(settings: DecisionClientSettings,

@@ -28,14 +28,14 @@ from torghut_decision_client.adapters.engine_client import DecisionEngineClient,
 from torghut_decision_client.app import DecisionClientApp, build_app
 from torghut_decision_client.domain.ids import decision_id
 from torghut_decision_client.domain.outcome import EngineOutcome
-from torghut_decision_client.dspy_artifacts import known_artifacts
 from torghut_decision_client.settings import DecisionClientSettings
 from torghut_decision_program import write_artifact
+from torghut_decision_program.shipped import shipped_artifacts
 from torghut_embedded.llm_standin import LocalLlm, dspy_chat_answer
 from torghut_runtime.testing import create_topics_for, produce, read_records, test_settings
 
 ACCOUNT = "paper-main"
-ARTIFACT_HASH = next(iter(known_artifacts()))
+ARTIFACT_HASH = next(iter(shipped_artifacts()))
 
 
 class CountingTransport:
@@ -232,7 +232,7 @@ async def test_dspy_shadow_runs_a_compiled_artifact_from_the_artifact_dir(
         running: Callable[[DecisionClientApp], Any], local_llm: tuple[LocalLlm, str], tmp_path: Path) -> None:
     """A new compile (other instructions, one demo) written by the library, loaded by hash from
     LLM_DSPY_ARTIFACT_DIR, runs in shadow through dspy.LM against the local OpenAI-compatible stand-in."""
-    state = json.loads(json.dumps(known_artifacts()[ARTIFACT_HASH].state))
+    state = json.loads(json.dumps(shipped_artifacts()[ARTIFACT_HASH].state))
     state["signature"]["instructions"] = "Compiled for the test: prefer hold unless the cross is decisive."
     state["demos"] = state["demos"][:1]
     compiled = write_artifact(tmp_path, state, provenance={"optimizer": "test-compile"})

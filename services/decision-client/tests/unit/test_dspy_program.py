@@ -14,10 +14,10 @@ from torghut_contracts.enums import Action
 from torghut_decision_client.adapters.dspy_program import DspyDecisionProgram, jangar_lm
 from torghut_decision_client.domain import reasons
 from torghut_decision_client.domain.outcome import EngineAnswer, EngineFailure
-from torghut_decision_client.dspy_artifacts import known_artifacts
+from torghut_decision_program.shipped import shipped_artifacts
 from torghut_embedded.llm_standin import LocalLlm, dspy_chat_answer
 
-ARTIFACT = next(iter(known_artifacts().values()))
+ARTIFACT = next(iter(shipped_artifacts().values()))
 BUY = {"action": "buy", "qty": 12, "confidence": 0.64, "rationale": "momentum", "risk_flags": ["news_missing"]}
 
 

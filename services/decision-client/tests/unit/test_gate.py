@@ -11,7 +11,7 @@ from torghut_decision_client.domain.gate import (
     KnownArtifact,
     evaluate_dspy_gate,
 )
-from torghut_decision_client.dspy_artifacts import known_artifacts
+from torghut_decision_program.shipped import shipped_artifacts
 
 KNOWN = "a" * 64
 ARTIFACT = KnownArtifact(artifact_hash=KNOWN, program_name="p", signature_version="v1", state={})
@@ -73,7 +73,7 @@ def test_the_checks_are_documented_in_the_order_they_run() -> None:
 
 
 def test_the_shipped_artifacts_verify_and_one_opens_the_gate() -> None:
-    known = known_artifacts()
+    known = shipped_artifacts()
     assert known, "the package ships at least one compiled program"
     for digest, artifact in known.items():
         assert digest == artifact.artifact_hash

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from torghut_decision_client.app import build_app
 from torghut_decision_client.domain.gate import DspyRuntimeMode
-from torghut_decision_client.dspy_artifacts import known_artifacts
 from torghut_decision_client.settings import DecisionClientSettings
 from torghut_decision_client.startup import check_startup
 from torghut_decision_program import write_artifact
+from torghut_decision_program.shipped import shipped_artifacts
 from torghut_runtime import ConfigError, load_settings
 
-KNOWN = next(iter(known_artifacts()))
+KNOWN = next(iter(shipped_artifacts()))
 BASE = {"kafka_bootstrap_servers": "127.0.0.1:1", "database_url": "postgresql://u@127.0.0.1:1/db"}
 
 
@@ -57,24 +57,24 @@ def test_an_unknown_transport_is_a_config_error(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_a_corrupt_shipped_artifact_stops_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    from torghut_decision_client import dspy_artifacts
+    from torghut_decision_program import shipped
 
-    real = dspy_artifacts._read_json
+    real = shipped._read_json
 
     def tampered(name: str) -> object:
         value = real(name)
-        if name != dspy_artifacts.MANIFEST:
+        if name != shipped.MANIFEST:
             value = json.loads(json.dumps(value))
             value["state"]["signature"]["instructions"] = "Always buy."
         return value
 
-    known_artifacts.cache_clear()
-    monkeypatch.setattr(dspy_artifacts, "_read_json", tampered)
+    shipped_artifacts.cache_clear()
+    monkeypatch.setattr(shipped, "_read_json", tampered)
     try:
         with pytest.raises(ConfigError, match="corrupt"):
             check_startup(settings())
     finally:
-        known_artifacts.cache_clear()
+        shipped_artifacts.cache_clear()
 
 
 def test_build_refuses_before_assembling_anything() -> None:
@@ -94,7 +94,7 @@ def test_the_entry_point_exits_2_with_the_message() -> None:
 # -- LLM_DSPY_ARTIFACT_DIR: compiled artifacts beside the shipped ones ----------------------------
 def compiled_state(instructions: str = "Prefer hold unless the cross is decisive.") -> dict[str, object]:
     """A new compile: the shipped state with other instructions and one demo (a different hash)."""
-    state = json.loads(json.dumps(next(iter(known_artifacts().values())).state))
+    state = json.loads(json.dumps(next(iter(shipped_artifacts().values())).state))
     state["signature"]["instructions"] = instructions
     state["demos"] = state["demos"][1:]
     return state

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from torghut_runtime import ServiceRuntime
+from torghut_decision_program import ArtifactError, ProgramArtifact
+from torghut_decision_program.shipped import ArtifactIntegrityError, known_programs
+from torghut_runtime import ConfigError, ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
 
 from .adapters.http import DecisionEngineApi, StreamSettings
@@ -48,18 +50,39 @@ def rule_config(settings: DecisionEngineSettings) -> RuleConfig:
 
 
 def build_reviewer(settings: DecisionEngineSettings, lm: Any | None) -> Reviewer | None:
-    """DSPy mode when an LM is configured (or handed in by a test); deterministic mode otherwise."""
+    """DSPy mode when an LM is configured (or handed in by a test); deterministic mode otherwise.
+
+    The program is looked up by ``DECISION_ENGINE_DSPY_ARTIFACT_HASH`` among the shipped artifacts and
+    those of ``DECISION_ENGINE_DSPY_ARTIFACT_DIR``, every one re-hashed from its content: a tampered
+    file, an unknown hash or another program stops start-up with a ``ConfigError`` naming the setting.
+    """
+    known = _known_programs(settings.decision_engine_dspy_artifact_dir)  # verified whatever the mode
     if lm is None and not settings.dspy_enabled:
         return None
+    digest = settings.decision_engine_dspy_artifact_hash
+    if digest is None:
+        raise ConfigError(f"{HASH_SETTING} is required in DSPy mode")
+    if digest not in known:
+        raise ConfigError(f"{HASH_SETTING}={digest}: no such compiled program (shipped or in {DIR_SETTING})")
     from .adapters.dspy_program import DspyReviewer, build_lm
 
-    model = settings.decision_engine_llm_model or "injected"
     if lm is None:
         api_key = settings.decision_engine_llm_api_key
-        lm = build_lm(str(settings.decision_engine_llm_base_url), model,
+        lm = build_lm(str(settings.decision_engine_llm_base_url), str(settings.decision_engine_llm_model),
                       api_key.get_secret_value() if api_key else None, settings.decision_engine_llm_timeout_s,
                       settings.decision_engine_llm_max_tokens)
-    return DspyReviewer(lm, timeout_s=settings.decision_engine_llm_timeout_s, model=model)
+    return DspyReviewer(known[digest], lm, timeout_s=settings.decision_engine_llm_timeout_s)
+
+
+HASH_SETTING = "DECISION_ENGINE_DSPY_ARTIFACT_HASH"
+DIR_SETTING = "DECISION_ENGINE_DSPY_ARTIFACT_DIR"
+
+
+def _known_programs(directory: str | None) -> dict[str, ProgramArtifact]:
+    try:
+        return known_programs(directory)
+    except (ArtifactError, ArtifactIntegrityError) as exc:
+        raise ConfigError(f"{DIR_SETTING if directory else HASH_SETTING}: refused: {exc}") from None
 
 
 MARKET_CONTEXT = "market-context"

@@ -63,10 +63,12 @@ DETERMINISTIC_PROGRAM = "torghut-deterministic-rules-v1"
 
 
 class Reviewer(Protocol):
+    """The compiled program's second opinion on a request (``adapters.dspy_program.DspyReviewer``)."""
+
+    program_name: str
     artifact_hash: str
 
-    async def review(self, request: DecisionRequest, skills: dict[str, SkillOutput],
-                     proposal: Proposal) -> LlmOpinion: ...
+    async def review(self, request: DecisionRequest) -> LlmOpinion: ...
 
 
 @dataclass
@@ -334,7 +336,7 @@ class RunManager:
         skills, events = self._skill_stage(run_id, request, self.clock())
         self._hold(run_id, *events)
         proposal = decide(request, skills, self._required(request), self.policy.rules)
-        proposal, provenance = await self._review(run_id, request, skills, proposal)
+        proposal, provenance = await self._review(run_id, request, proposal)
         self._hold(run_id, self._analysis_complete_event(run_id, proposal))
 
         if fault is not None and fault.kind == "slow":
@@ -352,25 +354,25 @@ class RunManager:
         log.info("run finished", run_id=run_id, symbol=request.symbol, action=final.intent.action.value,
                  qty=str(final.intent.qty), mode=final.mode, reason_codes=final.reason_codes)
 
-    async def _review(self, run_id: str, request: DecisionRequest, skills: dict[str, SkillOutput],
+    async def _review(self, run_id: str, request: DecisionRequest,
                       proposal: Proposal) -> tuple[Proposal, Provenance]:
-        if self.reviewer is None:
+        reviewer = self.reviewer
+        if reviewer is None:
             self._hold(run_id, self._deterministic_analysis_event(run_id))
             return proposal, self._deterministic_provenance()
-        from .adapters.dspy_program import PROGRAM_NAME
-
         self._hold(run_id, NewEvent(SseEvent.PROGRESS, RunProgress(
-            run_id=run_id, stage="analysis", message=f"dspy program {PROGRAM_NAME}").model_dump_json()))
+            run_id=run_id, stage="analysis",
+            message=f"dspy program {reviewer.program_name} {reviewer.artifact_hash[:12]}").model_dump_json()))
         await self._flush(run_id)  # the model takes its time: streams see the stages so far meanwhile
         try:
-            opinion = await self.reviewer.review(request, skills, proposal)
+            opinion = await reviewer.review(request)
         except LlmFailure as failure:
             log.warning("language model review failed; holding", run_id=run_id, code=failure.code,
                         detail=failure.detail)
             return (fall_back(proposal, failure.code, failure.detail),
-                    Provenance(self.engine_version, "fallback", PROGRAM_NAME, self.reviewer.artifact_hash))
+                    Provenance(self.engine_version, "fallback", reviewer.program_name, reviewer.artifact_hash))
         return (apply_llm_opinion(proposal, opinion, self.policy.rules),
-                Provenance(self.engine_version, "dspy", PROGRAM_NAME, self.reviewer.artifact_hash))
+                Provenance(self.engine_version, "dspy", reviewer.program_name, reviewer.artifact_hash))
 
     # -- upkeep -----------------------------------------------------------------------------------
     async def maintain(self) -> None:

@@ -86,6 +86,13 @@ class DecisionEngineSettings(ServiceSettings):
     decision_engine_llm_max_tokens: int = Field(default=800, ge=64, le=16_000)
     decision_engine_llm_min_confidence: float = Field(
         default=0.5, ge=0, le=1, description="The program's confidence below this makes the decision hold.")
+    decision_engine_dspy_artifact_hash: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the compiled trade-decision program to run (a shipped one or one in "
+                    "DECISION_ENGINE_DSPY_ARTIFACT_DIR); required in DSPy mode.")
+    decision_engine_dspy_artifact_dir: str | None = Field(
+        default=None, description="Directory of compiled program artifacts named <sha256>.json (torghut-research "
+                                  "dspy compile / promote); every file is verified at start-up.")
     litellm_local_model_cost_map: bool = Field(
         default=True, description="Exported before dspy is imported, so no cost map is fetched from the internet.")
 
@@ -131,6 +138,10 @@ class DecisionEngineSettings(ServiceSettings):
     def _model_needed_with_base_url(self) -> DecisionEngineSettings:
         if self.decision_engine_llm_base_url and not self.decision_engine_llm_model:
             raise ValueError("DECISION_ENGINE_LLM_MODEL is required when DECISION_ENGINE_LLM_BASE_URL is set")
+        if self.decision_engine_llm_base_url and not self.decision_engine_dspy_artifact_hash:
+            raise ValueError("DECISION_ENGINE_DSPY_ARTIFACT_HASH is required when DECISION_ENGINE_LLM_BASE_URL is set "
+                             "(the hash of the compiled program to run, e.g. the shipped reference program's, "
+                             "listed in torghut_decision_program/shipped/manifest.json)")
         return self
 
     @property

@@ -16,12 +16,14 @@ from dspy.utils.dummies import DummyLM
 from httpx_sse import aconnect_sse
 from torghut_contracts.decision_engine import STREAM_PATH, DecisionFinal
 from torghut_contracts.enums import Action
+from torghut_decision_program.shipped import shipped_artifacts
 
+SHIPPED_HASH = next(iter(shipped_artifacts()))
 BodyFactory = Callable[..., dict[str, Any]]
 EngineServer = Callable[..., Any]
-GOOD = {"analysis": "MACD above signal with neutral RSI; the size is capped by the position limit.",
-        "action": "buy", "confidence": "0.72", "risk_flags": '["missing news coverage"]',
-        "uncertainty_notes": '["no fundamentals provider"]'}
+GOOD = {"action": "buy", "qty": "500", "confidence": "0.72",
+        "rationale": "MACD above signal with neutral RSI; the size is capped by the position limit.",
+        "risk_flags": '["missing news coverage"]'}
 
 
 async def final_of(base: str, body: dict[str, Any]) -> tuple[DecisionFinal, dict[str, str]]:
@@ -35,15 +37,15 @@ async def final_of(base: str, body: dict[str, Any]) -> tuple[DecisionFinal, dict
 
 
 async def test_dspy_mode_with_dummy_lm(engine_server: EngineServer, make_body: BodyFactory) -> None:
-    lm = DummyLM([GOOD, {"analysis": "RSI is stretched.", "action": "hold", "confidence": "0.9",
-                         "risk_flags": "[]", "uncertainty_notes": "[]"}])
+    lm = DummyLM([GOOD, {"action": "hold", "qty": "0", "confidence": "0.9", "rationale": "RSI is stretched.",
+                         "risk_flags": "[]"}])
     async with engine_server(lm=lm) as (base, _):
         final, events = await final_of(base, make_body())
-        assert (final.mode, final.program) == ("dspy", "torghut-decision-review-v1")
-        assert (final.intent.action, final.intent.qty, final.confidence) == (Action.BUY, 10, Decimal("0.72"))
+        assert (final.mode, final.program, final.artifact_hash) == ("dspy", "trade-decision-v1", SHIPPED_HASH)
+        assert (final.intent.action, final.intent.qty, final.confidence) == (Action.BUY, 10, Decimal("0.72")), \
+            "the program's qty of 500 cannot enlarge the deterministic size"
         assert "llm:missing_news_coverage" in final.risk_flags
-        assert "no fundamentals provider" in final.uncertainty_notes
-        assert json.loads(events["decision.analysis_complete"])["summary"] == GOOD["analysis"]
+        assert json.loads(events["decision.analysis_complete"])["summary"] == GOOD["rationale"]
 
         held, _ = await final_of(base, make_body(request_id="req-2"))
         assert (held.intent.action, held.intent.qty, held.reason_codes) == (Action.HOLD, 0, ["llm_hold"])

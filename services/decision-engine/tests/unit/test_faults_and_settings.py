@@ -43,6 +43,7 @@ def test_csv_and_json_settings_from_the_environment(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("DECISION_ENGINE_LEAN_SYMBOLS", "nvda,AAPL")
     monkeypatch.setenv("DECISION_ENGINE_LLM_BASE_URL", "http://lm.local:8000/v1/chat/completions/")
     monkeypatch.setenv("DECISION_ENGINE_LLM_MODEL", "tiny")
+    monkeypatch.setenv("DECISION_ENGINE_DSPY_ARTIFACT_HASH", "a" * 64)
     settings = load_settings(DecisionEngineSettings, **REQUIRED)
     assert settings.required_domains_for("other") == {"technicals-regime", "news-sentiment"}
     assert settings.required_domains_for("macd-rsi-v1") == {"market-context"}
@@ -59,6 +60,7 @@ def test_csv_and_json_settings_from_the_environment(monkeypatch: pytest.MonkeyPa
     ("DECISION_ENGINE_LLM_BASE_URL", "ftp://lm", "DECISION_ENGINE_LLM_BASE_URL"),
     ("DECISION_ENGINE_LLM_BASE_URL", "http://lm:1/v1", "DECISION_ENGINE_LLM_MODEL"),
     ("DECISION_ENGINE_LEAN_POLICY", "some", "DECISION_ENGINE_LEAN_POLICY"),
+    ("DECISION_ENGINE_DSPY_ARTIFACT_HASH", "618F4ED1", "DECISION_ENGINE_DSPY_ARTIFACT_HASH"),
 ])
 def test_bad_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, env: str, value: str, named: str) -> None:
     monkeypatch.setenv(env, value)

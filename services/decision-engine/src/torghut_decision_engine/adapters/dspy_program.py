@@ -1,6 +1,14 @@
-"""DSPy mode: a typed DSPy program reviews the deterministic proposal and writes the analysis.
+"""DSPy mode: the compiled trade-decision program gives a second opinion on the deterministic proposal.
 
-``dspy`` is imported only when an LM is configured (the import takes seconds), after
+The program is the one the decision-client runs and the research lane compiles
+(``torghut_decision_program``), loaded from a verified artifact by its hash
+(``DECISION_ENGINE_DSPY_ARTIFACT_HASH``): one promoted hash means the same program in both services.
+Its input is the decision request alone, exactly as in the compiled data set; it does not see the
+deterministic proposal or the skills, so its answer is an independent opinion rather than one
+anchored on the rules' conclusion. The rules then combine the two: the opinion can turn a trade into
+a hold, never enlarge it (``domain.rules.apply_llm_opinion``); its ``qty`` is ignored.
+
+``dspy`` is imported only when DSPy mode is on (the import takes seconds), after
 ``LITELLM_LOCAL_MODEL_COST_MAP`` is exported so no cost map is fetched from the internet. Every
 failure becomes an :class:`LlmFailure` with a reason code: ``llm_parse_error`` when the model's
 answer does not fit the signature, ``llm_error`` for anything else (transport, HTTP status,
@@ -10,31 +18,18 @@ timeout). The caller turns that into a deterministic hold.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-import os
 import re
-from collections.abc import Mapping
 from decimal import Decimal
-from functools import cache
-from typing import Any, Literal
+from typing import Any
 
-from torghut_contracts.decision_engine import DecisionRequest, SkillOutput
+from torghut_contracts.decision_engine import DecisionRequest
 from torghut_contracts.enums import Action
+from torghut_decision_program import ProgramArtifact
+from torghut_decision_program.program import build_module, import_dspy
 
-from ..domain.ids import sha256_hex
-from ..domain.rules import LlmOpinion, Proposal
-from ..domain.skills import SKILL_BUNDLE_VERSION
+from ..domain.rules import LlmOpinion
 
-PROGRAM_NAME = "torghut-decision-review-v1"
-SIGNATURE_VERSION = "v1"
-INSTRUCTIONS = (
-    "You review one candidate intraday US-equity trade for an automated, paper-first trading system. "
-    "You receive the request, the outputs of six analysis skills (market context, news sentiment, fundamentals, "
-    "technicals and regime, risk and sizing, execution routing) and the deterministic proposal. Write a short "
-    "analysis, then propose buy, sell or hold with a confidence between 0 and 1. You cannot enlarge the size or "
-    "override a hold: when evidence is missing, stale or contradictory, propose hold. List risk flags as short "
-    "snake_case tokens.")
 MAX_ANALYSIS_CHARS = 3900
 MAX_FLAGS = 10
 _FLAG_CHARS = re.compile(r"[^a-z0-9_\-]+")
@@ -45,31 +40,6 @@ class LlmFailure(Exception):
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail[:500]
-
-
-def import_dspy() -> Any:
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import dspy
-
-    return dspy
-
-
-@cache
-def review_signature() -> Any:
-    """The typed signature, built on first use so importing this module does not import dspy."""
-    dspy = import_dspy()
-
-    class DecisionReview(dspy.Signature):  # type: ignore[misc,name-defined]
-        request_json: str = dspy.InputField(desc="The decision request (trigger features, portfolio, risk policy).")
-        skills_json: str = dspy.InputField(desc="Skill outputs with status, freshness and source quality.")
-        proposal_json: str = dspy.InputField(desc="The deterministic proposal: action, qty, reason codes.")
-        analysis: str = dspy.OutputField(desc="Two to six sentences: the evidence for and against this trade.")
-        action: Literal["buy", "sell", "hold"] = dspy.OutputField()
-        confidence: float = dspy.OutputField(desc="Confidence in the proposed action, between 0 and 1.")
-        risk_flags: list[str] = dspy.OutputField(desc="Short snake_case risk flags; empty list if none.")
-        uncertainty_notes: list[str] = dspy.OutputField(desc="What is unknown or uncertain; empty list if none.")
-
-    return DecisionReview.with_instructions(INSTRUCTIONS)
 
 
 def build_lm(base_url: str, model: str, api_key: str | None, timeout_s: float, max_tokens: int) -> Any:
@@ -88,49 +58,37 @@ def opinion_from(prediction: Any) -> LlmOpinion:
     try:
         action = Action(str(prediction.action).strip().lower())
         confidence = float(prediction.confidence)
-        analysis = str(prediction.analysis).strip()
+        rationale = str(prediction.rationale).strip()
         flags = [_flag(flag) for flag in list(prediction.risk_flags or [])]
-        notes = [str(note).strip()[:300] for note in list(prediction.uncertainty_notes or [])]
     except (AttributeError, TypeError, ValueError) as exc:
         raise LlmFailure("llm_parse_error", f"prediction does not fit the signature: {exc}") from exc
     if not math.isfinite(confidence) or not 0 <= confidence <= 1:
         raise LlmFailure("llm_parse_error", f"confidence {confidence!r} is outside [0, 1]")
-    if not analysis:
-        raise LlmFailure("llm_parse_error", "empty analysis")
+    if not rationale:
+        raise LlmFailure("llm_parse_error", "empty rationale")
     return LlmOpinion(action=action, confidence=Decimal(str(round(confidence, 4))),
-                      analysis=analysis[:MAX_ANALYSIS_CHARS],
-                      risk_flags=tuple(dict.fromkeys(f for f in flags if f))[:MAX_FLAGS],
-                      uncertainty_notes=tuple(note for note in notes if note)[:MAX_FLAGS])
+                      analysis=rationale[:MAX_ANALYSIS_CHARS],
+                      risk_flags=tuple(dict.fromkeys(f for f in flags if f))[:MAX_FLAGS])
 
 
 class DspyReviewer:
-    """Runs the review program against one LM (a real ``dspy.LM`` or, in tests, ``DummyLM``)."""
+    """Runs the compiled program against one LM (a real ``dspy.LM`` or, in tests, ``DummyLM``)."""
 
-    def __init__(self, lm: Any, *, timeout_s: float, model: str) -> None:
-        dspy = import_dspy()
-        self.dspy = dspy
+    def __init__(self, artifact: ProgramArtifact, lm: Any, *, timeout_s: float) -> None:
+        self.dspy = import_dspy()
         self.lm = lm
         self.timeout_s = timeout_s
-        self.program = dspy.Predict(review_signature())
-        self.artifact_hash = sha256_hex({
-            "program": PROGRAM_NAME, "signature_version": SIGNATURE_VERSION, "instructions": INSTRUCTIONS,
-            "outputs": sorted(review_signature().output_fields), "model": model,
-            "skill_bundle_version": SKILL_BUNDLE_VERSION})
+        self.program_name = artifact.program_name
+        self.artifact_hash = artifact.artifact_hash
+        self.module = build_module(artifact.state)  # the compiled state; never an LM from the file
 
-    async def review(self, request: DecisionRequest, skills: Mapping[str, SkillOutput],
-                     proposal: Proposal) -> LlmOpinion:
+    async def review(self, request: DecisionRequest) -> LlmOpinion:
         from dspy.utils.exceptions import AdapterParseError
 
-        inputs = {
-            "request_json": request.model_dump_json(),
-            "skills_json": json.dumps([output.model_dump(mode="json") for output in skills.values()]),
-            "proposal_json": json.dumps({"action": proposal.action.value, "qty": str(proposal.qty),
-                                         "reason_codes": list(proposal.reason_codes),
-                                         "max_qty": str(proposal.max_qty)}),
-        }
         try:
             with self.dspy.context(lm=self.lm):
-                prediction = await asyncio.wait_for(self.program.acall(**inputs), timeout=self.timeout_s)
+                prediction = await asyncio.wait_for(self.module.acall(request_json=request.model_dump_json()),
+                                                    timeout=self.timeout_s)
         except AdapterParseError as exc:
             raise LlmFailure("llm_parse_error", str(exc).splitlines()[0] if str(exc) else "unparseable") from exc
         except TimeoutError as exc:

@@ -1,11 +1,11 @@
 """Regenerate the shipped compiled program and the manifest.
 
-``uv run python -m torghut_decision_client.dspy_artifacts.build`` writes ``trade-decision-v1.json``
+``uv run python -m torghut_decision_program.shipped.build`` writes ``trade-decision-v1.json``
 (a runtime artifact: the reference compile of ``torghut_decision_program.reference``, its
 hand-written demos standing in for an optimizer's bootstrapped ones) and ``manifest.json``, and
 prints the hash. The program, its state and the file format live in ``torghut_decision_program``;
 a real compile (``torghut-research dspy compile``) writes ``<hash>.json`` into a directory the
-service reads through ``LLM_DSPY_ARTIFACT_DIR`` instead of changing this package.
+services read (``LLM_DSPY_ARTIFACT_DIR``, ``DECISION_ENGINE_DSPY_ARTIFACT_DIR``) instead of changing this package.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from torghut_decision_program import write_artifact
-from torghut_decision_program.reference import REFERENCE_PROVENANCE, reference_state
-
+from ..artifact import write_artifact
+from ..reference import REFERENCE_PROVENANCE, reference_state
 from . import MANIFEST, MANIFEST_SCHEMA
 
 STATE_FILE = "trade-decision-v1.json"
