@@ -84,6 +84,28 @@ def test_the_compiled_program_uses_its_demos(standin: tuple[RuleLlm, str], datas
     assert summary["observed"]["actionAccuracy"] != summary["baseline"]["actionAccuracy"]
 
 
+def test_the_hgrm_metric_chooses_bootstrapped_demos_and_is_recorded(standin: tuple[RuleLlm, str], dataset: Path,
+                                                                    tmp_path: Path) -> None:
+    _, url = standin
+
+    def compile_with(metric: str, out: str) -> dict[str, object]:
+        options = CompileOptions(optimizer="bootstrap-few-shot", seed=3, lm_base_url=url, lm_model="m", max_demos=4,
+                                 metric=metric)
+        return compile_program(dataset, tmp_path / out, options, created_at=CREATED)
+
+    hgrm = compile_with("janus-hgrm-v1", "hgrm")
+    exact = compile_with("exact-action-schema-v1", "exact")
+    assert hgrm["metric"] == "janus-hgrm-v1"
+    assert hgrm["runtimeArtifactHash"] != exact["runtimeArtifactHash"], "another metric accepts other demos"
+    result = DSPyCompileResult.model_validate_json((tmp_path / "hgrm/dspy-compile-result.json").read_bytes())
+    assert result.metric_bundle["metric"] == "janus-hgrm-v1"
+    assert result.metric_bundle["hgrmReward"]["usedBy"] == ["compile", "eval"]
+    observed = json.loads((tmp_path / "hgrm/dspy-observed-metrics.json").read_text())
+    baseline = json.loads((tmp_path / "hgrm/dspy-baseline-metrics.json").read_text())
+    assert isinstance(observed["hgrmMeanReward"], float) and isinstance(baseline["hgrmMeanReward"], float)
+    assert json.loads((tmp_path / "exact/dspy-observed-metrics.json").read_text())["hgrmMeanReward"] is not None
+
+
 def test_mipro_is_refused_without_a_real_lm(standin: tuple[RuleLlm, str], dataset: Path, tmp_path: Path) -> None:
     _, url = standin
     with pytest.raises(CompileRefused, match=r"mipro needs a real LM.*local stand-in"):

@@ -56,6 +56,38 @@ def test_every_decision_is_an_example_labelled_by_the_rule(dump: Path) -> None:
     assert {e["split"] for e in document["examples"]} == {"train", "eval"}
 
 
+def test_each_label_carries_its_bars_janus_event_computed_by_hand(dump: Path) -> None:
+    """CAR over the horizon = the sum of one-bar returns less the cross-sectional mean at each bar's time."""
+    horizon = 3
+    document = build_dataset(dump, created_at=CREATED, config=DatasetConfig(horizon_bars=horizon))
+    signals = sorted((r["value"] for r in lines(dump / "torghut.ta.signals.v1.jsonl")),
+                     key=lambda s: (s["symbol"], s["event_ts"], s["seq"]))
+    series: dict[str, list[dict]] = {}  # type: ignore[type-arg]
+    for signal in signals:
+        series.setdefault(signal["symbol"], []).append(signal)
+    returns: dict[tuple[str, int], float] = {}
+    for symbol, bars in series.items():
+        for bar, following in zip(bars, bars[1:], strict=False):
+            returns[(symbol, bar["seq"])] = float(following["price"]) / float(bar["price"]) - 1
+    at_time: dict[str, list[float]] = {}
+    for signal in signals:
+        if (signal["symbol"], signal["seq"]) in returns:
+            at_time.setdefault(signal["event_ts"], []).append(returns[(signal["symbol"], signal["seq"])])
+    checked = 0
+    for example in document["examples"]:
+        request = json.loads(example["inputs"]["request_json"])
+        bars = series[request["symbol"]]
+        start = next(i for i, b in enumerate(bars) if b["event_ts"] == request["trigger"]["event_ts"])
+        car = sum(returns[(b["symbol"], b["seq"])] - sum(at_time[b["event_ts"]]) / len(at_time[b["event_ts"]])
+                  for b in bars[start:start + horizon] if (b["symbol"], b["seq"]) in returns)
+        event = example["label"]["janusEvent"]
+        assert event["car"] == pytest.approx(car, abs=1e-8)
+        assert event["direction"] == ("long" if car > 0 else "short" if car < 0 else "neutral")
+        assert event["strong"] is (abs(car) >= 0.0025) and event["eventType"] == "technical_indicator"
+        checked += 1
+    assert checked == 120
+
+
 def test_the_same_dump_gives_the_same_bytes_and_hash(dump: Path, tmp_path: Path) -> None:
     a, hash_a = write_dataset(tmp_path / "a", build_dataset(dump, created_at=CREATED))
     b, hash_b = write_dataset(tmp_path / "b", build_dataset(dump, created_at=CREATED))

@@ -244,3 +244,22 @@ def test_duplicate_keys_bad_yaml_and_a_missing_file_are_refused(tmp_path: Path) 
         load_metric_policy(listed)
     with pytest.raises(InputError, match="cannot read"):
         load_metric_policy(tmp_path / "absent.yaml")
+
+
+# -- the optional HGRM floor ----------------------------------------------------------------------
+
+def test_the_hgrm_floor_is_checked_only_when_the_policy_sets_it() -> None:
+    floor = policy_with(hgrmMeanRewardMin=0.5)
+    assert reasons_of(run({**GOOD, "hgrmMeanReward": 0.5}, policy=floor)) == []
+    low = run({**GOOD, "hgrmMeanReward": 0.49}, policy=floor)
+    assert reasons_of(low) == ["hgrm_mean_reward_below_min"]
+    assert low.metric_bundle["checks"]["hgrmMeanReward"] == {"observed": 0.49, "min": 0.5, "passed": False}
+    assert reasons_of(run({**GOOD, "hgrmMeanReward": -2.0})) == [], "the shipped policy sets no HGRM floor"
+
+
+def test_a_missing_or_null_hgrm_reward_fails_closed_when_the_policy_needs_it() -> None:
+    floor = policy_with(hgrmMeanRewardMin=-1.0)
+    for observed in (GOOD, {**GOOD, "hgrmMeanReward": None}):
+        assert reasons_of(run(observed, policy=floor)) == ["compile_result_missing_observed_metrics:hgrmMeanReward"]
+    with pytest.raises(InputError, match="hgrmMeanReward: expected a finite number"):
+        run({**GOOD, "hgrmMeanReward": "high"}, policy=floor)

@@ -41,6 +41,8 @@ def add_dspy_parser(commands: Any) -> None:
     ds.add_argument("--created-at", required=True, type=zoned_timestamp)
     ds.add_argument("--horizon-bars", type=int, default=5, help="bars ahead the label looks (default 5)")
     ds.add_argument("--slippage-bps", type=float, default=1.0, help="per side (default 1)")
+    ds.add_argument("--strong-threshold", type=float, default=0.0025,
+                    help="|CAR| at or above which a bar's Janus event is strong (default 0.0025)")
     ds.add_argument("--default-spread-bps", type=float, default=5.0, help="when the bar has no spread (default 5)")
     ds.add_argument("--eval-fraction", type=float, default=0.3, help="share of examples in eval (default 0.3)")
 
@@ -55,6 +57,8 @@ def add_dspy_parser(commands: Any) -> None:
     co.add_argument("--output-dir", required=True, type=Path)
     co.add_argument("--created-at", required=True, type=zoned_timestamp)
     co.add_argument("--metric-policy", type=Path, help="dspy-metrics.yaml: its ref is recorded in the metric bundle")
+    co.add_argument("--metric", default="exact-action-schema-v1", choices=("exact-action-schema-v1", "janus-hgrm-v1"),
+                    help="what the optimizer scores a prediction by (default exact-action-schema-v1)")
     co.add_argument("--max-demos", type=int, default=16)
     co.add_argument("--threads", type=int, default=4, help="concurrent LM calls while measuring (default 4)")
     co.add_argument("--eval-limit", type=int, help="measure on the first N eval examples only (default: all)")
@@ -119,7 +123,8 @@ def _dataset(args: argparse.Namespace) -> dict[str, Any]:
     from .dataset import DatasetConfig, build_dataset, write_dataset
 
     config = DatasetConfig(horizon_bars=args.horizon_bars, slippage_bps=args.slippage_bps,
-                           default_spread_bps=args.default_spread_bps, eval_fraction=args.eval_fraction)
+                           default_spread_bps=args.default_spread_bps, eval_fraction=args.eval_fraction,
+                           strong_threshold=args.strong_threshold)
     document = build_dataset(args.dump, created_at=args.created_at, config=config)
     path, digest = write_dataset(args.output_dir, document)
     return {"command": "dspy dataset", "datasetHash": digest, "dataset": str(path.resolve()),
@@ -135,7 +140,7 @@ def _compile(args: argparse.Namespace) -> dict[str, Any]:
     options = CompileOptions(optimizer=args.optimizer, seed=args.seed, lm_base_url=args.lm_base_url,
                              lm_model=args.lm_model, lm_api_key=os.environ.get(args.lm_api_key_env) or None,
                              max_demos=args.max_demos, num_threads=args.threads,
-                             eval_limit=args.eval_limit)
+                             eval_limit=args.eval_limit, metric=args.metric)
     return compile_program(args.dataset, args.output_dir, options, created_at=args.created_at,
                            metric_policy_ref=policy_ref, progress=lambda m: print(m, file=sys.stderr))
 

@@ -15,11 +15,10 @@
      which only a real LM can do: it is refused (:class:`CompileRefused`) when the LM does not answer
      or is a stand-in (``GET <base>/models`` lists a model ``owned_by: torghut-llm-standin``);
 
-3. the **metric** is ``exact-action-schema-v1``: 1 when the prediction is schema-valid (an action of
-   buy/sell/hold, a finite qty >= 0 that is > 0 for a trade, a confidence in [0, 1], a list of flags)
-   and its action equals the label's, else 0. (The Janus HGRM reward, ``torghut_research.janus.hgrm``,
-   is not offered: it scores the walk-forward's decisions against its event table over a whole
-   signal set and is not a per-example score of one prediction);
+3. the **metric** (``--metric``, :mod:`.metrics`) is ``exact-action-schema-v1`` (default: the label's
+   action, schema-valid) or ``janus-hgrm-v1`` (the Janus HGRM reward against the example's event).
+   It is what BootstrapFewShot accepts demos by and MIPROv2 optimises; LabeledFewShot takes the
+   labels as they are. Eval measures both on every program, whichever compiled it;
 4. writes, in one staged swap of ``output_dir``:
 
    * ``artifacts/<runtime hash>.json``: the compiled state (``write_artifact``'s format, via
@@ -30,7 +29,8 @@
      ``artifact:///<runtime hash>.json`` (no machine path), dataset payload = the data set without
      ``createdAt`` (so ``datasetHash`` is the data set's hash) and compiled prompt payload = the state;
    * ``dspy-observed-metrics.json``: the compiled program run on every eval example through the LM:
-     schema-valid rate, veto alignment and false veto against the firewall, fallback rate, latency;
+     schema-valid rate, veto alignment and false veto against the firewall, fallback rate, latency,
+     and ``hgrmMeanReward`` (the mean HGRM reward, null for a data set without Janus events);
    * ``dspy-baseline-metrics.json``: the same for the uncompiled program (no demos), the baseline
      ``dspy eval --baseline`` compares veto alignment to;
    * ``dspy-eval-predictions.json``: every eval prediction of both, for audit.
@@ -60,7 +60,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,16 +68,15 @@ from typing import Any
 import httpx
 
 from ..errors import InputError
+from ..janus.settings import HgrmConfig
 from .dataset import OUTPUT_FIELDS, dataset_body, dataset_hash, load_dataset
 from .hashing import canonical_bytes
+from .metrics import DESCRIPTIONS, EXACT_ACTION, Metric, compile_metric, hgrm_reward, schema_valid
 from .workflow import build_compile_result, write_compile_result
 
 OPTIMIZERS = ("labeled-few-shot", "bootstrap-few-shot", "mipro")
 OPTIMIZER_NAMES = {"labeled-few-shot": "LabeledFewShot", "bootstrap-few-shot": "BootstrapFewShot",
                    "mipro": "MIPROv2"}
-METRIC_NAME = "exact-action-schema-v1"
-METRIC_DESCRIPTION = ("1 when the prediction is schema-valid and its action equals the label's action, else 0; "
-                      "the label is the data set's (forward return net of costs, firewall vetoes held)")
 LATENCY_BUCKETS_MS = (1000, 1800, 5000, 10_000, 30_000, 60_000)
 OBSERVED_FILE = "dspy-observed-metrics.json"
 BASELINE_FILE = "dspy-baseline-metrics.json"
@@ -103,6 +102,8 @@ class CompileOptions:
     timeout_s: float = 30.0
     eval_limit: int | None = None
     """Measure on the first ``eval_limit`` eval examples (data set order) only: bounds the LM calls."""
+    metric: str = EXACT_ACTION
+    hgrm: HgrmConfig = field(default_factory=HgrmConfig)
 
 
 def latency_bucket(ms: float) -> int:
@@ -140,28 +141,6 @@ def standin_probe(base_url: str, timeout_s: float = 5.0) -> str | None:
     return None
 
 
-# -- the metric -----------------------------------------------------------------------------------
-
-def schema_valid(prediction: Any) -> bool:
-    try:
-        action = prediction.action
-        qty = float(prediction.qty)
-        confidence = float(prediction.confidence)
-        flags = prediction.risk_flags
-    except (AttributeError, TypeError, ValueError):
-        return False
-    if action not in ("buy", "sell", "hold") or not (math.isfinite(qty) and math.isfinite(confidence)):
-        return False
-    if qty < 0 or (action != "hold" and qty <= 0) or not 0 <= confidence <= 1:
-        return False
-    return isinstance(flags, list)
-
-
-def metric(example: Any, prediction: Any, trace: Any = None) -> float | bool:
-    score = schema_valid(prediction) and prediction.action == example.action
-    return bool(score) if trace is not None else float(score)
-
-
 # -- running the program on the eval split ---------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -171,6 +150,7 @@ class Prediction:
     valid: bool
     fallback: bool
     latency_ms: float
+    rationale_given: bool = False
 
 
 def _predict(module: Any, example: dict[str, Any]) -> Prediction:
@@ -181,7 +161,8 @@ def _predict(module: Any, example: dict[str, Any]) -> Prediction:
         return Prediction(example["id"], None, False, True, (time.perf_counter() - started) * 1000)
     elapsed = (time.perf_counter() - started) * 1000
     valid = schema_valid(prediction)
-    return Prediction(example["id"], prediction.action if valid else None, valid, False, elapsed)
+    rationale = str(getattr(prediction, "rationale", "") or "").strip()
+    return Prediction(example["id"], prediction.action if valid else None, valid, False, elapsed, bool(rationale))
 
 
 def run_program(state: dict[str, Any], lm: Any, examples: Sequence[dict[str, Any]], *,
@@ -195,8 +176,18 @@ def run_program(state: dict[str, Any], lm: Any, examples: Sequence[dict[str, Any
         return list(pool.map(lambda e: _predict(module, e), examples))
 
 
-def observed_metrics(examples: Sequence[dict[str, Any]], predictions: Sequence[Prediction]) -> dict[str, Any]:
-    """The five observed metrics (module doc), latency bucketed, plus counts and the action accuracy."""
+def mean_hgrm_reward(examples: Sequence[dict[str, Any]], predictions: Sequence[Prediction],
+                     config: HgrmConfig) -> float | None:
+    """The mean HGRM reward of the predictions; None when an example has no Janus event (an older data set)."""
+    if not examples or any("janusEvent" not in e["label"] for e in examples):
+        return None
+    rewards = [hgrm_reward(e, p.action, p.rationale_given, config) for e, p in zip(examples, predictions, strict=True)]
+    return round(sum(rewards) / len(rewards), 6)
+
+
+def observed_metrics(examples: Sequence[dict[str, Any]], predictions: Sequence[Prediction],
+                     hgrm: HgrmConfig) -> dict[str, Any]:
+    """The five observed metrics (module doc), latency bucketed, the mean HGRM reward, counts and action accuracy."""
     n = len(examples)
     judged = [(e, p) for e, p in zip(examples, predictions, strict=True) if e["label"]["firewallVetoed"] is not None]
 
@@ -215,6 +206,7 @@ def observed_metrics(examples: Sequence[dict[str, Any]], predictions: Sequence[P
         "falseVetoRate": false_vetoes / len(judged) if judged else None,
         "fallbackRate": sum(p.fallback for p in predictions) / n,
         "actionAccuracy": sum(p.action == e["label"]["action"] for e, p in zip(examples, predictions, strict=True)) / n,
+        "hgrmMeanReward": mean_hgrm_reward(examples, predictions, hgrm),
         "latencyP95Ms": latency_bucket(p95), "latencyBucketsMs": list(LATENCY_BUCKETS_MS),
         "_measuredLatencyP95Ms": round(p95, 3),
     }
@@ -228,7 +220,7 @@ def _examples(dspy: Any, rows: Sequence[dict[str, Any]]) -> list[Any]:
             for r in rows]
 
 
-def _optimise(dspy: Any, options: CompileOptions, trainset: list[Any], lm: Any) -> Any:
+def _optimise(dspy: Any, options: CompileOptions, trainset: list[Any], lm: Any, metric: Metric) -> Any:
     from torghut_decision_program.program import new_module
 
     shuffled = list(trainset)
@@ -265,6 +257,7 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
             raise CompileRefused(f"--optimizer mipro needs a real LM: MIPROv2 proposes instructions with the LM, "
                                  f"and {why}; use labeled-few-shot or bootstrap-few-shot, or point --lm-base-url "
                                  "at a real OpenAI-compatible endpoint")
+    metric = compile_metric(options.metric, train_rows, options.hgrm, str(dataset_path))
     dspy = _import_dspy()
     from torghut_decision_program import make_artifact, render_artifact
     from torghut_decision_program.constants import PROGRAM_NAME, SIGNATURE_VERSION
@@ -273,13 +266,15 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
     lm = make_lm(options)
     started = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # dspy's optimizers print progress; stdout is the summary's
-        compiled = _optimise(dspy, options, _examples(dspy, train_rows), lm)
+        compiled = _optimise(dspy, options, _examples(dspy, train_rows), lm, metric)
     compile_s = time.perf_counter() - started
     state = module_state(compiled)
     runtime_hash = make_artifact(state).artifact_hash
     uri = f"artifact:///{runtime_hash}.json"
     metric_bundle: dict[str, Any] = {
-        "metric": METRIC_NAME, "metricDescription": METRIC_DESCRIPTION, "hgrmReward": "not used",
+        "metric": options.metric, "metricDescription": DESCRIPTIONS[options.metric],
+        "hgrmReward": {"rewardVersion": "janus-hgrm-v1", "config": options.hgrm.model_dump(mode="json"),
+                       "usedBy": ["compile", "eval"] if options.metric != EXACT_ACTION else ["eval"]},
         "labelRule": dataset["labelRule"]["name"], "datasetRef": None, "trainExamples": len(train_rows),
         "evalExamples": len(eval_rows), "evalLimit": options.eval_limit, "demos": len(state.get("demos") or []),
         "optimizerConfig": {"maxDemos": options.max_demos, "maxBootstrappedDemos": options.max_bootstrapped_demos,
@@ -306,11 +301,11 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
     compiled_predictions = run_program(state, lm, eval_rows, num_threads=options.num_threads)
     baseline_predictions = run_program(module_state(new_module()), lm, eval_rows, num_threads=options.num_threads)
     eval_s = time.perf_counter() - started
-    observed = observed_metrics(eval_rows, compiled_predictions)
-    baseline = observed_metrics(eval_rows, baseline_predictions)
+    observed = observed_metrics(eval_rows, compiled_predictions, options.hgrm)
+    baseline = observed_metrics(eval_rows, baseline_predictions, options.hgrm)
     measured = {"compiled": observed.pop("_measuredLatencyP95Ms"), "baseline": baseline.pop("_measuredLatencyP95Ms")}
     common = {"schemaVersion": "torghut.dspy.observed-metrics.v1", "datasetHash": result.dataset_hash,
-              "metric": METRIC_NAME, "createdAt": created_at}
+              "metric": options.metric, "createdAt": created_at}
     observed_doc = {**common, "program": "compiled", "artifactHash": result.artifact_hash,
                     "runtimeArtifactHash": runtime_hash, **observed}
     baseline_doc = {**common, "program": "uncompiled (no demos)", **baseline}
@@ -328,15 +323,17 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
 
     load_artifact(output_dir / ARTIFACT_DIR / f"{runtime_hash}.json", runtime_hash)  # verify what was written
     return {
-        "command": "dspy compile", "optimizer": result.optimizer, "seed": options.seed, "metric": METRIC_NAME,
+        "command": "dspy compile", "optimizer": result.optimizer, "seed": options.seed, "metric": options.metric,
         "programName": PROGRAM_NAME, "datasetHash": result.dataset_hash,
         "compiledPromptHash": result.compiled_prompt_hash, "reproducibilityHash": result.reproducibility_hash,
         "artifactHash": result.artifact_hash, "runtimeArtifactHash": runtime_hash, "compiledArtifactUri": uri,
         "artifactDir": str((output_dir / ARTIFACT_DIR).resolve()), "outputDir": str(output_dir.resolve()),
         "demos": metric_bundle["demos"], "trainExamples": len(train_rows), "evalExamples": len(eval_rows),
         "observed": {k: observed[k] for k in ("schemaValidRate", "vetoAlignmentRate", "falseVetoRate",
-                                              "fallbackRate", "latencyP95Ms", "actionAccuracy")},
-        "baseline": {k: baseline[k] for k in ("vetoAlignmentRate", "falseVetoRate", "actionAccuracy")},
+                                              "fallbackRate", "latencyP95Ms", "actionAccuracy",
+                                              "hgrmMeanReward")},
+        "baseline": {k: baseline[k] for k in ("vetoAlignmentRate", "falseVetoRate", "actionAccuracy",
+                                              "hgrmMeanReward")},
         "measuredLatencyP95Ms": measured, "seconds": {"compile": round(compile_s, 3), "eval": round(eval_s, 3)},
         "files": files,
     }

@@ -42,6 +42,12 @@ The other output fields make the label a complete worked example: ``qty`` =
 when it vetoed. A decision whose horizon runs past the dump's last bar of its symbol cannot be
 labelled: it is left out and listed under ``excluded`` with its reason, never dropped silently.
 
+**Janus event** (``label.janusEvent``, what the ``janus-hgrm-v1`` metric scores against): the
+trigger bar's event from :func:`torghut_research.janus.events.compute_events` over the dump's
+signals, with ``event_window_bars = horizon_bars`` and ``strong_threshold``: its CAR (a return,
+summed abnormal one-bar returns against the cross-sectional market mean), direction (``long``,
+``short``, ``neutral``), event type and whether it is strong.
+
 **Errors**: a record that does not parse as its contract, a decision without its trigger or a
 trigger without its bar stops the build with :class:`InputError` naming the file and line, the
 record (``topic:partition:offset``) and the field.
@@ -83,6 +89,8 @@ from torghut_contracts.models import AccountSnapshot, Decision, RiskVerdict, Str
 
 from ..config import describe
 from ..errors import InputError, read_json_object
+from ..janus.events import DIRECTIONS, compute_events
+from ..janus.settings import JanusSettings
 from ..signals import dump_records
 from ..sources import load_signals
 from .hashing import canonical_json
@@ -102,6 +110,7 @@ FILLS = (TradeEvent.FILL, TradeEvent.PARTIAL_FILL)
 @dataclass(frozen=True)
 class DatasetConfig:
     horizon_bars: int = 5
+    strong_threshold: float = 0.0025
     slippage_bps: float = 1.0
     default_spread_bps: float = 5.0
     eval_fraction: float = 0.3
@@ -115,6 +124,8 @@ class DatasetConfig:
     def __post_init__(self) -> None:
         if self.horizon_bars < 1:
             raise InputError("horizon_bars must be at least 1")
+        if not (math.isfinite(self.strong_threshold) and self.strong_threshold >= 0):
+            raise InputError("strong_threshold must be a number at or above 0")
         if not 0 < self.eval_fraction < 1:
             raise InputError("eval_fraction must be between 0 and 1 (exclusive)")
 
@@ -220,20 +231,31 @@ def _read_tables(files: list[Path]) -> _Tables:
 
 
 class _Bars:
-    """Per symbol, the dump's bars in the order signal-trigger receives them: seq -> row, and prices."""
+    """Per symbol, the dump's bars in the order signal-trigger receives them: seq -> row, and prices; and every
+    bar's Janus event (CAR over the label's horizon against the cross-sectional market mean)."""
 
-    def __init__(self, dump: Path) -> None:
+    def __init__(self, dump: Path, config: DatasetConfig) -> None:
         signals = load_signals(str(dump))
         columns = signals.columns
         self.rows: dict[str, dict[int, int]] = {}
         self.prices: dict[str, np.ndarray] = {}
         self.spreads: dict[str, np.ndarray] = {}
+        self.signal_rows: dict[str, np.ndarray] = {}
         symbols = columns.symbol
         for symbol in sorted(set(symbols.tolist())):
             where = np.flatnonzero(symbols == symbol)
             self.rows[symbol] = {int(seq): i for i, seq in enumerate(columns.seq[where].tolist())}
             self.prices[symbol] = signals.price[where]
             self.spreads[symbol] = signals.spread_bps[where]
+            self.signal_rows[symbol] = where
+        self.events = compute_events(signals, JanusSettings(event_window_bars=config.horizon_bars,
+                                                            strong_threshold=config.strong_threshold))
+
+    def event(self, symbol: str, row: int) -> dict[str, Any]:
+        """The Janus event of ``symbol``'s bar ``row``: what the HGRM metric scores a prediction against."""
+        at = int(self.signal_rows[symbol][row])
+        return {"car": round(float(self.events.car[at]), 8), "direction": DIRECTIONS[int(self.events.direction[at])],
+                "eventType": self.events.event_type(at), "strong": bool(self.events.strong[at])}
 
 
 def _portfolio(tables: _Tables, record: _Record, decision: Decision,
@@ -268,7 +290,7 @@ def build_dataset(dump: Path, *, created_at: datetime, config: DatasetConfig | N
     tables = _read_tables(files)
     if not tables.decisions:
         raise InputError(f"{dump}: no {topics.DECISIONS.name} records: nothing to label")
-    bars = _Bars(dump)
+    bars = _Bars(dump, config)
     risk_policy = RiskPolicyContext(max_notional_per_trade=Decimal(config.max_notional_per_trade),
                                     max_position_pct_equity=Decimal(config.max_position_pct_equity),
                                     kill_switch_enabled=config.kill_switch_enabled)
@@ -293,7 +315,8 @@ def build_dataset(dump: Path, *, created_at: datetime, config: DatasetConfig | N
                              else "horizon_bar_without_price", "record": record.locator.split(" ", 1)[1][1:-1]})
             continue
         examples.append(_example(decision, record, trigger, tables, config, risk_policy, execution,
-                                 float(prices[ahead]), float(bars.spreads[trigger.symbol][row])))
+                                 float(prices[ahead]), float(bars.spreads[trigger.symbol][row]),
+                                 bars.event(trigger.symbol, row)))
     examples.sort(key=lambda e: (e["recorded"]["signalEventTs"], e["id"]))
     counts = {"decisions": len(tables.decisions), "examples": len(examples), "excluded": len(excluded),
               "train": sum(e["split"] == "train" for e in examples),
@@ -314,7 +337,7 @@ def build_dataset(dump: Path, *, created_at: datetime, config: DatasetConfig | N
 
 def _example(decision: Decision, record: _Record, trigger: StrategyTrigger, tables: _Tables, config: DatasetConfig,
              risk_policy: RiskPolicyContext, execution: ExecutionContext, future_price: float,
-             bar_spread: float) -> dict[str, Any]:
+             bar_spread: float, event: dict[str, Any]) -> dict[str, Any]:
     portfolio, portfolio_source = _portfolio(tables, record, decision, config)
     request = DecisionRequest(
         request_id=trigger.request_id, symbol=trigger.symbol, strategy_id=trigger.strategy_id,
@@ -344,7 +367,7 @@ def _example(decision: Decision, record: _Record, trigger: StrategyTrigger, tabl
         "inputs": {"request_json": request.model_dump_json()},
         "label": {"action": action, "qty": qty, "confidence": LABEL_CONFIDENCE, "rationale": rationale,
                   "risk_flags": flags, "rightAction": right, "firewallVetoed": vetoed,
-                  "moveBps": round(move_bps, 4), "costBps": round(cost_bps, 4)},
+                  "moveBps": round(move_bps, 4), "costBps": round(cost_bps, 4), "janusEvent": event},
         "recorded": {"record": record.locator.split(" ", 1)[1][1:-1], "requestId": trigger.request_id,
                      "symbol": trigger.symbol, "triggerDirection": trigger.direction.value,
                      "signalEventTs": trigger.event_ts, "decisionAction": side,

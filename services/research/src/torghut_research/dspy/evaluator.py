@@ -8,7 +8,9 @@ policy's hash and every failing reason, in this order:
    camelCase, in the order below);
 2. ``<metric>_threshold_missing``: the policy sets no threshold for a metric;
 3. ``schema_valid_rate_below_min``, ``veto_alignment_rate_below_min``, ``false_veto_rate_above_max``,
-   ``latency_p95_ms_above_max``, ``fallback_rate_above_max``;
+   ``latency_p95_ms_above_max``, ``fallback_rate_above_max``, and ``hgrm_mean_reward_below_min`` when
+   the policy sets ``hgrmMeanRewardMin`` (optional, not upstream's: then a missing ``hgrmMeanReward``
+   is listed under 1);
 4. ``deterministic_required_keys_missing``, ``deterministic_artifact_hash_mismatch``: the compile
    result lacks a hash the policy requires, or its artifact hash does not recompute from its fields
    (the file was edited).
@@ -103,6 +105,17 @@ def observed_values(observed_metrics: Mapping[str, Any], origin: str = "observed
     return values
 
 
+def hgrm_mean_reward(observed_metrics: Mapping[str, Any], origin: str = "observed metrics") -> float | None:
+    """The observed mean HGRM reward (any finite number), or None when absent or null."""
+    hit = _find(observed_metrics, ("hgrmMeanReward", "hgrm_mean_reward"), origin)
+    if hit is None or hit[1] is None:
+        return None
+    value = hit[1]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"{origin}: {hit[0]}: expected a finite number, got {value!r}")
+    return float(value)
+
+
 def baseline_rate(baseline: Mapping[str, Any] | None, origin: str = "baseline") -> float | None:
     """The baseline's veto alignment rate (a previous eval report or metrics file), or None."""
     if baseline is None:
@@ -122,7 +135,10 @@ def evaluate(compile_result: DSPyCompileResult, observed_metrics: Mapping[str, A
     rules = policy.policy
     reasons: list[str] = []
 
+    hgrm = hgrm_mean_reward(observed_metrics, observed_origin) if rules.hgrm_mean_reward_min is not None else None
     missing = [name for name, value in observed.items() if value is None]
+    if rules.hgrm_mean_reward_min is not None and hgrm is None:
+        missing.append("hgrmMeanReward")
     if missing:
         reasons.append("compile_result_missing_observed_metrics:" + ",".join(missing))
 
@@ -154,6 +170,11 @@ def evaluate(compile_result: DSPyCompileResult, observed_metrics: Mapping[str, A
             if not passed:
                 reasons.append(f"{stem}_{'below_min' if kind == 'min' else 'above_max'}")
         checks[metric] = {"observed": value, kind: threshold, "passed": passed}
+    if rules.hgrm_mean_reward_min is not None:
+        passed = None if hgrm is None else hgrm >= rules.hgrm_mean_reward_min
+        if passed is False:
+            reasons.append("hgrm_mean_reward_below_min")
+        checks["hgrmMeanReward"] = {"observed": hgrm, "min": rules.hgrm_mean_reward_min, "passed": passed}
     checks["vetoAlignmentRate"]["minSource"] = veto_floor_source
     checks["fallbackRate"]["maxSource"] = ("fallbackRateMax" if rules.fallback_rate_max is not None
                                            else "falseVetoRateMax")

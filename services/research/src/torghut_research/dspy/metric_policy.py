@@ -71,6 +71,8 @@ class Thresholds(_Strict):
     latency_p95_ms_max: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     fallback_rate_max: Rate | None = None
     """When absent, ``falseVetoRateMax`` bounds the fallback rate (upstream's rule)."""
+    hgrm_mean_reward_min: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    """Not upstream's, so optional: when set, the mean Janus HGRM reward on the eval split must reach it."""
     gate_compatibility_required: Literal["pass"] = "pass"
     reproducibility: Reproducibility = Field(default_factory=Reproducibility)
     promotion: Promotion = Field(default_factory=Promotion)

@@ -178,13 +178,19 @@ def score(decisions: list[Decision], events: EventTable, signals: SignalSet, con
                                                np.where(mismatch, -config.magnitude_mismatch_weight, 0.0))
     process = np.array([config.process_reward_bonus if (d.rationale or "").strip() else 0.0 for d in decisions],
                        dtype=np.float64)
-    unclipped = direction_value * (type_value * (pnl + magnitude) + process)
-    unclipped = np.where(mismatch, np.minimum(unclipped, 0.0), unclipped)
-    final = np.clip(unclipped, config.final_reward_clip_floor, config.final_reward_clip_ceil)
+    unclipped, final = compose(direction_value, type_value, pnl, magnitude, process, mismatch, config)
     direction_gate = ["match" if a else "mismatch" if b else "neutral"
                       for a, b in zip(match.tolist(), mismatch.tolist(), strict=True)]
     return Components(mapped, expected, car, cost_bps, direction_gate, direction_value, type_gate, type_value,
                       event_types, predicted, pnl, magnitude, process, unclipped, final)
+
+
+def compose(direction_value: Floats, type_value: Floats, pnl: Floats, magnitude: Floats, process: Floats,
+            mismatch: npt.NDArray[np.bool_], config: HgrmConfig) -> tuple[Floats, Floats]:
+    """Step 7, the hierarchical composition (unclipped, final): shared by the lane's evidence and the DSPy metric."""
+    unclipped = direction_value * (type_value * (pnl + magnitude) + process)
+    unclipped = np.where(mismatch, np.minimum(unclipped, 0.0), unclipped)
+    return unclipped, np.clip(unclipped, config.final_reward_clip_floor, config.final_reward_clip_ceil)
 
 
 def config_json(config: HgrmConfig, costs: Costs, portfolio: Portfolio) -> dict[str, Any]:
