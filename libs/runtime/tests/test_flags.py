@@ -180,6 +180,32 @@ async def test_server_stopped_mid_run_values_fall_back_and_recover(
     await wait_for(lambda: flags.source(QUOTE) == "server" and flags.value(QUOTE) is False, "recovery")
 
 
+async def test_change_callbacks_hear_every_flip_and_a_broken_one_stops_nothing(
+        flags_server: FlagsServer, running: list[FeatureFlags]) -> None:
+    flags_server.write(features(torghut_trading_order_feed_enabled=True, torghut_trading_signal_require_quote=True))
+    flags = FeatureFlags(settings(flags_server.url), {FEED: False, QUOTE: True})
+    heard: list[bool] = []
+
+    def broken(value: bool) -> None:
+        raise RuntimeError("a watcher with a bug")
+
+    flags.on_change(FEED, broken)
+    flags.on_change(FEED, heard.append)
+    with pytest.raises(KeyError, match="ALLOW_SHORTS"):
+        flags.on_change(SHORTS, heard.append)  # not one of these flags
+    await start(running, flags)
+    assert heard == [True]  # the first answer changed it (configured: off); the broken watcher did not stop it
+
+    flags_server.write(features(torghut_trading_order_feed_enabled=False, torghut_trading_signal_require_quote=True))
+    await wait_for(lambda: heard == [True, False], "the flip to reach the callback")
+    flags_server.stop()  # fallback: the configured value, off, which it already is: no call
+    await wait_for(lambda: flags.source(FEED) == "fallback", "the fallback")
+    flags_server.start()
+    flags_server.write(features(torghut_trading_order_feed_enabled=True, torghut_trading_signal_require_quote=True))
+    await wait_for(lambda: heard == [True, False, True], "the flip back")
+    assert flags.value(FEED) is True
+
+
 async def test_a_fallback_never_moves_a_loosening_flag_off_its_safe_value(
         flags_server: FlagsServer, running: list[FeatureFlags]) -> None:
     assert SHORTS.spec.loosens_safety and SHORTS.spec.safe is False

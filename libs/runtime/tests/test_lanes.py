@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError
-from torghut_runtime.lanes import HIGH_WATER, RETRY_BACKOFF_CAP_S, LaneTopic, RecordLanes, backoff_s
+from torghut_runtime.lanes import HIGH_WATER, RETRY_BACKOFF_CAP_S, Gate, LaneTopic, RecordLanes, backoff_s
 
 
 @dataclass(frozen=True)
@@ -164,6 +164,36 @@ async def test_a_full_lane_pauses_its_partition_and_resumes_it_once_caught_up() 
     await lanes.drain(1)
     assert consumer.committed() == {("a", 0): HIGH_WATER}
     assert len(consumer.commits) < HIGH_WATER, "handled offsets are committed together"
+
+
+async def test_a_closed_gate_holds_its_topic_uncommitted_and_opening_it_carries_on_in_order() -> None:
+    handled: list[Record] = []
+
+    async def handle(record: Record) -> bool:
+        handled.append(record)
+        return True
+
+    gate = Gate(False)
+    consumer = Consumer()
+    lanes = RecordLanes({"a": LaneTopic(gate=gate), "b": LaneTopic()}, per_record(handle), retry_backoff_s=0)
+    for offset in range(HIGH_WATER):
+        lanes.accept([Record("a", 0, offset)], consumer)  # type: ignore[arg-type]
+    lanes.accept([Record("b", 0, 0)], consumer)  # type: ignore[arg-type]
+    await settle(lambda: handled == [Record("b", 0, 0)])  # the other topic goes on
+    await settle(lambda: consumer.committed() == {("b", 0): 1})
+    assert lanes.held() == HIGH_WATER and consumer.paused == {TopicPartition("a", 0)}, "full: no more fetched"
+
+    gate.set(True)
+    await settle(lambda: len(handled) == HIGH_WATER + 1)
+    assert handled[1:] == [Record("a", 0, offset) for offset in range(HIGH_WATER)]
+    await settle(lambda: consumer.committed() == {("a", 0): HIGH_WATER, ("b", 0): 1})
+    assert not consumer.paused and lanes.held() == 0
+
+    gate.set(False)  # closed again: the next record waits, and stopping does not wait for the gate
+    lanes.accept([Record("a", 0, HIGH_WATER)], consumer)  # type: ignore[arg-type]
+    await settle(lambda: lanes.held() == 1)
+    await asyncio.wait_for(lanes.drain(600), 30)  # the held lane ends at once, not at drain's timeout
+    assert len(handled) == HIGH_WATER + 1 and consumer.committed()[("a", 0)] == HIGH_WATER
 
 
 async def test_a_record_of_a_revoked_partition_is_left_to_its_new_owner() -> None:

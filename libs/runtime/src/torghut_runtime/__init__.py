@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .commit_hooks import after_commit
     from .kafka import Inbound, KafkaWiring, Outgoing
+    from .lanes import Gate
     from .service import ServiceRuntime
     from .settings import ConfigError, ServiceSettings, load_settings
 
-_HOME = {"after_commit": "commit_hooks", "Inbound": "kafka", "KafkaWiring": "kafka", "Outgoing": "kafka",
-         "ServiceRuntime": "service", "ConfigError": "settings", "ServiceSettings": "settings",
+_HOME = {"after_commit": "commit_hooks", "Gate": "lanes", "Inbound": "kafka", "KafkaWiring": "kafka",
+         "Outgoing": "kafka", "ServiceRuntime": "service", "ConfigError": "settings", "ServiceSettings": "settings",
          "load_settings": "settings"}
 
-__all__ = ["ConfigError", "Inbound", "KafkaWiring", "Outgoing", "ServiceRuntime", "ServiceSettings",
+__all__ = ["ConfigError", "Gate", "Inbound", "KafkaWiring", "Outgoing", "ServiceRuntime", "ServiceSettings",
            "after_commit", "load_settings"]
 
 

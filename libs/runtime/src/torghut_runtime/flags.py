@@ -332,6 +332,7 @@ class FeatureFlags:
         self._domain = f"torghut:{service}:{uuid.uuid4().hex[:8]}"
         self._task: asyncio.Task[None] | None = None
         self._failing: dict[Flag, str] = {}
+        self._watchers: dict[Flag, list[Callable[[bool], None]]] = {}
         if settings.enabled:
             # Until the server answers, a loosening flag is at its safe value.
             self._values = {f: (f.spec.safe if f.spec.loosens_safety else v) for f, v in self._configured.items()}
@@ -363,6 +364,19 @@ class FeatureFlags:
     def source(self, flag: Flag) -> str:
         """``configured`` (never evaluated), ``server`` (the last answer) or ``fallback``."""
         return self._sources[flag]
+
+    def on_change(self, flag: Flag, callback: Callable[[bool], None]) -> None:
+        """Call ``callback(new_value)`` each time ``flag`` changes value, on the event loop, as the refresh
+        that changed it applies it.
+
+        For a switch that acts on a flip (start or stop a stream, hold or release a consumer) rather
+        than reading the value per message: it follows the flag within one refresh interval without a
+        poll of its own. The value at registration is not announced (read it with :meth:`value`); with
+        flags disabled nothing ever changes. A callback that raises is logged and stops neither the
+        refresh nor the other callbacks.
+        """
+        self.value(flag)  # KeyError for a flag that is not the service's
+        self._watchers.setdefault(flag, []).append(callback)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -467,6 +481,14 @@ class FeatureFlags:
             self.metrics.changes.labels(flag.key, source).inc()
             log.warning("feature_flag_changed", service=self.service, flag=flag.key, old=old, new=new,
                         source=source, loosens_safety=spec.loosens_safety)
+            self._announce(flag, new)
+
+    def _announce(self, flag: Flag, value: bool) -> None:
+        for callback in self._watchers.get(flag, ()):
+            try:
+                callback(value)
+            except Exception:  # a broken watcher must not stop the refresh or the others
+                log.exception("feature_flag_watcher_failed", service=self.service, flag=flag.key)
 
 
 def _flipt_provider(settings: FeatureFlagSettings) -> Any:

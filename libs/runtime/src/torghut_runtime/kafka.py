@@ -46,7 +46,7 @@ from torghut_contracts.topics import TopicSpec
 from .commit_hooks import CommitHooks
 from .db import IdempotencyStore, StoredOutput
 from .dead_letters import PRODUCER_MAX_REQUEST_BYTES, dead_letter_copy
-from .lanes import LaneTopic, RecordLanes, backoff_s
+from .lanes import Gate, LaneTopic, RecordLanes, backoff_s
 from .logs import correlation_id_var
 from .metrics import ConsumerMetrics
 from .progress import ReadProgress
@@ -237,6 +237,7 @@ class KafkaWiring:
         self._groups: dict[str, str] = {}
         """The Kafka group reading each subscribed (prefixed) topic, for :meth:`read_through`."""
         metrics.lanes_stalled.set_function(lambda: len(self.stalled_lanes()))
+        metrics.records_held.set_function(lambda: sum(lanes.held() for lanes in self._lanes))
         self.progress = ReadProgress(settings.kafka_bootstrap_servers,
                                      start_at_earliest=settings.kafka_auto_offset_reset == "earliest")
 
@@ -245,7 +246,7 @@ class KafkaWiring:
 
     def consume(self, spec: TopicSpec[M], handler: Handler[M], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                claim_last: bool = False) -> None:
+                claim_last: bool = False, gate: Gate | None = None) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
         The service's topics share one consumer, which hands their records to lanes
@@ -266,6 +267,10 @@ class KafkaWiring:
         claimed, the claim being the transaction's last statement; a record processed before (a
         redelivery, a replay) fails the claim, its work rolls back and the stored outputs are
         published again. One statement fewer per record.
+
+        ``gate``: a switch flipped at run time (a feature flag). While it is closed the topic's records
+        wait on the topic, neither handled, dead-lettered nor committed (:class:`~.lanes.Gate`); the
+        other topics go on. They show in ``torghut_consumer_records_held`` and as consumer lag.
         """
         if batch is not None and workers > 1:
             raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
@@ -275,7 +280,7 @@ class KafkaWiring:
         # carry the prefix, so a sandbox consumer never joins (and rebalances) production's group.
         group = group_id or f"{self.settings.service_name}.{spec.name}"
         attempts_allowed = max_attempts or self.settings.consumer_max_attempts
-        lanes = LaneTopic.with_workers(workers) if workers > 1 else LaneTopic(batch=batch or 1)
+        lanes = LaneTopic.with_workers(workers, gate) if workers > 1 else LaneTopic(batch=batch or 1, gate=gate)
         # A group of its own (``group_id``) needs a consumer of its own.
         consumer = _RECORDS if group_id is None else f"group:{group_id}"
         self._pending.setdefault(consumer, {})[topic] = _Subscription(spec, handler, group, attempts_allowed,

@@ -24,6 +24,11 @@ copy is recognised by its tracking record. On stop, each lane finishes the recor
 rest are read again on the next start. A lane that dies of a bug is reported by
 :attr:`RecordLanes.crashed` (the liveness probe fails, so the orchestrator restarts the service and
 its records are read again).
+
+A topic may have a :class:`Gate` (a switch an operator flips at run time, e.g. a feature flag): while
+it is closed the lane holds its records, neither handled nor committed, and once it holds
+``HIGH_WATER`` the partition is paused as above; the records wait on the topic and are handled in
+order when the gate opens (or, after a restart, read again from the committed offset).
 """
 
 from __future__ import annotations
@@ -56,25 +61,57 @@ def backoff_s(base_s: float, failures: int) -> float:
     return min(RETRY_BACKOFF_CAP_S, base_s * 2 ** (max(1, failures) - 1))
 
 
+class Gate:
+    """Whether a topic's records may be handled now: a switch flipped at run time (a feature flag).
+
+    Closed, the topic's records wait on the topic: not handled, not dead-lettered, their offsets not
+    committed, so nothing is lost or skipped while it is closed. Opening it wakes the topic's lanes.
+    """
+
+    def __init__(self, is_open: bool) -> None:
+        self._open = is_open
+        self._wakers: list[asyncio.Event] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    def set(self, is_open: bool) -> None:
+        """Open (True) or close (False) the gate; on the event loop (e.g. a flag's change callback)."""
+        self._open = is_open
+        if is_open:
+            for waker in self._wakers:
+                waker.set()
+
+    def wake_on_open(self, event: asyncio.Event) -> None:
+        self._wakers.append(event)
+
+
 @dataclass(frozen=True)
 class LaneTopic:
     """How one topic's records are laned.
 
     ``workers`` > 1 means a lane per partition, at most that many busy; ``batch`` > 1 hands the
-    handler up to that many queued records at once (one transaction for many small messages).
+    handler up to that many queued records at once (one transaction for many small messages);
+    ``gate``: while it is closed, the topic's records are held (see :class:`Gate`).
     """
 
     workers: int = 1
     batch: int = 1
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    gate: Gate | None = None
 
     @classmethod
-    def with_workers(cls, workers: int) -> LaneTopic:
-        return cls(workers, slots=asyncio.Semaphore(workers))
+    def with_workers(cls, workers: int, gate: Gate | None = None) -> LaneTopic:
+        return cls(workers, slots=asyncio.Semaphore(workers), gate=gate)
 
     @property
     def high_water(self) -> int:
         return max(HIGH_WATER, 2 * self.batch)
+
+    @property
+    def open(self) -> bool:
+        return self.gate is None or self.gate.is_open
 
 
 @dataclass
@@ -148,6 +185,8 @@ class RecordLanes:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane(topic)
+            if topic.gate is not None:
+                topic.gate.wake_on_open(lane.arrived)
             # A fresh context: the lane must not inherit the trace of the record that opened it.
             lane.task = asyncio.create_task(self._run(lane, consumer), name=f"lane {key}",
                                             context=contextvars.Context())
@@ -160,7 +199,7 @@ class RecordLanes:
             if any(_partition(record) not in assigned for record in lane.queue):
                 # A revoked partition's records are left to its new owner (their offsets were never committed).
                 lane.queue = deque(record for record in lane.queue if _partition(record) in assigned)
-            if not lane.queue:
+            if not lane.queue or not lane.topic.open:  # nothing to do, or held behind a closed gate
                 lane.arrived.clear()
                 await lane.arrived.wait()
                 continue
@@ -187,6 +226,10 @@ class RecordLanes:
             if lane.paused and len(lane.queue) <= lane.topic.high_water // 2:
                 consumer.resume(*(tp for tp in lane.paused if tp in consumer.assignment()))
                 lane.paused.clear()
+
+    def held(self) -> int:
+        """Records fetched and waiting behind a closed gate (see :class:`Gate`)."""
+        return sum(len(lane.queue) for lane in self._lanes.values() if not lane.topic.open)
 
     def _mark_handled(self, lane: _Lane, done: Collection[Any]) -> None:
         if not done:

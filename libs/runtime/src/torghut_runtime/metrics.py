@@ -30,6 +30,12 @@ class ConsumerMetrics:
             "torghut_lanes_stalled", "Consumer lanes whose records keep failing (their topic stands still).",
             registry=registry,
         )
+        self.records_held = Gauge(
+            "torghut_consumer_records_held",
+            "Records fetched and held, unhandled and uncommitted, because their topic's gate is closed "
+            "(a run-time switch such as a feature flag is off).",
+            registry=registry,
+        )
         self.published = Counter(
             "torghut_published_messages_total", "Messages published, by topic.", ["topic"], registry=registry,
         )

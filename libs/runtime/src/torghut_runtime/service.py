@@ -30,6 +30,7 @@ from .db import create_engine, migrate, migrations_at_head
 from .http import probe_routes
 from .http_input import DEFAULT_MAX_BODY_BYTES, RequestLimits
 from .kafka import Handler, KafkaWiring, build_broker
+from .lanes import Gate
 from .logs import configure_logging
 from .metrics import ConsumerMetrics
 from .settings import ServiceSettings
@@ -71,9 +72,10 @@ class ServiceRuntime:
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                claim_last: bool = False) -> None:
+                claim_last: bool = False, gate: Gate | None = None) -> None:
+        """See :meth:`KafkaWiring.consume`."""
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
-                           batch=batch, claim_last=claim_last)
+                           batch=batch, claim_last=claim_last, gate=gate)
 
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)

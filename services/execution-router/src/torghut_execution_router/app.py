@@ -15,6 +15,7 @@ from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_
 
 from .adapters.lean import LeanAdapter
 from .adapters.metrics import RouterMetrics
+from .adapters.order_feed import OrderFeedSwitch
 from .adapters.paper_venue import PaperVenue
 from .adapters.ratelimiter import RateLimiter
 from .adapters.store import ExecutionStore
@@ -37,7 +38,10 @@ class ExecutionRouterService:
     store: ExecutionStore
     metrics: RouterMetrics
     stream: AlpacaTradeUpdates | None
+    """Flags disabled: the trade-update stream run for the service's life (None: ALPACA_STREAM_ENABLED is off)."""
     flags: FeatureFlags | None = None
+    order_feed: OrderFeedSwitch | None = None
+    """Flags enabled: the stream, started and stopped by ``torghut_trading_order_feed_enabled``."""
 
 
 _POLICY_FLAGS = (Flag.LEAN_ENABLED, Flag.LEAN_FALLBACK_ENABLED, Flag.HONOUR_ADAPTER_HINT, Flag.LEAN_REQUIRE_HEALTHY)
@@ -76,7 +80,7 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
                   configure_logs: bool = True,
                   flag_settings: FeatureFlagSettings | None = None) -> ExecutionRouterService:
     """``flag_settings`` defaults to the environment (``TRADING_FEATURE_FLAGS_*``). The routing flags are
-    read per order; the order-feed flag only at start-up (a stream to start or stop is a restart)."""
+    read per order; the order-feed flag starts and stops the Alpaca stream when it flips."""
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=tracer_provider,
                              configure_logs=configure_logs)
     flags = wire_flags(runtime, "execution-router", settings, flag_settings)
@@ -135,19 +139,30 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
         runtime.background("lean-health", router.run_lean_health)
 
     stream: AlpacaTradeUpdates | None = None
-    if alpaca is not None and settings.alpaca_stream_enabled:
-        from .adapters.alpaca_stream import AlpacaTradeUpdates
-
-        assert settings.alpaca_api_key_id is not None and settings.alpaca_api_secret_key is not None
-        stream = AlpacaTradeUpdates(
-            api_key=settings.alpaca_api_key_id.get_secret_value(),
-            secret_key=settings.alpaca_api_secret_key.get_secret_value(), paper=settings.alpaca_paper,
-            url=settings.alpaca_stream_url, reconnect_min_s=settings.alpaca_stream_reconnect_min_s,
-            on_event=router.on_stream_event, on_connected=router.on_stream_connected,
-            on_lost_event=router.on_stream_connected, metrics=metrics)
+    order_feed: OrderFeedSwitch | None = None
+    if alpaca is not None and flags.enabled:
+        # Built whatever ALPACA_STREAM_ENABLED says: the flag may turn the feed on.
+        order_feed = OrderFeedSwitch(flags, lambda: trade_updates(settings, router, metrics))
+        runtime.background("alpaca-trade-updates", order_feed.run)
+    elif alpaca is not None and settings.alpaca_stream_enabled:
+        stream = trade_updates(settings, router, metrics)
         runtime.background("alpaca-trade-updates", stream.run)
     return ExecutionRouterService(runtime=runtime, router=router, store=store, metrics=metrics, stream=stream,
-                                  flags=flags)
+                                  flags=flags, order_feed=order_feed)
+
+
+def trade_updates(settings: ExecutionRouterSettings, router: ExecutionRouter,
+                  metrics: RouterMetrics) -> AlpacaTradeUpdates:
+    """A fresh Alpaca trade-update stream into ``router`` (each connection asks it to reconcile)."""
+    from .adapters.alpaca_stream import AlpacaTradeUpdates
+
+    assert settings.alpaca_api_key_id is not None and settings.alpaca_api_secret_key is not None
+    return AlpacaTradeUpdates(
+        api_key=settings.alpaca_api_key_id.get_secret_value(),
+        secret_key=settings.alpaca_api_secret_key.get_secret_value(), paper=settings.alpaca_paper,
+        url=settings.alpaca_stream_url, reconnect_min_s=settings.alpaca_stream_reconnect_min_s,
+        on_event=router.on_stream_event, on_connected=router.on_stream_connected,
+        on_lost_event=router.on_stream_connected, metrics=metrics)
 
 
 def build_runtime(settings: ExecutionRouterSettings) -> ServiceRuntime:

@@ -97,11 +97,13 @@ async def router_prefix(kafka_bootstrap: str, topic_namespace: str) -> str:
 
 @pytest.fixture
 def live_router(kafka_bootstrap: str, fresh_database_url: str, router_prefix: str) -> Callable[..., Any]:
-    """``live_router(**settings)`` -> an unstarted service on the real broker; run it with ``runtime.running()``."""
+    """``live_router(**settings)`` -> an unstarted service on the real broker; run it with ``runtime.running()``.
+    ``flag_settings=`` (feature flags) defaults to the environment."""
 
     def make(**overrides: Any) -> ExecutionRouterService:
+        flag_settings = overrides.pop("flag_settings", None)
         settings = _settings(kafka_bootstrap, fresh_database_url, router_prefix, **overrides)
         return build_service(settings, tracer_provider=build_tracer_provider("execution-router", None),
-                             configure_logs=False)
+                             configure_logs=False, flag_settings=flag_settings)
 
     return make

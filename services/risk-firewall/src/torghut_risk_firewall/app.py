@@ -31,6 +31,6 @@ def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagS
     runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, claim_last=True)
     runtime.consume(topics.TA_SIGNALS, handlers.on_signal, batch=settings.kafka_max_batch)
     runtime.consume(topics.DECISIONS, handlers.on_decision, claim_last=True)
-    runtime.add_routes(operator_routes(runtime.engine, settings.risk_limits, settings.torghut_account,
+    runtime.add_routes(operator_routes(runtime.engine, handlers, settings.torghut_account,
                                        settings.risk_operator_token))
     return runtime

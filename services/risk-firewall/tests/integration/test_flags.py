@@ -1,10 +1,13 @@
 """Feature flags: flipping ``torghut_trading_allow_shorts`` on the flag server changes the firewall's
-verdicts without a restart; a dead flag server puts the loosened limit back to its safe value."""
+verdicts without a restart, and the operator's ``/limits`` view with them; a dead flag server puts the
+loosened limit back to its safe value."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
+import httpx
 import pytest
 from torghut_contracts import topics
 from torghut_contracts.enums import VerdictOutcome
@@ -42,18 +45,37 @@ async def test_allow_shorts_flag_flips_verdicts_live_and_falls_back_safe(
         verdict = next(v for v in (rec.model(topics.RISK_VERDICTS) for rec in records) if v.decision_id == decision_id)
         return [] if verdict.outcome is VerdictOutcome.APPROVE else verdict.reason_codes
 
+    async def limits() -> dict[str, Any]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=firewall.asgi()), base_url="http://fw") as c:
+            view: dict[str, Any] = (await c.get("/api/risk/v1/limits")).json()
+            return view
+
+    def shorts(view: dict[str, Any]) -> tuple[bool, str]:
+        assert view["sources"]["allow_shorts"]["configured"] is False
+        return view["allow_shorts"], view["sources"]["allow_shorts"]["source"]
+
+    async def answered() -> bool:
+        return shorts(await limits()) == (False, "flag server")
+
     async with firewall.running():
         await open_market(firewall)
-        await eventually(lambda: _is(firewall, False), what="the first flag answer")
+        # off before the first answer too (its safe value): wait until the view says the server answered
+        await eventually(answered, what="the first flag answer")
         assert r.SHORTS_NOT_ALLOWED in await judge("short-1")
+        view = await limits()
+        assert shorts(view) == (False, "flag server")
+        # not in the served file: the flag server has no answer, so the configured value (clamp on)
+        assert (view["clamp_enabled"], view["sources"]["clamp_enabled"]["source"]) == (True, "fallback")
 
         flags_server.write(flag_features(**{SHORTS: True}))  # no restart
         await eventually(lambda: _is(firewall, True), what="the flag change")
         assert await judge("short-2") == []
+        assert shorts(await limits()) == (True, "flag server"), "the view shows the limit in force"
 
         flags_server.stop()  # fallback: the configured value (off), never the loosened one
         await eventually(lambda: _is(firewall, False), what="the fallback")
         assert r.SHORTS_NOT_ALLOWED in await judge("short-3")
+        assert shorts(await limits()) == (False, "fallback")
 
 
 async def _is(runtime: ServiceRuntime, value: bool) -> bool:

@@ -112,12 +112,12 @@ async def test_a_loss_latches_reducing_until_an_operator_resets_it(engine: Async
     still = await feed(engine, handlers.on_decision, decision(decision_id="still-latched"))
     assert still[0].message.outcome is VerdictOutcome.VETO
 
-    locked = Starlette(routes=operator_routes(engine, handlers.limits, ACCOUNT))
+    locked = Starlette(routes=operator_routes(engine, handlers, ACCOUNT))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=locked), base_url="http://firewall") as client:
         disabled = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset",
                                      json={"operator": "alice", "reason": "no token configured"})
         assert disabled.status_code == 503 and "RISK_OPERATOR_TOKEN" in disabled.json()["error"]
-    app = Starlette(routes=operator_routes(engine, handlers.limits, ACCOUNT, SecretStr("s3cret")))
+    app = Starlette(routes=operator_routes(engine, handlers, ACCOUNT, SecretStr("s3cret")))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://firewall") as client:
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             refused = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset", headers=headers,
@@ -131,7 +131,11 @@ async def test_a_loss_latches_reducing_until_an_operator_resets_it(engine: Async
         assert reset.status_code == 200 and reset.json()["cleared"] == [r.DAILY_LOSS_STOP]
         view = (await client.get(f"/api/risk/v1/accounts/{ACCOUNT}")).json()
         assert view["state"]["latches"] == [] and view["control"]["kill_switch"] is False
-        assert (await client.get("/api/risk/v1/limits")).json()["max_orders_per_minute"] == 120
+        limits = (await client.get("/api/risk/v1/limits")).json()
+        assert limits["max_orders_per_minute"] == 120
+        assert limits["sources"]["allow_shorts"] == {"source": "settings", "flag": "torghut_trading_allow_shorts",
+                                                     "configured": False}  # flags off: the settings
+        assert {v["source"] for v in limits["sources"].values()} == {"settings"}
         assert (await client.get("/api/risk/v1/accounts/nobody")).status_code == 404
     after = await feed(engine, handlers.on_decision, decision(decision_id="after-reset"))
     assert after[0].message.outcome is VerdictOutcome.APPROVE

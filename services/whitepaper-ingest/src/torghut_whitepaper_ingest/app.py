@@ -9,8 +9,8 @@ from starlette.routing import Route
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
-from torghut_runtime import ServiceRuntime
-from torghut_runtime.flags import FeatureFlagSettings, Flag, wire_flags
+from torghut_runtime import Gate, ServiceRuntime
+from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
 
 from .adapters.agentrun_client import AgentRunClient
 from .adapters.control_api import ControlApi
@@ -35,7 +35,8 @@ class WhitepaperService:
         self.settings = settings
         self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=tracer_provider,
                                       configure_logs=configure_logs)
-        # Both switches are read per request / per event; flags off, they are the settings' values.
+        # Auto-dispatch is read per event, the workflow switch per request and by the worker's gate
+        # (worker_gate); flags off, both are the settings' values.
         self.flags = flags = wire_flags(self.runtime, "whitepaper-ingest", settings, flag_settings)
         self.metrics = WhitepaperMetrics(self.runtime.registry)
         self.objects = objects or build_object_store(settings)
@@ -62,25 +63,25 @@ class WhitepaperService:
             metrics=self.metrics,
         )
         self.outbox = EventOutbox(self.runtime.engine, self._publish_run_event)
+
         def workflow_enabled() -> bool:
             return flags.value(Flag.WHITEPAPER_WORKFLOW_ENABLED)
 
         webhook = GithubWebhook(secret=settings.webhook_secret, enabled=workflow_enabled,
                                 max_body_bytes=settings.whitepaper_webhook_max_body_bytes,
                                 publish=self._publish_issue_event, metrics=self.metrics)
+        self.worker_gate = worker_gate(flags)
+        worker_registered = self.worker_gate is not None or settings.whitepaper_workflow_enabled
         control = ControlApi(settings=settings, engine=self.runtime.engine, workflow=self.workflow,
                              outbox=self.outbox, publish=self._publish_issue_event, metrics=self.metrics,
-                             worker_registered=settings.whitepaper_workflow_enabled,
+                             worker_registered=worker_registered, worker_gate=self.worker_gate,
                              object_store_kind=self.objects.kind, workflow_enabled=workflow_enabled)
         self.runtime.add_routes([Route("/webhooks/github", webhook.handle, methods=["POST"]), *control.routes()])
         self.runtime.max_request_bytes = 8 * settings.whitepaper_webhook_max_body_bytes  # the finalize payload
-        if settings.whitepaper_workflow_enabled:
+        if worker_registered:
             # Disabled means no consumer at all: nothing is read, so enabling later starts from the
-            # committed offsets instead of silently discarding what arrived meanwhile. The worker is
-            # fixed at start-up: the flag gates intake (webhook, replay, dispatch) live, but turning the
-            # workflow on by flag when the setting is off queues events on the topic until a restart
-            # with WHITEPAPER_WORKFLOW_ENABLED=true starts the worker (docs/feature-flags.md).
-            self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, self.workflow.on_issue_event)
+            # committed offsets instead of silently discarding what arrived meanwhile.
+            self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, self.workflow.on_issue_event, gate=self.worker_gate)
         self.runtime.on_closed(self.workflow.fetcher.aclose)
         self.runtime.on_closed(self.workflow.agentruns.aclose)
         self.runtime.background("run-event-outbox",
@@ -91,6 +92,18 @@ class WhitepaperService:
 
     async def _publish_run_event(self, event: WhitepaperRunEvent, headers: MessageHeaders) -> object:
         return await self.runtime.publish(topics.WHITEPAPER_RUNS, event, headers=headers)
+
+
+def worker_gate(flags: FeatureFlags) -> Gate | None:
+    """With flags enabled, the issue-event worker follows the workflow flag: always subscribed (the flag
+    may turn the workflow on whatever the setting says), its events held on the topic while the flag is
+    off and handled from where they wait once it is on. ``None`` with flags disabled: the worker is
+    there or not by the setting alone, as without flags."""
+    if not flags.enabled:
+        return None
+    gate = Gate(flags.value(Flag.WHITEPAPER_WORKFLOW_ENABLED))
+    flags.on_change(Flag.WHITEPAPER_WORKFLOW_ENABLED, gate.set)
+    return gate
 
 
 def build_runtime(settings: WhitepaperSettings) -> ServiceRuntime:

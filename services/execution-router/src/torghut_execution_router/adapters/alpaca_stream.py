@@ -47,14 +47,25 @@ class AlpacaTradeUpdates:
         self.on_event = on_event
         self.on_lost_event = on_lost_event
         self.metrics = metrics
+        self._closing = False
 
     async def run(self) -> None:
+        if self._closing:
+            return
         self.stream.subscribe_trade_updates(self._handle)
         try:
             await self.stream._run_forever()
         finally:
             with contextlib.suppress(Exception):
                 await self.stream.close()
+
+    async def close(self) -> None:
+        """Stop reading (the order-feed flag turned off): the update being recorded finishes, the socket
+        closes and :meth:`run` returns. What arrives afterwards is not read; the next connection's
+        reconciliation, and the periodic one meanwhile, bring it in."""
+        self._closing = True
+        await self.stream.stop_ws()  # no reconnection; the read loop stops at its next turn
+        await self.stream.close()  # which is now: the pending read ends with the socket
 
     async def _handle(self, message: Any) -> None:
         data = message.get("data") if isinstance(message, dict) else None

@@ -70,6 +70,21 @@ class FirewallMetrics:
                                       registry=registry)
 
 
+@dataclass(frozen=True)
+class FlaggedLimit:
+    """A risk limit an operator may flip by flag, as it is in force now, and why."""
+
+    name: str
+    """The :class:`RiskLimits` field."""
+    flag: Flag
+    value: bool
+    configured: bool
+    """Its value in the configured limits (file and environment)."""
+    source: str
+    """``flag server`` (the server's answer), ``fallback`` (flags on but no answer for it: the configured
+    value, or the safe one for a limit that loosens safety) or ``settings`` (flags off)."""
+
+
 @dataclass
 class FirewallHandlers:
     account: str
@@ -92,6 +107,17 @@ class FirewallHandlers:
             limits = RiskLimits.model_validate({**self.limits.model_dump(), **fields})
             self._limits_by_flags[key] = limits
         return limits
+
+    def flagged_limits(self) -> list[FlaggedLimit]:
+        """Where each flag-backed field of :meth:`current_limits` comes from, for the operator's view."""
+        limits = self.current_limits()
+        return [FlaggedLimit(name, flag, getattr(limits, name), getattr(self.limits, name), self._source(flag))
+                for flag, name in LIMIT_FLAGS]
+
+    def _source(self, flag: Flag) -> str:
+        if self.flags is None or not self.flags.enabled:
+            return "settings"
+        return "flag server" if self.flags.source(flag) == "server" else "fallback"
 
     # -- decisions ---------------------------------------------------------------------------------
     async def on_decision(self, inbound: Inbound[Decision], conn: AsyncConnection) -> list[Outgoing]:

@@ -1,4 +1,4 @@
-"""Operator HTTP routes: read the account's state and limits; reset latched stops.
+"""Operator HTTP routes: read the account's state and the limits in force; reset latched stops.
 
 A latched stop (daily loss, drawdown, not flat in time) keeps the account REDUCING until an
 operator resets it here, on purpose: a control command that merely re-states ACTIVE (say, to
@@ -11,6 +11,7 @@ import hmac
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -24,8 +25,27 @@ from ..domain.control import effective_control
 from ..domain.exposure import account_exposure, pending_by_symbol
 from ..domain.limits import RiskLimits
 from . import store
+from .handlers import FlaggedLimit
 
 MAX_BODY_BYTES = 16_384
+
+
+class LimitsInForce(Protocol):
+    """What the firewall judges by now (:class:`~.handlers.FirewallHandlers`)."""
+
+    def current_limits(self) -> RiskLimits: ...
+
+    def flagged_limits(self) -> list[FlaggedLimit]: ...
+
+
+def limits_view(limits: LimitsInForce) -> dict[str, Any]:
+    """Every limit as it is in force (the flag-adjusted values, not just the file), and under ``sources``
+    where each flag-backed one comes from, so an operator sees what is actually applied and why.
+    Every other limit is the configured one."""
+    view: dict[str, Any] = json.loads(limits.current_limits().model_dump_json())
+    view["sources"] = {f.name: {"source": f.source, "flag": f.flag.key, "configured": f.configured}
+                       for f in limits.flagged_limits()}
+    return view
 
 
 class LatchReset(BaseModel):
@@ -45,10 +65,10 @@ def _refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:
     return None
 
 
-def operator_routes(engine: AsyncEngine, limits: RiskLimits, managed_account: str,
+def operator_routes(engine: AsyncEngine, limits: LimitsInForce, managed_account: str,
                     operator_token: SecretStr | None = None) -> list[Route]:
     async def get_limits(request: Request) -> JSONResponse:
-        return JSONResponse(json.loads(limits.model_dump_json()))
+        return JSONResponse(limits_view(limits))
 
     async def get_account(request: Request) -> JSONResponse:
         account = request.path_params["account"]

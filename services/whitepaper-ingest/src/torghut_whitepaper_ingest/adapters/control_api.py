@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
+from torghut_runtime.lanes import Gate
 
 from ..domain import ids
 from ..domain.finalize import FinalizePayload
@@ -59,7 +60,8 @@ def token_matches(expected: str, presented: str | None) -> bool:
 class ControlApi:
     def __init__(self, *, settings: WhitepaperSettings, engine: AsyncEngine, workflow: Workflow, outbox: EventOutbox,
                  publish: PublishIssueEvent, metrics: WhitepaperMetrics, worker_registered: bool,
-                 object_store_kind: str, workflow_enabled: Callable[[], bool] | None = None) -> None:
+                 object_store_kind: str, workflow_enabled: Callable[[], bool] | None = None,
+                 worker_gate: Gate | None = None) -> None:
         self.settings = settings
         self._workflow_enabled = workflow_enabled or (lambda: settings.whitepaper_workflow_enabled)
         self.engine = engine
@@ -68,7 +70,13 @@ class ControlApi:
         self.publish = publish
         self.metrics = metrics
         self.worker_registered = worker_registered
+        self.worker_gate = worker_gate
         self.object_store_kind = object_store_kind
+
+    @property
+    def worker_running(self) -> bool:
+        """The worker handles issue events now: subscribed, and not held by the workflow flag."""
+        return self.worker_registered and (self.worker_gate is None or self.worker_gate.is_open)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -104,7 +112,8 @@ class ControlApi:
         s = self.settings
         return JSONResponse({
             "workflow_enabled": self._workflow_enabled(),
-            "worker_running": self.worker_registered,
+            "worker_running": self.worker_running,
+            "worker_registered": self.worker_registered,
             "agentrun_auto_dispatch": self.workflow.auto_dispatch,
             "requeue_comment_keyword": s.whitepaper_requeue_comment_keyword,
             "control_auth_enabled": True,
