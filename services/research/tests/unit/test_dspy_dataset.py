@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_each_label_carries_its_bars_janus_event_computed_by_hand(dump: Path) ->
         series.setdefault(signal["symbol"], []).append(signal)
     returns: dict[tuple[str, int], float] = {}
     for symbol, bars in series.items():
-        for bar, following in zip(bars, bars[1:], strict=False):
+        for bar, following in itertools.pairwise(bars):
             returns[(symbol, bar["seq"])] = float(following["price"]) / float(bar["price"]) - 1
     at_time: dict[str, list[float]] = {}
     for signal in signals:

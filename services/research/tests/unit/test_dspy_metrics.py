@@ -84,7 +84,7 @@ def test_the_dspy_metrics_score_floats_and_accept_traces_by_their_rule() -> None
 def test_the_hgrm_metric_refuses_a_data_set_without_janus_events() -> None:
     old = row(0.01, "long")
     del old["label"]["janusEvent"]
-    with pytest.raises(InputError, match="label.janusEvent: missing"):
+    with pytest.raises(InputError, match=r"label\.janusEvent: missing"):
         compile_metric(JANUS_HGRM, [old], CONFIG, "dspy-dataset.json")
     with pytest.raises(InputError, match="--metric 'accuracy'"):
         compile_metric("accuracy", [old], CONFIG, "dspy-dataset.json")
