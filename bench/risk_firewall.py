@@ -114,7 +114,7 @@ async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: i
     names = [prefix + s.name for s in specs]
     await create_test_topics(bootstrap, names + [n + ".dlq" for n in names])
     settings = test_settings(RiskFirewallSettings, kafka_bootstrap=bootstrap, database_url=database_url,
-                             topic_prefix=prefix, service_name="risk-firewall", risk_clock="event",
+                             topic_prefix=prefix, service_name="risk-firewall", clock="event",
                              log_level="WARNING",
                              risk_limits=RiskLimits(cooldown_s=Decimal(0), max_orders_per_second=199,
                                                     max_orders_per_minute=199))

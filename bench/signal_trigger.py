@@ -78,7 +78,8 @@ async def produce_all(bootstrap: str, topic: str, payloads: list[tuple[str, byte
 
 async def measure_service(bootstrap: str, database_url: str, prefix: str, total: int, mode: str) -> float:
     settings = test_settings(SignalTriggerSettings, kafka_bootstrap=bootstrap, database_url=database_url,
-                             topic_prefix=prefix, service_name="signal-trigger-bench", trigger_mode=mode,
+                             topic_prefix=prefix, service_name="signal-trigger-bench",
+                             clock="event" if mode == "replay" else "wall",
                              log_level="WARNING")
     service = build_service(settings, configure_logs=False)
     evaluated = service.metrics.signals.labels(source="kafka")
@@ -184,14 +185,15 @@ def run(stack: EmbeddedStack, *, signals: int = DEFAULT_SIGNALS, mode: str = "re
     """Run the benchmark on a started stack; returns the figures (for ``make bench`` to aggregate).
 
     Synchronous (it runs its own event loop): call it from plain code, not from inside a loop.
-    ``mode`` is the service's TRIGGER_MODE: replay also keeps the stream watermark in Postgres.
+    ``mode`` replay runs the service with ``CLOCK=event`` (it also keeps the stream watermark in Postgres),
+    live with ``CLOCK=wall``.
     """
     return asyncio.run(_run(stack.kafka_bootstrap, stack.database_url, signals, mode))
 
 
 def report(figures: dict[str, Any]) -> str:
     return "\n".join([
-        f"signal-trigger benchmark ({figures['signals']} signals, TRIGGER_MODE={figures['mode']}, same Tansu broker)",
+        f"signal-trigger benchmark ({figures['signals']} signals, {figures['mode']} mode, same Tansu broker)",
         f"  signal-trigger service          {figures['service_signals_per_s']:>10,.1f} signals/s",
         f"  runtime floor (no-op handler)   {figures['runtime_floor_per_s']:>10,.1f} records/s",
         f"  aiokafka passthrough per record {figures['passthrough_per_record_per_s']:>10,.1f} records/s",

@@ -106,7 +106,7 @@ async def test_the_demo_session_through_the_lane_to_a_running_signal_trigger(
 
     service = ServiceProcess("signal-trigger", "torghut_signal_trigger", {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "DATABASE_URL": fresh_database_url,
-        "TOPIC_PREFIX": topic_namespace, "TRIGGER_MODE": "replay", "STRATEGIES_PATH": str(patch),
+        "TOPIC_PREFIX": topic_namespace, "CLOCK": "event", "STRATEGIES_PATH": str(patch),
         "SIGNAL_MAX_STALENESS_MS": str(STALENESS_MS), "KAFKA_SESSION_TIMEOUT_MS": "1000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "200"}, tmp_path / "logs")
     service.start()

@@ -15,6 +15,14 @@ class Action(StrEnum):
     SELL = "sell"
     HOLD = "hold"
 
+    @property
+    def side(self) -> Side | None:
+        """The order side this action trades on, None for a hold (it places no order).
+
+        Defined here so that every reader of a decision maps its action to an order side the same way.
+        """
+        return None if self is Action.HOLD else Side(self.value)
+
 
 class OrderType(StrEnum):
     MARKET = "market"
@@ -68,6 +76,10 @@ class TradeEvent(StrEnum):
     ORDER_CANCEL_REJECTED = "order_cancel_rejected"
     ACCEPTED = "accepted"
     HELD = "held"
+
+
+FILL_EVENTS: frozenset[TradeEvent] = frozenset({TradeEvent.FILL, TradeEvent.PARTIAL_FILL})
+"""The trade-update events that carry a fill: the ones that move a position and realise P&L."""
 
 
 class OrderStatus(StrEnum):

@@ -6,10 +6,14 @@ import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+import structlog
+
 from .service import ServiceRuntime
 from .settings import ConfigError, ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
+
+log = structlog.get_logger("torghut.runtime")
 
 
 def serve(program: str, load: Callable[[], S], build: Callable[[S], ServiceRuntime]) -> None:
@@ -19,8 +23,18 @@ def serve(program: str, load: Callable[[], S], build: Callable[[S], ServiceRunti
     one must stop start-up with the same readable message, never a traceback.
     """
     try:
-        runtime = build(load())
+        settings = load()
+        runtime = build(settings)
     except ConfigError as exc:
         print(f"{program}: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    warn_renamed_variables(settings)
     runtime.run()
+
+
+def warn_renamed_variables(settings: ServiceSettings) -> None:
+    """One warning per deprecated variable name in use, once logging is configured (by ``build``)."""
+    for renamed in settings.renamed_variables_in_use:
+        log.warning("deprecated environment variable", variable=renamed.old, replaced_by=renamed.new,
+                    hint=f"set {renamed.new}={getattr(settings, renamed.field)} instead; {renamed.old} "
+                         "will stop being read")

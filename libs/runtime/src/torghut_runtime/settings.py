@@ -3,13 +3,20 @@
 Every service subclasses :class:`ServiceSettings`. A missing or malformed variable stops start-up
 with :class:`ConfigError`, whose message names the environment variable, because a trading
 service that guesses its configuration is worse than one that does not start.
+
+A renamed variable keeps working under its old name (:class:`RenamedVariable`): the service reads it,
+logs a deprecation warning at start-up naming the new one, and refuses to start when the old and the
+new name are both set and disagree, because guessing which one the operator meant is guessing.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -17,6 +24,65 @@ S = TypeVar("S", bound=BaseSettings)
 
 class ConfigError(RuntimeError):
     """Start-up configuration is missing or malformed; the message names every bad variable."""
+
+
+Clock = Literal["wall", "event"]
+"""The time a service judges its time-dependent rules at (the ``CLOCK`` variable): ``wall`` the
+clock (live), ``event`` each message's own event time (replaying a recorded session, a backtest).
+One name and one pair of values for every service, so a replay is switched the same way everywhere."""
+
+
+@dataclass(frozen=True)
+class RenamedVariable:
+    """An environment variable that was renamed: the old name is still read, as deprecated.
+
+    ``values`` maps every value the old variable took to the new variable's value (the identity when
+    only the name changed); any other value stops start-up naming the old variable.
+    """
+
+    old: str
+    new: str
+    values: Mapping[str, str]
+
+    @property
+    def field(self) -> str:
+        """The settings field the new variable sets."""
+        return self.new.lower()
+
+
+def renamed_clock(old: str, *, wall: str = "wall", event: str = "event") -> RenamedVariable:
+    """A service's former name for ``CLOCK``; ``wall`` and ``event`` are its former words for those values."""
+    return RenamedVariable(old, "CLOCK", {wall: "wall", event: "event"})
+
+
+def fold_renamed_variables(owner: str, renamed: tuple[RenamedVariable, ...], data: dict[str, Any],
+                           environ: Mapping[str, str]) -> tuple[dict[str, Any], tuple[RenamedVariable, ...]]:
+    """The settings input with each old variable's value moved to its new field, and the old names in use.
+
+    An old variable is read from the keyword arguments (its lower-case name) or else the environment
+    (any case, as pydantic-settings reads it). Set together with its new name to a different value,
+    or to a value it never took, it raises :class:`ConfigError` naming the variables.
+    """
+    upper_environ = {name.upper(): value for name, value in environ.items()}
+    folded, in_use = dict(data), []
+    for variable in renamed:
+        old_value = folded.pop(variable.old.lower(), None)
+        if old_value is None:
+            old_value = upper_environ.get(variable.old.upper())
+        if old_value is None:
+            continue
+        value = variable.values.get(str(old_value))
+        if value is None:
+            raise ConfigError(f"{owner}: {variable.old} {str(old_value)!r} is not one of {sorted(variable.values)} "
+                              f"({variable.old} is deprecated: set {variable.new} instead)")
+        current = folded.get(variable.field)
+        if current is not None and str(current) != value:
+            raise ConfigError(f"{owner}: {variable.new}={str(current)!r} and the deprecated {variable.old}="
+                              f"{str(old_value)!r} (meaning {variable.new}={value!r}) disagree: "
+                              f"set only {variable.new}")
+        folded[variable.field] = value
+        in_use.append(variable)
+    return folded, tuple(in_use)
 
 
 class ServiceSettings(BaseSettings):
@@ -46,6 +112,25 @@ class ServiceSettings(BaseSettings):
     processed_retention_days: float = Field(
         default=35.0, gt=0, description="Tracking records older than this are pruned (keep >= topic retention).")
     graceful_timeout_s: float = Field(default=15.0, gt=0)
+
+    #: Former names of this service's variables, still read (see :class:`RenamedVariable`).
+    renamed_variables: ClassVar[tuple[RenamedVariable, ...]] = ()
+    _renamed_in_use: tuple[RenamedVariable, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _read_renamed_variables(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if not cls.renamed_variables or not isinstance(data, dict):
+            return handler(data)
+        data, in_use = fold_renamed_variables(cls.__name__, cls.renamed_variables, data, os.environ)
+        settings = handler(data)
+        settings._renamed_in_use = in_use
+        return settings
+
+    @property
+    def renamed_variables_in_use(self) -> tuple[RenamedVariable, ...]:
+        """The deprecated names this configuration was given: warned about at start-up."""
+        return self._renamed_in_use
 
     @property
     def schema_name(self) -> str:

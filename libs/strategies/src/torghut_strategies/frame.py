@@ -2,7 +2,7 @@
 
 :func:`.engine.evaluate` takes one signal at a time, as signal-trigger receives them; a backtest over
 a million signals cannot afford that per-record Python. :func:`scan` reaches the same triggers in
-three passes, replaying the stream as signal-trigger does in ``TRIGGER_MODE=replay`` (the reference
+three passes, replaying the stream as signal-trigger does in ``CLOCK=event`` (the reference
 time is the stream watermark, the largest event time seen so far):
 
 1. **sequence**, per (symbol, bar window), vectorised: a signal reaches the strategies' memory only

@@ -54,9 +54,9 @@ def spread_bps(signal: TaSignal) -> Decimal | None:
     None when there is no two-sided quote. Taking the wider of the computed and reported spreads
     means a disagreement between them can only make the gate stricter.
     """
-    if signal.bid is None or signal.ask is None:
+    mid = signal.quote_mid
+    if mid is None or signal.bid is None or signal.ask is None:
         return None
-    mid = (signal.bid + signal.ask) / 2
     computed = (signal.ask - signal.bid) / mid * _BPS
     if signal.spread_bps is not None:
         return max(computed, signal.spread_bps)

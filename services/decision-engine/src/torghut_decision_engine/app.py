@@ -129,7 +129,7 @@ def build(settings: DecisionEngineSettings, *, lm: Any | None = None, configure_
     policy = RunPolicy(run_timeout=timedelta(seconds=settings.decision_engine_run_timeout_s), lease_ttl=lease_ttl,
                        retention=timedelta(days=settings.decision_engine_retention_days), rules=rule_config(settings),
                        required_by_strategy=required_domains_source(settings, flags),
-                       event_clock=settings.decision_engine_clock == "event")
+                       event_clock=settings.clock == "event")
     manager = RunManager(store, signals, policy, engine_version=engine_version(),
                          reviewer=build_reviewer(settings, lm), metrics=RunMetrics(runtime.registry))
     api = DecisionEngineApi(manager, signals, StreamSettings(

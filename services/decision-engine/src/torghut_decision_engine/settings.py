@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
+from torghut_runtime.settings import Clock, renamed_clock
 
 from .domain.skills import SKILL_NAMES
 
@@ -28,6 +29,8 @@ def _known_domains(domains: list[str], variable: str) -> list[str]:
 
 
 class DecisionEngineSettings(ServiceSettings):
+    renamed_variables = (renamed_clock("DECISION_ENGINE_CLOCK"),)
+
     service_name: str = Field(default="decision-engine", min_length=1)
 
     # -- streaming and run lifecycle ---------------------------------------------------------------
@@ -48,9 +51,10 @@ class DecisionEngineSettings(ServiceSettings):
                     "crashed or restarted) is failed with code 'engine_restarted'.")
     decision_engine_retention_days: float = Field(
         default=7.0, gt=0, description="Finished runs and their events are deleted after this many days.")
-    decision_engine_clock: Literal["wall", "event"] = Field(
+    clock: Clock = Field(
         default="wall", description="'event' judges freshness as of each trigger's event time (replaying a "
-                                    "recorded session); 'wall' uses the clock (live).")
+                                    "recorded session); 'wall' uses the clock (live). Formerly "
+                                    "DECISION_ENGINE_CLOCK.")
     decision_engine_fault_injection: bool = Field(
         default=False, description="Honour the x-torghut-fault request header (tests only). Off: the header is "
                                    "ignored.")

@@ -416,7 +416,7 @@ async def test_the_event_clock_judges_a_recorded_session_as_of_its_trigger(
         engine_server: EngineServer, make_body: BodyFactory) -> None:
     recorded = datetime(2026, 2, 12, 15, 31, 2, tzinfo=UTC)
     body = make_body(now=recorded, portfolio={"as_of": recorded.isoformat()})
-    async with engine_server(decision_engine_clock="event") as (base, _), \
+    async with engine_server(clock="event") as (base, _), \
             httpx.AsyncClient(base_url=base, timeout=10) as client:
         replayed = await read_stream(client, "POST", STREAM_PATH, body=body)
     async with engine_server() as (base, _), httpx.AsyncClient(base_url=base, timeout=10) as client:

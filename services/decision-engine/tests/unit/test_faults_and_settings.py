@@ -80,3 +80,24 @@ def test_a_bad_setting_stops_start_up_with_exit_code_2(monkeypatch: pytest.Monke
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "KAFKA_BOOTSTRAP_SERVERS is required" in err and "DECISION_ENGINE_RUN_TIMEOUT_S" in err
+
+
+@pytest.mark.parametrize(("env", "clock", "deprecated"), [
+    ({"CLOCK": "event"}, "event", []),
+    ({"DECISION_ENGINE_CLOCK": "event"}, "event", ["DECISION_ENGINE_CLOCK"]),   # warned about at start-up
+])
+def test_clock_and_its_former_name(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], clock: str,
+                                   deprecated: list[str]) -> None:
+    for name in ("CLOCK", "DECISION_ENGINE_CLOCK"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(DecisionEngineSettings, **REQUIRED)
+    assert settings.clock == clock and [r.old for r in settings.renamed_variables_in_use] == deprecated
+
+
+def test_clock_and_decision_engine_clock_disagreeing_stop_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOCK", "wall")
+    monkeypatch.setenv("DECISION_ENGINE_CLOCK", "event")
+    with pytest.raises(ConfigError, match="CLOCK='wall' and the deprecated DECISION_ENGINE_CLOCK='event'"):
+        load_settings(DecisionEngineSettings, **REQUIRED)

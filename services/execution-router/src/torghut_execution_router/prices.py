@@ -28,10 +28,8 @@ RecordAll = Callable[[Iterable[VenueEvent], AsyncConnection], Awaitable[Any]]
 
 
 def quote_of(signal: TaSignal) -> Quote | None:
-    """The signal's price (or its bid/ask midpoint); ``None`` when it carries none: no price, no fill."""
-    price = signal.price
-    if price is None and signal.bid is not None and signal.ask is not None:
-        price = (signal.bid + signal.ask) / 2
+    """The signal's mark price (``TaSignal.mark_price``); ``None`` when it carries none: no price, no fill."""
+    price = signal.mark_price
     if price is None:
         return None
     return Quote(signal.symbol, Decimal(price), signal.event_ts, signal.seq)

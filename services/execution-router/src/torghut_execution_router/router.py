@@ -24,9 +24,10 @@ import structlog
 from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
-from torghut_contracts.enums import Adapter, OrderStatus, TradeEvent
+from torghut_contracts.enums import FILL_EVENTS, Adapter, OrderStatus, TradeEvent
 from torghut_contracts.headers import MessageHeaders, derived_message_id
 from torghut_contracts.models import AccountSnapshot, ApprovedOrder, ControlCommand, TradeUpdate
+from torghut_contracts.posture import applies_to, posture_for
 from torghut_runtime import Inbound, Outgoing, after_commit
 
 from .adapters.lean import LeanAdapter
@@ -34,8 +35,8 @@ from .adapters.metrics import RouterMetrics
 from .adapters.paper_venue import PaperVenue
 from .adapters.store import ExecutionRow, ExecutionStore, PendingPublication, SubmitState
 from .adapters.venue import AccountSource, SubmitKind, SubmitOutcome, Venue, VenueFailure, VenueUnavailable
-from .domain.control import concerns, effective_posture
-from .domain.orders import FILL_EVENTS, EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
+from .domain.control import block_reason, cancels_open_orders
+from .domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
 from .domain.routing import RouteDecision, RoutingPolicy, choose_route
 from .prices import PriceSignalHandler
 
@@ -225,15 +226,15 @@ class ExecutionRouter:
                          correlation_id=row.correlation_id) for update in updates]
 
     async def _refusal(self, order: ApprovedOrder, conn: AsyncConnection | None = None) -> str | None:
-        posture = effective_posture(await self.store.control_commands(conn), self.account)
-        if posture.block_reason is not None and self.control_read_through is not None:
+        refusal = block_reason(posture_for(await self.store.control_commands(conn), self.account))
+        if refusal is not None and self.control_read_through is not None:
             # The order may have been read before a command produced ahead of it (say, the one that
             # turned the kill switch off): judge it on every command on the topic now, or, if they
             # are not applied in time, on what is known (still a refusal: fail closed).
             if await self.control_read_through():
-                posture = effective_posture(await self.store.control_commands(conn), self.account)
-        if posture.block_reason is not None:
-            return posture.block_reason
+                refusal = block_reason(posture_for(await self.store.control_commands(conn), self.account))
+        if refusal is not None:
+            return refusal
         if self.max_order_age_s > 0 and self.clock() - order.approved_at > timedelta(seconds=self.max_order_age_s):
             return "order_stale"
         return None
@@ -306,14 +307,13 @@ class ExecutionRouter:
 
     async def on_control(self, inbound: Inbound[ControlCommand], conn: AsyncConnection) -> list[Outgoing]:
         command = inbound.payload
-        if not concerns(command, self.account):
+        if not applies_to(command, self.account):
             return []
         applied = await self.store.save_control(command)
-        posture = effective_posture(await self.store.control_commands(), self.account)
+        cancels = cancels_open_orders(posture_for(await self.store.control_commands(), self.account))
         log.info("control command", scope=command.scope, kill_switch=command.kill_switch,
-                 trading_state=command.trading_state.value, applied=applied,
-                 cancels_open_orders=posture.cancels_open_orders)
-        if applied and posture.cancels_open_orders:
+                 trading_state=command.trading_state.value, applied=applied, cancels_open_orders=cancels)
+        if applied and cancels:
             await self.cancel_open_orders()
         return []
 
@@ -430,8 +430,7 @@ class ExecutionRouter:
             if reasons:
                 await self.recover_stale_claims()
                 await self.reconcile_all(sorted(reasons)[0])
-            posture = effective_posture(await self.store.control_commands(), self.account)
-            if posture.cancels_open_orders:
+            if cancels_open_orders(posture_for(await self.store.control_commands(), self.account)):
                 await self.cancel_open_orders()
             reasons = await self.reconcile_wake.wait(self.reconcile_interval_s)
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from torghut_contracts.enums import Adapter, TradingState
 from torghut_contracts.models import ControlCommand
-from torghut_execution_router.domain.control import UNKNOWN_POSTURE, effective_posture, supersedes
+from torghut_contracts.posture import TradingPosture, posture_for
+from torghut_execution_router.domain.control import block_reason, cancels_open_orders
 from torghut_execution_router.domain.routing import RouteDecision, RoutingPolicy, choose_route
 
 A, L, P = Adapter.ALPACA, Adapter.LEAN, Adapter.PAPER
@@ -51,23 +52,23 @@ def cmd(scope: str, kill: bool = False, state: TradingState = TradingState.ACTIV
     ([], "control_state_unknown", False),                      # kill switch on until an operator says otherwise...
     ([cmd("other-account", kill=False)], "control_state_unknown", False),
     ([cmd("global")], None, False),
-    ([cmd("paper-main")], None, False),
+    # Without a global command the kill switch stays on: an account command alone cannot lift it
+    # (it used to here; the posture is now the one the risk firewall has always used).
+    ([cmd("paper-main")], "control_state_unknown", False),
+    ([cmd("paper-main", state=TradingState.REDUCING)], "control_state_unknown", False),
+    ([cmd("paper-main", kill=True)], "kill_switch_enabled", True),              # ...but can add a stop
+    ([cmd("paper-main", state=TradingState.HALTED)], "trading_halted", True),
     ([cmd("global", kill=True)], "kill_switch_enabled", True),
     ([cmd("global"), cmd("paper-main", kill=True)], "kill_switch_enabled", True),
     ([cmd("global", state=TradingState.HALTED), cmd("paper-main")], "trading_halted", True),
     ([cmd("global", state=TradingState.REDUCING)], None, False),  # the firewall enforces REDUCING
 ])
 def test_posture_most_restrictive_wins(commands: list[ControlCommand], block: str | None, cancels: bool) -> None:
-    posture = effective_posture({c.scope: c for c in commands}, "paper-main")
-    assert posture.block_reason == block
-    assert posture.cancels_open_orders is cancels
+    posture = posture_for({c.scope: c for c in commands}, "paper-main")
+    assert block_reason(posture) == block
+    assert cancels_open_orders(posture) is cancels
 
 
 def test_unknown_posture_places_nothing_and_cancels_nothing() -> None:
-    assert UNKNOWN_POSTURE.block_reason == "control_state_unknown" and not UNKNOWN_POSTURE.cancels_open_orders
-
-
-def test_an_older_command_never_replaces_a_newer_one() -> None:
-    assert supersedes(cmd("global", at=2), cmd("global", at=1))
-    assert not supersedes(cmd("global", at=1), cmd("global", at=2))
-    assert supersedes(cmd("global", at=1), None)
+    unknown = TradingPosture()
+    assert block_reason(unknown) == "control_state_unknown" and not cancels_open_orders(unknown)

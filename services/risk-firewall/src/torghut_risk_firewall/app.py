@@ -21,11 +21,12 @@ def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagS
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, **runtime_kwargs)  # type: ignore[arg-type]
     flags = wire_flags(runtime, "risk-firewall", settings, flag_settings)
     handlers = FirewallHandlers(account=settings.torghut_account, limits=settings.risk_limits,
-                                clock=make_clock(settings.risk_clock), metrics=FirewallMetrics(runtime.registry),
+                                clock=make_clock(settings.clock), metrics=FirewallMetrics(runtime.registry),
                                 flags=flags)
     # Control first: at start-up the compacted posture is read before decisions are judged as far as
     # the broker allows; until then the default posture (kill switch on) vetoes everything.
     # Every handler works in its transaction alone (claim_last): each claims its tracking record last.
+    runtime.produces(topics.RISK_VERDICTS, topics.ORDERS_APPROVED)
     runtime.consume(topics.CONTROL, handlers.on_control, claim_last=True)
     runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
     runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, claim_last=True)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 from torghut_runtime import ConfigError, ServiceSettings
+from torghut_runtime.settings import Clock, renamed_clock
 
 from .domain.limits import RiskLimits
 
@@ -26,14 +27,15 @@ LIMITS_ENV_PREFIX = "RISK_LIMITS__"
 
 class RiskFirewallSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_nested_delimiter="__")
+    renamed_variables = (renamed_clock("RISK_CLOCK"),)
 
     service_name: str = Field(default="risk-firewall", min_length=1)
     torghut_account: str = Field(default="paper-main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
                                  description="The account this firewall owns; other accounts' decisions are vetoed.")
-    risk_clock: Literal["wall", "event"] = Field(
+    clock: Clock = Field(
         default="wall",
         description="'wall': judge at the wall-clock time (live, catches a backlog of old decisions); "
-                    "'event': judge at the event's own time (replays, backtests).")
+                    "'event': judge at the event's own time (replays, backtests). Formerly RISK_CLOCK.")
     risk_operator_token: SecretStr | None = Field(
         default=None, description="Bearer token for POST .../latches/reset; unset disables resets (503).")
     risk_limits_file: Path | None = Field(default=None, description="YAML or JSON file with risk limits.")

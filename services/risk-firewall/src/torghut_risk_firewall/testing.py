@@ -16,13 +16,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts.enums import Action, OrderType
 from torghut_contracts.models import Decision, DecisionIntent, EngineProvenance, OrderConstraints
+from torghut_contracts.posture import TradingPosture
 
 from .domain.limits import RiskLimits
-from .domain.state import ControlState, Mark, MarketState, OpenOrder, PortfolioState
+from .domain.state import Mark, MarketState, OpenOrder, PortfolioState
 
 NOW = datetime(2026, 2, 12, 16, 0, tzinfo=UTC)  # 11:00 America/New_York, a Thursday
 ACCOUNT = "paper-main"
-ACTIVE = ControlState(kill_switch=False)
+ACTIVE = TradingPosture(kill_switch=False)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition") -> None:

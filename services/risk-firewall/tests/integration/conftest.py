@@ -39,7 +39,7 @@ def make_firewall(kafka_bootstrap: str, fresh_database_url: str,
     def make(**limits: Any) -> ServiceRuntime:
         settings = test_settings(RiskFirewallSettings, kafka_bootstrap=kafka_bootstrap,
                                  database_url=fresh_database_url, topic_prefix=prefix, service_name="risk-firewall",
-                                 risk_clock="event", risk_limits=RiskLimits(**limits))
+                                 clock="event", risk_limits=RiskLimits(**limits))
         return build_runtime(settings, tracer_provider=build_tracer_provider("risk-firewall", None),
                              configure_logs=False)
 

@@ -31,7 +31,7 @@ async def test_allow_shorts_flag_flips_verdicts_live_and_falls_back_safe(
         send: Callable[..., Awaitable[None]], open_market: Callable[[ServiceRuntime], Awaitable[None]]) -> None:
     flags_server.write(flag_features(**{SHORTS: False}))
     settings = test_settings(RiskFirewallSettings, kafka_bootstrap=kafka_bootstrap, database_url=fresh_database_url,
-                             topic_prefix=prefix, service_name="risk-firewall", risk_clock="event",
+                             topic_prefix=prefix, service_name="risk-firewall", clock="event",
                              risk_limits=RiskLimits(cooldown_s=0))
     firewall = build_runtime(settings, flag_settings=flag_settings(flags_server.url),
                              tracer_provider=build_tracer_provider("risk-firewall", None), configure_logs=False)

@@ -12,15 +12,16 @@ from typing import Any
 
 import pytest
 from torghut_contracts.enums import Side, TradingState
+from torghut_contracts.posture import TradingPosture
 from torghut_risk_firewall.domain import reasons as r
 from torghut_risk_firewall.domain.evaluate import Verdict, evaluate_order
 from torghut_risk_firewall.domain.ids import client_order_id
-from torghut_risk_firewall.domain.state import ControlState, Latch, Mark, MarketState, OpenOrder
+from torghut_risk_firewall.domain.state import Latch, Mark, MarketState, OpenOrder
 from torghut_risk_firewall.domain.windows import NEW_YORK
 from torghut_risk_firewall.testing import ACTIVE, NOW, D, decision, limits, market, portfolio
 
 
-def judge(*, dec: Any = None, pf: Any = None, control: ControlState = ACTIVE, lim: Any = None, mk: Any = None,
+def judge(*, dec: Any = None, pf: Any = None, control: TradingPosture = ACTIVE, lim: Any = None, mk: Any = None,
           now: datetime = NOW) -> Verdict:
     return evaluate_order(dec or decision(now=now), pf or portfolio(now=now), control, lim or limits(),
                           mk or market(now=now), now)
@@ -73,29 +74,29 @@ def test_a_hold_is_recorded_as_a_veto() -> None:
 
 POSTURE = [
     ("kill switch off", ACTIVE, {}, "approve", None),
-    ("kill switch on (the default)", ControlState(), {}, "veto", r.KILL_SWITCH_ENABLED),
-    ("kill switch blocks closing too", ControlState(),
+    ("kill switch on (the default)", TradingPosture(), {}, "veto", r.KILL_SWITCH_ENABLED),
+    ("kill switch blocks closing too", TradingPosture(),
      {"dec": decision("sell", 5), "pf": portfolio(positions=long(10))}, "veto", r.KILL_SWITCH_ENABLED),
-    ("halted", ControlState(False, TradingState.HALTED), {}, "veto", r.TRADING_HALTED),
-    ("halted blocks closing too", ControlState(False, TradingState.HALTED),
+    ("halted", TradingPosture(False, TradingState.HALTED), {}, "veto", r.TRADING_HALTED),
+    ("halted blocks closing too", TradingPosture(False, TradingState.HALTED),
      {"dec": decision("sell", 5), "pf": portfolio(positions=long(10))}, "veto", r.TRADING_HALTED),
-    ("reducing denies opening from flat", ControlState(False, TradingState.REDUCING), {}, "veto",
+    ("reducing denies opening from flat", TradingPosture(False, TradingState.REDUCING), {}, "veto",
      r.TRADING_STATE_REDUCING),
-    ("reducing denies adding to a long", ControlState(False, TradingState.REDUCING),
+    ("reducing denies adding to a long", TradingPosture(False, TradingState.REDUCING),
      {"pf": portfolio(positions=long(10))}, "veto", r.TRADING_STATE_REDUCING),
-    ("reducing allows closing", ControlState(False, TradingState.REDUCING),
+    ("reducing allows closing", TradingPosture(False, TradingState.REDUCING),
      {"dec": decision("sell", 5), "pf": portfolio(positions=long(10))}, "approve", None),
-    ("reducing clamps a flip to the close", ControlState(False, TradingState.REDUCING),
+    ("reducing clamps a flip to the close", TradingPosture(False, TradingState.REDUCING),
      {"dec": decision("sell", 15), "pf": portfolio(positions=long(10)), "lim": limits(allow_shorts=True)},
      "approve", r.TRADING_STATE_REDUCING),
-    ("reducing counts pending sells", ControlState(False, TradingState.REDUCING),
+    ("reducing counts pending sells", TradingPosture(False, TradingState.REDUCING),
      {"dec": decision("sell", 5), "pf": portfolio(positions=long(10), open_orders=(open_sell(10),))}, "veto",
      r.TRADING_STATE_REDUCING),
 ]
 
 
 @pytest.mark.parametrize(("case", "control", "kw", "outcome", "reason"), POSTURE, ids=[c[0] for c in POSTURE])
-def test_operator_posture(case: str, control: ControlState, kw: dict[str, Any], outcome: str,
+def test_operator_posture(case: str, control: TradingPosture, kw: dict[str, Any], outcome: str,
                           reason: str | None) -> None:
     check(judge(control=control, **kw), outcome, reason)
 
@@ -369,7 +370,7 @@ def test_windows_can_be_switched_off_for_demos() -> None:
 
 
 def test_every_failing_check_is_collected_not_just_the_first() -> None:
-    verdict = judge(control=ControlState(), dec=decision(price=110, signal_age_s=300),
+    verdict = judge(control=TradingPosture(), dec=decision(price=110, signal_age_s=300),
                     lim=limits(allowed_symbols=("MSFT",)), pf=portfolio(positions=long(200)),
                     mk=MarketState({"AAPL": Mark(D(100), NOW - timedelta(seconds=500))}))
     assert set(verdict.reason_codes) >= {r.KILL_SWITCH_ENABLED, r.DECISION_STALE, r.PRICE_OUTSIDE_COLLAR,

@@ -18,14 +18,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith("RISK_") or name in ("TORGHUT_ACCOUNT",):
+        if name.startswith("RISK_") or name in ("TORGHUT_ACCOUNT", "CLOCK"):
             monkeypatch.delenv(name)
 
 
 def test_defaults_are_the_documented_ones() -> None:
     settings = load_firewall_settings(**BASE)
     assert settings.service_name == "risk-firewall" and settings.torghut_account == "paper-main"
-    assert settings.risk_clock == "wall" and settings.risk_limits == RiskLimits()
+    assert settings.clock == "wall" and settings.risk_limits == RiskLimits()
     assert settings.risk_limits.max_orders_per_minute < 200
 
 
@@ -69,3 +69,23 @@ def test_a_malformed_environment_override_names_the_variable(monkeypatch: pytest
 def test_a_missing_file_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="RISK_LIMITS_FILE"):
         load_firewall_settings(**BASE, risk_limits_file=tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(("env", "clock", "deprecated"), [
+    ({"CLOCK": "event"}, "event", []),
+    ({"RISK_CLOCK": "event"}, "event", ["RISK_CLOCK"]),                # the old name, warned about at start-up
+    ({"CLOCK": "event", "RISK_CLOCK": "event"}, "event", ["RISK_CLOCK"]),
+])
+def test_clock_and_its_former_name(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], clock: str,
+                                   deprecated: list[str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_firewall_settings(**BASE)
+    assert settings.clock == clock and [r.old for r in settings.renamed_variables_in_use] == deprecated
+
+
+def test_clock_and_risk_clock_disagreeing_stop_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOCK", "wall")
+    monkeypatch.setenv("RISK_CLOCK", "event")
+    with pytest.raises(ConfigError, match="CLOCK='wall' and the deprecated RISK_CLOCK='event'"):
+        load_firewall_settings(**BASE)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from torghut_contracts.enums import Adapter, OrderStatus, Side, TradeEvent, TradingState
 from torghut_contracts.models import AccountSnapshot, ControlCommand, OrderState, Position, TradeUpdate
+from torghut_contracts.posture import TradingPosture, effective_posture, supersedes
 from torghut_risk_firewall.domain import reasons as r
-from torghut_risk_firewall.domain.control import effective_control, supersedes
 from torghut_risk_firewall.domain.evaluate import evaluate_order
 from torghut_risk_firewall.domain.ids import client_order_id, flatten_decision_id
 from torghut_risk_firewall.domain.portfolio import (
@@ -22,7 +22,7 @@ from torghut_risk_firewall.domain.portfolio import (
     reserve,
     with_latches,
 )
-from torghut_risk_firewall.domain.state import ControlState, Latch, OpenOrder, PortfolioState
+from torghut_risk_firewall.domain.state import Latch, OpenOrder, PortfolioState
 from torghut_risk_firewall.domain.sweep import sweep
 from torghut_risk_firewall.domain.windows import NEW_YORK
 from torghut_risk_firewall.testing import ACTIVE, NOW, D, decision, limits, market, portfolio
@@ -56,7 +56,7 @@ def test_an_approval_reserves_its_quantity_and_stamps_rate_and_cooldown() -> Non
     after = reserve(pf, verdict, "AAPL")
     assert after.open_orders == (OpenOrder(verdict.client_order_id, "AAPL", Side.BUY, D(10), D(100), True),)
     assert after.recent_approvals == (NOW,) and after.last_approval_by_symbol == {"AAPL": NOW}
-    vetoed = evaluate_order(decision(), pf, ControlState(), limits(), market(), NOW)
+    vetoed = evaluate_order(decision(), pf, TradingPosture(), limits(), market(), NOW)
     assert reserve(pf, vetoed, "AAPL") == pf
 
 
@@ -202,7 +202,7 @@ def test_the_flatten_sweep_respects_the_kill_switch_and_the_rate_limit() -> None
     now = _at(15, 46)
     pf = portfolio(now=now, positions={"AAPL": 10, "MSFT": 5, "NVDA": 5, "TSLA": 5})
     mk = market({s: 100 for s in ("AAPL", "MSFT", "NVDA", "TSLA")}, now=now)
-    assert sweep(pf, ControlState(), limits(), mk, now).flatten_orders == ()
+    assert sweep(pf, TradingPosture(), limits(), mk, now).flatten_orders == ()
     first = sweep(pf, ACTIVE, limits(), mk, now)
     assert [o.symbol for o in first.flatten_orders] == ["AAPL", "MSFT", "NVDA"]
     later = sweep(first.portfolio, ACTIVE, limits(), mk, now + timedelta(seconds=1))
@@ -212,10 +212,10 @@ def test_the_flatten_sweep_respects_the_kill_switch_and_the_rate_limit() -> None
 def test_a_position_left_at_the_flat_time_latches_once() -> None:
     now = _at(15, 50)
     pf = portfolio(now=now, positions={"AAPL": 10})
-    result = sweep(pf, ControlState(), limits(), market(now=now), now)
+    result = sweep(pf, TradingPosture(), limits(), market(now=now), now)
     assert [x.reason for x in result.new_latches] == [r.MUST_BE_FLAT_BREACHED]
-    assert sweep(result.portfolio, ControlState(), limits(), market(now=now), now).new_latches == ()
-    flat = sweep(portfolio(now=now), ControlState(), limits(), market(now=now), now)
+    assert sweep(result.portfolio, TradingPosture(), limits(), market(now=now), now).new_latches == ()
+    flat = sweep(portfolio(now=now), TradingPosture(), limits(), market(now=now), now)
     assert flat.new_latches == () and flat.portfolio.latches == ()
 
 
@@ -244,7 +244,8 @@ CONTROL = [
 @pytest.mark.parametrize(("case", "glob", "acct", "kill", "state"), CONTROL, ids=[c[0] for c in CONTROL])
 def test_control_most_restrictive(case: str, glob: ControlCommand | None, acct: ControlCommand | None, kill: bool,
                                   state: TradingState) -> None:
-    assert effective_control(glob, acct) == ControlState(kill, state)
+    posture = effective_posture(glob, acct)
+    assert (posture.kill_switch, posture.trading_state) == (kill, state)
 
 
 def test_an_older_control_command_does_not_supersede_a_newer_one() -> None:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
+from torghut_runtime.settings import Clock, renamed_clock
 from torghut_strategies.gates import GateConfig
 from torghut_strategies.session import TradingSession
 
@@ -22,18 +23,21 @@ def _split(value: Any) -> Any:
 
 
 class SignalTriggerSettings(ServiceSettings):
+    renamed_variables = (renamed_clock("TRIGGER_MODE", wall="live", event="replay"),)
+
     service_name: str = Field(default="signal-trigger", min_length=1)
 
     strategies_path: Path | None = Field(
         default=None, description="YAML strategy book; the reference book of torghut_strategies when unset.")
     signal_source: Literal["kafka", "clickhouse"] = Field(
         default="kafka", description="kafka: consume torghut.ta.signals.v1; clickhouse: poll CLICKHOUSE_TABLE.")
-    trigger_mode: Literal["live", "replay"] = Field(
-        default="live", description="live: staleness against the wall clock; replay: against the stream watermark.")
+    clock: Clock = Field(
+        default="wall", description="wall (live): staleness against the wall clock; event (replay): against the "
+                                    "stream watermark, no future check. Formerly TRIGGER_MODE=live|replay.")
 
     signal_max_staleness_ms: int = Field(default=300_000, ge=0, description="Older signals are gated as stale.")
     signal_max_future_skew_ms: int = Field(
-        default=5_000, ge=0, description="Live mode: signals stamped further in the future are gated.")
+        default=5_000, ge=0, description="CLOCK=wall: signals stamped further in the future are gated.")
     signal_require_quote: bool = Field(default=True, description="Gate signals without a two-sided quote.")
     signal_max_spread_bps: Decimal = Field(default=Decimal(50), ge=0, description="Gate wider quoted spreads.")
     signal_allowed_sources: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -59,9 +63,9 @@ class SignalTriggerSettings(ServiceSettings):
     clickhouse_allowed_lateness_s: int = Field(
         default=2, ge=0, description="Rows newer than the table's latest event_ts minus this wait for the next poll.")
     clickhouse_start_lookback_min: int = Field(
-        default=15, ge=0, description="First run without a cursor (live mode): start this far before now.")
+        default=15, ge=0, description="First run without a cursor (CLOCK=wall): start this far before now.")
     clickhouse_start_at: datetime | None = Field(
-        default=None, description="First run without a cursor: start here (replay mode default: the beginning).")
+        default=None, description="First run without a cursor: start here (CLOCK=event default: the beginning).")
     clickhouse_query_timeout_s: float = Field(default=10.0, gt=0)
 
     @field_validator("signal_allowed_sources", mode="before")
@@ -121,7 +125,7 @@ class SignalTriggerSettings(ServiceSettings):
         return GateConfig(
             max_staleness=timedelta(milliseconds=self.signal_max_staleness_ms),
             max_future_skew=timedelta(milliseconds=self.signal_max_future_skew_ms)
-            if self.trigger_mode == "live" else None,
+            if self.clock == "wall" else None,
             require_quote=self.signal_require_quote,
             max_spread_bps=self.signal_max_spread_bps,
             allowed_sources=frozenset(self.signal_allowed_sources),

@@ -39,7 +39,7 @@ async def test_require_quote_flag_flips_the_gate_live_and_falls_back_safe(
     await create_topics_for(kafka_bootstrap, topic_namespace, topics.TA_SIGNALS, topics.TRIGGERS)
     flags_server.write(flag_features(**{QUOTE: True}))
     settings = test_settings(SignalTriggerSettings, kafka_bootstrap=kafka_bootstrap, database_url=fresh_database_url,
-                             topic_prefix=topic_namespace, trigger_mode="replay", service_name="signal-trigger")
+                             topic_prefix=topic_namespace, clock="event", service_name="signal-trigger")
     service = build_service(settings, BOOK, configure_logs=False, flag_settings=flag_settings(flags_server.url))
     sent = 0
 

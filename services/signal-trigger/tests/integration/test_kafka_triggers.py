@@ -40,7 +40,7 @@ async def prefix(kafka_bootstrap: str, topic_namespace: str) -> str:
 
 
 def make_service(kafka_bootstrap: str, database_url: str, prefix: str, **overrides: Any) -> SignalTriggerService:
-    values: dict[str, Any] = {"trigger_mode": "replay", "service_name": "signal-trigger", **overrides}
+    values: dict[str, Any] = {"clock": "event", "service_name": "signal-trigger", **overrides}
     settings = test_settings(SignalTriggerSettings, kafka_bootstrap=kafka_bootstrap, database_url=database_url,
                              topic_prefix=prefix, **values)
     return build_service(settings, BOOK, configure_logs=False)
@@ -136,7 +136,7 @@ async def test_live_mode_gates_stale_signals_against_the_wall_clock(kafka_bootst
         {"id": "anytime", "type": "macd_cross", "universe": "*", "cooldown_s": 0, "allow_outside_session": True}]},
         origin="test")
     settings = test_settings(SignalTriggerSettings, kafka_bootstrap=kafka_bootstrap, database_url=fresh_database_url,
-                             topic_prefix=prefix, service_name="signal-trigger", trigger_mode="live",
+                             topic_prefix=prefix, service_name="signal-trigger", clock="wall",
                              signal_max_staleness_ms=60_000)
     service = build_service(settings, book, configure_logs=False)
     now = datetime.now(UTC).replace(microsecond=0)

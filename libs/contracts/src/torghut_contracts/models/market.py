@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import Field
 
 from torghut_contracts.types import Label, NonNegative, Num, Percent, Price, SequenceNumber, Symbol, UtcDatetime
@@ -35,3 +37,24 @@ class TaSignal(Contract):
     spread_bps: NonNegative | None = None
     volume: NonNegative | None = None
     window: Label | None = Field(default=None, max_length=16, description="Bar window, e.g. PT1S or PT1M.")
+
+    # Derived values are properties, not fields: they never travel on the wire, so the schema stays as is.
+    @property
+    def quote_mid(self) -> Decimal | None:
+        """The quote's midpoint, or None without a two-sided quote.
+
+        Plain arithmetic: a crossed quote (bid above ask) still has a midpoint. Judging the quote's
+        quality (missing, crossed, too wide) is the signal-trigger's gates' job, not this one's.
+        """
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2
+
+    @property
+    def mark_price(self) -> Decimal | None:
+        """The price this signal marks its symbol at: the last price, else the quote's midpoint, else None.
+
+        What positions are valued at and paper orders fill against. The traded price comes first
+        because it is what happened; the midpoint only stands in for a signal that carries none.
+        """
+        return self.price if self.price is not None else self.quote_mid

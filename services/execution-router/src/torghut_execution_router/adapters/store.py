@@ -372,7 +372,11 @@ class ExecutionStore:
 
     # -- control posture --------------------------------------------------------------------------
     async def save_control(self, command: ControlCommand) -> bool:
-        """Store the latest command per scope; an older one (a compaction replay) changes nothing."""
+        """Store the latest command per scope; an older one (a compaction replay) changes nothing.
+
+        The upsert's guard is ``torghut_contracts.posture.supersedes`` (newer or equal ``issued_at``
+        wins) written as SQL, so that the check and the write are one atomic statement.
+        """
         values = pg_insert(control_commands).values(
             scope=command.scope, command=command.model_dump_json(), issued_at=command.issued_at, received_at=_now())
         statement = values.on_conflict_do_update(

@@ -22,8 +22,6 @@ TERMINAL_STATUSES = frozenset({
 
 OPEN_STATUSES = frozenset(set(OrderStatus) - TERMINAL_STATUSES - {OrderStatus.UNKNOWN})
 
-FILL_EVENTS = frozenset({TradeEvent.FILL, TradeEvent.PARTIAL_FILL})
-
 _EVENT_FOR_STATUS: dict[OrderStatus, TradeEvent] = {
     OrderStatus.NEW: TradeEvent.NEW,
     OrderStatus.ACCEPTED: TradeEvent.ACCEPTED,

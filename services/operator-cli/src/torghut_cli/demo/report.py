@@ -13,10 +13,9 @@ from decimal import Decimal
 from pydantic import ValidationError
 from torghut_contracts import headers as h
 from torghut_contracts import topics
-from torghut_contracts.enums import Side, TradeEvent, VerdictOutcome
+from torghut_contracts.enums import FILL_EVENTS, Side, VerdictOutcome
 from torghut_contracts.models import TradeUpdate
 
-FILL_EVENTS = frozenset({TradeEvent.FILL, TradeEvent.PARTIAL_FILL})
 CHAIN = ("triggers", "decisions", "verdicts", "orders", "fills")
 
 
@@ -79,8 +78,8 @@ class PipelineTally:
         correlation = headers.get(h.CORRELATION_ID)
         if spec is topics.TA_SIGNALS:
             self.counts["signals"] += 1
-            if message.price is not None:
-                self.books[message.symbol].last_price = message.price
+            if message.mark_price is not None:
+                self.books[message.symbol].last_price = message.mark_price
             return
         if spec is topics.TRIGGERS:
             self._count("triggers", correlation)

@@ -16,7 +16,6 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
-from torghut_contracts.enums import Action, Side
 from torghut_contracts.models import (
     AccountSnapshot,
     ApprovedOrder,
@@ -26,6 +25,7 @@ from torghut_contracts.models import (
     TaSignal,
     TradeUpdate,
 )
+from torghut_contracts.posture import TradingPosture
 from torghut_runtime import Inbound, Outgoing, after_commit
 from torghut_runtime.flags import FeatureFlags, Flag
 
@@ -34,7 +34,7 @@ from ..domain.evaluate import Verdict, effective_trading_state, evaluate_order, 
 from ..domain.ids import client_order_id
 from ..domain.limits import RiskLimits
 from ..domain.portfolio import apply_snapshot, apply_trade_update, detect_latches, reserve, with_latches
-from ..domain.state import ControlState, MarketState, PortfolioState
+from ..domain.state import MarketState, PortfolioState
 from ..domain.sweep import sweep
 from ..domain.windows import SessionPhase, session_phase
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
@@ -169,11 +169,11 @@ class FirewallHandlers:
         return self._outputs(wire_verdict, order)
 
     @staticmethod
-    def _not_managed(decision: Decision, control: ControlState, portfolio: PortfolioState,
+    def _not_managed(decision: Decision, control: TradingPosture, portfolio: PortfolioState,
                      now: datetime) -> Verdict:
         """Another account's decision: vetoed (fail closed) and recorded, so it is visible, not lost."""
         intent = decision.intent
-        side = None if intent.action is Action.HOLD else Side(intent.action.value)
+        side = intent.action.side
         return Verdict(False, (r.ACCOUNT_NOT_MANAGED,), side, intent.qty, Decimal(0),
                        client_order_id(decision.account, decision.decision_id),
                        effective_trading_state(control, portfolio), reference_price(decision), True, now)
@@ -193,7 +193,7 @@ class FirewallHandlers:
         return out
 
     # -- end-of-day sweep ----------------------------------------------------------------------------
-    async def _sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: ControlState,
+    async def _sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: TradingPosture,
                      market: MarketState, now: datetime) -> tuple[PortfolioState, list[Outgoing]]:
         result = sweep(portfolio, control, self.current_limits(), market, now)
         outputs: list[Outgoing] = []
@@ -299,9 +299,7 @@ class SignalMarks:
 
     async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
         signal = inbound.payload
-        price = signal.price
-        if price is None and signal.bid is not None and signal.ask is not None:
-            price = (signal.bid + signal.ask) / 2
+        price = signal.mark_price
         if price is not None:
             held = self._pending.get(signal.symbol)
             if held is None or (held.event_ts, held.seq) < (signal.event_ts, signal.seq):

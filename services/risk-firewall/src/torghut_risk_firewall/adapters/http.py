@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from torghut_contracts.posture import effective_posture
 from torghut_contracts.types import Label, Text
 from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
 
-from ..domain.control import effective_control
 from ..domain.exposure import account_exposure, pending_by_symbol
 from ..domain.limits import RiskLimits
 from . import store
@@ -78,7 +78,7 @@ def operator_routes(engine: AsyncEngine, limits: LimitsInForce, managed_account:
             if portfolio is None:
                 return JSONResponse({"error": f"no state for account {account!r}"}, status_code=404)
             market = await store.market_for(conn, store.symbols_of_interest(portfolio))
-        control = effective_control(global_command, account_command)
+        control = effective_posture(global_command, account_command)
         exposure = account_exposure(portfolio, market, pending_by_symbol(portfolio.open_orders))
         return JSONResponse({
             "account": account,

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.enums import Side
 from torghut_contracts.models import GLOBAL_SCOPE, ApprovedOrder, ControlCommand, RiskVerdict, TradeUpdate
+from torghut_contracts.posture import TradingPosture, effective_posture, posture_for, supersedes
 
-from ..domain.control import effective_control, supersedes
-from ..domain.state import ControlState, Latch, Mark, MarketState, OpenOrder, PortfolioState, UnconfirmedFill
+from ..domain.state import Latch, Mark, MarketState, OpenOrder, PortfolioState, UnconfirmedFill
 
 
 # -- portfolio state <-> JSON ----------------------------------------------------------------------
@@ -238,7 +238,7 @@ class DecisionContext:
     portfolio: PortfolioState
     previous: StoredVerdict | None
     """The verdict already stored for this decision, if any: republish it, judge nothing."""
-    control: ControlState
+    control: TradingPosture
     market: MarketState
 
 
@@ -264,7 +264,7 @@ async def lock_for_decision(conn: AsyncConnection, account: str, decision_id: st
     return DecisionContext(
         portfolio=portfolio,
         previous=None if row.verdict is None else _stored(row.verdict, row.approved_order),
-        control=effective_control(found.get(GLOBAL_SCOPE), found.get(account) if account != GLOBAL_SCOPE else None),
+        control=posture_for(found, account),
         market=MarketState(marks),
     )
 
@@ -332,9 +332,9 @@ async def control_for(conn: AsyncConnection, account: str) -> tuple[ControlComma
     return found.get(GLOBAL_SCOPE), found.get(account) if account != GLOBAL_SCOPE else None
 
 
-async def effective_control_for(conn: AsyncConnection, account: str) -> ControlState:
+async def effective_control_for(conn: AsyncConnection, account: str) -> TradingPosture:
     global_command, account_command = await control_for(conn, account)
-    return effective_control(global_command, account_command)
+    return effective_posture(global_command, account_command)
 
 
 # -- market marks ----------------------------------------------------------------------------------

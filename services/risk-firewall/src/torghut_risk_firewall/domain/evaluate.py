@@ -27,15 +27,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, Context, Decimal, localcontext
 
-from torghut_contracts.enums import Action, OrderType, Side, TradingState
+from torghut_contracts.enums import OrderType, Side, TradingState
 from torghut_contracts.models import Decision
+from torghut_contracts.posture import TradingPosture, most_severe
 
 from . import reasons as r
-from .control import SEVERITY
 from .exposure import account_exposure, pending_by_symbol, symbol_book
 from .ids import client_order_id
 from .limits import RiskLimits
-from .state import ZERO, ControlState, MarketState, PortfolioState
+from .state import ZERO, MarketState, PortfolioState
 from .windows import SessionPhase, session_phase
 
 # Exact for every product of our quantities and prices; divisions round toward -inf so a
@@ -75,10 +75,10 @@ class Verdict:
     clamp: Clamp | None = None
 
 
-def effective_trading_state(control: ControlState, portfolio: PortfolioState) -> TradingState:
+def effective_trading_state(control: TradingPosture, portfolio: PortfolioState) -> TradingState:
     """The operator's state, tightened to REDUCING by any latched stop on the account."""
-    if portfolio.latches and SEVERITY[control.trading_state] < SEVERITY[TradingState.REDUCING]:
-        return TradingState.REDUCING
+    if portfolio.latches:
+        return most_severe(control.trading_state, TradingState.REDUCING)
     return control.trading_state
 
 
@@ -100,13 +100,13 @@ def _dedupe(codes: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(codes))
 
 
-def evaluate_order(decision: Decision, portfolio: PortfolioState, control: ControlState, limits: RiskLimits,
+def evaluate_order(decision: Decision, portfolio: PortfolioState, control: TradingPosture, limits: RiskLimits,
                    market: MarketState, now: datetime) -> Verdict:
     with localcontext(_ARITHMETIC):
         return _evaluate(decision, portfolio, control, limits, market, now)
 
 
-def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlState, limits: RiskLimits,
+def _evaluate(decision: Decision, portfolio: PortfolioState, control: TradingPosture, limits: RiskLimits,
               market: MarketState, now: datetime) -> Verdict:
     intent = decision.intent
     derived = limits.derived
@@ -118,9 +118,9 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: ControlSta
     def veto(codes: list[str], side: Side | None, adds: bool = True) -> Verdict:
         return Verdict(False, _dedupe(codes), side, qty, ZERO, coid, state, price, adds, now)
 
-    if intent.action is Action.HOLD:
+    side = intent.action.side
+    if side is None:  # a hold places no order
         return veto([r.DECISION_HOLD], None, adds=False)
-    side = Side.BUY if intent.action is Action.BUY else Side.SELL
     hard: list[str] = []
 
     # -- identity and posture ----------------------------------------------------------------

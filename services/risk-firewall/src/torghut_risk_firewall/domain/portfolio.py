@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from torghut_contracts.enums import OrderStatus, Side, TradeEvent
+from torghut_contracts.enums import FILL_EVENTS, OrderStatus, Side, TradeEvent
 from torghut_contracts.models import AccountSnapshot, TradeUpdate
 
 from . import reasons as r
@@ -36,7 +36,6 @@ RATE_WINDOW = timedelta(seconds=60)
 #: A venue without snapshots never confirms fills; past this many the oldest are forgotten (a snapshot
 #: read late then shows them as it has them: the behaviour without the list).
 MAX_UNCONFIRMED_FILLS = 500
-FILL_EVENTS = frozenset({TradeEvent.FILL, TradeEvent.PARTIAL_FILL})
 TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
 TERMINAL_EVENTS = frozenset({TradeEvent.CANCELED, TradeEvent.EXPIRED, TradeEvent.REJECTED})
 

@@ -1,8 +1,9 @@
-"""The state the core judges against: the account's portfolio, the operator's posture, the market.
+"""The state the core judges against: the account's portfolio and the market.
 
 Plain immutable values, built by the Postgres store and by tests alike. Quantities are signed
 Decimals (negative is short). Open orders are approved-but-unfilled orders: they count against
-every limit until a fill turns them into position or a terminal event releases them.
+every limit until a fill turns them into position or a terminal event releases them. The operator's
+posture is ``torghut_contracts.posture.TradingPosture``, shared with the execution router.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from torghut_contracts.enums import Side, TradingState
+from torghut_contracts.enums import Side
 
 ZERO = Decimal(0)
 
@@ -83,17 +84,6 @@ class PortfolioState:
     flattened_symbols: tuple[str, ...] = ()
     """Symbols that already got their scheduled closing order on ``flatten_day``."""
     must_be_flat_checked: date | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ControlState:
-    """The effective operator posture for one account: the most restrictive of global and account.
-
-    The default is the fail-closed one: the kill switch is on until an operator turns it off.
-    """
-
-    kill_switch: bool = True
-    trading_state: TradingState = TradingState.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)

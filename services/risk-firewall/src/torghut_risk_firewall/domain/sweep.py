@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from torghut_contracts.enums import Side, TradingState
+from torghut_contracts.posture import TradingPosture
 
 from . import reasons as r
 from .evaluate import Verdict, effective_trading_state
@@ -29,7 +30,7 @@ from .exposure import pending_by_symbol, symbol_book
 from .ids import client_order_id, flatten_decision_id
 from .limits import RiskLimits
 from .portfolio import RATE_WINDOW, reserve
-from .state import ZERO, ControlState, Latch, MarketState, PortfolioState
+from .state import ZERO, Latch, MarketState, PortfolioState
 from .windows import SessionPhase, session_phase, trading_day
 
 
@@ -53,7 +54,7 @@ def _rate_allows(portfolio: PortfolioState, limits: RiskLimits, now: datetime) -
     return len(recent) < limits.max_orders_per_minute and len(last_second) < limits.max_orders_per_second
 
 
-def sweep(portfolio: PortfolioState, control: ControlState, limits: RiskLimits, market: MarketState,
+def sweep(portfolio: PortfolioState, control: TradingPosture, limits: RiskLimits, market: MarketState,
           now: datetime) -> SweepResult:
     if not limits.enforce_trading_windows:
         return SweepResult(portfolio)
