@@ -5,7 +5,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export UV_LINK_MODE := copy
 
-.PHONY: help bootstrap test test-fast lint demo infra bench contracts-check contracts-snapshot clean
+.PHONY: help bootstrap test test-fast lint demo infra bench contracts-check contracts-snapshot asyncapi clean
 
 help:
 	@echo "make demo     run the whole suite on embedded infrastructure and print a report"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint     ruff + mypy over libs/ and services/"
 	@echo "make infra    start the embedded broker and Postgres in the foreground"
 	@echo "make bench    run the benchmarks in bench/ (the suite, then the research lane over 1M signals)"
+	@echo "make asyncapi write docs/asyncapi.yaml from the services' declared Kafka channels"
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -35,6 +36,9 @@ contracts-check: bootstrap
 
 contracts-snapshot: bootstrap
 	$(UV) run torghut-contracts snapshot
+
+asyncapi: bootstrap
+	$(UV) run python scripts/asyncapi.py
 
 infra: bootstrap
 	$(UV) run torghut-infra up --data-dir .torghut/infra --foreground

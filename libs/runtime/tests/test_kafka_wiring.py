@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import types
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +30,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import StrategyTrigger, TaSignal
 from torghut_embedded.pytest_plugin import create_test_topics
 from torghut_runtime import Inbound, Outgoing, ServiceRuntime, ServiceSettings, after_commit
+from torghut_runtime.kafka import UndeclaredTopic
 from torghut_runtime.lanes import RecordLanes
 from torghut_runtime.testing import produce, read_records, test_settings
 from torghut_runtime.tracing import build_tracer_provider
@@ -78,7 +80,9 @@ def make_runtime(kafka_bootstrap: str, database_url: str, prefix: str, name: str
     provider = build_tracer_provider(name, None)
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=provider, configure_logs=False)
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=provider, configure_logs=False)
+    runtime.produces(topics.TRIGGERS, HOP_OUT)
+    return runtime
 
 
 async def test_a_handler_failing_mid_message_is_redelivered_and_its_effect_happens_once(
@@ -119,7 +123,7 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
         return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload)),
                 Outgoing(topics.TRIGGERS, trigger_for(inbound.payload), message_id=f"effect-{inbound.payload.seq}")]
 
-    real_send = runtime.kafka._send
+    real_send = runtime.kafka.publishers.send
     failures = 0
 
     async def flaky_send(output):  # type: ignore[no-untyped-def]
@@ -129,7 +133,7 @@ async def test_a_failure_between_commit_and_publish_republishes_instead_of_redoi
             raise ConnectionError("broker went away after the database commit")
         return await real_send(output)
 
-    monkeypatch.setattr(runtime.kafka, "_send", flaky_send)
+    monkeypatch.setattr(runtime.kafka.publishers, "send", flaky_send)
     runtime.consume(topics.TA_SIGNALS, handle, **mode)
     async with runtime.running():
         await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(7), key="AAPL")
@@ -558,13 +562,11 @@ async def test_a_batch_mixing_replays_and_new_records_applies_each_once(kafka_bo
     assert sorted(republished) == ["req-AAPL-1", "req-AAPL-2", "req-AAPL-4", "req-AAPL-5"]
 
 
-async def test_an_idle_batch_subscriber_waits_in_getmany_and_never_spins(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The batch loop blocks in ``getmany`` (which returns the moment records are fetched) instead of
-    polling and sleeping; an empty answer that came back early waits out the timeout's rest."""
-    from torghut_runtime import kafka as wiring
-
-    class Subscriber:
-        batch_timeout_ms = 1000
+async def test_an_idle_fetch_loop_waits_in_getmany_and_never_spins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fetch loop blocks in ``getmany`` (which returns the moment records are fetched) instead of
+    polling and sleeping; an empty answer that came back early waits out the fetch wait's rest."""
+    from aiokafka.errors import ConsumerStoppedError
+    from torghut_runtime.kafka import fetching
 
     class Consumer:
         def __init__(self) -> None:
@@ -573,21 +575,28 @@ async def test_an_idle_batch_subscriber_waits_in_getmany_and_never_spins(monkeyp
 
         async def getmany(self, *, timeout_ms: int, max_records: int) -> dict[str, list[str]]:
             self.asked.append((timeout_ms, max_records))
+            if not self.answers:
+                raise ConsumerStoppedError
             return self.answers.pop(0)
+
+    class Lanes:
+        accepted: list[list[str]] = []
+
+        def accept(self, records: object, consumer: object) -> None:
+            self.accepted.append(list(records))  # type: ignore[call-overload]
 
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    subscriber, consumer = Subscriber(), Consumer()
-    wiring._wait_for_records(subscriber, 50)
-    monkeypatch.setattr(wiring.asyncio, "sleep", sleep)
-    assert await subscriber.get_msg(consumer) == ()  # type: ignore[attr-defined]
-    assert len(slept) == 1 and 0.9 < slept[0] <= 1.0
-    assert await subscriber.get_msg(consumer) == ("r1", "r2", "r3")  # type: ignore[attr-defined]
-    assert len(slept) == 1
-    assert consumer.asked == [(1000, 50), (1000, 50)]
+    consumer, lanes = Consumer(), Lanes()
+    monkeypatch.setattr(fetching.asyncio, "sleep", sleep)
+    loop = fetching.FetchLoop("test", types.SimpleNamespace(consumer=consumer), lanes, 50)  # type: ignore[arg-type]
+    await loop._run()  # returns when the consumer stops
+    assert len(slept) == 1 and 0.9 < slept[0] <= 1.0, "only the empty answer waited"
+    assert lanes.accepted == [["r1", "r2", "r3"]], "one fetch, one hand-over"
+    assert consumer.asked == [(1000, 50)] * 3
 
 
 async def test_a_lane_stopped_by_a_bug_fails_the_liveness_probe(kafka_bootstrap: str, fresh_database_url: str,
@@ -613,3 +622,29 @@ async def test_a_lane_stopped_by_a_bug_fails_the_liveness_probe(kafka_bootstrap:
         health = await client.get("/healthz")
     assert health.status_code == 503
     assert health.json()["checks"] == {"broker": True, "lanes": False}
+
+
+async def test_a_service_publishes_only_what_it_declared_and_serves_its_asyncapi(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_max_attempts=2)
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        return [Outgoing(topics.DECISIONS, inbound.payload)]  # not declared by this service
+
+    runtime.consume(topics.TA_SIGNALS, handle)
+    transport = httpx.ASGITransport(app=runtime.asgi())
+    async with runtime.running(), httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(3), key="AAPL")
+        (dead,) = await read_records(kafka_bootstrap, prefix + topics.TA_SIGNALS.name + ".dlq", expect=1)
+        assert "did not declare" in dead.headers[h.DLQ_ERROR] and topics.DECISIONS.name in dead.headers[h.DLQ_ERROR]
+        with pytest.raises(UndeclaredTopic, match=topics.DECISIONS.name):
+            await runtime.publish(topics.DECISIONS, trigger_for(signal(4)))
+        document = (await client.get("/asyncapi.json")).json()
+        assert (await client.get("/asyncapi.yaml")).headers["content-type"].startswith("application/yaml")
+    actions = {(channel["address"], operation["action"]) for operation in document["operations"].values()
+               for channel in [document["channels"][operation["channel"]["$ref"].rsplit("/", 1)[1]]]}
+    assert {(prefix + topics.TA_SIGNALS.name, "receive"), (prefix + topics.TRIGGERS.name, "send"),
+            (prefix + topics.TA_SIGNALS.name + ".dlq", "send")} <= actions
+    assert (prefix + topics.DECISIONS.name, "send") not in actions
+    payloads = {message["payload"].get("$ref") for message in document["components"]["messages"].values()}
+    assert {"#/components/schemas/TaSignal", "#/components/schemas/StrategyTrigger"} <= payloads

@@ -26,6 +26,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from torghut_contracts.topics import TopicSpec
 
+from .asyncapi import asyncapi_routes
 from .db import create_engine, migrate, migrations_at_head
 from .http import probe_routes
 from .http_input import DEFAULT_MAX_BODY_BYTES, RequestLimits
@@ -77,6 +78,10 @@ class ServiceRuntime:
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
                            batch=batch, claim_last=claim_last, gate=gate)
 
+    def produces(self, *specs: TopicSpec[Any]) -> None:
+        """Declare the topics this service publishes to; a publish to any other fails (see :mod:`.kafka.publishing`)."""
+        self.kafka.produces(*specs)
+
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)
 
@@ -105,6 +110,7 @@ class ServiceRuntime:
         if self.uses_kafka:
             self.kafka.register_consumers()
             await self.broker.start()
+            self.kafka.start_fetching()
             loops.append(("processed-messages-pruner", self._prune_forever))
         for name, loop in loops:
             self._tasks.append(asyncio.create_task(self._supervise(name, loop), name=name))
@@ -120,6 +126,7 @@ class ServiceRuntime:
         self._tasks.clear()
         await self._run_hooks(self._stop_hooks)
         if self._started and self.uses_kafka:
+            await self.kafka.stop_fetching()
             await self.kafka.drain(self.settings.graceful_timeout_s)  # the records in hand, committed
             await self.broker.stop()  # waits for an in-flight batch (graceful_timeout), then commits
         await self._run_hooks(self._close_hooks)
@@ -209,7 +216,7 @@ class ServiceRuntime:
             finally:
                 await self.stop()
 
-        routes = probe_routes(self.liveness, self.readiness, self.registry) + self.routes
+        routes = probe_routes(self.liveness, self.readiness, self.registry) + asyncapi_routes(self) + self.routes
         return Starlette(routes=routes, lifespan=lifespan,
                          middleware=[Middleware(RequestLimits, max_body_bytes=self.max_request_bytes)])
 

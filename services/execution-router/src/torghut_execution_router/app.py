@@ -128,6 +128,7 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
             topics.CONTROL, timeout_s=settings.execution_control_read_through_s))
         if settings.execution_control_read_through_s > 0 else None)
 
+    runtime.produces(topics.TRADE_UPDATES, topics.ACCOUNT_SNAPSHOTS)
     runtime.consume(topics.ORDERS_APPROVED, router.on_approved)
     runtime.consume(topics.CONTROL, router.on_control)
     runtime.consume(topics.TA_SIGNALS, router.on_signal, batch=settings.kafka_max_batch)

@@ -37,6 +37,7 @@ class SignalTriggerService:
         self.runtime = runtime
         self.config = EngineConfig(strategies=book, gates=settings.gate_config(), session=settings.trading_session())
         self.flags = wire_flags(runtime, "signal-trigger", settings, flag_settings)
+        runtime.produces(topics.TRIGGERS)
         # SIGNAL_REQUIRE_QUOTE as a flag: both configs built once, the flag picks one per signal.
         self._config_by_quote = {
             value: dataclasses.replace(self.config, gates=dataclasses.replace(self.config.gates, require_quote=value))
@@ -44,7 +45,7 @@ class SignalTriggerService:
         self._config_by_quote[settings.signal_require_quote] = self.config
         self.metrics = TriggerMetrics(runtime.registry)
         self.clickhouse: ClickHouseSource | None = None
-        replay = settings.trigger_mode == "replay"
+        replay = settings.clock == "event"
         if settings.signal_source == "kafka":
             handler = SignalHandler(self.current_config, self.metrics, replay=replay,
                                     watermark_name=f"kafka:{settings.topic_name(topics.TA_SIGNALS.name)}")
@@ -81,7 +82,7 @@ def initial_cursor_time(settings: SignalTriggerSettings, now: datetime) -> datet
     """Where a ClickHouse source without a cursor starts: configured, the beginning (replay), or a lookback."""
     if settings.clickhouse_start_at is not None:
         return settings.clickhouse_start_at
-    if settings.trigger_mode == "replay":
+    if settings.clock == "event":
         return datetime(1970, 1, 2, tzinfo=UTC)
     return now - timedelta(minutes=settings.clickhouse_start_lookback_min)
 

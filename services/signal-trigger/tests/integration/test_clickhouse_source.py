@@ -79,7 +79,7 @@ def expected_ids(signals: Sequence[TaSignal]) -> set[str]:
 def settings_for(kafka_bootstrap: str, database_url: str, prefix: str, url: str, **overrides: Any
                  ) -> SignalTriggerSettings:
     values: dict[str, Any] = {
-        "signal_source": "clickhouse", "clickhouse_url": url, "trigger_mode": "replay",
+        "signal_source": "clickhouse", "clickhouse_url": url, "clock": "event",
         "clickhouse_batch_size": 7, "clickhouse_poll_interval_s": 0.05, "clickhouse_allowed_lateness_s": 0,
         "clickhouse_start_at": (T0 - timedelta(minutes=1)).isoformat(), **overrides}
     return test_settings(SignalTriggerSettings, kafka_bootstrap=kafka_bootstrap, database_url=database_url,
@@ -119,6 +119,7 @@ async def test_a_restart_resumes_from_the_cursor_with_no_gap_and_no_duplicate(
 
     # Run 1: two clean batches, then a batch whose commit succeeds but whose publish fails ("crash").
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=False)
+    runtime.produces(topics.TRIGGERS)
     async with runtime.running():
         broken = False
 
@@ -171,6 +172,7 @@ async def test_rows_wait_out_the_allowed_lateness_and_prices_come_from_microbars
     settings = settings_for(kafka_bootstrap, fresh_database_url, prefix, clickhouse_url,
                             clickhouse_allowed_lateness_s=2)
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=False)
+    runtime.produces(topics.TRIGGERS)
     async with runtime.running():
         source = manual_source(settings, runtime)
         assert await source.poll_once() == 4, "the newest 2 s (seq 5 and 6) wait for later rows"

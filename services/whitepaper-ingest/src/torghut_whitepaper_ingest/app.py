@@ -35,6 +35,7 @@ class WhitepaperService:
         self.settings = settings
         self.runtime = ServiceRuntime(settings, migrations=MIGRATIONS, tracer_provider=tracer_provider,
                                       configure_logs=configure_logs)
+        self.runtime.produces(topics.GITHUB_ISSUE_EVENTS, topics.WHITEPAPER_RUNS)
         # Auto-dispatch is read per event, the workflow switch per request and by the worker's gate
         # (worker_gate); flags off, both are the settings' values.
         self.flags = flags = wire_flags(self.runtime, "whitepaper-ingest", settings, flag_settings)
