@@ -7,8 +7,9 @@ fixtures start; these helpers only save each service's tests from writing the sa
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,6 +21,21 @@ from torghut_contracts.topics import TopicSpec
 from .settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
+
+async def eventually(condition: Callable[[], object], *, what: str = "condition", timeout: float = 20.0,
+                     interval: float = 0.05) -> None:
+    """Poll ``condition`` (a plain or an async callable) until it is true; fail naming ``what`` after
+    ``timeout`` seconds. Tests wait for a state this way, never by sleeping a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(interval)
+
 
 FAST_KAFKA = {
     "kafka_session_timeout_ms": 1000,

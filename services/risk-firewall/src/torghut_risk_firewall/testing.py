@@ -6,9 +6,7 @@ plain decision built here passes every check unless a test changes one thing.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,14 +24,6 @@ ACCOUNT = "paper-main"
 ACTIVE = TradingPosture(kill_switch=False)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll ``check`` until it holds (tests never sleep a fixed time); fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def account_state(engine: AsyncEngine, account: str = ACCOUNT) -> PortfolioState | None:

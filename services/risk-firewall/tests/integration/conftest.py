@@ -16,9 +16,9 @@ from torghut_risk_firewall.adapters import store
 from torghut_risk_firewall.app import build_runtime
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.settings import RiskFirewallSettings
-from torghut_risk_firewall.testing import ACCOUNT, NOW, eventually
+from torghut_risk_firewall.testing import ACCOUNT, NOW
 from torghut_runtime import ServiceRuntime
-from torghut_runtime.testing import create_topics_for, produce, test_settings
+from torghut_runtime.testing import create_topics_for, eventually, produce, test_settings
 from torghut_runtime.tracing import build_tracer_provider
 
 SPECS = (topics.DECISIONS, topics.CONTROL, topics.TRADE_UPDATES, topics.ACCOUNT_SNAPSHOTS, topics.TA_SIGNALS,

@@ -20,9 +20,9 @@ from torghut_contracts.enums import Adapter, OrderStatus, Side, TradeEvent, Trad
 from torghut_contracts.models import ControlCommand, OrderState, TradeUpdate
 from torghut_risk_firewall.domain import reasons as r
 from torghut_risk_firewall.domain.ids import client_order_id
-from torghut_risk_firewall.testing import ACCOUNT, NOW, account_state, decision, eventually
+from torghut_risk_firewall.testing import ACCOUNT, NOW, account_state, decision
 from torghut_runtime import ServiceRuntime
-from torghut_runtime.testing import read_records
+from torghut_runtime.testing import eventually, read_records
 
 Setup = Callable[[ServiceRuntime], Awaitable[None]]
 Send = Callable[..., Awaitable[None]]

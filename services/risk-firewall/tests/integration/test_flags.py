@@ -16,10 +16,10 @@ from torghut_risk_firewall.app import build_runtime
 from torghut_risk_firewall.domain import reasons as r
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.settings import RiskFirewallSettings
-from torghut_risk_firewall.testing import decision, eventually
+from torghut_risk_firewall.testing import decision
 from torghut_runtime import ServiceRuntime
 from torghut_runtime.flags import Flag
-from torghut_runtime.testing import flag_features, flag_settings, flag_state, read_records, test_settings
+from torghut_runtime.testing import eventually, flag_features, flag_settings, flag_state, read_records, test_settings
 from torghut_runtime.tracing import build_tracer_provider
 
 pytestmark = pytest.mark.timeout(120)

@@ -40,9 +40,10 @@ from torghut_risk_firewall.app import MIGRATIONS
 from torghut_risk_firewall.domain import reasons as r
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.domain.windows import NEW_YORK
-from torghut_risk_firewall.testing import ACCOUNT, NOW, account_state, decision, eventually
+from torghut_risk_firewall.testing import ACCOUNT, NOW, account_state, decision
 from torghut_runtime import Inbound
 from torghut_runtime.db import create_engine, migrate
+from torghut_runtime.testing import eventually
 
 SCHEMA = "risk_firewall"
 

@@ -6,8 +6,6 @@ commit whose triggers were not yet published, resumes with no gap and no duplica
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -21,7 +19,7 @@ from torghut_contracts.enums import Side
 from torghut_contracts.models import TaSignal
 from torghut_embedded.clickhouse import ClickHouseServer
 from torghut_runtime import ServiceRuntime
-from torghut_runtime.testing import create_topics_for, read_records, test_settings
+from torghut_runtime.testing import create_topics_for, eventually, read_records, test_settings
 from torghut_signal_trigger.adapters.clickhouse_source import ClickHouseSource
 from torghut_signal_trigger.adapters.metrics import TriggerMetrics
 from torghut_signal_trigger.app import MIGRATIONS, SignalTriggerService, build_service
@@ -101,11 +99,6 @@ def counted(registry: Any, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
-async def until(condition: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_restart_resumes_from_the_cursor_with_no_gap_and_no_duplicate(
@@ -142,9 +135,9 @@ async def test_a_restart_resumes_from_the_cursor_with_no_gap_and_no_duplicate(
     second_wave = alternating(range(9, 13))                    # 12 more rows
     registry = service.runtime.registry
     async with service.runtime.running():
-        await until(lambda: _rows_seen(registry, total_rows - 21), "the rest of the first wave")
+        await eventually(lambda: _rows_seen(registry, total_rows - 21), what="the rest of the first wave")
         insert(clickhouse_url, second_wave)
-        await until(lambda: _rows_seen(registry, total_rows - 21 + len(second_wave)), "the second wave")
+        await eventually(lambda: _rows_seen(registry, total_rows - 21 + len(second_wave)), what="the second wave")
         expected = expected_ids([*first_wave, *second_wave])
         records = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=len(expected),
                                      settle=0.5)

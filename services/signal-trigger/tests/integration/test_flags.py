@@ -3,15 +3,21 @@ signals are gated without a restart; a dead flag server puts the gate back (its 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from decimal import Decimal
 
 import pytest
 from torghut_contracts import topics
 from torghut_embedded.flags_server import FlagsServer
 from torghut_runtime.flags import Flag
-from torghut_runtime.testing import create_topics_for, flag_features, flag_settings, flag_state, produce, test_settings
+from torghut_runtime.testing import (
+    create_topics_for,
+    eventually,
+    flag_features,
+    flag_settings,
+    flag_state,
+    produce,
+    test_settings,
+)
 from torghut_signal_trigger.app import SignalTriggerService, build_service
 from torghut_signal_trigger.settings import SignalTriggerSettings
 from torghut_strategies.book import parse_strategy_book
@@ -27,11 +33,6 @@ def counted(service: SignalTriggerService, name: str, **labels: str) -> float:
     return service.runtime.registry.get_sample_value(name, labels) or 0.0
 
 
-async def until(condition: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_require_quote_flag_flips_the_gate_live_and_falls_back_safe(
@@ -49,18 +50,18 @@ async def test_require_quote_flag_flips_the_gate_live_and_falls_back_safe(
         before = counted(service, "torghut_signal_trigger_gated_total", reason="missing_quote")
         signal = make_signal(sent, bid=None, ask=None, spread_bps=None, macd=Decimal(1 if sent % 2 else -1))
         await produce(kafka_bootstrap, topic_namespace + topics.TA_SIGNALS.name, signal, key=signal.symbol)
-        await until(lambda: counted(service, "torghut_signal_trigger_signals_total", source="kafka") >= sent,
-                    "the signal to be evaluated")
+        await eventually(lambda: counted(service, "torghut_signal_trigger_signals_total", source="kafka") >= sent,
+                    what="the signal to be evaluated")
         return counted(service, "torghut_signal_trigger_gated_total", reason="missing_quote") > before
 
     async with service.runtime.running():
-        await until(lambda: flag_state(service.runtime.registry, QUOTE) is True, "the first flag answer")
+        await eventually(lambda: flag_state(service.runtime.registry, QUOTE) is True, what="the first flag answer")
         assert await unquoted_signal_gated()
 
         flags_server.write(flag_features(**{QUOTE: False}))  # no restart
-        await until(lambda: flag_state(service.runtime.registry, QUOTE) is False, "the flag change")
+        await eventually(lambda: flag_state(service.runtime.registry, QUOTE) is False, what="the flag change")
         assert not await unquoted_signal_gated()
 
         flags_server.stop()  # fallback: the configured (and safe) value, quotes required
-        await until(lambda: flag_state(service.runtime.registry, QUOTE) is True, "the fallback")
+        await eventually(lambda: flag_state(service.runtime.registry, QUOTE) is True, what="the fallback")
         assert await unquoted_signal_gated()
