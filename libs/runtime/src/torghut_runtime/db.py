@@ -21,6 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from .tables import ProcessedMessage
+
 _ENV_DIR = Path(__file__).parent / "migrations_env"
 
 
@@ -75,7 +77,9 @@ async def migrations_at_head(engine: AsyncEngine, schema: str, versions_dir: Pat
         return await conn.run_sync(current) == heads
 
 
-def _tracking_columns() -> list[sa.Column[Any]]:
+def _tracking_columns_at_0001() -> list[sa.Column[Any]]:
+    """The tracking table as each service's first migration created it (a migration keeps its own copy;
+    the drift test per service holds :class:`~.tables.ProcessedMessage` to it)."""
     return [
         sa.Column("consumer", sa.Text, primary_key=True),
         sa.Column("message_id", sa.Text, primary_key=True),
@@ -87,7 +91,7 @@ def _tracking_columns() -> list[sa.Column[Any]]:
     ]
 
 
-processed_messages = sa.Table("processed_messages", sa.MetaData(), *_tracking_columns())
+processed_messages: sa.Table = ProcessedMessage.__table__  # type: ignore[attr-defined]
 
 
 # Built once: every consumed message runs these, and building a statement per call cost more than
@@ -115,7 +119,7 @@ def create_processed_messages_table() -> None:
     """Call from a service's first migration: the tracking table of :class:`IdempotencyStore`."""
     from alembic import op
 
-    op.create_table(processed_messages.name, *_tracking_columns())
+    op.create_table("processed_messages", *_tracking_columns_at_0001())
 
 
 @dataclass(frozen=True)

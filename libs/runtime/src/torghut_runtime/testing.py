@@ -11,8 +11,10 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
 from torghut_contracts.headers import MessageHeaders, header_dict
@@ -35,6 +37,37 @@ async def eventually(condition: Callable[[], object], *, what: str = "condition"
             return
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(interval)
+
+
+async def schema_drift(database_url: str, schema: str, migrations: Path, *metadata: sa.MetaData) -> list[Any]:
+    """Migrate a fresh ``schema`` to head and compare it with the table classes' ``metadata``
+    (Alembic's ``compare_metadata``, types included): ``[]`` when they agree, else every difference.
+
+    Each service's test calls it with its own tables' metadata and the runtime's
+    (:class:`~.tables.RuntimeTable`), so a migration and a table class that drift apart fail CI."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from .db import create_engine, migrate
+
+    wanted = sa.MetaData()
+    for each in metadata:
+        for table in each.tables.values():
+            table.to_metadata(wanted)
+
+    def compare(connection: sa.Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={
+            "compare_type": True,
+            "include_name": lambda name, kind, _parent: not (kind == "table" and name == "alembic_version")})
+        return list(compare_metadata(context, wanted))
+
+    engine = create_engine(database_url, schema)
+    try:
+        await migrate(engine, schema, migrations)
+        async with engine.connect() as conn:
+            return await conn.run_sync(compare)
+    finally:
+        await engine.dispose()
 
 
 FAST_KAFKA = {

@@ -5,6 +5,11 @@ the runtime's processed-message record: a crash anywhere leaves either all of a 
 effects or none. ``lock_account`` takes ``SELECT ... FOR UPDATE`` on the account row, so the
 decision, trade-update and snapshot subscribers (separate consumers, separate transactions)
 never interleave on one account's exposure.
+
+The tables are the classes of :mod:`.tables` (their one definition; a test diffs them against the
+migrated schema). The statements are built once, as text with named binds: each is one round trip
+that Postgres-specific SQL makes possible (row locks, CTEs that lock and write together, jsonb
+casts), and a statement built per call cost more than its round trip (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -111,11 +116,11 @@ def _json_value(value: Any) -> Any:
 
 
 # -- accounts --------------------------------------------------------------------------------------
-_SELECT_FOR_UPDATE = sa.text("SELECT state::text FROM accounts WHERE account = :a FOR UPDATE")
-_CREATE_ACCOUNT = sa.text("INSERT INTO accounts (account) VALUES (:a) ON CONFLICT (account) DO NOTHING")
-_READ_ACCOUNT = sa.text("SELECT state::text FROM accounts WHERE account = :a")
-_SAVE_ACCOUNT = sa.text("UPDATE accounts SET state = CAST(:s AS jsonb), version = version + 1, updated_at = now() "
-                        "WHERE account = :a")
+_SELECT_FOR_UPDATE = sa.text("SELECT state::text FROM accounts WHERE account = :account FOR UPDATE")
+_CREATE_ACCOUNT = sa.text("INSERT INTO accounts (account) VALUES (:account) ON CONFLICT (account) DO NOTHING")
+_READ_ACCOUNT = sa.text("SELECT state::text FROM accounts WHERE account = :account")
+_SAVE_ACCOUNT = sa.text("UPDATE accounts SET state = CAST(:state AS jsonb), version = version + 1, updated_at = now() "
+                        "WHERE account = :account")
 
 
 async def lock_account(conn: AsyncConnection, account: str) -> PortfolioState:
@@ -123,24 +128,24 @@ async def lock_account(conn: AsyncConnection, account: str) -> PortfolioState:
 
     The row is created the first time an account is seen; every later call is one round trip.
     """
-    row = (await conn.execute(_SELECT_FOR_UPDATE, {"a": account})).first()
+    row = (await conn.execute(_SELECT_FOR_UPDATE, {"account": account})).first()
     if row is None:
         await _create_account(conn, account)
-        row = (await conn.execute(_SELECT_FOR_UPDATE, {"a": account})).one()
+        row = (await conn.execute(_SELECT_FOR_UPDATE, {"account": account})).one()
     return portfolio_from_json(account, json.loads(row[0]))
 
 
 async def _create_account(conn: AsyncConnection, account: str) -> None:
-    await conn.execute(_CREATE_ACCOUNT, {"a": account})
+    await conn.execute(_CREATE_ACCOUNT, {"account": account})
 
 
 async def read_account(conn: AsyncConnection, account: str) -> PortfolioState | None:
-    row = (await conn.execute(_READ_ACCOUNT, {"a": account})).first()
+    row = (await conn.execute(_READ_ACCOUNT, {"account": account})).first()
     return None if row is None else portfolio_from_json(account, json.loads(row[0]))
 
 
 async def save_account(conn: AsyncConnection, portfolio: PortfolioState) -> None:
-    await conn.execute(_SAVE_ACCOUNT, {"a": portfolio.account, "s": _state_json(portfolio)})
+    await conn.execute(_SAVE_ACCOUNT, {"account": portfolio.account, "state": _state_json(portfolio)})
 
 
 def _state_json(portfolio: PortfolioState) -> str:
@@ -151,8 +156,8 @@ async def record_latch_event(conn: AsyncConnection, account: str, action: str, l
                              operator: str | None = None, at: datetime | None = None) -> None:
     await conn.execute(
         sa.text("INSERT INTO latch_events (account, action, reason, detail, operator, at) "
-                "VALUES (:a, :action, :reason, :detail, :op, :at)"),
-        {"a": account, "action": action, "reason": latch.reason, "detail": latch.detail, "op": operator,
+                "VALUES (:account, :action, :reason, :detail, :operator, :at)"),
+        {"account": account, "action": action, "reason": latch.reason, "detail": latch.detail, "operator": operator,
          "at": at or latch.latched_at},
     )
 
@@ -165,21 +170,23 @@ class StoredVerdict:
 
 
 _STORED_VERDICT = sa.text(
-    "SELECT verdict::text, approved_order::text FROM verdicts WHERE account = :a AND decision_id = :d")
+    "SELECT verdict::text, approved_order::text FROM verdicts "
+    "WHERE account = :account AND decision_id = :decision_id")
 _VERDICT_COLUMNS = ("INSERT INTO verdicts (account, decision_id, outcome, client_order_id, symbol, reason_codes, "
-                    "verdict, approved_order, decided_at) VALUES (:va, :d, :o, :c, :sym, CAST(:r AS jsonb), "
-                    "CAST(:v AS jsonb), CAST(:ao AS jsonb), :t)")
+                    "verdict, approved_order, decided_at) VALUES (:verdict_account, :decision_id, :outcome, "
+                    ":client_order_id, :symbol, CAST(:reason_codes AS jsonb), CAST(:verdict AS jsonb), "
+                    "CAST(:approved_order AS jsonb), :decided_at)")
 _STORE_VERDICT = sa.text(_VERDICT_COLUMNS)
 #: The decision's two writes in one round trip: the account (its reservation) and the verdict. A
 #: verdict already stored for the decision (judged meanwhile by another consumer) is a unique
 #: violation: the transaction rolls back, nothing is reserved twice, and the retry republishes it.
 _SAVE_ACCOUNT_AND_STORE_VERDICT = sa.text(
-    "WITH saved AS (UPDATE accounts SET state = CAST(:s AS jsonb), version = version + 1, updated_at = now() "
-    "WHERE account = :a RETURNING account) " + _VERDICT_COLUMNS)
+    "WITH saved AS (UPDATE accounts SET state = CAST(:state AS jsonb), version = version + 1, updated_at = now() "
+    "WHERE account = :account RETURNING account) " + _VERDICT_COLUMNS)
 
 
 async def stored_verdict(conn: AsyncConnection, account: str, decision_id: str) -> StoredVerdict | None:
-    row = (await conn.execute(_STORED_VERDICT, {"a": account, "d": decision_id})).first()
+    row = (await conn.execute(_STORED_VERDICT, {"account": account, "decision_id": decision_id})).first()
     return None if row is None else _stored(row[0], row[1])
 
 
@@ -189,10 +196,12 @@ def _stored(verdict: str, order: str | None) -> StoredVerdict:
 
 
 def _verdict_parameters(verdict: RiskVerdict, order: ApprovedOrder | None) -> dict[str, Any]:
-    return {"va": verdict.account, "d": verdict.decision_id, "o": verdict.outcome.value,
-            "c": order.client_order_id if order is not None else None, "sym": verdict.symbol,
-            "r": json.dumps(verdict.reason_codes), "v": verdict.model_dump_json(),
-            "ao": order.model_dump_json() if order is not None else None, "t": verdict.decided_at}
+    return {"verdict_account": verdict.account, "decision_id": verdict.decision_id,
+            "outcome": verdict.outcome.value, "symbol": verdict.symbol,
+            "client_order_id": order.client_order_id if order is not None else None,
+            "reason_codes": json.dumps(verdict.reason_codes), "verdict": verdict.model_dump_json(),
+            "approved_order": order.model_dump_json() if order is not None else None,
+            "decided_at": verdict.decided_at}
 
 
 async def store_verdict(conn: AsyncConnection, verdict: RiskVerdict, order: ApprovedOrder | None) -> None:
@@ -203,7 +212,8 @@ async def save_account_and_store_verdict(conn: AsyncConnection, portfolio: Portf
                                          order: ApprovedOrder | None) -> None:
     """:func:`save_account` and :func:`store_verdict` in one statement (one round trip)."""
     await conn.execute(_SAVE_ACCOUNT_AND_STORE_VERDICT,
-                       {**_verdict_parameters(verdict, order), "a": portfolio.account, "s": _state_json(portfolio)})
+                       {**_verdict_parameters(verdict, order), "account": portfolio.account,
+                        "state": _state_json(portfolio)})
 
 
 # -- decisions: everything a verdict is judged on, in one round trip -------------------------------
@@ -218,9 +228,9 @@ async def save_account_and_store_verdict(conn: AsyncConnection, portfolio: Portf
 #: committed during the wait is simply seen as not yet there, as if the decision had come first.
 _LOCK_FOR_DECISION = sa.text("""
 SELECT a.state::text AS state,
-       (SELECT v.verdict::text FROM verdicts v WHERE v.account = a.account AND v.decision_id = :d) AS verdict,
+       (SELECT v.verdict::text FROM verdicts v WHERE v.account = a.account AND v.decision_id = :decision_id) AS verdict,
        (SELECT v.approved_order::text FROM verdicts v
-         WHERE v.account = a.account AND v.decision_id = :d) AS approved_order,
+         WHERE v.account = a.account AND v.decision_id = :decision_id) AS approved_order,
        (SELECT json_agg(json_build_array(c.scope, c.command::text))::text FROM control_commands c
          WHERE c.scope IN (:global, a.account)) AS controls,
        (SELECT json_agg(json_build_array(m.symbol, m.price::text, m.volume::text, m.event_ts))::text
@@ -229,7 +239,7 @@ SELECT a.state::text AS state,
             OR m.symbol IN (SELECT jsonb_object_keys(a.state -> 'positions'))
             OR m.symbol IN (SELECT o ->> 'symbol' FROM jsonb_array_elements(a.state -> 'open_orders') AS o)
        ) AS marks
-FROM accounts AS a WHERE a.account = :a FOR UPDATE OF a
+FROM accounts AS a WHERE a.account = :account FOR UPDATE OF a
 """)
 
 
@@ -248,7 +258,7 @@ async def lock_for_decision(conn: AsyncConnection, account: str, decision_id: st
     The marks cover every symbol of interest of the locked state (a mark the read could not know
     to fetch is fetched after), so the exposure is never judged on fewer marks than it needs.
     """
-    parameters = {"a": account, "d": decision_id, "global": GLOBAL_SCOPE, "symbol": symbol}
+    parameters = {"account": account, "decision_id": decision_id, "global": GLOBAL_SCOPE, "symbol": symbol}
     row = (await conn.execute(_LOCK_FOR_DECISION, parameters)).first()
     if row is None:
         await _create_account(conn, account)
@@ -274,10 +284,11 @@ async def lock_for_decision(conn: AsyncConnection, account: str, decision_id: st
 #: locked row (its count), so the row lock is taken first, as by the separate statements: two
 #: copies of one update both wait on the account before either waits on the other's fingerprint.
 _LOCK_AND_REMEMBER = sa.text("""
-WITH locked AS (SELECT state::text AS state FROM accounts WHERE account = :a FOR UPDATE),
+WITH locked AS (SELECT state::text AS state FROM accounts WHERE account = :account FOR UPDATE),
 applied AS (
     INSERT INTO trade_updates_applied (fingerprint, account, client_order_id, event, event_ts)
-    SELECT CAST(:f AS text), CAST(:a AS text), CAST(:c AS text), CAST(:e AS text), CAST(:t AS timestamptz)
+    SELECT CAST(:fingerprint AS text), CAST(:account AS text), CAST(:client_order_id AS text),
+           CAST(:event AS text), CAST(:event_ts AS timestamptz)
     WHERE (SELECT count(*) FROM locked) >= 0
     ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint)
 SELECT (SELECT state FROM locked) AS state, EXISTS (SELECT FROM applied) AS fresh
@@ -285,8 +296,9 @@ SELECT (SELECT state FROM locked) AS state, EXISTS (SELECT FROM applied) AS fres
 
 
 def _trade_update_parameters(update: TradeUpdate) -> dict[str, Any]:
-    return {"f": update.fingerprint, "a": update.account, "c": update.order.client_order_id,
-            "e": update.event.value, "t": update.timestamp}
+    return {"fingerprint": update.fingerprint, "account": update.account,
+            "client_order_id": update.order.client_order_id, "event": update.event.value,
+            "event_ts": update.timestamp}
 
 
 async def lock_and_remember_trade_update(conn: AsyncConnection, update: TradeUpdate) -> tuple[PortfolioState, bool]:
@@ -309,25 +321,26 @@ async def save_control(conn: AsyncConnection, command: ControlCommand) -> bool:
         return False
     await conn.execute(
         sa.text("INSERT INTO control_commands (scope, command_id, command, issued_at) "
-                "VALUES (:s, :i, CAST(:c AS jsonb), :t) ON CONFLICT (scope) DO UPDATE SET "
+                "VALUES (:scope, :command_id, CAST(:command AS jsonb), :issued_at) ON CONFLICT (scope) DO UPDATE SET "
                 "command_id = EXCLUDED.command_id, command = EXCLUDED.command, issued_at = EXCLUDED.issued_at"),
-        {"s": command.scope, "i": command.command_id, "c": command.model_dump_json(), "t": command.issued_at},
+        {"scope": command.scope, "command_id": command.command_id, "command": command.model_dump_json(),
+         "issued_at": command.issued_at},
     )
     return True
 
 
 async def _control(conn: AsyncConnection, scope: str) -> ControlCommand | None:
-    row = (await conn.execute(sa.text("SELECT command::text FROM control_commands WHERE scope = :s"),
-                              {"s": scope})).first()
+    row = (await conn.execute(sa.text("SELECT command::text FROM control_commands WHERE scope = :scope"),
+                              {"scope": scope})).first()
     return None if row is None else ControlCommand.model_validate_json(row[0])
 
 
-_CONTROLS = sa.text("SELECT scope, command::text FROM control_commands WHERE scope = ANY(:s)")
+_CONTROLS = sa.text("SELECT scope, command::text FROM control_commands WHERE scope = ANY(:scopes)")
 
 
 async def control_for(conn: AsyncConnection, account: str) -> tuple[ControlCommand | None, ControlCommand | None]:
     """The global and the account command, in one query."""
-    rows = await conn.execute(_CONTROLS, {"s": [GLOBAL_SCOPE, account]})
+    rows = await conn.execute(_CONTROLS, {"scopes": [GLOBAL_SCOPE, account]})
     found = {row[0]: ControlCommand.model_validate_json(row[1]) for row in rows}
     return found.get(GLOBAL_SCOPE), found.get(account) if account != GLOBAL_SCOPE else None
 
@@ -339,11 +352,12 @@ async def effective_control_for(conn: AsyncConnection, account: str) -> TradingP
 
 # -- market marks ----------------------------------------------------------------------------------
 _UPSERT_MARK = sa.text(
-    "INSERT INTO market_marks (symbol, price, volume, event_ts, seq) VALUES (:s, :p, :v, :t, :q) "
+    "INSERT INTO market_marks (symbol, price, volume, event_ts, seq) "
+    "VALUES (:symbol, :price, :volume, :event_ts, :seq) "
     "ON CONFLICT (symbol) DO UPDATE SET price = EXCLUDED.price, volume = EXCLUDED.volume, "
     "event_ts = EXCLUDED.event_ts, seq = EXCLUDED.seq "
     "WHERE (market_marks.event_ts, market_marks.seq) < (EXCLUDED.event_ts, EXCLUDED.seq)")
-_MARKS = sa.text("SELECT symbol, price, volume, event_ts FROM market_marks WHERE symbol = ANY(:s)")
+_MARKS = sa.text("SELECT symbol, price, volume, event_ts FROM market_marks WHERE symbol = ANY(:symbols)")
 
 
 class MarkRow(NamedTuple):
@@ -358,15 +372,15 @@ async def upsert_marks(conn: AsyncConnection, marks: Sequence[MarkRow]) -> None:
     """Keep the newest signal per symbol (by event time, then sequence); late signals change nothing.
     One round trip for all of them (asyncpg sends an executemany's rows together)."""
     if marks:
-        await conn.execute(_UPSERT_MARK, [{"s": m.symbol, "p": m.price, "v": m.volume, "t": m.event_ts,
-                                           "q": m.seq} for m in marks])
+        await conn.execute(_UPSERT_MARK, [{"symbol": m.symbol, "price": m.price, "volume": m.volume,
+                                           "event_ts": m.event_ts, "seq": m.seq} for m in marks])
 
 
 async def market_for(conn: AsyncConnection, symbols: Iterable[str]) -> MarketState:
     wanted = sorted(set(symbols))
     if not wanted:
         return MarketState({})
-    rows = await conn.execute(_MARKS, {"s": wanted})
+    rows = await conn.execute(_MARKS, {"symbols": wanted})
     return MarketState({row[0]: Mark(Decimal(row[1]), row[3], None if row[2] is None else Decimal(row[2]))
                         for row in rows})
 
