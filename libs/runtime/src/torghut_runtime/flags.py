@@ -189,13 +189,6 @@ class Flag(Enum):
         return self.spec.key
 
     @classmethod
-    def by_key(cls, key: str) -> Flag:
-        for flag in cls:
-            if flag.key == key:
-                return flag
-        raise KeyError(f"no flag with key {key!r}")
-
-    @classmethod
     def for_service(cls, service: str) -> list[Flag]:
         return [f for f in cls if any(t.service == service for t in f.spec.targets)]
 

@@ -11,7 +11,6 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -234,10 +233,3 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
         stack.stop()
         console.print("stopped every service, the broker and Postgres")
 
-
-@contextlib.contextmanager
-def _quiet_interrupt() -> Iterator[None]:
-    try:
-        yield
-    except KeyboardInterrupt:
-        console.print("\ninterrupted: everything started has been stopped")

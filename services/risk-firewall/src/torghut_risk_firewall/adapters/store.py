@@ -111,10 +111,6 @@ def portfolio_from_json(account: str, raw: dict[str, Any]) -> PortfolioState:
     )
 
 
-def _json_value(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 # -- accounts --------------------------------------------------------------------------------------
 _SELECT_FOR_UPDATE = sa.text("SELECT state::text FROM accounts WHERE account = :account FOR UPDATE")
 _CREATE_ACCOUNT = sa.text("INSERT INTO accounts (account) VALUES (:account) ON CONFLICT (account) DO NOTHING")

@@ -110,11 +110,6 @@ class RiskLimits(BaseModel):
             reserve_factor=(Decimal(10_000) - self.buying_power_reserve_bps) / Decimal(10_000),
         )
 
-    def symbol_allowed(self, symbol: str) -> bool:
-        """Allowlisted (or no allowlist) and not denied."""
-        d = self.derived
-        return symbol not in d.denied and (d.allowed is None or symbol in d.allowed)
-
     @field_validator("allowed_symbols", "denied_symbols")
     @classmethod
     def _tickers(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
