@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts.headers import MessageHeaders, header_dict
 from torghut_contracts.topics import TopicSpec
 
@@ -40,34 +41,76 @@ async def eventually(condition: Callable[[], object], *, what: str = "condition"
 
 
 async def schema_drift(database_url: str, schema: str, migrations: Path, *metadata: sa.MetaData) -> list[Any]:
-    """Migrate a fresh ``schema`` to head and compare it with the table classes' ``metadata``
-    (Alembic's ``compare_metadata``, types included): ``[]`` when they agree, else every difference.
+    """Every difference between the schema the migrations build and the table classes' ``metadata``;
+    ``[]`` when they agree. Each service's ``tests/integration/test_tables.py`` asserts that.
 
-    Each service's test calls it with its own tables' metadata and the runtime's
-    (:class:`~.tables.RuntimeTable`), so a migration and a table class that drift apart fail CI."""
+    Two comparisons, in one fresh database: Alembic's ``compare_metadata`` (tables, columns, types,
+    nullability, keys, uniques, foreign keys, comments) of the migrated ``schema``; and, for what
+    it does not compare (server defaults, check constraints, index predicates), what Postgres
+    reports for the migrated schema against a schema created from the classes, each difference as
+    ``("catalog", (table, kind, name), migrated, from the classes)``."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from .db import create_engine, migrate
+    from .db import migrate
 
     wanted = sa.MetaData()
     for each in metadata:
         for table in each.tables.values():
             table.to_metadata(wanted)
 
-    def compare(connection: sa.Connection) -> list[Any]:
+    def compare(connection: sa.Connection) -> tuple[list[Any], Catalog]:
         context = MigrationContext.configure(connection, opts={
             "compare_type": True,
             "include_name": lambda name, kind, _parent: not (kind == "table" and name == "alembic_version")})
-        return list(compare_metadata(context, wanted))
+        return list(compare_metadata(context, wanted)), _catalog(connection)
 
-    engine = create_engine(database_url, schema)
+    async def create(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
+            await conn.execute(sa.text(f'CREATE SCHEMA "{schema}_from_classes"'))
+            await conn.run_sync(wanted.create_all)
+
+    differences, migrated = await _inspect(database_url, schema, lambda engine: migrate(engine, schema, migrations),
+                                           compare)
+    created = await _inspect(database_url, f"{schema}_from_classes", create, _catalog)
+    return differences + [("catalog", key, migrated.get(key), created.get(key))
+                          for key in sorted(migrated.keys() | created.keys(), key=str)
+                          if migrated.get(key) != created.get(key)]
+
+
+Catalog = dict[tuple[str, str, str], Any]
+"""``(table, kind, name) -> value``: what Postgres reports for each server default, check and index."""
+T = TypeVar("T")
+
+
+async def _inspect(database_url: str, schema: str, prepare: Callable[[AsyncEngine], Awaitable[None]],
+                   read: Callable[[sa.Connection], T]) -> T:
+    from .db import create_engine
+
+    engine = create_engine(database_url, schema, pool_size=1)
     try:
-        await migrate(engine, schema, migrations)
+        await prepare(engine)
         async with engine.connect() as conn:
-            return await conn.run_sync(compare)
+            return await conn.run_sync(read)
     finally:
         await engine.dispose()
+
+
+def _catalog(connection: sa.Connection) -> Catalog:
+    """Flat, so a failed comparison names the very item that differs."""
+    inspector = sa.inspect(connection)
+    catalog: Catalog = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        for column in inspector.get_columns(table):
+            catalog[table, "server default", column["name"]] = column["default"]
+        for check in inspector.get_check_constraints(table):
+            catalog[table, "check", str(check["name"])] = check["sqltext"]
+        for index in inspector.get_indexes(table):
+            catalog[table, "index", str(index["name"])] = (
+                tuple(index["column_names"]), index.get("dialect_options", {}).get("postgresql_where"))
+    return catalog
 
 
 FAST_KAFKA = {

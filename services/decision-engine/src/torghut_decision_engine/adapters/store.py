@@ -3,6 +3,9 @@
 An event and the run's new state commit in one transaction, and only while the run is not
 terminal, so exactly one terminal event exists per run even when the owner and a lease reaper
 race. Event ids are the run's ``last_event_id`` counter: 1, 2, 3, ... per run.
+
+The tables are the classes of :mod:`.tables` (their one definition; a test diffs them against the
+migrated schema); the module-level names here are their Core tables, which the statements use.
 """
 
 from __future__ import annotations
@@ -15,35 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.decision_engine import TERMINAL_EVENTS, RunState, SseEvent
 
-metadata = sa.MetaData()
-TS = sa.DateTime(timezone=True)
-runs = sa.Table(
-    "runs", metadata,
-    sa.Column("run_id", sa.Text, primary_key=True),
-    sa.Column("request_id", sa.Text, nullable=False, unique=True),
-    sa.Column("request_hash", sa.Text, nullable=False),
-    sa.Column("request", sa.Text, nullable=False),
-    sa.Column("symbol", sa.Text, nullable=False),
-    sa.Column("strategy_id", sa.Text, nullable=False),
-    sa.Column("status", sa.Text, nullable=False),
-    sa.Column("fault", sa.Text),
-    sa.Column("owner", sa.Text, nullable=False),
-    sa.Column("lease_expires_at", TS, nullable=False),
-    sa.Column("deadline_at", TS, nullable=False),
-    sa.Column("created_at", TS, nullable=False),
-    sa.Column("updated_at", TS, nullable=False),
-    sa.Column("last_event_id", sa.Integer, nullable=False),
-    sa.Column("final", sa.Text),
-    sa.Column("error", sa.Text),
-)
-run_events = sa.Table(
-    "run_events", metadata,
-    sa.Column("run_id", sa.Text, primary_key=True),
-    sa.Column("event_id", sa.Integer, primary_key=True),
-    sa.Column("event", sa.Text, nullable=False),
-    sa.Column("data", sa.Text, nullable=False),
-    sa.Column("created_at", TS, nullable=False),
-)
+from .tables import Run, RunEvent
+
+runs: sa.Table = Run.__table__  # type: ignore[attr-defined]
+run_events: sa.Table = RunEvent.__table__  # type: ignore[attr-defined]
 LIVE = (RunState.ACCEPTED.value, RunState.RUNNING.value)
 TERMINAL = (RunState.FINAL.value, RunState.ERROR.value)
 

@@ -3,6 +3,9 @@
 Every function takes the caller's connection, so state changes commit in the same transaction as
 the message bookkeeping (Kafka path) or the cursor (ClickHouse path): a restart resumes exactly
 where the last commit left off, and a redelivery changes nothing twice.
+
+The tables are the classes of :mod:`.tables` (their one definition; a test diffs them against the
+migrated schema); the module-level names here are their Core tables, which the statements use.
 """
 
 from __future__ import annotations
@@ -20,38 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import StrategyTrigger
 from torghut_strategies.state import SymbolState
 
-_meta = sa.MetaData()
-symbol_state = sa.Table(
-    "symbol_state", _meta,
-    sa.Column("symbol", sa.Text, primary_key=True),
-    sa.Column("stream", sa.Text, primary_key=True),
-    sa.Column("state", postgresql.JSONB, nullable=False),
-    sa.Column("token", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-stream_watermark = sa.Table(
-    "stream_watermark", _meta,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("watermark", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-source_cursor = sa.Table(
-    "source_cursor", _meta,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("event_ts", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("symbol", sa.Text, nullable=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("watermark", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
-trigger_outbox = sa.Table(
-    "trigger_outbox", _meta,
-    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
-    sa.Column("message_id", sa.Text, nullable=False, unique=True),
-    sa.Column("request_id", sa.Text, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
+from .tables import SourceCursor, StreamWatermark, SymbolStateRow, TriggerOutboxEntry
+
+symbol_state: sa.Table = SymbolStateRow.__table__  # type: ignore[attr-defined]
+stream_watermark: sa.Table = StreamWatermark.__table__  # type: ignore[attr-defined]
+source_cursor: sa.Table = SourceCursor.__table__  # type: ignore[attr-defined]
+trigger_outbox: sa.Table = TriggerOutboxEntry.__table__  # type: ignore[attr-defined]
 
 
 # -- symbol state ------------------------------------------------------------------------------------
