@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import TaSignal
 from torghut_runtime import Inbound, Outgoing
 
-from .adapters.paper_venue import PaperVenue
+from .adapters.venues.paper.venue import PaperVenue
 from .domain.orders import VenueEvent
 from .domain.paper import Quote
 
@@ -35,7 +35,7 @@ def quote_of(signal: TaSignal) -> Quote | None:
     return Quote(signal.symbol, Decimal(price), signal.event_ts, signal.seq)
 
 
-class PriceSignalHandler:
+class PriceIntake:
     """The ``torghut.ta.signals.v1`` handler: buffers prices per batch, writes them in ``flush(conn)``.
 
     The runtime calls ``flush`` once per batch transaction (inside it) and ``discard`` when that

@@ -80,7 +80,7 @@ async def offline_router(fresh_database_url: str) -> AsyncIterator[Callable[...,
 
     yield make
     for service in built:
-        for venue in service.router.venues.values():
+        for venue in service.venues.values():
             with contextlib.suppress(Exception):
                 await venue.close()
         await service.runtime.engine.dispose()

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 from torghut_contracts.enums import OrderStatus, OrderType, Side, TimeInForce
-from torghut_execution_router.adapters.alpaca import AlpacaAdapter
 from torghut_execution_router.adapters.metrics import RouterMetrics
-from torghut_execution_router.adapters.ratelimiter import RateLimiter
-from torghut_execution_router.adapters.venue import SubmitKind
+from torghut_execution_router.adapters.venues.alpaca.client import AlpacaAdapter
+from torghut_execution_router.adapters.venues.alpaca.ratelimiter import RateLimiter
 from torghut_execution_router.domain.orders import OrderRequest
+from torghut_execution_router.domain.submission import SubmitKind
 
 
 def request(coid: str = "th-order-1", qty: str = "10", order_type: OrderType = OrderType.MARKET,

@@ -18,7 +18,7 @@ async def alpaca_router(offline_router: Any, fake_alpaca: Any, **overrides: Any)
 async def place(service: Any, messages: Any) -> str:
     await service.store.save_control(messages["control"]())
     order = messages["approved"]()
-    await service.router.on_approved(messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
+    await service.intake.on_approved(messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
     return str(order.client_order_id)
 
 
@@ -34,11 +34,11 @@ async def test_a_timeout_is_unknown_then_reconciled_to_the_venues_state(offline_
     coid = await place(service, make_messages)
     assert await published(service) == [("pending_new", OrderStatus.UNKNOWN)]
     await until(lambda: coid in fake_alpaca.by_client, what="the venue to register the slow order")
-    await service.router.reconcile_all("timer")
+    await service.reconciler.reconcile_all("timer")
     assert await published(service) == [("pending_new", OrderStatus.UNKNOWN), ("new", OrderStatus.NEW)]
     execution = await service.store.get(coid)
     assert execution.venue_order_id == fake_alpaca.order_for(coid)["id"]
-    await service.router.reconcile_all("timer")
+    await service.reconciler.reconcile_all("timer")
     assert len(await published(service)) == 2, "reconciling an unchanged order publishes nothing"
 
 
@@ -48,9 +48,9 @@ async def test_only_repeated_not_found_lookups_turn_unknown_into_rejected(offlin
     service = await alpaca_router(offline_router, fake_alpaca, reconcile_unknown_max_lookups=3)
     coid = await place(service, make_messages)
     for _ in range(2):
-        await service.router.reconcile_all("timer")
+        await service.reconciler.reconcile_all("timer")
         assert await published(service) == [("pending_new", OrderStatus.UNKNOWN)]
-    await service.router.reconcile_all("timer")
+    await service.reconciler.reconcile_all("timer")
     assert await published(service) == [("pending_new", OrderStatus.UNKNOWN), ("rejected", OrderStatus.REJECTED)]
     assert (await service.store.get(coid)).reject_reason == "venue_never_acknowledged"
 
@@ -70,11 +70,11 @@ async def test_a_claim_left_by_a_crash_is_looked_up_on_redelivery_not_resubmitte
     await service.store.save_control(make_messages["control"]())
     order = make_messages["approved"]()
     # the first attempt claimed, sent, and crashed before recording anything
-    await service.store.claim(order, expected=order.adapter_hint or service.router.policy.primary,
-                              venue=service.router.policy.primary, fallback_reason=None, correlation_id="c")
+    await service.store.claim(order, expected=order.adapter_hint or service.intake.routes.policy.primary,
+                              venue=service.intake.routes.policy.primary, fallback_reason=None, correlation_id="c")
     fake_alpaca.create({"client_order_id": order.client_order_id, "symbol": "NVDA", "qty": 10, "side": "buy",
                         "type": "market", "time_in_force": "day"})
-    await service.router.on_approved(make_messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
+    await service.intake.on_approved(make_messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
     assert await published(service) == [("new", OrderStatus.NEW)]
     assert not any(method == "POST" for method, _ in fake_alpaca.requests)
     assert len(fake_alpaca.orders) == 1
@@ -84,13 +84,13 @@ async def test_an_abandoned_claim_becomes_unknown_and_is_reconciled(offline_rout
                                                                     make_messages: Any) -> None:
     service = await alpaca_router(offline_router, fake_alpaca)
     order = make_messages["approved"]()
-    await service.store.claim(order, expected=service.router.policy.primary, venue=service.router.policy.primary,
-                              fallback_reason=None, correlation_id="c")
+    primary = service.intake.routes.policy.primary
+    await service.store.claim(order, expected=primary, venue=primary, fallback_reason=None, correlation_id="c")
     fake_alpaca.create({"client_order_id": order.client_order_id, "symbol": "NVDA", "qty": 10, "side": "buy",
                         "type": "market", "time_in_force": "day"})
-    await service.router.reconcile_all("timer")
+    await service.reconciler.reconcile_all("timer")
     assert await published(service) == [], "a fresh claim belongs to its handler"
-    service.router.claim_recovery_s = 0.0
-    assert await service.router.recover_stale_claims() == 1
-    await service.router.reconcile_all("timer")
+    service.reconciler.claim_recovery_s = 0.0
+    assert await service.reconciler.recover_stale_claims() == 1
+    await service.reconciler.reconcile_all("timer")
     assert await published(service) == [("new", OrderStatus.NEW)]

@@ -13,20 +13,20 @@ from typing import Any
 import pytest
 from torghut_contracts import topics
 from torghut_contracts.enums import OrderStatus, TradeEvent
-from torghut_execution_router.router import ExecutionRouter
+from torghut_execution_router.control import ControlHandler
 from torghut_runtime.testing import produce, read_records
 
 
 @pytest.fixture
 def slow_control(monkeypatch: pytest.MonkeyPatch) -> None:
     """The router applies a control command a second late, as a backed-up consumer would."""
-    apply = ExecutionRouter.on_control
+    apply = ControlHandler.on_control
 
-    async def late(self: ExecutionRouter, inbound: Any, conn: Any) -> Any:
+    async def late(self: ControlHandler, inbound: Any, conn: Any) -> Any:
         await asyncio.sleep(1.0)
         return await apply(self, inbound, conn)
 
-    monkeypatch.setattr(ExecutionRouter, "on_control", late)
+    monkeypatch.setattr(ControlHandler, "on_control", late)
 
 
 async def send_control_then_order(kafka_bootstrap: str, prefix: str, messages: Any) -> Any:

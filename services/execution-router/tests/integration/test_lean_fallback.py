@@ -24,7 +24,7 @@ async def lean_router(offline_router: Any, fake_lean: Any, fake_alpaca: Any, **o
 async def submit(service: Any, messages: Any, **order: Any) -> list[Any]:
     await service.store.save_control(messages["control"]())
     approved = messages["approved"](**order)
-    await service.router.on_approved(messages["inbound"](approved, topics.ORDERS_APPROVED.name), None)
+    await service.intake.on_approved(messages["inbound"](approved, topics.ORDERS_APPROVED.name), None)
     pending = await service.store.pending_publications()
     return [topics.TRADE_UPDATES.decode(p.payload) for p in pending]
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from torghut_contracts import topics
 from torghut_contracts.enums import TradeEvent
 from torghut_execution_router.domain.paper import Quote
-from torghut_execution_router.router import trade_update_message_id
+from torghut_execution_router.domain.trade_update import trade_update_message_id
 
 
 async def rows(service: Any, table: str) -> int:
@@ -27,32 +27,32 @@ async def test_a_paper_order_rolls_back_whole_and_its_updates_are_the_handlers_o
         offline_router: Any, make_messages: Any) -> None:
     m = make_messages
     service = await offline_router(paper_slippage_bps=0)
-    router, engine = service.router, service.runtime.engine
-    await router.store.save_control(m["control"]())
+    engine = service.runtime.engine
+    await service.store.save_control(m["control"]())
     async with engine.begin() as conn:
-        await router.paper.on_prices(conn, {"NVDA": [Quote("NVDA", D(100), datetime.now(UTC), 1)]})
+        await service.paper.on_prices(conn, {"NVDA": [Quote("NVDA", D(100), datetime.now(UTC), 1)]})
     order = m["approved"](qty="10")
     message = m["inbound"](order, topics.ORDERS_APPROVED.name)
 
     async with engine.connect() as conn:
         transaction = await conn.begin()
-        await router.on_approved(message, conn)
+        await service.intake.on_approved(message, conn)
         await transaction.rollback()
     assert (await rows(service, "executions"), await rows(service, "paper_orders"),
             await rows(service, "execution_events")) == (0, 0, 0), "the claim and the venue's books roll back together"
 
     async with engine.begin() as conn:
-        outputs = await router.on_approved(message, conn)
+        outputs = await service.intake.on_approved(message, conn)
     assert [(o.spec, o.message.event, o.message.order.client_order_id) for o in outputs] == [
         (topics.TRADE_UPDATES, TradeEvent.NEW, order.client_order_id),
         (topics.TRADE_UPDATES, TradeEvent.FILL, order.client_order_id)]
     assert [o.message_id for o in outputs] == [trade_update_message_id(o.message.fingerprint) for o in outputs]
     assert {o.correlation_id for o in outputs} == {"corr-test"}
-    assert await router.store.pending_publications() == [], "the outbox must not publish them a second time"
-    assert router.outbox_wake._reasons == set()
+    assert await service.store.pending_publications() == [], "the outbox must not publish them a second time"
+    assert service.relay.wake._reasons == set()
 
     async with engine.begin() as conn:
-        assert await router.on_approved(message, conn) == [], "a redelivery places nothing"
+        assert await service.intake.on_approved(message, conn) == [], "a redelivery places nothing"
     assert (await rows(service, "executions"), await rows(service, "paper_orders")) == (1, 1)
 
 
@@ -61,7 +61,7 @@ async def test_a_refused_paper_order_is_reported_by_the_handler_too(offline_rout
     service = await offline_router()
     order = m["approved"]()
     async with service.runtime.engine.begin() as conn:  # no control command yet: posture unknown, refused
-        outputs = await service.router.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        outputs = await service.intake.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
     assert [(o.message.event, o.message.order.status.value) for o in outputs] == [(TradeEvent.REJECTED, "rejected")]
     assert (await service.store.get(order.client_order_id)).reject_reason == "control_state_unknown"
     assert await rows(service, "paper_orders") == 0

@@ -7,10 +7,10 @@ from decimal import Decimal as D
 from typing import Any
 
 from torghut_contracts.enums import OrderStatus, OrderType, Side, TimeInForce, TradeEvent
-from torghut_execution_router.adapters.paper_venue import NO_FILLS_YET, PaperVenue
-from torghut_execution_router.adapters.venue import SubmitKind
+from torghut_execution_router.adapters.venues.paper.venue import NO_FILLS_YET, PaperVenue
 from torghut_execution_router.domain.orders import OrderRequest, VenueEvent
 from torghut_execution_router.domain.paper import Quote
+from torghut_execution_router.domain.submission import SubmitKind
 
 T0 = datetime.now(UTC)
 
@@ -30,7 +30,7 @@ def request(coid: str, qty: str = "10", limit: str | None = None, side: Side = S
 
 async def test_the_paper_venue_keeps_its_books_in_postgres(offline_router: Any) -> None:
     service = await offline_router(paper_starting_cash=D(10_000), paper_slippage_bps=0)
-    venue = service.router.paper
+    venue = service.paper
     assert await price(venue, Quote("NVDA", D(100), T0, 1)) == []
     first = await venue.submit(request("a", qty="10"))
     again = await venue.submit(request("a", qty="10"))
@@ -59,7 +59,7 @@ async def test_the_paper_venue_keeps_its_books_in_postgres(offline_router: Any) 
 
 async def test_a_snapshot_names_the_last_fill_it_holds(offline_router: Any) -> None:
     service = await offline_router(paper_slippage_bps=0)
-    venue = service.router.paper
+    venue = service.paper
     assert (await venue.account_snapshot("paper-main", T0)).fills_through == NO_FILLS_YET
     await price(venue, Quote("NVDA", D(100), T0, 1))
     first = await venue.submit(request("f1"))

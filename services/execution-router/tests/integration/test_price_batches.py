@@ -14,7 +14,7 @@ from torghut_contracts import topics
 from torghut_contracts.enums import OrderType, Side, TimeInForce, TradeEvent
 from torghut_contracts.models import TaSignal
 from torghut_execution_router.domain.orders import OrderRequest, VenueEvent
-from torghut_execution_router.prices import PriceSignalHandler
+from torghut_execution_router.prices import PriceIntake
 
 T0 = datetime.now(UTC)
 
@@ -28,7 +28,7 @@ async def stored_prices(service: Any) -> dict[str, D]:
         return {r.symbol: r.price for r in await conn.execute(sa.text("SELECT symbol, price FROM paper_quotes"))}
 
 
-async def run_batch(service: Any, handler: PriceSignalHandler, inbound: Any, signals: list[TaSignal]) -> None:
+async def run_batch(service: Any, handler: PriceIntake, inbound: Any, signals: list[TaSignal]) -> None:
     """What the runtime does for one batch: every record through the handler, then flush, then commit."""
     async with service.runtime.engine.begin() as conn:
         for signal in signals:
@@ -39,8 +39,8 @@ async def run_batch(service: Any, handler: PriceSignalHandler, inbound: Any, sig
 async def test_a_batch_stores_the_latest_price_per_symbol_and_a_discarded_one_nothing(
         offline_router: Any, make_messages: Any) -> None:
     service = await offline_router()
-    handler = service.router.on_signal
-    assert isinstance(handler, PriceSignalHandler)
+    handler = service.prices
+    assert isinstance(handler, PriceIntake)
     await run_batch(service, handler, make_messages["inbound"], [
         price("NVDA", "100", 1), price("AAPL", "50", 1), price("AAPL", "51", 2), price("AAPL", "49", 1, seconds=-1),
         TaSignal(symbol="MSFT", event_ts=T0, seq=1, bid=D("10"), ask=D("11")),
@@ -61,9 +61,9 @@ async def test_every_price_in_a_batch_gives_open_orders_a_fill_chance(offline_ro
     async def record_all(events: Iterable[VenueEvent], _conn: Any) -> None:
         recorded.extend(events)
 
-    handler = PriceSignalHandler(service.router.paper, record_all)
+    handler = PriceIntake(service.paper, record_all)
     await run_batch(service, handler, make_messages["inbound"], [price("NVDA", "100", 1)])
-    resting = await service.router.paper.submit(OrderRequest(
+    resting = await service.paper.submit(OrderRequest(
         client_order_id="limit-1", symbol="NVDA", side=Side.BUY, qty=D(5), order_type=OrderType.LIMIT,
         limit_price=D(99), time_in_force=TimeInForce.GTC, extended_hours=False, reference_price=D(100),
         approved_at=T0))
@@ -93,15 +93,14 @@ async def test_an_order_placed_while_a_price_batch_commits_fills_on_that_price(
         offline_router: Any, make_messages: Any) -> None:
     m = make_messages
     service = await offline_router(paper_slippage_bps=0)
-    router = service.router
-    await router.store.save_control(m["control"]())
+    await service.store.save_control(m["control"]())
     order = m["approved"](qty="10")
 
     async with service.runtime.engine.connect() as conn:
         batch = await conn.begin()
-        await router.on_signal(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
-        await router.on_signal.flush(conn)  # the price is written, not yet committed
-        placing = asyncio.create_task(router.paper.submit(OrderRequest.from_approved(order)))
+        await service.prices(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
+        await service.prices.flush(conn)  # the price is written, not yet committed
+        placing = asyncio.create_task(service.paper.submit(OrderRequest.from_approved(order)))
         await blocked_on_a_lock(service)
         await batch.commit()
     placed = await placing
@@ -113,43 +112,43 @@ async def test_a_price_batch_committing_while_an_order_is_placed_fills_it(
         offline_router: Any, make_messages: Any) -> None:
     m = make_messages
     service = await offline_router(paper_slippage_bps=0)
-    router, engine = service.router, service.runtime.engine
-    await router.store.save_control(m["control"]())
+    engine = service.runtime.engine
+    await service.store.save_control(m["control"]())
     order = m["approved"](qty="10")
 
     async def price_batch() -> None:
         async with engine.begin() as conn:
-            await router.on_signal(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
-            await router.on_signal.flush(conn)
+            await service.prices(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
+            await service.prices.flush(conn)
 
     async with engine.connect() as conn:
         placement = await conn.begin()
-        outputs = await router.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        outputs = await service.intake.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
         assert [o.message.event for o in outputs] == [TradeEvent.NEW], "no price yet: the order rests"
         pricing = asyncio.create_task(price_batch())
         await blocked_on_a_lock(service)
         await placement.commit()
     await pricing
 
-    updates = [topics.TRADE_UPDATES.decode(p.payload.encode()) for p in await router.store.pending_publications()]
+    updates = [topics.TRADE_UPDATES.decode(p.payload.encode()) for p in await service.store.pending_publications()]
     assert [(u.event, u.order.client_order_id, u.fill_price) for u in updates] == [
         (TradeEvent.FILL, order.client_order_id, D(101))], "the batch saw the order and its fill leaves by the outbox"
-    assert "update" in router.outbox_wake._reasons
+    assert "update" in service.relay.wake._reasons
 
 
 async def test_a_fill_of_a_batch_that_rolls_back_never_happened(offline_router: Any, make_messages: Any) -> None:
     m = make_messages
     service = await offline_router(paper_slippage_bps=0)
-    router, engine = service.router, service.runtime.engine
-    await router.store.save_control(m["control"]())
+    engine = service.runtime.engine
+    await service.store.save_control(m["control"]())
     order = m["approved"](qty="10")
     async with engine.begin() as conn:
-        await router.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        await service.intake.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
 
     async with engine.connect() as conn:
         batch = await conn.begin()
-        await router.on_signal(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
-        await router.on_signal.flush(conn)
+        await service.prices(m["inbound"](m["signal"]("101", 1), topics.TA_SIGNALS.name), conn)
+        await service.prices.flush(conn)
         await batch.rollback()
-    assert await router.store.pending_publications() == []
-    assert (await router.paper.get_by_client_order_id(order.client_order_id)).status.value == "new"
+    assert await service.store.pending_publications() == []
+    assert (await service.paper.get_by_client_order_id(order.client_order_id)).status.value == "new"

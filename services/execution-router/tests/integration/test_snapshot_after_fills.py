@@ -11,21 +11,21 @@ from torghut_contracts import topics
 
 async def test_a_burst_of_fills_gives_one_snapshot(offline_router: Any) -> None:
     service = await offline_router(snapshot_fill_settle_ms=200, snapshot_interval_s=3600)
-    router = service.router
+    snapshots = service.snapshots
     published: asyncio.Queue[Any] = asyncio.Queue()
 
     async def record(spec: Any, message: Any, **_: Any) -> None:
         assert spec is topics.ACCOUNT_SNAPSHOTS
         published.put_nowait(message)
 
-    router.publish = record
-    loop = asyncio.create_task(router.run_snapshots())
+    snapshots.publish = record
+    loop = asyncio.create_task(snapshots.run())
     try:
         await asyncio.wait_for(published.get(), 10)  # the start-up snapshot
-        router.snapshot_wake.notify("fill")
+        snapshots.wake.notify("fill")
         await asyncio.sleep(0.05)  # the loop is now settling
-        router.snapshot_wake.notify("fill")
-        router.snapshot_wake.notify("fill")
+        snapshots.wake.notify("fill")
+        snapshots.wake.notify("fill")
         await asyncio.wait_for(published.get(), 10)
         await asyncio.sleep(0.4)  # twice the settle time: a second snapshot would have been published
     finally:
@@ -33,4 +33,4 @@ async def test_a_burst_of_fills_gives_one_snapshot(offline_router: Any) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await loop
     assert published.empty(), "the burst gave one snapshot"
-    assert router.metrics.snapshots.labels(venue="paper", trigger="fill")._value.get() == 1
+    assert service.metrics.snapshots.labels(venue="paper", trigger="fill")._value.get() == 1

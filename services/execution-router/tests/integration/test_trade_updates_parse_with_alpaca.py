@@ -138,9 +138,9 @@ async def test_an_unknown_outcome_is_the_one_update_alpacas_model_refuses(
         alpaca_base_url=fake_alpaca.base_url, alpaca_stream_enabled=False, alpaca_http_timeout_s=0.3)
     await service.store.save_control(make_messages["control"]())
     order = make_messages["approved"]()
-    await service.router.on_approved(make_messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
+    await service.intake.on_approved(make_messages["inbound"](order, topics.ORDERS_APPROVED.name), None)
     await until(lambda: order.client_order_id in fake_alpaca.by_client, what="the venue to register the slow order")
-    await service.router.reconcile_all("timer")
+    await service.reconciler.reconcile_all("timer")
     unknown, new = [p.payload.encode() for p in await service.store.pending_publications()]
 
     with pytest.raises(ValidationError) as refused:

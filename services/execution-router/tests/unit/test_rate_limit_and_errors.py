@@ -8,7 +8,7 @@ from decimal import Decimal as D
 import pytest
 from alpaca.trading.models import Order as AlpacaOrder
 from torghut_contracts.enums import OrderStatus, OrderType, Side, TimeInForce, TradeEvent
-from torghut_execution_router.adapters.alpaca_wire import event_from_stream, order_from_alpaca, parse_time
+from torghut_execution_router.adapters.venues.alpaca.wire import event_from_stream, order_from_alpaca, parse_time
 from torghut_execution_router.domain.alpaca_errors import ErrorKind, read_lookup_error, read_submit_error
 from torghut_execution_router.domain.lean_contract import LeanContractViolation, order_from_answer
 from torghut_execution_router.domain.orders import OrderRequest

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from ..domain.feed import FeedVerdict
+
 
 class RouterMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -38,3 +40,12 @@ class RouterMetrics:
                                    ["venue"], registry=registry)
         self.snapshots = Counter("torghut_execution_account_snapshots_total", "Account snapshots published.",
                                  ["venue", "trigger"], registry=registry)
+
+    def count_verdict(self, verdict: FeedVerdict, venue: str) -> None:
+        """An event stored with ``verdict``: applied, a repeated state, or stale (an unlinked one is neither)."""
+        if verdict is FeedVerdict.APPLY:
+            self.apply_updates.labels(venue=venue).inc()
+        elif verdict is FeedVerdict.UNCHANGED:
+            self.duplicates.labels(venue=venue, kind="state").inc()
+        elif verdict.is_stale:
+            self.out_of_order.labels(venue=venue, reason=verdict.value).inc()

@@ -23,7 +23,7 @@ FLAG = Flag.ORDER_FEED_ENABLED
 
 
 class OrderFeed(Protocol):
-    """A venue's order-event stream (:class:`~.alpaca_stream.AlpacaTradeUpdates`)."""
+    """A venue's order-event stream (:class:`~.venues.alpaca.stream.AlpacaTradeUpdates`)."""
 
     async def run(self) -> None:
         """Read events until :meth:`close`; reconnecting is the feed's own business."""

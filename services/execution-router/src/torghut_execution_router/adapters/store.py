@@ -1,118 +1,46 @@
 """Postgres store of executions and their order-feed events; the event table doubles as the outbox.
 
 ``record`` is the single door through which every venue event passes: in one transaction it locks the
-execution, judges the event (duplicate by fingerprint, stale by seq / ts / state, unchanged, apply),
-stores it with that verdict and, when applied, the ``TradeUpdate`` to publish. The outbox relay
-publishes those rows in id order and marks them, so an event committed here always reaches Kafka.
+execution, has the order feed (``domain.feed``) judge the event, stores the event with that verdict
+(a repeated fingerprint is not stored twice: the unique index says so) and, when applied, moves the
+execution and keeps the ``TradeUpdate`` to publish. The rules are the domain's; here is only SQL.
+The outbox relay publishes the kept updates in id order and marks them, so an event committed here
+always reaches Kafka.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeInForce
+from torghut_contracts.enums import Adapter, OrderStatus
 from torghut_contracts.models import ApprovedOrder, ControlCommand, TradeUpdate
 
-from ..domain.feed import ExecutionFeedState, FeedVerdict, fill_delta, judge
-from ..domain.orders import TERMINAL_STATUSES, VenueEvent, VenueOrder
-from ..domain.trade_update import build_trade_update, event_fingerprint
+from ..domain.feed import FeedStep, advance, advance_all, unlinked
+from ..domain.orders import TERMINAL_STATUSES, VenueEvent
+from ..domain.submission import SubmitState
+from .executions import ExecutionRow, feed_columns
 from .metrics import RouterMetrics
 from .tables import control_commands, execution_events, executions
 from .transactions import joined
 
 
-class SubmitState(StrEnum):
-    CLAIMED = "claimed"
-    """Row written before any venue I/O; a crash here leaves an order that may or may not have been sent."""
-    ACKNOWLEDGED = "acknowledged"
-    REJECTED = "rejected"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class ExecutionRow:
-    id: int
-    account: str
-    client_order_id: str
-    decision_id: str
-    correlation_id: str
-    traceparent: str | None
-    symbol: str
-    side: Side
-    qty: Decimal
-    order_type: OrderType
-    limit_price: Decimal | None
-    time_in_force: TimeInForce
-    extended_hours: bool
-    expected_adapter: Adapter
-    venue: Adapter
-    fallback_reason: str | None
-    submit_state: SubmitState
-    venue_order_id: str | None
-    status: OrderStatus
-    filled_qty: Decimal
-    filled_avg_price: Decimal | None
-    feed_seq: int
-    last_venue_seq: int | None
-    last_event_ts: datetime | None
-    unknown_lookups: int
-    reject_reason: str | None
-    approved_at: datetime
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: Any) -> ExecutionRow:
-        m = row._mapping
-        return cls(
-            id=m["id"], account=m["account"], client_order_id=m["client_order_id"], decision_id=m["decision_id"],
-            correlation_id=m["correlation_id"], traceparent=m["traceparent"], symbol=m["symbol"],
-            side=Side(m["side"]), qty=m["qty"],
-            order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
-            time_in_force=TimeInForce(m["time_in_force"]), extended_hours=m["extended_hours"],
-            expected_adapter=Adapter(m["expected_adapter"]),
-            venue=Adapter(m["venue"]), fallback_reason=m["fallback_reason"],
-            submit_state=SubmitState(m["submit_state"]), venue_order_id=m["venue_order_id"],
-            status=OrderStatus(m["status"]), filled_qty=m["filled_qty"], filled_avg_price=m["filled_avg_price"],
-            feed_seq=m["feed_seq"], last_venue_seq=m["last_venue_seq"], last_event_ts=m["last_event_ts"],
-            unknown_lookups=m["unknown_lookups"], reject_reason=m["reject_reason"], approved_at=m["approved_at"],
-            created_at=m["created_at"],
-        )
-
-    @property
-    def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
-
-    def feed_state(self) -> ExecutionFeedState:
-        return ExecutionFeedState(status=self.status, filled_qty=self.filled_qty,
-                                  filled_avg_price=self.filled_avg_price, last_venue_seq=self.last_venue_seq,
-                                  last_event_ts=self.last_event_ts)
-
-    def venue_order(self) -> VenueOrder:
-        """The router's own view of the order (what to cancel, what to report when the venue is silent)."""
-        return VenueOrder(venue=self.venue, client_order_id=self.client_order_id, venue_order_id=self.venue_order_id,
-                          symbol=self.symbol, side=self.side, qty=self.qty, status=self.status,
-                          filled_qty=self.filled_qty, filled_avg_price=self.filled_avg_price,
-                          order_type=self.order_type, limit_price=self.limit_price,
-                          time_in_force=self.time_in_force, submitted_at=self.approved_at,
-                          updated_at=self.last_event_ts, created_at=self.approved_at,
-                          extended_hours=self.extended_hours)
-
-
 @dataclass(frozen=True)
 class Recorded:
-    verdict: FeedVerdict | None
-    """None means a duplicate fingerprint (nothing stored)."""
-    update: TradeUpdate | None = None
-    linked: bool = True
+    step: FeedStep | None
+    """The event through the order feed; None: a duplicate fingerprint (nothing stored)."""
+
+    @property
+    def update(self) -> TradeUpdate | None:
+        """The trade update to publish (an applied event's)."""
+        return self.step.update if self.step is not None else None
 
 
 @dataclass(frozen=True)
@@ -227,9 +155,10 @@ class ExecutionStore:
     # -- the order feed ---------------------------------------------------------------------------
     async def record(self, event: VenueEvent, conn: AsyncConnection | None = None, *,
                      published: bool = False) -> Recorded:
-        """Judge and store ``event``; ``published`` means the caller publishes the update itself (the
-        outbox must not), which is only safe inside ``conn``: the caller's transaction must also keep
-        what it will publish (the runtime's tracking record does)."""
+        """Store ``event`` with the order feed's verdict (``domain.feed.advance``) and, when it applies,
+        move the execution. ``published`` means the caller publishes the update itself (the outbox must
+        not), which is only safe inside ``conn``: the caller's transaction must also keep what it will
+        publish (the runtime's tracking record does)."""
         assert conn is not None or not published, "published=True needs the caller's transaction"
         venue = event.order.venue.value
         self.metrics.messages.labels(venue=venue, source=event.source.value).inc()
@@ -237,28 +166,19 @@ class ExecutionStore:
             row = (await conn.execute(_EXECUTION_FOR_UPDATE, {
                 "b_account": self.account, "b_coid": event.order.client_order_id})).first()
             execution = ExecutionRow.from_row(row) if row is not None else None
-            if execution is not None:
-                event = _enriched(event, execution)
-            fingerprint = event_fingerprint(self.account, event)
-            if execution is None:
-                inserted = await self._insert_event(conn, event, fingerprint, verdict="unlinked", execution=None)
-                if inserted is None:
-                    self.metrics.duplicates.labels(venue=venue, kind="fingerprint").inc()
-                    return Recorded(verdict=None, linked=False)
-                self.metrics.events_persisted.labels(venue=venue).inc()
-                return Recorded(verdict=FeedVerdict.UNCHANGED, linked=False)
-
-            verdict, update = self._judge(execution, event, fingerprint)
-            inserted = await self._insert_event(conn, event, fingerprint, verdict=verdict.value, execution=execution,
-                                                update=update, published=published)
+            step = (advance(self.account, execution.feed_order(), event) if execution is not None
+                    else unlinked(self.account, event))
+            inserted = (await conn.execute(_INSERT_EVENT, self._event_values(
+                step, execution, published=published))).scalar_one_or_none()
             if inserted is None:
                 self.metrics.duplicates.labels(venue=venue, kind="fingerprint").inc()
-                return Recorded(verdict=None)
+                return Recorded(step=None)
             self.metrics.events_persisted.labels(venue=venue).inc()
-            self._count(verdict, venue)
-            if verdict is FeedVerdict.APPLY:
-                await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, **_applied(execution, event)})
-        return Recorded(verdict=verdict, update=update)
+            self.metrics.count_verdict(step.verdict, venue)
+            if execution is not None and step.applied and step.order is not None:
+                await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, "updated_at": _now(),
+                                                   **feed_columns(step.order)})
+        return Recorded(step=step)
 
     async def record_first(self, execution: ExecutionRow, events: Sequence[VenueEvent], conn: AsyncConnection, *,
                            submit_state: SubmitState, reject_reason: str | None = None) -> list[TradeUpdate]:
@@ -266,74 +186,38 @@ class ExecutionStore:
         submit state: one insert and one update instead of a lock, an insert and an update per event
         and an update for the state (the paper venue's ``new`` and ``fill`` are most of an order's
         statements). The claim holds the row's lock and no event can be stored for it yet, so each
-        event is judged against the state the previous one left, in memory; the caller publishes
-        the updates (``published``)."""
-        rows: list[dict[str, Any]] = []
-        updates: list[TradeUpdate] = []
-        values: dict[str, Any] = {}
-        for event in events:
-            venue = event.order.venue.value
-            self.metrics.messages.labels(venue=venue, source=event.source.value).inc()
-            event = _enriched(event, execution)
-            fingerprint = event_fingerprint(self.account, event)
-            verdict, update = self._judge(execution, event, fingerprint)
-            if update is not None:
-                updates.append(update)
-            rows.append(self._event_values(event, fingerprint, verdict=verdict.value, execution=execution,
-                                           update=update, published=True))
+        event is judged against the state the previous one left, in memory (``advance_all``); the
+        caller publishes the updates (``published``)."""
+        steps = advance_all(self.account, execution.feed_order(), events)
+        for step in steps:
+            venue = step.event.order.venue.value
+            self.metrics.messages.labels(venue=venue, source=step.event.source.value).inc()
             self.metrics.events_persisted.labels(venue=venue).inc()
-            self._count(verdict, venue)
-            if verdict is FeedVerdict.APPLY:
-                applied = _applied(execution, event)
-                values.update(applied)
-                execution = _advanced(execution, applied)
-        if rows:
+            self.metrics.count_verdict(step.verdict, venue)
+        if steps:
+            rows = [self._event_values(step, execution, published=True) for step in steps]
             inserted = (await conn.execute(_INSERT_EVENT, rows)).scalars().all()
             if len(inserted) != len(rows):
                 raise RuntimeError(f"events of {execution.client_order_id}, claimed in this transaction, were "
                                    "already stored: refusing to record them twice")
-        values.update(submit_state=submit_state.value, updated_at=_now())
+        values: dict[str, Any] = {"submit_state": submit_state.value, "updated_at": _now()}
+        last_applied = next((s.order for s in reversed(steps) if s.applied and s.order is not None), None)
+        if last_applied is not None:
+            values.update(feed_columns(last_applied))
         if reject_reason is not None:
             values["reject_reason"] = reject_reason[:500]
         await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, **values})
-        return updates
+        return [step.update for step in steps if step.update is not None]
 
-    def _judge(self, execution: ExecutionRow, event: VenueEvent,
-               fingerprint: str) -> tuple[FeedVerdict, TradeUpdate | None]:
-        """The event's verdict against the execution's state, and the update to publish if it applies."""
-        verdict = judge(execution.feed_state(), event)
-        if verdict is not FeedVerdict.APPLY:
-            return verdict, None
-        return verdict, build_trade_update(
-            account=self.account, event=event, fingerprint=fingerprint, feed_seq=execution.feed_seq + 1,
-            decision_id=execution.decision_id, fallback_reason=execution.fallback_reason,
-            delta=fill_delta(execution.feed_state(), event))
-
-    def _count(self, verdict: FeedVerdict, venue: str) -> None:
-        if verdict is FeedVerdict.APPLY:
-            self.metrics.apply_updates.labels(venue=venue).inc()
-        elif verdict is FeedVerdict.UNCHANGED:
-            self.metrics.duplicates.labels(venue=venue, kind="state").inc()
-        elif verdict.is_stale:
-            self.metrics.out_of_order.labels(venue=venue, reason=verdict.value).inc()
-
-    async def _insert_event(self, conn: Any, event: VenueEvent, fingerprint: str, *, verdict: str,
-                            execution: ExecutionRow | None, update: TradeUpdate | None = None,
-                            published: bool = False) -> int | None:
-        values = self._event_values(event, fingerprint, verdict=verdict, execution=execution, update=update,
-                                    published=published)
-        return (await conn.execute(_INSERT_EVENT, values)).scalar_one_or_none()
-
-    def _event_values(self, event: VenueEvent, fingerprint: str, *, verdict: str, execution: ExecutionRow | None,
-                      update: TradeUpdate | None, published: bool) -> dict[str, Any]:
-        order = event.order
+    def _event_values(self, step: FeedStep, execution: ExecutionRow | None, *, published: bool) -> dict[str, Any]:
+        event, order, update = step.event, step.event.order, step.update
         return dict(
-            fingerprint=fingerprint, execution_id=execution.id if execution else None, account=self.account,
+            fingerprint=step.fingerprint, execution_id=execution.id if execution else None, account=self.account,
             venue=order.venue.value, client_order_id=order.client_order_id, venue_order_id=order.venue_order_id,
             event=event.event.value, status=order.status.value, filled_qty=order.filled_qty,
             filled_avg_price=order.filled_avg_price, fill_qty=event.fill_qty, fill_price=event.fill_price,
             position_qty=event.position_qty, event_ts=event.timestamp, venue_seq=event.venue_seq,
-            source=event.source.value, reason=event.reason, verdict=verdict,
+            source=event.source.value, reason=event.reason, verdict=step.verdict.value,
             feed_seq=update.feed_seq if update else None,
             correlation_id=execution.correlation_id if execution else None,
             traceparent=execution.traceparent if execution else None,
@@ -393,37 +277,3 @@ class ExecutionStore:
             rows = await tx.execute(_CONTROL_COMMANDS)
             return {r.scope: ControlCommand.model_validate_json(r.command) for r in rows}
 
-
-def _applied(execution: ExecutionRow, event: VenueEvent) -> dict[str, Any]:
-    """The execution's columns after an applied event."""
-    order = event.order
-    values: dict[str, Any] = {
-        "status": order.status.value, "filled_qty": order.filled_qty, "filled_avg_price": order.filled_avg_price,
-        "feed_seq": execution.feed_seq + 1, "venue_order_id": order.venue_order_id, "updated_at": _now(),
-    }
-    if event.is_venue_fact:
-        values["last_event_ts"] = max(event.timestamp, execution.last_event_ts or event.timestamp)
-        if event.venue_seq is not None:
-            values["last_venue_seq"] = max(event.venue_seq, execution.last_venue_seq or 0)
-    return values
-
-
-def _advanced(execution: ExecutionRow, applied: dict[str, Any]) -> ExecutionRow:
-    """``execution`` as ``applied`` leaves it (what reading the row again would give)."""
-    return replace(execution, status=OrderStatus(applied["status"]), filled_qty=applied["filled_qty"],
-                   filled_avg_price=applied["filled_avg_price"], feed_seq=applied["feed_seq"],
-                   venue_order_id=applied["venue_order_id"],
-                   last_event_ts=applied.get("last_event_ts", execution.last_event_ts),
-                   last_venue_seq=applied.get("last_venue_seq", execution.last_venue_seq))
-
-
-def _enriched(event: VenueEvent, execution: ExecutionRow) -> VenueEvent:
-    """Fill what a venue event may omit (its venue order id, whether it may trade outside regular hours)
-    from what the router already knows."""
-    order = event.order
-    known: dict[str, Any] = {}
-    if order.venue_order_id is None and execution.venue_order_id is not None:
-        known["venue_order_id"] = execution.venue_order_id
-    if order.extended_hours is None:
-        known["extended_hours"] = execution.extended_hours
-    return event.with_order(replace(order, **known)) if known else event

@@ -117,7 +117,7 @@ class VenueOrder:
     updated_at: datetime | None = None
     created_at: datetime | None = None
     extended_hours: bool | None = None
-    """None when the venue does not say; the router fills it from the approved order (``store._enriched``)."""
+    """None when the venue does not say; the order feed fills it from the approved order (``feed.enrich``)."""
 
     @property
     def is_open(self) -> bool:
@@ -168,3 +168,8 @@ def state_event(order: VenueOrder, source: EventSource, timestamp: datetime | No
     if when is None:
         raise ValueError(f"order {order.client_order_id} has no timestamp to report its state with")
     return VenueEvent(order=order, event=event_for_status(order.status), timestamp=when, source=source)
+
+
+def reconcile_event(order: VenueOrder, now: datetime) -> VenueEvent:
+    """A lookup's answer as an event: at the venue's time, or ``now`` when the venue gives none."""
+    return state_event(order, EventSource.RECONCILE, timestamp=order.updated_at or order.submitted_at or now)

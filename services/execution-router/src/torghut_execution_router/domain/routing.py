@@ -57,3 +57,15 @@ def choose_route(symbol: str, hint: Adapter | None, policy: RoutingPolicy, *, le
     if policy.lean_require_healthy and not lean_healthy:
         return RouteDecision(adapter=policy.fallback, expected=Adapter.LEAN, reason="lean_unhealthy")
     return RouteDecision(adapter=Adapter.LEAN, expected=Adapter.LEAN, fallback=policy.fallback)
+
+
+def fallback_route(route: RouteDecision, reason: str) -> RouteDecision | None:
+    """Where an order goes after its venue (LEAN) failed with ``reason``; None: nowhere, refuse it."""
+    if route.fallback is None:
+        return None
+    return RouteDecision(adapter=route.fallback, expected=route.expected, reason=reason)
+
+
+def resumed_route(venue: Adapter, expected: Adapter, policy: RoutingPolicy) -> RouteDecision:
+    """The route of an order claimed by an earlier attempt: the venue it was claimed for, as it was."""
+    return RouteDecision(adapter=venue, expected=expected, fallback=policy.fallback if venue is Adapter.LEAN else None)

@@ -19,14 +19,18 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from torghut_contracts.enums import Adapter
+from torghut_contracts.headers import derived_message_id
 from torghut_contracts.models import OrderState, TradeUpdate
 from torghut_contracts.models.execution import derived_execution_id, derived_order_id
 
-from .feed import FillDelta
 from .fingerprint import trade_update_fingerprint
 from .orders import VenueEvent, VenueOrder
+
+if TYPE_CHECKING:  # the order feed (``feed``) builds updates here: a runtime import would be circular
+    from .feed import FillDelta
 
 
 def event_fingerprint(account: str, event: VenueEvent) -> str:
@@ -35,6 +39,11 @@ def event_fingerprint(account: str, event: VenueEvent) -> str:
                                     client_order_id=order.client_order_id, event=event.event.value,
                                     status=order.status.value, filled_qty=order.filled_qty,
                                     filled_avg_price=order.filled_avg_price, timestamp=event.timestamp)
+
+
+def trade_update_message_id(fingerprint: str) -> str:
+    """One message id per venue event, whichever path (the outbox or a consumer's outputs) publishes it."""
+    return derived_message_id("trade-update", fingerprint)
 
 
 def order_uuid(order: VenueOrder) -> uuid.UUID:

@@ -18,9 +18,10 @@ import httpx
 import structlog
 from torghut_contracts.enums import Adapter, OrderStatus
 
-from ..domain.lean_contract import LeanContractViolation, fallback_reason, order_from_answer, submit_body
-from ..domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
-from .venue import SubmitKind, SubmitOutcome, VenueFailure, VenueUnavailable
+from ....domain.lean_contract import LeanContractViolation, fallback_reason, order_from_answer, submit_body
+from ....domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
+from ....domain.submission import SubmitKind, SubmitOutcome
+from ..base import VenueFailure, VenueUnavailable
 
 log = structlog.get_logger("torghut.execution.lean")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -27,13 +27,14 @@ from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketO
 from torghut_contracts.enums import Adapter, OrderStatus, OrderType
 from torghut_contracts.models import AccountSnapshot, Position
 
-from ..domain.alpaca_errors import ErrorKind, read_lookup_error, read_submit_error
-from ..domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
-from ..domain.trade_update import snapshot_id
-from .alpaca_wire import order_from_alpaca, parse_decimal
-from .metrics import RouterMetrics
+from ....domain.alpaca_errors import ErrorKind, read_lookup_error, read_submit_error
+from ....domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
+from ....domain.submission import SubmitKind, SubmitOutcome
+from ....domain.trade_update import snapshot_id
+from ...metrics import RouterMetrics
+from ..base import VenueUnavailable
 from .ratelimiter import RateLimiter
-from .venue import SubmitKind, SubmitOutcome, VenueUnavailable
+from .wire import order_from_alpaca, parse_decimal
 
 log = structlog.get_logger("torghut.execution.alpaca")
 T = TypeVar("T")
@@ -219,7 +220,3 @@ class AlpacaAdapter:
 
     async def close(self) -> None:
         await asyncio.to_thread(self.client._session.close)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

@@ -7,108 +7,40 @@ same events and lookups as Alpaca, so the router's reconciliation covers it too.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeInForce
+from torghut_contracts.enums import Adapter, OrderStatus
 from torghut_contracts.models import AccountSnapshot, Position
 
-from ..domain import paper
-from ..domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
-from ..domain.trade_update import snapshot_id
-from .tables import paper_accounts, paper_fills, paper_orders, paper_positions, paper_quotes
-from .transactions import joined
-from .venue import SubmitKind, SubmitOutcome
+from ....domain import paper
+from ....domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
+from ....domain.submission import SubmitKind, SubmitOutcome
+from ....domain.trade_update import snapshot_id
+from ...tables import paper_accounts, paper_fills, paper_orders, paper_positions, paper_quotes
+from ...transactions import joined
+from .books import (
+    HOLD_ACCOUNT,
+    LOCK_ACCOUNT,
+    OPEN_ORDERS_AND,
+    OPEN_STATUSES,
+    POSITIONS,
+    QUOTE,
+    STORE_UNLESS_OPEN,
+    UPDATE_ACCOUNT,
+    UPSERT_ORDER,
+    UPSERT_POSITION,
+    order_of,
+    paper_order_id,
+    upsert_newer,
+)
 
-_OPEN = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 #: ``fills_through`` of an account that never filled: before any fill it will have.
 NO_FILLS_YET = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def paper_order_id(account: str, client_order_id: str) -> str:
-    return "paper-" + hashlib.sha256(f"{account}|{client_order_id}".encode()).hexdigest()[:24]
-
-
-def _order(row: Any) -> paper.PaperOrder:
-    m = row._mapping
-    return paper.PaperOrder(
-        client_order_id=m["client_order_id"], venue_order_id=m["venue_order_id"], symbol=m["symbol"],
-        side=Side(m["side"]), qty=m["qty"], order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
-        time_in_force=TimeInForce(m["time_in_force"]), status=OrderStatus(m["status"]),
-        submitted_at=m["submitted_at"], updated_at=m["updated_at"], reserve_price=m["reserve_price"],
-        not_before=m["not_before"], filled_qty=m["filled_qty"], filled_avg_price=m["filled_avg_price"], seq=m["seq"])
-
-
-def _upsert_order() -> Any:
-    statement = pg_insert(paper_orders)
-    return statement.on_conflict_do_update(
-        index_elements=["account", "client_order_id"],
-        set_={k: statement.excluded[k] for k in ("status", "filled_qty", "filled_avg_price", "updated_at", "seq")})
-
-
-def _upsert_position() -> Any:
-    statement = pg_insert(paper_positions)
-    return statement.on_conflict_do_update(
-        index_elements=["account", "symbol"],
-        set_={"qty": statement.excluded.qty, "avg_entry_price": statement.excluded.avg_entry_price})
-
-
-# Built once and executed with parameter dicts: no per-call statement construction or cache-key walk.
-_UPSERT_ORDER = _upsert_order()
-_UPSERT_POSITION = _upsert_position()
-_LOCK_ACCOUNT = sa.select(paper_accounts).where(paper_accounts.c.account == sa.bindparam("b_account")).with_for_update()
-_HOLD_ACCOUNT = sa.select(paper_accounts.c.account).where(
-    paper_accounts.c.account == sa.bindparam("b_account")).with_for_update()
-_UPDATE_ACCOUNT = paper_accounts.update().where(paper_accounts.c.account == sa.bindparam("b_account"))
-_POSITIONS = sa.select(paper_positions).where(paper_positions.c.account == sa.bindparam("b_account"))
-_OPEN_ORDERS_AND = sa.select(paper_orders).where(
-    paper_orders.c.account == sa.bindparam("b_account"),
-    sa.or_(paper_orders.c.status.in_(_OPEN), paper_orders.c.client_order_id == sa.bindparam("b_coid")))
-_QUOTE = sa.select(paper_quotes).where(paper_quotes.c.symbol == sa.bindparam("b_symbol"))
-
-
-def _upsert_newer(quotes: list[paper.Quote]) -> Any:
-    """Insert or update each symbol's price, but only where it is newer (event time, then seq) than the stored one."""
-    values = pg_insert(paper_quotes).values([
-        {"symbol": q.symbol, "price": q.price, "event_ts": q.event_ts, "seq": q.seq} for q in quotes])
-    return values.on_conflict_do_update(
-        index_elements=["symbol"],
-        set_={"price": values.excluded.price, "event_ts": values.excluded.event_ts, "seq": values.excluded.seq},
-        where=sa.tuple_(paper_quotes.c.event_ts, paper_quotes.c.seq)
-        < sa.tuple_(values.excluded.event_ts, values.excluded.seq),
-    )
-
-
-#: Store the prices of symbols without an open order, select the symbols with one: one statement,
-#: prepared once whatever the batch's size (the prices come as arrays). Postgres runs a
-#: data-modifying WITH whether or not the query reads it.
-_STORE_UNLESS_OPEN = sa.text("""
-WITH open_symbols AS (
-    SELECT DISTINCT symbol FROM paper_orders
-    WHERE account = :account AND status = ANY(:open_statuses) AND symbol = ANY(:symbols)
-), stored AS (
-    INSERT INTO paper_quotes (symbol, price, event_ts, seq)
-    SELECT q.symbol, q.price, q.event_ts, q.seq
-    FROM unnest(:symbols, :prices, :event_ts, :seqs) AS q (symbol, price, event_ts, seq)
-    WHERE NOT EXISTS (SELECT 1 FROM open_symbols o WHERE o.symbol = q.symbol)
-    ON CONFLICT (symbol) DO UPDATE
-    SET price = excluded.price, event_ts = excluded.event_ts, seq = excluded.seq
-    WHERE (paper_quotes.event_ts, paper_quotes.seq) < (excluded.event_ts, excluded.seq)
-)
-SELECT symbol FROM open_symbols
-""").bindparams(
-    sa.bindparam("account", type_=sa.Text), sa.bindparam("open_statuses", type_=ARRAY(sa.Text)),
-    sa.bindparam("symbols", type_=ARRAY(sa.Text)), sa.bindparam("prices", type_=ARRAY(sa.Numeric)),
-    sa.bindparam("event_ts", type_=ARRAY(paper_quotes.c.event_ts.type)),
-    sa.bindparam("seqs", type_=ARRAY(sa.BigInteger)),
-).columns(symbol=sa.Text)
 
 
 class PaperVenue:
@@ -125,44 +57,44 @@ class PaperVenue:
     # -- state ------------------------------------------------------------------------------------
     async def _lock_account(self, conn: AsyncConnection) -> paper.PaperAccount:
         mine = {"b_account": self.account}
-        row = (await conn.execute(_LOCK_ACCOUNT, mine)).first()
+        row = (await conn.execute(LOCK_ACCOUNT, mine)).first()
         if row is None:  # the first order or price ever: open the account, then lock it
             await conn.execute(pg_insert(paper_accounts).values(
                 account=self.account, starting_cash=self.starting_cash, cash=self.starting_cash,
                 realized_pl=Decimal(0), updated_at=self.clock(),
             ).on_conflict_do_nothing(index_elements=["account"]))
-            row = (await conn.execute(_LOCK_ACCOUNT, mine)).one()
+            row = (await conn.execute(LOCK_ACCOUNT, mine)).one()
         positions = {
             r.symbol: paper.PaperPosition(r.symbol, r.qty, r.avg_entry_price)
-            for r in await conn.execute(_POSITIONS, mine)
+            for r in await conn.execute(POSITIONS, mine)
         }
         return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions=positions,
                                   last_fill_at=row.last_fill_at)
 
     async def _open_orders(self, conn: AsyncConnection, symbol: str | None = None) -> list[paper.PaperOrder]:
         query = sa.select(paper_orders).where(paper_orders.c.account == self.account,
-                                              paper_orders.c.status.in_(_OPEN))
+                                              paper_orders.c.status.in_(OPEN_STATUSES))
         if symbol is not None:
             query = query.where(paper_orders.c.symbol == symbol)
-        return [_order(r) for r in await conn.execute(query)]
+        return [order_of(r) for r in await conn.execute(query)]
 
     async def _open_orders_and(self, conn: AsyncConnection,
                                client_order_id: str) -> tuple[list[paper.PaperOrder], paper.PaperOrder | None]:
         """The open orders and the order named ``client_order_id`` (open or not), in one query."""
-        rows = [_order(r) for r in await conn.execute(_OPEN_ORDERS_AND, {"b_account": self.account,
+        rows = [order_of(r) for r in await conn.execute(OPEN_ORDERS_AND, {"b_account": self.account,
                                                                           "b_coid": client_order_id})]
         named = next((o for o in rows if o.client_order_id == client_order_id), None)
-        return [o for o in rows if o.status.value in _OPEN], named
+        return [o for o in rows if o.status.value in OPEN_STATUSES], named
 
     async def _quote(self, conn: AsyncConnection, symbol: str) -> paper.Quote | None:
-        row = (await conn.execute(_QUOTE, {"b_symbol": symbol})).first()
+        row = (await conn.execute(QUOTE, {"b_symbol": symbol})).first()
         return paper.Quote(row.symbol, row.price, row.event_ts, row.seq) if row is not None else None
 
     async def _persist(self, conn: AsyncConnection, before: paper.PaperAccount, step: paper.PaperStep) -> None:
         """Write what ``step`` changed against ``before`` (the account as locked): the account row, the
         positions that moved, the orders it touched and its fills."""
         account = step.account
-        await conn.execute(_UPDATE_ACCOUNT, {"b_account": self.account, "cash": account.cash,
+        await conn.execute(UPDATE_ACCOUNT, {"b_account": self.account, "cash": account.cash,
                                              "realized_pl": account.realized_pl, "updated_at": self.clock(),
                                              "last_fill_at": account.last_fill_at})
         closed = [symbol for symbol in before.positions if symbol not in account.positions]
@@ -171,11 +103,11 @@ class PaperVenue:
                                                               paper_positions.c.symbol.in_(closed)))
         moved = [p for symbol, p in account.positions.items() if before.positions.get(symbol) != p]
         if moved:
-            await conn.execute(_UPSERT_POSITION, [
+            await conn.execute(UPSERT_POSITION, [
                 {"account": self.account, "symbol": p.symbol, "qty": p.qty, "avg_entry_price": p.avg_entry_price}
                 for p in moved])
         for order in step.orders:
-            await conn.execute(_UPSERT_ORDER, {
+            await conn.execute(UPSERT_ORDER, {
                 "account": self.account, "client_order_id": order.client_order_id,
                 "venue_order_id": order.venue_order_id, "symbol": order.symbol, "side": order.side.value,
                 "qty": order.qty, "order_type": order.order_type.value, "limit_price": order.limit_price,
@@ -223,10 +155,10 @@ class PaperVenue:
         latest = [quotes[-1] for quotes in prices.values() if quotes]
         if not latest:
             return []
-        if (await conn.execute(_HOLD_ACCOUNT, {"b_account": self.account})).first() is None:
+        if (await conn.execute(HOLD_ACCOUNT, {"b_account": self.account})).first() is None:
             await self._lock_account(conn)  # the first price ever: open the account, then lock it
-        with_orders = await conn.execute(_STORE_UNLESS_OPEN, {
-            "account": self.account, "open_statuses": list(_OPEN), "symbols": [q.symbol for q in latest],
+        with_orders = await conn.execute(STORE_UNLESS_OPEN, {
+            "account": self.account, "open_statuses": list(OPEN_STATUSES), "symbols": [q.symbol for q in latest],
             "prices": [q.price for q in latest], "event_ts": [q.event_ts for q in latest],
             "seqs": [q.seq for q in latest]})
         events: list[VenueEvent] = []
@@ -238,7 +170,7 @@ class PaperVenue:
     async def _fill_chance(self, conn: AsyncConnection, quote: paper.Quote) -> list[VenueEvent]:
         """Record ``quote`` if newer than the price held and let the symbol's open orders fill on it;
         the caller holds the account lock."""
-        if (await conn.execute(_upsert_newer([quote]).returning(paper_quotes.c.symbol))).first() is None:
+        if (await conn.execute(upsert_newer([quote]).returning(paper_quotes.c.symbol))).first() is None:
             return []  # not newer: a redelivery or an out-of-order price changes nothing
         open_orders = await self._open_orders(conn, quote.symbol)
         if not open_orders:
@@ -256,7 +188,7 @@ class PaperVenue:
                 paper_orders.c.client_order_id == order.client_order_id))).first()
             if row is None:
                 return []
-            step = paper.cancel(_order(row), account=account, at=self.clock(), reason="cancel_requested")
+            step = paper.cancel(order_of(row), account=account, at=self.clock(), reason="cancel_requested")
             await self._persist(conn, account, step)
         return step.events
 
@@ -264,7 +196,7 @@ class PaperVenue:
         async with self.engine.connect() as conn:
             row = (await conn.execute(sa.select(paper_orders).where(
                 paper_orders.c.account == self.account, paper_orders.c.client_order_id == client_order_id))).first()
-        return _order(row).venue_order() if row is not None else None
+        return order_of(row).venue_order() if row is not None else None
 
     async def list_open(self) -> list[VenueOrder]:
         async with self.engine.connect() as conn:

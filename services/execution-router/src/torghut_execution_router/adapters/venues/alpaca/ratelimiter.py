@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
-from ..domain.ratelimit import TokenBucket
+from ....domain.ratelimit import TokenBucket
 
 
 def _int(value: str | None) -> int | None:

@@ -16,9 +16,9 @@ from typing import Any
 import structlog
 from alpaca.trading.stream import TradingStream
 
-from ..domain.orders import VenueEvent
-from .alpaca_wire import event_from_stream
-from .metrics import RouterMetrics
+from ....domain.orders import VenueEvent
+from ...metrics import RouterMetrics
+from .wire import event_from_stream
 
 log = structlog.get_logger("torghut.execution.alpaca_stream")
 

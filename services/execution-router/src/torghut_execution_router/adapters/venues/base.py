@@ -1,33 +1,19 @@
-"""The one interface every venue adapter implements, and what a submission can come back as."""
+"""The one interface every venue adapter implements, and how a venue call can fail.
+
+What a submission comes back as (``SubmitOutcome``) is the submission state machine's input, so it
+lives in ``domain.submission``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
 from torghut_contracts.enums import Adapter
 from torghut_contracts.models import AccountSnapshot
 
-from ..domain.orders import OrderRequest, VenueEvent, VenueOrder
-
-
-class SubmitKind(StrEnum):
-    ACCEPTED = "accepted"
-    """The venue has the order (possibly from an earlier attempt with the same client_order_id)."""
-    REJECTED = "rejected"
-    """The venue refused it; nothing was placed."""
-    UNKNOWN = "unknown"
-    """Sent, outcome not known (timeout after send, 5xx): reconcile by client_order_id."""
-
-
-@dataclass(frozen=True)
-class SubmitOutcome:
-    kind: SubmitKind
-    events: list[VenueEvent] = field(default_factory=list)
-    reason: str | None = None
-    order: VenueOrder | None = None
+from ...domain.orders import OrderRequest, VenueEvent, VenueOrder
+from ...domain.submission import SubmitOutcome
 
 
 class VenueUnavailable(Exception):
@@ -57,4 +43,8 @@ class Venue(Protocol):
 
 
 class AccountSource(Protocol):
+    """A venue that can describe the account (equity, buying power, positions)."""
+
+    name: Adapter
+
     async def account_snapshot(self, account: str, as_of: datetime) -> AccountSnapshot: ...

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from torghut_contracts.enums import Adapter, OrderType, Side, TimeInForce
 
-from ..domain.orders import EventSource, VenueEvent, VenueOrder, event_for_status, parse_event, parse_status
+from ....domain.orders import EventSource, VenueEvent, VenueOrder, event_for_status, parse_event, parse_status
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 _ORDER_TYPES = {"market": OrderType.MARKET, "limit": OrderType.LIMIT, "stop": OrderType.MARKET,

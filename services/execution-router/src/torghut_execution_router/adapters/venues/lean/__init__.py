@@ -1,0 +1,1 @@
+"""A LEAN runner over HTTP (``client``); its contract's pure rules are ``domain.lean_contract``."""

@@ -1,0 +1,1 @@
+"""The built-in paper venue: Postgres books (``books``) under the pure fill model (``domain.paper``)."""

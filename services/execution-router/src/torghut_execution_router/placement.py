@@ -1,0 +1,137 @@
+"""Placing a claimed order: the router's own checks first, then the venue, then what it answered.
+
+Alpaca and LEAN keep the claim-first protocol: the claim is committed before the venue is called and
+every update leaves through the outbox. An order routed to the paper venue, which is the router's
+own database, is placed in the consumer's transaction instead (``PaperPlacement``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts import topics
+from torghut_contracts.enums import Adapter
+from torghut_contracts.models import ApprovedOrder
+from torghut_runtime import Outgoing
+
+from .adapters.executions import ExecutionRow
+from .adapters.metrics import RouterMetrics
+from .adapters.store import ExecutionStore
+from .adapters.venues.base import Venue, VenueFailure
+from .adapters.venues.paper.venue import PaperVenue
+from .control import ControlPosture
+from .domain.orders import OrderRequest
+from .domain.routing import RouteDecision, fallback_route
+from .domain.submission import SubmitKind, SubmitOutcome, after_outcome, found_at_venue, refusal, refused
+from .domain.trade_update import trade_update_message_id
+from .recorder import ExecutionRecorder
+from .routes import LeanHealth
+
+log = structlog.get_logger("torghut.execution.router")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrderGate:
+    """Why the router refuses an order before any venue is called (``domain.submission.refusal``)."""
+
+    def __init__(self, posture: ControlPosture, max_order_age_s: float, clock: Callable[[], datetime] = _now) -> None:
+        self.posture = posture
+        self.max_order_age_s = max_order_age_s
+        self.clock = clock
+
+    async def refusal(self, order: ApprovedOrder, route: RouteDecision,
+                      conn: AsyncConnection | None = None) -> str | None:
+        return refusal(await self.posture.block_reason(conn), age=self.clock() - order.approved_at,
+                       max_order_age_s=self.max_order_age_s, route=route)
+
+
+class VenuePlacement:
+    """Submits a claimed order to its venue, to the fallback if LEAN fails, and records the outcome."""
+
+    def __init__(self, venues: Mapping[Adapter, Venue], store: ExecutionStore, recorder: ExecutionRecorder,
+                 lean: LeanHealth, metrics: RouterMetrics) -> None:
+        self.venues = venues
+        self.store = store
+        self.recorder = recorder
+        self.lean = lean
+        self.metrics = metrics
+
+    async def submit(self, row: ExecutionRow, route: RouteDecision, request: OrderRequest) -> None:
+        assert route.adapter is not None
+        venue = route.adapter
+        try:
+            outcome = await self.venues[venue].submit(request)
+        except VenueFailure as failure:
+            if venue is Adapter.LEAN:
+                self.lean.mark_unhealthy()
+            self.metrics.fallbacks.labels(reason=failure.reason).inc()
+            rerouted = fallback_route(route, failure.reason)
+            if rerouted is None or rerouted.adapter is None:
+                await self.recorder.refuse(row, venue, failure.reason)
+                return
+            log.warning("venue failed; falling back", client_order_id=row.client_order_id, venue=venue.value,
+                        fallback=rerouted.adapter.value, reason=failure.reason)
+            venue = rerouted.adapter
+            await self.store.set_route(row.client_order_id, venue=venue, fallback_reason=rerouted.reason)
+            outcome = await self.venues[venue].submit(request)
+        await self.record_outcome(row, venue, outcome)
+
+    async def refuse(self, row: ExecutionRow, venue: Adapter, reason: str) -> None:
+        """Refuse the order before its venue is called."""
+        await self.recorder.refuse(row, venue, reason)
+
+    async def record_outcome(self, row: ExecutionRow, venue: Adapter, outcome: SubmitOutcome) -> None:
+        self.metrics.orders.labels(venue=venue.value, outcome=outcome.kind.value).inc()
+        if outcome.kind is SubmitKind.UNKNOWN:
+            log.warning("order outcome unknown; reconciling by client_order_id", client_order_id=row.client_order_id,
+                        venue=venue.value, reason=outcome.reason)
+        await self.recorder.transition(row, venue, after_outcome(outcome), outcome.events)
+
+    async def adopt(self, row: ExecutionRow) -> bool:
+        """A claim left by an earlier attempt: if the venue has the order, adopt it (True) rather than resend."""
+        found = await self.venues[row.venue].get_by_client_order_id(row.client_order_id)
+        if found is None:
+            return False
+        state = found_at_venue(row.submit_state)
+        if state is not None:
+            await self.store.set_submit_state(row.client_order_id, state)
+        await self.recorder.record_lookup(found)
+        return True
+
+
+class PaperPlacement:
+    """Submits and records a claimed order in the consumer's transaction: the paper venue is this database.
+
+    With no I/O outside Postgres there is no window for a claim to cover (a crash rolls the claim and
+    the venue's books back together and the message is redelivered), and the trade updates leave as
+    the handler's outputs: published before the offset commit and kept in the tracking record for a
+    redelivery, instead of waiting for the outbox loop. Their message ids are the outbox's, so a
+    consumer deduplicates across both paths.
+    """
+
+    def __init__(self, paper: PaperVenue, gate: OrderGate, recorder: ExecutionRecorder,
+                 metrics: RouterMetrics) -> None:
+        self.paper = paper
+        self.gate = gate
+        self.recorder = recorder
+        self.metrics = metrics
+
+    async def place(self, row: ExecutionRow, order: ApprovedOrder, route: RouteDecision,
+                    conn: AsyncConnection) -> list[Outgoing]:
+        reason = await self.gate.refusal(order, route, conn)
+        if reason is not None:
+            self.recorder.count_refusal(row, Adapter.PAPER, reason)
+            transition, events = refused(reason), []
+        else:
+            outcome = await self.paper.submit(OrderRequest.from_approved(order), conn)
+            self.metrics.orders.labels(venue=Adapter.PAPER.value, outcome=outcome.kind.value).inc()
+            transition, events = after_outcome(outcome), outcome.events
+        updates = await self.recorder.first_transition(row, Adapter.PAPER, transition, events, conn)
+        return [Outgoing(topics.TRADE_UPDATES, update, message_id=trade_update_message_id(update.fingerprint),
+                         correlation_id=row.correlation_id) for update in updates]

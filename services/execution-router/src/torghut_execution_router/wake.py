@@ -1,0 +1,44 @@
+"""How the handlers tell the loops there is work: a loop sleeps until its period ends or a reason comes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+
+class Wake:
+    """An event with reasons: a loop sleeps until its period ends or someone names a reason to run."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._reasons: set[str] = set()
+
+    def notify(self, reason: str) -> None:
+        self._reasons.add(reason)
+        self._event.set()
+
+    def drain(self) -> set[str]:
+        """Forget the reasons named so far (they are being served now)."""
+        self._event.clear()
+        reasons, self._reasons = self._reasons, set()
+        return reasons
+
+    async def wait(self, timeout: float) -> set[str]:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+        reasons, self._reasons = self._reasons or {"timer"}, set()
+        return reasons
+
+
+@dataclass(frozen=True)
+class Wakes:
+    """The loops that act on what is recorded."""
+
+    outbox: Wake = field(default_factory=Wake)
+    """A trade update is waiting to be published."""
+    snapshots: Wake = field(default_factory=Wake)
+    """A fill changed the account."""
+    reconciler: Wake = field(default_factory=Wake)
+    """An outcome is unknown, or the Alpaca stream (re)connected."""
