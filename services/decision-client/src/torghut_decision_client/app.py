@@ -1,4 +1,4 @@
-"""Assembly: settings -> DSPy gate -> transports -> handlers on the runtime."""
+"""Assembly: settings -> DSPy gate -> transports -> handlers and the claim worker on the runtime."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import trace
 from torghut_contracts import topics
+from torghut_contracts.headers import MessageHeaders
+from torghut_contracts.models import Decision
 from torghut_runtime import ConfigError, ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
 
 from .adapters.handlers import DecisionHandlers
 from .adapters.transport import DecisionTransport
+from .adapters.worker import DecisionWorker
+from .domain.claims import lease_seconds
 from .domain.gate import DspyRuntimeMode, GateOpen, KnownArtifact
 from .metrics import DecisionMetrics
 from .settings import DecisionClientSettings
@@ -26,6 +31,7 @@ class DecisionClientApp:
     runtime: ServiceRuntime
     handlers: DecisionHandlers
     gate: GateOpen
+    worker: DecisionWorker
     flags: FeatureFlags | None = None
 
     async def aclose(self) -> None:
@@ -95,12 +101,39 @@ def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport 
         dspy_active = _dspy_program(settings, gate.artifact, mode="dspy-active", lm=dspy_lm)
     handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry),
                                 flags=flags, dspy_active=dspy_active)
+    worker = build_worker(settings, runtime, handlers)
+    runtime.produces(topics.DECISIONS)
     runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
-    # Engine runs are slow (seconds to minutes): overlap them across partitions, in order within each.
-    # A trigger processed before finds its stored decision before the engine is asked (claim_last).
+    # A trigger's handler only claims it (a short transaction); the claim worker asks the engine with
+    # no connection held. A lane per partition keeps a failing trigger from holding up the others.
     runtime.consume(topics.TRIGGERS, handlers.on_trigger, workers=settings.decision_client_workers,
                     claim_last=True)
-    return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate, flags=flags)
+    return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate, worker=worker, flags=flags)
+
+
+def build_worker(settings: DecisionClientSettings, runtime: ServiceRuntime,
+                 handlers: DecisionHandlers) -> DecisionWorker:
+    """The claim worker, started and drained with the runtime; woken by every committed claim."""
+
+    async def publish(decision: Decision, headers: MessageHeaders) -> object:
+        return await runtime.publish(topics.DECISIONS, decision, key=decision.account, headers=headers)
+
+    worker = DecisionWorker(
+        runtime.engine, handlers, publish, concurrency=settings.decision_client_workers,
+        lease_s=lease_seconds(settings.decision_deadline_s),
+        # The runtime's idempotency key of a topic it consumes without a group of its own.
+        tracking_consumer=f"{settings.service_name}.{topics.TRIGGERS.name}",
+        retry_backoff_s=settings.consumer_retry_backoff_ms / 1000,
+        tracer=trace.get_tracer("torghut.decision_client", tracer_provider=runtime.tracer_provider))
+    handlers.on_claimed = worker.wake
+    handlers.metrics.claims_in_hand.set_function(lambda: worker.in_hand)
+    runtime.background("decision-claims", worker.run_forever)
+
+    async def drain() -> None:
+        await worker.drain(settings.graceful_timeout_s)
+
+    runtime.on_stop(drain)
+    return worker
 
 
 def build_runtime(settings: DecisionClientSettings) -> ServiceRuntime:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class DecisionMetrics:
@@ -21,3 +21,6 @@ class DecisionMetrics:
         self.shadow = Counter("torghut_decision_client_shadow_verdicts_total",
                               "Shadow DSPy verdicts recorded, by action and agreement with the primary.",
                               ["action", "agrees"], registry=registry)
+        self.claims_in_hand = Gauge("torghut_decision_client_claims_in_hand",
+                                    "Claimed triggers this process is deciding now (engine runs in flight).",
+                                    registry=registry)

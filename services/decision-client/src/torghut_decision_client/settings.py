@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from torghut_contracts.enums import Adapter
 from torghut_runtime import ServiceSettings
+from torghut_runtime.settings import Clock, renamed_clock
 
 from .domain.jangar_url import chat_completions_url
 
@@ -21,14 +22,16 @@ Transport = Literal["decision-engine", "chat-completions", "dspy"]
 
 
 class DecisionClientSettings(ServiceSettings):
+    renamed_variables = (renamed_clock("DECISION_CLOCK"),)
+
     service_name: str = Field(default="decision-client", min_length=1)
 
     torghut_account: str = Field(default="paper-main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
                                  description="The account whose portfolio goes into each request and "
                                              "which keys the published decisions.")
-    decision_clock: Literal["wall", "event"] = Field(
+    clock: Clock = Field(
         default="wall", description="'event' stamps decided_at with the trigger's event time (replaying a "
-                                    "recorded session); 'wall' uses the clock (live).")
+                                    "recorded session); 'wall' uses the clock (live). Formerly DECISION_CLOCK.")
     decision_client_workers: int = Field(
         default=3, ge=1, le=64, description="Consumers of the triggers topic; more than its partitions idle.")
     decision_transport: Transport = Field(

@@ -1,7 +1,9 @@
-"""Assembly: one ServiceRuntime with the webhook, the control API, the issue-event worker and the outbox sweeper."""
+"""Assembly: one ServiceRuntime with the webhook, the control API, the issue-event worker, the run advancer
+and the outbox sweeper."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -12,22 +14,25 @@ from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
 from torghut_runtime import Gate, ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
 
-from .adapters.agentrun_client import AgentRunClient
+from .adapters.agentrun_client import MAX_BACKOFF_S, AgentRunClient
 from .adapters.control_api import ControlApi
 from .adapters.object_store import ObjectStore, build_object_store
 from .adapters.outbox import EventOutbox
 from .adapters.pdf_fetcher import PdfFetcher
 from .adapters.webhook import GithubWebhook
+from .advancer import Advancer
 from .domain.agentrun import AgentRunConfig
+from .domain.work import lease_seconds
 from .metrics import WhitepaperMetrics
 from .settings import WhitepaperSettings
+from .steps import RunSteps
 from .workflow import Workflow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class WhitepaperService:
-    """The runtime plus the parts tests and operators reach for (workflow, outbox, object store)."""
+    """The runtime plus the parts tests and operators reach for (workflow, advancer, outbox, object store)."""
 
     def __init__(self, settings: WhitepaperSettings, *, tracer_provider: TracerProvider | None = None,
                  configure_logs: bool = True, objects: ObjectStore | None = None,
@@ -68,6 +73,8 @@ class WhitepaperService:
         def workflow_enabled() -> bool:
             return flags.value(Flag.WHITEPAPER_WORKFLOW_ENABLED)
 
+        self.advancer = self._advancer(settings, workflow_enabled)
+
         webhook = GithubWebhook(secret=settings.webhook_secret, enabled=workflow_enabled,
                                 max_body_bytes=settings.whitepaper_webhook_max_body_bytes,
                                 publish=self._publish_issue_event, metrics=self.metrics)
@@ -87,6 +94,25 @@ class WhitepaperService:
         self.runtime.on_closed(self.workflow.agentruns.aclose)
         self.runtime.background("run-event-outbox",
                                 lambda: self.outbox.sweep_forever(settings.whitepaper_outbox_sweep_seconds))
+
+    def _advancer(self, settings: WhitepaperSettings, enabled: Callable[[], bool]) -> Advancer:
+        """The runs' slow steps, outside any handler's transaction; drained on stop before the broker."""
+        advancer = Advancer(
+            self.runtime.engine, RunSteps(self.runtime.engine, self.workflow, self.outbox), self.outbox,
+            lease_s=lease_seconds(download_timeout_s=settings.whitepaper_download_timeout_seconds,
+                                  agentrun_timeout_s=settings.whitepaper_agentrun_timeout_seconds,
+                                  agentrun_attempts=settings.whitepaper_agentrun_max_attempts,
+                                  agentrun_backoff_s=settings.whitepaper_agentrun_retry_backoff_seconds,
+                                  backoff_cap_s=MAX_BACKOFF_S),
+            retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, enabled=enabled)
+        self.workflow.advancer = advancer
+        self.runtime.background("run-advancer", advancer.run_forever)
+
+        async def drain() -> None:
+            await advancer.drain(settings.graceful_timeout_s)
+
+        self.runtime.on_stop(drain)
+        return advancer
 
     async def _publish_issue_event(self, event: GithubIssueEvent, headers: MessageHeaders) -> object:
         return await self.runtime.publish(topics.GITHUB_ISSUE_EVENTS, event, headers=headers)

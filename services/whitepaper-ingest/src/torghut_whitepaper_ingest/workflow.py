@@ -1,13 +1,14 @@
-"""The run's journey, driven by the status machine: intake, PDF, AgentRun, requeue, finalize.
+"""The run's journey, driven by the status machine: intake, requeue, manual dispatch, finalize.
 
-The Kafka handler runs intake and every step it can take at once (download, store, dispatch) inside
-the runtime's transaction, so the run's rows, its lifecycle events and the "message processed" mark
-commit together, and the events are published by the runtime after that commit. A redelivery then
-changes nothing; a crash before the commit repeats the steps, which is safe: the object key is the
-PDF's hash and the AgentRun carries the run's idempotency key.
+The Kafka handler does only what needs no network: intake (or a requeue) writes the run, its
+lifecycle events and the slow step it now waits for (``whitepaper_run_work``) in the runtime's
+transaction, with the "message processed" mark, and returns. The slow steps (download and store,
+AgentRun dispatch) are taken afterwards by the advancer, each with no connection held
+(``steps``). A redelivered message then changes nothing, and the work row survives a crash.
 
-The control API's writes (dispatch, finalize) commit their own transaction and hand the events to
-the outbox.
+Every lifecycle event goes through the outbox (``published_at``), published after its commit, so
+a run's events reach the topic in the order they happened whoever wrote them. The control API's
+writes (dispatch, finalize) commit their own short transactions the same way.
 """
 
 from __future__ import annotations
@@ -15,26 +16,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from torghut_contracts import topics
 from torghut_contracts.enums import WhitepaperRunStatus as Status
 from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
-from torghut_runtime import Inbound, Outgoing
+from torghut_runtime import Inbound, Outgoing, after_commit
 
-from .adapters import run_store
-from .adapters.agentrun_client import AgentRunClient, AgentRunDispatchFailed
-from .adapters.object_store import ObjectStore, ObjectStoreError
+from .adapters import run_store, work_store
+from .adapters.agentrun_client import AgentRunClient
+from .adapters.object_store import ObjectStore
 from .adapters.pdf_fetcher import PdfFetcher
-from .domain import agentrun, ids
+from .domain import agentrun
 from .domain.finalize import FinalizePayload
 from .domain.intake import IntakeRules, Rejected, interpret
-from .domain.pdf import DownloadRefused
 from .domain.run import Run
 from .domain.status import IllegalTransition, RequeueOutcome, check_transition, requeue_outcome
+from .domain.work import Step, first_step
 from .metrics import WhitepaperMetrics
+
+if TYPE_CHECKING:
+    from .advancer import Advancer
 
 log = structlog.get_logger("torghut.whitepaper.workflow")
 Events = list[WhitepaperRunEvent]
@@ -87,6 +90,8 @@ class Workflow:
         self._auto_dispatch = auto_dispatch
         self.metrics = metrics
         self.clock = clock
+        self.advancer: Advancer | None = None
+        """Takes the slow steps; set by the app (a manual dispatch runs them through it)."""
 
     @property
     def auto_dispatch(self) -> bool:
@@ -95,18 +100,23 @@ class Workflow:
 
     # -- Kafka ----------------------------------------------------------------------------------
     async def on_issue_event(self, inbound: Inbound[GithubIssueEvent], conn: AsyncConnection) -> list[Outgoing]:
-        """Handler of ``torghut.github.issue-events.v1``: effects in ``conn``, events returned for publishing."""
+        """Handler of ``torghut.github.issue-events.v1``: intake in ``conn``; nothing slow, nothing returned
+        (the events go out through the outbox, the slow steps through the advancer, after the commit)."""
         event = inbound.payload
-        outcome = await self.ingest(conn, event, cause=f"delivery:{event.delivery_id}", published=True)
+        outcome = await self.ingest(conn, event, cause=f"delivery:{event.delivery_id}")
         log.info("issue event handled", delivery_id=event.delivery_id, repository=event.repository,
                  issue_number=event.issue_number, github_event=event.event, action=event.action,
                  accepted=outcome.accepted, reason=outcome.reason, run_id=outcome.run_id,
                  status=outcome.status.value if outcome.status else None)
-        return [Outgoing(topics.WHITEPAPER_RUNS, e, key=e.run_id, discriminator=e.event_id, correlation_id=e.run_id)
-                for e in outcome.events]
+        if outcome.events:
+            after_commit(self._wake_advancer)
+        return []
 
-    async def ingest(self, conn: AsyncConnection, event: GithubIssueEvent, *, cause: str,
-                     published: bool) -> IntakeOutcome:
+    def _wake_advancer(self) -> None:
+        if self.advancer is not None:
+            self.advancer.wake()
+
+    async def ingest(self, conn: AsyncConnection, event: GithubIssueEvent, *, cause: str) -> IntakeOutcome:
         """One issue event: a new run, a requeue of a failed one, or nothing (and why)."""
         decision = interpret(event, self.rules)
         if isinstance(decision, Rejected):
@@ -116,9 +126,9 @@ class Workflow:
         if run is None:
             source = "github_issue_comment_kafka" if decision.is_comment else "github_issue_kafka"
             run, created = await run_store.create(conn, decision, event, trigger_source=source, cause=cause,
-                                                  now=self.clock(), published=published)
+                                                  now=self.clock(), published=False)
             self.metrics.transitions.labels(status=Status.RECEIVED.value).inc()
-            run, more = await self.advance(conn, run, cause=cause, published=published, dispatch=self.auto_dispatch)
+            run, more = await self.advance(conn, run, cause=cause, dispatch=self.auto_dispatch)
             self.metrics.intake.labels(reason="accepted").inc()
             return IntakeOutcome(True, "accepted", run.run_id, run.status, (created, *more))
         if not decision.is_comment:
@@ -128,97 +138,79 @@ class Workflow:
         self.metrics.intake.labels(reason=outcome.value).inc()
         if outcome is not RequeueOutcome.REQUEUE:
             return IntakeOutcome(outcome is RequeueOutcome.IN_PROGRESS, outcome.value, run.run_id, run.status)
-        run, events = await self.requeue(conn, run, cause=cause, published=published, dispatch=self.auto_dispatch)
+        run, events = await self.requeue(conn, run, cause=cause, dispatch=self.auto_dispatch)
         return IntakeOutcome(True, outcome.value, run.run_id, run.status, tuple(events))
 
     # -- steps ----------------------------------------------------------------------------------
+    async def move(self, conn: AsyncConnection, run: Run, target: Status, *, reason: str | None, cause: str,
+                   **columns: Any) -> Run:
+        """A status change and its event (for the outbox), in ``conn``."""
+        run, _ = await self._move(conn, run, target, reason=reason, cause=cause, **columns)
+        return run
+
     async def _move(self, conn: AsyncConnection, run: Run, target: Status, *, reason: str | None, cause: str,
-                    published: bool, **columns: Any) -> tuple[Run, WhitepaperRunEvent]:
+                    **columns: Any) -> tuple[Run, WhitepaperRunEvent]:
         run, event = await run_store.transition(conn, run, target, reason=reason, cause=cause, now=self.clock(),
-                                                published=published, **columns)
+                                                published=False, **columns)
         self.metrics.transitions.labels(status=target.value).inc()
         return run, event
 
-    async def requeue(self, conn: AsyncConnection, run: Run, *, cause: str, published: bool,
-                      dispatch: bool) -> tuple[Run, Events]:
-        """A failed run starts over from ``received``; a PDF already stored is not fetched again."""
+    async def requeue(self, conn: AsyncConnection, run: Run, *, cause: str, dispatch: bool) -> tuple[Run, Events]:
+        """A failed run starts over from ``received``; a PDF already stored is not fetched again. Work
+        left by the attempt that failed (a dispatch claimed when a finalize failed the run) goes: the new
+        attempt is a new generation."""
+        await work_store.finish(conn, run.run_id)
         run, event = await self._move(conn, run, Status.RECEIVED, reason=f"requeued after: {run.status_reason}",
-                                      cause=cause, published=published)
-        run, more = await self.advance(conn, run, cause=cause, published=published, dispatch=dispatch)
+                                      cause=cause)
+        run, more = await self.advance(conn, run, cause=cause, dispatch=dispatch)
         return run, [event, *more]
 
-    async def advance(self, conn: AsyncConnection, run: Run, *, cause: str, published: bool,
-                      dispatch: bool) -> tuple[Run, Events]:
+    async def advance(self, conn: AsyncConnection, run: Run, *, cause: str, dispatch: bool) -> tuple[Run, Events]:
+        """What needs no network, in ``conn``: a run whose PDF is stored already moves on to
+        ``pdf_stored``; the slow step it then waits for, if any, is written for the advancer."""
         events: Events = []
-        if run.status is Status.RECEIVED:
-            run, event = await self._store_pdf(conn, run, cause=cause, published=published)
+        if run.status is Status.RECEIVED and run.pdf_stored:
+            run, event = await self._move(conn, run, Status.PDF_STORED, reason="pdf already stored", cause=cause)
             events.append(event)
-        if run.status is Status.PDF_STORED and dispatch:
-            run, more = await self._dispatch(conn, run, cause=cause, published=published)
-            events += more
+        step = first_step(run.status, dispatch=dispatch)
+        if step is not None:
+            await work_store.add(conn, run.run_id, step, then_dispatch=dispatch, cause=cause)
         return run, events
-
-    async def _store_pdf(self, conn: AsyncConnection, run: Run, *, cause: str,
-                         published: bool) -> tuple[Run, WhitepaperRunEvent]:
-        if run.pdf_stored:
-            return await self._move(conn, run, Status.PDF_STORED, reason="pdf already stored", cause=cause,
-                                    published=published)
-        try:
-            pdf = await self.fetcher.fetch(run.pdf_url)
-        except DownloadRefused as exc:
-            log.warning("pdf download refused", run_id=run.run_id, url=run.pdf_url, reason=exc.reason,
-                        detail=exc.detail)
-            return await self._move(conn, run, Status.FAILED, reason=exc.reason, cause=cause, published=published)
-        key = ids.object_key(pdf.sha256)
-        try:
-            stored = await self.objects.put(key, pdf.data, pdf.content_type)
-        except ObjectStoreError as exc:
-            log.warning("pdf upload failed", run_id=run.run_id, key=key, reason=exc.reason)
-            return await self._move(conn, run, Status.FAILED, reason=exc.reason, cause=cause, published=published)
-        return await self._move(conn, run, Status.PDF_STORED, reason=None, cause=cause, published=published,
-                                pdf_sha256=pdf.sha256, pdf_size_bytes=pdf.size, pdf_content_type=pdf.content_type,
-                                object_key=stored.key, object_uri=stored.uri)
-
-    async def _dispatch(self, conn: AsyncConnection, run: Run, *, cause: str, published: bool) -> tuple[Run, Events]:
-        generation = run.generation + 1
-        body = agentrun.request_body(run, self.agentrun_config, generation)
-        key = str(body["idempotencyKey"])
-        facts: dict[str, Any] = {"dispatch_generation": generation, "agentrun_idempotency_key": key,
-                                 "agentrun_prompt_hash": ids.prompt_hash(body["implementation"]["text"])}
-        try:
-            accepted = await self.agentruns.submit(body, key)
-        except AgentRunDispatchFailed as exc:
-            run, failed = await self._move(conn, run, Status.FAILED, reason=exc.reason, cause=cause,
-                                           published=published, dispatch_attempts=exc.attempts, **facts)
-            return run, [failed]
-        run, dispatched = await self._move(
-            conn, run, Status.DISPATCHED, reason=None, cause=cause, published=published,
-            agentrun_name=accepted.name, agentrun_uid=accepted.uid, agentrun_phase=accepted.phase,
-            dispatch_attempts=accepted.attempts, dispatched_at=self.clock(), **facts)
-        if accepted.phase.lower() != "running":
-            return run, [dispatched]
-        run, running = await self._move(conn, run, Status.RUNNING, reason=None, cause=cause, published=published)
-        return run, [dispatched, running]
 
     # -- control API ----------------------------------------------------------------------------
     async def dispatch_run(self, engine: AsyncEngine, run_id: str) -> DispatchResult:
-        """Dispatch a stored run now, or restart a failed one; a live run is left as it is (idempotent)."""
+        """Dispatch a stored run now, or restart a failed one; a live run is left as it is (idempotent).
+
+        The checks, the requeue and the work row commit first, the work leased to this process; the
+        slow steps then run here, with no connection held, and the answer is the run they left."""
         cause = "api:dispatch-agentrun"
-        async with engine.begin() as conn:
-            run = await run_store.get(conn, run_id, lock=True)
-            if run is None:
-                raise RunNotFound(run_id)
-            if run.status in (Status.DISPATCHED, Status.RUNNING):
-                return DispatchResult(run, idempotent=True)
-            if run.status is Status.FINALIZED:
-                raise DispatchRefused("already_finalized")
-            if run.status is Status.RECEIVED:
-                raise DispatchRefused("pdf_not_stored")
-            if run.status is Status.FAILED:
-                run, events = await self.requeue(conn, run, cause=cause, published=False, dispatch=True)
-            else:
-                run, events = await self._dispatch(conn, run, cause=cause, published=False)
-        return DispatchResult(run, idempotent=False, events=tuple(events))
+        advancer = self.advancer
+        assert advancer is not None, "the app sets the advancer"
+        async with advancer.holding(run_id) as held:
+            if not held:
+                raise DispatchRefused("dispatch_in_progress")
+            async with engine.begin() as conn:
+                run = await run_store.get(conn, run_id, lock=True)
+                if run is None:
+                    raise RunNotFound(run_id)
+                if run.status in (Status.DISPATCHED, Status.RUNNING):
+                    return DispatchResult(run, idempotent=True)
+                if run.status is Status.FINALIZED:
+                    raise DispatchRefused("already_finalized")
+                if run.status is Status.RECEIVED:
+                    raise DispatchRefused("pdf_not_stored")
+                events: Events = []
+                if run.status is Status.FAILED:
+                    run, events = await self.requeue(conn, run, cause=cause, dispatch=True)
+                else:
+                    await work_store.add(conn, run_id, Step.DISPATCH, then_dispatch=True, cause=cause)
+                if not await work_store.take(conn, [run_id], owner=advancer.owner, lease_s=advancer.lease_s):
+                    raise DispatchRefused("dispatch_in_progress")  # another replica's worker has it
+            await advancer.advance(run_id)
+            async with engine.connect() as conn:
+                final = await run_store.get(conn, run_id)
+        assert final is not None
+        return DispatchResult(final, idempotent=False, events=tuple(events))
 
     async def finalize_run(self, engine: AsyncEngine, run_id: str, payload: FinalizePayload,
                            raw: dict[str, Any]) -> FinalizeResult:
@@ -244,6 +236,5 @@ class Workflow:
             check_transition(run.status, target)
             await run_store.save_result(conn, run_id, payload, raw, now)
             columns: dict[str, Any] = {"finalized_at": now} if target is Status.FINALIZED else {}
-            run, _ = await self._move(conn, run, target, reason=payload.reason, cause="api:finalize",
-                                      published=False, **columns)
+            run, _ = await self._move(conn, run, target, reason=payload.reason, cause="api:finalize", **columns)
         return FinalizeResult(run, changed=True)

@@ -118,7 +118,7 @@ async def test_the_worker_follows_the_workflow_flag_and_holds_events_on_the_topi
         flags_server.write(flag_features(**{WORKFLOW: True}))  # no restart
         await until(lambda: count("processed") == 1, "the held event to be handled")
         assert held() == 0 and (await status())["worker_running"] is True
-        assert len(stub_http.requests_to("POST", "/v1/agent-runs")) == 1
+        await until(lambda: len(stub_http.requests_to("POST", "/v1/agent-runs")) == 1, "the run dispatched")
 
         flags_server.write(flag_features(**{WORKFLOW: False}))
         await until(lambda: flag_state(service.runtime.registry, WORKFLOW) is False, "the flip back")
@@ -133,6 +133,7 @@ async def test_the_worker_follows_the_workflow_flag_and_holds_events_on_the_topi
     async with restarted.runtime.running():  # the held event waited on the topic: handled now
         await until(lambda: count("processed", restarted) == 1, "the event held over the restart")
         await until(lambda: held(restarted) == 0, "nothing held")
+        await until(lambda: len(stub_http.requests_to("POST", "/v1/agent-runs")) == 2, "its run dispatched")
     assert await committed(kafka_bootstrap, group, topic) == 2
     assert len(stub_http.requests_to("POST", "/v1/agent-runs")) == 2
 

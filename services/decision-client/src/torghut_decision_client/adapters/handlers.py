@@ -1,10 +1,13 @@
 """Kafka handlers: account snapshots are remembered; each trigger becomes exactly one published decision.
 
-A trigger's path: one read fetches the decision stored for (account, request id) and the account's
-latest snapshot. A stored decision is republished as is (a replay never reaches an engine);
-otherwise the portfolio comes from the snapshot (none or stale: hold without asking an engine),
-the request goes to the primary transport and, in DSPy shadow mode, to the shadow program beside
-it; the outcome, success or hold, is stored and published.
+A trigger's handler is short: one read fetches the decision stored for (account, request id), the
+account's latest snapshot and whether the symbol has an unfinished claim. A stored decision is
+republished as is (a replay never reaches an engine) unless it must queue behind its symbol's
+claims; otherwise the trigger is claimed, with the snapshot, and the handler returns. The claim
+worker (``worker``) then calls :meth:`DecisionHandlers.decide` with no connection held: the
+portfolio comes from the snapshot (none or stale: hold without asking an engine), the request goes
+to the primary transport and, in DSPy shadow mode, to the shadow program beside it; the outcome,
+success or hold, is stored and published.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from torghut_runtime import Inbound, Outgoing, after_commit
 from torghut_runtime.flags import FeatureFlags, Flag
 
 from ..domain import reasons
+from ..domain.claims import Route, route
 from ..domain.outcome import (
     FAIL_CLOSED_MODE,
     EngineOutcome,
@@ -36,7 +40,7 @@ from ..domain.portfolio import PortfolioUnavailable, portfolio_context
 from ..domain.request import build_request
 from ..metrics import DecisionMetrics
 from ..settings import DecisionClientSettings
-from . import store
+from . import claims, store
 from .transport import DecisionTransport
 
 log = structlog.get_logger("torghut.decision_client")
@@ -67,6 +71,8 @@ class DecisionHandlers:
                                    for value in (False, True)}
         self._execution_by_lean[settings.execution_lean_enabled] = self.execution
         self._configured_active = settings.llm_dspy_runtime_mode.strip().lower() == "active"
+        self.on_claimed: Callable[[], None] = lambda: None
+        """Called once a trigger's claim committed; the app points it at the claim worker's ``wake``."""
 
     def _routing(self) -> tuple[ExecutionContext, DecisionTransport | None, DecisionTransport | None]:
         """The execution context, primary transport and shadow for the next trigger (None primary: hold,
@@ -89,17 +95,26 @@ class DecisionHandlers:
         return []
 
     async def on_trigger(self, inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
+        """Claim the trigger (or republish its stored decision) and return at once: the engine is asked
+        by the claim worker after this transaction committed, with no connection held (``worker``)."""
         trigger = inbound.payload
-        stored = await store.trigger_state(conn, self.account, trigger.request_id)
-        if stored.decision is not None:
+        state = await store.trigger_state(conn, self.account, trigger.request_id, trigger.symbol)
+        if route(decision_stored=state.decision is not None, symbol_busy=state.symbol_busy) is Route.REPUBLISH:
+            assert state.decision is not None
             after_commit(self.metrics.replays.inc)
             log.info("trigger replayed; republishing the stored decision", request_id=trigger.request_id,
-                     decision_id=stored.decision.decision_id)
-            return [self._outgoing(stored.decision)]
-        decision = await self._decide(trigger, stored.snapshot)
-        decision = await store.store_decision(conn, decision)
+                     decision_id=state.decision.decision_id)
+            return [self._outgoing(state.decision)]
+        await claims.claim(conn, trigger, inbound.headers, account=self.account, snapshot_json=state.snapshot_json)
+        after_commit(self.on_claimed)
+        return []
+
+    async def decide(self, trigger: StrategyTrigger, snapshot: AccountSnapshot | None) -> Decision:
+        """A claimed trigger's decision (the slow part: the engine, the DSPy program); counted by the
+        caller's commit hooks once the decision is stored."""
+        decision = await self._decide(trigger, snapshot)
         self._count(decision)
-        return [self._outgoing(decision)]
+        return decision
 
     def _outgoing(self, decision: Decision) -> Outgoing:
         return Outgoing(topics.DECISIONS, decision, key=decision.account, correlation_id=decision.request_id)
@@ -137,7 +152,7 @@ class DecisionHandlers:
     def _decided_at(self, trigger: StrategyTrigger) -> datetime:
         """Wall-clock time live; the trigger's event time when replaying a recorded session, so the
         firewall's event clock judges the decision in the session it belongs to."""
-        return trigger.event_ts if self.settings.decision_clock == "event" else self.clock()
+        return trigger.event_ts if self.settings.clock == "event" else self.clock()
 
     async def _run(self, transport: DecisionTransport, request: DecisionRequest) -> EngineOutcome:
         started = time.perf_counter()

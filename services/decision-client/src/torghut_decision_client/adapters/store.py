@@ -5,7 +5,8 @@
 * ``decisions``: one decision per (account, request id), so a trigger replayed under a new message
   id republishes the stored decision instead of running the engine again.
 
-Every call takes the handler's connection: writes commit with the message's processed mark.
+Every call takes the caller's connection: the handler's (writes commit with the message's processed
+mark) or the claim worker's short transaction that records a decision (see ``claims``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import AccountSnapshot, Decision
 
 from ..domain.portfolio import is_newer
+from .claims import decision_claims
 
 _metadata = sa.MetaData()
 
@@ -73,8 +75,9 @@ _STORED_DECISION = sa.select(_DECISION_PAYLOAD).where(
 _TRIGGER_STATE = sa.select(
     _STORED_DECISION.scalar_subquery().label("decision"),
     sa.select(_SNAPSHOT_PAYLOAD).where(account_snapshots.c.account == sa.bindparam("account"))
-    .scalar_subquery().label("snapshot"))
-"""Both reads a trigger needs, in one round trip; payloads as JSON text, parsed by pydantic directly."""
+    .scalar_subquery().label("snapshot"),
+    sa.exists().where(decision_claims.c.symbol == sa.bindparam("symbol")).label("symbol_busy"))
+"""What a trigger's handler needs, in one round trip; payloads as JSON text, parsed by pydantic directly."""
 _STORE_DECISION = insert(decisions).values(
     payload=sa.cast(sa.bindparam("payload_json", type_=sa.Text), JSONB),
 ).on_conflict_do_nothing(index_elements=[decisions.c.account, decisions.c.request_id])
@@ -83,23 +86,21 @@ _STORE_DECISION = insert(decisions).values(
 
 @dataclass(frozen=True)
 class TriggerState:
-    """What is stored for a trigger: its decision (a replay) and, else, the account's latest snapshot."""
+    """What is stored for a trigger: its decision (a replay), the account's latest snapshot (as JSON,
+    copied into the claim as is) and whether an older claim of the same symbol is unfinished."""
 
     decision: Decision | None
-    snapshot: AccountSnapshot | None
+    snapshot_json: str | None
+    symbol_busy: bool
 
 
-async def trigger_state(conn: AsyncConnection, account: str, request_id: str) -> TriggerState:
-    """The stored decision for (account, request id) and the account's latest snapshot, in one query.
-
-    Read in the handler's transaction like the two separate reads they replace. The snapshot is only
-    parsed when there is no stored decision (a replay republishes the decision and needs no portfolio).
-    """
-    row = (await conn.execute(_TRIGGER_STATE, {"account": account, "request_id": request_id})).one()
-    if row.decision is not None:
-        return TriggerState(Decision.model_validate_json(row.decision), None)
-    snapshot = AccountSnapshot.model_validate_json(row.snapshot) if row.snapshot is not None else None
-    return TriggerState(None, snapshot)
+async def trigger_state(conn: AsyncConnection, account: str, request_id: str, symbol: str) -> TriggerState:
+    """The stored decision for (account, request id), the account's latest snapshot and whether
+    ``symbol`` has a claim still being decided, in one query, in the handler's transaction."""
+    row = (await conn.execute(_TRIGGER_STATE, {"account": account, "request_id": request_id,
+                                               "symbol": symbol})).one()
+    decision = Decision.model_validate_json(row.decision) if row.decision is not None else None
+    return TriggerState(decision, row.snapshot, bool(row.symbol_busy))
 
 
 async def stored_decision(conn: AsyncConnection, account: str, request_id: str) -> Decision | None:

@@ -111,6 +111,13 @@ class FakeEngine:
         answer: an unnumbered ``decision.error`` ``shutting_down``, ``retryable``."""
         self.linger_after_terminal = False
         """When set, a stream is not ended after its terminal event but kept open with heartbeats."""
+        self.hold_until: int | None = None
+        """When set, every run holds before its analysis until this many runs are held at once (or
+        ``hold_timeout_s`` passed): a barrier that proves so many runs were in flight together."""
+        self.hold_timeout_s = 30.0
+        self.held = 0
+        self.released_by_count = False
+        self._all_held = asyncio.Event()
         self.app = Starlette(routes=[
             Route(STREAM_PATH, self._post_stream, methods=["POST"]),
             Route(RUNS_PATH + "/stream", self._resume_stream, methods=["GET"]),
@@ -196,6 +203,8 @@ class FakeEngine:
             await asyncio.Event().wait()
         if fault and fault.startswith("slow:"):
             await asyncio.sleep(float(fault.split(":", 1)[1]))
+        if self.hold_until is not None:
+            await self._hold(self.hold_until)
         await asyncio.sleep(0)
         run.emit(SseEvent.ANALYSIS_COMPLETE, AnalysisComplete(run_id=run.run_id, summary="ok").model_dump_json())
         if fault == "error":
@@ -211,6 +220,14 @@ class FakeEngine:
         run.final = final
         run.status = RunState.FINAL
         run.emit(SseEvent.FINAL, self.final_data(run) if self.final_data else final.model_dump_json())
+
+    async def _hold(self, count: int) -> None:
+        self.held += 1
+        if self.held >= count:
+            self.released_by_count = True
+            self._all_held.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_held.wait(), timeout=self.hold_timeout_s)
 
     async def _stream(self, run: FakeRun, *, after: int, drop_after: int | None) -> AsyncIterator[bytes]:
         last, sent = after, 0

@@ -32,7 +32,7 @@ from ..domain.webhook import HANDLED_EVENTS, NotAnIssueEvent, infer_event_name, 
 from ..metrics import WhitepaperMetrics
 from ..settings import WhitepaperSettings
 from ..workflow import DispatchRefused, RunNotFound, Workflow
-from . import run_store
+from . import run_store, work_store
 from .http_common import error, refused
 from .outbox import EventOutbox
 from .webhook import PublishIssueEvent, issue_event_headers
@@ -109,6 +109,7 @@ class ControlApi:
         async with self.engine.connect() as conn:
             counts = await run_store.counts_by_status(conn)
             unpublished = await run_store.unpublished_count(conn)
+            waiting = await work_store.waiting(conn)
         s = self.settings
         return JSONResponse({
             "workflow_enabled": self._workflow_enabled(),
@@ -121,6 +122,7 @@ class ControlApi:
             "agentrun_submit_url": s.whitepaper_agentrun_submit_url,
             "runs_by_status": counts,
             "unpublished_run_events": unpublished,
+            "runs_with_work_waiting": waiting,
         })
 
     async def replay(self, request: Request) -> Response:

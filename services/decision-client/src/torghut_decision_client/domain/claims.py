@@ -1,0 +1,61 @@
+"""Which claimed triggers to decide next: pure rules over what the claims table says.
+
+A trigger's handler only *claims* it (a row in ``decision_claims``, committed with the message's
+tracking record); the engine is asked afterwards, by the claim worker, with no database
+connection held. These are the rules the worker follows:
+
+* per symbol, claims are decided one at a time, oldest first (the order the symbol's triggers
+  had on their partition), so a symbol's decisions are published in trigger order;
+* a claim leased by another live worker is left alone until its lease runs out; one leased by a
+  previous run of this very worker (same owner, not in hand) is taken back at once;
+* at most ``free`` new claims are started, oldest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+LEASE_GRACE_S = 30.0
+"""Beyond the decision deadline: what a worker may take to store and publish a decision it got."""
+
+
+@dataclass(frozen=True)
+class Head:
+    """The oldest unfinished claim of one symbol, as the scan reads it."""
+
+    seq: int
+    symbol: str
+    lease_owner: str | None
+    leased: bool
+    """True while the lease has not run out (judged by the database's clock)."""
+
+
+def startable(heads: Sequence[Head], *, busy: Collection[str], free: int, owner: str) -> list[Head]:
+    """The heads this worker may start now: symbol not in hand, lease free or its own; oldest first."""
+    if free <= 0:
+        return []
+    ready = [head for head in heads
+             if head.symbol not in busy and (not head.leased or head.lease_owner == owner)]
+    return sorted(ready, key=lambda head: head.seq)[:free]
+
+
+def lease_seconds(decision_deadline_s: float) -> float:
+    """How long a worker owns a claim: the whole decision deadline, plus the time to record it."""
+    return decision_deadline_s + LEASE_GRACE_S
+
+
+class Route(Enum):
+    """What a trigger's handler does with it."""
+
+    REPUBLISH = "republish"
+    """Its decision is stored and nothing of its symbol waits: publish the stored decision now."""
+    CLAIM = "claim"
+    """Claim it; the worker decides (or, for a decision already stored, republishes) in symbol order."""
+
+
+def route(*, decision_stored: bool, symbol_busy: bool) -> Route:
+    """A stored decision is republished at once unless an older claim of the symbol is still
+    unfinished: then it queues behind it, so the symbol's decisions keep their order."""
+    return Route.REPUBLISH if decision_stored and not symbol_busy else Route.CLAIM

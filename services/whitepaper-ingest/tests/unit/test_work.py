@@ -1,0 +1,53 @@
+"""A run's slow steps: which comes next, what a redo reuses, how long a lease lasts, what may start."""
+
+from __future__ import annotations
+
+from torghut_contracts.enums import WhitepaperRunStatus as Status
+from torghut_whitepaper_ingest.domain.work import (
+    LEASE_GRACE_S,
+    Head,
+    Step,
+    after_pdf,
+    dispatch_generation,
+    first_step,
+    lease_seconds,
+    startable,
+)
+
+ME = "host-a:1"
+
+
+def test_a_received_run_waits_for_its_pdf_a_stored_one_for_its_dispatch_if_any() -> None:
+    assert first_step(Status.RECEIVED, dispatch=False) is Step.STORE_PDF
+    assert first_step(Status.PDF_STORED, dispatch=True) is Step.DISPATCH
+    assert first_step(Status.PDF_STORED, dispatch=False) is None
+    assert first_step(Status.FAILED, dispatch=True) is None
+
+
+def test_the_dispatch_follows_a_stored_pdf_only_when_asked_for() -> None:
+    assert after_pdf(stored=True, then_dispatch=True) is Step.DISPATCH
+    assert after_pdf(stored=True, then_dispatch=False) is None
+    assert after_pdf(stored=False, then_dispatch=True) is None
+
+
+def test_a_dispatch_redone_after_a_crash_keeps_its_generation_and_so_its_idempotency_key() -> None:
+    assert dispatch_generation(0, None) == 1
+    assert dispatch_generation(2, None) == 3, "a requeue's dispatch is a new generation"
+    assert dispatch_generation(0, 1) == 1, "claimed before, outcome unknown: the same generation again"
+
+
+def test_the_lease_outlasts_the_longest_step() -> None:
+    download = lease_seconds(download_timeout_s=300, agentrun_timeout_s=20, agentrun_attempts=4,
+                             agentrun_backoff_s=1, backoff_cap_s=30)
+    assert download == 300 + LEASE_GRACE_S
+    submission = lease_seconds(download_timeout_s=30, agentrun_timeout_s=20, agentrun_attempts=4,
+                               agentrun_backoff_s=1, backoff_cap_s=30)
+    assert submission == 20 * 4 + (1 + 2 + 4) + LEASE_GRACE_S
+
+
+def test_runs_in_hand_or_leased_elsewhere_wait_expired_and_own_leases_are_taken() -> None:
+    heads = [Head("wp-1", None, False), Head("wp-2", "host-b:7", True), Head("wp-3", "host-b:7", False),
+             Head("wp-4", ME, True), Head("wp-5", None, False)]
+    assert startable(heads, busy={"wp-1"}, free=10, owner=ME) == ["wp-3", "wp-4", "wp-5"]
+    assert startable(heads, busy=set(), free=2, owner=ME) == ["wp-1", "wp-3"]
+    assert startable(heads, busy=set(), free=0, owner=ME) == []
