@@ -43,8 +43,8 @@ from torghut_risk_firewall.domain.evaluate import evaluate_order
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.domain.state import OpenOrder
 from torghut_risk_firewall.settings import RiskFirewallSettings
-from torghut_risk_firewall.testing import ACCOUNT, ACTIVE, NOW, decision, eventually, market, portfolio
-from torghut_runtime.testing import test_settings
+from torghut_risk_firewall.testing import ACCOUNT, ACTIVE, NOW, decision, market, portfolio
+from torghut_runtime.testing import eventually, test_settings
 from torghut_runtime.tracing import build_tracer_provider
 
 TARGET_EVALUATIONS_PER_S = 20_000

@@ -25,8 +25,11 @@ class Wake:
         return reasons
 
     async def wait(self, timeout: float) -> set[str]:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that arrives with the
+        # wake-up, and a stop would then wait for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
         self._event.clear()
         reasons, self._reasons = self._reasons or {"timer"}, set()
         return reasons

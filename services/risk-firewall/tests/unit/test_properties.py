@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal, localcontext
+from decimal import ROUND_DOWN, Decimal, localcontext
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -142,7 +142,9 @@ def test_no_approved_order_alone_or_in_sequence_breaks_a_cap(lim: RiskLimits, eq
             _, index, fraction, _ = step
             order = pf.open_orders[index % len(pf.open_orders)]
             if kind == "fill":
-                qty = order.remaining_qty * Decimal(str(round(fraction, 2)))
+                # A venue fills in its increment (1e-9 shares at most): a fraction of a fraction of a remainder
+                # would otherwise grow decimals past what a trade update may carry.
+                qty = (order.remaining_qty * Decimal(str(round(fraction, 2)))).quantize(Decimal("1e-9"), ROUND_DOWN)
                 qty = qty.to_integral_value() if qty >= 1 and order.remaining_qty % 1 == 0 else qty
                 if qty <= 0:
                     continue
