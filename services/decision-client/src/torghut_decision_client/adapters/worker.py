@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import os
-import socket
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -39,6 +36,7 @@ from torghut_contracts.headers import MessageHeaders, derived_message_id
 from torghut_contracts.models import Decision
 from torghut_runtime.commit_hooks import CommitHooks, after_commit
 from torghut_runtime.db import StoredOutput
+from torghut_runtime.leased_work import LeasedWork, default_owner
 from torghut_runtime.logs import correlation_id_var
 
 from ..domain.claims import startable
@@ -48,14 +46,7 @@ from .handlers import DecisionHandlers
 
 log = structlog.get_logger("torghut.decision_client.worker")
 Publish = Callable[[Decision, MessageHeaders], Awaitable[object]]
-POLL_S = 5.0
-"""How often an idle worker looks for claims nobody woke it for (another replica's expired lease)."""
 MAX_RETRY_S = 30.0
-
-
-def default_owner() -> str:
-    """Host and process: a restarted container of the same pod takes its old leases back at once."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def decision_output(decision: Decision, cause: MessageHeaders) -> tuple[MessageHeaders, StoredOutput]:
@@ -69,7 +60,7 @@ def decision_output(decision: Decision, cause: MessageHeaders) -> tuple[MessageH
                                  value=topics.DECISIONS.encode(decision).decode(), headers=headers.as_dict())
 
 
-class DecisionWorker:
+class DecisionWorker(LeasedWork):
     def __init__(self, engine: AsyncEngine, handlers: DecisionHandlers, publish: Publish, *, concurrency: int,
                  lease_s: float, tracking_consumer: str, retry_backoff_s: float, owner: str | None = None,
                  tracer: trace.Tracer | None = None) -> None:
@@ -84,58 +75,21 @@ class DecisionWorker:
         self.retry_backoff_s = retry_backoff_s
         self.owner = owner or default_owner()
         self._tracer = tracer or trace.get_tracer("torghut.decision_client")
-        self._in_hand: dict[str, asyncio.Task[None]] = {}
-        """The claim being worked on, by symbol."""
         self._failures: dict[int, int] = {}
-        self._wakeup = asyncio.Event()
+        super().__init__()  # the claim being worked on, by symbol
 
     @property
     def in_hand(self) -> int:
         return len(self._in_hand)
 
-    def wake(self) -> None:
-        """A claim committed or finished: look for work now rather than at the next poll."""
-        self._wakeup.set()
-
-    async def run_forever(self) -> None:
-        """The dispatch loop (a runtime background loop): start what is ready, sleep until woken."""
-        while True:
-            self._wakeup.clear()
-            try:
-                await self._start_ready()
-            except Exception as exc:  # the database is away: the next wake-up or poll tries again
-                log.warning("claims not read; will retry", error=repr(exc))
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that meets a
-            # wake-up, and the runtime's stop would then wait for this loop forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(POLL_S):
-                    await self._wakeup.wait()
-
-    async def drain(self, timeout_s: float) -> None:
-        """On stop: let the decisions in hand finish (at most ``timeout_s``), then cut the rest short;
-        their claims are given back and decided by the next worker."""
-        tasks = list(self._in_hand.values())
-        if not tasks:
-            return
-        _, late = await asyncio.wait(tasks, timeout=timeout_s)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-
-    async def _start_ready(self) -> None:
+    async def start_ready(self) -> None:
         free = self.concurrency - len(self._in_hand)
         if free <= 0:
             return
         chosen = startable(await claims.heads(self.engine), busy=self._in_hand.keys(), free=free, owner=self.owner)
         for claim in await claims.lease(self.engine, [head.seq for head in chosen], owner=self.owner,
                                         lease_s=self.lease_s):
-            task = asyncio.create_task(self._work(claim), name=f"decide-{claim.request_id}")
-            self._in_hand[claim.symbol] = task
-            task.add_done_callback(functools.partial(self._done, claim.symbol))
-
-    def _done(self, symbol: str, _: asyncio.Task[None]) -> None:
-        self._in_hand.pop(symbol, None)
-        self.wake()
+            self.start(claim.symbol, self._work(claim), name=f"decide-{claim.request_id}")
 
     async def _work(self, claim: Claim) -> None:
         context = propagate.extract(claim.headers.as_dict())

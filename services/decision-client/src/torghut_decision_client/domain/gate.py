@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeAlias
 
 from torghut_decision_program import ProgramArtifact
 
@@ -41,7 +42,7 @@ class DspyRuntimeMode(StrEnum):
 
 
 #: A verified compiled DSPy program, identified by the hash of its content (``torghut_decision_program``).
-KnownArtifact = ProgramArtifact
+KnownArtifact: TypeAlias = ProgramArtifact
 
 
 @dataclass(frozen=True)

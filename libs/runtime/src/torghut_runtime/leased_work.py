@@ -1,0 +1,83 @@
+"""A loop that runs leased work with no database connection held: the second half of claim -> call -> record.
+
+A handler that must make a slow call (an engine, a download, a submission) only claims the work
+in its transaction; a :class:`LeasedWork` loop of the service leases what is ready, runs each
+piece as a task, one per key at a time, and records the outcome in a short transaction of its own.
+It wakes when told (a claim committed, a task finished) and otherwise every ``poll_s``, for work
+nobody woke it for (another replica's expired lease, a retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger("torghut.leased_work")
+
+
+def default_owner() -> str:
+    """Host and process: a restarted container of the same pod takes its old leases back at once."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeasedWork(ABC):
+    poll_s = 5.0
+
+    def __init__(self) -> None:
+        self._in_hand: dict[str, asyncio.Task[None]] = {}
+        """The task running for each key."""
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Work committed or finished: look for work now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run_forever(self) -> None:
+        """The loop (a runtime background loop): start what is ready, then sleep until woken."""
+        while True:
+            self._wakeup.clear()
+            await self.before_scan()
+            try:
+                await self.start_ready()
+            except Exception as exc:  # the database is away: the next wake-up or poll tries again
+                log.warning("leased work not read; will retry", loop=type(self).__name__, error=repr(exc))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that meets a
+            # wake-up, and the runtime's stop would then wait for this loop forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await self._wakeup.wait()
+
+    async def before_scan(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
+        """Anything to do on every turn before looking for work (nothing by default)."""
+
+    @abstractmethod
+    async def start_ready(self) -> None:
+        """Lease what is ready and :meth:`start` each piece."""
+
+    def start(self, key: str, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._in_hand[key] = task
+        task.add_done_callback(functools.partial(self._done, key))
+
+    def _done(self, key: str, _: asyncio.Task[None]) -> None:
+        self._in_hand.pop(key, None)
+        self.wake()
+
+    async def drain(self, timeout_s: float) -> None:
+        """On stop: let the work in hand finish (at most ``timeout_s``), then cut the rest short; its
+        leases lapse and the next loop takes it."""
+        tasks = list(self._in_hand.values())
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
