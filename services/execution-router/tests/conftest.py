@@ -34,26 +34,13 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from torghut_contracts import topics
 from torghut_contracts.models import TradeUpdate
+from torghut_runtime.testing import eventually
 
 KEY, SECRET = "test-key", "test-secret"
 
 
 def iso(when: datetime | None = None) -> str:
     return (when or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
-
-
-async def wait_for(condition: Callable[[], Awaitable[bool]] | Callable[[], bool], timeout: float = 15.0,
-                   what: str = "condition") -> None:
-    """Poll with a deadline (no fixed sleeps in assertions)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -311,7 +298,7 @@ class FakeLeanRunner:
 async def _serve(app: Starlette) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
-    await wait_for(lambda: server.started, what="test server start")
+    await eventually(lambda: server.started, what="test server start")
     return server, task, server.servers[0].sockets[0].getsockname()[1]
 
 
@@ -347,8 +334,8 @@ async def fake_lean() -> AsyncIterator[FakeLeanRunner]:
 
 @pytest.fixture
 def until() -> Callable[..., Awaitable[None]]:
-    """``await until(condition, what=...)``: poll a (sync or async) condition with a deadline."""
-    return wait_for
+    """``await until(condition, what=...)``: ``torghut_runtime.testing.eventually``, as a fixture."""
+    return eventually
 
 
 def _number(value: Any) -> Decimal | None:

@@ -3,9 +3,6 @@ decision request tells the engine, without a restart; a dead flag server restore
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,7 +15,7 @@ from torghut_decision_client.domain.outcome import EngineOutcome, Provenance, fa
 from torghut_decision_client.settings import DecisionClientSettings
 from torghut_embedded.flags_server import FlagsServer
 from torghut_runtime.flags import Flag
-from torghut_runtime.testing import flag_features, flag_settings, flag_state, test_settings
+from torghut_runtime.testing import eventually, flag_features, flag_settings, flag_state, test_settings
 
 pytestmark = pytest.mark.timeout(120)
 LEAN = Flag.LEAN_ENABLED.key
@@ -38,11 +35,6 @@ class RecordingTransport:
         return None
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_lean_flag_reaches_the_next_request_live_and_falls_back_to_the_setting(
@@ -70,17 +62,18 @@ async def test_lean_flag_reaches_the_next_request_live_and_falls_back_to_the_set
 
     await app.flags.start()
     try:
-        await until(lambda: flags_server.flags.requests > 0 and flag_state(registry, LEAN) is False, "first answer")
+        await eventually(lambda: flags_server.flags.requests > 0 and flag_state(registry, LEAN) is False,
+                         what="first answer")
         assert await lean_in_next_request() is False
 
         flags_server.write(flag_features(**{LEAN: True}))  # no restart
-        await until(lambda: flag_state(registry, LEAN) is True, "the flag change")
+        await eventually(lambda: flag_state(registry, LEAN) is True, what="the flag change")
         assert await lean_in_next_request() is True
 
         flags_server.write(flag_features(**{LEAN: False}))
-        await until(lambda: flag_state(registry, LEAN) is False, "the flag change back")
+        await eventually(lambda: flag_state(registry, LEAN) is False, what="the flag change back")
         flags_server.stop()  # fallback: the configured value (EXECUTION_LEAN_ENABLED=true)
-        await until(lambda: flag_state(registry, LEAN) is True, "the fallback")
+        await eventually(lambda: flag_state(registry, LEAN) is True, what="the fallback")
         assert await lean_in_next_request() is True
     finally:
         await app.flags.stop()

@@ -4,10 +4,6 @@ onto the LEAN runner without a restart; a dead flag server restores the configur
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
@@ -16,19 +12,13 @@ from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, OrderStatus
 from torghut_embedded.flags_server import FlagsServer
 from torghut_runtime.flags import FeatureFlagSettings, Flag
-from torghut_runtime.testing import flag_features, flag_settings, flag_state, produce, read_records
+from torghut_runtime.testing import eventually, flag_features, flag_settings, flag_state, produce, read_records
 
 pytestmark = pytest.mark.timeout(120)
 LEAN = Flag.LEAN_ENABLED.key
 FEED = Flag.ORDER_FEED_ENABLED.key
 
 
-async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> None:
-    """Poll a condition (plain or async) with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not ((await result) if inspect.isawaitable(result := condition()) else result):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 async def test_lean_routing_flag_flips_the_venue_live_and_falls_back_to_the_settings(
@@ -52,15 +42,16 @@ async def test_lean_routing_flag_flips_the_venue_live_and_falls_back_to_the_sett
 
     await service.flags.start()
     try:
-        await until(lambda: flags_server.flags.requests > 0 and flag_state(registry, LEAN) is True, "first answer")
+        await eventually(lambda: flags_server.flags.requests > 0 and flag_state(registry, LEAN) is True,
+                         what="first answer")
         assert await venue_of_next_order() is Adapter.LEAN
 
         flags_server.write(flag_features(**{LEAN: False}))  # no restart
-        await until(lambda: flag_state(registry, LEAN) is False, "the flag change")
+        await eventually(lambda: flag_state(registry, LEAN) is False, what="the flag change")
         assert await venue_of_next_order() is Adapter.PAPER
 
         flags_server.stop()  # fallback: the configured value (EXECUTION_PRIMARY_ADAPTER=lean)
-        await until(lambda: flag_state(registry, LEAN) is True, "the fallback")
+        await eventually(lambda: flag_state(registry, LEAN) is True, what="the fallback")
         assert await venue_of_next_order() is Adapter.LEAN
     finally:
         await service.flags.stop()
@@ -98,31 +89,33 @@ async def test_order_feed_flag_starts_and_stops_the_alpaca_stream_live(
         return [r.model(topics.TRADE_UPDATES) for r in records]
 
     async with service.runtime.running():
-        await until(lambda: flags_server.flags.requests > 0 and flag_state(registry, FEED) is False, "first answer")
+        await eventually(lambda: flags_server.flags.requests > 0 and flag_state(registry, FEED) is False,
+                         what="first answer")
         assert fake_alpaca.connections == 0 and not switch.running
         command = m["control"]()
         await produce(kafka_bootstrap, prefix + topics.CONTROL.name, command, key=command.scope)
-        await until(lambda: applied(service, command.command_id), "the control command to be applied")
+        await eventually(lambda: applied(service, command.command_id), what="the control command to be applied")
         order = m["approved"](qty="10")
         await produce(kafka_bootstrap, prefix + topics.ORDERS_APPROVED.name, order, key=order.account)
         await updates(expect=1)  # new: the submit's answer
 
         flags_server.write(flag_features(**{FEED: True}))  # no restart
-        await until(lambda: len(fake_alpaca.sockets) == 1 and switch.running, "the stream to connect")
+        await eventually(lambda: len(fake_alpaca.sockets) == 1 and switch.running, what="the stream to connect")
         partial = fake_alpaca.set_fill(order.client_order_id, "4", "100")
         await fake_alpaca.push("partial_fill", partial, qty="4", price="100", position_qty="4")
-        await until(lambda: from_stream() == 1, "the partial fill to come in from the stream")
+        await eventually(lambda: from_stream() == 1, what="the partial fill to come in from the stream")
 
         flags_server.write(flag_features(**{FEED: False}))
-        await until(lambda: not fake_alpaca.sockets and not switch.running, "the stream to be closed")
+        await eventually(lambda: not fake_alpaca.sockets and not switch.running, what="the stream to be closed")
         filled = fake_alpaca.set_fill(order.client_order_id, "10", "100.6")
         await fake_alpaca.push("fill", filled, qty="6", price="101", position_qty="10")  # nobody is listening
 
         before = reconnects()
         flags_server.write(flag_features(**{FEED: True}))
-        await until(lambda: len(fake_alpaca.sockets) == 1 and reconnects() > before, "the stream back, reconciling")
+        await eventually(lambda: len(fake_alpaca.sockets) == 1 and reconnects() > before,
+                         what="the stream back, reconciling")
         out = await updates(expect=3)
-    await until(lambda: not fake_alpaca.sockets, "the service's stop to close the stream")
+    await eventually(lambda: not fake_alpaca.sockets, what="the service's stop to close the stream")
 
     assert fake_alpaca.connections == 2 and switch.starts == 2
     assert from_stream() == 1, "the fill sent while the feed was off came from the reconciliation"

@@ -4,14 +4,13 @@ close is cancelled, one that fails or ends on its own fails the loop (the runtim
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from torghut_embedded.flags_server import FlagsServer
 from torghut_execution_router.adapters.order_feed import OrderFeedSwitch
 from torghut_runtime.flags import FeatureFlags, Flag
-from torghut_runtime.testing import flag_features, flag_settings
+from torghut_runtime.testing import eventually, flag_features, flag_settings
 
 pytestmark = pytest.mark.timeout(60)
 FEED = Flag.ORDER_FEED_ENABLED
@@ -40,11 +39,6 @@ class StubFeed:
         self.closed.set()
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -68,15 +62,15 @@ async def test_off_closes_the_feed_and_a_feed_deaf_to_close_is_cancelled(
     switch = OrderFeedSwitch(flags, connect, close_timeout_s=0.05)
     loop = asyncio.create_task(switch.run())
     try:
-        await until(lambda: switch.running and len(made) == 1, "the first feed")
+        await eventually(lambda: switch.running and len(made) == 1, what="the first feed")
         flags_server.write(flag_features(**{FEED.key: False}))
-        await until(lambda: not switch.running, "the first feed to close")
+        await eventually(lambda: not switch.running, what="the first feed to close")
         assert feeds[0].closed.is_set() and not feeds[0].cancelled, "closed gently, not cancelled"
 
         flags_server.write(flag_features(**{FEED.key: True}))
-        await until(lambda: switch.running and len(made) == 2, "a fresh feed")
+        await eventually(lambda: switch.running and len(made) == 2, what="a fresh feed")
         flags_server.write(flag_features(**{FEED.key: False}))
-        await until(lambda: not switch.running, "the deaf feed to stop")
+        await eventually(lambda: not switch.running, what="the deaf feed to stop")
         assert feeds[1].cancelled, "a feed that does not end on close is cancelled"
         assert not loop.done() and switch.starts == 2
     finally:
@@ -98,7 +92,7 @@ async def test_stopping_the_loop_closes_the_feed(flags: FeatureFlags) -> None:
     feed = StubFeed("reads")
     switch = OrderFeedSwitch(flags, lambda: feed)
     loop = asyncio.create_task(switch.run())
-    await until(lambda: switch.running, "the feed")
+    await eventually(lambda: switch.running, what="the feed")
     loop.cancel()
     with pytest.raises(asyncio.CancelledError):
         await loop
