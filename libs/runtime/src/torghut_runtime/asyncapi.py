@@ -13,17 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import yaml
+from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-if TYPE_CHECKING:
-    from .service import ServiceRuntime
+from .kafka import KafkaWiring
+from .settings import ServiceSettings
+
+
+class Documented(Protocol):
+    """What a document is made from (a :class:`~.service.ServiceRuntime`): its settings, broker and wiring."""
+
+    settings: ServiceSettings
+    broker: KafkaBroker
+    kafka: KafkaWiring
 
 SCHEMAS = "#/components/schemas/"
 
@@ -35,7 +44,7 @@ def contracts_version() -> str:
         return "0"
 
 
-def service_document(runtime: ServiceRuntime) -> dict[str, Any]:
+def service_document(runtime: Documented) -> dict[str, Any]:
     """The service's channels: what it consumes (receive) and produces (send), each with its contract.
 
     Declares the service's consumers first if it has not started yet (what start does first), so a
@@ -101,7 +110,7 @@ def as_yaml(document: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True, width=100)
 
 
-def asyncapi_routes(runtime: ServiceRuntime) -> list[BaseRoute]:
+def asyncapi_routes(runtime: Documented) -> list[BaseRoute]:
     """``GET /asyncapi.yaml`` and ``/asyncapi.json``: the service's document, built on first request."""
     built: dict[str, Any] = {}
 

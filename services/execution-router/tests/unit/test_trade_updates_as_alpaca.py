@@ -21,8 +21,7 @@ from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, OrderStatus, OrderType, Side, TimeInForce, TradeEvent
 from torghut_contracts.examples import example
 from torghut_contracts.models.execution import derived_execution_id, derived_order_id
-from torghut_execution_router.domain.feed import FillDelta
-from torghut_execution_router.domain.orders import EventSource, VenueEvent, VenueOrder, event_for_status
+from torghut_execution_router.domain.orders import EventSource, FillDelta, VenueEvent, VenueOrder, event_for_status
 from torghut_execution_router.domain.trade_update import build_trade_update, event_fingerprint
 
 T0 = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

@@ -14,9 +14,10 @@ writes (dispatch, finalize) commit their own short transactions the same way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -36,8 +37,19 @@ from .domain.status import IllegalTransition, RequeueOutcome, check_transition, 
 from .domain.work import Step, first_step
 from .metrics import WhitepaperMetrics
 
-if TYPE_CHECKING:
-    from .advancer import Advancer
+
+class RunHolder(Protocol):
+    """What the workflow needs of the advancer (:class:`~.advancer.Advancer`): to wake it for new work,
+    and, for a manual dispatch, to keep its loop off a run while the request advances it itself."""
+
+    owner: str
+    lease_s: float
+
+    def wake(self) -> None: ...
+
+    def holding(self, run_id: str) -> AbstractAsyncContextManager[bool]: ...
+
+    async def advance(self, run_id: str) -> None: ...
 
 log = structlog.get_logger("torghut.whitepaper.workflow")
 Events = list[WhitepaperRunEvent]
@@ -90,7 +102,7 @@ class Workflow:
         self._auto_dispatch = auto_dispatch
         self.metrics = metrics
         self.clock = clock
-        self.advancer: Advancer | None = None
+        self.advancer: RunHolder | None = None
         """Takes the slow steps; set by the app (a manual dispatch runs them through it)."""
 
     @property

@@ -26,7 +26,7 @@ from typing import Any
 from torghut_contracts.enums import OrderStatus
 from torghut_contracts.models import TradeUpdate
 
-from .orders import TERMINAL_STATUSES, VenueEvent, VenueOrder
+from .orders import TERMINAL_STATUSES, FillDelta, VenueEvent, VenueOrder
 from .trade_update import build_trade_update, event_fingerprint
 
 
@@ -78,12 +78,6 @@ def reports_change(state: ExecutionFeedState, order: VenueOrder) -> bool:
     """Whether ``order`` says anything the router has not applied (status, filled quantity or price)."""
     return not (order.status == state.status and order.filled_qty == state.filled_qty
                 and order.filled_avg_price == state.filled_avg_price)
-
-
-@dataclass(frozen=True)
-class FillDelta:
-    qty: Decimal
-    price: Decimal | None
 
 
 def fill_delta(state: ExecutionFeedState, event: VenueEvent) -> FillDelta | None:

@@ -135,6 +135,14 @@ class EventSource(StrEnum):
 
 
 @dataclass(frozen=True)
+class FillDelta:
+    """One event's own fill (not the cumulative total): what a trade update reports as filled now."""
+
+    qty: Decimal
+    price: Decimal | None
+
+
+@dataclass(frozen=True)
 class VenueEvent:
     """One event about one order, from a venue or (``ROUTER``) synthesised by the router itself."""
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from torghut_contracts.enums import Adapter
 from torghut_contracts.headers import derived_message_id
@@ -27,10 +26,7 @@ from torghut_contracts.models import OrderState, TradeUpdate
 from torghut_contracts.models.execution import derived_execution_id, derived_order_id
 
 from .fingerprint import trade_update_fingerprint
-from .orders import VenueEvent, VenueOrder
-
-if TYPE_CHECKING:  # the order feed (``feed``) builds updates here: a runtime import would be circular
-    from .feed import FillDelta
+from .orders import FillDelta, VenueEvent, VenueOrder
 
 
 def event_fingerprint(account: str, event: VenueEvent) -> str:
