@@ -17,7 +17,7 @@ RUNTIME_SERVICES = [p for p in SERVICES if p.name not in TOOLS]
 GAPS = {
     ("decision-engine", "handlers"), ("decision-engine", "metrics"),
     ("signal-trigger", "domain"), ("signal-trigger", "handlers"),
-    ("decision-client", "tables"), ("whitepaper-ingest", "tables"), ("whitepaper-ingest", "handlers"),
+    ("whitepaper-ingest", "handlers"),
     ("execution-router", "handlers"), ("risk-firewall", "metrics"),
 }
 

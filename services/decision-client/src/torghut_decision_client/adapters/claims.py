@@ -25,23 +25,9 @@ from torghut_contracts.models import AccountSnapshot, Decision, StrategyTrigger
 from torghut_runtime.db import StoredOutput, processed_messages
 
 from ..domain.claims import Head
+from .tables import DecisionClaim
 
-_metadata = sa.MetaData()
-
-decision_claims = sa.Table(
-    "decision_claims", _metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True),
-    sa.Column("message_id", sa.Text, nullable=False, unique=True),
-    sa.Column("account", sa.Text, nullable=False),
-    sa.Column("request_id", sa.Text, nullable=False),
-    sa.Column("symbol", sa.Text, nullable=False),
-    sa.Column("trigger", JSONB, nullable=False),
-    sa.Column("headers", JSONB, nullable=False),
-    sa.Column("snapshot", JSONB),
-    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("lease_owner", sa.Text),
-    sa.Column("lease_until", sa.DateTime(timezone=True)),
-)
+decision_claims: sa.Table = DecisionClaim.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Postgres state of the decision-client (its own schema; see migrations/0001_initial.py).
+"""Postgres state of the decision-client (its own schema; tables in :mod:`.tables`).
 
 * ``account_snapshots``: the latest snapshot per account, so the portfolio survives a restart
   without re-reading the snapshot topic;
@@ -21,31 +21,10 @@ from torghut_contracts.models import AccountSnapshot, Decision
 
 from ..domain.portfolio import is_newer
 from .claims import decision_claims
+from .tables import AccountSnapshotRow, DecisionRow
 
-_metadata = sa.MetaData()
-
-account_snapshots = sa.Table(
-    "account_snapshots", _metadata,
-    sa.Column("account", sa.Text, primary_key=True),
-    sa.Column("snapshot_id", sa.Text, nullable=False),
-    sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("payload", JSONB, nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-decisions = sa.Table(
-    "decisions", _metadata,
-    sa.Column("account", sa.Text, primary_key=True),
-    sa.Column("request_id", sa.Text, primary_key=True),
-    sa.Column("decision_id", sa.Text, nullable=False),
-    sa.Column("symbol", sa.Text, nullable=False),
-    sa.Column("action", sa.Text, nullable=False),
-    sa.Column("reason_codes", JSONB, nullable=False),
-    sa.Column("transport", sa.Text, nullable=False),
-    sa.Column("run_id", sa.Text),
-    sa.Column("payload", JSONB, nullable=False),
-    sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
-)
+account_snapshots: sa.Table = AccountSnapshotRow.__table__  # type: ignore[attr-defined]
+decisions: sa.Table = DecisionRow.__table__  # type: ignore[attr-defined]
 
 
 async def latest_snapshot(conn: AsyncConnection, account: str, *, for_update: bool = False) -> AccountSnapshot | None:

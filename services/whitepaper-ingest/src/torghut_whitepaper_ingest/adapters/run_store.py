@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.enums import WhitepaperRunStatus as Status
@@ -26,41 +25,11 @@ from ..domain.intake import IssueIntake
 from ..domain.issue_body import WhitepaperMarker
 from ..domain.run import Run, lifecycle_event
 from ..domain.status import check_transition
+from .tables import WhitepaperRunEventRow, WhitepaperRunResultRow, WhitepaperRunRow
 
-metadata = sa.MetaData()
-
-runs = sa.Table(
-    "whitepaper_runs", metadata,
-    sa.Column("run_id", sa.Text, primary_key=True),
-    sa.Column("repository", sa.Text), sa.Column("issue_number", sa.Integer), sa.Column("issue_url", sa.Text),
-    sa.Column("issue_title", sa.Text), sa.Column("attachment_url", sa.Text), sa.Column("pdf_url", sa.Text),
-    sa.Column("marker", JSONB), sa.Column("status", sa.Text), sa.Column("status_reason", sa.Text),
-    sa.Column("seq", sa.Integer), sa.Column("dispatch_generation", sa.Integer), sa.Column("delivery_id", sa.Text),
-    sa.Column("trigger_source", sa.Text), sa.Column("trigger_actor", sa.Text), sa.Column("source_event", JSONB),
-    sa.Column("pdf_sha256", sa.Text), sa.Column("pdf_size_bytes", sa.BigInteger),
-    sa.Column("pdf_content_type", sa.Text), sa.Column("object_key", sa.Text), sa.Column("object_uri", sa.Text),
-    sa.Column("agentrun_name", sa.Text), sa.Column("agentrun_uid", sa.Text), sa.Column("agentrun_phase", sa.Text),
-    sa.Column("agentrun_idempotency_key", sa.Text), sa.Column("agentrun_prompt_hash", sa.Text),
-    sa.Column("dispatch_attempts", sa.Integer), sa.Column("dispatched_at", sa.DateTime(timezone=True)),
-    sa.Column("finalized_at", sa.DateTime(timezone=True)), sa.Column("created_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True)),
-)
-
-run_events = sa.Table(
-    "whitepaper_run_events", metadata,
-    sa.Column("event_id", sa.Text, primary_key=True), sa.Column("run_id", sa.Text), sa.Column("seq", sa.Integer),
-    sa.Column("from_status", sa.Text), sa.Column("to_status", sa.Text), sa.Column("reason", sa.Text),
-    sa.Column("cause", sa.Text), sa.Column("payload", JSONB), sa.Column("occurred_at", sa.DateTime(timezone=True)),
-    sa.Column("published_at", sa.DateTime(timezone=True)),
-)
-
-run_results = sa.Table(
-    "whitepaper_run_results", metadata,
-    sa.Column("run_id", sa.Text, primary_key=True), sa.Column("status", sa.Text), sa.Column("source", sa.Text),
-    sa.Column("agentrun_name", sa.Text), sa.Column("verdict", sa.Text), sa.Column("design_pull_requests", JSONB),
-    sa.Column("payload", JSONB), sa.Column("payload_sha256", sa.Text),
-    sa.Column("received_at", sa.DateTime(timezone=True)),
-)
+runs: sa.Table = WhitepaperRunRow.__table__  # type: ignore[attr-defined]
+run_events: sa.Table = WhitepaperRunEventRow.__table__  # type: ignore[attr-defined]
+run_results: sa.Table = WhitepaperRunResultRow.__table__  # type: ignore[attr-defined]
 
 
 def pg_safe(value: Any) -> Any:

@@ -19,20 +19,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain.work import Head, Step
+from .tables import WhitepaperRunWorkRow
 
-_metadata = sa.MetaData()
-
-run_work = sa.Table(
-    "whitepaper_run_work", _metadata,
-    sa.Column("run_id", sa.Text, primary_key=True),
-    sa.Column("step", sa.Text, nullable=False),
-    sa.Column("then_dispatch", sa.Boolean, nullable=False),
-    sa.Column("dispatch_generation", sa.Integer),
-    sa.Column("cause", sa.Text, nullable=False),
-    sa.Column("lease_owner", sa.Text),
-    sa.Column("lease_until", sa.DateTime(timezone=True)),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
+run_work: sa.Table = WhitepaperRunWorkRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
