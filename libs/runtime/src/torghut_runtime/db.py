@@ -33,10 +33,13 @@ def async_database_url(url: str) -> str:
     return url
 
 
-def create_engine(database_url: str, schema: str, *, pool_size: int = 5) -> AsyncEngine:
+def create_engine(database_url: str, schema: str, *, pool_size: int = 5, max_overflow: int = 10,
+                  pool_timeout_s: float = 30.0) -> AsyncEngine:
     return create_async_engine(
         async_database_url(database_url),
         pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout_s,
         pool_pre_ping=False,  # a ping per checkout costs a round trip per message; a dead connection
         # fails its statement instead, the handler is retried and SQLAlchemy replaces the connection.
         connect_args={"server_settings": {"search_path": schema, "application_name": schema}},

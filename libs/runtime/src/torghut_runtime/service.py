@@ -56,7 +56,10 @@ class ServiceRuntime:
         self.registry = CollectorRegistry()
         self.metrics = ConsumerMetrics(self.registry)
         self.broker = build_broker(settings, self.registry, self.tracer_provider)
-        self.engine = create_engine(settings.database_url, settings.schema_name)
+        self.engine = create_engine(settings.database_url, settings.schema_name,
+                                    pool_size=settings.database_pool_size,
+                                    max_overflow=settings.database_max_overflow,
+                                    pool_timeout_s=settings.database_pool_timeout_s)
         self.kafka = KafkaWiring(settings, self.broker, self.engine, self.metrics, self.tracer_provider)
         self.migrations = migrations
         self.routes: list[BaseRoute] = []

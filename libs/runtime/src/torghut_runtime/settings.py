@@ -111,6 +111,11 @@ class ServiceSettings(BaseSettings):
     kafka_auto_offset_reset: str = Field(default="earliest", pattern=r"^(earliest|latest)$")
     processed_retention_days: float = Field(
         default=35.0, gt=0, description="Tracking records older than this are pruned (keep >= topic retention).")
+    database_pool_size: int = Field(default=5, ge=1, le=200, description="Pooled Postgres connections.")
+    database_max_overflow: int = Field(default=10, ge=0, le=200,
+                                       description="Connections opened past the pool when it is exhausted.")
+    database_pool_timeout_s: float = Field(default=30.0, gt=0, le=600,
+                                           description="How long a checkout waits for a free connection.")
     graceful_timeout_s: float = Field(default=15.0, gt=0)
 
     #: Former names of this service's variables, still read (see :class:`RenamedVariable`).

@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from torghut_contracts import headers as h
 from torghut_contracts import topics
 from torghut_contracts.decision_engine import DecisionRequest
@@ -33,8 +32,6 @@ from torghut_decision_client.app import DecisionClientApp, build_app
 from torghut_decision_client.domain.outcome import EngineOutcome
 from torghut_decision_client.settings import DecisionClientSettings
 from torghut_decision_client.testing.fake_engine import FakeEngine
-from torghut_runtime import db as runtime_db
-from torghut_runtime import service as runtime_service
 from torghut_runtime.testing import create_topics_for, read_records, test_settings
 
 ACCOUNT = "paper-main"
@@ -91,21 +88,6 @@ def make_settings(kafka_bootstrap: str, fresh_database_url: str, prefix: str,
     return make
 
 
-@pytest.fixture
-def small_pool(monkeypatch: pytest.MonkeyPatch) -> list[AsyncEngine]:
-    """Every runtime built in the test gets a pool of POOL_SIZE connections, no overflow, and a
-    checkout that gives up after 10 s: a handler or worker holding one through an engine run starves it."""
-    built: list[AsyncEngine] = []
-
-    def create_engine(database_url: str, schema: str, **_: Any) -> AsyncEngine:
-        engine = create_async_engine(
-            runtime_db.async_database_url(database_url), pool_size=POOL_SIZE, max_overflow=0, pool_timeout=10,
-            connect_args={"server_settings": {"search_path": schema, "application_name": schema}})
-        built.append(engine)
-        return engine
-
-    monkeypatch.setattr(runtime_service, "create_engine", create_engine)
-    return built
 
 
 @pytest.fixture
@@ -184,14 +166,15 @@ def outcome_count(app: DecisionClientApp, outcome: str) -> float:
 
 
 async def test_a_pool_of_two_connections_serves_64_engine_runs_in_flight_at_once(
-        kafka_bootstrap: str, prefix: str, engine: FakeEngine, small_pool: list[AsyncEngine],
+        kafka_bootstrap: str, prefix: str, engine: FakeEngine,
         make_settings: Callable[..., DecisionClientSettings], running: Callable[[DecisionClientApp], Any]) -> None:
     count = 64
     engine.hold_until = count  # no run finishes before all 64 are in flight together
-    settings = make_settings(decision_client_workers=count)
+    settings = make_settings(decision_client_workers=count, database_pool_size=POOL_SIZE, database_max_overflow=0,
+                             database_pool_timeout_s=10)
     transport = client(settings)
     app = build_app(settings, transport=transport, configure_logs=False)
-    assert [e.pool.size() for e in small_pool] == [POOL_SIZE]  # type: ignore[attr-defined]
+    assert app.runtime.engine.pool.size() == POOL_SIZE  # type: ignore[attr-defined]
     now = datetime.now(UTC)
     items = [(trigger(f"req-{i}", symbol(i), now), f"msg-{i}") for i in range(count)]
     async with running(app):

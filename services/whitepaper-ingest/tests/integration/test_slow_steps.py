@@ -20,11 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from torghut_contracts import headers as h
 from torghut_contracts import topics
-from torghut_runtime import db as runtime_db
-from torghut_runtime import service as runtime_service
 from torghut_runtime.testing import read_records
 from torghut_whitepaper_ingest.adapters import work_store
 from torghut_whitepaper_ingest.app import WhitepaperService
@@ -90,20 +87,6 @@ class FakeJangar:
         return agentrun_created(name)
 
 
-@pytest.fixture
-def small_pool(monkeypatch: pytest.MonkeyPatch) -> list[AsyncEngine]:
-    """Every runtime built in the test gets POOL_SIZE connections, no overflow, a 10 s checkout timeout."""
-    built: list[AsyncEngine] = []
-
-    def create_engine(database_url: str, schema: str, **_: Any) -> AsyncEngine:
-        engine = create_async_engine(
-            runtime_db.async_database_url(database_url), pool_size=POOL_SIZE, max_overflow=0, pool_timeout=10,
-            connect_args={"server_settings": {"search_path": schema, "application_name": schema}})
-        built.append(engine)
-        return engine
-
-    monkeypatch.setattr(runtime_service, "create_engine", create_engine)
-    return built
 
 
 async def deliver(client: httpx.AsyncClient, number: int, pdf_url: str, delivery: str) -> None:
@@ -131,7 +114,7 @@ def outcome_count(service: WhitepaperService, outcome: str) -> float:
 
 
 async def test_a_pool_of_two_connections_serves_64_downloads_and_submissions_in_flight_at_once(
-        make_service: Factory, client_for: Clients, stub_http: StubHttpServer, small_pool: list[AsyncEngine],
+        make_service: Factory, client_for: Clients, stub_http: StubHttpServer,
         wp_topics: str, kafka_bootstrap: str) -> None:
     count = 64
     downloads = Barrier(count)
@@ -144,9 +127,10 @@ async def test_a_pool_of_two_connections_serves_64_downloads_and_submissions_in_
 
     stub_http.route("GET", "/p.pdf", pdf)
     stub_http.route("POST", AGENT_RUNS, jangar)
-    service = make_service(whitepaper_download_timeout_seconds=60, whitepaper_agentrun_timeout_seconds=60)
+    service = make_service(whitepaper_download_timeout_seconds=60, whitepaper_agentrun_timeout_seconds=60,
+                           database_pool_size=POOL_SIZE, database_max_overflow=0, database_pool_timeout_s=10)
     service.advancer.concurrency = count
-    assert [e.pool.size() for e in small_pool] == [POOL_SIZE]  # type: ignore[attr-defined]
+    assert service.runtime.engine.pool.size() == POOL_SIZE  # type: ignore[attr-defined]
     async with service.runtime.running():
         client = client_for(service)
         for n in range(count):
