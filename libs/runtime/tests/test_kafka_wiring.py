@@ -59,11 +59,13 @@ async def effects(runtime: ServiceRuntime) -> list[tuple[str, int]]:
         return [tuple(r) for r in await conn.execute(sa.text("SELECT symbol, seq FROM effects ORDER BY id"))]
 
 
-@pytest.fixture(params=["per-message", "claim-last", "batch"])
+@pytest.fixture(params=["per-message", "claim-last", "batch", "group-commit"])
 def mode(request: pytest.FixtureRequest) -> dict[str, int]:
     """Every guarantee is checked every way a topic can be consumed: per message looking up the
-    tracking record first, per message claiming it last (``claim_last``), and in batches."""
-    return {"per-message": {}, "claim-last": {"claim_last": True}, "batch": {"batch": 50}}[request.param]
+    tracking record first, per message claiming it last (``claim_last``), in batches, and per
+    message in group commits."""
+    return {"per-message": {}, "claim-last": {"claim_last": True}, "batch": {"batch": 50},
+            "group-commit": {"group_commit": True}}[request.param]
 
 
 @pytest.fixture
@@ -560,6 +562,41 @@ async def test_a_batch_mixing_replays_and_new_records_applies_each_once(kafka_bo
     original = {r.model(topics.TRIGGERS).request_id: r.headers[h.MESSAGE_ID] for r in before}
     assert republished["req-AAPL-1"] == original["req-AAPL-1"] and republished["req-AAPL-2"] == original["req-AAPL-2"]
     assert sorted(republished) == ["req-AAPL-1", "req-AAPL-2", "req-AAPL-4", "req-AAPL-5"]
+
+
+@pytest.mark.parametrize(("group_size", "transactions"), [(64, "fewer"), (1, "one each")])
+async def test_group_commit_handles_a_backlog_in_fewer_transactions_in_order(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str, group_size: int, transactions: str) -> None:
+    """CONSUMER_GROUP_COMMIT records a transaction: a backlog shares transactions, each key in order; 1
+    gives every record its own."""
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_group_commit=group_size)
+    seen: list[tuple[int, int]] = []
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        txid = (await conn.execute(sa.text("SELECT txid_current()"))).scalar_one()
+        seen.append((inbound.payload.seq, txid))
+        await record_effect(conn, inbound.payload)
+        return [Outgoing(topics.TRIGGERS, trigger_for(inbound.payload))]
+
+    runtime.consume(topics.TA_SIGNALS, handle, group_commit=True)
+    for seq in range(1, 11):
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(seq), key="AAPL")
+    async with runtime.running():
+        out = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=10, settle=0.3)
+        assert await effects(runtime) == [("AAPL", seq) for seq in range(1, 11)]
+    assert [r.model(topics.TRIGGERS).signal_seq for r in out] == list(range(1, 11))
+    committed = {txid for _, txid in seen}
+    assert len(committed) < 10 if transactions == "fewer" else len(committed) == 10
+
+
+def test_group_commit_and_an_explicit_batch_size_are_one_or_the_other(fresh_database_url: str) -> None:
+    runtime = make_runtime("127.0.0.1:1", fresh_database_url, "t.")
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        return []
+
+    with pytest.raises(ValueError, match="group_commit"):
+        runtime.consume(topics.TA_SIGNALS, handle, group_commit=True, batch=10)
 
 
 async def test_an_idle_fetch_loop_waits_in_getmany_and_never_spins(monkeypatch: pytest.MonkeyPatch) -> None:

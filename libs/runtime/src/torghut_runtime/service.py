@@ -31,6 +31,7 @@ from .db import create_engine, migrate, migrations_at_head
 from .http import probe_routes
 from .http_input import DEFAULT_MAX_BODY_BYTES, RequestLimits
 from .kafka import Handler, KafkaWiring, build_broker
+from .kafka.deferred import DeferredOutputs
 from .lanes import Gate
 from .logs import configure_logging
 from .metrics import ConsumerMetrics
@@ -76,10 +77,14 @@ class ServiceRuntime:
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                claim_last: bool = False, gate: Gate | None = None) -> None:
+                claim_last: bool = False, group_commit: bool = False, gate: Gate | None = None) -> None:
         """See :meth:`KafkaWiring.consume`."""
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
-                           batch=batch, claim_last=claim_last, gate=gate)
+                           batch=batch, claim_last=claim_last, group_commit=group_commit, gate=gate)
+
+    def deferred_outputs(self, spec: TopicSpec[Any]) -> DeferredOutputs:
+        """See :meth:`KafkaWiring.deferred_outputs` (claim now, call later, publish as the message's output)."""
+        return self.kafka.deferred_outputs(spec)
 
     def produces(self, *specs: TopicSpec[Any]) -> None:
         """Declare the topics this service publishes to; a publish to any other fails (see :mod:`.kafka.publishing`)."""

@@ -108,6 +108,10 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=0, le=5_000)
     kafka_max_batch: int = Field(default=500, ge=1, le=10_000,
                                  description="Records per transaction on high-volume topics (TA signals).")
+    consumer_group_commit: int = Field(
+        default=64, ge=1, le=10_000,
+        description="Records of a group-commit topic (decisions, orders, triggers) handled in one transaction "
+                    "when a fetch brings several; 1 gives each record a transaction of its own.")
     kafka_auto_offset_reset: str = Field(default="earliest", pattern=r"^(earliest|latest)$")
     processed_retention_days: float = Field(
         default=35.0, gt=0, description="Tracking records older than this are pruned (keep >= topic retention).")

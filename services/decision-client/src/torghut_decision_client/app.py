@@ -9,8 +9,6 @@ from typing import Any
 
 from opentelemetry import trace
 from torghut_contracts import topics
-from torghut_contracts.headers import MessageHeaders
-from torghut_contracts.models import Decision
 from torghut_runtime import ConfigError, ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
 
@@ -101,13 +99,12 @@ def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport 
         dspy_active = _dspy_program(settings, gate.artifact, mode="dspy-active", lm=dspy_lm)
     handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry),
                                 flags=flags, dspy_active=dspy_active)
-    worker = build_worker(settings, runtime, handlers)
     runtime.produces(topics.DECISIONS)
     runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
-    # A trigger's handler only claims it (a short transaction); the claim worker asks the engine with
-    # no connection held. A lane per partition keeps a failing trigger from holding up the others.
-    runtime.consume(topics.TRIGGERS, handlers.on_trigger, workers=settings.decision_client_workers,
-                    claim_last=True)
+    # A trigger's handler only claims it (a short transaction; a burst's claims commit together); the
+    # claim worker asks the engine with no connection held.
+    runtime.consume(topics.TRIGGERS, handlers.on_trigger, group_commit=True)
+    worker = build_worker(settings, runtime, handlers)
     return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate, worker=worker, flags=flags)
 
 
@@ -115,15 +112,10 @@ def build_worker(settings: DecisionClientSettings, runtime: ServiceRuntime,
                  handlers: DecisionHandlers) -> DecisionWorker:
     """The claim worker, started and drained with the runtime; woken by every committed claim."""
 
-    async def publish(decision: Decision, headers: MessageHeaders) -> object:
-        return await runtime.publish(topics.DECISIONS, decision, key=decision.account, headers=headers)
-
     worker = DecisionWorker(
-        runtime.engine, handlers, publish, concurrency=settings.decision_client_workers,
-        lease_s=lease_seconds(settings.decision_deadline_s),
-        # The runtime's idempotency key of a topic it consumes without a group of its own.
-        tracking_consumer=f"{settings.service_name}.{topics.TRIGGERS.name}",
-        retry_backoff_s=settings.consumer_retry_backoff_ms / 1000,
+        runtime.engine, handlers, runtime.deferred_outputs(topics.TRIGGERS),
+        concurrency=settings.decision_client_workers, lease_s=lease_seconds(settings.decision_deadline_s),
+        retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, max_attempts=settings.consumer_max_attempts,
         tracer=trace.get_tracer("torghut.decision_client", tracer_provider=runtime.tracer_provider))
     handlers.on_claimed = worker.wake
     handlers.metrics.claims_in_hand.set_function(lambda: worker.in_hand)

@@ -6,14 +6,15 @@ then recorded and published. Through the REAL Tansu broker and Postgres, against
 * a symbol's triggers are decided in order, other symbols meanwhile;
 * a worker that dies between claim and outcome: the next one asks the engine again, one decision;
 * a worker that dies between outcome and publish: the next one republishes the stored decision
-  under the same message id, without asking the engine.
+  under the same message id, without asking the engine;
+* a claim that cannot be recorded goes to the triggers' DLQ after its attempts, alone: the decisions
+  recorded in its group, and its symbol's next trigger, go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -26,13 +27,13 @@ from torghut_contracts import topics
 from torghut_contracts.decision_engine import DecisionRequest
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import AccountSnapshot, StrategyTrigger
-from torghut_decision_client.adapters import claims
+from torghut_decision_client.adapters import claims, store
 from torghut_decision_client.adapters.engine_client import DecisionEngineClient, EngineClientConfig
 from torghut_decision_client.app import DecisionClientApp, build_app
 from torghut_decision_client.domain.outcome import EngineOutcome
 from torghut_decision_client.settings import DecisionClientSettings
 from torghut_decision_client.testing.fake_engine import FakeEngine
-from torghut_runtime.testing import create_topics_for, read_records, test_settings
+from torghut_runtime.testing import create_topics_for, eventually, read_records, test_settings
 
 ACCOUNT = "paper-main"
 POOL_SIZE = 2
@@ -140,7 +141,7 @@ async def send_snapshot(bootstrap: str, prefix: str, app: DecisionClientApp, now
                            equity=Decimal(100_000), cash=Decimal(100_000), buying_power=Decimal(200_000), positions=[])
     await produce_all(bootstrap, prefix + topics.ACCOUNT_SNAPSHOTS.name,
                       [(snap, ACCOUNT, MessageHeaders.new(topics.ACCOUNT_SNAPSHOTS.name))])
-    await until(lambda: scalar(app, "SELECT count(*) FROM account_snapshots"), "the snapshot stored", expect=1)
+    await eventually(lambda: counts(app, "SELECT count(*) FROM account_snapshots", 1), what="the snapshot stored")
 
 
 async def scalar(app: DecisionClientApp, sql: str) -> Any:
@@ -148,17 +149,8 @@ async def scalar(app: DecisionClientApp, sql: str) -> Any:
         return (await conn.execute(sa.text(sql))).scalar()
 
 
-async def until(probe: Callable[[], Awaitable[Any]] | Callable[[], Any], what: str, *, expect: Any = True,
-                timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value == expect:
-            return
-        assert time.monotonic() < deadline, f"timed out waiting for {what} (last: {value!r})"
-        await asyncio.sleep(0.05)
+async def counts(app: DecisionClientApp, sql: str, expect: int) -> bool:
+    return bool(await scalar(app, sql) == expect)
 
 
 def outcome_count(app: DecisionClientApp, outcome: str) -> float:
@@ -182,7 +174,8 @@ async def test_a_pool_of_two_connections_serves_64_engine_runs_in_flight_at_once
         await send_triggers(kafka_bootstrap, prefix, items)
         records = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=count, timeout=90,
                                      settle=0.5)
-        await until(lambda: scalar(app, "SELECT count(*) FROM decision_claims"), "every claim finished", expect=0)
+        await eventually(lambda: counts(app, "SELECT count(*) FROM decision_claims", 0),
+                         what="every claim finished", timeout=30)
         retried, processed = outcome_count(app, "retried"), outcome_count(app, "processed")
 
     assert engine.released_by_count and engine.held == count, "all 64 runs were in flight at the same time"
@@ -230,7 +223,7 @@ async def test_a_worker_dying_between_claim_and_outcome_leaves_the_call_to_the_n
     async with running(first):
         await send_snapshot(kafka_bootstrap, prefix, first, now)
         await send_triggers(kafka_bootstrap, prefix, sent)
-        await until(lambda: engine.runs_created, "the engine run started", expect=1)
+        await eventually(lambda: engine.runs_created == 1, what="the engine run started", timeout=30)
     assert await scalar(first, "SELECT count(*) FROM decisions") == 0
     assert await scalar(first, "SELECT count(lease_owner) FROM decision_claims") == 1, "claimed and still leased"
     monkeypatch.undo()
@@ -240,8 +233,9 @@ async def test_a_worker_dying_between_claim_and_outcome_leaves_the_call_to_the_n
     async with running(second):
         await send_triggers(kafka_bootstrap, prefix, sent)  # the trigger redelivered, too
         records = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=1, settle=0.5)
-        await until(lambda: outcome_count(second, "duplicate"), "the redelivery recognised", expect=1)
-        await until(lambda: scalar(second, "SELECT count(*) FROM decision_claims"), "the claim finished", expect=0)
+        await eventually(lambda: outcome_count(second, "duplicate") == 1, what="the redelivery recognised", timeout=30)
+        await eventually(lambda: counts(second, "SELECT count(*) FROM decision_claims", 0),
+                         what="the claim finished", timeout=30)
         republished = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=1, settle=0.5)
     assert slow.requested() == transport.requested() == ["req-crash"], "the next worker asked the engine again"
     assert engine.runs_created == 1, "and the engine answered with the run it had for the request"
@@ -259,13 +253,14 @@ async def test_a_worker_dying_between_outcome_and_publish_leaves_the_stored_deci
     async def broker_away(*_: Any) -> None:
         raise ConnectionError("the broker went away")
 
-    first.worker.publish = broker_away
+    first.worker.outputs.publish = broker_away  # type: ignore[method-assign]
     now = datetime.now(UTC)
     sent = [(trigger("req-late", "NVDA", now), "m-late")]
     async with running(first):
         await send_snapshot(kafka_bootstrap, prefix, first, now)
         await send_triggers(kafka_bootstrap, prefix, sent)
-        await until(lambda: scalar(first, "SELECT count(*) FROM decisions"), "the decision stored", expect=1)
+        await eventually(lambda: counts(first, "SELECT count(*) FROM decisions", 1),
+                         what="the decision stored", timeout=30)
     assert await scalar(first, "SELECT count(*) FROM decision_claims") == 1
     assert await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=0, settle=0.3) == []
 
@@ -273,11 +268,53 @@ async def test_a_worker_dying_between_outcome_and_publish_leaves_the_stored_deci
     second = build_app(settings, transport=transport, configure_logs=False)
     async with running(second):
         await send_triggers(kafka_bootstrap, prefix, sent)  # redelivered: its tracking record has the output
-        await until(lambda: scalar(second, "SELECT count(*) FROM decision_claims"), "the claim finished", expect=0)
-        await until(lambda: outcome_count(second, "duplicate"), "the redelivery recognised", expect=1)
+        await eventually(lambda: counts(second, "SELECT count(*) FROM decision_claims", 0),
+                         what="the claim finished", timeout=30)
+        await eventually(lambda: outcome_count(second, "duplicate") == 1, what="the redelivery recognised", timeout=30)
         records = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=2, settle=0.5)
     assert transport.requests == [], "the stored decision was not asked for again"
     assert engine.runs_created == 1
     assert len(records) == 2, "published by the worker and republished for the redelivery"
     assert len({r.headers[h.MESSAGE_ID] for r in records}) == 1, "under one message id: one decision downstream"
     assert len({r.model(topics.DECISIONS).decision_id for r in records}) == 1
+
+
+async def test_a_claim_that_cannot_be_recorded_goes_to_the_dead_letter_topic_alone(
+        kafka_bootstrap: str, prefix: str, engine: FakeEngine, make_settings: Callable[..., DecisionClientSettings],
+        running: Callable[[DecisionClientApp], Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(decision_client_workers=4, consumer_max_attempts=3, consumer_retry_backoff_ms=20)
+    transport = client(settings)
+    transport.gates["req-poison"] = transport.gates["req-other"] = both_asked = asyncio.Event()
+    app = build_app(settings, transport=transport, configure_logs=False)
+    real_store = store.store_decision
+    stored_with: list[str] = []
+
+    async def refuses_poison(conn: Any, decision: Any) -> Any:
+        stored_with.append(decision.request_id)
+        if decision.request_id == "req-poison":
+            raise ValueError("this decision cannot be stored")
+        return await real_store(conn, decision)
+
+    monkeypatch.setattr(store, "store_decision", refuses_poison)
+    now = datetime.now(UTC)
+    async with running(app):
+        await send_snapshot(kafka_bootstrap, prefix, app, now)
+        await send_triggers(kafka_bootstrap, prefix, [(trigger("req-poison", "AAA", now), "m-poison"),
+                                                      (trigger("req-after", "AAA", now), "m-after"),
+                                                      (trigger("req-other", "BBB", now), "m-other")])
+        await eventually(lambda: {"req-poison", "req-other"} <= set(transport.requested()), what="both asked")
+        both_asked.set()  # both decided at once: usually recorded in one group, which then fails
+        dead = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.dlq.name, expect=1, timeout=30)
+        records = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=2, settle=0.5)
+        await eventually(lambda: counts(app, "SELECT count(*) FROM decision_claims", 0), what="no claim left")
+
+    assert sorted(r.model(topics.DECISIONS).request_id for r in records) == ["req-after", "req-other"]
+    assert stored_with.count("req-poison") == 3, "tried CONSUMER_MAX_ATTEMPTS times, then dead-lettered"
+    (letter,) = dead
+    assert StrategyTrigger.model_validate_json(letter.value).request_id == "req-poison"
+    assert letter.headers[h.DLQ_REASON] == "handler_error"
+    assert "this decision cannot be stored" in letter.headers[h.DLQ_ERROR]
+    assert letter.headers[h.DLQ_ATTEMPTS] == "3"
+    assert letter.headers[h.DLQ_ORIGINAL_TOPIC] == prefix + topics.TRIGGERS.name
+    assert letter.headers[h.DLQ_ORIGINAL_OFFSET] == "0", "the record the trigger was read from"
+    assert letter.headers[h.MESSAGE_ID] == "m-poison"

@@ -70,12 +70,15 @@ class Publishers:
 
     def render(self, inbound: Inbound[Any], item: Outgoing, index: int) -> StoredOutput:
         """A handler's output as it is stored with the input's tracking record and published."""
+        return self.render_caused(inbound.headers, item, index)
+
+    def render_caused(self, cause: MessageHeaders, item: Outgoing, index: int) -> StoredOutput:
+        """The ``index``-th output of the message with headers ``cause``: its message id derives from theirs."""
         self._publisher(item.spec.name)
         key = item.key if item.key is not None else item.spec.key(item.message)
         discriminator = item.discriminator or str(index)
-        message_id = item.message_id or derived_message_id(inbound.headers.message_id, item.spec.name, key,
-                                                           discriminator)
-        headers = MessageHeaders.new(item.spec.name, message_id=message_id, cause=inbound.headers,
+        message_id = item.message_id or derived_message_id(cause.message_id, item.spec.name, key, discriminator)
+        headers = MessageHeaders.new(item.spec.name, message_id=message_id, cause=cause,
                                      correlation_id=item.correlation_id)
         # Stored without the topic prefix: a republish goes to the topics of whoever republishes.
         return StoredOutput(topic=item.spec.name, key=key, value=item.spec.encode(item.message).decode(),

@@ -33,6 +33,7 @@ from ..settings import ServiceSettings
 from .batch import BatchTransaction
 from .consuming import Attempts, Subscription, Tools
 from .dead_lettering import DeadLetters
+from .deferred import DeferredOutputs
 from .fetching import FetchLoop
 from .messages import Handler
 from .publishing import Publishers
@@ -83,7 +84,7 @@ class KafkaWiring:
 
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                claim_last: bool = False, gate: Gate | None = None) -> None:
+                claim_last: bool = False, group_commit: bool = False, gate: Gate | None = None) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
         The service's topics share one consumer, which hands their records to lanes
@@ -105,10 +106,21 @@ class KafkaWiring:
         redelivery, a replay) fails the claim, its work rolls back and the stored outputs are
         published again. One statement fewer per record.
 
+        ``group_commit`` handles the records a fetch brought for a per-record topic (decisions,
+        orders) like a batch topic's, up to ``CONSUMER_GROUP_COMMIT`` in one transaction, published
+        and committed once: a burst costs one commit instead of one each, and a lone record is
+        handled at once as before. The handler must be one ``claim_last`` allows (running it again
+        after a rollback leaves nothing behind), and sees its records in order, in one transaction:
+        a row lock it takes is held until the group commits.
+
         ``gate``: a switch flipped at run time (a feature flag). While it is closed the topic's records
         wait on the topic, neither handled, dead-lettered nor committed (:class:`~..lanes.Gate`); the
         other topics go on. They show in ``torghut_consumer_records_held`` and as consumer lag.
         """
+        if group_commit:
+            if batch is not None:
+                raise ValueError("group_commit sets the batch size (CONSUMER_GROUP_COMMIT): give one or the other")
+            batch = self.settings.consumer_group_commit
         if batch is not None and workers > 1:
             raise ValueError("choose workers (slow handlers) or batch (many small messages), not both")
         # The idempotency key names the service and the topic, never the prefix: a sandbox re-run
@@ -121,6 +133,15 @@ class KafkaWiring:
             spec, handler, group, max_attempts or self.settings.consumer_max_attempts, lanes, claim_last)
         self.publishers.declare_dead_letters(spec, title=f"{self.settings.service_name}:send:{spec.name}.dlq")
         self._consumed[self.topic(spec)] = spec
+
+    def deferred_outputs(self, spec: TopicSpec[Any]) -> DeferredOutputs:
+        """The outputs a worker records for ``spec``'s messages after their handler claimed the work
+        (:mod:`.deferred`); ``spec`` must be consumed (:meth:`consume`) first."""
+        topic = self.topic(spec)
+        for subscriptions in self._pending.values():
+            if topic in subscriptions:
+                return DeferredOutputs(spec, subscriptions[topic].group, self.publishers, self.tools.dead_letters)
+        raise ValueError(f"{spec.name} is not consumed by this service (consume it before deferring its outputs)")
 
     async def read_through(self, spec: TopicSpec[Any], *, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until this service has handled every record on ``spec``'s topic

@@ -4,9 +4,9 @@ A row is written in the handler's transaction (with the message's tracking recor
 worker in a short transaction of its own, and deleted in another once its decision is published.
 Every statement here is one short round trip: none runs while an engine is being asked.
 
-The tracking record of the trigger's message (the runtime's ``processed_messages``) is committed
-with the claim and no outputs; the worker writes the decision's output into it when it records the
-decision, so a redelivered trigger republishes the very message the worker published.
+The tracking record of the trigger's message is committed with the claim and no outputs; the
+worker writes the decision's output into it when it records the decision (the runtime's
+``DeferredOutputs``), so a redelivered trigger republishes the very message the worker published.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import AccountSnapshot, Decision, StrategyTrigger
-from torghut_runtime.db import StoredOutput, processed_messages
 
 from ..domain.claims import Head
 from .tables import DecisionClaim
@@ -71,11 +70,7 @@ _LEASE = sa.text(
 
 _RELEASE = sa.text("UPDATE decision_claims SET lease_owner = NULL, lease_until = NULL "
                    "WHERE seq = :seq AND lease_owner = :owner")
-_FINISH = sa.text("DELETE FROM decision_claims WHERE seq = :seq")
-_RECORD_OUTPUT = processed_messages.update().where(
-    processed_messages.c.consumer == sa.bindparam("b_consumer"),
-    processed_messages.c.message_id == sa.bindparam("b_message_id"),
-).values(outputs=sa.bindparam("b_outputs"))
+_FINISH = sa.text("DELETE FROM decision_claims WHERE seq = ANY(CAST(:seqs AS BIGINT[]))")
 
 
 async def claim(conn: AsyncConnection, trigger: StrategyTrigger, headers: MessageHeaders, *, account: str,
@@ -112,20 +107,17 @@ def _claim(row: Any) -> Claim:
         decision=Decision.model_validate_json(row.decision) if row.decision is not None else None)
 
 
-async def record_output(conn: AsyncConnection, *, consumer: str, message_id: str, output: StoredOutput) -> None:
-    """Make the trigger message's tracking record carry the decision's output (see module docstring)."""
-    await conn.execute(_RECORD_OUTPUT, {"b_consumer": consumer, "b_message_id": message_id,
-                                        "b_outputs": json.dumps([output.as_json()])})
-
-
 async def release(engine: AsyncEngine, seq: int, *, owner: str) -> None:
     """Give a claim back (a stop cut its engine call short): any worker may take it at once."""
     async with engine.begin() as conn:
         await conn.execute(_RELEASE, {"seq": seq, "owner": owner})
 
 
-async def finish(engine: AsyncEngine, seq: int) -> None:
-    """The claim's decision is recorded and published: it is done."""
-    async with engine.begin() as conn:
-        await conn.execute(_FINISH, {"seq": seq})
+async def finish(engine: AsyncEngine, seqs: Sequence[int], conn: AsyncConnection | None = None) -> None:
+    """The claims' decisions are recorded and published (or the claims dead-lettered): they are done."""
+    if conn is not None:
+        await conn.execute(_FINISH, {"seqs": list(seqs)})
+        return
+    async with engine.begin() as own:
+        await own.execute(_FINISH, {"seqs": list(seqs)})
 

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
-from torghut_contracts import topics
 from torghut_contracts.decision_engine import DecisionRequest, ExecutionContext, RiskPolicyContext
 from torghut_contracts.models import AccountSnapshot, Decision, ShadowVerdict, StrategyTrigger
 from torghut_runtime import Inbound, Outgoing, after_commit
@@ -41,6 +40,7 @@ from ..domain.request import build_request
 from ..metrics import DecisionMetrics
 from ..settings import DecisionClientSettings
 from . import claims, store
+from .recorder import decision_outgoing
 from .transport import DecisionTransport
 
 log = structlog.get_logger("torghut.decision_client")
@@ -104,7 +104,7 @@ class DecisionHandlers:
             after_commit(self.metrics.replays.inc)
             log.info("trigger replayed; republishing the stored decision", request_id=trigger.request_id,
                      decision_id=state.decision.decision_id)
-            return [self._outgoing(state.decision)]
+            return [decision_outgoing(state.decision)]
         await claims.claim(conn, trigger, inbound.headers, account=self.account, snapshot_json=state.snapshot_json)
         after_commit(self.on_claimed)
         return []
@@ -115,9 +115,6 @@ class DecisionHandlers:
         decision = await self._decide(trigger, snapshot)
         self._count(decision)
         return decision
-
-    def _outgoing(self, decision: Decision) -> Outgoing:
-        return Outgoing(topics.DECISIONS, decision, key=decision.account, correlation_id=decision.request_id)
 
     async def _decide(self, trigger: StrategyTrigger, snapshot: AccountSnapshot | None) -> Decision:
         portfolio = portfolio_context(snapshot, symbol=trigger.symbol, at=trigger.event_ts,
