@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from torghut_cli import kafka_io, main
-from torghut_cli.main import build_parser, cmd_control, cmd_replay, cmd_status
+from torghut_cli import consoles, kafka_io
+from torghut_cli.commands import status
+from torghut_cli.commands.control import cmd_control
+from torghut_cli.commands.replay import cmd_replay
+from torghut_cli.commands.status import cmd_status
+from torghut_cli.main import build_parser
 from torghut_contracts import topics
 from torghut_contracts.examples import example
 from torghut_contracts.headers import MessageHeaders
@@ -23,7 +27,7 @@ def parse(*argv: str):  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def no_demo_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`torghut status` probes the services a running demo lists; none here, whatever the checkout holds."""
-    monkeypatch.setattr(main, "SERVICES_FILE", tmp_path / "services.json")
+    monkeypatch.setattr(status, "SERVICES_FILE", tmp_path / "services.json")
 
 
 @pytest.fixture
@@ -121,7 +125,7 @@ async def test_status_reports_the_lag_of_a_group_reading_several_topics(
     assert await kafka_io.committed_topics(kafka_bootstrap, group, candidates) == sorted([control_topic,
                                                                                           signals_topic])
     capsys.readouterr()
-    monkeypatch.setattr(main.out, "width", 250)  # one table row per line
+    monkeypatch.setattr(consoles.out, "width", 250)  # one table row per line
     assert await cmd_status(parse("--bootstrap", kafka_bootstrap, "status")) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if group in line]
     assert sorted(row.split("│")[2].strip() for row in rows) == sorted([control_topic, signals_topic])

@@ -59,7 +59,7 @@ def test_control_commands_keep_what_they_do_not_change() -> None:
 
 
 def test_consumer_groups_map_to_their_topics() -> None:
-    from torghut_cli.main import _topic_of_group
+    from torghut_cli.commands.status import _topic_of_group
 
     assert _topic_of_group("risk-firewall.torghut.decisions.v1") == "torghut.decisions.v1"
     assert _topic_of_group("sandbox.day1.risk-firewall.torghut.decisions.v1") == "sandbox.day1.torghut.decisions.v1"

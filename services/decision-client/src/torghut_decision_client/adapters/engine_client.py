@@ -21,120 +21,45 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import random
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import structlog
-from httpx_sse import ServerSentEvent, aconnect_sse
+from httpx_sse import aconnect_sse
 from pydantic import ValidationError
 from torghut_contracts.decision_engine import (
     RUNS_PATH,
     STREAM_PATH,
-    DecisionError,
-    DecisionFinal,
     DecisionRequest,
-    RunAccepted,
-    RunState,
     RunStatus,
-    SseEvent,
 )
 
 from ..domain import reasons
-from ..domain.outcome import EngineFailure, EngineOutcome, Provenance, answer_from_final, failure
-from ..settings import DecisionClientSettings
+from ..domain.outcome import EngineOutcome, failure
+from .engine_config import EngineClientConfig
+from .engine_events import _PROGRESS_EVENTS, SHUTTING_DOWN, TIMEOUT_ERROR_CODES, _on_event, _terminal
+from .engine_run import TRANSPORT, _Rejected, _ResumeUnsupported, _Retryable, _Run
+
+__all__ = [
+    "FINAL_DRAIN_S",
+    "RESUME_PATH",
+    "RUN_ID_HEADER",
+    "SHUTTING_DOWN",
+    "TIMEOUT_ERROR_CODES",
+    "TRANSPORT",
+    "DecisionEngineClient",
+    "EngineClientConfig",
+]
 
 log = structlog.get_logger("torghut.decision_client.engine")
 
-TRANSPORT = "decision-engine"
 RESUME_PATH = RUNS_PATH + "/stream"
 RUN_ID_HEADER = "x-torghut-run-id"
 """The reference engine names the run in a response header too, so a drop before decision.accepted can resume."""
 FINAL_DRAIN_S = 0.05
 """How long the end of a response may take to arrive after its terminal event (see ``_release``)."""
-TIMEOUT_ERROR_CODES = frozenset({"timeout", "run_timeout", "deadline_exceeded"})
-_PROGRESS_EVENTS = frozenset({SseEvent.ACCEPTED, SseEvent.PROGRESS, SseEvent.CONTEXT_READY,
-                              SseEvent.ANALYSIS_COMPLETE})
-
-
-@dataclass(frozen=True)
-class EngineClientConfig:
-    base_url: str
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 30.0
-    stall_timeout_s: float = 90.0
-    poll_interval_s: float = 2.0
-    deadline_s: float = 240.0
-    max_reconnects: int = 5
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 8.0
-
-    @classmethod
-    def from_settings(cls, settings: DecisionClientSettings) -> EngineClientConfig:
-        return cls(
-            base_url=settings.decision_engine_url.rstrip("/"),
-            connect_timeout_s=settings.decision_engine_connect_timeout_s,
-            read_timeout_s=settings.decision_engine_read_timeout_s,
-            stall_timeout_s=settings.decision_engine_stall_timeout_s,
-            poll_interval_s=settings.decision_engine_poll_interval_s,
-            deadline_s=settings.decision_deadline_s,
-            max_reconnects=settings.decision_engine_max_reconnects,
-            backoff_initial_s=settings.decision_engine_backoff_initial_s,
-            backoff_max_s=settings.decision_engine_backoff_max_s,
-        )
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter, so many clients do not reconnect in step."""
-        ceiling = min(self.backoff_max_s, self.backoff_initial_s * 2 ** max(attempt - 1, 0))
-        return ceiling * random.uniform(0.5, 1.0)
-
-
-class _Rejected(Exception):
-    """A 4xx: the engine will not take this request, however often it is sent."""
-
-
-class _Retryable(Exception):
-    """A 5xx, 408 or 429: the engine may take it later."""
-
-
-class _ResumeUnsupported(Exception):
-    """The engine has no resumable stream for this run (404/405): poll instead."""
-
-
-@dataclass
-class _Run:
-    """What is known about the run so far; survives reconnects within one ``decide`` call."""
-
-    request: DecisionRequest
-    started: float
-    run_id: str | None = None
-    last_event_id: str | None = None
-    resumes: int = 0
-    last_problem: str = ""
-    connected_once: bool = False
-    unreachable: bool = False
-    """The latest attempt could not reach the engine (refused, 5xx): a watchdog firing then means 'down'."""
-    open_stream: contextlib.AsyncExitStack | None = None
-    """The response the terminal event came on, still open so its end can be read (see ``_release``)."""
-    rest: AsyncIterator[ServerSentEvent] | None = None
-
-    def provenance(self) -> Provenance:
-        return Provenance(transport=TRANSPORT, run_id=self.run_id, latency_ms=self.latency_ms())
-
-    def latency_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
-
-    def is_replayed(self, event_id: str) -> bool:
-        """An event at or before the last one seen (a resumed or re-posted stream replaying history)."""
-        if not event_id or self.last_event_id is None:
-            return False
-        if event_id.isdigit() and self.last_event_id.isdigit():
-            return int(event_id) <= int(self.last_event_id)
-        return event_id == self.last_event_id
 
 
 class DecisionEngineClient:
@@ -274,7 +199,7 @@ class DecisionEngineClient:
                     continue
                 if sse.id:
                     run.last_event_id = sse.id
-                outcome = self._on_event(run, sse)
+                outcome = _on_event(run, sse)
                 if outcome is not None:
                     run.open_stream, run.rest = stack.pop_all(), events  # decide() reads its end, then closes it
                     return outcome
@@ -292,45 +217,6 @@ class DecisionEngineClient:
         if status in (408, 429) or status >= 500:
             raise _Retryable(f"engine answered {status}: {body}")
         raise _Rejected(f"engine refused the request ({status}): {body}")
-
-    def _on_event(self, run: _Run, sse: ServerSentEvent) -> EngineOutcome | None:
-        if sse.event == SseEvent.ACCEPTED:
-            run_id = _run_id_of(sse.data)
-            if run_id:
-                run.run_id = run_id
-            return None
-        if sse.event == SseEvent.FINAL:
-            return self._final(run, sse.data)
-        if sse.event == SseEvent.ERROR:
-            return self._error(run, sse.data)
-        if sse.event not in _PROGRESS_EVENTS:
-            log.info("ignoring an unknown decision event", event_name=sse.event, run_id=run.run_id)
-        return None
-
-    def _final(self, run: _Run, data: str | DecisionFinal) -> EngineOutcome:
-        try:
-            final = data if isinstance(data, DecisionFinal) else DecisionFinal.model_validate_json(data)
-        except ValidationError as exc:
-            return failure(reasons.ENGINE_MALFORMED_FINAL, f"decision.final does not validate: {_summary(exc)}",
-                           run.provenance())
-        if final.request_id != run.request.request_id:
-            return failure(reasons.ENGINE_MALFORMED_FINAL,
-                           f"decision.final is for request {final.request_id}, not {run.request.request_id}",
-                           run.provenance())
-        return answer_from_final(final, transport=TRANSPORT, run_id=run.run_id or final.run_id,
-                                 latency_ms=run.latency_ms())
-
-    def _error(self, run: _Run, data: str | DecisionError | None) -> EngineFailure:
-        try:
-            error = data if isinstance(data, DecisionError) else DecisionError.model_validate_json(data or "")
-        except ValidationError:
-            return failure(reasons.ENGINE_ERROR, f"decision.error with an unreadable payload: {str(data)[:300]}",
-                           run.provenance())
-        if error.retryable and error.code == SHUTTING_DOWN:
-            # The engine ended the stream, not the run: resume it (through the service, another replica).
-            raise _Retryable(f"engine error {error.code}: {error.message}"[:500])
-        code = reasons.ENGINE_TIMEOUT if error.code in TIMEOUT_ERROR_CODES else reasons.ENGINE_ERROR
-        return failure(code, f"engine error {error.code}: {error.message}"[:2000], run.provenance())
 
     # -- the poll fallback ---------------------------------------------------------------------------
     async def _poll(self, run: _Run, progressed: Any) -> EngineOutcome:
@@ -354,7 +240,7 @@ class DecisionEngineClient:
                 return failure(reasons.ENGINE_ERROR, f"the run can no longer be read: {exc}", run.provenance())
             if status is None:
                 return failure(reasons.ENGINE_MALFORMED_FINAL, "the run status does not validate", run.provenance())
-            outcome = self._terminal(run, status)
+            outcome = _terminal(run, status)
             if outcome is not None:
                 return outcome
             if status.last_event_id > last_seen:
@@ -372,16 +258,6 @@ class DecisionEngineClient:
         except ValidationError:
             return None
 
-    def _terminal(self, run: _Run, status: RunStatus) -> EngineOutcome | None:
-        if status.status is RunState.FINAL:
-            if status.final is None:
-                return failure(reasons.ENGINE_MALFORMED_FINAL, "run is final but carries no final payload",
-                               run.provenance())
-            return self._final(run, status.final)
-        if status.status is RunState.ERROR:
-            return self._error(run, status.error)
-        return None
-
     async def _after_stall(self, run: _Run) -> EngineOutcome:
         """The watchdog fired: one last look at the run (it may have just finished), else hold."""
         if run.unreachable:
@@ -397,23 +273,4 @@ class DecisionEngineClient:
         except Exception as exc:  # the verdict is already 'stalled'; a failed last look changes nothing
             log.info("last look at a stalled run failed", run_id=run.run_id, error=repr(exc))
             return stalled
-        return (self._terminal(run, status) if status else None) or stalled
-
-
-SHUTTING_DOWN = "shutting_down"
-
-
-def _run_id_of(data: str) -> str | None:
-    try:
-        return RunAccepted.model_validate_json(data).run_id
-    except ValidationError:
-        try:
-            raw = json.loads(data)
-        except ValueError:
-            return None
-        value = raw.get("run_id") if isinstance(raw, dict) else None
-        return value if isinstance(value, str) and value else None
-
-
-def _summary(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<root>'}: {e['msg']}" for e in exc.errors()[:5])
+        return (_terminal(run, status) if status else None) or stalled
