@@ -19,11 +19,12 @@ from torghut_decision_program.shipped import ArtifactIntegrityError, known_progr
 from torghut_runtime import ConfigError, ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
 
-from .adapters.http import DecisionEngineApi, StreamSettings
+from .adapters.handlers import DecisionEngineApi, StreamSettings
 from .adapters.sse import RunSignals
 from .adapters.store import RunStore
 from .domain.config import RuleConfig
-from .runs import Reviewer, RunManager, RunMetrics, RunPolicy
+from .metrics import RunMetrics
+from .runs import Reviewer, RunManager, RunPolicy
 from .settings import PRODUCTION_MIN_HEARTBEAT_S, DecisionEngineSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"

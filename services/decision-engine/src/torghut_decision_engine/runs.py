@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import BaseModel
 from torghut_contracts.decision_engine import (
     AnalysisComplete,
@@ -57,6 +56,7 @@ from .domain.final import Provenance, build_final
 from .domain.ids import run_id_for, sha256_hex
 from .domain.rules import LlmOpinion, Proposal, apply_llm_opinion, decide, fall_back
 from .domain.skills import SKILL_BUNDLE_VERSION, SkillInputs, run_skill_bundle
+from .metrics import RunMetrics
 
 log = structlog.get_logger("torghut.decision_engine.runs")
 DETERMINISTIC_PROGRAM = "torghut-deterministic-rules-v1"
@@ -115,17 +115,6 @@ class RunPolicy:
     required_by_strategy: Callable[[str], frozenset[str]]
     event_clock: bool = False
     """Judge freshness as of the trigger's event time: for replaying a recorded session."""
-
-
-class RunMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.runs = Counter("torghut_decision_engine_runs_total",
-                            "Finished runs by outcome: the action (buy, sell, hold) or the error code.",
-                            ["outcome"], registry=registry)
-        self.seconds = Histogram("torghut_decision_engine_run_seconds", "Run duration, creation to terminal event.",
-                                 registry=registry, buckets=(0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 90, 300))
-        self.live = Gauge("torghut_decision_engine_live_runs", "Runs executing in this process.", registry=registry)
-        self.streams = Gauge("torghut_decision_engine_open_streams", "Open SSE streams.", registry=registry)
 
 
 class RunManager:

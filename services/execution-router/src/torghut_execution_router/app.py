@@ -28,11 +28,10 @@ from .adapters.store import ExecutionStore
 from .adapters.venues.base import AccountSource, Venue
 from .adapters.venues.lean.client import LeanAdapter
 from .adapters.venues.paper.venue import PaperVenue
-from .control import ControlHandler, ControlPosture, OpenOrderCanceller, ReadThrough
-from .intake import ApprovedOrderIntake
+from .control import ControlPosture, OpenOrderCanceller, ReadThrough
+from .handlers import ApprovedOrderIntake, ControlHandler, PriceIntake
 from .outbox import TradeUpdateRelay
 from .placement import OrderGate, PaperPlacement, VenuePlacement
-from .prices import PriceIntake
 from .reconciler import ReconcileLoop, Reconciler
 from .recorder import ExecutionRecorder
 from .routes import FlaggedPolicy, LeanHealth, RouteChooser
@@ -120,7 +119,10 @@ def _serve(service: ExecutionRouterService, settings: ExecutionRouterSettings) -
     """The topics the runtime reads and writes, and the loops it runs."""
     runtime = service.runtime
     runtime.produces(topics.TRADE_UPDATES, topics.ACCOUNT_SNAPSHOTS)
-    runtime.consume(topics.ORDERS_APPROVED, service.intake.on_approved)
+    # Approved orders commit in groups: the paper venue books a burst in one transaction; an order for
+    # another venue is claimed in a transaction of its own before any venue I/O, so running a group
+    # again after a rollback finds its orders claimed and submits nothing twice.
+    runtime.consume(topics.ORDERS_APPROVED, service.intake.on_approved, group_commit=True)
     runtime.consume(topics.CONTROL, service.control.on_control)
     runtime.consume(topics.TA_SIGNALS, service.prices, batch=settings.kafka_max_batch)
     runtime.background("outbox", service.relay.run)

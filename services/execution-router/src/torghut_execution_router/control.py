@@ -1,7 +1,8 @@
-"""The operator's posture from ``torghut.control.v1``: stored, read before each order, and enforced.
+"""The operator's posture from ``torghut.control.v1``: read before each order, and enforced.
 
 A kill switch or HALTED commanded by an operator cancels every open order at every venue; the
-reconciler retries the cancels each round while the stop holds (``domain.control``).
+reconciler retries the cancels each round while the stop holds (``domain.control``). The handler that
+stores the commands is ``handlers.ControlHandler``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.enums import Adapter
-from torghut_contracts.models import ControlCommand
-from torghut_contracts.posture import applies_to, posture_for
-from torghut_runtime import Inbound, Outgoing
+from torghut_contracts.posture import posture_for
 
 from .adapters.metrics import RouterMetrics
 from .adapters.store import ExecutionStore
@@ -79,24 +78,3 @@ class OpenOrderCanceller:
                 self.metrics.consumer_errors.labels(source=f"cancel_{name.value}").inc()
                 log.warning("could not cancel open orders; will retry", venue=name.value, error=str(exc))
         return cancelled
-
-
-class ControlHandler:
-    """The ``torghut.control.v1`` handler: stores the command; an operator's stop cancels open orders."""
-
-    def __init__(self, store: ExecutionStore, posture: ControlPosture, canceller: OpenOrderCanceller) -> None:
-        self.store = store
-        self.posture = posture
-        self.canceller = canceller
-
-    async def on_control(self, inbound: Inbound[ControlCommand], conn: AsyncConnection) -> list[Outgoing]:
-        command = inbound.payload
-        if not applies_to(command, self.posture.account):
-            return []
-        applied = await self.store.save_control(command)
-        cancels = await self.posture.cancels_open_orders()
-        log.info("control command", scope=command.scope, kill_switch=command.kill_switch,
-                 trading_state=command.trading_state.value, applied=applied, cancels_open_orders=cancels)
-        if applied and cancels:
-            await self.canceller.cancel_open_orders()
-        return []

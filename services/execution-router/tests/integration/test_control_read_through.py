@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from torghut_contracts import topics
 from torghut_contracts.enums import OrderStatus, TradeEvent
-from torghut_execution_router.control import ControlHandler
+from torghut_execution_router.handlers import ControlHandler
 from torghut_runtime.testing import produce, read_records
 
 

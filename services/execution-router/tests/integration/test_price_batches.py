@@ -14,7 +14,7 @@ from torghut_contracts import topics
 from torghut_contracts.enums import OrderType, Side, TimeInForce, TradeEvent
 from torghut_contracts.models import TaSignal
 from torghut_execution_router.domain.orders import OrderRequest, VenueEvent
-from torghut_execution_router.prices import PriceIntake
+from torghut_execution_router.handlers import PriceIntake
 
 T0 = datetime.now(UTC)
 

@@ -8,8 +8,9 @@ from torghut_contracts import topics
 from torghut_runtime import ServiceRuntime
 from torghut_runtime.flags import FeatureFlagSettings, wire_flags
 
-from .adapters.handlers import FirewallHandlers, FirewallMetrics, make_clock
+from .adapters.handlers import FirewallHandlers, make_clock
 from .adapters.http import operator_routes
+from .metrics import FirewallMetrics
 from .settings import RiskFirewallSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -26,12 +27,14 @@ def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagS
     # Control first: at start-up the compacted posture is read before decisions are judged as far as
     # the broker allows; until then the default posture (kill switch on) vetoes everything.
     # Every handler works in its transaction alone (claim_last): each claims its tracking record last.
+    # The account's records commit in groups (a burst of decisions: one transaction, the account row
+    # locked until it commits); control commands, rare and decisive, one at a time.
     runtime.produces(topics.RISK_VERDICTS, topics.ORDERS_APPROVED)
     runtime.consume(topics.CONTROL, handlers.on_control, claim_last=True)
-    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
-    runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, claim_last=True)
+    runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, group_commit=True)
+    runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, group_commit=True)
     runtime.consume(topics.TA_SIGNALS, handlers.on_signal, batch=settings.kafka_max_batch)
-    runtime.consume(topics.DECISIONS, handlers.on_decision, claim_last=True)
+    runtime.consume(topics.DECISIONS, handlers.on_decision, group_commit=True)
     runtime.add_routes(operator_routes(runtime.engine, handlers, settings.torghut_account,
                                        settings.risk_operator_token))
     return runtime

@@ -34,12 +34,13 @@ from torghut_contracts.models import (
     TradeUpdate,
 )
 from torghut_risk_firewall.adapters import store
-from torghut_risk_firewall.adapters.handlers import FirewallHandlers, FirewallMetrics, make_clock
+from torghut_risk_firewall.adapters.handlers import FirewallHandlers, make_clock
 from torghut_risk_firewall.adapters.http import operator_routes
 from torghut_risk_firewall.app import MIGRATIONS
 from torghut_risk_firewall.domain import reasons as r
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.domain.windows import NEW_YORK
+from torghut_risk_firewall.metrics import FirewallMetrics
 from torghut_risk_firewall.testing import ACCOUNT, NOW, account_state, decision
 from torghut_runtime import Inbound
 from torghut_runtime.db import create_engine, migrate

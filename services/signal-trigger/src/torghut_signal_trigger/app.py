@@ -16,8 +16,9 @@ from torghut_runtime.flags import FeatureFlagSettings, Flag, wire_flags
 from torghut_strategies.book import StrategyBook
 from torghut_strategies.engine import EngineConfig
 
-from .adapters.kafka_source import SignalHandler
+from .adapters.handlers import SignalHandler
 from .adapters.metrics import TriggerMetrics
+from .domain.event_time import initial_cursor_time
 from .settings import SignalTriggerSettings
 from .strategy_file import load_strategy_book
 
@@ -64,7 +65,8 @@ class SignalTriggerService:
                     allowed_lateness_s=settings.clickhouse_allowed_lateness_s,
                     query_timeout_s=settings.clickhouse_query_timeout_s),
                 runtime.engine, self.current_config, self.metrics, runtime.publish, replay=replay,
-                start_at=initial_cursor_time(settings, datetime.now(UTC)),
+                start_at=initial_cursor_time(settings.clickhouse_start_at, replay=replay, now=datetime.now(UTC),
+                                             lookback=timedelta(minutes=settings.clickhouse_start_lookback_min)),
                 poll_interval_s=settings.clickhouse_poll_interval_s)
             runtime.background("clickhouse-signals", self.clickhouse.run_forever)
         runtime.add_routes([Route("/api/strategies", self.strategies, methods=["GET"])])
@@ -76,15 +78,6 @@ class SignalTriggerService:
     async def strategies(self, request: Request) -> JSONResponse:
         """The strategy book in force, as validated at start-up."""
         return JSONResponse(self.book.model_dump(mode="json"))
-
-
-def initial_cursor_time(settings: SignalTriggerSettings, now: datetime) -> datetime:
-    """Where a ClickHouse source without a cursor starts: configured, the beginning (replay), or a lookback."""
-    if settings.clickhouse_start_at is not None:
-        return settings.clickhouse_start_at
-    if settings.clock == "event":
-        return datetime(1970, 1, 2, tzinfo=UTC)
-    return now - timedelta(minutes=settings.clickhouse_start_lookback_min)
 
 
 def build_service(settings: SignalTriggerSettings, book: StrategyBook | None = None, *,

@@ -25,7 +25,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import TaSignal
 from torghut_runtime import Inbound
 from torghut_runtime.db import create_engine, migrate
-from torghut_signal_trigger.adapters.kafka_source import SignalHandler, StaleDecision
+from torghut_signal_trigger.adapters.handlers import SignalHandler, StaleDecision
 from torghut_signal_trigger.adapters.metrics import TriggerMetrics
 from torghut_signal_trigger.app import MIGRATIONS
 from torghut_strategies.book import parse_strategy_book

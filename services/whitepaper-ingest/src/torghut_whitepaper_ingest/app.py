@@ -23,6 +23,7 @@ from .adapters.webhook import GithubWebhook
 from .advancer import Advancer
 from .domain.agentrun import AgentRunConfig
 from .domain.work import lease_seconds
+from .handlers import IssueEventHandler
 from .metrics import WhitepaperMetrics
 from .settings import WhitepaperSettings
 from .steps import RunSteps
@@ -89,7 +90,7 @@ class WhitepaperService:
         if worker_registered:
             # Disabled means no consumer at all: nothing is read, so enabling later starts from the
             # committed offsets instead of silently discarding what arrived meanwhile.
-            self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, self.workflow.on_issue_event, gate=self.worker_gate)
+            self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, IssueEventHandler(self.workflow), gate=self.worker_gate)
         self.runtime.on_closed(self.workflow.fetcher.aclose)
         self.runtime.on_closed(self.workflow.agentruns.aclose)
         self.runtime.background("run-event-outbox",

@@ -1,10 +1,11 @@
 """The run's journey, driven by the status machine: intake, requeue, manual dispatch, finalize.
 
-The Kafka handler does only what needs no network: intake (or a requeue) writes the run, its
-lifecycle events and the slow step it now waits for (``whitepaper_run_work``) in the runtime's
-transaction, with the "message processed" mark, and returns. The slow steps (download and store,
-AgentRun dispatch) are taken afterwards by the advancer, each with no connection held
-(``steps``). A redelivered message then changes nothing, and the work row survives a crash.
+The Kafka handler (``handlers.IssueEventHandler``) does only what needs no network: intake (or a
+requeue) writes the run, its lifecycle events and the slow step it now waits for
+(``whitepaper_run_work``) in the runtime's transaction, with the "message processed" mark, and
+returns. The slow steps (download and store, AgentRun dispatch) are taken afterwards by the
+advancer, each with no connection held (``steps``). A redelivered message then changes nothing,
+and the work row survives a crash.
 
 Every lifecycle event goes through the outbox (``published_at``), published after its commit, so
 a run's events reach the topic in the order they happened whoever wrote them. The control API's
@@ -19,11 +20,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.enums import WhitepaperRunStatus as Status
 from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
-from torghut_runtime import Inbound, Outgoing, after_commit
 
 from .adapters import run_store, work_store
 from .adapters.agentrun_client import AgentRunClient
@@ -51,7 +50,6 @@ class RunHolder(Protocol):
 
     async def advance(self, run_id: str) -> None: ...
 
-log = structlog.get_logger("torghut.whitepaper.workflow")
 Events = list[WhitepaperRunEvent]
 
 
@@ -110,24 +108,7 @@ class Workflow:
         """Fixed, or read per event from a source (the feature flag)."""
         return self._auto_dispatch if isinstance(self._auto_dispatch, bool) else self._auto_dispatch()
 
-    # -- Kafka ----------------------------------------------------------------------------------
-    async def on_issue_event(self, inbound: Inbound[GithubIssueEvent], conn: AsyncConnection) -> list[Outgoing]:
-        """Handler of ``torghut.github.issue-events.v1``: intake in ``conn``; nothing slow, nothing returned
-        (the events go out through the outbox, the slow steps through the advancer, after the commit)."""
-        event = inbound.payload
-        outcome = await self.ingest(conn, event, cause=f"delivery:{event.delivery_id}")
-        log.info("issue event handled", delivery_id=event.delivery_id, repository=event.repository,
-                 issue_number=event.issue_number, github_event=event.event, action=event.action,
-                 accepted=outcome.accepted, reason=outcome.reason, run_id=outcome.run_id,
-                 status=outcome.status.value if outcome.status else None)
-        if outcome.events:
-            after_commit(self._wake_advancer)
-        return []
-
-    def _wake_advancer(self) -> None:
-        if self.advancer is not None:
-            self.advancer.wake()
-
+    # -- intake -----------------------------------------------------------------------------------
     async def ingest(self, conn: AsyncConnection, event: GithubIssueEvent, *, cause: str) -> IntakeOutcome:
         """One issue event: a new run, a requeue of a failed one, or nothing (and why)."""
         decision = interpret(event, self.rules)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.models import (
@@ -38,6 +37,7 @@ from ..domain.state import MarketState, PortfolioState
 from ..domain.sweep import sweep
 from ..domain.windows import SessionPhase, session_phase
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
+from ..metrics import FirewallMetrics
 from . import store
 
 log = structlog.get_logger("torghut.risk_firewall")
@@ -53,21 +53,6 @@ def make_clock(mode: str) -> Clock:
     if mode == "event":
         return lambda event_time: event_time
     return lambda _event_time: datetime.now(UTC)
-
-
-class FirewallMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.verdicts = Counter("torghut_risk_verdicts", "Verdicts by outcome", ["outcome"], registry=registry)
-        self.reasons = Counter("torghut_risk_veto_reasons", "Failing checks by reason code", ["reason"],
-                               registry=registry)
-        self.clamps = Counter("torghut_risk_clamps", "Approvals with a quantity clamp", registry=registry)
-        self.replayed = Counter("torghut_risk_replayed_decisions",
-                                "Decisions already judged: the stored verdict was republished", registry=registry)
-        self.latches = Counter("torghut_risk_latches", "Latched stops by reason", ["reason"], registry=registry)
-        self.trade_updates = Counter("torghut_risk_trade_updates", "Trade updates by outcome", ["outcome"],
-                                     registry=registry)
-        self.flatten_orders = Counter("torghut_risk_flatten_orders", "Scheduled closing orders emitted",
-                                      registry=registry)
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,1 @@
-"""Thin adapters around the core: Postgres store, Kafka handler, ClickHouse source, metrics."""
+"""Thin adapters around the core: Postgres store, Kafka handler (``handlers``), ClickHouse source, metrics."""

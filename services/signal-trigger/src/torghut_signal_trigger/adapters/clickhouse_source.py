@@ -37,6 +37,7 @@ from torghut_strategies.clickhouse.rows import RowKey, parse_timestamp, row_to_s
 from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream_of
 from torghut_strategies.state import SymbolState
 
+from ..domain.event_time import watermark_after
 from . import store
 from .metrics import TriggerMetrics
 
@@ -110,7 +111,7 @@ class ClickHouseSource:
                                 event_ts=row.get("event_ts_text"), error=str(exc)[:300])
                     continue
                 if self.replay:
-                    watermark = signal.event_ts if watermark is None else max(watermark, signal.event_ts)
+                    watermark = watermark_after(watermark, signal.event_ts)
                 key = (signal.symbol, stream_of(signal))
                 if key not in states:
                     states[key] = await store.load_state(conn, *key)

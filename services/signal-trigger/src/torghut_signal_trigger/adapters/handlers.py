@@ -1,4 +1,4 @@
-"""The Kafka path: one ``TaSignal`` per call, evaluated inside the runtime's transaction.
+"""The Kafka handler: one ``TaSignal`` per call, evaluated inside the runtime's transaction.
 
 The runtime consumes signals in batches: one transaction (which also records the messages as
 processed) and one offset commit per fetched batch, the handler called once per record and then
@@ -37,6 +37,7 @@ from torghut_runtime import Inbound, Outgoing
 from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream_of
 from torghut_strategies.state import SymbolState
 
+from ..domain.event_time import watermark_after
 from . import store
 from .metrics import TriggerMetrics
 
@@ -105,9 +106,7 @@ class SignalHandler:
             self._open = _Transaction(watermark_base=base, watermark=base)
         txn = self._open
         if self.replay:
-            txn.watermark = signal.event_ts if txn.watermark is None else max(txn.watermark, signal.event_ts)
-            assert txn.watermark is not None
-            reference = txn.watermark
+            txn.watermark = reference = watermark_after(txn.watermark, signal.event_ts)
         else:
             reference = datetime.now(UTC)
         key = (signal.symbol, stream_of(signal))

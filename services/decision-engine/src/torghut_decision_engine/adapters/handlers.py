@@ -1,4 +1,6 @@
-"""The decision-engine HTTP endpoints (seed 002): stream a run, poll it, resume it, fetch a skill artifact.
+"""The decision-engine's handlers: its HTTP endpoints (seed 002), since it reads no topic.
+
+Stream a run, poll it, resume it, fetch a skill artifact.
 
 Bad input answers 4xx with a message naming the field: 400 for a body that is not a JSON object or
 a malformed header, 413 for an oversized body, 422 for a body that is JSON but not a valid
