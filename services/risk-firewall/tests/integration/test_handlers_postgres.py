@@ -304,17 +304,20 @@ async def test_a_decision_judged_twice_at_once_is_reserved_once(engine: AsyncEng
     await open_market(engine, handlers)
     await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
     same = decision("buy", 10, decision_id="twice")
+    other = FirewallHandlers(ACCOUNT, handlers.limits, handlers.clock, handlers.metrics)  # the other consumer
     async with engine.connect() as first:
         transaction = await first.begin()
         [verdict, order] = await handlers.on_decision(inbound(same), first)  # holds the account lock
-        second = asyncio.create_task(feed(engine, handlers.on_decision, same))
+        second = asyncio.create_task(feed(engine, other.on_decision, same))
         await eventually(functools.partial(someone_waits_for_a_lock, engine),
                          what="the second judgement to wait for the account lock")
+        await handlers.on_decision.flush(first)
         await transaction.commit()
     try:
         again = await second
     except sa.exc.IntegrityError:  # judged on a snapshot without the first verdict: rolled back
-        again = await feed(engine, handlers.on_decision, same)  # the runtime's retry
+        other.on_decision.discard()  # as the runtime does on a rollback
+        again = await feed(engine, other.on_decision, same)  # the runtime's retry
     assert [o.message for o in again] == [verdict.message, order.message]
     state = await account_state(engine)
     assert state is not None and len(state.open_orders) == 1
@@ -332,3 +335,52 @@ async def test_a_trade_update_is_applied_once_even_as_the_accounts_first_message
     await feed(engine, handlers.on_trade_update, fill_of("manual-2", "AAPL", 3, "b"))
     state = await account_state(engine)
     assert state is not None and state.positions == {"AAPL": Decimal(10)}
+
+
+async def feed_group(engine: AsyncEngine, handler: Any, payloads: list[Any]) -> list[list[Any]]:
+    """Messages in one transaction, as the runtime's group commit runs them: one flush, at the end."""
+    async with engine.begin() as conn:
+        outs = [list(await handler(inbound(payload), conn)) for payload in payloads]
+        await handler.flush(conn)
+    return outs
+
+
+async def test_a_group_of_decisions_is_judged_on_one_locked_account_and_written_once(
+        engine: AsyncEngine, handlers: FirewallHandlers) -> None:
+    """Each decision of a group sees the reservations of the ones before it, exactly as if judged one at a
+    time; a decision repeated in the group gets its first verdict again; the account and the verdicts are
+    written once, at the end."""
+    await open_market(engine, handlers)
+    await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
+    group = [decision("buy", 90, decision_id=f"g{i}") for i in range(4)] + [decision("buy", 90, decision_id="g0")]
+    log = StatementLog()
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", log)
+    log.recording = True
+    outs = await feed_group(engine, handlers.on_decision, group)
+    log.recording = False
+    verdicts = [out[0].message for out in outs]
+    # The position cap (20% of 100,000 at 100: 200 shares) binds: 90, 90, then the 20 left, then nothing.
+    assert [v.approved_qty for v in verdicts[:4]] == [Decimal(90), Decimal(90), Decimal(20), Decimal(0)]
+    assert verdicts[4] == verdicts[0], "the repeated decision is answered with its verdict from this group"
+    locks = [s for s in log.statements if "FOR UPDATE" in s]
+    writes = [s for s in log.statements if s.startswith(("UPDATE accounts", "INSERT INTO verdicts", "WITH saved"))]
+    assert len(locks) == 1 and len(writes) == 2, log.statements
+    state = await account_state(engine)
+    assert state is not None and sum(o.remaining_qty for o in state.open_orders) == Decimal(200)
+    async with engine.connect() as conn:
+        assert (await conn.execute(sa.text("SELECT count(*) FROM verdicts"))).scalar_one() == 4
+
+
+async def test_a_group_rolled_back_leaves_nothing_held_for_the_next(engine: AsyncEngine,
+                                                                   handlers: FirewallHandlers) -> None:
+    """A rollback (another record of the group failed) discards the held account: the next group locks and
+    reads it afresh, without the rolled-back reservation."""
+    await open_market(engine, handlers)
+    await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
+    with pytest.raises(RuntimeError):
+        async with engine.begin() as conn:
+            await handlers.on_decision(inbound(decision("buy", 150, decision_id="rolled-back")), conn)
+            raise RuntimeError("a later record of the group failed")
+    handlers.on_decision.discard()  # as the runtime does on a rollback
+    [again] = await feed_group(engine, handlers.on_decision, [decision("buy", 150, decision_id="after")])
+    assert again[0].message.approved_qty == Decimal(100), "judged without the rolled-back reservation"

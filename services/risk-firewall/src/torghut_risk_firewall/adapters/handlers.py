@@ -29,16 +29,17 @@ from torghut_runtime import Inbound, Outgoing, after_commit
 from torghut_runtime.flags import FeatureFlags, Flag
 
 from ..domain import reasons as r
-from ..domain.evaluate import Verdict, effective_trading_state, evaluate_order, reference_price
+from ..domain.evaluate import Verdict, effective_trading_state, reference_price
 from ..domain.ids import client_order_id
 from ..domain.limits import RiskLimits
-from ..domain.portfolio import apply_snapshot, apply_trade_update, detect_latches, reserve, with_latches
+from ..domain.portfolio import apply_snapshot, apply_trade_update, detect_latches, with_latches
 from ..domain.state import MarketState, PortfolioState
 from ..domain.sweep import sweep
 from ..domain.windows import SessionPhase, session_phase
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
 from ..metrics import FirewallMetrics
-from . import store
+from . import store, verdicts
+from .judging import DecisionJudge
 
 log = structlog.get_logger("torghut.risk_firewall")
 Clock = Callable[[datetime], datetime]
@@ -104,48 +105,27 @@ class FirewallHandlers:
             return "settings"
         return "flag server" if self.flags.source(flag) == "server" else "fallback"
 
-    # -- decisions ---------------------------------------------------------------------------------
-    async def on_decision(self, inbound: Inbound[Decision], conn: AsyncConnection) -> list[Outgoing]:
-        """Judge a decision: usually two statements, one that locks and reads, one that writes.
-
-        The account row lock serialises this with the trade-update and snapshot subscribers.
-        """
-        decision = inbound.payload
-        if decision.account != self.account:
-            return await self._on_foreign_decision(conn, decision)
-        context = await store.lock_for_decision(conn, decision.account, decision.decision_id, decision.symbol)
-        if context.previous is not None:
-            return self._republish(decision, context.previous)
-        now = self.clock(decision.decided_at)
-        portfolio, outputs = await self._sweep(conn, context.portfolio, context.control, context.market, now)
-        verdict = evaluate_order(decision, portfolio, context.control, self.current_limits(), context.market, now)
-        portfolio = reserve(portfolio, verdict, decision.symbol)
-        terms = OrderTerms.of_decision(decision)
-        wire_verdict = to_risk_verdict(verdict, terms)
-        order = to_approved_order(verdict, terms) if verdict.approved else None
-        await store.save_account_and_store_verdict(conn, portfolio, wire_verdict, order)
-        return outputs + self._judged(decision, verdict, wire_verdict, order)
-
-    async def _on_foreign_decision(self, conn: AsyncConnection, decision: Decision) -> list[Outgoing]:
+    # -- decisions (judged by DecisionJudge, see judging.py) -------------------------------------------
+    async def judge_foreign_decision(self, conn: AsyncConnection, decision: Decision) -> list[Outgoing]:
         """Another account's decision: no account row to lock; vetoed and recorded."""
-        previous = await store.stored_verdict(conn, decision.account, decision.decision_id)
+        previous = await verdicts.stored_verdict(conn, decision.account, decision.decision_id)
         if previous is not None:
-            return self._republish(decision, previous)
+            return self.republish(decision, previous)
         control = await store.effective_control_for(conn, decision.account)
         verdict = self._not_managed(decision, control, PortfolioState(decision.account),
                                     self.clock(decision.decided_at))
         terms = OrderTerms.of_decision(decision)
         wire_verdict = to_risk_verdict(verdict, terms)
-        await store.store_verdict(conn, wire_verdict, None)
-        return self._judged(decision, verdict, wire_verdict, None)
+        await verdicts.store_verdict(conn, wire_verdict, None)
+        return self.judged(decision, verdict, wire_verdict, None)
 
-    def _republish(self, decision: Decision, previous: store.StoredVerdict) -> list[Outgoing]:
+    def republish(self, decision: Decision, previous: verdicts.StoredVerdict) -> list[Outgoing]:
         after_commit(self.metrics.replayed.inc)
         log.info("decision already judged; republishing the stored verdict", decision_id=decision.decision_id,
                  outcome=previous.verdict.outcome.value)
         return self._outputs(previous.verdict, previous.approved_order)
 
-    def _judged(self, decision: Decision, verdict: Verdict, wire_verdict: RiskVerdict,
+    def judged(self, decision: Decision, verdict: Verdict, wire_verdict: RiskVerdict,
                 order: ApprovedOrder | None) -> list[Outgoing]:
         after_commit(lambda: self._count(verdict))
         log.info("verdict", decision_id=decision.decision_id, symbol=decision.symbol,
@@ -178,7 +158,7 @@ class FirewallHandlers:
         return out
 
     # -- end-of-day sweep ----------------------------------------------------------------------------
-    async def _sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: TradingPosture,
+    async def sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: TradingPosture,
                      market: MarketState, now: datetime) -> tuple[PortfolioState, list[Outgoing]]:
         result = sweep(portfolio, control, self.current_limits(), market, now)
         outputs: list[Outgoing] = []
@@ -188,11 +168,11 @@ class FirewallHandlers:
             log.warning("latched stop", account=portfolio.account, reason=latch.reason, detail=latch.detail)
         for flatten in result.flatten_orders:
             terms = OrderTerms.of_flatten(portfolio.account, flatten)
-            if await store.stored_verdict(conn, portfolio.account, flatten.decision_id) is not None:
+            if await verdicts.stored_verdict(conn, portfolio.account, flatten.decision_id) is not None:
                 continue
             wire_verdict = to_risk_verdict(flatten.verdict, terms)
             order = to_approved_order(flatten.verdict, terms)
-            await store.store_verdict(conn, wire_verdict, order)
+            await verdicts.store_verdict(conn, wire_verdict, order)
             after_commit(self.metrics.flatten_orders.inc)
             log.warning("scheduled flatten order", symbol=flatten.symbol, side=order.side.value, qty=str(order.qty),
                         client_order_id=order.client_order_id)
@@ -203,7 +183,7 @@ class FirewallHandlers:
         portfolio = await store.lock_account(conn, self.account)
         control = await store.effective_control_for(conn, self.account)
         market = await store.market_for(conn, store.symbols_of_interest(portfolio))
-        swept, outputs = await self._sweep(conn, portfolio, control, market, now)
+        swept, outputs = await self.sweep(conn, portfolio, control, market, now)
         if swept != portfolio:
             await store.save_account(conn, swept)
         return outputs
@@ -216,6 +196,8 @@ class FirewallHandlers:
     def __post_init__(self) -> None:
         self.on_signal = SignalMarks(self)
         """The TA-signal handler (batched): marks buffered per batch, written at its end."""
+        self.on_decision = DecisionJudge(self)
+        """The decision handler: a group commit's decisions judged against one locked account."""
 
     # -- trade updates -------------------------------------------------------------------------------
     async def on_trade_update(self, inbound: Inbound[TradeUpdate], conn: AsyncConnection) -> list[Outgoing]:
@@ -254,7 +236,7 @@ class FirewallHandlers:
         if self.sweep_due(now):
             control = await store.effective_control_for(conn, self.account)
             market = await store.market_for(conn, store.symbols_of_interest(portfolio))
-            portfolio, outputs = await self._sweep(conn, portfolio, control, market, now)
+            portfolio, outputs = await self.sweep(conn, portfolio, control, market, now)
         await store.save_account(conn, portfolio)
         return outputs
 

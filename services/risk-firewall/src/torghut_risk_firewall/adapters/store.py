@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -24,8 +23,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.enums import Side
-from torghut_contracts.models import GLOBAL_SCOPE, ApprovedOrder, ControlCommand, RiskVerdict, TradeUpdate
-from torghut_contracts.posture import TradingPosture, effective_posture, posture_for, supersedes
+from torghut_contracts.models import GLOBAL_SCOPE, ControlCommand, TradeUpdate
+from torghut_contracts.posture import TradingPosture, effective_posture, supersedes
 
 from ..domain.state import Latch, Mark, MarketState, OpenOrder, PortfolioState, UnconfirmedFill
 
@@ -126,12 +125,12 @@ async def lock_account(conn: AsyncConnection, account: str) -> PortfolioState:
     """
     row = (await conn.execute(_SELECT_FOR_UPDATE, {"account": account})).first()
     if row is None:
-        await _create_account(conn, account)
+        await create_account(conn, account)
         row = (await conn.execute(_SELECT_FOR_UPDATE, {"account": account})).one()
     return portfolio_from_json(account, json.loads(row[0]))
 
 
-async def _create_account(conn: AsyncConnection, account: str) -> None:
+async def create_account(conn: AsyncConnection, account: str) -> None:
     await conn.execute(_CREATE_ACCOUNT, {"account": account})
 
 
@@ -141,10 +140,10 @@ async def read_account(conn: AsyncConnection, account: str) -> PortfolioState | 
 
 
 async def save_account(conn: AsyncConnection, portfolio: PortfolioState) -> None:
-    await conn.execute(_SAVE_ACCOUNT, {"account": portfolio.account, "state": _state_json(portfolio)})
+    await conn.execute(_SAVE_ACCOUNT, {"account": portfolio.account, "state": state_json(portfolio)})
 
 
-def _state_json(portfolio: PortfolioState) -> str:
+def state_json(portfolio: PortfolioState) -> str:
     return json.dumps(portfolio_to_json(portfolio))
 
 
@@ -155,123 +154,6 @@ async def record_latch_event(conn: AsyncConnection, account: str, action: str, l
                 "VALUES (:account, :action, :reason, :detail, :operator, :at)"),
         {"account": account, "action": action, "reason": latch.reason, "detail": latch.detail, "operator": operator,
          "at": at or latch.latched_at},
-    )
-
-
-# -- verdicts --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StoredVerdict:
-    verdict: RiskVerdict
-    approved_order: ApprovedOrder | None
-
-
-_STORED_VERDICT = sa.text(
-    "SELECT verdict::text, approved_order::text FROM verdicts "
-    "WHERE account = :account AND decision_id = :decision_id")
-_VERDICT_COLUMNS = ("INSERT INTO verdicts (account, decision_id, outcome, client_order_id, symbol, reason_codes, "
-                    "verdict, approved_order, decided_at) VALUES (:verdict_account, :decision_id, :outcome, "
-                    ":client_order_id, :symbol, CAST(:reason_codes AS jsonb), CAST(:verdict AS jsonb), "
-                    "CAST(:approved_order AS jsonb), :decided_at)")
-_STORE_VERDICT = sa.text(_VERDICT_COLUMNS)
-#: The decision's two writes in one round trip: the account (its reservation) and the verdict. A
-#: verdict already stored for the decision (judged meanwhile by another consumer) is a unique
-#: violation: the transaction rolls back, nothing is reserved twice, and the retry republishes it.
-_SAVE_ACCOUNT_AND_STORE_VERDICT = sa.text(
-    "WITH saved AS (UPDATE accounts SET state = CAST(:state AS jsonb), version = version + 1, updated_at = now() "
-    "WHERE account = :account RETURNING account) " + _VERDICT_COLUMNS)
-
-
-async def stored_verdict(conn: AsyncConnection, account: str, decision_id: str) -> StoredVerdict | None:
-    row = (await conn.execute(_STORED_VERDICT, {"account": account, "decision_id": decision_id})).first()
-    return None if row is None else _stored(row[0], row[1])
-
-
-def _stored(verdict: str, order: str | None) -> StoredVerdict:
-    return StoredVerdict(RiskVerdict.model_validate_json(verdict),
-                         None if order is None else ApprovedOrder.model_validate_json(order))
-
-
-def _verdict_parameters(verdict: RiskVerdict, order: ApprovedOrder | None) -> dict[str, Any]:
-    return {"verdict_account": verdict.account, "decision_id": verdict.decision_id,
-            "outcome": verdict.outcome.value, "symbol": verdict.symbol,
-            "client_order_id": order.client_order_id if order is not None else None,
-            "reason_codes": json.dumps(verdict.reason_codes), "verdict": verdict.model_dump_json(),
-            "approved_order": order.model_dump_json() if order is not None else None,
-            "decided_at": verdict.decided_at}
-
-
-async def store_verdict(conn: AsyncConnection, verdict: RiskVerdict, order: ApprovedOrder | None) -> None:
-    await conn.execute(_STORE_VERDICT, _verdict_parameters(verdict, order))
-
-
-async def save_account_and_store_verdict(conn: AsyncConnection, portfolio: PortfolioState, verdict: RiskVerdict,
-                                         order: ApprovedOrder | None) -> None:
-    """:func:`save_account` and :func:`store_verdict` in one statement (one round trip)."""
-    await conn.execute(_SAVE_ACCOUNT_AND_STORE_VERDICT,
-                       {**_verdict_parameters(verdict, order), "account": portfolio.account,
-                        "state": _state_json(portfolio)})
-
-
-# -- decisions: everything a verdict is judged on, in one round trip -------------------------------
-#: The account row, locked, with what the decision needs beside it: the verdict already stored for
-#: the decision, the global and account commands, and the marks of the decision's symbol and of the
-#: symbols the account holds or has open orders in.
-#:
-#: The sub-selects read the statement's snapshot, taken before the lock may have had to wait; the
-#: account row itself is the latest (``FOR UPDATE`` re-reads it). So a verdict stored meanwhile by
-#: another consumer can be missed here: storing a second one then fails on the primary key and the
-#: transaction is retried (see ``_SAVE_ACCOUNT_AND_STORE_VERDICT``). A control command or mark
-#: committed during the wait is simply seen as not yet there, as if the decision had come first.
-_LOCK_FOR_DECISION = sa.text("""
-SELECT a.state::text AS state,
-       (SELECT v.verdict::text FROM verdicts v WHERE v.account = a.account AND v.decision_id = :decision_id) AS verdict,
-       (SELECT v.approved_order::text FROM verdicts v
-         WHERE v.account = a.account AND v.decision_id = :decision_id) AS approved_order,
-       (SELECT json_agg(json_build_array(c.scope, c.command::text))::text FROM control_commands c
-         WHERE c.scope IN (:global, a.account)) AS controls,
-       (SELECT json_agg(json_build_array(m.symbol, m.price::text, m.volume::text, m.event_ts))::text
-          FROM market_marks m
-         WHERE m.symbol = :symbol
-            OR m.symbol IN (SELECT jsonb_object_keys(a.state -> 'positions'))
-            OR m.symbol IN (SELECT o ->> 'symbol' FROM jsonb_array_elements(a.state -> 'open_orders') AS o)
-       ) AS marks
-FROM accounts AS a WHERE a.account = :account FOR UPDATE OF a
-""")
-
-
-@dataclass(frozen=True)
-class DecisionContext:
-    portfolio: PortfolioState
-    previous: StoredVerdict | None
-    """The verdict already stored for this decision, if any: republish it, judge nothing."""
-    control: TradingPosture
-    market: MarketState
-
-
-async def lock_for_decision(conn: AsyncConnection, account: str, decision_id: str, symbol: str) -> DecisionContext:
-    """Lock the account and read what a decision on ``symbol`` is judged on: one round trip, usually.
-
-    The marks cover every symbol of interest of the locked state (a mark the read could not know
-    to fetch is fetched after), so the exposure is never judged on fewer marks than it needs.
-    """
-    parameters = {"account": account, "decision_id": decision_id, "global": GLOBAL_SCOPE, "symbol": symbol}
-    row = (await conn.execute(_LOCK_FOR_DECISION, parameters)).first()
-    if row is None:
-        await _create_account(conn, account)
-        row = (await conn.execute(_LOCK_FOR_DECISION, parameters)).one()
-    portfolio = portfolio_from_json(account, json.loads(row.state))
-    found = {scope: ControlCommand.model_validate_json(command) for scope, command in json.loads(row.controls or "[]")}
-    marks = {item[0]: Mark(Decimal(item[1]), datetime.fromisoformat(item[3]),
-                           None if item[2] is None else Decimal(item[2]))
-             for item in json.loads(row.marks or "[]")}
-    missing = symbols_of_interest(portfolio, symbol) - marks.keys()
-    if missing:  # no mark at all, or the state the marks were chosen by was older than the locked one
-        marks.update((await market_for(conn, missing)).marks)
-    return DecisionContext(
-        portfolio=portfolio,
-        previous=None if row.verdict is None else _stored(row.verdict, row.approved_order),
-        control=posture_for(found, account),
-        market=MarketState(marks),
     )
 
 

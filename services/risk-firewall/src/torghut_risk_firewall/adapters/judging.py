@@ -1,0 +1,77 @@
+"""The ``torghut.decisions.v1`` handler: a group commit's decisions judged against one locked account.
+
+The runtime hands a burst of decisions to this handler in one transaction (group commit). The
+first decision locks the account row and reads its state; each later one reads only what other
+transactions may have changed since (its stored verdict, the control commands, the marks) and is
+judged against the state the group's earlier decisions left: their reservations count. The account
+and the verdicts are written once, by :meth:`DecisionJudge.flush` at the end of the group, inside
+its transaction, and :meth:`DecisionJudge.discard` forgets them when it rolls back. A group of one
+(a lone decision, or the runtime's careful pass, which flushes after each record) is judged in two
+statements, as before groups: one that locks and reads, one that writes.
+
+While the group's transaction is open the account row stays locked, so the trade-update and
+snapshot handlers wait for it and then see the group's reservations, as they would have seen
+each decision's.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts.models import Decision
+from torghut_runtime import Inbound, Outgoing
+
+from ..domain.evaluate import evaluate_order
+from ..domain.portfolio import reserve
+from ..domain.state import PortfolioState
+from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
+from . import verdicts
+from .verdicts import StoredVerdict
+
+if TYPE_CHECKING:
+    from .handlers import FirewallHandlers
+
+
+class DecisionJudge:
+    def __init__(self, handlers: FirewallHandlers) -> None:
+        self.handlers = handlers
+        self._held: PortfolioState | None = None
+        """The managed account as this transaction holds it: locked, with the group's reservations."""
+        self._judged: dict[str, StoredVerdict] = {}
+        """The group's verdicts not written yet, by decision id, in order."""
+
+    async def __call__(self, inbound: Inbound[Decision], conn: AsyncConnection) -> list[Outgoing]:
+        decision, firewall = inbound.payload, self.handlers
+        if decision.account != firewall.account:
+            return await firewall.judge_foreign_decision(conn, decision)
+        earlier = self._judged.get(decision.decision_id)
+        if earlier is not None:  # the same decision twice in one group (replayed under another message id)
+            return firewall.republish(decision, earlier)
+        if self._held is None:
+            context = await verdicts.lock_for_decision(conn, decision.account, decision.decision_id, decision.symbol)
+        else:
+            context = await verdicts.context_for_decision(conn, self._held, decision.decision_id, decision.symbol)
+        self._held = context.portfolio
+        if context.previous is not None:
+            return firewall.republish(decision, context.previous)
+        now = firewall.clock(decision.decided_at)
+        portfolio, outputs = await firewall.sweep(conn, context.portfolio, context.control, context.market, now)
+        verdict = evaluate_order(decision, portfolio, context.control, firewall.current_limits(), context.market,
+                                 now)
+        self._held = reserve(portfolio, verdict, decision.symbol)
+        terms = OrderTerms.of_decision(decision)
+        wire_verdict = to_risk_verdict(verdict, terms)
+        order = to_approved_order(verdict, terms) if verdict.approved else None
+        self._judged[decision.decision_id] = StoredVerdict(wire_verdict, order)
+        return outputs + firewall.judged(decision, verdict, wire_verdict, order)
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write the group's account and verdicts, in its transaction (nothing if it only republished)."""
+        held, judged = self._held, list(self._judged.values())
+        self.discard()
+        if held is not None and judged:
+            await verdicts.save_account_and_store_verdicts(conn, held, judged)
+
+    def discard(self) -> None:
+        self._held, self._judged = None, {}
