@@ -80,6 +80,15 @@ class Suite:
         service.start()
         service.wait_ready(timeout_s=90)
 
+    def add_replica(self, name: str) -> ServiceProcess:
+        """A second process of service ``name``, configured alike: it joins the same consumer groups."""
+        original = self.services[name]
+        replica = ServiceProcess(f"{name}-2", original.module, dict(original.env), self.log_dir)
+        self.services[replica.name] = replica
+        replica.start()
+        replica.wait_ready(timeout_s=90)
+        return replica
+
     async def wait_for(
         self,
         spec: topics.TopicSpec,
@@ -154,8 +163,8 @@ def start_suite(
 ) -> Iterator[Callable[..., AsyncIterator[Suite]]]:
     started: list[ServiceProcess] = []
 
-    async def start(**extra_env: str) -> Suite:
-        await create_topics_for(kafka_bootstrap, topic_namespace, *topics.ALL_TOPICS)
+    async def start(*, partitions: int = 1, **extra_env: str) -> Suite:
+        await create_topics_for(kafka_bootstrap, topic_namespace, *topics.ALL_TOPICS, partitions=partitions)
         env = {
             "TOPIC_PREFIX": topic_namespace,
             "KAFKA_SESSION_TIMEOUT_MS": "1000",
@@ -174,10 +183,15 @@ def start_suite(
                 service.wait_ready(timeout_s=90)
         except ServiceFailed as exc:
             pytest.fail(str(exc))
-        return Suite(kafka_bootstrap, fresh_database_url, topic_namespace, tmp_path / "logs", {s.name: s for s in plan})
+        suite = Suite(kafka_bootstrap, fresh_database_url, topic_namespace, tmp_path / "logs",
+                      {s.name: s for s in plan})
+        suites.append(suite)
+        return suite
 
+    suites: list[Suite] = []
     yield start  # type: ignore[misc]
-    for service in reversed(started):
+    replicas = [s for suite in suites for s in suite.services.values() if all(s is not t for t in started)]
+    for service in reversed(started + replicas):
         service.stop(grace_s=10)
 
 

@@ -5,6 +5,10 @@ in its transaction; a :class:`LeasedWork` loop of the service leases what is rea
 piece as a task, one per key at a time, and records the outcome in a short transaction of its own.
 It wakes when told (a claim committed, a task finished) and otherwise every ``poll_s``, for work
 nobody woke it for (another replica's expired lease, a retry).
+
+A loop whose leases are short renews those of the work in hand (:meth:`LeasedWork.renew`) at least
+every third of their length, so a live process keeps its work however long a call takes, and the
+work of a process that died is taken over by another replica within one lease.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ def default_owner() -> str:
 
 class LeasedWork(ABC):
     poll_s = 5.0
+    renew_every_s: float | None = None
+    """How often :meth:`renew` runs while work is in hand (a third of the lease); None: never."""
 
     def __init__(self) -> None:
         self._in_hand: dict[str, asyncio.Task[None]] = {}
         """The task running for each key."""
         self._wakeup = asyncio.Event()
+        self._renewed_at = 0.0
 
     def wake(self) -> None:
         """Work committed or finished: look for work now rather than at the next poll."""
@@ -44,6 +51,7 @@ class LeasedWork(ABC):
         """The loop (a runtime background loop): start what is ready, then sleep until woken."""
         while True:
             self._wakeup.clear()
+            await self._renew_when_due()
             await self.before_scan()
             try:
                 await self.start_ready()
@@ -52,8 +60,21 @@ class LeasedWork(ABC):
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that meets a
             # wake-up, and the runtime's stop would then wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_s):
+                async with asyncio.timeout(min(self.poll_s, self.renew_every_s or self.poll_s)):
                     await self._wakeup.wait()
+
+    async def _renew_when_due(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self.renew_every_s is None or not self._in_hand or now - self._renewed_at < self.renew_every_s:
+            return
+        try:
+            await self.renew(list(self._in_hand))
+            self._renewed_at = now
+        except Exception as exc:  # the database is away: the next turn tries again, the lease still runs
+            log.warning("leases not renewed; will retry", loop=type(self).__name__, error=repr(exc))
+
+    async def renew(self, keys: list[str]) -> None:  # noqa: B027 - an optional hook, not an abstract one
+        """Extend the leases of the work in hand under ``keys`` (nothing by default: leases never renewed)."""
 
     async def before_scan(self) -> None:  # noqa: B027 - an optional hook, not an abstract one
         """Anything to do on every turn before looking for work (nothing by default)."""

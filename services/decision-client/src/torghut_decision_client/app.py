@@ -15,7 +15,7 @@ from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
 from .adapters.handlers import DecisionHandlers
 from .adapters.transport import DecisionTransport
 from .adapters.worker import DecisionWorker
-from .domain.claims import lease_seconds
+from .domain.claims import CLAIM_LEASE_S
 from .domain.gate import DspyRuntimeMode, GateOpen, KnownArtifact
 from .metrics import DecisionMetrics
 from .settings import DecisionClientSettings
@@ -114,7 +114,7 @@ def build_worker(settings: DecisionClientSettings, runtime: ServiceRuntime,
 
     worker = DecisionWorker(
         runtime.engine, handlers, runtime.deferred_outputs(topics.TRIGGERS),
-        concurrency=settings.decision_client_workers, lease_s=lease_seconds(settings.decision_deadline_s),
+        concurrency=settings.decision_client_workers, lease_s=CLAIM_LEASE_S,
         retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, max_attempts=settings.consumer_max_attempts,
         tracer=trace.get_tracer("torghut.decision_client", tracer_provider=runtime.tracer_provider))
     handlers.on_claimed = worker.wake

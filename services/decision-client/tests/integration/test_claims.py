@@ -318,3 +318,31 @@ async def test_a_claim_that_cannot_be_recorded_goes_to_the_dead_letter_topic_alo
     assert letter.headers[h.DLQ_ORIGINAL_TOPIC] == prefix + topics.TRIGGERS.name
     assert letter.headers[h.DLQ_ORIGINAL_OFFSET] == "0", "the record the trigger was read from"
     assert letter.headers[h.MESSAGE_ID] == "m-poison"
+
+
+async def test_a_slow_run_keeps_its_claim_and_a_dead_workers_claim_is_taken_over_after_one_lease(
+        kafka_bootstrap: str, prefix: str, engine: FakeEngine, make_settings: Callable[..., DecisionClientSettings],
+        running: Callable[[DecisionClientApp], Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two replicas with one-second leases: the first's engine run outlasts several leases and is not taken
+    from it (it renews them); then it dies mid-run, and the second decides the claim once the lease ran out."""
+    settings = make_settings(graceful_timeout_s=0.5)
+    first_transport, second_transport = client(settings), client(settings)
+    first_transport.gates["req-slow"] = asyncio.Event()  # never opened: the first replica dies in the run
+    first = build_app(settings, transport=first_transport, configure_logs=False)
+    second = build_app(settings, transport=second_transport, configure_logs=False)
+    for app, owner in ((first, "replica-1:1"), (second, "replica-2:1")):
+        app.worker.owner, app.worker.lease_s, app.worker.renew_every_s = owner, 1.0, 0.3
+    now = datetime.now(UTC)
+    async with running(first):
+        await send_snapshot(kafka_bootstrap, prefix, first, now)
+        await send_triggers(kafka_bootstrap, prefix, [(trigger("req-slow", "NVDA", now), "m-slow")])
+        await eventually(lambda: first_transport.requested() == ["req-slow"], what="the first replica's run")
+        async with running(second):
+            await asyncio.sleep(3.0)  # three leases long: renewed, so the second replica keeps off it
+            assert second_transport.requested() == [], "a live replica's claim is not taken from it"
+            monkeypatch.setattr(claims, "release", lambda *_, **__: asyncio.sleep(0))  # dies: gives nothing back
+            await first.runtime.stop()
+            monkeypatch.undo()
+            records = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=1, timeout=30)
+    assert second_transport.requested() == ["req-slow"], "the second replica took the dead one's claim over"
+    assert [r.model(topics.DECISIONS).request_id for r in records] == ["req-slow"]

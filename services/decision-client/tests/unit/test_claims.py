@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from torghut_decision_client.domain.claims import LEASE_GRACE_S, Head, Route, lease_seconds, route, startable
+from torghut_decision_client.domain.claims import Head, Route, route, startable
 
 ME = "host-a:1"
 
@@ -26,10 +26,6 @@ def test_another_workers_live_lease_is_left_alone_an_expired_or_own_one_is_taken
     heads = [head(1, "AAPL", "host-b:7", leased=True), head(2, "MSFT", "host-b:7", leased=False),
              head(3, "NVDA", ME, leased=True)]
     assert [h.symbol for h in startable(heads, busy=set(), free=4, owner=ME)] == ["MSFT", "NVDA"]
-
-
-def test_the_lease_outlasts_the_decision_deadline() -> None:
-    assert lease_seconds(240.0) == 240.0 + LEASE_GRACE_S
 
 
 def test_a_stored_decision_is_republished_at_once_unless_its_symbol_has_claims_waiting() -> None:

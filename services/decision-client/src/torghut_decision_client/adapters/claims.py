@@ -68,6 +68,9 @@ _LEASE = sa.text(
     "(SELECT CAST(d.payload AS TEXT) FROM decisions d "
     " WHERE d.account = c.account AND d.request_id = c.request_id) AS decision")
 
+_RENEW = sa.text(
+    "UPDATE decision_claims SET lease_until = now() + make_interval(secs => :lease_s) "
+    "WHERE seq = ANY(CAST(:seqs AS BIGINT[])) AND lease_owner = :owner")
 _RELEASE = sa.text("UPDATE decision_claims SET lease_owner = NULL, lease_until = NULL "
                    "WHERE seq = :seq AND lease_owner = :owner")
 _FINISH = sa.text("DELETE FROM decision_claims WHERE seq = ANY(CAST(:seqs AS BIGINT[]))")
@@ -105,6 +108,13 @@ def _claim(row: Any) -> Claim:
         trigger=StrategyTrigger.model_validate_json(row.trigger), headers=headers,
         snapshot=AccountSnapshot.model_validate_json(row.snapshot) if row.snapshot is not None else None,
         decision=Decision.model_validate_json(row.decision) if row.decision is not None else None)
+
+
+async def renew(engine: AsyncEngine, seqs: Sequence[int], *, owner: str, lease_s: float) -> None:
+    """Extend ``owner``'s leases on the claims ``seqs`` (those another worker took over are left alone)."""
+    if seqs:
+        async with engine.begin() as conn:
+            await conn.execute(_RENEW, {"seqs": list(seqs), "owner": owner, "lease_s": lease_s})
 
 
 async def release(engine: AsyncEngine, seq: int, *, owner: str) -> None:

@@ -18,6 +18,9 @@ same run). A crash after the decision is stored leaves the claim and its decisio
 republished with the same message id, without asking the engine. Either way one decision, one
 message id.
 
+A lease lasts ``CLAIM_LEASE_S`` and is renewed while the claim is in hand, so a killed replica's
+claims are taken over by another within that long, while a slow engine run keeps its claim.
+
 Per symbol, claims are taken one at a time, oldest first (``domain.claims``); across symbols up to
 ``concurrency`` at once (``DECISION_CLIENT_WORKERS``). A claim that fails ``max_attempts`` times in
 a row (it cannot be stored or published) goes to ``torghut.triggers.v1.dlq``, as a trigger whose
@@ -65,6 +68,9 @@ class DecisionWorker(LeasedWork):
         self._tracer = tracer or trace.get_tracer("torghut.decision_client")
         self._failures: dict[int, tuple[int, str]] = {}
         """Failures in a row, and the last error, by claim."""
+        self._seq_in_hand: dict[str, int] = {}
+        """The claim being worked on, by symbol: whose lease is renewed."""
+        self.renew_every_s = lease_s / 3
         super().__init__()  # the claim being worked on, by symbol
 
     @property
@@ -78,7 +84,12 @@ class DecisionWorker(LeasedWork):
         chosen = startable(await claims.heads(self.engine), busy=self._in_hand.keys(), free=free, owner=self.owner)
         for claim in await claims.lease(self.engine, [head.seq for head in chosen], owner=self.owner,
                                         lease_s=self.lease_s):
+            self._seq_in_hand[claim.symbol] = claim.seq
             self.start(claim.symbol, self._work(claim), name=f"decide-{claim.request_id}")
+
+    async def renew(self, keys: list[str]) -> None:
+        seqs = [self._seq_in_hand[symbol] for symbol in keys if symbol in self._seq_in_hand]
+        await claims.renew(self.engine, seqs, owner=self.owner, lease_s=self.lease_s)
 
     async def _work(self, claim: Claim) -> None:
         context = propagate.extract(claim.headers.as_dict())

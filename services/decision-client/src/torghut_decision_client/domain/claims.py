@@ -17,8 +17,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-LEASE_GRACE_S = 30.0
-"""Beyond the decision deadline: what a worker may take to store and publish a decision it got."""
+CLAIM_LEASE_S = 15.0
+"""How long a worker's lease on a claim lasts unless renewed. A live worker renews the leases of the
+claims in hand every third of that, however long the engine takes, so the claims of a worker that
+died (a killed replica) are taken over by another within this long."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,6 @@ def startable(heads: Sequence[Head], *, busy: Collection[str], free: int, owner:
     ready = [head for head in heads
              if head.symbol not in busy and (not head.leased or head.lease_owner == owner)]
     return sorted(ready, key=lambda head: head.seq)[:free]
-
-
-def lease_seconds(decision_deadline_s: float) -> float:
-    """How long a worker owns a claim: the whole decision deadline, plus the time to record it."""
-    return decision_deadline_s + LEASE_GRACE_S
 
 
 class Route(Enum):
