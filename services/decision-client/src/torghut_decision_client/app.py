@@ -12,6 +12,7 @@ from torghut_contracts import topics
 from torghut_runtime import ConfigError, ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
 
+from .adapters.claims import ClaimLease
 from .adapters.handlers import DecisionHandlers
 from .adapters.transport import DecisionTransport
 from .adapters.worker import DecisionWorker
@@ -117,7 +118,8 @@ def build_worker(settings: DecisionClientSettings, runtime: ServiceRuntime,
         concurrency=settings.decision_client_workers, lease_s=CLAIM_LEASE_S,
         retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, max_attempts=settings.consumer_max_attempts,
         tracer=trace.get_tracer("torghut.decision_client", tracer_provider=runtime.tracer_provider))
-    handlers.on_claimed = worker.wake
+    handlers.on_claimed = worker.offer
+    handlers.claim_lease = ClaimLease(worker.owner, worker.lease_s)
     handlers.metrics.claims_in_hand.set_function(lambda: worker.in_hand)
     runtime.background("decision-claims", worker.run_forever)
 

@@ -71,8 +71,12 @@ class DecisionHandlers:
                                    for value in (False, True)}
         self._execution_by_lean[settings.execution_lean_enabled] = self.execution
         self._configured_active = settings.llm_dspy_runtime_mode.strip().lower() == "active"
-        self.on_claimed: Callable[[], None] = lambda: None
-        """Called once a trigger's claim committed; the app points it at the claim worker's ``wake``."""
+        self.on_claimed: Callable[[claims.Claim | None], None] = lambda _claim: None
+        """Called once a trigger's claim committed, with the claim when it was leased to the local worker;
+        the app points it at the claim worker's ``offer``."""
+        self.claim_lease: claims.ClaimLease | None = None
+        """Whom a claim of a symbol with nothing older waiting is leased to as it is written (the app sets
+        it to the local worker's lease)."""
 
     def _routing(self) -> tuple[ExecutionContext, DecisionTransport | None, DecisionTransport | None]:
         """The execution context, primary transport and shadow for the next trigger (None primary: hold,
@@ -105,8 +109,10 @@ class DecisionHandlers:
             log.info("trigger replayed; republishing the stored decision", request_id=trigger.request_id,
                      decision_id=state.decision.decision_id)
             return [decision_outgoing(state.decision)]
-        await claims.claim(conn, trigger, inbound.headers, account=self.account, snapshot_json=state.snapshot_json)
-        after_commit(self.on_claimed)
+        claim = await claims.claim(conn, trigger, inbound.headers, account=self.account,
+                                   snapshot_json=state.snapshot_json,
+                                   lease=None if state.symbol_busy else self.claim_lease)
+        after_commit(lambda: self.on_claimed(claim))
         return []
 
     async def decide(self, trigger: StrategyTrigger, snapshot: AccountSnapshot | None) -> Decision:

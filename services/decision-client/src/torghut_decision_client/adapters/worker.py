@@ -87,6 +87,15 @@ class DecisionWorker(LeasedWork):
             self._seq_in_hand[claim.symbol] = claim.seq
             self.start(claim.symbol, self._work(claim), name=f"decide-{claim.request_id}")
 
+    def offer(self, claim: Claim | None) -> None:
+        """A claim committed: start it at once when it was leased to this worker as it was written and a slot
+        and its symbol are free (no scan, no lease round trip); otherwise look for work now."""
+        if claim is None or len(self._in_hand) >= self.concurrency or claim.symbol in self._in_hand:
+            self.wake()
+            return
+        self._seq_in_hand[claim.symbol] = claim.seq
+        self.start(claim.symbol, self._work(claim), name=f"decide-{claim.request_id}")
+
     async def renew(self, keys: list[str]) -> None:
         seqs = [self._seq_in_hand[symbol] for symbol in keys if symbol in self._seq_in_hand]
         await claims.renew(self.engine, seqs, owner=self.owner, lease_s=self.lease_s)
