@@ -33,7 +33,7 @@ class DecisionClientSettings(ServiceSettings):
         default="wall", description="'event' stamps decided_at with the trigger's event time (replaying a "
                                     "recorded session); 'wall' uses the clock (live). Formerly DECISION_CLOCK.")
     decision_client_workers: int = Field(
-        default=3, ge=1, le=64,
+        default=16, ge=1, le=64,
         description="Engine runs in flight at once per process, each for another symbol (a symbol's triggers "
                     "are decided one at a time, in order).")
     decision_transport: Transport = Field(
