@@ -119,10 +119,11 @@ def _serve(service: ExecutionRouterService, settings: ExecutionRouterSettings) -
     """The topics the runtime reads and writes, and the loops it runs."""
     runtime = service.runtime
     runtime.produces(topics.TRADE_UPDATES, topics.ACCOUNT_SNAPSHOTS)
-    # Approved orders commit in groups: the paper venue books a burst in one transaction; an order for
-    # another venue is claimed in a transaction of its own before any venue I/O, so running a group
-    # again after a rollback finds its orders claimed and submits nothing twice.
-    runtime.consume(topics.ORDERS_APPROVED, service.intake.on_approved, group_commit=True)
+    # With the paper venue alone, approved orders commit in groups: a burst is booked against the paper
+    # account held in one transaction. Not with another venue: its paper fallback places in a
+    # transaction of its own, which would wait for the paper account the group holds, and a group
+    # would then hold Alpaca or LEAN round trips in its transaction.
+    runtime.consume(topics.ORDERS_APPROVED, service.intake, group_commit=set(service.venues) == {Adapter.PAPER})
     runtime.consume(topics.CONTROL, service.control.on_control)
     runtime.consume(topics.TA_SIGNALS, service.prices, batch=settings.kafka_max_batch)
     runtime.background("outbox", service.relay.run)

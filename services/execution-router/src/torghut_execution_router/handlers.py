@@ -63,6 +63,17 @@ class ApprovedOrderIntake:
     def account(self) -> str:
         return self.store.account
 
+    async def __call__(self, inbound: Inbound[ApprovedOrder], conn: AsyncConnection) -> list[Outgoing]:
+        return await self.on_approved(inbound, conn)
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """End of the runtime's transaction (a group of orders): write the paper books it changed."""
+        await self.paper.flush(conn)
+
+    def discard(self) -> None:
+        """The runtime's transaction rolled back: forget the paper books held for it."""
+        self.paper.discard()
+
     async def on_approved(self, inbound: Inbound[ApprovedOrder], conn: AsyncConnection) -> list[Outgoing]:
         order = inbound.payload
         if order.account != self.account:

@@ -129,9 +129,16 @@ class PaperPlacement:
             self.recorder.count_refusal(row, Adapter.PAPER, reason)
             transition, events = refused(reason), []
         else:
-            outcome = await self.paper.submit(OrderRequest.from_approved(order), conn)
+            outcome = await self.paper.submit_held(OrderRequest.from_approved(order), conn)
             self.metrics.orders.labels(venue=Adapter.PAPER.value, outcome=outcome.kind.value).inc()
             transition, events = after_outcome(outcome), outcome.events
         updates = await self.recorder.first_transition(row, Adapter.PAPER, transition, events, conn)
         return [Outgoing(topics.TRADE_UPDATES, update, message_id=trade_update_message_id(update.fingerprint),
                          correlation_id=row.correlation_id) for update in updates]
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write the paper books a group of placements changed (``PaperVenue.submit_held``), in ``conn``."""
+        await self.paper.flush_held(conn)
+
+    def discard(self) -> None:
+        self.paper.discard_held()

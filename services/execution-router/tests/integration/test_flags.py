@@ -36,7 +36,8 @@ async def test_lean_routing_flag_flips_the_venue_live_and_falls_back_to_the_sett
         sent += 1
         approved = make_messages["approved"](f"coid-flag-{sent}")
         async with service.runtime.engine.begin() as conn:
-            await service.intake.on_approved(make_messages["inbound"](approved, topics.ORDERS_APPROVED.name), conn)
+            await service.intake(make_messages["inbound"](approved, topics.ORDERS_APPROVED.name), conn)
+            await service.intake.flush(conn)
         execution = await service.store.get(approved.client_order_id)
         return Adapter(execution.venue)
 

@@ -123,7 +123,8 @@ async def test_a_price_batch_committing_while_an_order_is_placed_fills_it(
 
     async with engine.connect() as conn:
         placement = await conn.begin()
-        outputs = await service.intake.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        outputs = await service.intake(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        await service.intake.flush(conn)
         assert [o.message.event for o in outputs] == [TradeEvent.NEW], "no price yet: the order rests"
         pricing = asyncio.create_task(price_batch())
         await blocked_on_a_lock(service)
@@ -143,7 +144,8 @@ async def test_a_fill_of_a_batch_that_rolls_back_never_happened(offline_router: 
     await service.store.save_control(m["control"]())
     order = m["approved"](qty="10")
     async with engine.begin() as conn:
-        await service.intake.on_approved(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        await service.intake(m["inbound"](order, topics.ORDERS_APPROVED.name), conn)
+        await service.intake.flush(conn)
 
     async with engine.connect() as conn:
         batch = await conn.begin()

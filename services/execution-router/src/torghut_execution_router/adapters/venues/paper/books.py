@@ -58,6 +58,8 @@ POSITIONS = sa.select(paper_positions).where(paper_positions.c.account == sa.bin
 OPEN_ORDERS_AND = sa.select(paper_orders).where(
     paper_orders.c.account == sa.bindparam("b_account"),
     sa.or_(paper_orders.c.status.in_(OPEN_STATUSES), paper_orders.c.client_order_id == sa.bindparam("b_coid")))
+NAMED_ORDER = sa.select(paper_orders).where(paper_orders.c.account == sa.bindparam("b_account"),
+                                            paper_orders.c.client_order_id == sa.bindparam("b_coid"))
 QUOTE = sa.select(paper_quotes).where(paper_quotes.c.symbol == sa.bindparam("b_symbol"))
 
 

@@ -26,6 +26,7 @@ from ...transactions import joined
 from .books import (
     HOLD_ACCOUNT,
     LOCK_ACCOUNT,
+    NAMED_ORDER,
     OPEN_ORDERS_AND,
     OPEN_STATUSES,
     POSITIONS,
@@ -38,6 +39,7 @@ from .books import (
     paper_order_id,
     upsert_newer,
 )
+from .held import HeldBook
 
 #: ``fills_through`` of an account that never filled: before any fill it will have.
 NO_FILLS_YET = datetime(1970, 1, 1, tzinfo=UTC)
@@ -53,6 +55,8 @@ class PaperVenue:
         self.model = model
         self.starting_cash = starting_cash
         self.clock = clock
+        self._held: HeldBook | None = None
+        """The paper account as the intake's open group commit holds it (see held.py)."""
 
     # -- state ------------------------------------------------------------------------------------
     async def _lock_account(self, conn: AsyncConnection) -> paper.PaperAccount:
@@ -106,8 +110,8 @@ class PaperVenue:
             await conn.execute(UPSERT_POSITION, [
                 {"account": self.account, "symbol": p.symbol, "qty": p.qty, "avg_entry_price": p.avg_entry_price}
                 for p in moved])
-        for order in step.orders:
-            await conn.execute(UPSERT_ORDER, {
+        if step.orders:
+            await conn.execute(UPSERT_ORDER, [{
                 "account": self.account, "client_order_id": order.client_order_id,
                 "venue_order_id": order.venue_order_id, "symbol": order.symbol, "side": order.side.value,
                 "qty": order.qty, "order_type": order.order_type.value, "limit_price": order.limit_price,
@@ -115,7 +119,7 @@ class PaperVenue:
                 "filled_qty": order.filled_qty, "filled_avg_price": order.filled_avg_price,
                 "submitted_at": order.submitted_at, "updated_at": order.updated_at,
                 "reserve_price": order.reserve_price, "not_before": order.not_before, "seq": order.seq,
-            })
+            } for order in step.orders])
         if step.fills:
             await conn.execute(paper_fills.insert(), [
                 {"account": self.account, "client_order_id": f.client_order_id, "symbol": f.symbol,
@@ -140,6 +144,49 @@ class PaperVenue:
         if step.rejection is not None:
             return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
         return SubmitOutcome(SubmitKind.ACCEPTED, step.events, order=order)
+
+    # -- a group commit's orders, against the account the consumer's transaction holds (held.py) --
+    async def submit_held(self, request: OrderRequest, conn: AsyncConnection) -> SubmitOutcome:
+        """Place ``request`` in the consumer's transaction ``conn``; written by :meth:`flush_held`."""
+        book = self._held
+        if book is not None and book.conn is not conn:
+            # Left by a transaction that ended without flush or discard (only the intake's one lane places
+            # here, one transaction at a time): it holds nothing any more.
+            book = self._held = None
+        if book is None:
+            account = await self._lock_account(conn)
+            open_orders, existing = await self._open_orders_and(conn, request.client_order_id)
+            book = self._held = HeldBook(conn, account, account, {o.client_order_id: o for o in open_orders})
+        else:
+            existing = book.orders.get(request.client_order_id) or await self._named(conn, request.client_order_id)
+        if existing is not None:  # the venue's own dedupe: same client_order_id, same order
+            order = existing.venue_order()
+            kind = SubmitKind.REJECTED if order.status is OrderStatus.REJECTED else SubmitKind.ACCEPTED
+            return SubmitOutcome(kind, [state_event(order, EventSource.SUBMIT)], order=order)
+        if request.symbol not in book.quotes:
+            book.quotes[request.symbol] = await self._quote(conn, request.symbol)
+        step = paper.submit(request, venue_order_id=paper_order_id(self.account, request.client_order_id),
+                            account=book.account, open_orders=list(book.open_orders.values()),
+                            quote=book.quotes[request.symbol], model=self.model)
+        book.take(step)
+        order = step.orders[-1].venue_order()
+        if step.rejection is not None:
+            return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
+        return SubmitOutcome(SubmitKind.ACCEPTED, step.events, order=order)
+
+    async def flush_held(self, conn: AsyncConnection) -> None:
+        """Write what the group's orders changed, in its transaction, and let the account go."""
+        book, self._held = self._held, None
+        if book is not None and book.conn is conn and (book.orders or book.fills):
+            await self._persist(conn, book.before, book.changes())
+
+    def discard_held(self) -> None:
+        """The group's transaction rolled back: forget the book."""
+        self._held = None
+
+    async def _named(self, conn: AsyncConnection, client_order_id: str) -> paper.PaperOrder | None:
+        row = (await conn.execute(NAMED_ORDER, {"b_account": self.account, "b_coid": client_order_id})).first()
+        return order_of(row) if row is not None else None
 
     async def on_prices(self, conn: AsyncConnection, prices: Mapping[str, Sequence[paper.Quote]]) -> list[VenueEvent]:
         """Record a batch's prices (each symbol's in event order) and give open orders their fill
