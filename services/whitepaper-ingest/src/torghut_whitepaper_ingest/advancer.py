@@ -2,11 +2,12 @@
 
 Why: a download (up to ``WHITEPAPER_DOWNLOAD_TIMEOUT_SECONDS``), an upload and an AgentRun
 submission (every attempt, with backoff) held the handler's pooled connection, and its lock on the
-run, for all that time. Now the handler writes the work and returns; this loop leases each run's
-work (a short transaction: an owner and a deadline, so one worker at a time has it), takes its
-steps with no connection held, and starts the next. Woken by every committed intake, it also looks
-every ``poll_s`` for work nobody woke it for (another replica's expired lease, a retry): the loop
-is the runtime's :class:`~torghut_runtime.leased_work.LeasedWork`, as the decision-client's is.
+run, for all that time. Now the handler writes the work and returns; this loop leases the work of
+many runs at once (one statement: an owner and a deadline, so one worker at a time has each, and
+the runs as they stand), takes their steps side by side with no connection held, and records their
+outcomes in groups (``recorder``). Woken by every committed intake, it also looks every ``poll_s``
+for work nobody woke it for (another replica's expired lease, a retry): the loop is the runtime's
+:class:`~torghut_runtime.leased_work.LeasedWork`, as the decision-client's is.
 
 A lease taken by a previous run of this process (same host and pid: a restarted container of the
 same pod) is taken back at once; another owner's, once it has run out (``domain.work.lease_seconds``).
@@ -24,28 +25,33 @@ from torghut_runtime.leased_work import LeasedWork, default_owner
 
 from .adapters import work_store
 from .adapters.outbox import EventOutbox
+from .adapters.work_store import Leased
 from .domain.work import startable
+from .recorder import StepRecorder
 from .steps import RunSteps
+from .workflow import Workflow
 
 log = structlog.get_logger("torghut.whitepaper.advancer")
 MAX_CONCURRENT_RUNS = 8
-"""Runs whose steps are in flight at once in one process (downloads and submissions are I/O only)."""
+"""Runs whose steps are in flight at once in one process by default (``WHITEPAPER_RUNS_IN_FLIGHT``)."""
 MAX_RETRY_S = 30.0
 
 
 class Advancer(LeasedWork):
-    def __init__(self, engine: AsyncEngine, steps: RunSteps, outbox: EventOutbox, *, lease_s: float,
+    def __init__(self, engine: AsyncEngine, workflow: Workflow, outbox: EventOutbox, *, lease_s: float,
                  retry_backoff_s: float, concurrency: int = MAX_CONCURRENT_RUNS, owner: str | None = None,
                  enabled: Callable[[], bool] = lambda: True) -> None:
         """``enabled``: the workflow switch; while it is off no new step starts (work waits in its rows)."""
         self.engine = engine
-        self.steps = steps
         self.outbox = outbox
         self.lease_s = lease_s
         self.retry_backoff_s = retry_backoff_s
         self.concurrency = concurrency
         self.owner = owner or default_owner()
         self.enabled = enabled
+        self.recorder = StepRecorder(engine, owner=self.owner, lease_s=lease_s, metrics=workflow.metrics,
+                                     clock=workflow.clock, recorded=outbox.wake)
+        self.steps = RunSteps(workflow, self.recorder)
         super().__init__()  # the run being advanced, by run id
         self._held: set[str] = set()
         """Runs a request is advancing itself (a manual dispatch)."""
@@ -56,8 +62,8 @@ class Advancer(LeasedWork):
         return len(self._in_hand) + len(self._held)
 
     async def before_scan(self) -> None:
-        """Publish what intake wrote (its lifecycle events, through the outbox)."""
-        await self.outbox.flush_quietly()
+        """Publish what intake wrote (its lifecycle events, through the outbox's relay)."""
+        self.outbox.wake()
 
     @contextlib.asynccontextmanager
     async def holding(self, run_id: str) -> AsyncIterator[bool]:
@@ -78,18 +84,21 @@ class Advancer(LeasedWork):
             return
         busy = self._in_hand.keys() | self._held
         chosen = startable(await work_store.heads(self.engine), busy=busy, free=free, owner=self.owner)
-        for run_id in await work_store.lease(self.engine, chosen, owner=self.owner, lease_s=self.lease_s):
+        for leased in await work_store.lease(self.engine, chosen, owner=self.owner, lease_s=self.lease_s):
+            run_id = leased.run.run_id
             if run_id in self._held:  # a request took it between the scan and the lease
                 continue
-            self.start(run_id, self._advance(run_id), name=f"advance-{run_id}")
+            self.start(run_id, self._advance(leased), name=f"advance-{run_id}")
 
     async def advance(self, run_id: str) -> None:
         """Take the run's steps now, under this process's lease (a manual dispatch holding the run)."""
-        await self.steps.advance(run_id, owner=self.owner, lease_s=self.lease_s)
+        for leased in await work_store.lease(self.engine, [run_id], owner=self.owner, lease_s=self.lease_s):
+            await self.steps.take(leased)
 
-    async def _advance(self, run_id: str) -> None:
+    async def _advance(self, leased: Leased) -> None:
+        run_id = leased.run.run_id
         try:
-            await self.advance(run_id)
+            await self.steps.take(leased)
             self._failures.pop(run_id, None)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):

@@ -1,9 +1,9 @@
 """Assembly: one ServiceRuntime with the webhook, the control API, the issue-event worker, the run advancer
-and the outbox sweeper."""
+and the outbox relay."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -12,7 +12,9 @@ from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
 from torghut_runtime import Gate, ServiceRuntime
+from torghut_runtime.db import StoredOutput
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
+from torghut_runtime.kafka.publishing import without_trace
 
 from .adapters.agentrun_client import MAX_BACKOFF_S, AgentRunClient
 from .adapters.control_api import ControlApi
@@ -26,7 +28,6 @@ from .domain.work import lease_seconds
 from .handlers import IssueEventHandler
 from .metrics import WhitepaperMetrics
 from .settings import WhitepaperSettings
-from .steps import RunSteps
 from .workflow import Workflow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -69,7 +70,7 @@ class WhitepaperService:
             auto_dispatch=lambda: flags.value(Flag.WHITEPAPER_AUTO_DISPATCH),
             metrics=self.metrics,
         )
-        self.outbox = EventOutbox(self.runtime.engine, self._publish_run_event)
+        self.outbox = EventOutbox(self.runtime.engine, self._publish_run_events)
 
         def workflow_enabled() -> bool:
             return flags.value(Flag.WHITEPAPER_WORKFLOW_ENABLED)
@@ -89,28 +90,32 @@ class WhitepaperService:
         self.runtime.max_request_bytes = 8 * settings.whitepaper_webhook_max_body_bytes  # the finalize payload
         if worker_registered:
             # Disabled means no consumer at all: nothing is read, so enabling later starts from the
-            # committed offsets instead of silently discarding what arrived meanwhile.
-            self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, IssueEventHandler(self.workflow), gate=self.worker_gate)
+            # committed offsets instead of silently discarding what arrived meanwhile. Group commit: intake
+            # touches nothing but its transaction, so a fetch's events share one.
+            self.runtime.consume(topics.GITHUB_ISSUE_EVENTS, IssueEventHandler(self.workflow), gate=self.worker_gate,
+                                 group_commit=True)
         self.runtime.on_closed(self.workflow.fetcher.aclose)
         self.runtime.on_closed(self.workflow.agentruns.aclose)
         self.runtime.background("run-event-outbox",
-                                lambda: self.outbox.sweep_forever(settings.whitepaper_outbox_sweep_seconds))
+                                lambda: self.outbox.relay_forever(settings.whitepaper_outbox_sweep_seconds))
 
     def _advancer(self, settings: WhitepaperSettings, enabled: Callable[[], bool]) -> Advancer:
         """The runs' slow steps, outside any handler's transaction; drained on stop before the broker."""
         advancer = Advancer(
-            self.runtime.engine, RunSteps(self.runtime.engine, self.workflow, self.outbox), self.outbox,
+            self.runtime.engine, self.workflow, self.outbox,
             lease_s=lease_seconds(download_timeout_s=settings.whitepaper_download_timeout_seconds,
                                   agentrun_timeout_s=settings.whitepaper_agentrun_timeout_seconds,
                                   agentrun_attempts=settings.whitepaper_agentrun_max_attempts,
                                   agentrun_backoff_s=settings.whitepaper_agentrun_retry_backoff_seconds,
                                   backoff_cap_s=MAX_BACKOFF_S),
-            retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, enabled=enabled)
+            retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, concurrency=settings.whitepaper_runs_in_flight,
+            enabled=enabled)
         self.workflow.advancer = advancer
         self.runtime.background("run-advancer", advancer.run_forever)
 
         async def drain() -> None:
             await advancer.drain(settings.graceful_timeout_s)
+            await self.outbox.flush_quietly()  # what the last steps recorded, while the broker is still up
 
         self.runtime.on_stop(drain)
         return advancer
@@ -118,8 +123,12 @@ class WhitepaperService:
     async def _publish_issue_event(self, event: GithubIssueEvent, headers: MessageHeaders) -> object:
         return await self.runtime.publish(topics.GITHUB_ISSUE_EVENTS, event, headers=headers)
 
-    async def _publish_run_event(self, event: WhitepaperRunEvent, headers: MessageHeaders) -> object:
-        return await self.runtime.publish(topics.WHITEPAPER_RUNS, event, headers=headers)
+    async def _publish_run_events(self, events: Sequence[tuple[WhitepaperRunEvent, MessageHeaders]]) -> None:
+        """All sent in order, then every acknowledgement awaited: one broker round trip for the batch."""
+        spec = topics.WHITEPAPER_RUNS
+        await self.runtime.kafka.publish_all([
+            StoredOutput(topic=spec.name, key=spec.key(event), value=spec.encode(event).decode(),
+                         headers=without_trace(headers.as_dict())) for event, headers in events])
 
 
 def worker_gate(flags: FeatureFlags) -> Gate | None:

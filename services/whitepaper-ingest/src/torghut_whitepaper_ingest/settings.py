@@ -44,6 +44,11 @@ class WhitepaperSettings(ServiceSettings):
 
     # -- PDF download ---------------------------------------------------------------------------
     whitepaper_max_pdf_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    whitepaper_runs_in_flight: int = Field(
+        default=8, ge=1, le=64,
+        description="Runs whose download, upload or dispatch is in flight at once per replica. Each download "
+                    "holds its PDF in memory until stored: size the memory limit for this many "
+                    "WHITEPAPER_MAX_PDF_BYTES. More in flight records outcomes in bigger groups (docs/performance.md).")
     whitepaper_download_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
     whitepaper_github_token: SecretStr | None = Field(
         default=None, description="Bearer token sent with the PDF download (private attachments).")

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.enums import WhitepaperRunStatus as Status
 from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
+from torghut_runtime import after_commit
 
 from .adapters import run_store, work_store
 from .adapters.agentrun_client import AgentRunClient
@@ -113,39 +114,38 @@ class Workflow:
         """One issue event: a new run, a requeue of a failed one, or nothing (and why)."""
         decision = interpret(event, self.rules)
         if isinstance(decision, Rejected):
-            self.metrics.intake.labels(reason=decision.reason).inc()
+            self._count_intake(decision.reason)
             return IntakeOutcome(False, decision.reason)
         run = await run_store.get(conn, decision.run_id, lock=True)
         if run is None:
             source = "github_issue_comment_kafka" if decision.is_comment else "github_issue_kafka"
             run, created = await run_store.create(conn, decision, event, trigger_source=source, cause=cause,
                                                   now=self.clock(), published=False)
-            self.metrics.transitions.labels(status=Status.RECEIVED.value).inc()
+            after_commit(self.metrics.transitions.labels(status=Status.RECEIVED.value).inc)
             run, more = await self.advance(conn, run, cause=cause, dispatch=self.auto_dispatch)
-            self.metrics.intake.labels(reason="accepted").inc()
+            self._count_intake("accepted")
             return IntakeOutcome(True, "accepted", run.run_id, run.status, (created, *more))
         if not decision.is_comment:
-            self.metrics.intake.labels(reason="idempotent_replay").inc()
+            self._count_intake("idempotent_replay")
             return IntakeOutcome(True, "idempotent_replay", run.run_id, run.status)
         outcome = requeue_outcome(run.status)
-        self.metrics.intake.labels(reason=outcome.value).inc()
+        self._count_intake(outcome.value)
         if outcome is not RequeueOutcome.REQUEUE:
             return IntakeOutcome(outcome is RequeueOutcome.IN_PROGRESS, outcome.value, run.run_id, run.status)
         run, events = await self.requeue(conn, run, cause=cause, dispatch=self.auto_dispatch)
         return IntakeOutcome(True, outcome.value, run.run_id, run.status, tuple(events))
 
-    # -- steps ----------------------------------------------------------------------------------
-    async def move(self, conn: AsyncConnection, run: Run, target: Status, *, reason: str | None, cause: str,
-                   **columns: Any) -> Run:
-        """A status change and its event (for the outbox), in ``conn``."""
-        run, _ = await self._move(conn, run, target, reason=reason, cause=cause, **columns)
-        return run
+    def _count_intake(self, reason: str) -> None:
+        """Counted once the handler's transaction commits: a group of issue events rolled back (one of
+        them a redelivery) is taken again, and must not count twice."""
+        after_commit(self.metrics.intake.labels(reason=reason).inc)
 
+    # -- status changes ---------------------------------------------------------------------------
     async def _move(self, conn: AsyncConnection, run: Run, target: Status, *, reason: str | None, cause: str,
                     **columns: Any) -> tuple[Run, WhitepaperRunEvent]:
         run, event = await run_store.transition(conn, run, target, reason=reason, cause=cause, now=self.clock(),
                                                 published=False, **columns)
-        self.metrics.transitions.labels(status=target.value).inc()
+        after_commit(self.metrics.transitions.labels(status=target.value).inc)
         return run, event
 
     async def requeue(self, conn: AsyncConnection, run: Run, *, cause: str, dispatch: bool) -> tuple[Run, Events]:

@@ -8,9 +8,10 @@ so here); rows written by an HTTP request are published after its commit, or by 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -59,7 +60,7 @@ def _marker(value: dict[str, Any]) -> WhitepaperMarker:
     )
 
 
-def _run(row: Any) -> Run:
+def run_from_row(row: Any) -> Run:
     return Run(
         run_id=row.run_id, repository=row.repository, issue_number=row.issue_number, issue_url=row.issue_url,
         issue_title=row.issue_title, attachment_url=row.attachment_url, pdf_url=row.pdf_url,
@@ -69,13 +70,19 @@ def _run(row: Any) -> Run:
     )
 
 
+RUN_COLUMNS = ("run_id", "repository", "issue_number", "issue_url", "issue_title", "attachment_url", "pdf_url",
+               "marker", "status", "status_reason", "seq", "dispatch_generation", "pdf_sha256", "pdf_size_bytes",
+               "object_uri", "agentrun_name")
+"""What a :class:`Run` is read from: not the stored GitHub event, which can be half a megabyte of JSON."""
+
+
 async def get(conn: AsyncConnection, run_id: str, *, lock: bool = False) -> Run | None:
     """The run, optionally locked (``FOR UPDATE``) so two writers of one run take turns."""
-    query = sa.select(runs).where(runs.c.run_id == run_id)
+    query = sa.select(*(runs.c[name] for name in RUN_COLUMNS)).where(runs.c.run_id == run_id)
     if lock:
         query = query.with_for_update()
     row = (await conn.execute(query)).first()
-    return _run(row) if row is not None else None
+    return run_from_row(row) if row is not None else None
 
 
 async def create(conn: AsyncConnection, intake: IssueIntake, event: GithubIssueEvent, *, trigger_source: str,
@@ -96,20 +103,27 @@ async def create(conn: AsyncConnection, intake: IssueIntake, event: GithubIssueE
     return run, lifecycle
 
 
-async def transition(conn: AsyncConnection, run: Run, target: Status, *, reason: str | None, cause: str,
-                     now: datetime, published: bool, **columns: Any) -> tuple[Run, WhitepaperRunEvent]:
-    """Move the run to ``target`` (raises ``IllegalTransition`` if the machine forbids it) and record why.
+@dataclass(frozen=True)
+class Moved:
+    """A status change worked out but not yet written: the run after it, its columns and its event."""
+
+    run: Run
+    values: dict[str, Any]
+    """The run columns to set."""
+    event: WhitepaperRunEvent
+    event_row: dict[str, Any]
+
+
+def move(run: Run, target: Status, *, reason: str | None, cause: str, now: datetime, published: bool,
+         **columns: Any) -> Moved:
+    """Move the run to ``target`` (raises ``IllegalTransition`` if the machine forbids it), in memory.
 
     ``columns`` are further run columns to set in the same update (PDF facts, AgentRun facts).
     """
     check_transition(run.status, target)
     seq = run.seq + 1
-    values: dict[str, Any] = {"status": target.value, "status_reason": reason, "seq": seq, "updated_at": now,
-                              **columns}
-    result = await conn.execute(runs.update().where(runs.c.run_id == run.run_id, runs.c.seq == run.seq)
-                                .values(**_safe_values(values)))
-    if result.rowcount != 1:
-        raise ConcurrentChange(f"run {run.run_id} changed while moving to {target.value}")
+    values = _safe_values({"status": target.value, "status_reason": reason, "seq": seq, "updated_at": now,
+                           **columns})
     changed = replace(run, status=target, status_reason=reason, seq=seq,
                       generation=columns.get("dispatch_generation", run.generation),
                       pdf_sha256=columns.get("pdf_sha256", run.pdf_sha256),
@@ -117,8 +131,40 @@ async def transition(conn: AsyncConnection, run: Run, target: Status, *, reason:
                       object_uri=columns.get("object_uri", run.object_uri),
                       agentrun_name=columns.get("agentrun_name", run.agentrun_name))
     lifecycle = lifecycle_event(changed, seq=seq, status=target, reason=reason, occurred_at=now)
-    await _record_event(conn, lifecycle, seq=seq, from_status=run.status, cause=cause, published=published, now=now)
-    return changed, lifecycle
+    row = _event_row(lifecycle, seq=seq, from_status=run.status, cause=cause, published=published, now=now)
+    return Moved(changed, values, lifecycle, row)
+
+
+async def transition(conn: AsyncConnection, run: Run, target: Status, *, reason: str | None, cause: str,
+                     now: datetime, published: bool, **columns: Any) -> tuple[Run, WhitepaperRunEvent]:
+    """:func:`move`, written in ``conn``; raises ``ConcurrentChange`` if the run's ``seq`` moved meanwhile."""
+    moved = move(run, target, reason=reason, cause=cause, now=now, published=published, **columns)
+    result = await conn.execute(runs.update().where(runs.c.run_id == run.run_id, runs.c.seq == run.seq)
+                                .values(**moved.values))
+    if result.rowcount != 1:
+        raise ConcurrentChange(f"run {run.run_id} changed while moving to {target.value}")
+    await conn.execute(run_events.insert().values(**moved.event_row))
+    return moved.run, moved.event
+
+
+async def write_moves(conn: AsyncConnection, changes: dict[str, dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    """Many runs' status changes in a few statements: the runs, locked by the caller's transaction (so
+    none changed since it read them), updated with one pipelined ``executemany`` per set of columns,
+    and their events inserted with one statement. ``changes``: the columns to set, by run id."""
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for run_id, values in changes.items():
+        by_columns.setdefault(tuple(sorted(values)), []).append({**values, "_run_id": run_id})
+    for columns, rows in by_columns.items():
+        await conn.execute(_update_run(columns), rows)
+    if events:
+        await conn.execute(run_events.insert(), events)
+
+
+@functools.cache
+def _update_run(columns: tuple[str, ...]) -> sa.TextClause:
+    """The update of ``columns`` of one run; cached, built once per set of columns."""
+    assignments = ", ".join(f"{name} = :{name}" for name in columns)
+    return sa.text(f"UPDATE whitepaper_runs SET {assignments} WHERE run_id = :_run_id")
 
 
 async def update_columns(conn: AsyncConnection, run_id: str, now: datetime, **columns: Any) -> None:
@@ -128,12 +174,18 @@ async def update_columns(conn: AsyncConnection, run_id: str, now: datetime, **co
 
 async def _record_event(conn: AsyncConnection, event: WhitepaperRunEvent, *, seq: int, from_status: Status | None,
                         cause: str, published: bool, now: datetime) -> None:
-    await conn.execute(run_events.insert().values(**_safe_values(dict(
+    await conn.execute(run_events.insert().values(**_event_row(event, seq=seq, from_status=from_status, cause=cause,
+                                                               published=published, now=now)))
+
+
+def _event_row(event: WhitepaperRunEvent, *, seq: int, from_status: Status | None, cause: str, published: bool,
+               now: datetime) -> dict[str, Any]:
+    return _safe_values(dict(
         event_id=event.event_id, run_id=event.run_id, seq=seq,
         from_status=from_status.value if from_status else None, to_status=event.status.value, reason=event.reason,
         cause=cause[:500], payload=event.model_dump(mode="json"), occurred_at=event.occurred_at,
         published_at=now if published else None,
-    ))))
+    ))
 
 
 # -- finalize results ------------------------------------------------------------------------------

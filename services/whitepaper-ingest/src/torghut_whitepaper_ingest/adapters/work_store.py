@@ -6,19 +6,24 @@ transaction that records the step's outcome. ``dispatch_generation`` is set by t
 claims a dispatch, before the AgentRun is submitted: a worker redoing the step after a crash
 submits the same generation, hence the same idempotency key. Every statement is one short round
 trip; none runs while a download or a submission is in flight.
+
+The advancer's statements take many runs at once: a lease returns each leased run with its work,
+and the recorder locks, finishes and advances the work of a whole group of runs in one statement each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from ..domain.outcomes import Current
+from ..domain.run import Run
 from ..domain.work import Head, Step
+from .run_store import RUN_COLUMNS, run_from_row
 from .tables import WhitepaperRunWorkRow
 
 run_work: sa.Table = WhitepaperRunWorkRow.__table__  # type: ignore[attr-defined]
@@ -33,12 +38,37 @@ class Work:
     cause: str
 
 
+@dataclass(frozen=True)
+class Leased:
+    """A run's work leased to this worker, with the run as the lease found it: what the next call needs."""
+
+    work: Work
+    run: Run
+
+
 _LEASABLE = "(lease_owner IS NULL OR lease_owner = :owner OR lease_until <= now())"
 _HEADS = sa.text("SELECT run_id, lease_owner, (lease_until IS NOT NULL AND lease_until > now()) AS leased "
                  "FROM whitepaper_run_work ORDER BY created_at, run_id LIMIT :limit")
 _LEASE = sa.text("UPDATE whitepaper_run_work SET lease_owner = :owner, "
                  "lease_until = now() + make_interval(secs => :lease_s) "
                  f"WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND {_LEASABLE} RETURNING run_id")
+_RUN = ", ".join(f"r.{name}" for name in RUN_COLUMNS)
+_LEASE_WITH_RUNS = sa.text(
+    "WITH leased AS (UPDATE whitepaper_run_work SET lease_owner = :owner, "
+    "lease_until = now() + make_interval(secs => :lease_s) "
+    f"WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND {_LEASABLE} "
+    "RETURNING run_id, step, then_dispatch, dispatch_generation AS claimed, cause) "
+    f"SELECT w.step, w.then_dispatch, w.claimed, w.cause, {_RUN} "
+    "FROM leased w JOIN whitepaper_runs r USING (run_id) ORDER BY r.run_id")
+_LOCK_WITH_RUNS = sa.text(
+    f"SELECT w.step, w.then_dispatch, w.dispatch_generation AS claimed, w.lease_owner, {_RUN} "
+    "FROM whitepaper_runs r JOIN whitepaper_run_work w USING (run_id) "
+    "WHERE r.run_id = ANY(CAST(:run_ids AS TEXT[])) ORDER BY r.run_id FOR UPDATE")
+_FINISH_MANY = sa.text("DELETE FROM whitepaper_run_work WHERE run_id = ANY(CAST(:run_ids AS TEXT[]))")
+_DISPATCH_NEXT = sa.text(
+    "UPDATE whitepaper_run_work SET step = 'dispatch', dispatch_generation = :generation, "
+    "lease_until = CASE WHEN lease_owner = :owner THEN now() + make_interval(secs => :lease_s) "
+    "ELSE lease_until END WHERE run_id = :run_id")
 _RELEASE = sa.text("UPDATE whitepaper_run_work SET lease_owner = NULL, lease_until = NULL "
                    "WHERE run_id = :run_id AND lease_owner = :owner")
 
@@ -51,17 +81,6 @@ async def add(conn: AsyncConnection, run_id: str, step: Step, *, then_dispatch: 
                        .on_conflict_do_nothing(index_elements=[run_work.c.run_id]))
 
 
-async def get(conn: AsyncConnection, run_id: str) -> Work | None:
-    """The run's work, locked (``FOR UPDATE``) until the caller's transaction ends."""
-    row = (await conn.execute(sa.select(run_work).where(run_work.c.run_id == run_id).with_for_update())).first()
-    return _work(row) if row is not None else None
-
-
-def _work(row: Any) -> Work:
-    return Work(run_id=row.run_id, step=Step(row.step), then_dispatch=row.then_dispatch,
-                dispatch_generation=row.dispatch_generation, cause=row.cause)
-
-
 async def heads(engine: AsyncEngine, *, limit: int = 500) -> list[Head]:
     """Runs with work waiting, oldest first."""
     async with engine.connect() as conn:
@@ -69,12 +88,16 @@ async def heads(engine: AsyncEngine, *, limit: int = 500) -> list[Head]:
     return [Head(run_id=row.run_id, lease_owner=row.lease_owner, leased=row.leased) for row in rows]
 
 
-async def lease(engine: AsyncEngine, run_ids: Sequence[str], *, owner: str, lease_s: float) -> list[str]:
-    """Lease the runs' work to ``owner``; those another worker took meanwhile are left out."""
+async def lease(engine: AsyncEngine, run_ids: Sequence[str], *, owner: str, lease_s: float) -> list[Leased]:
+    """Lease the runs' work to ``owner``, in one statement that also reads each run; those another worker
+    took meanwhile are left out."""
     if not run_ids:
         return []
     async with engine.begin() as conn:
-        return await take(conn, run_ids, owner=owner, lease_s=lease_s)
+        rows = (await conn.execute(_LEASE_WITH_RUNS, {"run_ids": list(run_ids), "owner": owner,
+                                                      "lease_s": lease_s})).all()
+    return [Leased(Work(run_id=row.run_id, step=Step(row.step), then_dispatch=row.then_dispatch,
+                        dispatch_generation=row.claimed, cause=row.cause), run_from_row(row)) for row in rows]
 
 
 async def take(conn: AsyncConnection, run_ids: Sequence[str], *, owner: str, lease_s: float) -> list[str]:
@@ -83,14 +106,26 @@ async def take(conn: AsyncConnection, run_ids: Sequence[str], *, owner: str, lea
     return sorted(row.run_id for row in rows)
 
 
-async def claim_dispatch(conn: AsyncConnection, run_id: str, generation: int) -> None:
-    """Record, before the submission, which generation (idempotency key) this dispatch submits."""
-    await conn.execute(run_work.update().where(run_work.c.run_id == run_id).values(dispatch_generation=generation))
+async def lock_for_outcomes(conn: AsyncConnection, run_ids: Sequence[str], *, owner: str) -> dict[str, Current]:
+    """The runs that still have work, with it, locked (``FOR UPDATE``, in run id order) until the caller's
+    transaction ends: what the outcomes of their steps are recorded against."""
+    rows = await conn.execute(_LOCK_WITH_RUNS, {"run_ids": list(run_ids)})
+    return {row.run_id: Current(run=run_from_row(row), step=Step(row.step), then_dispatch=row.then_dispatch,
+                                claimed=row.claimed, ours=row.lease_owner == owner) for row in rows}
 
 
-async def move_to(conn: AsyncConnection, run_id: str, step: Step) -> None:
-    await conn.execute(run_work.update().where(run_work.c.run_id == run_id)
-                       .values(step=step.value, dispatch_generation=None))
+async def finish_many(conn: AsyncConnection, run_ids: Sequence[str]) -> None:
+    if run_ids:
+        await conn.execute(_FINISH_MANY, {"run_ids": list(run_ids)})
+
+
+async def dispatch_next(conn: AsyncConnection, generations: dict[str, int | None], *, owner: str,
+                        lease_s: float) -> None:
+    """The runs' next step is the dispatch, claimed with its generation where one is given (the lease is
+    then renewed for the submission); one pipelined ``executemany``."""
+    if generations:
+        await conn.execute(_DISPATCH_NEXT, [{"run_id": run_id, "generation": generation, "owner": owner,
+                                             "lease_s": lease_s} for run_id, generation in generations.items()])
 
 
 async def finish(conn: AsyncConnection, run_id: str) -> None:
