@@ -105,7 +105,16 @@ def filled(coid: str, n: int) -> TradeUpdate:
                        fill_qty=Decimal(1), fill_price=Decimal(100))
 
 
-async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: int) -> dict[str, Any]:
+def symbol_names(count: int) -> list[str]:
+    """``count`` tickers, the eight real ones first (AAPL is the one the latency phase trades)."""
+    made = [f"Z{chr(65 + i // 676 % 26)}{chr(65 + i // 26 % 26)}{chr(65 + i % 26)}" for i in range(max(0, count - 8))]
+    return (list(SYMBOLS) + made)[:count]
+
+
+async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: int,
+                        symbols: int = 1) -> dict[str, Any]:
+    """``symbols``: how many symbols the burst's decisions are spread over (each with a mark); every
+    approval is an open order in its symbol, so the account's symbols of interest grow with it."""
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     db_name = f"bench_{uuid.uuid4().hex[:8]}"
     database_url = await create_database(admin_url, db_name)
@@ -139,8 +148,10 @@ async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: i
             await send(topics.ACCOUNT_SNAPSHOTS, AccountSnapshot(
                 snapshot_id="s", account=ACCOUNT, venue=Adapter.PAPER, as_of=NOW - timedelta(seconds=5),
                 equity=Decimal(10_000_000), cash=Decimal(10_000_000), buying_power=Decimal(20_000_000)), ACCOUNT)
-            await send(topics.TA_SIGNALS, TaSignal(symbol="AAPL", event_ts=NOW - timedelta(seconds=1), seq=1,
-                                                   price=Decimal(100)), "AAPL")
+            traded = symbol_names(max(1, symbols))
+            for name in traded:
+                await send(topics.TA_SIGNALS, TaSignal(symbol=name, event_ts=NOW - timedelta(seconds=1), seq=1,
+                                                       price=Decimal(100)), name)
 
             async def ready() -> bool:
                 async with runtime.engine.connect() as conn:
@@ -176,7 +187,8 @@ async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: i
                     await eventually(functools.partial(_released, runtime, verdict.client_order_id), timeout=30,
                                      what="the fill")
 
-            payloads = [topics.DECISIONS.encode(decision(qty=1, decision_id=f"burst-{i}")) for i in range(burst)]
+            payloads = [topics.DECISIONS.encode(decision(qty=1, symbol=traded[i % len(traded)],
+                                                         decision_id=f"burst-{i}")) for i in range(burst)]
             started = time.perf_counter()
             for body in payloads:
                 await producer.send(prefix + topics.DECISIONS.name, body, key=ACCOUNT.encode(),
@@ -205,6 +217,7 @@ async def _bench_broker(bootstrap: str, admin_url: str, decisions: int, burst: i
         "verdict_latency_ms_p99": pct(99),
         "verdict_latency_ms_max": ordered[-1],
         "burst_decisions": burst,
+        "burst_symbols": symbols,
         "burst_verdicts_per_s": burst / burst_s,
     }
 
