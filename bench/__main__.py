@@ -143,11 +143,12 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        # Batched consumers take up to 500 records a fetch, and the router handles its first few
-        # thousand prices while it starts: fewer records than this leave nothing to time.
+        # Batched consumers take up to 500 records a fetch, the router handles its first few
+        # thousand prices while it starts, and it books approved orders in groups of up to 64:
+        # fewer records than this leave nothing to time.
         return cls(samples=4, rates=(10,), step_s=1.0, bare_samples=20, trigger_signals=3000,
                    firewall_evaluations=500, firewall_decisions=10, firewall_burst=20, router_signals=20_000,
-                   router_orders=10, papers=5, webhook_deliveries=20, floor_records=50, decision_burst=5)
+                   router_orders=200, papers=5, webhook_deliveries=20, floor_records=50, decision_burst=5)
 
 
 def measure(stack: EmbeddedStack, workdir: Path, plan: Plan, *,

@@ -16,6 +16,11 @@ from .settings import RiskFirewallSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+MARKS_READ_THROUGH_S = 2.0
+"""How long a decision without a fresh mark waits for the signal lane to read its topic through before it
+is vetoed: a bound, because the account lock is held meanwhile (and a flatten-window signal waits for it)."""
+
+
 def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagSettings | None = None,
                   **runtime_kwargs: object) -> ServiceRuntime:
     """``flag_settings`` defaults to the environment (``TRADING_FEATURE_FLAGS_*``)."""
@@ -35,6 +40,7 @@ def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagS
     runtime.consume(topics.TRADE_UPDATES, handlers.on_trade_update, group_commit=True)
     runtime.consume(topics.TA_SIGNALS, handlers.on_signal, batch=settings.kafka_max_batch)
     runtime.consume(topics.DECISIONS, handlers.on_decision, group_commit=True)
+    handlers.marks_read_through = lambda: runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=MARKS_READ_THROUGH_S)
     runtime.add_routes(operator_routes(runtime.engine, handlers, settings.torghut_account,
                                        settings.risk_operator_token))
     return runtime

@@ -384,3 +384,30 @@ async def test_a_group_rolled_back_leaves_nothing_held_for_the_next(engine: Asyn
     handlers.on_decision.discard()  # as the runtime does on a rollback
     [again] = await feed_group(engine, handlers.on_decision, [decision("buy", 150, decision_id="after")])
     assert again[0].message.approved_qty == Decimal(100), "judged without the rolled-back reservation"
+
+
+async def test_a_decision_without_a_mark_waits_for_the_signal_lane_before_it_is_vetoed(
+        engine: AsyncEngine, handlers: FirewallHandlers) -> None:
+    """A decision that outran its signal (the signal lane behind, as after a failover) is judged once the lane
+    has read through; a mark still missing then vetoes, fail closed."""
+    await open_market(engine, handlers)
+    await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
+    waits: list[str] = []
+
+    async def signal_lane_catches_up() -> bool:
+        waits.append("MSFT")
+        await feed(engine, handlers.on_signal, TaSignal(symbol="MSFT", event_ts=NOW - timedelta(seconds=1), seq=1,
+                                                        price=Decimal(400)))
+        return True
+
+    handlers.marks_read_through = signal_lane_catches_up
+    [judged] = await feed_group(engine, handlers.on_decision, [decision("buy", 5, "MSFT", 400, decision_id="outran")])
+    assert judged[0].message.outcome is VerdictOutcome.APPROVE and waits == ["MSFT"]
+
+    async def signal_lane_stays_behind() -> bool:
+        return False
+
+    handlers.marks_read_through = signal_lane_stays_behind
+    [vetoed] = await feed_group(engine, handlers.on_decision, [decision("buy", 5, "NVDA", 400, decision_id="no-mark")])
+    assert vetoed[0].message.outcome is VerdictOutcome.VETO
+    assert r.MARKET_PRICE_UNKNOWN in vetoed[0].message.reason_codes

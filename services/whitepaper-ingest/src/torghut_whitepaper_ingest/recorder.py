@@ -12,14 +12,14 @@ The same transaction claims the dispatch that follows a stored paper (``domain.o
 task goes straight from the upload to the submission. Nothing here runs while a call is in flight,
 and no connection is held across one.
 
-A group that fails is recorded again one outcome at a time, so one that cannot be recorded fails
-only its own run's task (which retries after a pause, its lease kept), not its neighbours'. The
-events reach the topic through the outbox, woken once per group.
+The queue is the runtime's :class:`~torghut_runtime.group_commit.GroupRecorder`: a group that fails is
+recorded again one outcome at a time, so one that cannot be recorded fails only its own run's task
+(which retries after a pause, its lease kept), not its neighbours'. The events reach the topic
+through the outbox, woken once per group.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.enums import WhitepaperRunStatus as Status
+from torghut_runtime.group_commit import GroupRecorder
 
 from .adapters import run_store, work_store
 from .adapters.work_store import Leased, Work
@@ -38,16 +39,11 @@ from .metrics import WhitepaperMetrics
 log = structlog.get_logger("torghut.whitepaper.recorder")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Queued:
     outcome: Outcome
     cause: str
     """The work's cause, written on the events."""
-    done: asyncio.Future[Leased | None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-
-
-class GroupAbandoned(RuntimeError):
-    """The task recording a group was cancelled (a stop) before the group was recorded."""
 
 
 @dataclass
@@ -96,42 +92,12 @@ class StepRecorder:
         self.metrics = metrics
         self.clock = clock
         self.recorded = recorded
-        self._queued: list[Queued] = []
-        self._recording = asyncio.Lock()
+        self._group: GroupRecorder[Queued, Leased | None] = GroupRecorder(self._record)
 
     async def record(self, outcome: Outcome, *, cause: str) -> Leased | None:
         """Record ``outcome`` with whatever else is queued; the dispatch to submit next, if one was claimed.
         Raises if it was not recorded."""
-        item = Queued(outcome, cause)
-        self._queued.append(item)
-        async with self._recording:
-            if not item.done.done():
-                group, self._queued = self._queued, []
-                await self._record_group(group)
-        return await item.done
-
-    async def _record_group(self, group: list[Queued]) -> None:
-        try:
-            results = await self._record(group)
-        except asyncio.CancelledError:
-            for item in group:
-                if not item.done.done():
-                    item.done.set_exception(GroupAbandoned("recording was cut short by a stop"))
-            raise
-        except Exception as exc:
-            if len(group) == 1:
-                group[0].done.set_exception(exc)
-                return
-            for item in group:  # each on its own: one that cannot be recorded fails alone
-                try:
-                    (result,) = await self._record([item])
-                except Exception as single:
-                    item.done.set_exception(single)
-                else:
-                    item.done.set_result(result)
-            return
-        for item, result in zip(group, results, strict=True):
-            item.done.set_result(result)
+        return await self._group.record(Queued(outcome, cause))
 
     async def _record(self, group: list[Queued]) -> list[Leased | None]:
         """One transaction for the group; what each outcome's task does next, in the group's order."""

@@ -7,7 +7,7 @@ its row lock first, so the separate subscribers see one consistent exposure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -79,7 +79,13 @@ class FirewallHandlers:
     metrics: FirewallMetrics
     flags: FeatureFlags | None = None
     """With flags enabled, the four flag-backed limits come from the flag server, read per message."""
+    marks_read_through: Callable[[], Awaitable[bool]] | None = None
+    """Waits (bounded) until the TA-signal lane has read its topic through; True if it has (see judging.py)."""
     _limits_by_flags: dict[tuple[bool, ...], RiskLimits] = field(default_factory=dict, init=False, repr=False)
+
+    async def read_marks_through(self) -> bool:
+        """Let the signal lane catch up before a decision is vetoed for want of a mark; True if it did."""
+        return self.marks_read_through is not None and await self.marks_read_through()
 
     def current_limits(self) -> RiskLimits:
         """The limits in force now: the configured ones, with the flag-backed fields at their flag values

@@ -12,6 +12,12 @@ statements, as before groups: one that locks and reads, one that writes.
 While the group's transaction is open the account row stays locked, so the trade-update and
 snapshot handlers wait for it and then see the group's reservations, as they would have seen
 each decision's.
+
+A decision whose symbol has no fresh mark has usually outrun the signal it came from: topics have
+no order between them, and after a failover this replica's signal lane may be behind its decision
+lane. Before vetoing it on market data the judge waits (bounded) until the signal lane has read
+the topic through (``FirewallHandlers.marks_read_through``) and reads the marks again; a mark still
+missing or stale then vetoes, fail closed.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import Decision
 from torghut_runtime import Inbound, Outgoing
 
-from ..domain.evaluate import evaluate_order
+from ..domain.evaluate import evaluate_order, lacks_fresh_mark
 from ..domain.portfolio import reserve
 from ..domain.state import PortfolioState
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
@@ -56,6 +62,10 @@ class DecisionJudge:
         if context.previous is not None:
             return firewall.republish(decision, context.previous)
         now = firewall.clock(decision.decided_at)
+        if lacks_fresh_mark(context.market, decision.symbol, firewall.current_limits(), now) \
+                and await firewall.read_marks_through():
+            context = await verdicts.context_for_decision(conn, context.portfolio, decision.decision_id,
+                                                          decision.symbol)
         portfolio, outputs = await firewall.sweep(conn, context.portfolio, context.control, context.market, now)
         verdict = evaluate_order(decision, portfolio, context.control, firewall.current_limits(), context.market,
                                  now)

@@ -273,3 +273,9 @@ def _evaluate(decision: Decision, portfolio: PortfolioState, control: TradingPos
     if side is Side.SELL and adds and approved != approved.to_integral_value():
         return veto([r.FRACTIONAL_SHORT_NOT_ALLOWED], side, adds)
     return Verdict(True, (), side, qty, approved, coid, state, price, adds, now, clamp)
+
+
+def lacks_fresh_mark(market: MarketState, symbol: str, limits: RiskLimits, now: datetime) -> bool:
+    """Whether ``symbol``'s mark is missing or too old to judge on: the market-data veto would apply."""
+    mark = market.marks.get(symbol)
+    return mark is None or now - mark.event_ts > limits.derived.max_market_data_age
