@@ -14,13 +14,13 @@ class Book:
     def __init__(self, first_waits: asyncio.Event | None = None) -> None:
         self.groups: list[list[str]] = []
         self.first_waits = first_waits
+        self.group_started = asyncio.Event()
 
     async def record_group(self, items: list[str]) -> list[str]:
-        if self.first_waits is not None and not self.groups:
-            self.groups.append(list(items))
+        self.groups.append(list(items))
+        self.group_started.set()
+        if self.first_waits is not None and len(self.groups) == 1:
             await self.first_waits.wait()
-        else:
-            self.groups.append(list(items))
         if "poison" in items:
             raise ValueError("poison cannot be recorded")
         return [item.upper() for item in items]
@@ -65,10 +65,11 @@ async def test_a_stop_while_a_group_is_recorded_fails_its_other_waiters_with_gro
     await asyncio.sleep(0)
     stuck = asyncio.Event()  # the next group's recording never ends: the service stops during it
     book.first_waits, book.groups = stuck, []
+    book.group_started.clear()
     release.set()
     assert await first == "A"
-    while book.groups != [["x", "y"]]:
-        await asyncio.sleep(0)
+    await book.group_started.wait()
+    assert book.groups == [["x", "y"]]
     x.cancel()  # the task recording the group is cut short
     with pytest.raises(asyncio.CancelledError):
         await x
