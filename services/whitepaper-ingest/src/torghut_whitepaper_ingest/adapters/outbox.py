@@ -85,7 +85,9 @@ class EventOutbox:
         """Flush whenever woken, and at least every ``interval_s`` (what a failed flush left)."""
         while True:
             self._wakeup.clear()
-            await self.flush_quietly()
+            # Shielded: a stop that cancels the relay between a batch's publish and its mark would leave
+            # the batch to be published again by the final flush; the final flush waits for this one.
+            await asyncio.shield(self.flush_quietly())
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval_s):
                     await self._wakeup.wait()
