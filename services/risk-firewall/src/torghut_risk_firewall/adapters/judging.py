@@ -22,25 +22,50 @@ missing or stale then vetoes, fail closed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
-from torghut_contracts.models import Decision
+from torghut_contracts.models import ApprovedOrder, Decision, RiskVerdict
+from torghut_contracts.posture import TradingPosture
 from torghut_runtime import Inbound, Outgoing
 
-from ..domain.evaluate import evaluate_order, lacks_fresh_mark
+from ..domain.evaluate import Verdict, evaluate_order, lacks_fresh_mark
+from ..domain.limits import RiskLimits
 from ..domain.portfolio import reserve
-from ..domain.state import PortfolioState
+from ..domain.state import MarketState, PortfolioState
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
 from . import verdicts
 from .verdicts import StoredVerdict
 
-if TYPE_CHECKING:
-    from .handlers import FirewallHandlers
+
+class Firewall(Protocol):
+    """What the judge uses of the firewall's handlers (``FirewallHandlers``), which hold it."""
+
+    @property
+    def account(self) -> str: ...
+
+    @property
+    def clock(self) -> Callable[[datetime], datetime]: ...
+
+    def current_limits(self) -> RiskLimits: ...
+
+    async def read_marks_through(self) -> bool: ...
+
+    async def judge_foreign_decision(self, conn: AsyncConnection, decision: Decision) -> list[Outgoing]: ...
+
+    def republish(self, decision: Decision, previous: StoredVerdict) -> list[Outgoing]: ...
+
+    def judged(self, decision: Decision, verdict: Verdict, wire_verdict: RiskVerdict,
+               order: ApprovedOrder | None) -> list[Outgoing]: ...
+
+    async def sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: TradingPosture,
+                    market: MarketState, now: datetime) -> tuple[PortfolioState, list[Outgoing]]: ...
 
 
 class DecisionJudge:
-    def __init__(self, handlers: FirewallHandlers) -> None:
+    def __init__(self, handlers: Firewall) -> None:
         self.handlers = handlers
         self._held: PortfolioState | None = None
         """The managed account as this transaction holds it: locked, with the group's reservations."""
