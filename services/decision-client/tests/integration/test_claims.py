@@ -14,7 +14,7 @@ then recorded and published. Through the REAL Tansu broker and Postgres, against
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,7 +33,7 @@ from torghut_decision_client.app import DecisionClientApp, build_app
 from torghut_decision_client.domain.outcome import EngineOutcome
 from torghut_decision_client.settings import DecisionClientSettings
 from torghut_decision_client.testing.fake_engine import FakeEngine
-from torghut_runtime.testing import create_topics_for, eventually, read_records, test_settings
+from torghut_runtime.testing import eventually, read_records, test_settings
 
 ACCOUNT = "paper-main"
 POOL_SIZE = 2
@@ -64,13 +64,6 @@ class GatedTransport:
 
 
 @pytest.fixture
-async def prefix(kafka_bootstrap: str, topic_namespace: str) -> str:
-    await create_topics_for(kafka_bootstrap, topic_namespace, topics.TRIGGERS, topics.DECISIONS,
-                            topics.ACCOUNT_SNAPSHOTS)
-    return topic_namespace
-
-
-@pytest.fixture
 async def engine(fake_engine: tuple[FakeEngine, str]) -> FakeEngine:
     fake_engine[0].heartbeat_s = 0.5  # 64 streams at once on two cores: fewer heartbeats
     return fake_engine[0]
@@ -89,19 +82,6 @@ def make_settings(kafka_bootstrap: str, fresh_database_url: str, prefix: str,
     return make
 
 
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[DecisionClientApp], Any]]:
-    import contextlib
-
-    @contextlib.asynccontextmanager
-    async def run(app: DecisionClientApp) -> AsyncIterator[DecisionClientApp]:
-        async with app.runtime.running():
-            yield app
-        await app.aclose()
-
-    yield run
 
 
 def client(settings: DecisionClientSettings) -> GatedTransport:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -32,7 +32,7 @@ from torghut_decision_client.settings import DecisionClientSettings
 from torghut_decision_program import write_artifact
 from torghut_decision_program.shipped import shipped_artifacts
 from torghut_embedded.llm_standin import LocalLlm, dspy_chat_answer
-from torghut_runtime.testing import create_topics_for, produce, read_records, test_settings
+from torghut_runtime.testing import produce, read_records, test_settings
 
 ACCOUNT = "paper-main"
 ARTIFACT_HASH = next(iter(shipped_artifacts()))
@@ -56,13 +56,6 @@ class CountingTransport:
 
 
 @pytest.fixture
-async def prefix(kafka_bootstrap: str, topic_namespace: str) -> str:
-    await create_topics_for(kafka_bootstrap, topic_namespace, topics.TRIGGERS, topics.DECISIONS,
-                            topics.ACCOUNT_SNAPSHOTS)
-    return topic_namespace
-
-
-@pytest.fixture
 def make_settings(kafka_bootstrap: str, fresh_database_url: str, prefix: str,
                   reference_engine_url: str) -> Callable[..., DecisionClientSettings]:
     def make(**overrides: Any) -> DecisionClientSettings:
@@ -78,20 +71,6 @@ def make_settings(kafka_bootstrap: str, fresh_database_url: str, prefix: str,
 def engine_transport(settings: DecisionClientSettings, fault: str | None = None) -> CountingTransport:
     return CountingTransport(DecisionEngineClient(EngineClientConfig.from_settings(settings),
                                                   extra_headers={"x-torghut-fault": fault} if fault else None))
-
-
-@pytest.fixture
-async def running() -> AsyncIterator[Callable[[DecisionClientApp], Any]]:
-    """``async with running(app)``: the app's runtime started; transports closed after it stopped."""
-    import contextlib
-
-    @contextlib.asynccontextmanager
-    async def run(app: DecisionClientApp) -> AsyncIterator[DecisionClientApp]:
-        async with app.runtime.running():
-            yield app
-        await app.aclose()
-
-    yield run
 
 
 def trigger(request_id: str, *, event_ts: datetime | None = None) -> StrategyTrigger:
