@@ -39,3 +39,12 @@ class ConsumerMetrics:
         self.published = Counter(
             "torghut_published_messages_total", "Messages published, by topic.", ["topic"], registry=registry,
         )
+        self.outbox_published = Counter(
+            "torghut_outbox_published_total", "Outbox rows published and marked, by outbox.", ["outbox"],
+            registry=registry,
+        )
+        self.outbox_failures = Counter(
+            "torghut_outbox_failures_total",
+            "Outbox rounds that failed (a broker or database hiccup); the relay retries them.", ["outbox"],
+            registry=registry,
+        )

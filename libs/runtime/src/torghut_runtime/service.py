@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,8 +36,10 @@ from .kafka.deferred import DeferredOutputs
 from .lanes import Gate
 from .logs import configure_logging
 from .metrics import ConsumerMetrics
+from .outbox import Outbox, OutboxTable, Render
 from .settings import ServiceSettings
 from .tracing import build_tracer_provider, install_global_tracer_provider
+from .wake import Wake
 
 log = structlog.get_logger("torghut.service")
 BackgroundLoop = Callable[[], Awaitable[None]]
@@ -72,6 +75,7 @@ class ServiceRuntime:
         self._exit_signal_hooks: list[Callable[[], None]] = []
         self._close_hooks: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._outboxes: list[Outbox] = []
         self._started = False
 
     # -- assembly -----------------------------------------------------------------------------
@@ -89,6 +93,22 @@ class ServiceRuntime:
     def produces(self, *specs: TopicSpec[Any]) -> None:
         """Declare the topics this service publishes to; a publish to any other fails (see :mod:`.kafka.publishing`)."""
         self.kafka.produces(*specs)
+
+    def outbox(self, table: OutboxTable, render: Render, *, poll_s: float | None, batch: int = 500,
+               wakes: Wake | None = None) -> Outbox:
+        """A transactional outbox over ``table`` (see :mod:`.outbox`), flushed once more on stop, after
+        the records in hand are committed and before the broker closes.
+
+        With ``poll_s`` its relay runs in the background, woken by :meth:`Outbox.wake` (or by
+        ``wakes``, when the service notifies a wake of its own) and polling as a backstop. Without, the
+        service flushes it itself (a poll loop that publishes what each round committed).
+        """
+        outbox = Outbox(self.engine, table, render, self.kafka.publishers, self.metrics, batch=batch,
+                        wakes=wakes or Wake())
+        if poll_s is not None:
+            self.background(f"outbox:{table.name}", functools.partial(outbox.relay, poll_s))
+        self._outboxes.append(outbox)
+        return outbox
 
     def add_routes(self, routes: list[BaseRoute]) -> None:
         self.routes.extend(routes)
@@ -136,6 +156,8 @@ class ServiceRuntime:
         if self._started and self.uses_kafka:
             await self.kafka.stop_fetching()
             await self.kafka.drain(self.settings.graceful_timeout_s)  # the records in hand, committed
+            for outbox in self._outboxes:
+                await outbox.flush_quietly()  # what those records and the stop hooks committed
             await self.broker.stop()  # waits for an in-flight batch (graceful_timeout), then commits
         await self._run_hooks(self._close_hooks)
         await self.kafka.progress.close()

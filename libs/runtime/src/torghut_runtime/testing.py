@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts.headers import MessageHeaders, header_dict
 from torghut_contracts.topics import TopicSpec
 
+from .db import StoredOutput
 from .settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -230,3 +231,13 @@ def flag_state(registry: Any, key: str) -> bool | None:
     """A flag's current value as a service's metrics show it (``torghut_feature_flag_value``)."""
     value = registry.get_sample_value("torghut_feature_flag_value", {"flag": key})
     return None if value is None else bool(value)
+
+
+class UnreachableBroker:
+    """An outbox's sends with the broker gone (``outbox.sends = UnreachableBroker()``): every send fails."""
+
+    async def send(self, output: StoredOutput) -> asyncio.Future[Any]:
+        raise ConnectionError("the broker went away")
+
+    async def confirm(self, sent: Sequence[tuple[StoredOutput, asyncio.Future[Any]]]) -> None:
+        raise AssertionError("nothing can have been sent")

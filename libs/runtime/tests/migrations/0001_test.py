@@ -14,8 +14,12 @@ def upgrade() -> None:
     create_processed_messages_table()
     op.create_table("effects", sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
                     sa.Column("symbol", sa.Text, nullable=False), sa.Column("seq", sa.Integer, nullable=False))
+    op.create_table("outbox_rows", sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+                    sa.Column("symbol", sa.Text, nullable=False), sa.Column("seq", sa.Integer, nullable=False),
+                    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_table("outbox_rows")
     op.drop_table("effects")
     op.drop_table("processed_messages")

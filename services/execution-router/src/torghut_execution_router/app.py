@@ -21,16 +21,17 @@ from torghut_contracts import topics
 from torghut_contracts.enums import Adapter
 from torghut_runtime import ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
+from torghut_runtime.outbox import Outbox
 
 from .adapters.metrics import RouterMetrics
 from .adapters.order_feed import OrderFeedSwitch
-from .adapters.store import ExecutionStore
+from .adapters.store import TRADE_UPDATES_OUTBOX, ExecutionStore
 from .adapters.venues.base import AccountSource, Venue
 from .adapters.venues.lean.client import LeanAdapter
 from .adapters.venues.paper.venue import PaperVenue
 from .control import ControlPosture, OpenOrderCanceller, ReadThrough
 from .handlers import ApprovedOrderIntake, ControlHandler, PriceIntake
-from .outbox import TradeUpdateRelay
+from .outbox import trade_update_message
 from .placement import OrderGate, PaperPlacement, VenuePlacement
 from .reconciler import ReconcileLoop, Reconciler
 from .recorder import ExecutionRecorder
@@ -59,7 +60,8 @@ class ExecutionRouterService:
     recorder: ExecutionRecorder
     reconciler: Reconciler
     reconcile_loop: ReconcileLoop
-    relay: TradeUpdateRelay
+    outbox: Outbox
+    """Trade updates recorded outside a handler's outputs, published after their commit."""
     snapshots: SnapshotPublisher
     lean_health: LeanHealth
     flags: FeatureFlags | None = None
@@ -104,7 +106,8 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
         prices=PriceIntake(paper, functools.partial(recorder.record, caller_publishes=False)),
         reconciler=reconciler,
         reconcile_loop=ReconcileLoop(reconciler, posture, canceller, wakes.reconciler, settings.reconcile_interval_s),
-        relay=TradeUpdateRelay(store, runtime.publish, metrics, wakes.outbox, settings.outbox_poll_ms / 1000),
+        outbox=runtime.outbox(TRADE_UPDATES_OUTBOX, trade_update_message, poll_s=settings.outbox_poll_ms / 1000,
+                              wakes=wakes.outbox),
         snapshots=SnapshotPublisher(account, _account_source(settings, paper, alpaca), runtime.publish, metrics,
                                     wakes.snapshots, interval_s=settings.snapshot_interval_s,
                                     fill_settle_s=settings.snapshot_fill_settle_ms / 1000),
@@ -126,7 +129,6 @@ def _serve(service: ExecutionRouterService, settings: ExecutionRouterSettings) -
     runtime.consume(topics.ORDERS_APPROVED, service.intake, group_commit=set(service.venues) == {Adapter.PAPER})
     runtime.consume(topics.CONTROL, service.control.on_control)
     runtime.consume(topics.TA_SIGNALS, service.prices, batch=settings.kafka_max_batch)
-    runtime.background("outbox", service.relay.run)
     runtime.background("reconciler", service.reconcile_loop.run)
     runtime.background("account-snapshots", service.snapshots.run)
     runtime.background("venues", functools.partial(hold_venues, service.venues))

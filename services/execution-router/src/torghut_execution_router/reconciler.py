@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from torghut_contracts.enums import Adapter
+from torghut_runtime.wake import Wake
 
 from .adapters.executions import ExecutionRow
 from .adapters.metrics import RouterMetrics
@@ -24,7 +25,6 @@ from .domain.feed import reports_change
 from .domain.orders import VenueOrder
 from .domain.submission import ABANDONED_CLAIM, counts_lookups, found_at_venue, never_acknowledged
 from .recorder import ExecutionRecorder
-from .wake import Wake
 
 log = structlog.get_logger("torghut.execution.router")
 

@@ -6,19 +6,20 @@ They come from the account venue: the primary, or the fallback when the primary 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from torghut_contracts import topics
 from torghut_contracts.models import AccountSnapshot
+from torghut_runtime.wake import Wake
 
 from .adapters.metrics import RouterMetrics
 from .adapters.venues.base import AccountSource, VenueUnavailable
-from .outbox import Publish
-from .wake import Wake
 
 log = structlog.get_logger("torghut.execution.router")
+Publish = Callable[..., Awaitable[Any]]
 
 
 def _now() -> datetime:

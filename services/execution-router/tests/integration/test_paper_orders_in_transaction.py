@@ -51,7 +51,7 @@ async def test_a_paper_order_rolls_back_whole_and_its_updates_are_the_handlers_o
     assert [o.message_id for o in outputs] == [trade_update_message_id(o.message.fingerprint) for o in outputs]
     assert {o.correlation_id for o in outputs} == {"corr-test"}
     assert await service.store.pending_publications() == [], "the outbox must not publish them a second time"
-    assert service.relay.wake._reasons == set()
+    assert service.outbox.wakes.named == set()
 
     async with engine.begin() as conn:
         assert await service.intake(message, conn) == [], "a redelivery places nothing"

@@ -134,7 +134,7 @@ async def test_a_price_batch_committing_while_an_order_is_placed_fills_it(
     updates = [topics.TRADE_UPDATES.decode(p.payload.encode()) for p in await service.store.pending_publications()]
     assert [(u.event, u.order.client_order_id, u.fill_price) for u in updates] == [
         (TradeEvent.FILL, order.client_order_id, D(101))], "the batch saw the order and its fill leaves by the outbox"
-    assert "update" in service.relay.wake._reasons
+    assert "update" in service.outbox.wakes.named
 
 
 async def test_a_fill_of_a_batch_that_rolls_back_never_happened(offline_router: Any, make_messages: Any) -> None:

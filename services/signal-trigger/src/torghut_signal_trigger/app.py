@@ -56,6 +56,7 @@ class SignalTriggerService:
             # Imported here: the ClickHouse driver costs ~30 MB that a Kafka-fed instance never needs.
             from torghut_strategies.clickhouse.reader import ClickHouseSettings
 
+            from .adapters import store
             from .adapters.clickhouse_source import ClickHouseSource
 
             self.clickhouse = ClickHouseSource(
@@ -64,7 +65,8 @@ class SignalTriggerService:
                     price_table=settings.clickhouse_price_table, batch_size=settings.clickhouse_batch_size,
                     allowed_lateness_s=settings.clickhouse_allowed_lateness_s,
                     query_timeout_s=settings.clickhouse_query_timeout_s),
-                runtime.engine, self.current_config, self.metrics, runtime.publish, replay=replay,
+                runtime.engine, self.current_config, self.metrics,
+                runtime.outbox(store.TRIGGERS_OUTBOX, store.trigger_message, poll_s=None), replay=replay,
                 start_at=initial_cursor_time(settings.clickhouse_start_at, replay=replay, now=datetime.now(UTC),
                                              lookback=timedelta(minutes=settings.clickhouse_start_lookback_min)),
                 poll_interval_s=settings.clickhouse_poll_interval_s)

@@ -19,7 +19,8 @@ from torghut_contracts.enums import Side
 from torghut_contracts.models import TaSignal
 from torghut_embedded.clickhouse import ClickHouseServer
 from torghut_runtime import ServiceRuntime
-from torghut_runtime.testing import create_topics_for, eventually, read_records, test_settings
+from torghut_runtime.testing import UnreachableBroker, create_topics_for, eventually, read_records, test_settings
+from torghut_signal_trigger.adapters import store
 from torghut_signal_trigger.adapters.clickhouse_source import ClickHouseSource
 from torghut_signal_trigger.adapters.metrics import TriggerMetrics
 from torghut_signal_trigger.app import MIGRATIONS, SignalTriggerService, build_service
@@ -84,14 +85,15 @@ def settings_for(kafka_bootstrap: str, database_url: str, prefix: str, url: str,
                          topic_prefix=prefix, service_name="signal-trigger", **values)
 
 
-def manual_source(settings: SignalTriggerSettings, runtime: ServiceRuntime, publish: Any = None) -> ClickHouseSource:
+def manual_source(settings: SignalTriggerSettings, runtime: ServiceRuntime) -> ClickHouseSource:
     """The source without its background loop, so a test decides exactly how many batches run."""
     assert settings.clickhouse_url is not None
+    outbox = runtime.outbox(store.TRIGGERS_OUTBOX, store.trigger_message, poll_s=None)
     return ClickHouseSource(
         ClickHouseSettings(url=settings.clickhouse_url, batch_size=settings.clickhouse_batch_size,
                            allowed_lateness_s=settings.clickhouse_allowed_lateness_s),
         runtime.engine, EngineConfig(BOOK, settings.gate_config(), settings.trading_session()),
-        TriggerMetrics(runtime.registry), publish or runtime.publish, replay=True,
+        TriggerMetrics(runtime.registry), outbox, replay=True,
         start_at=T0 - timedelta(minutes=1))
 
 
@@ -114,16 +116,9 @@ async def test_a_restart_resumes_from_the_cursor_with_no_gap_and_no_duplicate(
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=False)
     runtime.produces(topics.TRIGGERS)
     async with runtime.running():
-        broken = False
-
-        async def flaky_publish(*args: Any, **kwargs: Any) -> Any:
-            if broken:
-                raise ConnectionError("the broker went away after the commit")
-            return await runtime.publish(*args, **kwargs)
-
-        source = manual_source(settings, runtime, flaky_publish)
+        source = manual_source(settings, runtime)
         assert await source.poll_once() == 7 and await source.poll_once() == 7
-        broken = True
+        source.outbox.sends = UnreachableBroker()
         with pytest.raises(ConnectionError):
             await source.poll_once()
         async with runtime.engine.connect() as conn:
@@ -141,7 +136,7 @@ async def test_a_restart_resumes_from_the_cursor_with_no_gap_and_no_duplicate(
         expected = expected_ids([*first_wave, *second_wave])
         records = await read_records(kafka_bootstrap, prefix + topics.TRIGGERS.name, expect=len(expected),
                                      settle=0.5)
-        assert counted(registry, "torghut_signal_trigger_outbox_published_total") >= stranded
+        assert counted(registry, "torghut_outbox_published_total", outbox="triggers") >= stranded
         both = (runtime.registry, registry)
         assert sum(counted(r, "torghut_signal_trigger_invalid_rows_total") for r in both) == 1
         # The replaced row is gated as a duplicate, unless a background merge already collapsed it.

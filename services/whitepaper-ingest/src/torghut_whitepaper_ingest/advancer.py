@@ -22,9 +22,9 @@ from collections.abc import AsyncIterator, Callable
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_runtime.leased_work import LeasedWork, default_owner
+from torghut_runtime.outbox import Outbox
 
 from .adapters import work_store
-from .adapters.outbox import EventOutbox
 from .adapters.work_store import Leased
 from .domain.work import startable
 from .recorder import StepRecorder
@@ -38,7 +38,7 @@ MAX_RETRY_S = 30.0
 
 
 class Advancer(LeasedWork):
-    def __init__(self, engine: AsyncEngine, workflow: Workflow, outbox: EventOutbox, *, lease_s: float,
+    def __init__(self, engine: AsyncEngine, workflow: Workflow, outbox: Outbox, *, lease_s: float,
                  retry_backoff_s: float, concurrency: int = MAX_CONCURRENT_RUNS, owner: str | None = None,
                  enabled: Callable[[], bool] = lambda: True) -> None:
         """``enabled``: the workflow switch; while it is off no new step starts (work waits in its rows)."""

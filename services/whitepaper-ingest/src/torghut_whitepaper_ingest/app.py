@@ -3,23 +3,22 @@ and the outbox relay."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.routing import Route
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
-from torghut_contracts.models import GithubIssueEvent, WhitepaperRunEvent
+from torghut_contracts.models import GithubIssueEvent
 from torghut_runtime import Gate, ServiceRuntime
-from torghut_runtime.db import StoredOutput
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
-from torghut_runtime.kafka.publishing import without_trace
 
 from .adapters.agentrun_client import MAX_BACKOFF_S, AgentRunClient
 from .adapters.control_api import ControlApi
 from .adapters.object_store import ObjectStore, build_object_store
-from .adapters.outbox import EventOutbox
+from .adapters.outbox import RUN_EVENTS_OUTBOX, run_event_message
 from .adapters.pdf_fetcher import PdfFetcher
 from .adapters.webhook import GithubWebhook
 from .advancer import Advancer
@@ -70,7 +69,8 @@ class WhitepaperService:
             auto_dispatch=lambda: flags.value(Flag.WHITEPAPER_AUTO_DISPATCH),
             metrics=self.metrics,
         )
-        self.outbox = EventOutbox(self.runtime.engine, self._publish_run_events)
+        self.outbox = self.runtime.outbox(RUN_EVENTS_OUTBOX, run_event_message,
+                                          poll_s=settings.whitepaper_outbox_sweep_seconds)
 
         def workflow_enabled() -> bool:
             return flags.value(Flag.WHITEPAPER_WORKFLOW_ENABLED)
@@ -96,8 +96,6 @@ class WhitepaperService:
                                  group_commit=True)
         self.runtime.on_closed(self.workflow.fetcher.aclose)
         self.runtime.on_closed(self.workflow.agentruns.aclose)
-        self.runtime.background("run-event-outbox",
-                                lambda: self.outbox.relay_forever(settings.whitepaper_outbox_sweep_seconds))
 
     def _advancer(self, settings: WhitepaperSettings, enabled: Callable[[], bool]) -> Advancer:
         """The runs' slow steps, outside any handler's transaction; drained on stop before the broker."""
@@ -113,22 +111,13 @@ class WhitepaperService:
         self.workflow.advancer = advancer
         self.runtime.background("run-advancer", advancer.run_forever)
 
-        async def drain() -> None:
-            await advancer.drain(settings.graceful_timeout_s)
-            await self.outbox.flush_quietly()  # what the last steps recorded, while the broker is still up
-
-        self.runtime.on_stop(drain)
+        # The events the last steps record are published by the outbox's final flush, after the stop hooks.
+        self.runtime.on_stop(functools.partial(advancer.drain, settings.graceful_timeout_s))
         return advancer
 
     async def _publish_issue_event(self, event: GithubIssueEvent, headers: MessageHeaders) -> object:
         return await self.runtime.publish(topics.GITHUB_ISSUE_EVENTS, event, headers=headers)
 
-    async def _publish_run_events(self, events: Sequence[tuple[WhitepaperRunEvent, MessageHeaders]]) -> None:
-        """All sent in order, then every acknowledgement awaited: one broker round trip for the batch."""
-        spec = topics.WHITEPAPER_RUNS
-        await self.runtime.kafka.publish_all([
-            StoredOutput(topic=spec.name, key=spec.key(event), value=spec.encode(event).decode(),
-                         headers=without_trace(headers.as_dict())) for event, headers in events])
 
 
 def worker_gate(flags: FeatureFlags) -> Gate | None:

@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 from torghut_contracts import headers as h
 from torghut_contracts import topics
-from torghut_runtime.testing import read_records
+from torghut_runtime.testing import UnreachableBroker, read_records
 from torghut_whitepaper_ingest.adapters import work_store
 from torghut_whitepaper_ingest.app import WhitepaperService
 from torghut_whitepaper_ingest.domain import ids
@@ -195,10 +195,7 @@ async def test_a_worker_dying_before_the_events_went_out_leaves_them_to_be_publi
     pdf_url = stub_http.url("/p.pdf")
     first = make_service(graceful_timeout_s=0.5)
 
-    async def broker_away(*_: Any) -> None:
-        raise ConnectionError("the broker went away")
-
-    first.outbox.publish = broker_away
+    first.outbox.sends = UnreachableBroker()
     async with first.runtime.running():
         await deliver(client_for(first), 42, pdf_url, "d-42")
         await until(lambda: scalar(first, "SELECT status FROM whitepaper_runs"), "the dispatch", expect="dispatched")

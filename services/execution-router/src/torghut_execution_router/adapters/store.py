@@ -4,8 +4,8 @@
 execution, has the order feed (``domain.feed``) judge the event, stores the event with that verdict
 (a repeated fingerprint is not stored twice: the unique index says so) and, when applied, moves the
 execution and keeps the ``TradeUpdate`` to publish. The rules are the domain's; here is only SQL.
-The outbox relay publishes the kept updates in id order and marks them, so an event committed here
-always reaches Kafka.
+The runtime's outbox relay publishes the kept updates (``TRADE_UPDATES_OUTBOX``) in id order and marks
+them, so an event committed here always reaches Kafka.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.enums import Adapter, OrderStatus
 from torghut_contracts.models import ApprovedOrder, ControlCommand, TradeUpdate
+from torghut_runtime.outbox import OutboxTable
 
 from ..domain.feed import FeedStep, advance, advance_all, unlinked
 from ..domain.orders import TERMINAL_STATUSES, VenueEvent
@@ -50,6 +51,14 @@ class PendingPublication:
     fingerprint: str
     correlation_id: str | None
     traceparent: str | None
+
+
+TRADE_UPDATES_OUTBOX = OutboxTable(
+    "trade-updates", execution_events, key=execution_events.c.id, order_by=(execution_events.c.id,),
+    pending=sa.and_(execution_events.c.payload.is_not(None), execution_events.c.published_at.is_(None)),
+    published_at=execution_events.c.published_at)
+"""The trade updates the runtime's relay publishes: one order's events are recorded under its row
+lock, so their ids are in the order they happened."""
 
 
 def _now() -> datetime:
@@ -228,31 +237,13 @@ class ExecutionStore:
 
     # -- the outbox -------------------------------------------------------------------------------
     async def pending_publications(self, limit: int = 200) -> list[PendingPublication]:
-        return await self.next_publications([], limit)
-
-    async def next_publications(self, published: Sequence[int], limit: int = 200) -> list[PendingPublication]:
-        """Mark the previous round ``published`` and read the next pending round in one transaction.
-
-        One connection checkout and commit per outbox round instead of two: the fill that follows a
-        ``new`` reaches the broker sooner.
-        """
-        async with self.engine.begin() as conn:
-            if published:
-                await conn.execute(execution_events.update().where(execution_events.c.id.in_(list(published)))
-                                   .values(published_at=_now()))
+        """Trade updates committed and not yet published (the outbox relay's rows), oldest first."""
+        async with self.engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(execution_events.c.id, execution_events.c.payload, execution_events.c.fingerprint,
                           execution_events.c.correlation_id, execution_events.c.traceparent)
-                .where(execution_events.c.payload.is_not(None), execution_events.c.published_at.is_(None))
-                .order_by(execution_events.c.id).limit(limit))
+                .where(TRADE_UPDATES_OUTBOX.pending).order_by(*TRADE_UPDATES_OUTBOX.order_by).limit(limit))
             return [PendingPublication(r.id, r.payload, r.fingerprint, r.correlation_id, r.traceparent) for r in rows]
-
-    async def mark_published(self, ids: Sequence[int]) -> None:
-        if not ids:
-            return
-        async with self.engine.begin() as conn:
-            await conn.execute(execution_events.update().where(execution_events.c.id.in_(list(ids)))
-                               .values(published_at=_now()))
 
     # -- control posture --------------------------------------------------------------------------
     async def save_control(self, command: ControlCommand) -> bool:

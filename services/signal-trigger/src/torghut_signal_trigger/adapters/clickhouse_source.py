@@ -3,7 +3,7 @@
 One poll is one Postgres transaction: lock the cursor row, read the next batch from ClickHouse,
 evaluate every row with the same core as the Kafka path, then write the symbols' states, the new
 cursor and the batch's triggers (into ``trigger_outbox``) and commit. Only then are the outbox
-entries published and deleted. So:
+entries published and deleted (the runtime's outbox, ``store.TRIGGERS_OUTBOX``). So:
 
 * a crash before the commit re-reads the same batch from the old cursor with the old state: no gap,
   and nothing was published yet;
@@ -24,14 +24,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from torghut_contracts import topics
-from torghut_contracts.headers import MessageHeaders, derived_message_id
+from torghut_contracts.headers import derived_message_id
 from torghut_contracts.models import StrategyTrigger
+from torghut_runtime.outbox import Outbox
 from torghut_strategies.clickhouse.reader import ClickHouseReader, ClickHouseSettings
 from torghut_strategies.clickhouse.rows import RowKey, parse_timestamp, row_to_signal
 from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream_of
@@ -42,13 +41,12 @@ from . import store
 from .metrics import TriggerMetrics
 
 log = structlog.get_logger("torghut.signal_trigger.clickhouse")
-Publish = Callable[..., Any]
 
 
 class ClickHouseSource:
     def __init__(self, settings: ClickHouseSettings, engine: AsyncEngine,
                  config: EngineConfig | Callable[[], EngineConfig],
-                 metrics: TriggerMetrics, publish: Publish, *, replay: bool, start_at: datetime,
+                 metrics: TriggerMetrics, outbox: Outbox, *, replay: bool, start_at: datetime,
                  poll_interval_s: float = 5.0) -> None:
         self.settings = settings
         self.poll_interval_s = poll_interval_s
@@ -56,7 +54,8 @@ class ClickHouseSource:
         self._config = config if isinstance(config, EngineConfig) else None
         self._config_source = config
         self.metrics = metrics
-        self.publish = publish
+        self.outbox = outbox
+        """``store.TRIGGERS_OUTBOX``, flushed by this loop after each commit (it runs no relay of its own)."""
         self.replay = replay
         self.start_at = start_at
         self.reader = ClickHouseReader(settings)
@@ -74,7 +73,7 @@ class ClickHouseSource:
     async def run_forever(self) -> None:
         """The background loop: flush what a previous run left in the outbox, then poll."""
         try:
-            await self.flush_outbox()
+            await self.outbox.flush()
             while True:
                 read = await self.poll_once()
                 if read < self.settings.batch_size:  # caught up: wait; a full batch means more is waiting
@@ -134,7 +133,7 @@ class ClickHouseSource:
             self.metrics.observe("clickhouse", evaluation, event_ts)
         if invalid:
             self.metrics.invalid_rows.inc(invalid)
-        await self.flush_outbox()
+        await self.outbox.flush()
         return len(rows)
 
     def _describe_table(self) -> None:
@@ -148,20 +147,3 @@ class ClickHouseSource:
 
     def message_id(self, trigger: StrategyTrigger) -> str:
         return derived_message_id(self.cursor_name, trigger.request_id)
-
-    async def flush_outbox(self) -> int:
-        """Publish committed triggers in order, then delete them; returns how many were published."""
-        published = 0
-        while True:
-            async with self.engine.connect() as conn:
-                entries = await store.pending_outbox(conn)
-            if not entries:
-                return published
-            for entry in entries:
-                headers = MessageHeaders.new(topics.TRIGGERS.name, message_id=entry.message_id,
-                                             correlation_id=entry.trigger.request_id)
-                await self.publish(topics.TRIGGERS, entry.trigger, key=entry.trigger.symbol, headers=headers)
-            async with self.engine.begin() as conn:
-                await store.remove_from_outbox(conn, [e.id for e in entries])
-            published += len(entries)
-            self.metrics.outbox_published.inc(len(entries))

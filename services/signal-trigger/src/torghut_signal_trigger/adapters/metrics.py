@@ -39,9 +39,6 @@ class TriggerMetrics:
             "torghut_signal_trigger_clickhouse_last_poll_success_seconds",
             "Wall clock (Unix seconds) of the last successful ClickHouse poll; alert when it stops moving.",
             registry=registry)
-        self.outbox_published = Counter(
-            "torghut_signal_trigger_outbox_published_total", "Triggers published from the ClickHouse path's outbox.",
-            registry=registry)
 
     def observe(self, source: str, evaluation: Evaluation, event_ts: datetime) -> None:
         self.signals.labels(source=source).inc()

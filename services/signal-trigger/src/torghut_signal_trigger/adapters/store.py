@@ -15,12 +15,15 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts import topics
+from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import StrategyTrigger
+from torghut_runtime.outbox import OutboxMessage, OutboxTable
 from torghut_strategies.state import SymbolState
 
 from .tables import SourceCursor, StreamWatermark, SymbolStateRow, TriggerOutboxEntry
@@ -314,11 +317,9 @@ async def save_cursor(conn: AsyncConnection, name: str, cursor: Cursor) -> None:
 
 
 # -- outbox ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class OutboxEntry:
-    id: int
-    message_id: str
-    trigger: StrategyTrigger
+TRIGGERS_OUTBOX = OutboxTable("triggers", trigger_outbox, key=trigger_outbox.c.id, order_by=(trigger_outbox.c.id,),
+                              pending=sa.true())
+"""Published by the runtime's outbox in id order, then deleted."""
 
 
 async def add_to_outbox(conn: AsyncConnection, entries: Sequence[tuple[str, StrategyTrigger]]) -> None:
@@ -332,11 +333,8 @@ async def add_to_outbox(conn: AsyncConnection, entries: Sequence[tuple[str, Stra
     )
 
 
-async def pending_outbox(conn: AsyncConnection, limit: int = 1000) -> list[OutboxEntry]:
-    rows = await conn.execute(sa.select(trigger_outbox).order_by(trigger_outbox.c.id).limit(limit))
-    return [OutboxEntry(r.id, r.message_id, StrategyTrigger.model_validate(json.loads(r.payload))) for r in rows]
-
-
-async def remove_from_outbox(conn: AsyncConnection, ids: Sequence[int]) -> None:
-    if ids:
-        await conn.execute(trigger_outbox.delete().where(trigger_outbox.c.id.in_(ids)))
+def trigger_message(row: sa.Row[Any]) -> OutboxMessage:
+    """A stored trigger under the message id it was stored with, keyed by its symbol."""
+    trigger = StrategyTrigger.model_validate_json(row.payload)
+    headers = MessageHeaders.new(topics.TRIGGERS.name, message_id=row.message_id, correlation_id=trigger.request_id)
+    return OutboxMessage.of(topics.TRIGGERS, trigger, headers)

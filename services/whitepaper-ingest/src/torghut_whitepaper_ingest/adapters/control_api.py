@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
 from torghut_runtime.lanes import Gate
+from torghut_runtime.outbox import Outbox
 
 from ..domain import ids
 from ..domain.finalize import FinalizePayload
@@ -34,7 +35,6 @@ from ..settings import WhitepaperSettings
 from ..workflow import DispatchRefused, RunNotFound, Workflow
 from . import run_store, work_store
 from .http_common import error, refused
-from .outbox import EventOutbox
 from .webhook import PublishIssueEvent, issue_event_headers
 
 log = structlog.get_logger("torghut.whitepaper.control")
@@ -58,7 +58,7 @@ def token_matches(expected: str, presented: str | None) -> bool:
 
 
 class ControlApi:
-    def __init__(self, *, settings: WhitepaperSettings, engine: AsyncEngine, workflow: Workflow, outbox: EventOutbox,
+    def __init__(self, *, settings: WhitepaperSettings, engine: AsyncEngine, workflow: Workflow, outbox: Outbox,
                  publish: PublishIssueEvent, metrics: WhitepaperMetrics, worker_registered: bool,
                  object_store_kind: str, workflow_enabled: Callable[[], bool] | None = None,
                  worker_gate: Gate | None = None) -> None:
