@@ -119,6 +119,8 @@ class Pipeline:
     idle_pct: dict[str, float] = field(default_factory=dict)
     infra: dict[str, int] = field(default_factory=dict)
     """``{"kafka": pid, "postgres": pid}`` of the embedded stack, for CPU accounting."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Settings for every service on top of the demo's (the burst raises the firewall's rate limits)."""
 
     def topic(self, spec: topics.TopicSpec[Any]) -> str:
         return self.prefix + spec.name
@@ -135,7 +137,7 @@ class Pipeline:
         await create_topics(self.bootstrap, self.topic_specs(), include_dlq=False)
         database_url = await create_database(self.admin_url, self.database)
         env = {"TOPIC_PREFIX": self.prefix, "KAFKA_SESSION_TIMEOUT_MS": "1000", "KAFKA_HEARTBEAT_INTERVAL_MS": "200",
-               "KAFKA_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms)}
+               "KAFKA_FETCH_MAX_WAIT_MS": str(self.fetch_max_wait_ms), **self.env}
         self.services = service_plan(self.bootstrap, database_url, self.log_dir, env)
         for service in self.services:
             service.start()

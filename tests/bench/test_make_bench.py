@@ -81,6 +81,10 @@ def test_a_quick_run_measures_every_figure(embedded_stack: EmbeddedStack, tmp_pa
     assert len(consumed) == 3 and all(rate > 0 for rate in consumed.values()), \
         f"the rate steps watch a group that does not read the signals: {consumed}"
 
+    burst = results["burst"]
+    assert burst["triggers"] == burst["decisions"] == burst["verdicts"] == Plan.quick().burst_symbols
+    assert burst["fills"] >= burst["approved"] > 0, "every approved order of the burst filled"
+
     json.dumps(results, default=str)  # latest.json can be written
     assert render(rows, title(results)).count("\n") == len(rows) + len({r.section for r in rows}) + 1
 
