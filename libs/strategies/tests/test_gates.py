@@ -82,6 +82,12 @@ def test_missing_required_field(name: str) -> None:
     assert evaluation.state.seq.last == 2, "the seq is consumed: a redelivery is a duplicate"
 
 
+def test_a_signal_whose_indicators_are_warming_up_fires_nothing() -> None:
+    warming = judge(after(1), 2, warmup=True)
+    assert warming.gate_reasons == (GateReason.WARMING_UP,) and not warming.triggers
+    assert judge(after(1), 2, warmup=False).triggers, "a settled signal fires as one without the flag does"
+
+
 def test_stale_against_the_reference_clock() -> None:
     budget = GateConfig().max_staleness.total_seconds()
     assert judge(after(1), 2, reference_delay=budget).gate_reasons == (), "the budget itself is not stale"

@@ -28,6 +28,8 @@ class GateReason(StrEnum):
     MISSING_QUOTE = "missing_quote"
     CROSSED_QUOTE = "crossed_quote"
     SPREAD_TOO_WIDE = "spread_bps_exceeded"
+    WARMING_UP = "indicators_warming_up"
+    """The source says its indicators have seen too few bars to be settled (``TaSignal.warmup``)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ def content_gates(signal: TaSignal, config: GateConfig, reference_time: datetime
     reasons: list[GateReason] = []
     if missing_fields(signal, config.required_fields):
         reasons.append(GateReason.MISSING_REQUIRED_FIELD)
+    if signal.warmup:
+        reasons.append(GateReason.WARMING_UP)
     age = reference_time - signal.event_ts
     if age > config.max_staleness:
         reasons.append(GateReason.STALE)

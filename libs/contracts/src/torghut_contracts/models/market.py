@@ -29,7 +29,14 @@ class TaSignal(Contract):
     rsi14: Percent | None = None
     ema12: Num | None = None
     ema26: Num | None = None
-    vwap: Num | None = None
+    vwap: Num | None = Field(default=None, description="Session VWAP (since the regular session's open).")
+    vwap_w5m: Num | None = Field(default=None, description="VWAP over the last five minutes of bars.")
+    boll_mid: Num | None = Field(default=None, description="Bollinger middle band: SMA20 of the close.")
+    boll_upper: Num | None = Field(default=None, description="SMA20 + 2 standard deviations (population).")
+    boll_lower: Num | None = Field(default=None, description="SMA20 - 2 standard deviations (population).")
+    atr14: NonNegative | None = Field(default=None, description="Average true range, Wilder's 14.")
+    warmup: bool | None = Field(default=None, description="True while an indicator the source computes "
+                                "has seen too few bars to be settled; such a signal is not traded on.")
     bid: Price | None = None
     ask: Price | None = None
     bid_size: NonNegative | None = None
