@@ -63,12 +63,17 @@ class LeasedWork(ABC):
                 async with asyncio.timeout(min(self.poll_s, self.renew_every_s or self.poll_s)):
                     await self._wakeup.wait()
 
+    def leased_keys(self) -> list[str]:
+        """The work this process holds a lease on: what :meth:`renew` keeps (the work in hand by default)."""
+        return list(self._in_hand)
+
     async def _renew_when_due(self) -> None:
         now = asyncio.get_running_loop().time()
-        if self.renew_every_s is None or not self._in_hand or now - self._renewed_at < self.renew_every_s:
+        keys = self.leased_keys()
+        if self.renew_every_s is None or not keys or now - self._renewed_at < self.renew_every_s:
             return
         try:
-            await self.renew(list(self._in_hand))
+            await self.renew(keys)
             self._renewed_at = now
         except Exception as exc:  # the database is away: the next turn tries again, the lease still runs
             log.warning("leases not renewed; will retry", loop=type(self).__name__, error=repr(exc))

@@ -9,8 +9,11 @@ outcomes in groups (``recorder``). Woken by every committed intake, it also look
 for work nobody woke it for (another replica's expired lease, a retry): the loop is the runtime's
 :class:`~torghut_runtime.leased_work.LeasedWork`, as the decision-client's is.
 
-A lease taken by a previous run of this process (same host and pid: a restarted container of the
-same pod) is taken back at once; another owner's, once it has run out (``domain.work.lease_seconds``).
+A lease lasts ``WHITEPAPER_LEASE_SECONDS`` and is renewed every third of that while the run is in
+hand (by the loop, or by a request advancing it), so a live worker keeps a run however long a
+download or a submission takes, and a dead worker's runs are taken over by another within one
+lease. A lease taken by a previous run of this process (same host and pid: a restarted container of
+the same pod) is taken back at once.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ class Advancer(LeasedWork):
         self.concurrency = concurrency
         self.owner = owner or default_owner()
         self.enabled = enabled
+        self.renew_every_s = lease_s / 3
         self.recorder = StepRecorder(engine, owner=self.owner, lease_s=lease_s, metrics=workflow.metrics,
                                      clock=workflow.clock, recorded=outbox.wake)
         self.steps = RunSteps(workflow, self.recorder)
@@ -60,6 +64,12 @@ class Advancer(LeasedWork):
     @property
     def in_hand(self) -> int:
         return len(self._in_hand) + len(self._held)
+
+    def leased_keys(self) -> list[str]:
+        return [*self._in_hand, *self._held]
+
+    async def renew(self, keys: list[str]) -> None:
+        await work_store.renew(self.engine, keys, owner=self.owner, lease_s=self.lease_s)
 
     async def before_scan(self) -> None:
         """Publish what intake wrote (its lifecycle events, through the outbox's relay)."""

@@ -15,7 +15,7 @@ from torghut_contracts.models import GithubIssueEvent
 from torghut_runtime import Gate, ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, Flag, wire_flags
 
-from .adapters.agentrun_client import MAX_BACKOFF_S, AgentRunClient
+from .adapters.agentrun_client import AgentRunClient
 from .adapters.control_api import ControlApi
 from .adapters.object_store import ObjectStore, build_object_store
 from .adapters.outbox import RUN_EVENTS_OUTBOX, run_event_message
@@ -23,7 +23,6 @@ from .adapters.pdf_fetcher import PdfFetcher
 from .adapters.webhook import GithubWebhook
 from .advancer import Advancer
 from .domain.agentrun import AgentRunConfig
-from .domain.work import lease_seconds
 from .handlers import IssueEventHandler
 from .metrics import WhitepaperMetrics
 from .settings import WhitepaperSettings
@@ -101,11 +100,7 @@ class WhitepaperService:
         """The runs' slow steps, outside any handler's transaction; drained on stop before the broker."""
         advancer = Advancer(
             self.runtime.engine, self.workflow, self.outbox,
-            lease_s=lease_seconds(download_timeout_s=settings.whitepaper_download_timeout_seconds,
-                                  agentrun_timeout_s=settings.whitepaper_agentrun_timeout_seconds,
-                                  agentrun_attempts=settings.whitepaper_agentrun_max_attempts,
-                                  agentrun_backoff_s=settings.whitepaper_agentrun_retry_backoff_seconds,
-                                  backoff_cap_s=MAX_BACKOFF_S),
+            lease_s=settings.whitepaper_lease_seconds,
             retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, concurrency=settings.whitepaper_runs_in_flight,
             enabled=enabled)
         self.workflow.advancer = advancer

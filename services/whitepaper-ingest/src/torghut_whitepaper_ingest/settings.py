@@ -86,6 +86,12 @@ class WhitepaperSettings(ServiceSettings):
         default=None, description="Bearer token of the control API; falls back to JANGAR_API_KEY. "
                                   "With neither set the control API answers 503 to everything.")
 
+    # -- the advancer ---------------------------------------------------------------------------
+    whitepaper_lease_seconds: float = Field(
+        default=30.0, gt=0, le=3600,
+        description="How long a worker owns a run's work without renewing it: renewed every third of this "
+                    "while the run is in hand, so a dead worker's runs are taken over within one lease.")
+
     # -- lifecycle events -----------------------------------------------------------------------
     whitepaper_outbox_sweep_seconds: float = Field(
         default=5.0, gt=0, le=3600, description="How often unpublished run events are retried.")

@@ -211,3 +211,45 @@ async def test_a_worker_dying_before_the_events_went_out_leaves_them_to_be_publi
     assert [r.model(topics.WHITEPAPER_RUNS).status.value for r in records] == ["received", "pdf_stored",
                                                                               "dispatched"]
     assert len(jangar.submissions) == 1 and len(stub_http.requests_to("GET", "/p.pdf")) == 1
+
+
+def as_replica(service: WhitepaperService, owner: str) -> WhitepaperService:
+    """The service as another replica (another pod) sees it: its own lease owner."""
+    service.advancer.owner = service.advancer.recorder.owner = owner
+    return service
+
+
+async def test_a_step_longer_than_its_lease_keeps_the_run_and_a_dead_workers_run_is_taken_over(
+        make_service: Factory, client_for: Clients, stub_http: StubHttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jangar = FakeJangar()
+    stub_http.route("GET", "/slow.pdf", pdf_reply(delay_s=2.0))  # four leases of 0.5 s
+    stub_http.route("POST", AGENT_RUNS, jangar)
+
+    def downloads() -> Awaitable[int]:
+        return asyncio.sleep(0, len(stub_http.requests_to("GET", "/slow.pdf")))
+
+    lease = {"whitepaper_lease_seconds": 0.5, "graceful_timeout_s": 0.2}
+    first, second = as_replica(make_service(**lease), "replica-a"), as_replica(make_service(**lease), "replica-b")
+    second.advancer.concurrency = 0  # b stands aside until a has taken the run
+    second.advancer.poll_s = 0.1  # then looks for work ten times a second
+    async with first.runtime.running(), second.runtime.running():
+        await deliver(client_for(first), 51, stub_http.url("/slow.pdf"), "d-51")
+        await until(downloads, "a's download", expect=1)
+        second.advancer.concurrency = 8
+        await until(lambda: scalar(first, "SELECT status FROM whitepaper_runs"), "the dispatch", expect="dispatched")
+        assert await downloads() == 1, "a's renewed lease kept the run from b for all four leases"
+
+        # a dies in the middle of a download (a crash gives nothing back): b takes the run within a lease.
+        monkeypatch.setattr(work_store, "release", lambda *_, **__: asyncio.sleep(0))
+        second.advancer.concurrency = 0
+        await deliver(client_for(first), 52, stub_http.url("/slow.pdf"), "d-52")
+        await until(downloads, "a's second download", expect=2)
+        first.advancer.concurrency = 0
+        await first.advancer.drain(0.0)
+        second.advancer.concurrency = 8
+        second.advancer.wake()
+        await until(lambda: scalar(second, "SELECT count(*) FROM whitepaper_runs WHERE status = 'dispatched'"),
+                    "b dispatching the run a dropped", expect=2, timeout=30)
+    assert await downloads() == 3, "b downloaded the dropped run again"
+    assert len(jangar.created) == 2, "one AgentRun per run"

@@ -1,16 +1,14 @@
-"""A run's slow steps: which comes next, what a redo reuses, how long a lease lasts, what may start."""
+"""A run's slow steps: which comes next, what a redo reuses, what may start."""
 
 from __future__ import annotations
 
 from torghut_contracts.enums import WhitepaperRunStatus as Status
 from torghut_whitepaper_ingest.domain.work import (
-    LEASE_GRACE_S,
     Head,
     Step,
     after_pdf,
     dispatch_generation,
     first_step,
-    lease_seconds,
     startable,
 )
 
@@ -34,15 +32,6 @@ def test_a_dispatch_redone_after_a_crash_keeps_its_generation_and_so_its_idempot
     assert dispatch_generation(0, None) == 1
     assert dispatch_generation(2, None) == 3, "a requeue's dispatch is a new generation"
     assert dispatch_generation(0, 1) == 1, "claimed before, outcome unknown: the same generation again"
-
-
-def test_the_lease_outlasts_the_longest_step() -> None:
-    download = lease_seconds(download_timeout_s=300, agentrun_timeout_s=20, agentrun_attempts=4,
-                             agentrun_backoff_s=1, backoff_cap_s=30)
-    assert download == 300 + LEASE_GRACE_S
-    submission = lease_seconds(download_timeout_s=30, agentrun_timeout_s=20, agentrun_attempts=4,
-                               agentrun_backoff_s=1, backoff_cap_s=30)
-    assert submission == 20 * 4 + (1 + 2 + 4) + LEASE_GRACE_S
 
 
 def test_runs_in_hand_or_leased_elsewhere_wait_expired_and_own_leases_are_taken() -> None:

@@ -52,6 +52,8 @@ _HEADS = sa.text("SELECT run_id, lease_owner, (lease_until IS NOT NULL AND lease
 _LEASE = sa.text("UPDATE whitepaper_run_work SET lease_owner = :owner, "
                  "lease_until = now() + make_interval(secs => :lease_s) "
                  f"WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND {_LEASABLE} RETURNING run_id")
+_RENEW = sa.text("UPDATE whitepaper_run_work SET lease_until = now() + make_interval(secs => :lease_s) "
+                 "WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND lease_owner = :owner")
 _RUN = ", ".join(f"r.{name}" for name in RUN_COLUMNS)
 _LEASE_WITH_RUNS = sa.text(
     "WITH leased AS (UPDATE whitepaper_run_work SET lease_owner = :owner, "
@@ -130,6 +132,12 @@ async def dispatch_next(conn: AsyncConnection, generations: dict[str, int | None
 
 async def finish(conn: AsyncConnection, run_id: str) -> None:
     await conn.execute(run_work.delete().where(run_work.c.run_id == run_id))
+
+
+async def renew(engine: AsyncEngine, run_ids: Sequence[str], *, owner: str, lease_s: float) -> None:
+    """Extend ``owner``'s leases on ``run_ids`` (a lease another worker took over stays theirs)."""
+    async with engine.begin() as conn:
+        await conn.execute(_RENEW, {"run_ids": list(run_ids), "owner": owner, "lease_s": lease_s})
 
 
 async def release(engine: AsyncEngine, run_id: str, *, owner: str) -> None:

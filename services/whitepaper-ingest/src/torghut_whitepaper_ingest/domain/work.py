@@ -15,9 +15,6 @@ from enum import StrEnum
 
 from torghut_contracts.enums import WhitepaperRunStatus as Status
 
-LEASE_GRACE_S = 60.0
-"""Beyond the calls' own timeouts: the upload, and recording the outcome."""
-
 
 class Step(StrEnum):
     STORE_PDF = "store_pdf"
@@ -45,14 +42,6 @@ def dispatch_generation(run_generation: int, claimed: int | None) -> int:
     (the worker died during the call) keeps its generation, hence its idempotency key, so the AgentRun
     it may have created is found again instead of a second one being created."""
     return claimed if claimed is not None else run_generation + 1
-
-
-def lease_seconds(*, download_timeout_s: float, agentrun_timeout_s: float, agentrun_attempts: int,
-                  agentrun_backoff_s: float, backoff_cap_s: float) -> float:
-    """How long a worker owns a run's work: the longest a step may take (the download, or every
-    attempt of the submission with its backoff), plus the grace."""
-    backoff = sum(min(agentrun_backoff_s * 2 ** n, backoff_cap_s) for n in range(max(0, agentrun_attempts - 1)))
-    return max(download_timeout_s, agentrun_timeout_s * agentrun_attempts + backoff) + LEASE_GRACE_S
 
 
 @dataclass(frozen=True)
