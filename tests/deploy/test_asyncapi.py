@@ -34,4 +34,5 @@ def test_every_channel_carries_its_topics_contract() -> None:
             payload = messages[reference["$ref"].rsplit("/", 1)[1]]["payload"]
             assert payload == {"$ref": f"#/components/schemas/{spec.model.__name__}"}, channel["address"]
     assert found["torghut.decisions.v1"] == {"send", "receive"}
-    assert found["torghut.ta.signals.v1"] == {"receive"}, "an outside source writes the signals"
+    assert found["torghut.ta.signals.v1"] == {"send", "receive"}, "ta writes the signals (an outside source may too)"
+    assert found["torghut.market.bars.v1"] == {"send", "receive"}

@@ -28,6 +28,8 @@ from .models import (
     DecisionIntent,
     EngineProvenance,
     GithubIssueEvent,
+    MarketBar,
+    MarketQuote,
     OrderState,
     Position,
     RiskVerdict,
@@ -43,6 +45,15 @@ T0 = datetime(2026, 2, 12, 15, 31, 2, tzinfo=UTC)
 
 def _examples() -> dict[str, BaseModel]:
     return {
+        topics.MARKET_BARS.name: MarketBar(
+            symbol="NVDA", start=T0.replace(second=0), open=Decimal("160.10"), high=Decimal("160.40"),
+            low=Decimal("160.05"), close=Decimal("160.25"), volume=Decimal("18250"), trade_count=412,
+            vwap=Decimal("160.22"), source="alpaca-iex",
+        ),
+        topics.MARKET_QUOTES.name: MarketQuote(
+            symbol="NVDA", ts=T0, bid=Decimal("160.20"), ask=Decimal("160.30"), bid_size=Decimal("300"),
+            ask_size=Decimal("200"), source="alpaca-iex",
+        ),
         topics.TA_SIGNALS.name: TaSignal(
             symbol="NVDA", event_ts=T0, seq=42, price=Decimal("160.25"), macd=Decimal("1.2"),
             macd_signal=Decimal("0.8"), rsi14=Decimal("61.4"), bid=Decimal("160.20"), ask=Decimal("160.30"),

@@ -20,6 +20,8 @@ from .models import (
     ControlCommand,
     Decision,
     GithubIssueEvent,
+    MarketBar,
+    MarketQuote,
     RiskVerdict,
     StrategyTrigger,
     TaSignal,
@@ -85,6 +87,14 @@ class TopicSpec(Generic[M]):
         return self.model.model_validate_json(raw)
 
 
+MARKET_BARS: TopicSpec[MarketBar] = TopicSpec(
+    "torghut.market.bars.v1", MarketBar, "symbol", lambda m: m.symbol,
+    retention_ms=35 * DAY_MS, description="market-data -> ta; one symbol's bars in order on one partition",
+)
+MARKET_QUOTES: TopicSpec[MarketQuote] = TopicSpec(
+    "torghut.market.quotes.v1", MarketQuote, "symbol", lambda m: m.symbol,
+    retention_ms=7 * DAY_MS, description="market-data -> ta (spreads)",
+)
 TA_SIGNALS: TopicSpec[TaSignal] = TopicSpec(
     "torghut.ta.signals.v1", TaSignal, "symbol", lambda m: m.symbol,
     retention_ms=35 * DAY_MS, description="TA source / replay -> signal-trigger",
@@ -128,7 +138,7 @@ WHITEPAPER_RUNS: TopicSpec[WhitepaperRunEvent] = TopicSpec(
 )
 
 ALL_TOPICS: tuple[TopicSpec[BaseModel], ...] = (  # type: ignore[assignment]
-    TA_SIGNALS, TRIGGERS, DECISIONS, ORDERS_APPROVED, RISK_VERDICTS, TRADE_UPDATES,
+    MARKET_BARS, MARKET_QUOTES, TA_SIGNALS, TRIGGERS, DECISIONS, ORDERS_APPROVED, RISK_VERDICTS, TRADE_UPDATES,
     ACCOUNT_SNAPSHOTS, CONTROL, GITHUB_ISSUE_EVENTS, WHITEPAPER_RUNS,
 )
 BY_NAME: dict[str, TopicSpec[BaseModel]] = {spec.name: spec for spec in ALL_TOPICS}

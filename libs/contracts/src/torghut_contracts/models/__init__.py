@@ -11,6 +11,7 @@ from .decision import (
 )
 from .execution import AccountSnapshot, OrderState, Position, TradeUpdate
 from .market import TaSignal
+from .market_data import BarOrigin, MarketBar, MarketQuote
 from .risk import ApprovedOrder, QuantityClamp, RiskVerdict
 from .trigger import StrategyTrigger
 from .whitepaper import GithubIssueEvent, WhitepaperRunEvent
@@ -19,11 +20,14 @@ __all__ = [
     "GLOBAL_SCOPE",
     "AccountSnapshot",
     "ApprovedOrder",
+    "BarOrigin",
     "ControlCommand",
     "Decision",
     "DecisionIntent",
     "EngineProvenance",
     "GithubIssueEvent",
+    "MarketBar",
+    "MarketQuote",
     "OrderConstraints",
     "OrderState",
     "Position",

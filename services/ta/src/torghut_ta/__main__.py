@@ -1,0 +1,17 @@
+"""``torghut-ta``: load settings (exit 2 on a config error), serve."""
+
+from __future__ import annotations
+
+from torghut_runtime import load_settings
+from torghut_runtime.entrypoint import serve
+
+from .app import build_runtime
+from .settings import TaSettings
+
+
+def main() -> None:
+    serve("torghut-ta", lambda: load_settings(TaSettings), build_runtime)
+
+
+if __name__ == "__main__":
+    main()

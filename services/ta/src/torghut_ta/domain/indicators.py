@@ -1,0 +1,109 @@
+"""The talipp indicators of one bar series, updated one bar at a time and kept small.
+
+talipp keeps every input and output it ever saw unless purged, so a symbol that has traded for a
+year would carry a year of floats in its pickled state. After each bar, any indicator holding more
+than ``PURGE_AT`` inputs drops all but the last ``HISTORY`` (talipp's ``purge_oldest``, which also
+purges the sub-indicators: MACD's two EMAs and its signal line, Bollinger's SMA and deviation).
+
+How small ``HISTORY`` may be: SMA's running sum reads ``period + 1`` inputs back (21); EMA, RSI and
+ATR *reseed* when their input count is exactly their period, so no count may fall back to it; and
+MACD's signal line holds 25 inputs fewer than MACD (it starts at the 26th bar) and must keep more
+than its period (9), so ``HISTORY - 25 > 9``. 40 keeps 15 there. Purging then drops only values no
+formula reads again: a purged series computes exactly what an unpurged one would (a unit test
+checks it bit for bit), and a series' pickled state stays at about 22 KB at most.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from talipp.indicators import ATR, BB, EMA, MACD, RSI
+from talipp.indicators.Indicator import Indicator
+from talipp.ohlcv import OHLCV
+
+HISTORY = 40
+"""Inputs each indicator keeps after a purge (see the module's docstring for the lower bound, 35)."""
+PURGE_AT = HISTORY + 16
+"""Purge once this many inputs are held: one list copy per indicator every 16 bars."""
+
+MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
+RSI_PERIOD = 14
+BOLL_PERIOD, BOLL_STD_DEVS = 20, 2.0
+ATR_PERIOD = 14
+WARMUP_BARS = MACD_SLOW + MACD_SIGNAL - 1
+"""Bars until the slowest value (the MACD signal line) exists: 34."""
+
+
+@dataclass(frozen=True)
+class IndicatorValues:
+    """The indicators after a bar; None where an indicator has seen too few bars."""
+
+    ema12: float | None
+    ema26: float | None
+    macd: float | None
+    macd_signal: float | None
+    macd_hist: float | None
+    rsi14: float | None
+    boll_mid: float | None
+    boll_upper: float | None
+    boll_lower: float | None
+    atr14: float | None
+
+    @property
+    def complete(self) -> bool:
+        """Every indicator has a value: the series is warmed up."""
+        return all(getattr(self, name) is not None for name in self.__dataclass_fields__)
+
+
+class Indicators:
+    """EMA12, EMA26, MACD(12, 26, 9), RSI14 (Wilder), Bollinger(20, 2 population std devs), ATR14 (Wilder).
+
+    All of talipp's own definitions: EMA and the MACD lines seeded with the SMA of their first
+    ``period`` inputs, RSI and ATR smoothed the Wilder way, Bollinger's deviation over the population
+    (divided by 20, not 19), as the ``TaSignal`` contract documents.
+    """
+
+    def __init__(self) -> None:
+        self.ema12 = EMA(MACD_FAST)
+        self.ema26 = EMA(MACD_SLOW)
+        self.macd = MACD(MACD_FAST, MACD_SLOW, MACD_SIGNAL)
+        self.rsi = RSI(RSI_PERIOD)
+        self.bb = BB(BOLL_PERIOD, BOLL_STD_DEVS)
+        self.atr = ATR(ATR_PERIOD)
+
+    def _all(self) -> tuple[Indicator, ...]:
+        return (self.ema12, self.ema26, self.macd, self.rsi, self.bb, self.atr)
+
+    def add(self, open_: float, high: float, low: float, close: float, volume: float) -> IndicatorValues:
+        """Apply one bar and return the indicators after it."""
+        for indicator in (self.ema12, self.ema26, self.macd, self.rsi, self.bb):
+            indicator.add(close)
+        self.atr.add(OHLCV(open_, high, low, close, volume))
+        for indicator in self._all():
+            held = len(indicator.input_values)
+            if held > PURGE_AT:
+                indicator.purge_oldest(held - HISTORY)
+        return self.values()
+
+    def values(self) -> IndicatorValues:
+        macd, bb = _last(self.macd), _last(self.bb)
+        return IndicatorValues(
+            ema12=_last(self.ema12), ema26=_last(self.ema26),
+            macd=macd.macd if macd is not None else None,
+            macd_signal=macd.signal if macd is not None else None,
+            macd_hist=macd.histogram if macd is not None else None,
+            rsi14=_last(self.rsi),
+            boll_mid=bb.cb if bb is not None else None,
+            boll_upper=bb.ub if bb is not None else None,
+            boll_lower=bb.lb if bb is not None else None,
+            atr14=_last(self.atr),
+        )
+
+    def held(self) -> int:
+        """The most inputs any indicator holds (what the purge bounds)."""
+        return max(len(indicator.input_values) for indicator in self._all())
+
+
+def _last(indicator: Indicator) -> Any:
+    return indicator[-1] if len(indicator) else None

@@ -1,0 +1,115 @@
+"""The Kafka handlers: bars in (one ``TaSignal`` out per bar applied), quotes in (the latest kept).
+
+Both topics are consumed in batches: one transaction per batch, which also claims the batch's
+tracking records, the handler called once per record and then its ``flush`` once, inside the
+transaction. A batch handler may run more than once for a record (the runtime re-runs a batch that
+met an already processed record, or one record at a time in savepoints after a failure), so these
+handlers touch nothing but the transaction and what ``discard`` forgets:
+
+* the bar handler loads a series (row-locked) the first time the transaction touches it, applies
+  that transaction's bars to it in memory and writes every changed series at ``flush``. Nothing
+  outlives the transaction: the next batch reads the series again, so a state in memory can never
+  be ahead of the committed one (a rollback, another replica that took the partition over);
+* the quote handler keeps the latest quote per symbol of the batch and upserts them at ``flush``.
+
+Counters are registered with ``after_commit``: a pass that rolls back counts nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts import topics
+from torghut_contracts.models import MarketBar, MarketQuote
+from torghut_runtime import Inbound, Outgoing
+from torghut_runtime.commit_hooks import after_commit
+
+from .adapters import store
+from .domain.quotes import newer
+from .domain.series import Rules, SeriesState, Skip, admit, apply, screen
+from .metrics import TaMetrics
+
+log = structlog.get_logger("torghut.ta")
+
+
+@dataclass
+class _Open:
+    """A series the open transaction has loaded: its state (changing), the quote, whether it changed."""
+
+    state: SeriesState
+    quote: MarketQuote | None
+    changed: bool = False
+
+
+class BarHandler:
+    """``torghut.market.bars.v1`` -> ``torghut.ta.signals.v1``, the series' state in the same transaction."""
+
+    def __init__(self, rules: Rules, metrics: TaMetrics) -> None:
+        self.rules = rules
+        self.metrics = metrics
+        self._open: dict[tuple[str, str], _Open] = {}
+
+    async def __call__(self, inbound: Inbound[MarketBar], conn: AsyncConnection) -> list[Outgoing]:
+        bar = inbound.payload
+        skip = admit(bar, self.rules)
+        if skip is not None:
+            return self._skipped(bar, skip)
+        series = await self._series(conn, bar.symbol, bar.window)
+        skip = screen(series.state, bar)
+        if skip is not None:
+            return self._skipped(bar, skip)
+        signal = apply(series.state, bar, series.quote, self.rules)
+        series.changed = True
+        after_commit(self.metrics.bars_applied.inc)
+        return [Outgoing(topics.TA_SIGNALS, signal, key=signal.symbol)]
+
+    async def _series(self, conn: AsyncConnection, symbol: str, window: str) -> _Open:
+        key = (symbol, window)
+        series = self._open.get(key)
+        if series is None:
+            loaded = await store.load_series(conn, symbol, window)
+            if loaded.reset:
+                log.warning("stored series state of another version dropped; warming up again",
+                            symbol=symbol, window=window)
+                after_commit(self.metrics.state_resets.inc)
+            series = self._open[key] = _Open(loaded.state, loaded.quote, changed=loaded.reset)
+        return series
+
+    def _skipped(self, bar: MarketBar, skip: Skip) -> list[Outgoing]:
+        log.info("bar skipped", symbol=bar.symbol, start=bar.start.isoformat(), window=bar.window,
+                 origin=bar.origin.value, reason=skip.value)
+        after_commit(self.metrics.bars_skipped.labels(reason=skip.value).inc)
+        return []
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Write every series this transaction changed, in one statement, before its bars are claimed."""
+        series, self._open = self._open, {}
+        await store.save_series(conn, [s.state for s in series.values() if s.changed])
+
+    def discard(self) -> None:
+        """The transaction (or a record's savepoint) rolled back: forget the series it loaded."""
+        self._open = {}
+
+
+class QuoteHandler:
+    """``torghut.market.quotes.v1``: keep each symbol's latest quote for the signals of its next bars."""
+
+    def __init__(self, metrics: TaMetrics) -> None:
+        self.metrics = metrics
+        self._latest: dict[str, MarketQuote] = {}
+
+    async def __call__(self, inbound: Inbound[MarketQuote], conn: AsyncConnection) -> list[Outgoing]:
+        quote = inbound.payload
+        if newer(self._latest.get(quote.symbol), quote):
+            self._latest[quote.symbol] = quote
+        after_commit(self.metrics.quotes.inc)
+        return []
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        latest, self._latest = self._latest, {}
+        await store.put_quotes(conn, list(latest.values()))
+
+    def discard(self) -> None:
+        self._latest = {}
