@@ -37,8 +37,10 @@ from torghut_embedded.stack import EmbeddedStack
 from . import execution_router, risk_firewall, runtime_floor, signal_trigger, whitepaper_ingest
 from .bare import measure_chain
 from .burst import run_burst
-from .pipeline import DEFAULT_RATES, STAGES, run_pipeline
+from .pipeline import run_pipeline
 from .report import Row, ceiling, floor, render
+from .signal_to_fill import STAGES
+from .sustained_rate import DEFAULT_RATES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"

@@ -27,7 +27,8 @@ from torghut_contracts import headers as h
 from torghut_contracts import topics
 
 from .observe import Observer
-from .pipeline import SESSION_OPEN, Pipeline, make_signal
+from .pipeline import Pipeline
+from .pipeline_signals import SESSION_OPEN, make_signal
 
 #: Raised order-rate limits (the firewall refuses more than 199 a second or a minute).
 BURST_ENV = {"RISK_LIMITS__MAX_ORDERS_PER_SECOND": "199", "RISK_LIMITS__MAX_ORDERS_PER_MINUTE": "199",

@@ -28,7 +28,8 @@ from .kafka import (
     list_topics,
 )
 from .postgres import create_database, drop_database
-from .stack import EmbeddedStack, StackInfo, read_stack, stop_stack
+from .stack import EmbeddedStack
+from .stack_record import StackInfo, read_stack, stop_stack
 
 __all__ = [
     "FAST_CONSUMER_SETTINGS",

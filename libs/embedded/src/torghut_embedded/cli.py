@@ -19,7 +19,8 @@ from types import FrameType
 from ._aio import run_blocking
 from .errors import EmbeddedError, log_tail
 from .kafka import create_default_topics
-from .stack import EmbeddedStack, StackInfo, read_stack, stop_stack
+from .stack import EmbeddedStack
+from .stack_record import StackInfo, read_stack, stop_stack
 
 DEFAULT_DATA_DIR = ".torghut/infra"
 DEFAULT_FLAGS_FILE = Path("deploy/flags/features.yaml")

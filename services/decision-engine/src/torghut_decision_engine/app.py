@@ -24,7 +24,8 @@ from .adapters.sse import RunSignals
 from .adapters.store import RunStore
 from .domain.config import RuleConfig
 from .metrics import RunMetrics
-from .runs import Reviewer, RunManager, RunPolicy
+from .runs.manager import RunManager
+from .runs.policy import Reviewer, RunPolicy
 from .settings import PRODUCTION_MIN_HEARTBEAT_S, DecisionEngineSettings
 
 MIGRATIONS = Path(__file__).parent / "migrations"

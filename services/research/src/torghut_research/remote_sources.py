@@ -25,46 +25,29 @@ Times are ISO 8601 with a zone (``2026-02-12T14:30:00Z``; a ``+`` offset may be 
 ``%2B``). A password never appears in a message or an artifact: it is shown as ``***``.
 
 Each signal's bytes (what the dataset hash covers) are, for Kafka, the record's value exactly as
-stored, and for ClickHouse the *canonical form* :func:`canonical_value`: the contract model's
-compact JSON in field order, no null fields, UTC ``Z`` times, decimals in plain notation without
+stored, and for ClickHouse the *canonical form* :func:`.remote_clickhouse.canonical_value`: the
+contract model's compact JSON in field order, no null fields, UTC ``Z`` times, decimals in plain notation without
 trailing zeros (``76175``, not ``76175.0``), so a Float64 or a Decimal column gives the same bytes.
+
+This module reads the URL; :mod:`.remote_kafka` and :mod:`.remote_clickhouse` read the data.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
-from pydantic import ValidationError
-from torghut_contracts import headers as h
 from torghut_contracts import topics
-from torghut_contracts.models import TaSignal
 
-from .config import describe
 from .errors import InputError
-from .signals import REPLAY_HEADER, Inbound, SignalSet, build_signal_set, merge_partitions
+from .remote_clickhouse import read_clickhouse
+from .remote_kafka import read_kafka
+from .signals import SignalSet
 
-if TYPE_CHECKING:  # the driver is imported only when a clickhouse:// URL is read
-    from torghut_strategies.clickhouse.reader import ClickHouseReader
-
-T = TypeVar("T")
 #: Rows per ClickHouse query: a large table never comes back as one result.
 CLICKHOUSE_BATCH_ROWS = 10_000
-#: Connecting to the broker fails after this long (an unreachable host); the ClickHouse reader bounds
-#: its own connect at 5 s.
-CONNECT_TIMEOUT_S = 5.0
-#: One ClickHouse batch may take this long before the read fails.
-QUERY_TIMEOUT_S = 120.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PASSWORD = re.compile(r"([?&]password=)[^&#]*")
@@ -75,7 +58,7 @@ def read_remote(spec: str) -> SignalSet:
     """The signals of a ``kafka://`` or ``clickhouse://`` URL (see the module docstring)."""
     if spec.startswith("kafka://"):
         return read_kafka(parse_kafka_url(spec))
-    return read_clickhouse(parse_clickhouse_url(spec))
+    return read_clickhouse(parse_clickhouse_url(spec), batch_rows=CLICKHOUSE_BATCH_ROWS)
 
 
 def mask(spec: str) -> str:
@@ -189,151 +172,3 @@ def _moment(name: str, text: str | None, url: str) -> datetime | None:
     if moment.tzinfo is None:
         raise InputError(f"{url}: {name}={text!r} has no time zone; give one, e.g. 2026-02-12T14:30:00Z")
     return moment.astimezone(UTC)
-
-
-# -- Kafka -----------------------------------------------------------------------------------------
-def read_kafka(window: KafkaWindow) -> SignalSet:
-    """The window's records in dump order, through :func:`build_signal_set` like any file."""
-    with _quiet("aiokafka"):
-        partitions = _run(_kafka_partitions(window))
-    return build_signal_set(window.url, merge_partitions(partitions))
-
-
-async def _kafka_partitions(window: KafkaWindow) -> dict[tuple[str, int], list[tuple[int, int, Inbound]]]:
-    from aiokafka.errors import KafkaError
-    from torghut_runtime.topic_window import Window, WindowReadError, read_window, to_ms
-
-    span = Window(since_ms=to_ms(window.since) if window.since else None,
-                  until_ms=to_ms(window.until) if window.until else None)
-    partitions: dict[tuple[str, int], list[tuple[int, int, Inbound]]] = {}
-    records = read_window(window.bootstrap, window.topic, span, connect_timeout_s=CONNECT_TIMEOUT_S)
-    try:
-        async with aclosing(records):  # a bad record stops the read: the consumer closes at once
-            async for record in records:
-                declared = record.headers.get(h.SCHEMA)
-                if declared is not None and declared != topics.TA_SIGNALS.name:
-                    # What the live consumer dead-letters as schema_mismatch: never read as a signal.
-                    raise InputError(f"{record.topic}:{record.partition}:{record.offset}: {h.SCHEMA} "
-                                     f"{declared[:200]!r} is not {topics.TA_SIGNALS.name!r}")
-                inbound = Inbound(f"{record.topic}:{record.partition}", record.offset, record.value,
-                                  record.timestamp_ms, replayed=REPLAY_HEADER in record.headers)
-                partitions.setdefault((record.topic, record.partition), []).append((record.offset, 0, inbound))
-    except WindowReadError as exc:
-        raise InputError(f"{window.url}: {exc}") from None
-    except (KafkaError, OSError) as exc:
-        raise InputError(f"{window.url}: Kafka read failed: {_one_line(exc)}") from None
-    return partitions
-
-
-# -- ClickHouse ------------------------------------------------------------------------------------
-def read_clickhouse(window: ClickHouseWindow) -> SignalSet:
-    """The table's rows in (event_ts, symbol, seq) order as canonical signals, through :func:`build_signal_set`."""
-    from torghut_strategies.clickhouse.reader import ClickHouseReader, ClickHouseSettings
-
-    settings = ClickHouseSettings(url=window.driver_url(), table=window.table, price_table="ta_microbars",
-                                  batch_size=CLICKHOUSE_BATCH_ROWS, allowed_lateness_s=0,
-                                  query_timeout_s=QUERY_TIMEOUT_S)
-    with _quiet("clickhouse_driver"):
-        reader = ClickHouseReader(settings)  # connects on the first query; connecting may take 5 s at most
-        try:
-            return build_signal_set(window.url, _clickhouse_records(reader, window))
-        finally:
-            reader.close()
-
-
-def _clickhouse_records(reader: ClickHouseReader, window: ClickHouseWindow) -> Iterator[Inbound]:
-    from torghut_strategies.clickhouse.rows import RowKey, UpperBound, parse_timestamp, row_to_signal
-
-    table = f"{window.database}.{window.table}"
-    after = RowKey(window.since or _EPOCH)
-    if window.until is not None:
-        upper = UpperBound(window.until, inclusive=False)
-    else:
-        latest = _clickhouse_call(window, reader.latest, after)
-        if latest is None:
-            return
-        upper = UpperBound(latest)  # what the table held when reading started: a finite read
-    number = 0
-    previous: tuple[Any, ...] | None = None
-    while True:
-        rows: list[dict[str, Any]] = _clickhouse_call(window, reader.fetch, after, CLICKHOUSE_BATCH_ROWS, upper=upper)
-        for row in rows:
-            identity = (row["event_ts_text"], row["symbol"], row["seq"])
-            if identity == previous:
-                continue  # an older, unmerged version of the row just read (newest first by ingest_ts)
-            previous = identity
-            number += 1
-            try:
-                signal = row_to_signal(row)
-            except ValidationError as exc:
-                raise InputError(f"{window.url}: {table} row {_identity(row)}: not a valid "
-                                 f"{topics.TA_SIGNALS.name} signal: {describe(exc)}") from None
-            except ValueError as exc:
-                raise InputError(f"{window.url}: {table} row {_identity(row)}: {exc}") from None
-            yield Inbound(table, number, canonical_value(signal))
-        if len(rows) < CLICKHOUSE_BATCH_ROWS:
-            return
-        last = rows[-1]
-        after = RowKey(parse_timestamp(str(last["event_ts_text"])) or after.event_ts, str(last["symbol"]),
-                       int(last["seq"]))
-
-
-def _identity(row: dict[str, Any]) -> str:
-    return f"(symbol={row.get('symbol')!r}, event_ts={row.get('event_ts_text')}, seq={row.get('seq')})"
-
-
-def _clickhouse_call(window: ClickHouseWindow, method: Any, *args: Any, **kwargs: Any) -> Any:
-    """One reader call, its failures as a one-line InputError naming the (masked) URL."""
-    from clickhouse_driver.errors import Error as DriverError
-    from torghut_strategies.clickhouse.reader import ClickHouseTableError
-
-    try:
-        return method(*args, **kwargs)
-    except ClickHouseTableError as exc:
-        raise InputError(f"{window.url}: {exc}") from None
-    except (DriverError, OSError, EOFError) as exc:
-        raise InputError(f"{window.url}: ClickHouse at {window.host}:{window.port}: {_one_line(exc)}") from None
-
-
-def canonical_value(signal: TaSignal) -> bytes:
-    """The signal's bytes for the dataset hash (see the module docstring): independent of column types."""
-    plain = {name: _plain(value) for name, value in signal if isinstance(value, Decimal)}
-    return signal.model_copy(update=plain).model_dump_json(exclude_none=True).encode()
-
-
-def _plain(number: Decimal) -> Decimal:
-    if number == 0:
-        return Decimal(0)  # also -0 and 0E-8
-    return Decimal(format(number.normalize(), "f"))
-
-
-# -- plumbing --------------------------------------------------------------------------------------
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    line = text.splitlines()[0].strip()
-    return line[:500]
-
-
-@contextmanager
-def _quiet(*names: str) -> Iterator[None]:
-    """Silence client libraries' own logging while reading: without a configured handler, Python
-    prints their connection errors to stderr, and the lane's rule is one line there, ours."""
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion from sync code, also when this thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="torghut-research-kafka") as pool:
-        return pool.submit(asyncio.run, coro).result()

@@ -32,7 +32,7 @@ from torghut_embedded.clickhouse import ClickHouseServer
 from torghut_embedded.kafka import TANSU_PRODUCER_SETTINGS, create_test_topics
 from torghut_research import remote_sources
 from torghut_research.lane import LaneInputs, read_inputs, run_lane
-from torghut_research.remote_sources import canonical_value
+from torghut_research.remote_clickhouse import canonical_value
 from torghut_research.sources import load_signals
 
 from ..conftest import DEMO_SIGNALS, EVIDENCE, REPO, SHIPPED_POLICY

@@ -32,7 +32,7 @@ from torghut_runtime.http_input import HttpInputError, parse_json_object, read_b
 
 from ..domain.faults import FAULT_HEADER, FaultHeaderError, parse_fault
 from ..domain.skills import SKILL_NAMES
-from ..runs import RunManager
+from ..runs.manager import RunManager
 from .sse import RunSignals, frame, run_stream
 from .store import RunRecord, StoredEvent
 

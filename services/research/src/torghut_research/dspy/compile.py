@@ -46,7 +46,8 @@ approved and the label says was right. With no judged example both are null and 
 and the same hashes: the optimizers' randomness is seeded, the LM is called without cache at
 temperature 0, eval runs in a fixed order of results. Measured latency is not: it never enters a
 hash. The files carry ``latencyP95Ms`` as the **bucket** the measured p95 falls in (the smallest
-of :data:`LATENCY_BUCKETS_MS` at or above it; ``latencyP95MsMax`` 1800 of the shipped policy is a
+of :data:`.measurement.LATENCY_BUCKETS_MS` at or above
+it; ``latencyP95MsMax`` 1800 of the shipped policy is a
 bucket bound, so the bucketed check passes exactly when the measured one does); the measured value
 is only in the command's summary on stdout.
 """
@@ -54,35 +55,33 @@ is only in the command's summary on stdout.
 from __future__ import annotations
 
 import contextlib
-import math
-import random
 import sys
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..janus.settings import HgrmConfig
-from .dataset import OUTPUT_FIELDS, dataset_body, dataset_hash, load_dataset
+from .dataset import dataset_body, dataset_hash, load_dataset
 from .hashing import canonical_bytes
-from .metrics import DESCRIPTIONS, EXACT_ACTION, Metric, compile_metric, hgrm_reward, schema_valid
+from .language_model import import_dspy, make_lm, standin_probe
+from .measurement import Prediction, observed_metrics, run_program
+from .metrics import DESCRIPTIONS, EXACT_ACTION, compile_metric
+from .optimizers import OPTIMIZER_NAMES, OPTIMIZERS, examples, optimise
 from .workflow import build_compile_result, write_compile_result
 
-OPTIMIZERS = ("labeled-few-shot", "bootstrap-few-shot", "mipro")
-OPTIMIZER_NAMES = {"labeled-few-shot": "LabeledFewShot", "bootstrap-few-shot": "BootstrapFewShot",
-                   "mipro": "MIPROv2"}
-LATENCY_BUCKETS_MS = (1000, 1800, 5000, 10_000, 30_000, 60_000)
+if TYPE_CHECKING:
+    from torghut_decision_program.artifact import ProgramArtifact
+
+    from .schemas import DSPyCompileResult
+
 OBSERVED_FILE = "dspy-observed-metrics.json"
 BASELINE_FILE = "dspy-baseline-metrics.json"
 PREDICTIONS_FILE = "dspy-eval-predictions.json"
 ARTIFACT_DIR = "artifacts"
-STANDIN_OWNER = "torghut-llm-standin"
 
 
 class CompileRefused(InputError):
@@ -106,144 +105,9 @@ class CompileOptions:
     hgrm: HgrmConfig = field(default_factory=HgrmConfig)
 
 
-def latency_bucket(ms: float) -> int:
-    """The smallest bucket bound at or above ``ms`` (the last bound for anything above it)."""
-    return next((b for b in LATENCY_BUCKETS_MS if ms <= b), LATENCY_BUCKETS_MS[-1])
-
-
-def _import_dspy() -> Any:
-    from torghut_decision_program.program import import_dspy
-
-    return import_dspy()
-
-
-def make_lm(options: CompileOptions) -> Any:
-    dspy = _import_dspy()
-    return dspy.LM(f"openai/{options.lm_model}", api_base=options.lm_base_url.rstrip("/"),
-                   api_key=options.lm_api_key or "no-key", temperature=0.0, max_tokens=800, cache=False,
-                   num_retries=0, timeout=options.timeout_s)
-
-
-def standin_probe(base_url: str, timeout_s: float = 5.0) -> str | None:
-    """Why ``base_url`` is not a real LM (unreachable or a stand-in), or None when it may be one."""
-    try:
-        response = httpx.get(base_url.rstrip("/") + "/models", timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        return f"the LM at {base_url} does not answer ({type(exc).__name__}: {exc})"
-    if response.headers.get("x-torghut-llm-standin"):
-        return f"the LM at {base_url} is the local stand-in ({response.headers['x-torghut-llm-standin']})"
-    try:
-        models = response.json().get("data") or []
-    except ValueError:
-        return None
-    if any(isinstance(m, dict) and m.get("owned_by") == STANDIN_OWNER for m in models):
-        return f"the LM at {base_url} is the local stand-in"
-    return None
-
-
-# -- running the program on the eval split ---------------------------------------------------------
-
-@dataclass(frozen=True)
-class Prediction:
-    id: str
-    action: str | None
-    valid: bool
-    fallback: bool
-    latency_ms: float
-    rationale_given: bool = False
-
-
-def _predict(module: Any, example: dict[str, Any]) -> Prediction:
-    started = time.perf_counter()
-    try:
-        prediction = module(request_json=example["inputs"]["request_json"])
-    except Exception:  # the runtime holds on any LM or parse failure: a fallback
-        return Prediction(example["id"], None, False, True, (time.perf_counter() - started) * 1000)
-    elapsed = (time.perf_counter() - started) * 1000
-    valid = schema_valid(prediction)
-    rationale = str(getattr(prediction, "rationale", "") or "").strip()
-    return Prediction(example["id"], prediction.action if valid else None, valid, False, elapsed, bool(rationale))
-
-
-def run_program(state: dict[str, Any], lm: Any, examples: Sequence[dict[str, Any]], *,
-                num_threads: int) -> list[Prediction]:
-    """``examples`` through the program with ``state``, results in the examples' order."""
-    from torghut_decision_program.program import build_module
-
-    module = build_module(state)
-    module.set_lm(lm)
-    with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
-        return list(pool.map(lambda e: _predict(module, e), examples))
-
-
-def mean_hgrm_reward(examples: Sequence[dict[str, Any]], predictions: Sequence[Prediction],
-                     config: HgrmConfig) -> float | None:
-    """The mean HGRM reward of the predictions; None when an example has no Janus event (an older data set)."""
-    if not examples or any("janusEvent" not in e["label"] for e in examples):
-        return None
-    rewards = [hgrm_reward(e, p.action, p.rationale_given, config) for e, p in zip(examples, predictions, strict=True)]
-    return round(sum(rewards) / len(rewards), 6)
-
-
-def observed_metrics(examples: Sequence[dict[str, Any]], predictions: Sequence[Prediction],
-                     hgrm: HgrmConfig) -> dict[str, Any]:
-    """The five observed metrics (module doc), latency bucketed, the mean HGRM reward, counts and action accuracy."""
-    n = len(examples)
-    judged = [(e, p) for e, p in zip(examples, predictions, strict=True) if e["label"]["firewallVetoed"] is not None]
-
-    def vetoes(example: dict[str, Any], prediction: Prediction) -> bool:
-        return prediction.action != example["recorded"]["decisionAction"]
-
-    aligned = sum(vetoes(e, p) == e["label"]["firewallVetoed"] for e, p in judged)
-    false_vetoes = sum(vetoes(e, p) and e["label"]["firewallVetoed"] is False
-                       and e["label"]["action"] == e["recorded"]["decisionAction"] for e, p in judged)
-    latencies = sorted(p.latency_ms for p in predictions)
-    p95 = latencies[max(0, math.ceil(0.95 * len(latencies)) - 1)] if latencies else 0.0
-    return {
-        "evalExamples": n, "judgedExamples": len(judged),
-        "schemaValidRate": sum(p.valid for p in predictions) / n,
-        "vetoAlignmentRate": aligned / len(judged) if judged else None,
-        "falseVetoRate": false_vetoes / len(judged) if judged else None,
-        "fallbackRate": sum(p.fallback for p in predictions) / n,
-        "actionAccuracy": sum(p.action == e["label"]["action"] for e, p in zip(examples, predictions, strict=True)) / n,
-        "hgrmMeanReward": mean_hgrm_reward(examples, predictions, hgrm),
-        "latencyP95Ms": latency_bucket(p95), "latencyBucketsMs": list(LATENCY_BUCKETS_MS),
-        "_measuredLatencyP95Ms": round(p95, 3),
-    }
-
-
-# -- compile ------------------------------------------------------------------------------------
-
-def _examples(dspy: Any, rows: Sequence[dict[str, Any]]) -> list[Any]:
-    return [dspy.Example(request_json=r["inputs"]["request_json"],
-                         **{name: r["label"][name] for name in OUTPUT_FIELDS}).with_inputs("request_json")
-            for r in rows]
-
-
-def _optimise(dspy: Any, options: CompileOptions, trainset: list[Any], lm: Any, metric: Metric) -> Any:
-    from torghut_decision_program.program import new_module
-
-    shuffled = list(trainset)
-    random.Random(options.seed).shuffle(shuffled)
-    if options.optimizer == "labeled-few-shot":
-        return dspy.LabeledFewShot(k=options.max_demos).compile(new_module(), trainset=shuffled, sample=False)
-    with dspy.context(lm=lm):
-        if options.optimizer == "bootstrap-few-shot":
-            optimizer = dspy.BootstrapFewShot(metric=metric, max_bootstrapped_demos=options.max_bootstrapped_demos,
-                                              max_labeled_demos=options.max_demos, max_rounds=1)
-            return optimizer.compile(new_module(), trainset=shuffled)
-        optimizer = dspy.MIPROv2(metric=metric, auto="light", seed=options.seed, num_threads=options.num_threads,
-                                 verbose=False)
-        return optimizer.compile(new_module(), trainset=shuffled, requires_permission_to_run=False)
-
-
-def compile_program(dataset_path: Path, output_dir: Path, options: CompileOptions, *, created_at: datetime,
-                    metric_policy_ref: str | None = None,
-                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Compile, write and measure (module doc); returns the command's summary."""
-    if options.optimizer not in OPTIMIZERS:
-        raise InputError(f"--optimizer {options.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
-    dataset = load_dataset(dataset_path)
+def _splits(dataset: dict[str, Any], dataset_path: Path,
+            options: CompileOptions) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The train and eval examples (eval cut to ``eval_limit``); InputError when either is empty."""
     train_rows = [e for e in dataset["examples"] if e["split"] == "train"]
     eval_rows = [e for e in dataset["examples"] if e["split"] == "eval"]
     if not train_rows or not eval_rows:
@@ -251,26 +115,21 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
                          f"(has {len(train_rows)} train, {len(eval_rows)} eval)")
     if options.eval_limit is not None:
         eval_rows = eval_rows[:max(1, options.eval_limit)]
+    return train_rows, eval_rows
+
+
+def _refuse_mipro_without_a_real_lm(options: CompileOptions) -> None:
     if options.optimizer == "mipro":
         why = standin_probe(options.lm_base_url)
         if why is not None:
             raise CompileRefused(f"--optimizer mipro needs a real LM: MIPROv2 proposes instructions with the LM, "
                                  f"and {why}; use labeled-few-shot or bootstrap-few-shot, or point --lm-base-url "
                                  "at a real OpenAI-compatible endpoint")
-    metric = compile_metric(options.metric, train_rows, options.hgrm, str(dataset_path))
-    dspy = _import_dspy()
-    from torghut_decision_program import make_artifact, render_artifact
-    from torghut_decision_program.constants import PROGRAM_NAME, SIGNATURE_VERSION
-    from torghut_decision_program.program import module_state, new_module
 
-    lm = make_lm(options)
-    started = time.perf_counter()
-    with contextlib.redirect_stdout(sys.stderr):  # dspy's optimizers print progress; stdout is the summary's
-        compiled = _optimise(dspy, options, _examples(dspy, train_rows), lm, metric)
-    compile_s = time.perf_counter() - started
-    state = module_state(compiled)
-    runtime_hash = make_artifact(state).artifact_hash
-    uri = f"artifact:///{runtime_hash}.json"
+
+def _metric_bundle(options: CompileOptions, dataset: dict[str, Any], train_rows: list[dict[str, Any]],
+                   eval_rows: list[dict[str, Any]], state: dict[str, Any],
+                   metric_policy_ref: str | None) -> dict[str, Any]:
     metric_bundle: dict[str, Any] = {
         "metric": options.metric, "metricDescription": DESCRIPTIONS[options.metric],
         "hgrmReward": {"rewardVersion": "janus-hgrm-v1", "config": options.hgrm.model_dump(mode="json"),
@@ -282,6 +141,16 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
     }
     if metric_policy_ref is not None:
         metric_bundle["metricPolicyRef"] = metric_policy_ref
+    return metric_bundle
+
+
+def _compile_record(options: CompileOptions, dataset: dict[str, Any], state: dict[str, Any],
+                    metric_bundle: dict[str, Any], uri: str,
+                    created_at: datetime) -> tuple[DSPyCompileResult, ProgramArtifact]:
+    """The compile result (``datasetRef`` set in ``metric_bundle``) and the runtime artifact carrying its hashes."""
+    from torghut_decision_program import make_artifact
+    from torghut_decision_program.constants import PROGRAM_NAME, SIGNATURE_VERSION
+
     digest = dataset_hash(dataset)  # = hash_payload(dataset_body(dataset)), piecewise
     metric_bundle["datasetRef"] = "sha256:" + digest
     result = build_compile_result(
@@ -294,33 +163,84 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
         "dataset_hash": result.dataset_hash, "compiled_prompt_hash": result.compiled_prompt_hash,
         "reproducibility_hash": result.reproducibility_hash, "compiled_artifact_uri": uri,
         "created_at": created_at.isoformat().replace("+00:00", "Z")})
+    return result, artifact
 
-    if progress:
-        progress(f"compiled in {compile_s:.1f}s; measuring {len(eval_rows)} eval examples")
-    started = time.perf_counter()
-    compiled_predictions = run_program(state, lm, eval_rows, num_threads=options.num_threads)
-    baseline_predictions = run_program(module_state(new_module()), lm, eval_rows, num_threads=options.num_threads)
-    eval_s = time.perf_counter() - started
-    observed = observed_metrics(eval_rows, compiled_predictions, options.hgrm)
-    baseline = observed_metrics(eval_rows, baseline_predictions, options.hgrm)
-    measured = {"compiled": observed.pop("_measuredLatencyP95Ms"), "baseline": baseline.pop("_measuredLatencyP95Ms")}
-    common = {"schemaVersion": "torghut.dspy.observed-metrics.v1", "datasetHash": result.dataset_hash,
-              "metric": options.metric, "createdAt": created_at}
-    observed_doc = {**common, "program": "compiled", "artifactHash": result.artifact_hash,
+
+@dataclass(frozen=True)
+class _Measured:
+    """Both programs measured on the eval split: the three files' documents and what stays off them."""
+
+    observed: dict[str, Any]
+    baseline: dict[str, Any]
+    files: dict[str, bytes]
+    latency_p95_ms: dict[str, float]
+    seconds: float
+
+
+def _eval_documents(common: dict[str, Any], artifact_hash: str, runtime_hash: str, eval_rows: list[dict[str, Any]],
+                    observed: dict[str, Any], baseline: dict[str, Any],
+                    compiled: list[Prediction], uncompiled: list[Prediction]) -> dict[str, bytes]:
+    observed_doc = {**common, "program": "compiled", "artifactHash": artifact_hash,
                     "runtimeArtifactHash": runtime_hash, **observed}
     baseline_doc = {**common, "program": "uncompiled (no demos)", **baseline}
-    predictions_doc = {"schemaVersion": "torghut.dspy.eval-predictions.v1", "artifactHash": result.artifact_hash,
+    predictions_doc = {"schemaVersion": "torghut.dspy.eval-predictions.v1", "artifactHash": artifact_hash,
                        "predictions": [{"id": c.id, "label": e["label"]["action"], "compiled": c.action,
                                         "baseline": b.action, "compiledFallback": c.fallback,
                                         "baselineFallback": b.fallback}
-                                       for e, c, b in zip(eval_rows, compiled_predictions, baseline_predictions,
-                                                          strict=True)]}
-    files = write_compile_result(output_dir, result, extra_files={
-        f"{ARTIFACT_DIR}/{runtime_hash}.json": render_artifact(artifact).encode("ascii"),
-        OBSERVED_FILE: canonical_bytes(observed_doc), BASELINE_FILE: canonical_bytes(baseline_doc),
-        PREDICTIONS_FILE: canonical_bytes(predictions_doc)})
-    from torghut_decision_program import load_artifact
+                                       for e, c, b in zip(eval_rows, compiled, uncompiled, strict=True)]}
+    return {OBSERVED_FILE: canonical_bytes(observed_doc), BASELINE_FILE: canonical_bytes(baseline_doc),
+            PREDICTIONS_FILE: canonical_bytes(predictions_doc)}
 
+
+def _measure(state: dict[str, Any], lm: Any, eval_rows: list[dict[str, Any]], options: CompileOptions,
+             common: dict[str, Any], artifact_hash: str, runtime_hash: str) -> _Measured:
+    """The compiled program and the uncompiled baseline, each run on every eval example through the LM."""
+    from torghut_decision_program.program import module_state, new_module
+
+    started = time.perf_counter()
+    compiled = run_program(state, lm, eval_rows, num_threads=options.num_threads)
+    uncompiled = run_program(module_state(new_module()), lm, eval_rows, num_threads=options.num_threads)
+    eval_s = time.perf_counter() - started
+    observed = observed_metrics(eval_rows, compiled, options.hgrm)
+    baseline = observed_metrics(eval_rows, uncompiled, options.hgrm)
+    measured = {"compiled": observed.pop("_measuredLatencyP95Ms"), "baseline": baseline.pop("_measuredLatencyP95Ms")}
+    files = _eval_documents(common, artifact_hash, runtime_hash, eval_rows, observed, baseline, compiled, uncompiled)
+    return _Measured(observed, baseline, files, measured, eval_s)
+
+
+def compile_program(dataset_path: Path, output_dir: Path, options: CompileOptions, *, created_at: datetime,
+                    metric_policy_ref: str | None = None,
+                    progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Compile, write and measure (module doc); returns the command's summary."""
+    if options.optimizer not in OPTIMIZERS:
+        raise InputError(f"--optimizer {options.optimizer!r}: expected one of {', '.join(OPTIMIZERS)}")
+    dataset = load_dataset(dataset_path)
+    train_rows, eval_rows = _splits(dataset, dataset_path, options)
+    _refuse_mipro_without_a_real_lm(options)
+    metric = compile_metric(options.metric, train_rows, options.hgrm, str(dataset_path))
+    dspy = import_dspy()
+    from torghut_decision_program import load_artifact, make_artifact, render_artifact
+    from torghut_decision_program.constants import PROGRAM_NAME
+    from torghut_decision_program.program import module_state
+
+    lm = make_lm(options)
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # dspy's optimizers print progress; stdout is the summary's
+        compiled = optimise(dspy, options, examples(dspy, train_rows), lm, metric)
+    compile_s = time.perf_counter() - started
+    state = module_state(compiled)
+    runtime_hash = make_artifact(state).artifact_hash
+    uri = f"artifact:///{runtime_hash}.json"
+    metric_bundle = _metric_bundle(options, dataset, train_rows, eval_rows, state, metric_policy_ref)
+    result, artifact = _compile_record(options, dataset, state, metric_bundle, uri, created_at)
+
+    if progress:
+        progress(f"compiled in {compile_s:.1f}s; measuring {len(eval_rows)} eval examples")
+    common = {"schemaVersion": "torghut.dspy.observed-metrics.v1", "datasetHash": result.dataset_hash,
+              "metric": options.metric, "createdAt": created_at}
+    measured = _measure(state, lm, eval_rows, options, common, result.artifact_hash, runtime_hash)
+    files = write_compile_result(output_dir, result, extra_files={
+        f"{ARTIFACT_DIR}/{runtime_hash}.json": render_artifact(artifact).encode("ascii"), **measured.files})
     load_artifact(output_dir / ARTIFACT_DIR / f"{runtime_hash}.json", runtime_hash)  # verify what was written
     return {
         "command": "dspy compile", "optimizer": result.optimizer, "seed": options.seed, "metric": options.metric,
@@ -329,11 +249,12 @@ def compile_program(dataset_path: Path, output_dir: Path, options: CompileOption
         "artifactHash": result.artifact_hash, "runtimeArtifactHash": runtime_hash, "compiledArtifactUri": uri,
         "artifactDir": str((output_dir / ARTIFACT_DIR).resolve()), "outputDir": str(output_dir.resolve()),
         "demos": metric_bundle["demos"], "trainExamples": len(train_rows), "evalExamples": len(eval_rows),
-        "observed": {k: observed[k] for k in ("schemaValidRate", "vetoAlignmentRate", "falseVetoRate",
-                                              "fallbackRate", "latencyP95Ms", "actionAccuracy",
-                                              "hgrmMeanReward")},
-        "baseline": {k: baseline[k] for k in ("vetoAlignmentRate", "falseVetoRate", "actionAccuracy",
-                                              "hgrmMeanReward")},
-        "measuredLatencyP95Ms": measured, "seconds": {"compile": round(compile_s, 3), "eval": round(eval_s, 3)},
+        "observed": {k: measured.observed[k] for k in ("schemaValidRate", "vetoAlignmentRate", "falseVetoRate",
+                                                       "fallbackRate", "latencyP95Ms", "actionAccuracy",
+                                                       "hgrmMeanReward")},
+        "baseline": {k: measured.baseline[k] for k in ("vetoAlignmentRate", "falseVetoRate", "actionAccuracy",
+                                                       "hgrmMeanReward")},
+        "measuredLatencyP95Ms": measured.latency_p95_ms,
+        "seconds": {"compile": round(compile_s, 3), "eval": round(measured.seconds, 3)},
         "files": files,
     }

@@ -37,7 +37,7 @@ from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream
 from torghut_strategies.state import SymbolState
 
 from ..domain.event_time import watermark_after
-from . import store
+from . import cursors, store, symbol_states
 from .metrics import TriggerMetrics
 
 log = structlog.get_logger("torghut.signal_trigger.clickhouse")
@@ -87,9 +87,9 @@ class ClickHouseSource:
         evaluations: list[tuple[Evaluation, datetime]] = []
         invalid = 0
         async with self.engine.begin() as conn:
-            cursor = await store.load_cursor(conn, self.cursor_name)
+            cursor = await cursors.load_cursor(conn, self.cursor_name)
             if cursor is None:
-                cursor = await store.lock_new_cursor(conn, self.cursor_name, store.Cursor(event_ts=self.start_at))
+                cursor = await cursors.lock_new_cursor(conn, self.cursor_name, cursors.Cursor(event_ts=self.start_at))
             rows = await asyncio.to_thread(self.reader.fetch, RowKey(cursor.event_ts, cursor.symbol, cursor.seq),
                                            self.settings.batch_size)
             self._describe_table()
@@ -113,7 +113,7 @@ class ClickHouseSource:
                     watermark = watermark_after(watermark, signal.event_ts)
                 key = (signal.symbol, stream_of(signal))
                 if key not in states:
-                    states[key] = await store.load_state(conn, *key)
+                    states[key] = await symbol_states.load_state(conn, *key)
                 evaluation = evaluate(states[key], signal, self.config,
                                       reference_time=watermark if self.replay and watermark else now)
                 if evaluation.state != states[key]:
@@ -123,8 +123,8 @@ class ClickHouseSource:
                 outbox += [(self.message_id(t), t) for t in evaluation.triggers]
             last = rows[-1]
             last_ts = parse_timestamp(str(last["event_ts_text"])) or cursor.event_ts
-            await store.save_states(conn, [states[k] for k in sorted(changed)])
-            await store.save_cursor(conn, self.cursor_name, store.Cursor(
+            await symbol_states.save_states(conn, [states[k] for k in sorted(changed)])
+            await cursors.save_cursor(conn, self.cursor_name, cursors.Cursor(
                 event_ts=last_ts, symbol=str(last["symbol"]), seq=int(last["seq"]), watermark=watermark))
             await store.add_to_outbox(conn, outbox)
         self.metrics.last_poll.set(time.time())

@@ -38,7 +38,7 @@ from torghut_strategies.engine import EngineConfig, Evaluation, evaluate, stream
 from torghut_strategies.state import SymbolState
 
 from ..domain.event_time import watermark_after
-from . import store
+from . import symbol_state_cache, watermarks
 from .metrics import TriggerMetrics
 
 
@@ -50,7 +50,7 @@ class StaleDecision(RuntimeError):
 class _Pending:
     """A symbol's state in the open transaction: what the first decision started from, and now."""
 
-    seen: store.CachedState
+    seen: symbol_state_cache.CachedState
     state: SymbolState
 
 
@@ -72,7 +72,7 @@ class SignalHandler:
         self.metrics = metrics
         self.replay = replay
         self.watermark_name = watermark_name
-        self.states = store.SymbolStateCache()
+        self.states = symbol_state_cache.SymbolStateCache()
         self._watermark: datetime | None = None
         """The stored watermark as last read or written by this instance (replay mode; None: no row)."""
         self._watermark_known = False
@@ -120,7 +120,7 @@ class SignalHandler:
 
     async def _write_through(self, conn: AsyncConnection, signal: TaSignal) -> Evaluation:
         if self.replay:
-            reference = await store.advance_watermark(conn, self.watermark_name, signal.event_ts)
+            reference = await watermarks.advance_watermark(conn, self.watermark_name, signal.event_ts)
             self._watermark, self._watermark_known = reference, True
         else:
             reference = datetime.now(UTC)
@@ -136,7 +136,7 @@ class SignalHandler:
 
     async def _known_watermark(self, conn: AsyncConnection) -> datetime | None:
         if not self._watermark_known:
-            self._watermark = await store.read_watermark(conn, self.watermark_name)
+            self._watermark = await watermarks.read_watermark(conn, self.watermark_name)
             self._watermark_known = True
         return self._watermark
 
@@ -151,7 +151,7 @@ class SignalHandler:
         if txn is not None:
             watermark = None
             if self.replay and txn.watermark is not None:
-                watermark = store.WatermarkMove(self.watermark_name, txn.watermark_base, txn.watermark)
+                watermark = watermarks.WatermarkMove(self.watermark_name, txn.watermark_base, txn.watermark)
             writes = [(p.seen, p.state) for p in txn.states.values() if p.state != p.seen.state or not p.seen.read_now]
             written = await self.states.put_many(conn, writes, watermark)
             if not written.watermark_moved:

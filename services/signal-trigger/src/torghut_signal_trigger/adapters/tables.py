@@ -1,4 +1,4 @@
-"""signal-trigger's tables, one SQLModel class each (the statements over them are in :mod:`.store`).
+"""signal-trigger's tables, one SQLModel class each (the statements over them are in :mod:`.store` and its siblings).
 
 The migrations keep their own copy of each table as it was when they ran; the integration test
 ``test_tables`` migrates a fresh schema and diffs it against these classes, so the two cannot drift.
