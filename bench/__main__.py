@@ -86,6 +86,11 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
                     "2 hops p50", hop2["p50_ms"]))
     rows.append(Row("latency", "whitepaper-ingest webhook: delivery -> 202, p50", wp["webhook_latency"]["p50_ms"],
                     "ms", "produce acknowledged p50", acked["p50_ms"]))
+    burst = r.get("burst") or {}
+    rows.append(Row("latency", f"burst: {burst.get('symbols', '?')} symbols cross in one second, every fill after",
+                    burst.get("every_fill_within_s"), "s", target=f"<= {burst.get('target_s', 5.0):.0f} s",
+                    met=None if burst.get("every_fill_within_s") is None
+                    else burst["every_fill_within_s"] <= burst["target_s"]))
     rows += [
         Row("throughput", "bare: aiokafka passthrough, per record", per_record, "/s"),
         Row("throughput", "bare: aiokafka passthrough, batched", st["passthrough_batched_per_s"], "/s",
@@ -114,11 +119,6 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
         Row("throughput", "pipeline sustained signals (lag stays flat)", pipe["rate"]["sustained_signals_per_s"],
             "/s", "passthrough per record", per_record),
     ]
-    burst = r.get("burst") or {}
-    rows.append(Row("latency", f"burst: {burst.get('symbols', '?')} symbols cross in one second, every fill after",
-                    burst.get("every_fill_within_s"), "s", target=f"<= {burst.get('target_s', 5.0):.0f} s",
-                    met=None if burst.get("every_fill_within_s") is None
-                    else burst["every_fill_within_s"] <= burst["target_s"]))
     for name, mb in {**pipe["peak_rss_mb"], "whitepaper-ingest": wp["peak_rss_mb"]}.items():
         rows.append(Row("memory", f"peak RSS {name}", mb, "MB", "passthrough process", bare["passthrough_peak_rss_mb"],
                         f"<= {RSS_LIMIT_MB:.0f} MB", None if mb is None else mb <= RSS_LIMIT_MB))

@@ -239,7 +239,14 @@ def _wait_dead(
             child = children.get(rec.pid)
             if child is not None:
                 child.poll()  # reap our own children so they do not linger as zombies
-        pending = [r for r in pending if is_alive(r.pid, r.start_ticks)]
+        alive = [r for r in pending if is_alive(r.pid, r.start_ticks)]
+        for rec in pending:
+            child = children.get(rec.pid)
+            if rec not in alive and child is not None and child.returncode is None:
+                # It died between poll() and the /proc read: a zombie now, reaped at once.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=_POLL_INTERVAL_S * 10)
+        pending = alive
         if not pending or time.monotonic() >= deadline:
             return pending
         time.sleep(_POLL_INTERVAL_S)
