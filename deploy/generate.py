@@ -52,6 +52,8 @@ SERVICES: dict[str, str] = {
     "risk-firewall": "torghut_risk_firewall",
     "execution-router": "torghut_execution_router",
     "whitepaper-ingest": "torghut_whitepaper_ingest",
+    "market-data": "torghut_market_data",
+    "ta": "torghut_ta",
 }
 
 #: Set once for the whole release (chart: ``global.config``), never repeated per service, so that
@@ -89,6 +91,10 @@ COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
     "decision-client": {
         "DECISION_ENGINE_URL": "http://decision-engine:8080",
     },
+    "market-data": {  # profile "market-data": the live stream needs ALPACA_API_KEY_ID / _SECRET_KEY from the shell
+        "MARKET_DATA_SYMBOLS": "${MARKET_DATA_SYMBOLS:-AAPL,MSFT,NVDA,AMD,SPY}",
+        "MARKET_DATA_FEED": "${MARKET_DATA_FEED:-iex}",
+    },
     "whitepaper-ingest": {  # the stack's object store (deploy/compose/seaweedfs-s3.json holds these keys)
         "WHITEPAPER_OBJECT_STORE": "s3",
         "WHITEPAPER_S3_ENDPOINT_URL": "http://objectstore:8333",
@@ -100,6 +106,7 @@ COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
 #: Per-service values in the chart that differ from the settings' defaults: in-cluster addresses,
 #: rendered with `tpl` so they follow the release name.
 HELM_SERVICE_VALUES: dict[str, dict[str, str]] = {
+    "market-data": {"MARKET_DATA_SYMBOLS": "AAPL,MSFT,NVDA,AMD,SPY"},  # an example universe: set your own
     "decision-client": {
         "DECISION_ENGINE_URL": "http://{{ include \"torghut.serviceFullname\" "
                                "(dict \"root\" . \"service\" \"decision-engine\") }}:8080",

@@ -92,8 +92,8 @@ def run_compose(compose_binary: Path) -> Callable[..., subprocess.CompletedProce
 
 @pytest.fixture(scope="session")
 def compose_config(run_compose: Callable[..., subprocess.CompletedProcess[str]]) -> dict[str, Any]:
-    """`docker-compose config` of docker-compose.yml (tools profile included), as a dict."""
-    result = run_compose("--profile", "tools", "config", "--format", "json")
+    """`docker-compose config` of docker-compose.yml (tools and market-data profiles included), as a dict."""
+    result = run_compose("--profile", "tools", "--profile", "market-data", "config", "--format", "json")
     assert result.returncode == 0, result.stderr
     config: dict[str, Any] = json.loads(result.stdout)
     return config

@@ -100,7 +100,8 @@ def test_stack_wide_settings_come_from_the_shell(run_compose: Run, deploy: Any, 
     import json
 
     value = {"TORGHUT_ACCOUNT": "paper-two", "LOG_LEVEL": "DEBUG", "TOPIC_PREFIX": "sandbox.x."}[variable]
-    result = run_compose("config", "--format", "json", env=deploy.compose_env(**{variable: value}))
+    result = run_compose("--profile", "market-data", "config", "--format", "json",
+                         env=deploy.compose_env(**{variable: value}))
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
     readers = [name for name in generator.SERVICES if variable in services[name]["environment"]]

@@ -18,7 +18,7 @@ FLAG_VARS = {"TRADING_FEATURE_FLAGS_ENABLED", "TRADING_FEATURE_FLAGS_URL", "TRAD
 
 
 def test_compose_flags_profile_runs_flipt_on_the_inventory(run_compose: Run, generator: ModuleType) -> None:
-    off = json.loads(run_compose("config", "--format", "json").stdout)
+    off = json.loads(run_compose("--profile", "market-data", "config", "--format", "json").stdout)
     assert "flipt" not in off["services"]
     for service in generator.SERVICES:
         environment = off["services"][service]["environment"]

@@ -27,8 +27,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+#: market-data is left out: its compose default streams from Alpaca, which needs credentials.
 SERVICES = ["signal-trigger", "decision-client", "decision-engine", "risk-firewall", "execution-router",
-            "whitepaper-ingest"]
+            "whitepaper-ingest", "ta"]
 UID = 10001
 
 #: Compose values that point at the compose stack's own hosts; here the session's servers replace

@@ -9,6 +9,7 @@ parse back to the class's defaults, except where the stack deliberately sets its
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -19,9 +20,13 @@ from pydantic_settings import BaseSettings
 
 #: Every long-running service (deploy/generate.py SERVICES, checked below).
 SERVICES = ["signal-trigger", "decision-client", "decision-engine", "risk-firewall", "execution-router",
-            "whitepaper-ingest"]
+            "whitepaper-ingest", "market-data", "ta"]
 #: Services whose settings module does not exist yet. Keep in sync: a test fails once one appears.
 PENDING: set[str] = set()
+
+#: Credentials optional in the deploy (the Secret may lack them while the service is off) that a service's
+#: default configuration needs: market-data streams from Alpaca by default.
+CREDENTIALS = {"market-data": {"ALPACA_API_KEY_ID": "key-id", "ALPACA_API_SECRET_KEY": "secret-key"}}
 
 #: Sentinels for the variables values.schema.json constrains.
 VALID_SENTINELS = {"TOPIC_PREFIX": "fromvalues.", "LOG_LEVEL": "WARNING"}
@@ -71,10 +76,10 @@ def test_every_setting_can_be_set_through_compose(compose_config: dict[str, Any]
 
 @pytest.mark.parametrize("values_name", ["default", "all-features-values"])
 @pytest.mark.parametrize("service", SERVICES)
-def test_every_setting_reaches_the_chart_deployment(rendered_objects: Objects, deploy: Any, generator: ModuleType,
-                                                    settings_of: type[BaseSettings], service: str,
-                                                    values_name: str) -> None:
-    objects = rendered_objects(values_name)
+def test_every_setting_reaches_the_chart_deployment(rendered_objects: Objects, render: Render, deploy: Any,
+                                                    generator: ModuleType, settings_of: type[BaseSettings],
+                                                    service: str, values_name: str) -> None:
+    objects = _objects_with(service, values_name, rendered_objects, render, deploy)
     sources = deploy.container_env_names(objects, _deployment(deploy, objects, service))
     variables = generator.env_vars(settings_of)
     # Optional ones left unset by default (null) must still be declared in the values, to be set there.
@@ -84,6 +89,17 @@ def test_every_setting_reaches_the_chart_deployment(rendered_objects: Objects, d
     values = _chart_values(deploy)
     declared = set(values["global"]["config"]) | set(values["services"][service]["config"])
     assert unset <= declared, f"{sorted(unset - declared)} are not declared in values.yaml"
+
+
+def _objects_with(service: str, values_name: str, rendered_objects: Objects, render: Render, deploy: Any
+                  ) -> list[dict[str, Any]]:
+    """The objects of a values file, with ``service`` switched on if it is off there (market data is, by default)."""
+    overrides = copy.deepcopy(deploy.values_of(values_name))  # values_of's dict is shared
+    service_values = overrides.get("services", {}).get(service, {})
+    if service_values.get("enabled", _chart_values(deploy)["services"][service]["enabled"]):
+        return rendered_objects(values_name)
+    overrides.setdefault("services", {}).setdefault(service, {})["enabled"] = True
+    return deploy.manifests(render(overrides))  # type: ignore[no-any-return]
 
 
 def _chart_values(deploy: Any) -> dict[str, Any]:
@@ -105,7 +121,7 @@ def test_every_setting_is_set_from_the_chart_values(render: Render, deploy: Any,
     secret_env = {v.name: {"key": f"key-{v.name.lower()}", "secretName": f"secret-{service}"}
                   for v in variables if v.secret and v.name not in generator.GLOBAL_VARS}
     values = {"global": {"config": global_config},
-              "services": {service: {"config": config, "secretEnv": secret_env, "port": 9123}}}
+              "services": {service: {"enabled": True, "config": config, "secretEnv": secret_env, "port": 9123}}}
     objects = deploy.manifests(render(values))
     deployment = _deployment(deploy, objects, service)
     (configmap,) = deploy.find(objects, "ConfigMap", deployment["metadata"]["name"])
@@ -160,16 +176,18 @@ def test_compose_environment_parses_to_the_settings_defaults(compose_config: dic
                                                              settings_of: type[BaseSettings],
                                                              load_from_env: Callable[..., Any], service: str) -> None:
     environment = {k: str(v) for k, v in compose_config["services"][service]["environment"].items() if v is not None}
+    environment |= CREDENTIALS.get(service, {})  # from the shell
     settings = load_from_env(settings_of, environment)
-    deliberate = set(generator.COMPOSE_VALUES) | set(generator.COMPOSE_SERVICE_VALUES.get(service, {}))
+    deliberate = set(generator.COMPOSE_VALUES) | set(generator.COMPOSE_SERVICE_VALUES.get(service, {})) \
+        | set(CREDENTIALS.get(service, {}))
     _assert_defaults(settings_of, settings, generator, deliberate, f"compose ({service})")
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_chart_environment_parses_to_the_settings_defaults(rendered_objects: Objects, deploy: Any,
+def test_chart_environment_parses_to_the_settings_defaults(rendered_objects: Objects, render: Render, deploy: Any,
                                                            generator: ModuleType, settings_of: type[BaseSettings],
                                                            load_from_env: Callable[..., Any], service: str) -> None:
-    objects = rendered_objects("default")
+    objects = _objects_with(service, "default", rendered_objects, render, deploy)
     deployment = _deployment(deploy, objects, service)
     (configmap,) = deploy.find(objects, "ConfigMap", deployment["metadata"]["name"])
     environment = dict(configmap["data"])
@@ -181,6 +199,8 @@ def test_chart_environment_parses_to_the_settings_defaults(rendered_objects: Obj
             # A required credential: the Secret supplies it at run time; any well-formed value here.
             environment[entry["name"]] = "postgresql+asyncpg://u:p@db:5432/torghut" \
                 if entry["name"] == "DATABASE_URL" else "secret"
+    environment |= CREDENTIALS.get(service, {})  # from the Secret
     settings = load_from_env(settings_of, environment)
-    deliberate = set(generator.GLOBAL_VARS) | set(generator.HELM_SERVICE_VALUES.get(service, {}))
+    deliberate = set(generator.GLOBAL_VARS) | set(generator.HELM_SERVICE_VALUES.get(service, {})) \
+        | set(CREDENTIALS.get(service, {}))
     _assert_defaults(settings_of, settings, generator, deliberate, f"the chart ({service})")

@@ -44,10 +44,11 @@ def test_tally_counts_stages_and_finds_a_complete_chain() -> None:
 
 
 def test_the_committed_dataset_is_what_the_generator_produces() -> None:
-    bars_csv, signals_jsonl = make_dataset.build()
+    bars_csv, signals_jsonl, quotes_csv = make_dataset.build()
     directory = make_dataset.DATASET_DIR
     assert (directory / f"bars-{make_dataset.SESSION_DATE}.csv").read_text() == bars_csv
     assert (directory / f"signals-{make_dataset.SESSION_DATE}.jsonl").read_text() == signals_jsonl
+    assert (directory / f"quotes-{make_dataset.SESSION_DATE}.csv").read_text() == quotes_csv
     signals = [topics.TA_SIGNALS.decode(line) for line in signals_jsonl.splitlines()]
     assert len(signals) == 390 * len(make_dataset.INSTRUMENTS)
     assert sum(1 for s in signals if s.macd is None) == 33 * len(make_dataset.INSTRUMENTS)

@@ -35,7 +35,8 @@ class MarketDataService:
         if settings.market_data_source == "file":
             assert settings.market_data_file is not None  # the settings validator requires it
             self.file = FileSource(settings.market_data_file, self.publisher, self.metrics, runtime.engine,
-                                   cursor_every=settings.market_data_file_cursor_every)
+                                   cursor_every=settings.market_data_file_cursor_every,
+                                   quotes=settings.market_data_quotes_file)
             runtime.background("file-source", self.file.run)
         else:
             self._wire_stream(settings)

@@ -47,6 +47,9 @@ class MarketDataSettings(ServiceSettings):
     market_data_publish_attempts: int = Field(
         default=5, ge=1, le=100, description="Tries per publish before the frame is counted as lost.")
     market_data_file: Path | None = Field(default=None, description="CSV of bars, for MARKET_DATA_SOURCE=file.")
+    market_data_quotes_file: Path | None = Field(
+        default=None, description="CSV of quotes (symbol,ts,bid,ask,bid_size,ask_size) published with "
+                                  "MARKET_DATA_FILE, the two merged in time order.")
     market_data_file_cursor_every: int = Field(
         default=500, ge=1, le=1_000_000, description="Rows between cursor saves (a crash republishes at most these).")
 
@@ -63,7 +66,7 @@ class MarketDataSettings(ServiceSettings):
             raise ValueError(f"not US equity tickers: {', '.join(bad[:5])}")
         return tuple(dict.fromkeys(value))
 
-    @field_validator("market_data_stream_url", "market_data_rest_url", "market_data_file",
+    @field_validator("market_data_stream_url", "market_data_rest_url", "market_data_file", "market_data_quotes_file",
                      "market_data_data_timeout_s", "alpaca_api_key_id", "alpaca_api_secret_key", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
@@ -77,6 +80,8 @@ class MarketDataSettings(ServiceSettings):
             if self.alpaca_api_key_id is None or self.alpaca_api_secret_key is None:
                 raise ValueError("ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY are required when "
                                  "MARKET_DATA_SOURCE=alpaca")
+            if self.market_data_quotes_file is not None:
+                raise ValueError("MARKET_DATA_QUOTES_FILE is only read when MARKET_DATA_SOURCE=file")
         elif self.market_data_file is None:
             raise ValueError("MARKET_DATA_FILE is required when MARKET_DATA_SOURCE=file")
         return self

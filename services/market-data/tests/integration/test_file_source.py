@@ -63,3 +63,34 @@ async def test_a_changed_file_resumes_nothing_and_is_published_from_the_top(
         assert second.file is not None
         await eventually(second.file.done.is_set, what="the changed file")
         assert counted(second, "torghut_market_data_bars_total", origin="file") == 4
+
+
+QUOTES = """symbol,ts,bid,ask,bid_size,ask_size
+AAPL,2026-03-02T15:00:59Z,100.4,100.6,300,200
+AAPL,2026-03-02T15:01:10Z,-1,100.6,300,200
+MSFT,2026-03-02T15:02:00Z,400.4,400.6,100,100
+"""
+
+
+async def test_a_quotes_file_is_merged_with_the_bars_in_time_order(
+        tmp_path: Path, make_service: Callable[..., MarketDataService], kafka_bootstrap: str, prefix: str) -> None:
+    bars, quotes = tmp_path / "bars.csv", tmp_path / "quotes.csv"
+    bars.write_text("\n".join(CSV.splitlines()[:3]) + "\nAAPL,2026-03-02T15:01:00Z,100.5,101,100,100.8,700,7,100.6\n")
+    quotes.write_text(QUOTES)
+    service = make_service(market_data_source="file", market_data_file=str(bars), market_data_quotes_file=str(quotes))
+    async with service.runtime.running():
+        assert service.file is not None
+        await eventually(service.file.done.is_set, what="both files to be published")
+    bar_records = await read_records(kafka_bootstrap, prefix + topics.MARKET_BARS.name, expect=3)
+    quote_records = await read_records(kafka_bootstrap, prefix + topics.MARKET_QUOTES.name, expect=2)
+    assert len(bar_records) == 3
+    assert [(q.symbol, str(q.bid)) for q in (r.model(topics.MARKET_QUOTES) for r in quote_records)] == [
+        ("AAPL", "100.4"), ("MSFT", "400.4")]
+    (dead,) = await read_records(kafka_bootstrap, prefix + topics.MARKET_QUOTES.name + ".dlq", expect=1)
+    assert dead.headers["x-dlq-source"].endswith("quotes.csv:3") and b'"line": 3' in dead.value
+    # The order is file_rows' (tests/unit/test_file_rows.py); both files are in the cursor's hash:
+    again = make_service(market_data_source="file", market_data_file=str(bars), market_data_quotes_file=str(quotes))
+    async with again.runtime.running():
+        assert again.file is not None
+        await eventually(again.file.done.is_set, what="the restart to find both files done")
+        assert counted(again, "torghut_market_data_quotes_total") == 0

@@ -24,6 +24,7 @@ def test_symbols_are_split_and_the_source_labels_the_feed() -> None:
     ({"market_data_symbols": "AAPL", "alpaca_api_key_id": ""}, "ALPACA_API_KEY_ID"),
     ({"market_data_symbols": "AAPL", "market_data_stream_url": "http://x"}, "MARKET_DATA_STREAM_URL"),
     ({"market_data_source": "file"}, "MARKET_DATA_FILE is required"),
+    ({"market_data_symbols": "AAPL", "market_data_quotes_file": "q.csv"}, "MARKET_DATA_QUOTES_FILE"),
 ])
 def test_bad_config_names_the_variable(overrides: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError) as failed:

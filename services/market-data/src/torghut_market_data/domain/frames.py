@@ -128,6 +128,13 @@ def bar_from_row(row: Mapping[str, str | None], *, source: str) -> MarketBar:
                           source=source)
 
 
+def quote_from_row(row: Mapping[str, str | None], *, source: str) -> MarketQuote:
+    """A quotes-file row (``symbol,ts,bid,ask,bid_size,ask_size``) as a ``MarketQuote``."""
+    frame = {"S": row.get("symbol"), "t": row.get("ts"), "bp": row.get("bid"), "ap": row.get("ask"),
+             "bs": row.get("bid_size"), "as": row.get("ask_size")}
+    return quote_from_frame({k: v for k, v in frame.items() if v not in (None, "")}, source=source)
+
+
 def quote_from_frame(frame: Mapping[str, Any], *, source: str) -> MarketQuote:
     """An Alpaca quote (``q``: ``S bp bs ap as t``) as a ``MarketQuote``."""
     symbol = check_symbol(frame.get("S"))

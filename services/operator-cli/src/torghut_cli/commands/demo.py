@@ -9,7 +9,9 @@ from pathlib import Path
 async def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo.runner import run_demo
 
-    return await run_demo(Path(args.workdir), None if args.speed is None else args.speed, args.quiet_seconds)
+    await run_demo(Path(args.workdir), None if args.speed is None else args.speed, args.quiet_seconds,
+                   from_bars=args.from_bars)
+    return 0
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,4 +21,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                       help="replay at the session's original spacing / SPEED (default 600: 6.5 hours in ~40 s)")
     demo.add_argument("--asap", dest="speed", action="store_const", const=None,
                       help="replay as fast as possible (the firewall then sees prices ahead of decisions)")
+    demo.add_argument("--from-bars", action="store_true",
+                      help="start from the session's minute bars: market-data's file source and ta compute the "
+                           "signals instead of replaying the precomputed ones (as fast as ta computes them)")
     demo.add_argument("--quiet-seconds", type=float, default=6.0, help="end after this long with no new message")

@@ -1,5 +1,8 @@
 """Build the demo's market session: minute bars, then TA signals computed by ``stockstats``.
 
+The bars file is in market-data's CSV format (``symbol,start,open,high,low,close,volume``, in time
+order), so ``torghut demo --from-bars`` can send it through market-data's file source and ta.
+
 Where the bars come from: no market-data feed is reachable from where this project is built, so
 the bars are *realistic, not real*: a seeded geometric Brownian motion per symbol, with the
 U-shaped intraday volatility and volume of US equities (busy open and close, quiet lunch), slow
@@ -148,26 +151,43 @@ def signals_for(instrument: Instrument, bars: pd.DataFrame, rng: random.Random) 
     return out
 
 
-def build() -> tuple[str, str]:
+def build() -> tuple[str, str, str]:
+    """(bars CSV, signals JSONL, quotes CSV) of the session."""
     rng = random.Random(SEED)
-    bars_out, signals = [], []
+    bars_out: list[tuple[str, str, str]] = []
+    signals = []
     for instrument in INSTRUMENTS:
         bars = session_bars(instrument, rng)
         for _, bar in bars.iterrows():
-            bars_out.append(f"{instrument.symbol},{bar['ts'].isoformat()},{_dec(bar['open'])},{_dec(bar['high'])},"
-                            f"{_dec(bar['low'])},{_dec(bar['close'])},{int(bar['volume'])}")
+            start = (bar["ts"] - timedelta(minutes=1)).isoformat()  # ``ts`` is the bar's close
+            bars_out.append((start, instrument.symbol,
+                             f"{instrument.symbol},{start},{_dec(bar['open'])},{_dec(bar['high'])},"
+                             f"{_dec(bar['low'])},{_dec(bar['close'])},{int(bar['volume'])}"))
         signals.extend(signals_for(instrument, bars, rng))
     signals.sort(key=lambda s: (str(s["event_ts"]), str(s["symbol"])))
-    bars_csv = "symbol,ts,open,high,low,close,volume\n" + "\n".join(bars_out) + "\n"
+    bars_out.sort()  # as a feed delivers them: minute by minute, every symbol's bar of a minute together
+    bars_csv = "symbol,start,open,high,low,close,volume\n" + "\n".join(row for *_, row in bars_out) + "\n"
     signals_jsonl = "".join(json.dumps(s, separators=(",", ":")) + "\n" for s in signals)
-    return bars_csv, signals_jsonl
+    return bars_csv, signals_jsonl, quotes_csv(signals)
+
+
+def quotes_csv(signals: list[dict[str, object]]) -> str:
+    """Each signal's quote as market-data's quotes file, stamped a second before the bar's close, so
+    ``--from-bars`` gives ta the same bid and ask the precomputed signals carry."""
+    lines = ["symbol,ts,bid,ask,bid_size,ask_size"]
+    for signal in signals:
+        ts = (datetime.fromisoformat(str(signal["event_ts"])) - timedelta(seconds=1)).isoformat()
+        lines.append(f"{signal['symbol']},{ts},{signal['bid']},{signal['ask']},{signal['bid_size']},"
+                     f"{signal['ask_size']}")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    bars_csv, signals_jsonl = build()
+    bars_csv, signals_jsonl, quotes = build()
     DATASET_DIR.mkdir(parents=True, exist_ok=True)
     (DATASET_DIR / f"bars-{SESSION_DATE}.csv").write_text(bars_csv)
     (DATASET_DIR / f"signals-{SESSION_DATE}.jsonl").write_text(signals_jsonl)
+    (DATASET_DIR / f"quotes-{SESSION_DATE}.csv").write_text(quotes)
     print(f"wrote {signals_jsonl.count(chr(10))} signals to {DATASET_DIR}")
 
 

@@ -28,21 +28,27 @@ from torghut_embedded.stack import EmbeddedStack
 
 from ..control import next_command
 from ..windows import pacing_delays
-from .make_dataset import DATASET_DIR, SESSION_DATE
+from .make_dataset import DATASET_DIR, INSTRUMENTS, SESSION_DATE
 from .processes import ServiceProcess
 from .report import PipelineTally
 
 ACCOUNT = "paper-main"
+BARS_FILE = DATASET_DIR / f"bars-{SESSION_DATE}.csv"
+QUOTES_FILE = DATASET_DIR / f"quotes-{SESSION_DATE}.csv"
 WATCHED = (topics.TA_SIGNALS, topics.TRIGGERS, topics.DECISIONS, topics.RISK_VERDICTS, topics.ORDERS_APPROVED,
            topics.TRADE_UPDATES)
 console = Console()
 
 
+def _common_env(bootstrap: str, database_url: str, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    return {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url, "TORGHUT_ACCOUNT": ACCOUNT,
+            "LOG_LEVEL": "INFO", **(extra_env or {})}
+
+
 def service_plan(bootstrap: str, database_url: str, log_dir: Path,
                  extra_env: dict[str, str] | None = None) -> list[ServiceProcess]:
     """Every service in pipeline order, configured for a replayed session (event time, paper venue)."""
-    common = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url, "TORGHUT_ACCOUNT": ACCOUNT,
-              "LOG_LEVEL": "INFO", **(extra_env or {})}
+    common = _common_env(bootstrap, database_url, extra_env)
     names = ("execution-router", "risk-firewall", "decision-client", "signal-trigger")
     ports = free_ports(1 + len(names))  # distinct: chosen one by one, two services could get the same
     engine = ServiceProcess("decision-engine", "torghut_decision_engine", {**common, **REPLAY_ENV["decision-engine"]},
@@ -64,6 +70,19 @@ REPLAY_ENV: dict[str, dict[str, str]] = {
     "decision-client": {"EXECUTION_PRIMARY_ADAPTER": "paper", "CLOCK": "event"},
     "signal-trigger": {"CLOCK": "event"},
 }
+
+
+def bars_plan(bootstrap: str, database_url: str, log_dir: Path) -> tuple[ServiceProcess, ServiceProcess]:
+    """(ta, market-data) for ``--from-bars``: market-data publishes the session's bars and quotes files
+    once, ta turns each bar (with the latest quote) into the signal the rest of the suite consumes."""
+    common = _common_env(bootstrap, database_url)
+    symbols = ",".join(i.symbol for i in INSTRUMENTS)
+    ta_port, market_port = free_ports(2)
+    ta = ServiceProcess("ta", "torghut_ta", {**common, "TA_SYMBOLS": symbols}, log_dir, port=ta_port)
+    market = ServiceProcess("market-data", "torghut_market_data", {
+        **common, "MARKET_DATA_SOURCE": "file", "MARKET_DATA_FILE": str(BARS_FILE),
+        "MARKET_DATA_QUOTES_FILE": str(QUOTES_FILE)}, log_dir, port=market_port)
+    return ta, market
 
 
 def load_session() -> list[tuple[str, bytes, int]]:
@@ -104,9 +123,9 @@ class Observer:
             await consumer.stop()
 
 
-def progress_table(tally: PipelineTally, sent: int, total: int) -> Table:
+def progress_table(tally: PipelineTally, sent: int, total: int, *, sent_label: str = "signals sent") -> Table:
     table = Table(title=f"Torghut demo — session {SESSION_DATE}", show_header=True)
-    for column in ("signals sent", "triggers", "decisions", "verdicts", "approved orders", "fills", "dead letters"):
+    for column in (sent_label, "triggers", "decisions", "verdicts", "approved orders", "fills", "dead letters"):
         table.add_column(column, justify="right")
     table.add_row(f"{sent}/{total}", str(tally.counts["triggers"]), str(tally.counts["decisions"]),
                   str(tally.counts["verdicts"]), str(tally.counts["orders"]), str(tally.counts["fills"]),
@@ -176,7 +195,27 @@ async def replay_session(bootstrap: str, speed: float | None, observer: Observer
     return sent
 
 
-async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
+async def open_trading(bootstrap: str) -> None:
+    """Kill switch off, trading state ACTIVE, published to the control topic as an operator would."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        opening = next_command(None, scope=GLOBAL_SCOPE, kill_switch=False, trading_state=TradingState.ACTIVE,
+                               reason="demo session open")
+        await producer.send_and_wait(topics.CONTROL.name, topics.CONTROL.encode(opening), key=b"global",
+                                     headers=MessageHeaders.new(topics.CONTROL.name).as_kafka())
+    finally:
+        await producer.stop()
+    console.print("kill switch off, trading state ACTIVE (published to torghut.control.v1)")
+
+
+def bar_count() -> int:
+    return len(BARS_FILE.read_text().splitlines()) - 1
+
+
+async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_bars: bool = False
+                   ) -> PipelineTally:
+    """Run the session through the whole suite; the tally is what the report printed."""
     if workdir.exists():
         shutil.rmtree(workdir)
     log_dir = workdir / "logs"
@@ -189,38 +228,38 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
         await create_default_topics(stack.kafka_bootstrap)
         console.print(f"  kafka {stack.kafka_bootstrap}   postgres {stack.database_url}", soft_wrap=True)
         services = service_plan(stack.kafka_bootstrap, stack.database_url, log_dir)
-        for service in services:
-            service.start()
-        for service in services:
-            service.wait_ready()
-            console.print(f"  [green]ready[/] {service.name:<17} {service.url}   log {service.log_path}",
-                          soft_wrap=True)
-        (workdir / "services.json").write_text(json.dumps({s.name: {"url": s.url} for s in services}, indent=2))
-
-        producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all")
-        await producer.start()
-        try:
-            opening = next_command(None, scope=GLOBAL_SCOPE, kill_switch=False, trading_state=TradingState.ACTIVE,
-                                   reason="demo session open")
-            await producer.send_and_wait(topics.CONTROL.name, topics.CONTROL.encode(opening), key=b"global",
-                                         headers=MessageHeaders.new(topics.CONTROL.name).as_kafka())
-        finally:
-            await producer.stop()
-        console.print("kill switch off, trading state ACTIVE (published to torghut.control.v1)")
+        market: ServiceProcess | None = None
+        if from_bars:
+            ta, market = bars_plan(stack.kafka_bootstrap, stack.database_url, log_dir)
+            services.append(ta)
+        start_all(services)
+        record_services(workdir, services)
+        await open_trading(stack.kafka_bootstrap)
 
         observer = Observer(stack.kafka_bootstrap)
         observer_task = asyncio.create_task(observer.run())
         with Live(progress_table(observer.tally, 0, 0), console=console, refresh_per_second=4) as live:
-            sent = await replay_session(stack.kafka_bootstrap, speed, observer, live)
+            if market is None:
+                sent, label = await replay_session(stack.kafka_bootstrap, speed, observer, live), "signals sent"
+            else:
+                # The file source publishes as it reads: the session arrives as fast as ta computes it.
+                console.print(f"market-data publishes {BARS_FILE.name} once; ta turns each bar into a signal")
+                services.append(market)
+                start_all([market])
+                record_services(workdir, services)
+                observer.last_activity = time.monotonic()  # the quiet window starts with the first bar
+                sent, label = bar_count(), "signals from bars"
             while time.monotonic() - observer.last_activity < quiet_s:
                 for service in services:
                     if not service.alive():
                         raise RuntimeError(f"{service.name} died:\n{service.log_tail()}")
-                live.update(progress_table(observer.tally, sent, sent))
+                done = observer.tally.counts["signals"] if market is not None else sent
+                live.update(progress_table(observer.tally, done, sent, sent_label=label))
                 await asyncio.sleep(0.25)
-            live.update(progress_table(observer.tally, sent, sent))
+            done = observer.tally.counts["signals"] if market is not None else sent
+            live.update(progress_table(observer.tally, done, sent, sent_label=label))
         final_report(observer.tally, log_dir)
-        return 0
+        return observer.tally
     finally:
         if observer_task is not None:
             observer_task.cancel()
@@ -233,3 +272,15 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float) -> int:
         stack.stop()
         console.print("stopped every service, the broker and Postgres")
 
+
+def record_services(workdir: Path, services: list[ServiceProcess]) -> None:
+    """Where each service listens: ``torghut status`` reads it to find the demo's services."""
+    (workdir / "services.json").write_text(json.dumps({s.name: {"url": s.url} for s in services}, indent=2))
+
+
+def start_all(services: list[ServiceProcess]) -> None:
+    for service in services:
+        service.start()
+    for service in services:
+        service.wait_ready()
+        console.print(f"  [green]ready[/] {service.name:<17} {service.url}   log {service.log_path}", soft_wrap=True)
