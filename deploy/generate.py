@@ -10,6 +10,8 @@ Two things are generated, both from the code that owns them:
   ``environment`` each compose service extends) and the ``config`` / ``secretEnv`` block of each
   service in ``values.yaml``.
 
+- the ClickHouse tables' DDL (``deploy/clickhouse/init/001-ta-tables.sql``) from
+  ``torghut_strategies.clickhouse.schema``, the one definition the sink and signal-trigger's tests use;
 - the feature-flag variables (``TRADING_FEATURE_FLAGS_*``, ``torghut_runtime.flags``), which every
   service reads, in each compose service's environment; and a copy of ``deploy/flags/features.yaml``
   in the chart (``files/flags/features.yaml``, what its Flipt server serves).
@@ -43,6 +45,7 @@ COMPOSE_SETTINGS = DEPLOY / "compose" / "settings.yml"
 VALUES_YAML = DEPLOY / "helm" / "torghut" / "values.yaml"
 FEATURES_YAML = DEPLOY / "flags" / "features.yaml"
 CHART_FEATURES_YAML = DEPLOY / "helm" / "torghut" / "files" / "flags" / "features.yaml"
+CLICKHOUSE_INIT_SQL = DEPLOY / "clickhouse" / "init" / "001-ta-tables.sql"
 
 #: Every long-running service: deploy name -> Python package. The image runs ``torghut-<name>``.
 SERVICES: dict[str, str] = {
@@ -54,6 +57,7 @@ SERVICES: dict[str, str] = {
     "whitepaper-ingest": "torghut_whitepaper_ingest",
     "market-data": "torghut_market_data",
     "ta": "torghut_ta",
+    "clickhouse-sink": "torghut_clickhouse_sink",
 }
 
 #: Set once for the whole release (chart: ``global.config``), never repeated per service, so that
@@ -86,6 +90,9 @@ COMPOSE_VALUES: dict[str, str] = {
 #: Per-service values in the compose stack (win over COMPOSE_VALUES).
 COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
     "signal-trigger": {
+        "CLICKHOUSE_URL": "clickhouse://torghut:torghut@clickhouse:9000/torghut",
+    },
+    "clickhouse-sink": {
         "CLICKHOUSE_URL": "clickhouse://torghut:torghut@clickhouse:9000/torghut",
     },
     "decision-client": {
@@ -254,7 +261,14 @@ def expected_files() -> dict[Path, str]:
         COMPOSE_SETTINGS: render_compose_settings(),
         VALUES_YAML: render_values(VALUES_YAML.read_text()),
         CHART_FEATURES_YAML: FEATURES_YAML.read_text(),
+        CLICKHOUSE_INIT_SQL: clickhouse_init_sql(),
     }
+
+
+def clickhouse_init_sql() -> str:
+    from torghut_strategies.clickhouse import schema
+
+    return schema.init_sql()
 
 
 def stale_files(expected: dict[Path, str] | None = None) -> list[Path]:

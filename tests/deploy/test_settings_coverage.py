@@ -20,13 +20,17 @@ from pydantic_settings import BaseSettings
 
 #: Every long-running service (deploy/generate.py SERVICES, checked below).
 SERVICES = ["signal-trigger", "decision-client", "decision-engine", "risk-firewall", "execution-router",
-            "whitepaper-ingest", "market-data", "ta"]
+            "whitepaper-ingest", "market-data", "ta", "clickhouse-sink"]
 #: Services whose settings module does not exist yet. Keep in sync: a test fails once one appears.
 PENDING: set[str] = set()
 
 #: Credentials optional in the deploy (the Secret may lack them while the service is off) that a service's
 #: default configuration needs: market-data streams from Alpaca by default.
 CREDENTIALS = {"market-data": {"ALPACA_API_KEY_ID": "key-id", "ALPACA_API_SECRET_KEY": "secret-key"}}
+
+#: Well-formed stand-ins for required credentials whose form the settings check.
+WELL_FORMED = {"DATABASE_URL": "postgresql+asyncpg://u:p@db:5432/torghut",
+               "CLICKHOUSE_URL": "clickhouse://u:p@clickhouse:9000/torghut"}
 
 #: Sentinels for the variables values.schema.json constrains.
 VALID_SENTINELS = {"TOPIC_PREFIX": "fromvalues.", "LOG_LEVEL": "WARNING"}
@@ -197,8 +201,7 @@ def test_chart_environment_parses_to_the_settings_defaults(rendered_objects: Obj
             environment[entry["name"]] = entry["value"]
         elif not entry["valueFrom"]["secretKeyRef"].get("optional"):
             # A required credential: the Secret supplies it at run time; any well-formed value here.
-            environment[entry["name"]] = "postgresql+asyncpg://u:p@db:5432/torghut" \
-                if entry["name"] == "DATABASE_URL" else "secret"
+            environment[entry["name"]] = WELL_FORMED.get(entry["name"], "secret")
     environment |= CREDENTIALS.get(service, {})  # from the Secret
     settings = load_from_env(settings_of, environment)
     deliberate = set(generator.GLOBAL_VARS) | set(generator.HELM_SERVICE_VALUES.get(service, {})) \

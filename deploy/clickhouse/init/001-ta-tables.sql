@@ -1,7 +1,9 @@
--- TA tables signal-trigger reads when SIGNAL_SOURCE=clickhouse (the upstream layout, single node:
+-- TA tables: clickhouse-sink writes them from torghut.market.bars.v1 and torghut.ta.signals.v1, and
+-- signal-trigger reads them when SIGNAL_SOURCE=clickhouse (the upstream layout, single node:
 -- ReplacingMergeTree instead of ReplicatedReplacingMergeTree ON CLUSTER). The clickhouse-server
 -- image runs this once, on an empty data volume. On a merge the row with the highest ingest_ts wins
 -- for each (symbol, event_ts, seq); readers must still tolerate duplicates until then.
+-- Generated from torghut_strategies.clickhouse.schema by deploy/generate.py: do not edit by hand.
 CREATE DATABASE IF NOT EXISTS torghut;
 
 CREATE TABLE IF NOT EXISTS torghut.ta_microbars
@@ -23,7 +25,8 @@ CREATE TABLE IF NOT EXISTS torghut.ta_microbars
     c            Float64,
     v            Float64,
     vwap         Nullable(Float64),
-    count        UInt64
+    count        UInt64,
+    origin       LowCardinality(String)
 )
 ENGINE = ReplacingMergeTree(ingest_ts)
 PARTITION BY toDate(event_ts)
@@ -61,7 +64,11 @@ CREATE TABLE IF NOT EXISTS torghut.ta_signals
     imbalance_bid_sz         Nullable(UInt64),
     imbalance_ask_sz         Nullable(UInt64),
     vol_realized_w60s        Nullable(Float64),
-    microstructure_signal_v1 Nullable(String)
+    microstructure_signal_v1 Nullable(String),
+    spread_bps               Nullable(Float64),
+    volume                   Nullable(Float64),
+    atr14                    Nullable(Float64),
+    warmup                   Nullable(UInt8)
 )
 ENGINE = ReplacingMergeTree(ingest_ts)
 PARTITION BY toDate(event_ts)

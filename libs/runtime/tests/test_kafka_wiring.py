@@ -392,6 +392,33 @@ async def test_a_buffering_handler_flushes_once_per_batch_and_discards_on_rollba
     assert handler.counted == list(range(1, 31)), "a rolled-back pass or savepoint counts nothing"
 
 
+class FlushRefusing(BufferingHandler):
+    """A buffering handler whose flush always refuses one record (a row its store will never take)."""
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        if any(s.seq == 666 for s in self.buffer):
+            self.buffer.clear()
+            raise ValueError("the store refuses this row")
+        await super().flush(conn)
+
+
+async def test_a_record_its_flush_always_refuses_is_dead_lettered_after_its_attempts(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix, consumer_max_attempts=3)
+    runtime.consume(topics.TA_SIGNALS, FlushRefusing(), batch=100)
+    source = prefix + topics.TA_SIGNALS.name
+    for seq in (1, 666, 2):
+        await produce(kafka_bootstrap, source, signal(seq), key="AAPL")
+    async with runtime.running():
+        (dead,) = await read_records(kafka_bootstrap, source + ".dlq", expect=1)
+        for _ in range(200):
+            if len(await effects(runtime)) >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert await effects(runtime) == [("AAPL", 1), ("AAPL", 2)], "the partition moved on past it"
+    assert dead.headers[h.DLQ_ATTEMPTS] == "3" and "refuses this row" in dead.headers[h.DLQ_ERROR]
+
+
 async def test_topics_sharing_a_consumer_keep_their_own_guarantees(
         kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
     """Each consumer is a fetch loop, so a service's per-record topics share one; each topic keeps

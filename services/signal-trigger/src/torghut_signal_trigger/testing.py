@@ -9,27 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from torghut_contracts.models import TaSignal
+from torghut_strategies.clickhouse import schema
 
-#: Upstream's ``ta_signals`` and ``ta_microbars`` (torghut-upstream.md §2.1) in ClickHouse 18.16's subset:
-#: DateTime instead of DateTime64(3), String instead of LowCardinality, no TTL, not replicated.
-CLICKHOUSE_DDL = (
-    """CREATE TABLE IF NOT EXISTS ta_signals (
-        symbol String, event_ts DateTime('UTC'), seq UInt64, ingest_ts DateTime('UTC'), is_final UInt8,
-        source String, window_size String, window_step Nullable(String), version UInt32,
-        macd Nullable(Float64), macd_signal Nullable(Float64), macd_hist Nullable(Float64),
-        ema12 Nullable(Float64), ema26 Nullable(Float64), rsi14 Nullable(Float64),
-        boll_mid Nullable(Float64), boll_upper Nullable(Float64), boll_lower Nullable(Float64),
-        vwap_session Nullable(Float64), vwap_w5m Nullable(Float64),
-        imbalance_spread Nullable(Float64), imbalance_bid_px Nullable(Float64), imbalance_ask_px Nullable(Float64),
-        imbalance_bid_sz Nullable(UInt64), imbalance_ask_sz Nullable(UInt64),
-        vol_realized_w60s Nullable(Float64), microstructure_signal_v1 Nullable(String)
-    ) ENGINE = ReplacingMergeTree(ingest_ts) PARTITION BY toDate(event_ts) ORDER BY (symbol, event_ts, seq)""",
-    """CREATE TABLE IF NOT EXISTS ta_microbars (
-        symbol String, event_ts DateTime('UTC'), seq UInt64, ingest_ts DateTime('UTC'), is_final UInt8,
-        source String, window_size String, version UInt32,
-        o Float64, h Float64, l Float64, c Float64, v Float64, vwap Nullable(Float64), count UInt64
-    ) ENGINE = ReplacingMergeTree(ingest_ts) PARTITION BY toDate(event_ts) ORDER BY (symbol, event_ts, seq)""",
-)
+#: Upstream's ``ta_signals`` and ``ta_microbars`` (torghut-upstream.md §2.1) in ClickHouse 18.16's subset
+#: (DateTime instead of DateTime64(3), String instead of LowCardinality, no TTL, not replicated), from the
+#: one definition the sink and the production init script use too.
+CLICKHOUSE_DDL = schema.ddl(modern=False)
 SIGNAL_COLUMNS = ("symbol", "event_ts", "seq", "ingest_ts", "is_final", "source", "window_size", "version", "macd",
                   "macd_signal", "rsi14", "imbalance_bid_px", "imbalance_ask_px")
 MICROBAR_COLUMNS = ("symbol", "event_ts", "seq", "ingest_ts", "is_final", "source", "window_size", "version",

@@ -72,6 +72,9 @@ class BatchResult:
     """(record, message, last error, failures) of the records that go to the DLQ with this batch."""
     fresh: list[tuple[Inbound[Any], list[StoredOutput]]] = field(default_factory=list)
     """The records handled in this pass (not stored before), with their outputs: what gets claimed."""
+    succeeded: list[str] = field(default_factory=list)
+    """Record ids whose failure count this pass clears, once its flush held too (a buffering handler's
+    failure may only show at ``flush``: clearing when the handler returned would reset it each time)."""
 
     def end_spans(self) -> None:
         for span, _ in self.publish:
@@ -133,6 +136,8 @@ class BatchTransaction:
             except BaseException:
                 result.end_spans()
                 raise
+        for where in result.succeeded:
+            self.tools.attempts.clear(where)
         return result
 
     async def _one(self, conn: AsyncConnection, tp: TopicPartition, record: Any, item: Inbound[Any], mode: Pass,
@@ -163,7 +168,7 @@ class BatchTransaction:
             return
         finally:
             correlation_id_var.reset(token)
-        attempts.clear(where)
+        result.succeeded.append(where)
         stored[message_id] = outputs
         result.fresh.append((item, outputs))
         result.publish.append((span, outputs))
