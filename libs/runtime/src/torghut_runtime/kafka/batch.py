@@ -25,7 +25,7 @@ from torghut_contracts.headers import header_dict
 from ..commit_hooks import CommitHooks
 from ..db import StoredOutput
 from ..logs import correlation_id_var
-from .consuming import Subscription, Tools, record_id
+from .consuming import RecordId, Subscription, Tools, record_id
 from .inbound import Unreadable, decode
 from .messages import Inbound, discard_buffered, flush_buffered
 
@@ -72,7 +72,7 @@ class BatchResult:
     """(record, message, last error, failures) of the records that go to the DLQ with this batch."""
     fresh: list[tuple[Inbound[Any], list[StoredOutput]]] = field(default_factory=list)
     """The records handled in this pass (not stored before), with their outputs: what gets claimed."""
-    succeeded: list[str] = field(default_factory=list)
+    succeeded: list[RecordId] = field(default_factory=list)
     """Record ids whose failure count this pass clears, once its flush held too (a buffering handler's
     failure may only show at ``flush``: clearing when the handler returned would reset it each time)."""
 
