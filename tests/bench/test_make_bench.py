@@ -68,7 +68,7 @@ def test_a_quick_run_measures_every_figure(embedded_stack: EmbeddedStack, tmp_pa
     assert [r.met for r in rows if r.target and r.met is None] == [], "a target was not judged"
     assert {r.figure.removeprefix("peak RSS ") for r in rows if r.section == "memory"} == {
         "decision-engine", "decision-client", "risk-firewall", "execution-router", "signal-trigger",
-        "whitepaper-ingest"}
+        "whitepaper-ingest", "ta"}
 
     latency = results["pipeline"]["latency"]
     assert latency["missing"] == [], "every latency sample must end in a fill"
@@ -80,6 +80,13 @@ def test_a_quick_run_measures_every_figure(embedded_stack: EmbeddedStack, tmp_pa
     consumed = results["pipeline"]["rate"]["steps"][0]["consumed_per_s"]
     assert len(consumed) == 3 and all(rate > 0 for rate in consumed.values()), \
         f"the rate steps watch a group that does not read the signals: {consumed}"
+
+    ta = results["ta"]
+    assert ta["bars"] == Plan.quick().ta_symbols * Plan.quick().ta_bars_per_symbol
+    assert ta["service"]["bars_per_s"] > 0 and ta["core"]["bars_per_s"] > 0, "ta's throughput was not timed"
+    assert ta["latency"]["n"] == Plan.quick().ta_latency_samples, "a latency bar got no signal"
+    assert {"ta: bar -> signal, p50", "ta: bar -> signal, p99", "ta core apply (1 core)",
+            f"ta alone, bars -> signals ({Plan.quick().ta_symbols} symbols)"} <= {r.figure for r in rows}
 
     burst = results["burst"]
     assert burst["triggers"] == burst["decisions"] == burst["verdicts"] == Plan.quick().burst_symbols

@@ -1,16 +1,28 @@
 """The talipp indicators of one bar series, updated one bar at a time and kept small.
 
 talipp keeps every input and output it ever saw unless purged, so a symbol that has traded for a
-year would carry a year of floats in its pickled state. After each bar, any indicator holding more
-than ``PURGE_AT`` inputs drops all but the last ``HISTORY`` (talipp's ``purge_oldest``, which also
-purges the sub-indicators: MACD's two EMAs and its signal line, Bollinger's SMA and deviation).
+year would carry a year of floats in its pickled state. And the state is unpickled and pickled
+again for every batch that touches the series, so what it holds is paid for on every bar.
 
-How small ``HISTORY`` may be: SMA's running sum reads ``period + 1`` inputs back (21); EMA, RSI and
-ATR *reseed* when their input count is exactly their period, so no count may fall back to it; and
-MACD's signal line holds 25 inputs fewer than MACD (it starts at the 26th bar) and must keep more
-than its period (9), so ``HISTORY - 25 > 9``. 40 keeps 15 there. Purging then drops only values no
-formula reads again: a purged series computes exactly what an unpurged one would (a unit test
-checks it bit for bit), and a series' pickled state stays at about 22 KB at most.
+Once an indicator holds more than ``PURGE_AT`` inputs (from the 41st bar on, so after every
+warm-up), each bar *trims* every indicator and its sub-indicators (MACD's two EMAs and its signal
+line, Bollinger's SMA and deviation) to what their formulas read again:
+
+* inputs: the last ``HISTORY`` (40). SMA's running sum reads ``period + 1`` inputs back (21), and
+  EMA, RSI and ATR *reseed* when their input count is exactly their period (or the input before
+  the period is missing), so no count may fall back to it. ATR's inputs are ``OHLCV`` objects, the
+  dearest to store: it reads the last two and compares the count with its period, so it keeps
+  ``ATR_PERIOD + 1``;
+* outputs: the last one. Every formula reads only its own (or a sub-indicator's) last output, and
+  a carried-forward ``None`` only before the warm-ups, which are over by then;
+* the helper lists (RSI's average gain and loss, ATR's true ranges): the last one, which is all
+  they read once seeded (by the 15th bar).
+
+Trimming drops only values no formula reads again: a trimmed series computes exactly what an
+untrimmed one would (unit tests check it bit for bit, signal after signal), and a series' pickled
+state stays at about 7 KB (it was 18 KB when talipp's ``purge_oldest`` kept 40 to 56 of
+everything, outputs and their ``MACDVal``/``BBVal`` objects included: most of a batch's time went
+into unpickling, pickling and garbage-collecting those).
 """
 
 from __future__ import annotations
@@ -23,9 +35,11 @@ from talipp.indicators.Indicator import Indicator
 from talipp.ohlcv import OHLCV
 
 HISTORY = 40
-"""Inputs each indicator keeps after a purge (see the module's docstring for the lower bound, 35)."""
-PURGE_AT = HISTORY + 16
-"""Purge once this many inputs are held: one list copy per indicator every 16 bars."""
+"""Inputs each indicator keeps once trimmed (see the module's docstring for the lower bound)."""
+PURGE_AT = HISTORY
+"""Trim once more than this many inputs are held: after every bar from the 41st on."""
+KEEP_OUTPUTS = 1
+"""Outputs (and helper-list values) each indicator keeps once trimmed."""
 
 MACD_FAST, MACD_SLOW, MACD_SIGNAL = 12, 26, 9
 RSI_PERIOD = 14
@@ -33,6 +47,8 @@ BOLL_PERIOD, BOLL_STD_DEVS = 20, 2.0
 ATR_PERIOD = 14
 WARMUP_BARS = MACD_SLOW + MACD_SIGNAL - 1
 """Bars until the slowest value (the MACD signal line) exists: 34."""
+ATR_HISTORY = ATR_PERIOD + 1
+"""Inputs ATR keeps once trimmed: more than its period, so it never reseeds."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +96,9 @@ class Indicators:
         for indicator in (self.ema12, self.ema26, self.macd, self.rsi, self.bb):
             indicator.add(close)
         self.atr.add(OHLCV(open_, high, low, close, volume))
-        for indicator in self._all():
-            held = len(indicator.input_values)
-            if held > PURGE_AT:
-                indicator.purge_oldest(held - HISTORY)
+        if self.held() > PURGE_AT:
+            for indicator in self._all():
+                _trim(indicator, ATR_HISTORY if indicator is self.atr else HISTORY)
         return self.values()
 
     def values(self) -> IndicatorValues:
@@ -103,6 +118,19 @@ class Indicators:
     def held(self) -> int:
         """The most inputs any indicator holds (what the purge bounds)."""
         return max(len(indicator.input_values) for indicator in self._all())
+
+
+def _trim(indicator: Indicator, inputs: int) -> None:
+    """Cut ``indicator``'s lists, and its sub-indicators', to what their formulas read again (in place)."""
+    del indicator.input_values[:-inputs]
+    del indicator.output_values[:-KEEP_OUTPUTS]
+    for managed in indicator.managed_sequences:
+        if isinstance(managed, Indicator):
+            _trim(managed, HISTORY)
+        else:
+            del managed[:-KEEP_OUTPUTS]
+    for sub in indicator.sub_indicators:
+        _trim(sub, HISTORY)
 
 
 def _last(indicator: Indicator) -> Any:

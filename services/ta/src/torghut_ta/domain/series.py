@@ -21,7 +21,7 @@ for a symbol gets two independent series (as the signal-trigger keeps a stream p
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
@@ -29,7 +29,7 @@ from enum import StrEnum
 from torghut_contracts.models import BarOrigin, MarketBar, MarketQuote, TaSignal
 
 from .indicators import Indicators, IndicatorValues
-from .quotes import quote_fields
+from .quotes import QuoteFields, quote_fields
 from .vwap import SessionHours, SessionVwap, WindowVwap
 from .window import parse_window
 
@@ -104,19 +104,20 @@ def apply(state: SeriesState, bar: MarketBar, quote: MarketQuote | None, rules: 
     vwap_w5m = state.window_vwap.add(bar.start, price, volume, rules.vwap_span)
     state.seq += 1
     state.last_start = bar.start
-    return _signal(state, bar, close_ts, values, vwap, vwap_w5m,
-                   asdict(quote_fields(quote, close_ts, rules.quote_max_age)), rules.source)
+    return _signal(state, bar, close_ts, values, vwap, vwap_w5m, quote_fields(quote, close_ts, rules.quote_max_age),
+                   rules.source)
 
 
 def _signal(state: SeriesState, bar: MarketBar, close_ts: datetime, values: IndicatorValues, vwap: float | None,
-            vwap_w5m: float | None, quote: dict[str, Decimal | None], source: str) -> TaSignal:
+            vwap_w5m: float | None, quote: QuoteFields, source: str) -> TaSignal:
     return TaSignal(
         symbol=bar.symbol, event_ts=close_ts, seq=state.seq, source=source, price=bar.close,
         macd=_dec(values.macd), macd_signal=_dec(values.macd_signal), macd_hist=_dec(values.macd_hist),
         rsi14=_dec(values.rsi14), ema12=_dec(values.ema12), ema26=_dec(values.ema26),
         vwap=_dec(vwap), vwap_w5m=_dec(vwap_w5m),
         boll_mid=_dec(values.boll_mid), boll_upper=_dec(values.boll_upper), boll_lower=_dec(values.boll_lower),
-        atr14=_dec(values.atr14), warmup=not values.complete, volume=bar.volume, window=bar.window, **quote,
+        atr14=_dec(values.atr14), warmup=not values.complete, volume=bar.volume, window=bar.window,
+        bid=quote.bid, ask=quote.ask, bid_size=quote.bid_size, ask_size=quote.ask_size, spread_bps=quote.spread_bps,
     )
 
 
