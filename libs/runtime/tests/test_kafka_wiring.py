@@ -392,6 +392,41 @@ async def test_a_buffering_handler_flushes_once_per_batch_and_discards_on_rollba
     assert handler.counted == list(range(1, 31)), "a rolled-back pass or savepoint counts nothing"
 
 
+class Preparing(BufferingHandler):
+    """Records what the runtime prepared it for, and what it then handled, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, int]] = []
+
+    async def prepare(self, conn: AsyncConnection, inbounds: list[Inbound[TaSignal]]) -> None:
+        self.events += [("prepared", i.payload.seq) for i in inbounds]
+
+    async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        self.events.append(("handled", inbound.payload.seq))
+        return await super().__call__(inbound, conn)
+
+
+async def test_a_batch_handler_is_prepared_with_the_records_before_it_handles_them(
+        kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> None:
+    runtime = make_runtime(kafka_bootstrap, fresh_database_url, prefix)
+    handler = Preparing()
+    runtime.consume(topics.TA_SIGNALS, handler, batch=100)
+    for seq in range(1, 21):
+        await produce(kafka_bootstrap, prefix + topics.TA_SIGNALS.name, signal(seq), key="AAPL")
+    async with runtime.running():
+        for _ in range(200):
+            if len(await effects(runtime)) >= 20:
+                break
+            await asyncio.sleep(0.05)
+    assert await effects(runtime) == [("AAPL", seq) for seq in range(1, 21)]
+    prepared = {seq for event, seq in handler.events if event == "prepared"}
+    assert prepared == set(range(1, 21))
+    for seq in range(1, 21):  # each record's first handling comes after a prepare that named it
+        first = handler.events.index(("handled", seq))
+        assert ("prepared", seq) in handler.events[:first]
+
+
 class FlushRefusing(BufferingHandler):
     """A buffering handler whose flush always refuses one record (a row its store will never take)."""
 

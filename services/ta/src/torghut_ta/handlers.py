@@ -6,7 +6,8 @@ transaction. A batch handler may run more than once for a record (the runtime re
 met an already processed record, or one record at a time in savepoints after a failure), so these
 handlers touch nothing but the transaction and what ``discard`` forgets:
 
-* the bar handler loads a series (row-locked) the first time the transaction touches it, applies
+* the bar handler loads the batch's series (row-locked, in one statement) when the runtime prepares
+  the transaction, and any other the first time the transaction touches it, applies
   that transaction's bars to it in memory and writes every changed series at ``flush``. Nothing
   outlives the transaction: the next batch reads the series again, so a state in memory can never
   be ahead of the committed one (a rollback, another replica that took the partition over);
@@ -17,6 +18,7 @@ Counters are registered with ``after_commit``: a pass that rolls back counts not
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -65,16 +67,26 @@ class BarHandler:
         after_commit(self.metrics.bars_applied.inc)
         return [Outgoing(topics.TA_SIGNALS, signal, key=signal.symbol)]
 
+    async def prepare(self, conn: AsyncConnection, inbounds: Sequence[Inbound[MarketBar]]) -> None:
+        """Load every series the batch's bars will touch in one statement (the runtime calls this first)."""
+        keys = [(i.payload.symbol, i.payload.window) for i in inbounds if admit(i.payload, self.rules) is None]
+        for key, loaded in (await store.load_many(conn, [k for k in keys if k not in self._open])).items():
+            self._opened(key, loaded)
+
     async def _series(self, conn: AsyncConnection, symbol: str, window: str) -> _Open:
         key = (symbol, window)
         series = self._open.get(key)
         if series is None:
-            loaded = await store.load_series(conn, symbol, window)
-            if loaded.reset:
-                log.warning("stored series state of another version dropped; warming up again",
-                            symbol=symbol, window=window)
-                after_commit(self.metrics.state_resets.inc)
-            series = self._open[key] = _Open(loaded.state, loaded.quote, changed=loaded.reset)
+            series = self._opened(key, await store.load_series(conn, symbol, window))
+        return series
+
+    def _opened(self, key: tuple[str, str], loaded: store.Loaded) -> _Open:
+        symbol, window = key
+        if loaded.reset:
+            log.warning("stored series state of another version dropped; warming up again",
+                        symbol=symbol, window=window)
+            after_commit(self.metrics.state_resets.inc)
+        series = self._open[key] = _Open(loaded.state, loaded.quote, changed=loaded.reset)
         return series
 
     def _skipped(self, bar: MarketBar, skip: Skip) -> list[Outgoing]:

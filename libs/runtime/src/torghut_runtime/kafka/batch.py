@@ -27,7 +27,7 @@ from ..db import StoredOutput
 from ..logs import correlation_id_var
 from .consuming import RecordId, Subscription, Tools, record_id
 from .inbound import Unreadable, decode
-from .messages import Inbound, discard_buffered, flush_buffered
+from .messages import Inbound, discard_buffered, flush_buffered, prepare_buffered
 
 log = structlog.get_logger("torghut.kafka")
 Work = list[tuple[TopicPartition, Any, Inbound[Any] | Unreadable]]
@@ -124,6 +124,8 @@ class BatchTransaction:
             if mode is not Pass.UNCHECKED:
                 ids = [item.headers.message_id for _, _, item in work if isinstance(item, Inbound)]
                 stored = await self.tools.store.previous_outputs_many(conn, self.sub.group, ids)
+            await prepare_buffered(self.sub.handler, conn, [
+                item for _, _, item in work if isinstance(item, Inbound) and item.headers.message_id not in stored])
             for tp, record, item in work:
                 if tp in result.rewind:
                     continue

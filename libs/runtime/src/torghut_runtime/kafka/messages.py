@@ -49,6 +49,15 @@ class Outgoing:
 Handler = Callable[[Inbound[M], AsyncConnection], Awaitable[Sequence[Outgoing]]]
 
 
+async def prepare_buffered(handler: Any, conn: AsyncConnection, inbounds: Sequence[Inbound[Any]]) -> None:
+    """A batch handler may expose ``async prepare(conn, inbounds)``: called once per transaction, inside
+    it, before the first record, with the records the pass will handle, so it can read in one statement
+    what the records will need (it must still cope with a record it did not prepare for)."""
+    prepare = getattr(handler, "prepare", None)
+    if prepare is not None and inbounds:
+        await prepare(conn, inbounds)
+
+
 async def flush_buffered(handler: Any, conn: AsyncConnection) -> None:
     """A handler may buffer its writes and expose ``async flush(conn)``: called once per transaction
     (per batch), inside it, before the messages are marked processed. A flush that raises fails the

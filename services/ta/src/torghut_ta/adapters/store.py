@@ -18,6 +18,7 @@ import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -42,6 +43,20 @@ WITH s AS (
 SELECT s.version, s.seq, s.last_start, s.state,
        q.ts AS quote_ts, q.bid, q.ask, q.bid_size, q.ask_size, q.source AS quote_source
 FROM (SELECT 1) AS one LEFT JOIN s ON true LEFT JOIN latest_quote AS q ON q.symbol = :symbol
+""")
+
+#: Many series at once (a batch's): the states row-locked in key order, so two writers never deadlock.
+_LOAD_MANY = sa.text("""
+WITH k AS (
+    SELECT * FROM unnest(CAST(:symbols AS text[]), CAST(:windows AS text[])) AS k(symbol, bar_window)
+), s AS (
+    SELECT symbol, bar_window, version, seq, last_start, state FROM series_state
+    WHERE (symbol, bar_window) IN (SELECT symbol, bar_window FROM k)
+    ORDER BY symbol, bar_window FOR UPDATE
+)
+SELECT k.symbol, k.bar_window, s.version, s.seq, s.last_start, s.state,
+       q.ts AS quote_ts, q.bid, q.ask, q.bid_size, q.ask_size, q.source AS quote_source
+FROM k LEFT JOIN s USING (symbol, bar_window) LEFT JOIN latest_quote AS q ON q.symbol = k.symbol
 """)
 
 _insert_state = postgresql.insert(series_state)
@@ -69,7 +84,17 @@ class Loaded:
 
 async def load_series(conn: AsyncConnection, symbol: str, window: str) -> Loaded:
     """The series' state, locked until the transaction ends, and the symbol's latest quote."""
-    row = (await conn.execute(_LOAD, {"symbol": symbol, "bar_window": window})).one()
+    return _loaded(symbol, window, (await conn.execute(_LOAD, {"symbol": symbol, "bar_window": window})).one())
+
+
+async def load_many(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Loaded]:
+    """:func:`load_series` for many (symbol, window) keys in one round trip."""
+    ordered = sorted(set(keys))
+    rows = await conn.execute(_LOAD_MANY, {"symbols": [k[0] for k in ordered], "windows": [k[1] for k in ordered]})
+    return {(row.symbol, row.bar_window): _loaded(row.symbol, row.bar_window, row) for row in rows}
+
+
+def _loaded(symbol: str, window: str, row: sa.Row[Any]) -> Loaded:
     quote = None
     if row.quote_ts is not None:
         quote = MarketQuote(symbol=symbol, ts=row.quote_ts, bid=row.bid, ask=row.ask, bid_size=row.bid_size,
