@@ -143,12 +143,7 @@ class FileSource:
         try:
             bar = bar_from_row(row, source="file")
         except BadFrame as bad:
-            self.metrics.file_rows.labels(outcome=bad.reason).inc()
-            self.metrics.rejected.labels(kind="bar", reason=bad.reason).inc()
-            log.warning("file row refused", line=line, reason=bad.reason, detail=bad.detail)
-            await self.publisher.dead_letter(topics.MARKET_BARS, raw_json({**row, "line": line}), reason=bad.reason,
-                                             error=bad.detail, source=f"file:{self.path}:{line}",
-                                             key=row.get("symbol") or None)
+            await self._refuse(FileRow("bar", self.path, line, row), bad)
             return
         if tracker.late(bar.symbol, bar.start):
             bar = bar.model_copy(update={"late": True})
@@ -161,15 +156,20 @@ class FileSource:
         try:
             quote = quote_from_row(row, source="file")
         except BadFrame as bad:
-            self.metrics.file_rows.labels(outcome=bad.reason).inc()
-            self.metrics.rejected.labels(kind="quote", reason=bad.reason).inc()
-            log.warning("file quote refused", line=line, reason=bad.reason, detail=bad.detail)
-            await self.publisher.dead_letter(topics.MARKET_QUOTES, raw_json({**row, "line": line}),
-                                             reason=bad.reason, error=bad.detail,
-                                             source=f"file:{self.quotes}:{line}", key=row.get("symbol") or None)
+            await self._refuse(FileRow("quote", self.quotes, line, row), bad)
             return
         published = await self.publisher.quote(quote)
         self.metrics.file_rows.labels(outcome="published" if published else "lost").inc()
+
+    async def _refuse(self, item: FileRow, bad: BadFrame) -> None:
+        """A row the contract refuses: counted, logged and dead-lettered with its file and line."""
+        self.metrics.file_rows.labels(outcome=bad.reason).inc()
+        self.metrics.rejected.labels(kind=item.kind, reason=bad.reason).inc()
+        log.warning("file row refused", kind=item.kind, line=item.line, reason=bad.reason, detail=bad.detail)
+        spec = topics.MARKET_BARS if item.kind == "bar" else topics.MARKET_QUOTES
+        await self.publisher.dead_letter(spec, raw_json({**item.row, "line": item.line}), reason=bad.reason,
+                                         error=bad.detail, source=f"file:{item.path}:{item.line}",
+                                         key=item.row.get("symbol") or None)
 
     async def _save(self, key: str, cursor: store.Cursor) -> None:
         async with self.engine.begin() as conn:
