@@ -21,6 +21,7 @@ bootstrap:
 
 test: bootstrap
 	@scripts/ensure-clickhouse.sh
+	@scripts/ensure-chromium.sh
 	$(UV) run torghut-contracts check
 	$(UV) run pytest
 

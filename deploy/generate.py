@@ -58,6 +58,7 @@ SERVICES: dict[str, str] = {
     "market-data": "torghut_market_data",
     "ta": "torghut_ta",
     "clickhouse-sink": "torghut_clickhouse_sink",
+    "operator-console": "torghut_operator_console",
 }
 
 #: Set once for the whole release (chart: ``global.config``), never repeated per service, so that
@@ -87,6 +88,18 @@ COMPOSE_VALUES: dict[str, str] = {
     "TRADING_FEATURE_FLAGS_URL": "${TRADING_FEATURE_FLAGS_URL:-http://flipt:8080}",
 }
 
+#: The services compose starts without a profile (docker-compose.yml): the ones the operator console
+#: watches there (CONSOLE_SERVICES), each at its compose host name and container port. The market-data
+#: profile's services are left out: they are not up unless asked for (the shell may set CONSOLE_SERVICES).
+COMPOSE_DEFAULT_SERVICES: tuple[str, ...] = ("signal-trigger", "decision-client", "decision-engine", "risk-firewall",
+                                             "execution-router", "whitepaper-ingest", "operator-console")
+
+
+def compose_console_services() -> str:
+    """CONSOLE_SERVICES of the compose stack: ``name=http://name:8080`` of each default-profile service."""
+    return ",".join(f"{service}=http://{service}:8080" for service in COMPOSE_DEFAULT_SERVICES)
+
+
 #: Per-service values in the compose stack (win over COMPOSE_VALUES).
 COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
     "signal-trigger": {
@@ -108,6 +121,11 @@ COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
         "WHITEPAPER_S3_ACCESS_KEY_ID": "torghut",
         "WHITEPAPER_S3_SECRET_ACCESS_KEY": "torghut-secret",
     },
+    # CONSOLE_OPERATOR_PASSWORD / _VIEWER_PASSWORD / CONSOLE_SESSION_SECRET are secrets: passed through
+    # from the shell (unset there: a read-only console), never `${VAR:-}`, whose empty value it refuses.
+    "operator-console": {
+        "CONSOLE_SERVICES": "${CONSOLE_SERVICES:-" + compose_console_services() + "}",
+    },
 }
 
 #: Per-service values in the chart that differ from the settings' defaults: in-cluster addresses,
@@ -118,6 +136,8 @@ HELM_SERVICE_VALUES: dict[str, dict[str, str]] = {
         "DECISION_ENGINE_URL": "http://{{ include \"torghut.serviceFullname\" "
                                "(dict \"root\" . \"service\" \"decision-engine\") }}:8080",
     },
+    # Every enabled service of the release at its Service and port (templates/_helpers.tpl).
+    "operator-console": {"CONSOLE_SERVICES": "{{ include \"torghut.consoleServices\" . }}"},
 }
 
 def service_env(service: str) -> list[EnvVar] | None:

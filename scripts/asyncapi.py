@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "asyncapi.yaml"
 #: The services with Kafka topics, by package (the decision-engine is HTTP only).
 SERVICES = ("torghut_market_data", "torghut_ta", "torghut_clickhouse_sink", "torghut_signal_trigger",
-            "torghut_decision_client", "torghut_risk_firewall", "torghut_execution_router", "torghut_whitepaper_ingest")
+            "torghut_decision_client", "torghut_risk_firewall", "torghut_execution_router", "torghut_whitepaper_ingest",
+            "torghut_operator_console")
 #: Just enough configuration to assemble a service; nothing connects.
 ENVIRONMENT = {"KAFKA_BOOTSTRAP_SERVERS": "kafka:9092", "DATABASE_URL": "postgresql+asyncpg://torghut@postgres/torghut",
                "TOPIC_PREFIX": "", "GITHUB_WEBHOOK_SECRET": "documentation", "WHITEPAPER_WORKFLOW_ENABLED": "true",

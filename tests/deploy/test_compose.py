@@ -108,3 +108,46 @@ def test_stack_wide_settings_come_from_the_shell(run_compose: Run, deploy: Any, 
     assert readers, f"no service reads {variable}"
     for name in readers:
         assert services[name]["environment"][variable] == value, name
+
+
+CONSOLE_SECRETS = ("CONSOLE_OPERATOR_PASSWORD", "CONSOLE_VIEWER_PASSWORD", "CONSOLE_SESSION_SECRET")
+
+
+def test_operator_console_watches_the_default_profile_and_listens_on_loopback(run_compose: Run,
+                                                                              generator: ModuleType) -> None:
+    """The console is part of the plain `docker compose up`; CONSOLE_SERVICES names every service that starts
+    with it (at its compose host and port) and nothing that needs a profile."""
+    import json
+
+    result = run_compose("config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    console = services["operator-console"]
+    assert "profiles" not in console
+    assert console["command"] == ["torghut-operator-console"]
+    assert console["environment"]["CONSOLE_MODE"] == "production"
+    default_profile = [name for name in generator.SERVICES if name in services]
+    assert set(default_profile) == set(generator.COMPOSE_DEFAULT_SERVICES)
+    entries = dict(item.split("=", 1) for item in console["environment"]["CONSOLE_SERVICES"].split(","))
+    assert entries == {name: f"http://{name}:8080" for name in default_profile}
+    for name in default_profile:
+        assert services[name]["environment"].get("HTTP_PORT", "8080") == "8080", name
+    (port,) = console["ports"]
+    assert port["host_ip"] == "127.0.0.1" and port["target"] == 8080
+    published = {p["published"] for s in services.values() for p in s.get("ports", []) if s is not console}
+    assert port["published"] not in published
+
+
+def test_operator_console_credentials_pass_through_from_the_shell(run_compose: Run, deploy: Any) -> None:
+    """Unset in the shell, the console's passwords are unset (a read-only console), never empty, which it
+    refuses; set there, they reach it."""
+    import json
+
+    unset = json.loads(run_compose("config", "--format", "json").stdout)["services"]["operator-console"]
+    for name in CONSOLE_SECRETS:
+        assert unset["environment"].get(name) is None, name
+    shell = {name: f"{name.lower()}-from-the-shell" for name in CONSOLE_SECRETS}
+    result = run_compose("config", "--format", "json", env=deploy.compose_env(**shell))
+    assert result.returncode == 0, result.stderr
+    environment = json.loads(result.stdout)["services"]["operator-console"]["environment"]
+    assert {name: environment[name] for name in CONSOLE_SECRETS} == shell

@@ -29,13 +29,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 #: market-data is left out: its compose default streams from Alpaca, which needs credentials.
 SERVICES = ["signal-trigger", "decision-client", "decision-engine", "risk-firewall", "execution-router",
-            "whitepaper-ingest", "ta"]
+            "whitepaper-ingest", "ta", "operator-console"]
 UID = 10001
 
 #: Compose values that point at the compose stack's own hosts; here the session's servers replace
 #: them, or the settings' defaults apply (the object store: the local directory under /tmp).
 STACK_ONLY = {"WHITEPAPER_OBJECT_STORE", "WHITEPAPER_S3_ENDPOINT_URL", "WHITEPAPER_S3_ACCESS_KEY_ID",
-              "WHITEPAPER_S3_SECRET_ACCESS_KEY", "CLICKHOUSE_URL"}
+              "WHITEPAPER_S3_SECRET_ACCESS_KEY", "CLICKHOUSE_URL", "CONSOLE_SERVICES"}
 
 #: Runs "$@" as the image would: read-only /, fresh /tmp, uid 10001, cwd /tmp. An interpreter under a
 #: directory only root may traverse (pyenv or uv pythons under /root) is re-exposed at the same path.

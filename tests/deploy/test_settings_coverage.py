@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings
 
 #: Every long-running service (deploy/generate.py SERVICES, checked below).
 SERVICES = ["signal-trigger", "decision-client", "decision-engine", "risk-firewall", "execution-router",
-            "whitepaper-ingest", "market-data", "ta", "clickhouse-sink"]
+            "whitepaper-ingest", "market-data", "ta", "clickhouse-sink", "operator-console"]
 #: Services whose settings module does not exist yet. Keep in sync: a test fails once one appears.
 PENDING: set[str] = set()
 

@@ -230,3 +230,19 @@ template:
 {{- printf "http://%s:%v" (include "torghut.serviceFullname" (dict "root" . "service" "flags")) .Values.flags.port }}
 {{- end }}
 {{- end }}
+
+{{/*
+The operator console's CONSOLE_SERVICES: name=http://<its Service>:<port> of every enabled service
+(the console's own included: its readiness and its read model's consumer lag), in name order. The
+name is the service's SERVICE_NAME, the prefix of its consumer groups, whose lag the console shows.
+*/}}
+{{- define "torghut.consoleServices" -}}
+{{- $entries := list }}
+{{- range $service, $spec := .Values.services }}
+{{- if $spec.enabled }}
+{{- $name := default $service (get (default (dict) $spec.config) "SERVICE_NAME") }}
+{{- $entries = append $entries (printf "%s=http://%s:%v" $name (include "torghut.serviceFullname" (dict "root" $ "service" $service)) $spec.port) }}
+{{- end }}
+{{- end }}
+{{- join "," $entries }}
+{{- end }}

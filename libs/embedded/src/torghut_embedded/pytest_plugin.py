@@ -32,9 +32,9 @@ import shutil
 import tempfile
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -142,6 +142,26 @@ def clickhouse_server() -> Iterator[ClickHouseServer]:
         outcome = running.stop(keep_data=bool(os.environ.get("TORGHUT_KEEP_STACK")))
         if "still alive" in outcome.values():
             warnings.warn(f"clickhouse-server survived stop: {outcome}", stacklevel=1)
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """Headless Debian Chromium under Playwright for the session (skips, or fails under ``CI=true``, without it)."""
+    from playwright.async_api import async_playwright
+
+    from .browser import FLAGS, INSTALL_HINT, chromium_path
+
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(INSTALL_HINT + " (CI=true: a missing browser is a failure, not a skip)")
+        pytest.skip(INSTALL_HINT)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=path, args=list(FLAGS), headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from datetime import timedelta
 import sqlalchemy as sa
 from clickhouse_driver import Client
 from torghut_clickhouse_sink.app import SinkService
-from torghut_clickhouse_sink.testing import T0, TcpProxy, bars, signal_for
+from torghut_clickhouse_sink.testing import T0, bars, signal_for
 from torghut_contracts import topics
 from torghut_contracts.models import MarketBar, TaSignal
 from torghut_embedded.clickhouse import ClickHouseServer
+from torghut_embedded.tcp_proxy import TcpProxy
 from torghut_runtime.testing import eventually, produce, read_records
 
 TABLES = ("ta_microbars", "ta_signals")
@@ -51,7 +52,7 @@ async def test_an_outage_holds_the_records_uncommitted_across_a_restart_and_they
         clickhouse_server: ClickHouseServer, clickhouse_database: str) -> None:
     proxy = TcpProxy(clickhouse_server.host, clickhouse_server.tcp_port)
     await proxy.start()
-    url = proxy.url(clickhouse_database)
+    url = f"clickhouse://default:@127.0.0.1:{proxy.port}/{clickhouse_database}"
     first = make_service(clickhouse_url=url)
     async with first.runtime.running():
         await send(kafka_bootstrap, prefix, batch(0))

@@ -8,9 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import shutil
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -174,8 +177,10 @@ def final_report(tally: PipelineTally, log_dir: Path) -> None:
         console.print("[yellow]no chain reached a fill in this run")
 
 
-async def replay_session(bootstrap: str, speed: float | None, observer: Observer, live: Live) -> int:
-    session = load_session()
+async def replay_session(bootstrap: str, speed: float | None, progress: Callable[[int], None] = lambda sent: None,
+                         session: list[tuple[str, bytes, int]] | None = None) -> int:
+    """Publish the session's signals (or ``session``, a slice of them) paced by ``speed``; returns how many."""
+    session = load_session() if session is None else session
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     sent = 0
@@ -188,7 +193,7 @@ async def replay_session(bootstrap: str, speed: float | None, observer: Observer
             sent += 1
             if sent % 25 == 0:
                 await producer.flush()
-                live.update(progress_table(observer.tally, sent, len(session)))
+                progress(sent)
         await producer.flush()
     finally:
         await producer.stop()
@@ -213,15 +218,49 @@ def bar_count() -> int:
     return len(BARS_FILE.read_text().splitlines()) - 1
 
 
-async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_bars: bool = False
-                   ) -> PipelineTally:
-    """Run the session through the whole suite; the tally is what the report printed."""
+def console_plan(bootstrap: str, database_url: str, log_dir: Path, services: list[ServiceProcess]
+                 ) -> tuple[ServiceProcess, str]:
+    """The operator console, watching ``services``, with a password drawn for this run (printed, never stored)."""
+    password = secrets.token_urlsafe(12)
+    watched = ",".join(f"{s.name}={s.url}" for s in services)
+    console_process = ServiceProcess("operator-console", "torghut_operator_console", {
+        **_common_env(bootstrap, database_url), "CONSOLE_MODE": "demo", "CONSOLE_OPERATOR_PASSWORD": password,
+        "CONSOLE_SERVICES": watched}, log_dir)
+    return console_process, password
+
+
+@dataclass
+class DemoStack:
+    """Everything a demo run started: the embedded broker and Postgres, the services, the console."""
+
+    stack: EmbeddedStack
+    services: list[ServiceProcess]
+    console: ServiceProcess
+    console_password: str
+    log_dir: Path
+    market: ServiceProcess | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return self.stack.kafka_bootstrap
+
+    def check_alive(self) -> None:
+        for service in self.services:
+            if not service.alive():
+                raise RuntimeError(f"{service.name} died:\n{service.log_tail()}")
+
+
+@contextlib.asynccontextmanager
+async def demo_stack(workdir: Path, *, from_bars: bool = False) -> AsyncIterator[DemoStack]:
+    """Start the embedded infrastructure, every service and the console, and open trading; stop all on exit.
+
+    With ``from_bars``, ta runs too, and ``market`` (market-data's file source) is planned but not started:
+    starting it is what plays the session."""
     if workdir.exists():
         shutil.rmtree(workdir)
     log_dir = workdir / "logs"
     stack = EmbeddedStack(workdir / "infra")
     services: list[ServiceProcess] = []
-    observer_task: asyncio.Task[None] | None = None
     try:
         console.print("starting the embedded broker (Tansu) and Postgres…")
         stack.start()
@@ -232,45 +271,64 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_b
         if from_bars:
             ta, market = bars_plan(stack.kafka_bootstrap, stack.database_url, log_dir)
             services.append(ta)
+        operator_console, password = console_plan(stack.kafka_bootstrap, stack.database_url, log_dir, services)
+        services.append(operator_console)
         start_all(services)
         record_services(workdir, services)
         await open_trading(stack.kafka_bootstrap)
-
-        observer = Observer(stack.kafka_bootstrap)
-        observer_task = asyncio.create_task(observer.run())
-        with Live(progress_table(observer.tally, 0, 0), console=console, refresh_per_second=4) as live:
-            if market is None:
-                sent, label = await replay_session(stack.kafka_bootstrap, speed, observer, live), "signals sent"
-            else:
-                # The file source publishes as it reads: the session arrives as fast as ta computes it.
-                console.print(f"market-data publishes {BARS_FILE.name} once; ta turns each bar into a signal")
-                services.append(market)
-                start_all([market])
-                record_services(workdir, services)
-                observer.last_activity = time.monotonic()  # the quiet window starts with the first bar
-                sent, label = bar_count(), "signals from bars"
-            while time.monotonic() - observer.last_activity < quiet_s:
-                for service in services:
-                    if not service.alive():
-                        raise RuntimeError(f"{service.name} died:\n{service.log_tail()}")
-                done = observer.tally.counts["signals"] if market is not None else sent
-                live.update(progress_table(observer.tally, done, sent, sent_label=label))
-                await asyncio.sleep(0.25)
-            done = observer.tally.counts["signals"] if market is not None else sent
-            live.update(progress_table(observer.tally, done, sent, sent_label=label))
-        final_report(observer.tally, log_dir)
-        return observer.tally
+        console.print(f"[bold]operator console[/]  {operator_console.url}   operator password: "
+                      f"[bold]{password}[/] (any name)", soft_wrap=True)
+        yield DemoStack(stack, services, operator_console, password, log_dir, market)
     finally:
-        if observer_task is not None:
-            observer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await observer_task
         for service in reversed(services):
             service.stop()
         # `torghut status` reads it to find the demo's services: they are gone now.
         (workdir / "services.json").unlink(missing_ok=True)
         stack.stop()
         console.print("stopped every service, the broker and Postgres")
+
+
+async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_bars: bool = False,
+                   keep: bool = False) -> PipelineTally:
+    """Run the session through the whole suite; the tally is what the report printed. With ``keep``, the
+    stack stays up after the report (the console with it) until Ctrl-C."""
+    async with demo_stack(workdir, from_bars=from_bars) as demo:
+        observer = Observer(demo.bootstrap)
+        observer_task = asyncio.create_task(observer.run())
+        try:
+            with Live(progress_table(observer.tally, 0, 0), console=console, refresh_per_second=4) as live:
+                if demo.market is None:
+                    total = len(load_session())
+                    sent = await replay_session(demo.bootstrap, speed, lambda n: live.update(
+                        progress_table(observer.tally, n, total)))
+                    label = "signals sent"
+                else:
+                    # The file source publishes as it reads: the session arrives as fast as ta computes it.
+                    console.print(f"market-data publishes {BARS_FILE.name} once; ta turns each bar into a signal")
+                    demo.services.append(demo.market)
+                    start_all([demo.market])
+                    record_services(workdir, demo.services)
+                    observer.last_activity = time.monotonic()  # the quiet window starts with the first bar
+                    sent, label = bar_count(), "signals from bars"
+                while time.monotonic() - observer.last_activity < quiet_s:
+                    demo.check_alive()
+                    done = observer.tally.counts["signals"] if demo.market is not None else sent
+                    live.update(progress_table(observer.tally, done, sent, sent_label=label))
+                    await asyncio.sleep(0.25)
+                done = observer.tally.counts["signals"] if demo.market is not None else sent
+                live.update(progress_table(observer.tally, done, sent, sent_label=label))
+            final_report(observer.tally, demo.log_dir)
+            if keep:
+                console.print(f"[bold]--keep[/]: the stack stays up; watch it at {demo.console.url} "
+                              f"(operator password {demo.console_password}). Ctrl-C stops it.", soft_wrap=True)
+                while True:
+                    demo.check_alive()
+                    await asyncio.sleep(1.0)
+            return observer.tally
+        finally:
+            observer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await observer_task
 
 
 def record_services(workdir: Path, services: list[ServiceProcess]) -> None:

@@ -1,0 +1,101 @@
+"""Assembly: the projection's consumers, the live feed, the watch, the dead-letter reader, the pages."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import Mount
+from torghut_contracts import topics
+from torghut_contracts.models import ControlCommand
+from torghut_runtime import ServiceRuntime
+
+from .adapters import store
+from .adapters.dead_letters import DeadLetterReader
+from .adapters.live import LiveFeed
+from .adapters.watch import ServiceWatch
+from .handlers import (
+    Projection,
+    SignalProjection,
+    apply_control,
+    apply_decision,
+    apply_order,
+    apply_run,
+    apply_snapshot,
+    apply_trade_update,
+    apply_verdict,
+)
+from .metrics import ConsoleMetrics
+from .panels import Panel, PanelRenderer, environment
+from .settings import ConsoleSettings
+from .web import ConsoleWeb
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+PROJECTIONS: tuple[tuple[Any, set[Panel], Any], ...] = (
+    (topics.TRIGGERS, {Panel.PIPELINE}, None),
+    (topics.DECISIONS, {Panel.PIPELINE, Panel.DECISIONS}, apply_decision),
+    (topics.RISK_VERDICTS, {Panel.PIPELINE, Panel.DECISIONS}, apply_verdict),
+    (topics.ORDERS_APPROVED, {Panel.PIPELINE, Panel.ACCOUNT}, apply_order),
+    (topics.TRADE_UPDATES, {Panel.PIPELINE, Panel.ACCOUNT}, apply_trade_update),
+    (topics.ACCOUNT_SNAPSHOTS, {Panel.ACCOUNT}, apply_snapshot),
+    (topics.CONTROL, {Panel.CONTROL}, apply_control),
+    (topics.WHITEPAPER_RUNS, {Panel.RESEARCH}, apply_run),
+)
+"""Each topic the console reads besides signals, the panels a change to it touches, what it writes."""
+
+
+class ConsoleService:
+    """The runtime plus what tests reach for: the feed, the watch, the web app's parts."""
+
+    def __init__(self, settings: ConsoleSettings, runtime: ServiceRuntime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.metrics = ConsoleMetrics(runtime.registry)
+        self.watch = ServiceWatch(settings.watched_services(), settings.kafka_bootstrap_servers,
+                                  settings.topic_prefix, settings.console_poll_interval_s,
+                                  on_change=lambda: self.feed.changed([Panel.PIPELINE, Panel.STATUS]))
+        env = environment()
+        self.renderer = PanelRenderer(runtime.engine, self.watch, env)
+        self.feed = LiveFeed(settings.database_url, self.renderer, self.metrics,
+                             settings.console_push_interval_ms / 1000)
+        batch = settings.kafka_max_batch
+        runtime.consume(topics.TA_SIGNALS, SignalProjection(), batch=batch)
+        for spec, panels, apply in PROJECTIONS:
+            runtime.consume(spec, Projection(panels, apply), batch=batch)
+        runtime.produces(topics.CONTROL)
+        self.dead_letters = DeadLetterReader(
+            runtime.engine, settings.kafka_bootstrap_servers,
+            [settings.topic_prefix + spec.dlq.name for spec in topics.ALL_TOPICS])
+        runtime.background("live-listen", self.feed.listen)
+        runtime.background("live-push", self.feed.push)
+        runtime.background("watch", self.watch.run)
+        runtime.background("dead-letters", self.dead_letters.run)
+        runtime.background("prune-hops", functools.partial(prune_forever, runtime, settings))
+        runtime.on_exit_signal(self.feed.close)
+        runtime.on_stop(self.watch.close)
+        self.web = ConsoleWeb(settings, env, self.renderer, self.feed, self.publish, self.metrics)
+        runtime.add_routes([Mount("/", app=self.web.app())])
+
+    async def publish(self, command: ControlCommand) -> None:
+        await self.runtime.publish(topics.CONTROL, command)
+
+
+async def prune_forever(runtime: ServiceRuntime, settings: ConsoleSettings) -> None:
+    """Forget hops older than CONSOLE_HOP_RETENTION_H, hourly: the chain view is for the recent past."""
+    while True:
+        async with runtime.engine.begin() as conn:
+            await store.prune_hops(conn, datetime.now(UTC) - timedelta(hours=settings.console_hop_retention_h))
+        await asyncio.sleep(3600)
+
+
+def build_service(settings: ConsoleSettings, *, configure_logs: bool = True) -> ConsoleService:
+    runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs)
+    return ConsoleService(settings, runtime)
+
+
+def build_runtime(settings: ConsoleSettings) -> ServiceRuntime:
+    return build_service(settings).runtime

@@ -1,0 +1,92 @@
+"""The console in a real browser (Debian's Chromium under Playwright): it loads, updates itself while
+messages arrive, follows a chain, and refuses or takes a control action by who is logged in."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+from torghut_contracts import topics
+from torghut_contracts.enums import VerdictOutcome
+from torghut_contracts.examples import example
+from torghut_runtime.testing import read_records
+
+from .conftest import OPERATOR_PASSWORD, ConsoleFactory, RunningConsole
+
+pytestmark = pytest.mark.browser
+
+
+async def send_chain(running: RunningConsole, correlation_id: str) -> None:
+    signal = await running.send(topics.TA_SIGNALS, example(topics.TA_SIGNALS.name))
+    trigger = await running.send(topics.TRIGGERS, example(topics.TRIGGERS.name), cause=signal,
+                                 correlation_id=correlation_id)
+    decision = await running.send(topics.DECISIONS, example(topics.DECISIONS.name), cause=trigger)
+    verdict = topics.RISK_VERDICTS.model.model_validate({
+        **example(topics.RISK_VERDICTS.name).model_dump(), "outcome": VerdictOutcome.APPROVE, "reason_codes": [],
+        "approved_qty": Decimal(10), "client_order_id": example(topics.ORDERS_APPROVED.name).client_order_id})
+    approved = await running.send(topics.RISK_VERDICTS, verdict, cause=decision)
+    order = await running.send(topics.ORDERS_APPROVED, example(topics.ORDERS_APPROVED.name), cause=approved)
+    await running.send(topics.TRADE_UPDATES, example(topics.TRADE_UPDATES.name), cause=order)
+
+
+async def test_the_flow_updates_in_place_while_signals_arrive(console: ConsoleFactory, browser: Any) -> None:
+    async with console() as running:
+        page = await browser.new_page()
+        await page.goto(running.url + "/")
+        signals = page.locator('[data-stage="signals"] .count')
+        await expect(signals).to_have_text("0")
+        await page.evaluate("window.loadedOnce = true")
+        base = example(topics.TA_SIGNALS.name)
+        for seq in range(1, 21):
+            await running.send(topics.TA_SIGNALS, base.model_copy(update={"seq": seq}))
+        await expect(signals).to_have_text("20", timeout=20_000)
+        assert await page.evaluate("window.loadedOnce") is True, "the page was reloaded"
+        await expect(page.locator("#status")).to_contain_text("read model up")
+        await page.close()
+
+
+async def test_following_a_decision_shows_every_hop_of_its_chain(console: ConsoleFactory, browser: Any) -> None:
+    async with console() as running:
+        await send_chain(running, "chain-browser-1")
+        page = await browser.new_page()
+        await page.goto(running.url + "/decisions")
+        follow = page.get_by_role("link", name="Follow the chain of NVDA decision")
+        await expect(follow).to_have_count(1, timeout=20_000)
+        await expect(page.locator("tr.verdict-approve")).to_have_count(1, timeout=20_000)
+        await follow.click()
+        await expect(page).to_have_url(running.url + "/chain/chain-browser-1")
+        stages = page.locator(".chain .hop .stage")
+        await expect(stages).to_have_text(["signals", "triggers", "decisions", "verdicts", "orders", "fills"],
+                                          timeout=20_000)
+        await page.close()
+
+
+async def test_a_control_action_needs_an_operator_login_and_then_shows_live(console: ConsoleFactory,
+                                                                           browser: Any) -> None:
+    async with console() as running:
+        context = await browser.new_context()
+        page = await context.new_page()
+        await page.goto(running.url + "/control")
+        await expect(page.get_by_text("log in as an operator")).to_be_visible()
+        await expect(page.get_by_role("button", name="Kill switch ON")).to_have_count(0)
+        refused = await page.request.post(running.url + "/control", form={"kill_switch": "on"})
+        assert refused.status == 401
+        assert await read_records(running.bootstrap, running.prefix + topics.CONTROL.name, expect=0,
+                                  timeout=2, settle=0.5) == []
+
+        await page.get_by_role("link", name="Log in", exact=True).click()
+        await page.get_by_label("Your name").fill("ana")
+        await page.get_by_label("Password").fill(OPERATOR_PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page).to_have_url(running.url + "/control")
+        await page.get_by_label("Reason").fill("browser drill")
+        await page.get_by_role("button", name="Kill switch ON").click()
+        await expect(page.get_by_role("status")).to_contain_text("published: global kill switch ON")
+        posture = page.locator("table.posture tbody tr").first
+        await expect(posture).to_contain_text("console:ana", timeout=20_000)
+        await expect(posture).to_contain_text("ON")
+        (record,) = await read_records(running.bootstrap, running.prefix + topics.CONTROL.name, expect=1, timeout=5)
+        assert topics.CONTROL.decode(record.value).reason == "browser drill"
+        await context.close()

@@ -1,0 +1,98 @@
+"""Acting from the console: only a logged-in operator with this console's form; else a 4xx, nothing published."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from torghut_contracts import topics
+from torghut_contracts.models import ControlCommand
+from torghut_runtime.testing import eventually, read_records
+
+from .conftest import OPERATOR_PASSWORD, VIEWER_PASSWORD, ConsoleFactory, RunningConsole
+
+
+async def csrf_of(client: httpx.AsyncClient, path: str = "/login") -> str:
+    page = await client.get(path)
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match, page.text
+    return match.group(1)
+
+
+async def log_in(client: httpx.AsyncClient, password: str, name: str = "ana") -> httpx.Response:
+    return await client.post("/login", data={"name": name, "password": password, "csrf": await csrf_of(client)})
+
+
+async def published(running: RunningConsole, expect: int) -> list[ControlCommand]:
+    records = await read_records(running.bootstrap, running.prefix + topics.CONTROL.name, expect=expect,
+                                 timeout=5, settle=0.5)
+    return [topics.CONTROL.decode(r.value) for r in records]
+
+
+async def test_an_operator_turns_the_kill_switch_on_and_the_page_shows_who_did(console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        assert (await log_in(client, OPERATOR_PASSWORD)).status_code == 303
+        response = await client.post("/control", data={"kill_switch": "on", "reason": "drill",
+                                                        "csrf": await csrf_of(client, "/control")})
+        assert response.status_code == 303 and response.headers["location"] == "/control"
+        (command,) = await published(running, 1)
+        assert (command.scope, command.kill_switch, command.issued_by, command.reason) == \
+            ("global", True, "console:ana", "drill")
+
+        async def shown() -> bool:
+            return "console:ana" in (await client.get("/control")).text
+        await eventually(shown, what="the command on the control page")
+        # The next change keeps the kill switch as the latest command (read back from the topic) had it.
+        await client.post("/control", data={"trading_state": "HALTED", "csrf": await csrf_of(client, "/control")})
+        _, second = await published(running, 2)
+        assert (second.kill_switch, second.trading_state.value) == (True, "HALTED")
+
+
+async def test_without_an_operator_login_nothing_is_published(console: ConsoleFactory) -> None:
+    async with console(console_viewer_password=VIEWER_PASSWORD) as running, running.client() as client:
+        anonymous = await client.post("/control", data={"kill_switch": "off", "csrf": "x"})
+        assert anonymous.status_code == 401 and "operator login" in anonymous.text
+        assert (await client.get("/")).status_code == 303  # a viewer password: reading needs a login too
+        assert (await log_in(client, "wrong-password")).status_code == 401
+        assert (await log_in(client, VIEWER_PASSWORD)).status_code == 303
+        assert (await client.get("/")).status_code == 200
+        viewer = await client.post("/control", data={"kill_switch": "off", "csrf": await csrf_of(client, "/control")})
+        assert viewer.status_code == 403
+        assert await published(running, 0) == []
+
+
+async def test_a_forged_or_malformed_control_request_is_refused_and_publishes_nothing(console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        assert (await log_in(client, OPERATOR_PASSWORD)).status_code == 303
+        token = await csrf_of(client, "/control")
+        no_token = await client.post("/control", data={"kill_switch": "off"})
+        wrong_token = await client.post("/control", data={"kill_switch": "off", "csrf": token + "x"})
+        other_site = await client.post("/control", data={"kill_switch": "off", "csrf": token},
+                                       headers={"origin": "https://evil.example"})
+        assert [r.status_code for r in (no_token, wrong_token, other_site)] == [403, 403, 403]
+        assert "CSRF" in no_token.text
+        both = await client.post("/control", data={"kill_switch": "off", "trading_state": "ACTIVE", "csrf": token})
+        bad_state = await client.post("/control", data={"trading_state": "PAUSED", "csrf": token})
+        bad_scope = await client.post("/control", data={"kill_switch": "on", "scope": "<script>", "csrf": token})
+        assert [r.status_code for r in (both, bad_state, bad_scope)] == [400, 400, 400]
+        assert "trading_state must be one of" in bad_state.text and "<script>" not in bad_scope.text
+        assert await published(running, 0) == []
+
+
+async def test_a_login_form_from_elsewhere_is_refused(console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        forged = await client.post("/login", data={"name": "ana", "password": OPERATOR_PASSWORD})
+        assert forged.status_code == 403
+        bad_name = await client.post("/login", data={"name": "", "password": OPERATOR_PASSWORD,
+                                                     "csrf": await csrf_of(client)})
+        assert bad_name.status_code == 400
+        still_anonymous = await client.post("/control", data={"kill_switch": "off", "csrf": await csrf_of(client)})
+        assert still_anonymous.status_code == 401
+        assert await published(running, 0) == []
+
+
+async def test_with_no_operator_password_the_console_is_read_only(console: ConsoleFactory) -> None:
+    async with console(console_operator_password=None) as running, running.client() as client:
+        assert "nobody can act" in (await client.get("/control")).text
+        assert (await log_in(client, "")).status_code in (400, 401)
+        assert await published(running, 0) == []

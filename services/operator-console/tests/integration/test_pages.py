@@ -1,0 +1,37 @@
+"""The console over real HTTP, fed by the real broker, its read model in real Postgres."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from torghut_contracts import topics
+from torghut_contracts.examples import example
+from torghut_runtime.testing import eventually
+
+from .conftest import ConsoleFactory
+
+
+async def test_a_chain_sent_through_the_topics_shows_on_every_page(console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        signal = await running.send(topics.TA_SIGNALS, example(topics.TA_SIGNALS.name))
+        trigger = await running.send(topics.TRIGGERS, example(topics.TRIGGERS.name), cause=signal,
+                                     correlation_id="chain-1")
+        decision = await running.send(topics.DECISIONS, example(topics.DECISIONS.name), cause=trigger)
+        verdict = await running.send(topics.RISK_VERDICTS, example(topics.RISK_VERDICTS.name), cause=decision)
+        await running.send(topics.TRADE_UPDATES, example(topics.TRADE_UPDATES.name), cause=verdict)
+
+        async def page(path: str) -> str:
+            response = await client.get(path)
+            assert response.status_code == 200, response.text
+            return response.text
+
+        async def fill_shown() -> bool:
+            return "160.27" in await page("/account")
+        await eventually(fill_shown, what="the fill on the account page")
+        text = await page("/")
+        assert "kill_switch_enabled" in text and "veto" in text
+        chain = await page("/chain/chain-1")
+        for stage in ("signals", "triggers", "decisions", "verdicts", "fills"):
+            assert f">{stage}<" in chain, stage
+        assert chain.index(">signals<") < chain.index(">triggers<") < chain.index(">fills<")
+        assert Decimal("10") and "NVDA" in await page("/account")
