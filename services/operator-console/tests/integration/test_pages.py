@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import timedelta
 
 from torghut_contracts import topics
+from torghut_contracts.enums import WhitepaperRunStatus
 from torghut_contracts.examples import example
 from torghut_runtime.testing import eventually
 
@@ -34,4 +35,20 @@ async def test_a_chain_sent_through_the_topics_shows_on_every_page(console: Cons
         for stage in ("signals", "triggers", "decisions", "verdicts", "fills"):
             assert f">{stage}<" in chain, stage
         assert chain.index(">signals<") < chain.index(">triggers<") < chain.index(">fills<")
-        assert Decimal("10") and "NVDA" in await page("/account")
+        assert "NVDA" in await page("/account")
+
+
+async def test_whitepaper_runs_show_by_issue_with_their_latest_status(console: ConsoleFactory) -> None:
+    received = example(topics.WHITEPAPER_RUNS.name)
+    failed = received.model_copy(update={
+        "event_id": "evt-2", "status": WhitepaperRunStatus.FAILED, "reason": "pdf too large",
+        "occurred_at": received.occurred_at + timedelta(seconds=5)})
+    async with console() as running, running.client() as client:
+        await running.send(topics.WHITEPAPER_RUNS, failed)
+        await running.send(topics.WHITEPAPER_RUNS, received)  # older, arriving later: does not win
+
+        async def shown() -> bool:
+            return "proompteng/lab#12" in (await client.get("/research")).text
+        await eventually(shown, what="the run on the research page")
+        text = (await client.get("/research")).text
+        assert "pdf too large" in text and ">failed<" in text and ">received<" not in text

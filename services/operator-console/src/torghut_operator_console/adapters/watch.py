@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import httpx
 import structlog
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from torghut_contracts.topics import ALL_TOPICS
 
 log = structlog.get_logger("torghut.console.watch")
 RATE_WINDOW_S = 10.0
@@ -34,6 +35,7 @@ class ServiceState:
 class ServiceWatch:
     def __init__(self, services: dict[str, str], bootstrap: str, topic_prefix: str, interval_s: float,
                  on_change: Callable[[], None] = lambda: None) -> None:
+        self.topics = [topic_prefix + spec.name for spec in ALL_TOPICS]
         self._services = {name: ServiceState(name, url) for name, url in services.items()}
         self.bootstrap = bootstrap
         self.topic_prefix = topic_prefix
@@ -93,8 +95,12 @@ class ServiceWatch:
                 await consumer.start()
             admin, consumer = self._clients
             groups = [g[0] for g in await admin.list_consumer_groups()]
+            await consumer.topics()  # refresh the metadata
+            partitions = [TopicPartition(topic, p) for topic in self.topics
+                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
+            ends = await consumer.end_offsets(partitions) if partitions else {}
             for state in self._services.values():
-                state.lag = await self._lag_of(admin, consumer, [
+                state.lag = await self._lag_of(admin, ends, [
                     g for g in groups if g.startswith(f"{self.topic_prefix}{state.name}.")])
             self.broker_up = True
         except Exception as exc:  # the broker away is a state to show, not a crash: asked again next round
@@ -111,14 +117,15 @@ class ServiceWatch:
             await asyncio.gather(clients[0].close(), clients[1].stop(), return_exceptions=True)
 
     @staticmethod
-    async def _lag_of(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, groups: list[str]) -> int | None:
-        if not groups:
+    async def _lag_of(admin: AIOKafkaAdminClient, ends: dict[TopicPartition, int], groups: list[str]) -> int | None:
+        """Summed over the groups' partitions that have a committed offset. The partitions are named
+        (every pipeline topic's): asking for "all of the group's" is an OffsetFetch some brokers
+        (Tansu) cannot answer."""
+        if not groups or not ends:
             return None
         lag = 0
         for group in groups:
-            committed = await admin.list_consumer_group_offsets(group)
-            if not committed:
-                continue
-            ends = await consumer.end_offsets(list(committed))
-            lag += sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items() if meta.offset >= 0)
+            committed = await admin.list_consumer_group_offsets(group, partitions=list(ends))
+            lag += sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items()
+                       if meta.offset >= 0 and tp in ends)
         return lag
