@@ -12,7 +12,7 @@ help:
 	@echo "make test     run every test (installs what it needs first)"
 	@echo "make lint     ruff + mypy over libs/ and services/"
 	@echo "make infra    start the embedded broker and Postgres in the foreground"
-	@echo "make bench    run the benchmarks in bench/ (the suite, the firewall's scaling curve, the research lane over 1M signals)"
+	@echo "make bench    run the benchmarks in bench/ (the suite, the firewall's scaling curve, the research lane over 1M signals, the console)"
 	@echo "make asyncapi write docs/asyncapi.yaml from the services' declared Kafka channels"
 
 bootstrap:
@@ -51,6 +51,7 @@ bench: bootstrap
 	$(UV) run python -m bench
 	$(UV) run python -m bench.scaling
 	$(UV) run python -m bench.research_lane
+	$(UV) run python -m bench.console
 
 clean:
 	rm -rf .torghut .pytest_cache .mypy_cache .ruff_cache

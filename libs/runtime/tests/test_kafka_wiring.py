@@ -30,7 +30,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import StrategyTrigger, TaSignal
 from torghut_embedded.pytest_plugin import create_test_topics
 from torghut_runtime import Inbound, Outgoing, ServiceRuntime, ServiceSettings, after_commit
-from torghut_runtime.kafka import UndeclaredTopic
+from torghut_runtime.kafka import FetchTuning, UndeclaredTopic
 from torghut_runtime.lanes import RecordLanes
 from torghut_runtime.testing import produce, read_records, test_settings
 from torghut_runtime.tracing import build_tracer_provider
@@ -659,6 +659,17 @@ def test_group_commit_and_an_explicit_batch_size_are_one_or_the_other(fresh_data
 
     with pytest.raises(ValueError, match="group_commit"):
         runtime.consume(topics.TA_SIGNALS, handle, group_commit=True, batch=10)
+
+
+def test_fetch_tuning_is_only_for_a_topic_with_a_consumer_of_its_own(fresh_database_url: str) -> None:
+    runtime = make_runtime("127.0.0.1:1", fresh_database_url, "t.")
+
+    async def handle(inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
+        return []
+
+    with pytest.raises(ValueError, match="group_id"):
+        runtime.consume(topics.TA_SIGNALS, handle, batch=10, fetch=FetchTuning(500, 1 << 20))
+    runtime.consume(topics.TA_SIGNALS, handle, batch=10, group_id="t.signals", fetch=FetchTuning(500, 1 << 20))
 
 
 async def test_an_idle_fetch_loop_waits_in_getmany_and_never_spins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ from .asyncapi import asyncapi_routes
 from .db import create_engine, migrate, migrations_at_head
 from .http import probe_routes
 from .http_input import DEFAULT_MAX_BODY_BYTES, RequestLimits
-from .kafka import Handler, KafkaWiring, build_broker
+from .kafka import FetchTuning, Handler, KafkaWiring, build_broker
 from .kafka.deferred import DeferredOutputs
 from .lanes import Gate
 from .logs import configure_logging
@@ -81,10 +81,11 @@ class ServiceRuntime:
     # -- assembly -----------------------------------------------------------------------------
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                claim_last: bool = False, group_commit: bool = False, gate: Gate | None = None) -> None:
+                claim_last: bool = False, group_commit: bool = False, gate: Gate | None = None,
+                fetch: FetchTuning | None = None) -> None:
         """See :meth:`KafkaWiring.consume`."""
         self.kafka.consume(spec, handler, group_id=group_id, max_attempts=max_attempts, workers=workers,
-                           batch=batch, claim_last=claim_last, group_commit=group_commit, gate=gate)
+                           batch=batch, claim_last=claim_last, group_commit=group_commit, gate=gate, fetch=fetch)
 
     def deferred_outputs(self, spec: TopicSpec[Any]) -> DeferredOutputs:
         """See :meth:`KafkaWiring.deferred_outputs` (claim now, call later, publish as the message's output)."""

@@ -106,6 +106,10 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(default=10_000, ge=500)
     kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=0, le=5_000)
+    kafka_fetch_min_bytes: int = Field(
+        default=1, ge=1, le=50 * 1024 * 1024,
+        description="The broker holds a fetch until this many bytes are there (or KAFKA_FETCH_MAX_WAIT_MS passed): "
+                    "1 answers at once; more trades latency for fewer, larger batches (the operator console).")
     kafka_max_batch: int = Field(default=500, ge=1, le=10_000,
                                  description="Records per transaction on high-volume topics (TA signals).")
     consumer_group_commit: int = Field(

@@ -12,6 +12,7 @@ from starlette.routing import Mount
 from torghut_contracts import topics
 from torghut_contracts.models import ControlCommand
 from torghut_runtime import ServiceRuntime
+from torghut_runtime.kafka import FetchTuning
 
 from .adapters import store
 from .adapters.dead_letters import DeadLetterReader
@@ -34,18 +35,21 @@ from .settings import ConsoleSettings
 from .web import ConsoleWeb
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SIGNAL_FETCH_MIN_BYTES = 1024 * 1024
 
-PROJECTIONS: tuple[tuple[Any, set[Panel], Any], ...] = (
-    (topics.TRIGGERS, {Panel.PIPELINE}, None),
-    (topics.DECISIONS, {Panel.PIPELINE, Panel.DECISIONS}, apply_decision),
-    (topics.RISK_VERDICTS, {Panel.PIPELINE, Panel.DECISIONS}, apply_verdict),
-    (topics.ORDERS_APPROVED, {Panel.PIPELINE, Panel.ACCOUNT}, apply_order),
-    (topics.TRADE_UPDATES, {Panel.PIPELINE, Panel.ACCOUNT}, apply_trade_update),
-    (topics.ACCOUNT_SNAPSHOTS, {Panel.ACCOUNT}, apply_snapshot),
-    (topics.CONTROL, {Panel.CONTROL}, apply_control),
-    (topics.WHITEPAPER_RUNS, {Panel.RESEARCH}, apply_run),
+PROJECTIONS: tuple[tuple[Any, set[Panel], Any, bool], ...] = (
+    (topics.TRIGGERS, {Panel.PIPELINE}, None, True),
+    (topics.DECISIONS, {Panel.PIPELINE, Panel.DECISIONS}, apply_decision, True),
+    (topics.RISK_VERDICTS, {Panel.PIPELINE, Panel.DECISIONS}, apply_verdict, True),
+    (topics.ORDERS_APPROVED, {Panel.PIPELINE, Panel.ACCOUNT}, apply_order, False),
+    (topics.TRADE_UPDATES, {Panel.PIPELINE, Panel.ACCOUNT}, apply_trade_update, False),
+    (topics.ACCOUNT_SNAPSHOTS, {Panel.ACCOUNT}, apply_snapshot, True),
+    (topics.CONTROL, {Panel.CONTROL}, apply_control, False),
+    (topics.WHITEPAPER_RUNS, {Panel.RESEARCH}, apply_run, True),
 )
-"""Each topic the console reads besides signals, the panels a change to it touches, what it writes."""
+"""Each topic the console reads besides signals, the panels a change to it touches, what it writes, and
+whether the change may wait for the next lazy push (CONSOLE_SIGNAL_PUSH_INTERVAL_MS): orders, fills and
+control commands reach the pages at once; the rest, a second at most later."""
 
 
 class ConsoleService:
@@ -61,11 +65,15 @@ class ConsoleService:
         env = environment()
         self.renderer = PanelRenderer(runtime.engine, self.watch, env)
         self.feed = LiveFeed(settings.database_url, self.renderer, self.metrics,
-                             settings.console_push_interval_ms / 1000)
+                             settings.console_push_interval_ms / 1000,
+                             settings.console_signal_push_interval_ms / 1000)
         batch = settings.kafka_max_batch
-        runtime.consume(topics.TA_SIGNALS, SignalProjection(), batch=batch)
-        for spec, panels, apply in PROJECTIONS:
-            runtime.consume(spec, Projection(panels, apply), batch=batch)
+        # Signals, the bulk of the traffic and shown once a second: a consumer of their own, whose fetches
+        # the broker may hold to gather a batch (fewer transactions); the rest is read as it arrives.
+        runtime.consume(topics.TA_SIGNALS, SignalProjection(), batch=batch, group_id=f"{settings.service_name}.signals",
+                        fetch=FetchTuning(settings.console_signal_fetch_wait_ms, SIGNAL_FETCH_MIN_BYTES))
+        for spec, panels, apply, lazy in PROJECTIONS:
+            runtime.consume(spec, Projection(panels, apply, lazy=lazy), batch=batch)
         runtime.produces(topics.CONTROL)
         self.dead_letters = DeadLetterReader(
             runtime.engine, settings.kafka_bootstrap_servers,

@@ -41,9 +41,11 @@ Apply = Callable[[Any, Inbound[Any], AsyncConnection], Awaitable[None]]
 class Projection:
     """One topic into the read model: hops and counts buffered per pass, the topic's own rows at once."""
 
-    def __init__(self, panels: set[Panel], apply: Apply | None = None) -> None:
+    def __init__(self, panels: set[Panel], apply: Apply | None = None, *, lazy: bool = False) -> None:
         self.panels = panels
         self.apply = apply
+        self.lazy = lazy
+        """Its changes may reach the pages a little later (signals: see :mod:`.adapters.live`)."""
         self._hops: list[dict[str, Any]] = []
         self._counts: Counter[str] = Counter()
         self._last_at: dict[str, datetime] = {}
@@ -67,7 +69,7 @@ class Projection:
         for stage, seen in sorted(self._counts.items()):
             await store.count_stage(conn, stage, seen, self._last_at[stage])
         await self.flush_own(conn)
-        await store.notify(conn, self.panels)
+        await store.notify(conn, self.panels, lazy=self.lazy)
         self.discard()
 
     async def flush_own(self, conn: AsyncConnection) -> None:
@@ -81,7 +83,7 @@ class SignalProjection(Projection):
     """Signals, the busiest topic: besides the hop and the count, each symbol's latest mark, once per pass."""
 
     def __init__(self) -> None:
-        super().__init__({Panel.PIPELINE, Panel.ACCOUNT})
+        super().__init__({Panel.PIPELINE, Panel.ACCOUNT}, lazy=True)
         self._marks: dict[str, tuple[Decimal, datetime]] = {}
 
     async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
@@ -107,17 +109,17 @@ async def apply_decision(decision: Decision, inbound: Inbound[Any], conn: AsyncC
         "qty": decision.intent.qty, "confidence": decision.confidence,
         "rationale": "; ".join(decision.uncertainty_notes) or None,
         "engine": f"{provenance.transport} / {provenance.mode}", "decision_reasons": list(decision.reason_codes),
-        "decided_at": decision.decided_at,
-    }, columns=("action", "qty", "confidence", "rationale", "engine", "decision_reasons", "decided_at"))
+        "decided_at": decision.decided_at, "verdict": None, "verdict_reasons": [], "approved_qty": None,
+        "trading_state": None, "verdict_at": None})
 
 
 async def apply_verdict(verdict: RiskVerdict, inbound: Inbound[Any], conn: AsyncConnection) -> None:
-    await store.upsert_decision(conn, {
+    await store.upsert_verdict(conn, {
         "decision_id": verdict.decision_id, "correlation_id": inbound.headers.correlation_id,
         "account": verdict.account, "symbol": verdict.symbol, "verdict": verdict.outcome.value,
         "verdict_reasons": list(verdict.reason_codes), "approved_qty": verdict.approved_qty,
-        "trading_state": verdict.trading_state.value, "verdict_at": verdict.decided_at,
-    }, columns=("verdict", "verdict_reasons", "approved_qty", "trading_state", "verdict_at"))
+        "trading_state": verdict.trading_state.value, "verdict_at": verdict.decided_at, "action": None, "qty": None,
+        "confidence": None, "rationale": None, "engine": None, "decision_reasons": [], "decided_at": None})
 
 
 async def apply_order(order: ApprovedOrder, inbound: Inbound[Any], conn: AsyncConnection) -> None:

@@ -14,6 +14,15 @@ MIN_PRODUCTION_PASSWORD = 12
 class ConsoleSettings(ServiceSettings):
     service_name: str = Field(default="operator-console", min_length=1)
 
+    kafka_fetch_max_wait_ms: int = Field(
+        default=150, ge=0, le=5_000,
+        description="How long a fetch of orders, fills and the rest may wait for records. Tansu answers a fetch "
+                    "when this passes, not when a record arrives: it is a delay of up to this much, traded for "
+                    "fewer fetches while idle (50 ms in the other services; docs/performance.md).")
+    console_signal_fetch_wait_ms: int = Field(
+        default=500, ge=0, le=5_000,
+        description="How long the broker may hold a fetch of signals to gather a batch (signals alone change "
+                    "nothing urgent: counts and marks). The other topics are fetched as records arrive.")
     console_mode: Literal["production", "demo"] = Field(
         default="production",
         description="production: passwords of at least 12 characters, cookies marked Secure. demo: the "
@@ -32,7 +41,11 @@ class ConsoleSettings(ServiceSettings):
         default="", description="name=url,... of the services whose /readyz the pipeline view shows; "
                                 "the name is also the consumer group whose lag it shows.")
     console_push_interval_ms: int = Field(
-        default=250, ge=20, le=10_000, description="At most one update of a panel per this many ms to pages.")
+        default=100, ge=20, le=10_000, description="At most one update of a panel per this many ms to pages.")
+    console_signal_push_interval_ms: int = Field(
+        default=1_000, ge=20, le=60_000,
+        description="At most one update per this many ms of what needs no instant update: what signals, "
+                    "triggers, decisions, verdicts, snapshots and whitepaper runs change.")
     console_poll_interval_s: float = Field(
         default=2.0, gt=0, le=300, description="How often health and consumer lag are read.")
     console_hop_retention_h: float = Field(

@@ -26,9 +26,9 @@ async def test_a_chain_sent_through_the_topics_shows_on_every_page(console: Cons
             assert response.status_code == 200, response.text
             return response.text
 
-        async def fill_shown() -> bool:
-            return "160.27" in await page("/account")
-        await eventually(fill_shown, what="the fill on the account page")
+        async def all_read() -> bool:  # signals come on a consumer of their own, which batches them
+            return "160.27" in await page("/account") and ">signals<" in await page("/chain/chain-1")
+        await eventually(all_read, what="the fill on the account page and the signal in the chain")
         text = await page("/")
         assert "kill_switch_enabled" in text and "veto" in text
         chain = await page("/chain/chain-1")

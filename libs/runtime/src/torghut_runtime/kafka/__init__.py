@@ -8,8 +8,10 @@ records; :mod:`.record` and :mod:`.batch` run each in its transaction; :mod:`.pu
 from __future__ import annotations
 
 from .broker import build_broker
+from .consuming import FetchTuning
 from .messages import Handler, Inbound, Outgoing
 from .publishing import CONTENT_TYPE, JSON, UndeclaredTopic
 from .subscriptions import KafkaWiring
 
-__all__ = ["CONTENT_TYPE", "JSON", "Handler", "Inbound", "KafkaWiring", "Outgoing", "UndeclaredTopic", "build_broker"]
+__all__ = ["CONTENT_TYPE", "JSON", "FetchTuning", "Handler", "Inbound", "KafkaWiring", "Outgoing", "UndeclaredTopic",
+           "build_broker"]

@@ -22,6 +22,19 @@ RecordId = tuple[str, int, int]
 
 
 @dataclass(frozen=True)
+class FetchTuning:
+    """How long the broker may hold a fetch of a consumer of its own, and for how many bytes.
+
+    The default (``KAFKA_FETCH_MAX_WAIT_MS``, ``KAFKA_FETCH_MIN_BYTES`` = 1) answers as soon as a
+    record is there. A topic nobody waits on record by record (the operator console's signals,
+    shown once a second) can let the broker gather a larger batch: fewer, larger transactions.
+    """
+
+    max_wait_ms: int
+    min_bytes: int
+
+
+@dataclass(frozen=True)
 class Subscription:
     """One topic's handler in a consumer that reads several topics."""
 
@@ -32,6 +45,8 @@ class Subscription:
     max_attempts: int
     lanes: LaneTopic
     claim_last: bool
+    fetch: FetchTuning | None = None
+    """Its consumer's own fetch tuning (a topic with a ``group_id`` of its own), else the settings'."""
 
     @property
     def batch(self) -> bool:

@@ -31,7 +31,7 @@ from ..metrics import ConsumerMetrics
 from ..progress import ReadProgress
 from ..settings import ServiceSettings
 from .batch import BatchTransaction
-from .consuming import Attempts, Subscription, Tools
+from .consuming import Attempts, FetchTuning, Subscription, Tools
 from .dead_lettering import DeadLetters
 from .deferred import DeferredOutputs
 from .fetching import FetchLoop
@@ -84,7 +84,8 @@ class KafkaWiring:
 
     def consume(self, spec: TopicSpec[Any], handler: Handler[Any], *, group_id: str | None = None,
                 max_attempts: int | None = None, workers: int = 1, batch: int | None = None,
-                claim_last: bool = False, group_commit: bool = False, gate: Gate | None = None) -> None:
+                claim_last: bool = False, group_commit: bool = False, gate: Gate | None = None,
+                fetch: FetchTuning | None = None) -> None:
         """Subscribe ``handler`` to ``spec``'s topic.
 
         The service's topics share one consumer, which hands their records to lanes
@@ -116,7 +117,12 @@ class KafkaWiring:
         ``gate``: a switch flipped at run time (a feature flag). While it is closed the topic's records
         wait on the topic, neither handled, dead-lettered nor committed (:class:`~..lanes.Gate`); the
         other topics go on. They show in ``torghut_consumer_records_held`` and as consumer lag.
+
+        ``fetch`` tunes how long the broker may hold a fetch for the topic (:class:`FetchTuning`); only
+        for a topic with a ``group_id``, whose consumer is its own.
         """
+        if fetch is not None and group_id is None:
+            raise ValueError("fetch tuning needs a consumer of the topic's own: give it a group_id")
         if group_commit:
             if batch is not None:
                 raise ValueError("group_commit sets the batch size (CONSUMER_GROUP_COMMIT): give one or the other")
@@ -130,7 +136,7 @@ class KafkaWiring:
         lanes = LaneTopic.with_workers(workers, gate) if workers > 1 else LaneTopic(batch=batch or 1, gate=gate)
         consumer = RECORDS if group_id is None else f"group:{group_id}"  # its own group, its own consumer
         self._pending.setdefault(consumer, {})[self.topic(spec)] = Subscription(
-            spec, handler, group, max_attempts or self.settings.consumer_max_attempts, lanes, claim_last)
+            spec, handler, group, max_attempts or self.settings.consumer_max_attempts, lanes, claim_last, fetch)
         self.publishers.declare_dead_letters(spec, title=f"{self.settings.service_name}:send:{spec.name}.dlq")
         self._consumed[self.topic(spec)] = spec
 
@@ -212,6 +218,8 @@ class KafkaWiring:
                             self.tools.retry_backoff_s, stall_after=self.settings.consumer_max_attempts)
         self._lanes.append(lanes)
         only = next(iter(subscriptions.values())) if len(subscriptions) == 1 else None
+        fetch = (only.fetch if only is not None and only.fetch is not None
+                 else FetchTuning(self.settings.kafka_fetch_max_wait_ms, self.settings.kafka_fetch_min_bytes))
         title = f"{self.settings.service_name}:receive:{only.spec.name if only else name}"
         subscriber = self.broker.subscriber(  # type: ignore[call-overload]
             *subscriptions, batch=True, max_records=self.settings.kafka_max_batch,
@@ -219,7 +227,7 @@ class KafkaWiring:
             group_id=kafka_group, auto_offset_reset=self.settings.kafka_auto_offset_reset,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms, title=title,
+            fetch_max_wait_ms=fetch.max_wait_ms, fetch_min_bytes=fetch.min_bytes, title=title,
             description="; ".join(sub.spec.description for sub in subscriptions.values()))
         self._fetches.append(FetchLoop(title, subscriber, lanes, self.settings.kafka_max_batch))
 

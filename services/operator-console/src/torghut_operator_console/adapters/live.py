@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 from ..metrics import ConsoleMetrics
 from ..panels import Panel, PanelRenderer
-from .store import NOTIFY_CHANNEL
+from .store import LAZY, NOTIFY_CHANNEL
 
 log = structlog.get_logger("torghut.console.live")
 CHECK_EVERY_S = 5.0
@@ -51,22 +51,28 @@ class Stream:
 
 class LiveFeed:
     def __init__(self, database_url: str, renderer: PanelRenderer, metrics: ConsoleMetrics,
-                 push_interval_s: float) -> None:
+                 push_interval_s: float, lazy_interval_s: float) -> None:
         self.dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.renderer = renderer
         self.metrics = metrics
         self.push_interval_s = push_interval_s
+        self.lazy_interval_s = lazy_interval_s
         self._dirty: set[Panel] = set(Panel)
+        self._lazy: set[Panel] = set()
+        """Changed by signals only: pushed at most every ``lazy_interval_s`` (counts and marks move on
+        every signal; an operator needs them once a second, a fill at once)."""
+        self._pushed_at: dict[Panel, float] = {}
         self._wake = asyncio.Event()
         self._streams: set[Stream] = set()
         self._closing = False
 
-    def changed(self, panels: Iterable[Panel]) -> None:
-        self._dirty.update(panels)
+    def changed(self, panels: Iterable[Panel], *, lazy: bool = False) -> None:
+        (self._lazy if lazy else self._dirty).update(panels)
         self._wake.set()
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        self.changed(Panel(name) for name in payload.split(",") if name in Panel._value2member_map_)
+        lazy, names = payload.startswith(LAZY), payload.removeprefix(LAZY).split(",")
+        self.changed((Panel(name) for name in names if name in Panel._value2member_map_), lazy=lazy)
 
     # -- the background loops -----------------------------------------------------------------
     async def listen(self) -> None:
@@ -107,12 +113,20 @@ class LiveFeed:
             await self._wake.wait()
             self._wake.clear()
             shown = set().union(*(stream.panels for stream in self._streams)) if self._streams else set()
-            due, self._dirty = self._dirty & shown, self._dirty - shown
+            now = time.monotonic()
+            ripe = {p for p in self._lazy if now - self._pushed_at.get(p, 0.0) >= self.lazy_interval_s}
+            due = (self._dirty | ripe) & shown
+            self._dirty -= due
+            self._lazy -= due
+            if self._lazy & shown:  # come back when the oldest of them is ripe
+                wait = min(self.lazy_interval_s - (now - self._pushed_at.get(p, 0.0)) for p in self._lazy & shown)
+                asyncio.get_running_loop().call_later(max(wait, 0.0), self._wake.set)
             for panel in sorted(due):
                 html = await self._render(panel)
                 if html is None:
                     self._dirty.add(panel)  # rendered again once the database is back
                     continue
+                self._pushed_at[panel] = time.monotonic()
                 self.metrics.pushes.labels(panel=panel.value).inc()
                 for stream in self._streams:
                     stream.offer(panel, html)

@@ -45,51 +45,78 @@ dead_letters = DeadLetterRow.__table__  # type: ignore[attr-defined]
 dead_letter_offsets = DeadLetterOffsetRow.__table__  # type: ignore[attr-defined]
 
 NOTIFY_CHANNEL = "torghut_console"
+LAZY = "~"
+"""Before a notification's panels: they changed with signals only, and may wait (see :mod:`.live`)."""
 EMPTY_BOOK = SymbolBook()
 
 
-# -- the projection's writes ----------------------------------------------------------------------
+# -- the projection's writes, each statement built once --------------------------------------------
+def _upsert(table: sa.Table, keys: list[str], columns: Iterable[str], *, where: Any = None,
+            **expressions: Any) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE SET each column to the new row's (or its expression)."""
+    statement = insert(table)
+    set_ = {c: statement.excluded[c] for c in columns}
+    set_.update({c: make(statement.excluded) for c, make in expressions.items()})
+    return statement.on_conflict_do_update(index_elements=keys, set_=set_, where=where)
+
+
+_ADD_HOPS = insert(hops).on_conflict_do_nothing(index_elements=["message_id"])
+_COUNT_STAGE = _upsert(stage_counts, ["stage"], (),
+                       seen=lambda new: stage_counts.c.seen + new.seen,
+                       last_at=lambda new: sa.func.greatest(stage_counts.c.last_at, new.last_at))
+_SET_MARK = _upsert(marks, ["symbol"], ("price", "event_ts"),
+                    where=marks.c.event_ts <= insert(marks).excluded.event_ts)
+DECISION_COLUMNS = ("action", "qty", "confidence", "rationale", "engine", "decision_reasons", "decided_at")
+VERDICT_COLUMNS = ("verdict", "verdict_reasons", "approved_qty", "trading_state", "verdict_at")
+_UPSERT_DECISION = _upsert(decisions, ["decision_id"], DECISION_COLUMNS)
+_UPSERT_VERDICT = _upsert(decisions, ["decision_id"], VERDICT_COLUMNS)
+_INSERT_ORDER = insert(orders).on_conflict_do_nothing(index_elements=["client_order_id"])
+_UPSERT_ORDER_STATE = _upsert(orders, ["client_order_id"], ("status", "filled_qty", "filled_avg_price", "updated_at"))
+_ADD_FILL = insert(fills).on_conflict_do_nothing(index_elements=["fingerprint"]).returning(fills.c.fingerprint)
+_SAVE_BOOK = _upsert(positions, ["account", "symbol"], ("qty", "cost", "realized"))
+_UPSERT_ACCOUNT = _upsert(accounts, ["account"], ("venue", "equity", "cash", "buying_power", "as_of"),
+                          where=accounts.c.as_of <= insert(accounts).excluded.as_of)
+_ADD_CONTROL = insert(control).on_conflict_do_nothing(index_elements=["command_id"])
+_UPSERT_RUN = _upsert(whitepaper_runs, ["run_id"], ("repository", "issue_number", "status", "reason", "occurred_at"),
+                      where=whitepaper_runs.c.occurred_at <= insert(whitepaper_runs).excluded.occurred_at)
+_NOTIFY = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, sa.bindparam("panels", type_=sa.Text)))
+
+
 async def add_hops(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(insert(hops).on_conflict_do_nothing(index_elements=["message_id"]), list(rows))
+        await conn.execute(_ADD_HOPS, list(rows))
 
 
 async def count_stage(conn: AsyncConnection, stage: str, seen: int, last_at: datetime) -> None:
-    statement = insert(stage_counts).values(stage=stage, seen=seen, last_at=last_at)
-    await conn.execute(statement.on_conflict_do_update(index_elements=["stage"], set_={
-        "seen": stage_counts.c.seen + statement.excluded.seen,
-        "last_at": sa.func.greatest(stage_counts.c.last_at, statement.excluded.last_at)}))
+    await conn.execute(_COUNT_STAGE, {"stage": stage, "seen": seen, "last_at": last_at})
 
 
 async def set_marks(conn: AsyncConnection, latest: dict[str, tuple[Decimal, datetime]]) -> None:
     """Each symbol's mark, unless the table holds a later one (signals of one symbol arrive in order,
     but a replay of an older day must not overwrite today)."""
-    if not latest:
-        return
-    statement = insert(marks)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=["symbol"], set_={"price": statement.excluded.price, "event_ts": statement.excluded.event_ts},
-        where=marks.c.event_ts <= statement.excluded.event_ts),
-        [{"symbol": s, "price": p, "event_ts": t} for s, (p, t) in sorted(latest.items())])
+    if latest:
+        rows = [{"symbol": symbol, "price": price, "event_ts": ts} for symbol, (price, ts) in sorted(latest.items())]
+        await conn.execute(_SET_MARK, rows)
 
 
-async def upsert_decision(conn: AsyncConnection, row: dict[str, Any], *, columns: Iterable[str]) -> None:
-    """Insert the decision's row or fill in ``columns`` of it: the decision and its verdict each own theirs."""
-    statement = insert(decisions).values(row)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=["decision_id"], set_={c: statement.excluded[c] for c in columns}))
+async def upsert_decision(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    """The decision's columns of its row, inserting the row if its verdict has not come first."""
+    await conn.execute(_UPSERT_DECISION, row)
+
+
+async def upsert_verdict(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    """The verdict's columns of its decision's row, inserting the row if the decision has not come yet."""
+    await conn.execute(_UPSERT_VERDICT, row)
 
 
 async def insert_order(conn: AsyncConnection, row: dict[str, Any]) -> None:
     """An approved order; if a trade update about it came first, the update's later state stays."""
-    await conn.execute(insert(orders).values(row).on_conflict_do_nothing(index_elements=["client_order_id"]))
+    await conn.execute(_INSERT_ORDER, row)
 
 
 async def upsert_order_state(conn: AsyncConnection, row: dict[str, Any]) -> None:
     """The state a trade update reports (one order's updates arrive in order: they share the account's key)."""
-    statement = insert(orders).values(row)
-    await conn.execute(statement.on_conflict_do_update(index_elements=["client_order_id"], set_={
-        c: statement.excluded[c] for c in ("status", "filled_qty", "filled_avg_price", "updated_at")}))
+    await conn.execute(_UPSERT_ORDER_STATE, row)
 
 
 async def load_books(conn: AsyncConnection, account: str) -> dict[str, SymbolBook]:
@@ -99,18 +126,13 @@ async def load_books(conn: AsyncConnection, account: str) -> dict[str, SymbolBoo
 
 
 async def save_book(conn: AsyncConnection, account: str, symbol: str, book: SymbolBook) -> None:
-    statement = insert(positions).values(account=account, symbol=symbol, qty=book.qty, cost=book.cost,
-                                         realized=book.realized)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=["account", "symbol"],
-        set_={"qty": book.qty, "cost": book.cost, "realized": book.realized}))
+    await conn.execute(_SAVE_BOOK, {"account": account, "symbol": symbol, "qty": book.qty, "cost": book.cost,
+                                    "realized": book.realized})
 
 
 async def add_fill(conn: AsyncConnection, row: dict[str, Any]) -> bool:
     """Record a fill; False if it was recorded before (its fingerprint), and the book must not move."""
-    result = await conn.execute(insert(fills).values(row).on_conflict_do_nothing(index_elements=["fingerprint"])
-                                .returning(fills.c.fingerprint))
-    return result.first() is not None
+    return (await conn.execute(_ADD_FILL, row)).first() is not None
 
 
 async def load_marks(conn: AsyncConnection, symbols: Iterable[str]) -> dict[str, Decimal]:
@@ -119,26 +141,22 @@ async def load_marks(conn: AsyncConnection, symbols: Iterable[str]) -> dict[str,
 
 
 async def upsert_account(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    statement = insert(accounts).values(row)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=["account"], set_={c: statement.excluded[c] for c in row if c != "account"},
-        where=accounts.c.as_of <= statement.excluded.as_of))
+    """The venue's snapshot, unless the table holds a later one."""
+    await conn.execute(_UPSERT_ACCOUNT, row)
 
 
 async def add_control(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    await conn.execute(insert(control).values(row).on_conflict_do_nothing(index_elements=["command_id"]))
+    await conn.execute(_ADD_CONTROL, row)
 
 
 async def upsert_run(conn: AsyncConnection, row: dict[str, Any]) -> None:
-    statement = insert(whitepaper_runs).values(row)
-    await conn.execute(statement.on_conflict_do_update(
-        index_elements=["run_id"], set_={c: statement.excluded[c] for c in row if c != "run_id"},
-        where=whitepaper_runs.c.occurred_at <= statement.excluded.occurred_at))
+    """A run's status, unless the table holds a later one (two events of a run may arrive out of order)."""
+    await conn.execute(_UPSERT_RUN, row)
 
 
-async def notify(conn: AsyncConnection, panels: Iterable[str]) -> None:
+async def notify(conn: AsyncConnection, panels: Iterable[str], *, lazy: bool = False) -> None:
     """Tell every console replica which panels changed; Postgres delivers it when the transaction commits."""
-    await conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, ",".join(sorted(set(panels))))))
+    await conn.execute(_NOTIFY, {"panels": (LAZY if lazy else "") + ",".join(sorted(set(panels)))})
 
 
 async def prune_hops(conn: AsyncConnection, before: datetime) -> int:
