@@ -16,9 +16,9 @@ class ConsoleSettings(ServiceSettings):
 
     kafka_fetch_max_wait_ms: int = Field(
         default=150, ge=0, le=5_000,
-        description="How long a fetch of orders, fills and the rest may wait for records. Tansu answers a fetch "
-                    "when this passes, not when a record arrives: it is a delay of up to this much, traded for "
-                    "fewer fetches while idle (50 ms in the other services; docs/performance.md).")
+        description="How long a fetch of orders, fills and the rest may wait for records. Tansu answers a held "
+                    "fetch when this passes, not when a record arrives: up to this much delay, traded for fewer "
+                    "fetches while idle (50 ms in the other services; docs/performance.md, the tenth session).")
     console_signal_fetch_wait_ms: int = Field(
         default=500, ge=0, le=5_000,
         description="How long the broker may hold a fetch of signals to gather a batch (signals alone change "
