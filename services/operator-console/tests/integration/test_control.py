@@ -42,10 +42,15 @@ async def test_an_operator_turns_the_kill_switch_on_and_the_page_shows_who_did(c
         async def shown() -> bool:
             return "console:ana" in (await client.get("/control")).text
         await eventually(shown, what="the command on the control page")
+        await client.post("/control", data={"kill_switch": "off", "csrf": await csrf_of(client, "/control")})
+
+        async def switched_off() -> bool:
+            return ">off<" in (await client.get("/control")).text.split("History")[0]
+        await eventually(switched_off, what="the second command as the posture")
         # The next change keeps the kill switch as the latest command (read back from the topic) had it.
         await client.post("/control", data={"trading_state": "HALTED", "csrf": await csrf_of(client, "/control")})
-        _, second = await published(running, 2)
-        assert (second.kill_switch, second.trading_state.value) == (True, "HALTED")
+        *_, third = await published(running, 3)
+        assert (third.kill_switch, third.trading_state.value) == (False, "HALTED")
 
 
 async def test_without_an_operator_login_nothing_is_published(console: ConsoleFactory) -> None:

@@ -52,3 +52,34 @@ async def test_whitepaper_runs_show_by_issue_with_their_latest_status(console: C
         await eventually(shown, what="the run on the research page")
         text = (await client.get("/research")).text
         assert "pdf too large" in text and ">failed<" in text and ">received<" not in text
+
+
+async def test_a_verdict_read_before_its_decision_keeps_its_outcome(console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        await running.send(topics.RISK_VERDICTS, example(topics.RISK_VERDICTS.name), correlation_id="late-1")
+
+        async def pending_decision() -> bool:
+            return "kill_switch_enabled" in (await client.get("/decisions")).text
+        await eventually(pending_decision, what="the verdict on the decisions page")
+        await running.send(topics.DECISIONS, example(topics.DECISIONS.name), correlation_id="late-1")
+
+        async def both() -> bool:
+            return "decision-engine / deterministic" in (await client.get("/decisions")).text
+        await eventually(both, what="the decision beside its verdict")
+        row = (await client.get("/decisions?outcome=veto")).text
+        assert "kill_switch_enabled" in row and "decision-engine / deterministic" in row
+
+
+async def test_a_verdict_read_after_its_decision_keeps_the_decision(console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        await running.send(topics.DECISIONS, example(topics.DECISIONS.name), correlation_id="early-1")
+
+        async def decision_shown() -> bool:
+            return "decision-engine / deterministic" in (await client.get("/decisions")).text
+        await eventually(decision_shown, what="the decision on the decisions page")
+        await running.send(topics.RISK_VERDICTS, example(topics.RISK_VERDICTS.name), correlation_id="early-1")
+
+        async def verdict_shown() -> bool:
+            return "kill_switch_enabled" in (await client.get("/decisions")).text
+        await eventually(verdict_shown, what="the verdict beside its decision")
+        assert "decision-engine / deterministic" in (await client.get("/decisions")).text
