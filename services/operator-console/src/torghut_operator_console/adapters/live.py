@@ -135,7 +135,10 @@ class LiveFeed:
     async def _render(self, panel: Panel) -> str | None:
         started = time.perf_counter()
         try:
-            return await self.renderer.render(panel)
+            html = await self.renderer.render(panel)
+            if not self.renderer.database_up and panel is not Panel.STATUS:
+                self._database(up=True)  # a render read the read model: it answers again
+            return html
         except (OSError, TimeoutError, asyncpg.PostgresError, sa_exc.DBAPIError, sa_exc.TimeoutError) as exc:
             self._database(up=False, error=exc)
             return None
