@@ -5,11 +5,12 @@ UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export UV_LINK_MODE := copy
 
-.PHONY: help bootstrap test test-fast lint demo infra bench contracts-check contracts-snapshot asyncapi clean
+.PHONY: help bootstrap test test-fast test-llm lint demo infra bench contracts-check contracts-snapshot asyncapi clean
 
 help:
 	@echo "make demo     run the whole suite on embedded infrastructure and print a report"
 	@echo "make test     run every test (installs what it needs first)"
+	@echo "make test-llm the local-model tier: a real model (SmolLM2-135M, llama.cpp) in the loop (builds once)"
 	@echo "make lint     ruff + mypy over libs/ and services/"
 	@echo "make infra    start the embedded broker and Postgres in the foreground"
 	@echo "make bench    run the benchmarks in bench/ (the suite, the firewall's scaling curve, the research lane over 1M signals, the console)"
@@ -24,6 +25,10 @@ test: bootstrap
 	@scripts/ensure-chromium.sh
 	$(UV) run torghut-contracts check
 	$(UV) run pytest
+
+test-llm: bootstrap
+	@scripts/ensure-local-llm.sh
+	TORGHUT_LLM_TESTS=1 $(UV) run pytest -m llm tests/llm
 
 test-fast: bootstrap
 	$(UV) run pytest -m "not slow"

@@ -65,6 +65,11 @@ class DecisionClientSettings(ServiceSettings):
     llm_model: str = Field(default="gpt-5.6-sol", min_length=1, max_length=200)
     llm_temperature: float = Field(default=0.0, ge=0, le=2)
     llm_max_tokens: int = Field(default=800, ge=16, le=32_000)
+    llm_response_schema: bool = Field(
+        default=False,
+        description="Send the answer's JSON schema with response_format json_object (llama.cpp's server turns it "
+                    "into a grammar, so even a tiny local model answers in the decision's shape). Off for servers "
+                    "that accept only OpenAI's own fields.")
 
     # -- the DSPy runtime gate (seeds 000/001, upstream 6.6); validated by the gate, in order ----
     llm_dspy_runtime_mode: str = Field(default="disabled", description="disabled | shadow | active")

@@ -75,3 +75,36 @@ def test_anything_else_is_refused(text: str, problem: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_llm_decision(text)
     assert problem in str(info.value)
+
+
+def test_what_the_answer_schema_admits_parses_as_a_decision() -> None:
+    """The grammar a local model is held to (LLM_RESPONSE_SCHEMA) admits only what the strict parser takes:
+    the example its bounds allow at their widest, checked against the schema and then parsed."""
+    import jsonschema
+    from torghut_decision_client.domain.llm_answer import ANSWER_SCHEMA
+
+    for answer in ({"intent": {"action": "sell", "qty": "999999"}, "confidence": "0.05",
+                    "uncertainty_notes": ["a", "b", "c"], "risk_flags": ["x"] * 5},
+                   {"intent": {"action": "hold", "qty": "0"}, "confidence": "1", "uncertainty_notes": [],
+                    "risk_flags": []}):
+        jsonschema.validate(answer, ANSWER_SCHEMA)
+        decision = parse_llm_decision(json.dumps(answer))
+        assert decision.intent.action in set(Action) and 0 <= decision.confidence <= 1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"intent": {"action": "buy", "qty": "1"}, "confidence": "2", "uncertainty_notes": [],
+                             "risk_flags": []}, ANSWER_SCHEMA)
+
+
+async def test_the_chat_body_carries_the_schema_only_when_asked() -> None:
+    from torghut_decision_client.adapters.chat_client import ChatCompletionsClient
+    from torghut_decision_client.adapters.engine_config import EngineClientConfig
+    from torghut_decision_client.domain.llm_answer import ANSWER_SCHEMA
+
+    config = EngineClientConfig(base_url="http://127.0.0.1:1")
+    plain = ChatCompletionsClient(url="http://127.0.0.1:1/v1/chat/completions", model="m", config=config)
+    shaped = ChatCompletionsClient(url="http://127.0.0.1:1/v1/chat/completions", model="m", config=config,
+                                   response_schema=True)
+    assert plain.response_format == {"type": "json_object"}
+    assert shaped.response_format == {"type": "json_object", "schema": ANSWER_SCHEMA}
+    await plain.aclose()
+    await shaped.aclose()

@@ -21,7 +21,7 @@ from torghut_contracts.decision_engine import DecisionRequest
 from ..domain import reasons
 from ..domain.chat_stream import ChatStreamAssembly, ChatStreamError
 from ..domain.jangar_url import chat_completions_url
-from ..domain.llm_answer import parse_llm_decision
+from ..domain.llm_answer import ANSWER_SCHEMA, parse_llm_decision
 from ..domain.outcome import EngineAnswer, EngineOutcome, Provenance, failure
 from ..domain.prompt import PROMPT_VERSION, chat_messages
 from ..settings import DecisionClientSettings
@@ -38,12 +38,14 @@ class ChatCompletionsClient:
 
     def __init__(self, *, url: str, model: str, config: EngineClientConfig, api_key: str | None = None,
                  temperature: float = 0.0, max_tokens: int = 800, http: httpx.AsyncClient | None = None,
-                 extra_headers: Mapping[str, str] | None = None) -> None:
+                 extra_headers: Mapping[str, str] | None = None, response_schema: bool = False) -> None:
         self.url = url
         self.model = model
         self.config = config
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self.response_format: dict[str, Any] = (
+            {"type": "json_object", "schema": ANSWER_SCHEMA} if response_schema else {"type": "json_object"})
         self.headers = {"content-type": "application/json", "x-trade-execution": "torghut",
                         **dict(extra_headers or {})}
         if api_key:
@@ -59,7 +61,8 @@ class ChatCompletionsClient:
         key = settings.jangar_api_key.get_secret_value() if settings.jangar_api_key else None
         return cls(url=chat_completions_url(settings.jangar_base_url), model=settings.llm_model,
                    config=EngineClientConfig.from_settings(settings), api_key=key,
-                   temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens, **kwargs)
+                   temperature=settings.llm_temperature, max_tokens=settings.llm_max_tokens,
+                   response_schema=settings.llm_response_schema, **kwargs)
 
     async def aclose(self) -> None:
         if self._own_http:
@@ -69,7 +72,7 @@ class ChatCompletionsClient:
         return {
             "model": self.model, "messages": chat_messages(request), "stream": True,
             "temperature": self.temperature, "max_tokens": self.max_tokens,
-            "response_format": {"type": "json_object"},
+            "response_format": self.response_format,
             "stream_options": {"include_usage": True},
         }
 
