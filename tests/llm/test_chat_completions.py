@@ -12,9 +12,8 @@ from torghut_decision_client.adapters.chat_client import ChatCompletionsClient
 from torghut_decision_client.adapters.engine_config import EngineClientConfig
 from torghut_decision_client.domain import reasons
 from torghut_decision_client.domain.outcome import EngineAnswer, EngineFailure
+from torghut_decision_engine.testing import decision_request
 from torghut_embedded.local_model import MODEL_NAME, LocalModelServer
-
-from .decision_request import decision_request
 
 pytestmark = pytest.mark.llm
 

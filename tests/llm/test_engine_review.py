@@ -13,10 +13,9 @@ import time
 import pytest
 from torghut_decision_engine.adapters.dspy_program import DspyReviewer, LlmFailure, build_lm
 from torghut_decision_engine.domain.rules import LlmOpinion
+from torghut_decision_engine.testing import decision_request
 from torghut_decision_program.shipped import shipped_artifacts
 from torghut_embedded.local_model import MODEL_NAME, LocalModelServer
-
-from .decision_request import decision_request
 
 pytestmark = pytest.mark.llm
 SHIPPED = next(iter(shipped_artifacts().values()))

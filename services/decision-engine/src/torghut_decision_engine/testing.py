@@ -1,14 +1,17 @@
-"""What the engine's tests and its bench share: a realistic request body and a real uvicorn server."""
+"""What the engine's tests and benches share: a realistic request and a real uvicorn server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import uvicorn
+from torghut_contracts.decision_engine import DecisionRequest
 
 REQUEST_BODY: dict[str, Any] = {
     "request_id": "req-1",
@@ -23,6 +26,13 @@ REQUEST_BODY: dict[str, Any] = {
     "execution_context": {"primary_adapter": "alpaca", "lean_enabled": True, "mode": "paper"},
 }
 """A decision request as the decision-client sends it (JSON), for tests to vary."""
+
+
+def decision_request(now: datetime | None = None) -> DecisionRequest:
+    """``REQUEST_BODY`` as a request whose trigger is a second old (at ``now``, default the wall clock)."""
+    body = copy.deepcopy(REQUEST_BODY)
+    body["trigger"]["event_ts"] = ((now or datetime.now(UTC)) - timedelta(seconds=1)).isoformat()
+    return DecisionRequest.model_validate(body)
 
 
 def free_socket() -> socket.socket:
