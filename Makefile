@@ -9,6 +9,7 @@ export UV_LINK_MODE := copy
 
 help:
 	@echo "make demo     run the whole suite on embedded infrastructure and print a report"
+	@echo "              (make demo LLM=local: with a real local model reviewing every proposal)"
 	@echo "make test     run every test (installs what it needs first)"
 	@echo "make test-llm the local-model tier: a real model (SmolLM2-135M, llama.cpp) in the loop (builds once)"
 	@echo "make lint     ruff + mypy over libs/ and services/"
@@ -50,7 +51,12 @@ infra: bootstrap
 	$(UV) run torghut-infra up --data-dir .torghut/infra --foreground
 
 demo: bootstrap
+ifeq ($(LLM),local)
+	@scripts/ensure-local-llm.sh
+	$(UV) run torghut demo --llm local --speed $(or $(SPEED),60)
+else
 	$(UV) run torghut demo
+endif
 
 bench: bootstrap
 	$(UV) run python -m bench

@@ -52,3 +52,17 @@ def test_the_committed_dataset_is_what_the_generator_produces() -> None:
     signals = [topics.TA_SIGNALS.decode(line) for line in signals_jsonl.splitlines()]
     assert len(signals) == 390 * len(make_dataset.INSTRUMENTS)
     assert sum(1 for s in signals if s.macd is None) == 33 * len(make_dataset.INSTRUMENTS)
+
+
+def test_with_a_model_in_the_loop_reviews_are_told_apart_by_their_reason_codes() -> None:
+    tally = PipelineTally()
+    decision = example(topics.DECISIONS.name)
+    reviewed = decision.provenance.model_copy(update={"mode": "dspy"})
+    for provenance, codes in ((reviewed, []), (reviewed, ["llm_hold"]), (reviewed, ["size_zero"]),
+                              (decision.provenance.model_copy(update={"mode": "fallback"}), ["llm_error"]),
+                              (decision.provenance.model_copy(update={"mode": "fallback"}), ["llm_parse_error"]),
+                              (decision.provenance, ["size_zero"])):  # deterministic: no model involved
+        message = decision.model_copy(update={"provenance": provenance, "reason_codes": codes})
+        tally.add(topics.DECISIONS.name, {}, topics.DECISIONS.encode(message))
+    assert dict(tally.llm_reviews) == {"reviewed": 5, "agreed": 2, "disagreed: llm_hold": 1,
+                                       "failed: llm_error": 1, "failed: llm_parse_error": 1}

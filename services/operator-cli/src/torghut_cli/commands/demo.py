@@ -10,7 +10,7 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo.runner import run_demo
 
     await run_demo(Path(args.workdir), None if args.speed is None else args.speed, args.quiet_seconds,
-                   from_bars=args.from_bars, keep=args.keep)
+                   from_bars=args.from_bars, keep=args.keep, llm=args.llm)
     return 0
 
 
@@ -24,6 +24,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     demo.add_argument("--from-bars", action="store_true",
                       help="start from the session's minute bars: market-data's file source and ta compute the "
                            "signals instead of replaying the precomputed ones (as fast as ta computes them)")
+    demo.add_argument("--llm", choices=("local",), default=None,
+                      help="local: the engine's DSPy mode reviews every proposal with a real local model "
+                           "(scripts/ensure-local-llm.sh installs it; docs/local-model.md)")
     demo.add_argument("--keep", action="store_true",
                       help="keep the stack (and the operator console) up after the report, until Ctrl-C")
     demo.add_argument("--quiet-seconds", type=float, default=6.0, help="end after this long with no new message")

@@ -17,6 +17,8 @@ from torghut_contracts.enums import FILL_EVENTS, Side, VerdictOutcome
 from torghut_contracts.models import TradeUpdate
 
 CHAIN = ("triggers", "decisions", "verdicts", "orders", "fills")
+LLM_FAILED = frozenset({"llm_parse_error", "llm_error"})
+LLM_DISAGREED = frozenset({"llm_hold", "llm_direction_conflict", "llm_low_confidence"})
 
 
 @dataclass
@@ -59,6 +61,8 @@ class PipelineTally:
     verdicts_by_outcome: Counter[str] = field(default_factory=Counter)
     veto_reasons: Counter[str] = field(default_factory=Counter)
     trade_events: Counter[str] = field(default_factory=Counter)
+    llm_reviews: Counter[str] = field(default_factory=Counter)
+    """With a model in the loop: decisions it reviewed, agreed with, disagreed with (a hold) and failed on."""
     dead_letters: Counter[str] = field(default_factory=Counter)
     books: dict[str, SymbolBook] = field(default_factory=lambda: defaultdict(SymbolBook))
     chains: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
@@ -86,6 +90,9 @@ class PipelineTally:
         elif spec is topics.DECISIONS:
             self._count("decisions", correlation)
             self.decisions_by_action[message.intent.action.value] += 1
+            codes = set(message.reason_codes)
+            if message.provenance.mode == "dspy" or codes & LLM_FAILED:  # a failed review says "fallback"
+                self._llm_review(codes)
         elif spec is topics.RISK_VERDICTS:
             self._count("verdicts", correlation)
             self.verdicts_by_outcome[message.outcome.value] += 1
@@ -95,6 +102,14 @@ class PipelineTally:
             self._count("orders", correlation)
         elif spec is topics.TRADE_UPDATES:
             self._trade_update(message, correlation)
+
+    def _llm_review(self, codes: set[str]) -> None:
+        self.llm_reviews["reviewed"] += 1
+        failed, disagreed = codes & LLM_FAILED, codes & LLM_DISAGREED
+        self.llm_reviews.update(f"failed: {code}" for code in failed)
+        self.llm_reviews.update(f"disagreed: {code}" for code in disagreed)
+        if not failed and not disagreed:
+            self.llm_reviews["agreed"] += 1
 
     def _count(self, stage: str, correlation: str | None) -> None:
         self.counts[stage] += 1

@@ -26,6 +26,7 @@ from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders, header_dict
 from torghut_contracts.models import GLOBAL_SCOPE
 from torghut_embedded.kafka import create_default_topics
+from torghut_embedded.local_model import MODEL_NAME, LocalModelServer
 from torghut_embedded.processes import free_ports
 from torghut_embedded.stack import EmbeddedStack
 
@@ -36,6 +37,10 @@ from .processes import ServiceProcess
 from .report import PipelineTally
 
 ACCOUNT = "paper-main"
+LOCAL_MODEL_TIMEOUT_S = 30.0
+"""A review by the local model takes seconds on two cores; past this the engine holds (llm_error)."""
+LOCAL_MODEL_MAX_TOKENS = 200
+"""The program's fields fit in far less; a tiny model that rambles is cut here (then: llm_parse_error)."""
 BARS_FILE = DATASET_DIR / f"bars-{SESSION_DATE}.csv"
 QUOTES_FILE = DATASET_DIR / f"quotes-{SESSION_DATE}.csv"
 WATCHED = (topics.TA_SIGNALS, topics.TRIGGERS, topics.DECISIONS, topics.RISK_VERDICTS, topics.ORDERS_APPROVED,
@@ -49,13 +54,14 @@ def _common_env(bootstrap: str, database_url: str, extra_env: dict[str, str] | N
 
 
 def service_plan(bootstrap: str, database_url: str, log_dir: Path,
-                 extra_env: dict[str, str] | None = None) -> list[ServiceProcess]:
+                 extra_env: dict[str, str] | None = None, engine_env: dict[str, str] | None = None
+                 ) -> list[ServiceProcess]:
     """Every service in pipeline order, configured for a replayed session (event time, paper venue)."""
     common = _common_env(bootstrap, database_url, extra_env)
     names = ("execution-router", "risk-firewall", "decision-client", "signal-trigger")
     ports = free_ports(1 + len(names))  # distinct: chosen one by one, two services could get the same
-    engine = ServiceProcess("decision-engine", "torghut_decision_engine", {**common, **REPLAY_ENV["decision-engine"]},
-                            log_dir, port=ports[0])
+    engine = ServiceProcess("decision-engine", "torghut_decision_engine",
+                            {**common, **REPLAY_ENV["decision-engine"], **(engine_env or {})}, log_dir, port=ports[0])
     plan = [engine]
     for name, port in zip(names, ports[1:], strict=True):
         env = {**common, **REPLAY_ENV[name]}
@@ -154,6 +160,8 @@ def final_report(tally: PipelineTally, log_dir: Path) -> None:
             reasons.add_row(reason, str(count))
         console.print(reasons)
     console.print(f"trade updates: {_counts(tally.trade_events)}")
+    if tally.llm_reviews:
+        console.print(f"language model: {_counts(tally.llm_reviews)}")
     if tally.dead_letters:
         console.print(f"[yellow]dead letters: {dict(tally.dead_letters)}")
     book = Table("symbol", "position", "last price", "exposure", "realized P&L", "unrealized P&L",
@@ -250,8 +258,19 @@ class DemoStack:
                 raise RuntimeError(f"{service.name} died:\n{service.log_tail()}")
 
 
+def local_model_env(model: LocalModelServer) -> dict[str, str]:
+    """The engine's DSPy mode on the local model: the shipped program reviews every proposal; each
+    review that fails (a parse error, a timeout) is a hold with its reason code."""
+    from torghut_decision_program.shipped import shipped_artifacts
+
+    return {"DECISION_ENGINE_LLM_BASE_URL": model.base_url, "DECISION_ENGINE_LLM_MODEL": MODEL_NAME,
+            "DECISION_ENGINE_DSPY_ARTIFACT_HASH": next(iter(shipped_artifacts())),
+            "DECISION_ENGINE_LLM_TIMEOUT_S": str(LOCAL_MODEL_TIMEOUT_S),
+            "DECISION_ENGINE_LLM_MAX_TOKENS": str(LOCAL_MODEL_MAX_TOKENS)}
+
+
 @contextlib.asynccontextmanager
-async def demo_stack(workdir: Path, *, from_bars: bool = False) -> AsyncIterator[DemoStack]:
+async def demo_stack(workdir: Path, *, from_bars: bool = False, llm: str | None = None) -> AsyncIterator[DemoStack]:
     """Start the embedded infrastructure, every service and the console, and open trading; stop all on exit.
 
     With ``from_bars``, ta runs too, and ``market`` (market-data's file source) is planned but not started:
@@ -261,12 +280,20 @@ async def demo_stack(workdir: Path, *, from_bars: bool = False) -> AsyncIterator
     log_dir = workdir / "logs"
     stack = EmbeddedStack(workdir / "infra")
     services: list[ServiceProcess] = []
+    model: LocalModelServer | None = None
     try:
+        engine_env: dict[str, str] = {}
+        if llm == "local":
+            console.print("starting the local model (SmolLM2-135M-Instruct, llama.cpp)…")
+            model = LocalModelServer(log_dir)
+            model.start()
+            engine_env = local_model_env(model)
+            console.print(f"  model {model.base_url}   log {model.log_path}", soft_wrap=True)
         console.print("starting the embedded broker (Tansu) and Postgres…")
         stack.start()
         await create_default_topics(stack.kafka_bootstrap)
         console.print(f"  kafka {stack.kafka_bootstrap}   postgres {stack.database_url}", soft_wrap=True)
-        services = service_plan(stack.kafka_bootstrap, stack.database_url, log_dir)
+        services = service_plan(stack.kafka_bootstrap, stack.database_url, log_dir, engine_env=engine_env)
         market: ServiceProcess | None = None
         if from_bars:
             ta, market = bars_plan(stack.kafka_bootstrap, stack.database_url, log_dir)
@@ -285,14 +312,18 @@ async def demo_stack(workdir: Path, *, from_bars: bool = False) -> AsyncIterator
         # `torghut status` reads it to find the demo's services: they are gone now.
         (workdir / "services.json").unlink(missing_ok=True)
         stack.stop()
+        if model is not None:
+            model.stop()
         console.print("stopped every service, the broker and Postgres")
 
 
 async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_bars: bool = False,
-                   keep: bool = False) -> PipelineTally:
+                   keep: bool = False, llm: str | None = None) -> PipelineTally:
     """Run the session through the whole suite; the tally is what the report printed. With ``keep``, the
     stack stays up after the report (the console with it) until Ctrl-C."""
-    async with demo_stack(workdir, from_bars=from_bars) as demo:
+    if llm == "local":  # a review may take the whole timeout: the session is not over before it ends
+        quiet_s = max(quiet_s, 2 * LOCAL_MODEL_TIMEOUT_S)
+    async with demo_stack(workdir, from_bars=from_bars, llm=llm) as demo:
         observer = Observer(demo.bootstrap)
         observer_task = asyncio.create_task(observer.run())
         try:
