@@ -31,7 +31,8 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from httpx_sse import aconnect_sse
-from torghut_cli.demo.runner import demo_stack, load_session, replay_session
+from torghut_cli.demo.runner import load_session, replay_session
+from torghut_cli.demo.stack import demo_stack
 from torghut_contracts import topics
 from torghut_contracts.enums import FILL_EVENTS
 from torghut_contracts.headers import PRODUCED_AT, header_dict

@@ -2,7 +2,7 @@
 
 decision-engine (deterministic skills, no LM), execution-router (built-in paper venue),
 risk-firewall, decision-client and signal-trigger are started with the demo's replay settings
-(:data:`torghut_cli.demo.runner.REPLAY_ENV`: event-time clocks for a recorded 2026-02-12 session) on
+(:data:`torghut_cli.demo.stack.REPLAY_ENV`: event-time clocks for a recorded 2026-02-12 session) on
 their own topic prefix and database. The kill switch is turned off with a control command, as an
 operator would, and then:
 
@@ -40,7 +40,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from torghut_cli.demo.processes import ServiceProcess
-from torghut_cli.demo.runner import service_plan
+from torghut_cli.demo.stack import service_plan
 from torghut_contracts import topics
 from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders

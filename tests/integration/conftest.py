@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from torghut_cli.demo.processes import ServiceFailed, ServiceProcess
-from torghut_cli.demo.runner import ACCOUNT, service_plan
+from torghut_cli.demo.stack import ACCOUNT, service_plan
 from torghut_contracts import topics
 from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from torghut_cli.control import next_command
-from torghut_cli.demo.runner import load_session, service_plan
+from torghut_cli.demo.runner import load_session
+from torghut_cli.demo.stack import service_plan
 from torghut_contracts import topics
 from torghut_contracts.enums import TradingState
 from torghut_contracts.headers import MessageHeaders

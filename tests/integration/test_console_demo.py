@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 from playwright.async_api import expect
-from torghut_cli.demo.runner import demo_stack, load_session, replay_session
+from torghut_cli.demo.runner import load_session, replay_session
+from torghut_cli.demo.stack import demo_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SPEED = 600.0  # the demo's own pace: the firewall judges each decision at the price of its moment

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from torghut_cli.demo.processes import ServiceFailed, ServiceProcess
-from torghut_cli.demo.runner import ACCOUNT, service_plan
+from torghut_cli.demo.stack import ACCOUNT, service_plan
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import AccountSnapshot, StrategyTrigger

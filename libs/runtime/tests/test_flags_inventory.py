@@ -38,6 +38,8 @@ ENV_SERVICES = {"research": "torghut_research"}
 NOT_FLAGS = {
     ("decision-client", "risk_kill_switch_enabled"):
         "the kill switch is a command on torghut.control.v1 (audited), not a flag",
+    ("decision-client", "llm_response_schema"):
+        "a property of the model server (does it take a schema), fixed by what LLM_MODEL is served by",
     ("decision-engine", "decision_engine_fault_injection"): "tests only",
     ("decision-engine", "litellm_local_model_cost_map"): "read once before dspy is imported",
     ("execution-router", "alpaca_paper"): "live trading is a two-key deploy-time switch, never one flag",
