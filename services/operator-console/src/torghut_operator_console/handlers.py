@@ -31,7 +31,7 @@ from torghut_contracts.models import (
 from torghut_runtime import Inbound, Outgoing
 
 from .adapters import store
-from .domain.book import account_pnl
+from .domain.book import SymbolBook, account_pnl
 from .domain.stages import describe
 from .panels import Panel
 
@@ -139,7 +139,7 @@ async def apply_trade_update(update: TradeUpdate, inbound: Inbound[Any], conn: A
     if update.event not in FILL_EVENTS or update.fill_qty is None or update.fill_price is None:
         return
     books = await store.load_books(conn, update.account)
-    books[order.symbol] = books.get(order.symbol, store.EMPTY_BOOK).after_fill(order.side, update.fill_qty,
+    books[order.symbol] = books.get(order.symbol, SymbolBook()).after_fill(order.side, update.fill_qty,
                                                                                 update.fill_price)
     pnl = account_pnl(books, await store.load_marks(conn, books))
     recorded = await store.add_fill(conn, {

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from torghut_contracts import topics
 from torghut_contracts.enums import FILL_EVENTS
 from torghut_contracts.models import (
     ApprovedOrder,
@@ -22,7 +21,6 @@ from torghut_contracts.models import (
     TaSignal,
     TradeUpdate,
 )
-from torghut_contracts.topics import TopicSpec
 
 
 class Stage(StrEnum):
@@ -38,17 +36,6 @@ class Stage(StrEnum):
 
 FLOW: tuple[Stage, ...] = (Stage.SIGNALS, Stage.TRIGGERS, Stage.DECISIONS, Stage.VERDICTS, Stage.ORDERS, Stage.FILLS)
 """The stages in the order a message moves through them."""
-
-STAGE_TOPICS: dict[Stage, TopicSpec[Any]] = {
-    Stage.SIGNALS: topics.TA_SIGNALS,
-    Stage.TRIGGERS: topics.TRIGGERS,
-    Stage.DECISIONS: topics.DECISIONS,
-    Stage.VERDICTS: topics.RISK_VERDICTS,
-    Stage.ORDERS: topics.ORDERS_APPROVED,
-    Stage.FILLS: topics.TRADE_UPDATES,
-    Stage.ORDER_EVENTS: topics.TRADE_UPDATES,
-}
-"""Where each stage is read. Fills are the trade updates that carry one; the rest are order events."""
 
 
 @dataclass(frozen=True)
