@@ -42,6 +42,7 @@ from .settings import ConsoleSettings
 log = structlog.get_logger("torghut.console.web")
 STATIC = Path(__file__).parent / "static"
 CORRELATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+BAD_CORRELATION_ID = "a correlation id is letters, digits and . _ : - (up to 128)"
 OPERATOR_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._@\-]{0,63}$")
 SYMBOL = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 OUTCOMES = ("approve", "veto", "pending")
@@ -74,6 +75,7 @@ class ConsoleWeb:
             Route("/", self.page("pipeline")), Route("/decisions", self.decisions),
             Route("/account", self.page("account")), Route("/control", self.page("control")),
             Route("/research", self.page("research")), Route("/chain/{correlation_id:path}", self.chain),
+            Route("/hops/{correlation_id:path}", self.hops),
             Route("/events", self.events), Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]), Route("/control", self.control, methods=["POST"]),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -159,15 +161,27 @@ class ConsoleWeb:
             return RedirectResponse("/login", status_code=303)
         correlation_id = request.path_params["correlation_id"]
         if not CORRELATION_ID.match(correlation_id):
-            return self.refuse(request, 400, "a correlation id is letters, digits and . _ : - (up to 128)")
+            return self.refuse(request, 400, BAD_CORRELATION_ID)
         async with self.renderer.engine.connect() as conn:
             hops = await read_model.chain(conn, correlation_id)
         if not hops:
             return self.refuse(request, 404, f"no message with correlation id {correlation_id} is in the read "
                                              "model (unknown, or older than CONSOLE_HOP_RETENTION_H)")
         return self.html(request, "chain.html", title="Chain", page="chain", hops=hops,
-                         correlation_id=correlation_id, stream="status",
+                         correlation_id=correlation_id, stream="status,pipeline",
                          panels={"status": await self.renderer.render(Panel.STATUS)})
+
+    async def hops(self, request: Request) -> Response:
+        """The chain's hops alone: what its page reads again while the chain is still in flight."""
+        if not self.readable(request):
+            return Response("log in first", status_code=401, media_type="text/plain")
+        correlation_id = request.path_params["correlation_id"]
+        if not CORRELATION_ID.match(correlation_id):
+            return Response(BAD_CORRELATION_ID, status_code=400, media_type="text/plain")
+        async with self.renderer.engine.connect() as conn:
+            hops = await read_model.chain(conn, correlation_id)
+        return HTMLResponse(self.env.get_template("panels/chain.html").render(
+            hops=hops, correlation_id=correlation_id))
 
     async def events(self, request: Request) -> Response:
         if not self.readable(request):

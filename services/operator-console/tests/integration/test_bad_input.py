@@ -17,6 +17,9 @@ async def test_unknown_and_malformed_correlation_ids_are_told_apart(console: Con
         malformed = await client.get("/chain/%3Cscript%3Ealert(1)%3C%2Fscript%3E")
         assert malformed.status_code == 400 and "<script>" not in malformed.text
         assert (await client.get("/chain/" + "a" * 200)).status_code == 400
+        hops = await client.get("/hops/%3Cscript%3E")
+        assert hops.status_code == 400 and "correlation id is letters" in hops.text
+        assert (await client.get("/hops/no-such-chain")).status_code == 200  # a chain not read yet is empty, not lost
 
 
 async def test_malformed_query_parameters_are_refused_naming_the_parameter(console: ConsoleFactory) -> None:

@@ -58,8 +58,16 @@ async def test_following_a_decision_shows_every_hop_of_its_chain(console: Consol
         await follow.click()
         await expect(page).to_have_url(running.url + "/chain/chain-browser-1")
         stages = page.locator(".chain .hop .stage")
-        await expect(stages).to_have_text(["signals", "triggers", "decisions", "verdicts", "orders", "fills"],
-                                          timeout=20_000)
+        hops = ["signals", "triggers", "decisions", "verdicts", "orders", "fills"]
+        await expect(stages).to_have_text(hops, timeout=20_000)
+        await page.evaluate("window.loadedOnce = true")
+
+        # The chain is still in flight: the rest of the order's fills join the open page.
+        last = example(topics.TRADE_UPDATES.name)
+        await running.send(topics.TRADE_UPDATES, last.model_copy(update={"fingerprint": "f" * 64}),
+                           correlation_id="chain-browser-1")
+        await expect(stages).to_have_text([*hops, "fills"], timeout=20_000)
+        assert await page.evaluate("window.loadedOnce") is True, "the page was reloaded"
         await page.close()
 
 
