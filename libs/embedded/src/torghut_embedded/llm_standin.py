@@ -89,6 +89,8 @@ class Answer:
     omit_done: bool = False
     noise: bool = False
     """Interleave frames a parser must skip (non-JSON, a JSON list)."""
+    completion_tokens: int = 34
+    """What the final ``usage`` frame says the answer took (the stand-in never honours ``max_tokens``)."""
 
 
 @dataclass
@@ -144,7 +146,8 @@ class LocalLlm:
                 yield frame({"error": {"message": answer.error_frame, "code": "upstream_error"}})
                 return
         yield frame({"id": "chatcmpl-local-stream", "object": "chat.completion.chunk", "model": self.model,
-                     "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 34, "total_tokens": 46}})
+                     "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": answer.completion_tokens,
+                                               "total_tokens": 12 + answer.completion_tokens}})
         if not answer.omit_done:
             yield b"data: [DONE]\n\n"
 

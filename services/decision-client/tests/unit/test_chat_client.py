@@ -67,6 +67,21 @@ async def test_every_bad_answer_is_a_hold_reason(local_llm: tuple[LocalLlm, str]
     assert isinstance(outcome, EngineFailure) and outcome.reason_codes == (reason,)
 
 
+@pytest.mark.parametrize(("answer", "max_tokens"), [
+    (Answer(json.dumps(DECISION) + " " * 400), 40),  # more pieces than 40 tokens can make: cut mid-stream
+    (Answer(json.dumps(DECISION), completion_tokens=90), 80),  # short enough to stream, but usage says 90
+])
+async def test_an_answer_past_the_token_limit_is_a_hold(local_llm: tuple[LocalLlm, str], answer: Answer,
+                                                        max_tokens: int,
+                                                        make_request: Callable[..., DecisionRequest]) -> None:
+    llm, url = local_llm
+    llm.answer(answer)
+    outcome = await decide(url, make_request(), max_tokens=max_tokens)
+    assert isinstance(outcome, EngineFailure) and outcome.reason_codes == (reasons.ENGINE_ANSWER_OVERLONG,)
+    assert f"limit of {max_tokens}" in outcome.detail
+    assert llm.requests[0]["max_tokens"] == max_tokens
+
+
 async def test_server_errors_are_retried_then_unavailable(local_llm: tuple[LocalLlm, str],
                                                           make_request: Callable[..., DecisionRequest]) -> None:
     llm, url = local_llm

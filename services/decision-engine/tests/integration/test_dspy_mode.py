@@ -81,3 +81,23 @@ async def test_dspy_mode_against_a_local_openai_compatible_server(
     assert lm_server.authorizations[0] == "Bearer sk-test"
     assert "NVDA" in json.dumps(sent["messages"]), "the request reaches the model"
     assert len(lm_server.requests) == 4, "parse failure: one ChatAdapter try + one JSON try; no retry on 500"
+
+
+async def test_a_hold_from_the_rules_is_not_sent_to_the_model(
+        engine_server: EngineServer, make_body: BodyFactory, fake_lm: tuple[str, Any],
+        answer: Callable[[dict[str, str]], str]) -> None:
+    """The review can only veto, so a hold is decided without it: the model's time goes to trades."""
+    lm_url, lm_server = fake_lm
+    lm_server.reply(answer(GOOD))
+    settings = {"decision_engine_llm_base_url": lm_url, "decision_engine_llm_model": "tiny-test",
+                "decision_engine_llm_timeout_s": 5}
+    async with engine_server(**settings) as (base, _):
+        held, _ = await final_of(base, make_body(request_id="req-kill",
+                                                      risk_policy={"kill_switch_enabled": True}))
+        assert (held.mode, held.intent.action, held.reason_codes) == ("deterministic", Action.HOLD,
+                                                                      ["kill_switch_enabled"])
+        assert lm_server.requests == [], "a hold was sent to the model"
+
+        traded, _ = await final_of(base, make_body(request_id="req-trade"))
+        assert (traded.mode, traded.intent.action) == ("dspy", Action.BUY)
+        assert len(lm_server.requests) == 1

@@ -104,6 +104,9 @@ class ChatCompletionsClient:
             return failure(reasons.ENGINE_UNAVAILABLE, str(exc), provenance())
         except _Refused as exc:
             return failure(reasons.ENGINE_REJECTED_REQUEST, str(exc), provenance())
+        if (taken := assembly.completion_tokens_over(self.max_tokens)) is not None:
+            return failure(reasons.ENGINE_ANSWER_OVERLONG, f"the answer took at least {taken} tokens against a "
+                           f"limit of {self.max_tokens}: the server ignores max_tokens", provenance())
         if status is not None:
             return failure(reasons.ENGINE_ERROR, status, provenance())
         if not assembly.done:
@@ -140,8 +143,8 @@ class ChatCompletionsClient:
                             continue
                         assembly.feed(sse.data)
                         progressed()
-                        if assembly.done:
-                            break
+                        if assembly.done or assembly.completion_tokens_over(self.max_tokens) is not None:
+                            break  # an overlong answer is cut here: closing the stream stops the server's work
                     return None
             except (httpx.TransportError, _Retry) as exc:
                 if assembly.frames:  # part of an answer arrived: a retry would mix two completions

@@ -4,6 +4,9 @@ Each SSE ``data:`` payload is fed in order: ``[DONE]`` ends the stream; a payloa
 JSON object is skipped (upstream tolerated keep-alive noise); a payload with a top-level ``error``
 raises; ``choices[].delta.content`` and ``choices[].message.content`` are concatenated; the last
 ``usage`` wins. Only a stream that reached ``[DONE]`` is complete.
+
+``content_frames`` counts the frames that carried content: every one holds at least one token, so
+more of them than the token limit asked for proves the server ignores the limit.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class ChatStreamAssembly:
     model: str | None = None
     done: bool = False
     frames: int = 0
+    content_frames: int = 0
 
     def feed(self, data: str) -> None:
         payload = data.strip()
@@ -57,8 +61,15 @@ class ChatStreamAssembly:
                 continue
             for holder in ("delta", "message"):
                 part = choice.get(holder)
-                if isinstance(part, dict) and isinstance(part.get("content"), str):
+                if isinstance(part, dict) and isinstance(part.get("content"), str) and part["content"]:
                     self.parts.append(part["content"])
+                    self.content_frames += 1
+
+    def completion_tokens_over(self, limit: int) -> int | None:
+        """How many tokens the answer took, when that is provably more than ``limit``."""
+        counted = self.usage.get("completion_tokens", 0) if self.usage else 0
+        taken = max(counted, self.content_frames)
+        return taken if taken > limit else None
 
     @property
     def content(self) -> str:

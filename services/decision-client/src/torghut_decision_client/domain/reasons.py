@@ -24,6 +24,9 @@ ENGINE_REJECTED_REQUEST = "engine_rejected_request"
 """The engine refused our request (4xx): retrying would not help."""
 ENGINE_STREAM_TRUNCATED = "engine_stream_truncated"
 """A chat-completions stream ended before its [DONE] marker."""
+ENGINE_ANSWER_OVERLONG = "engine_answer_overlong"
+"""A chat-completions answer ran past the token limit we asked for (LLM_MAX_TOKENS): the server ignores
+it. The stream is cut as soon as it has sent more pieces than that many tokens can make."""
 
 DSPY_NOT_ACTIVE = "dspy_runtime_not_active"
 """LLM_DSPY_RUNTIME_MODE=active but the torghut_llm_dspy_active feature flag is off (or not yet answered)."""

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import structlog
 from torghut_contracts.decision_engine import DecisionError, DecisionRequest, RunAccepted, RunState, SseEvent
+from torghut_contracts.enums import Action
 from torghut_runtime.logs import correlation_id_var
 
 from ..adapters.dspy_program import LlmFailure
@@ -86,14 +87,19 @@ class RunManager:
 
     def _finished_at_once(self, run_id: str, request: DecisionRequest, fault: Fault | None,
                           now: datetime) -> stages.AtOnce | None:
-        """The whole run, when nothing in it lets time pass: deterministic mode, no fault that acts on the run.
+        """The whole run, when nothing in it lets time pass: no fault that acts on the run, and no review.
 
-        ``drop-after`` only cuts the caller's stream, so it still qualifies. None otherwise, and also
-        when computing raises (:func:`.stages.compute_at_once`).
+        A review is asked only of a proposal to trade (see :meth:`_review`), so in DSPy mode a hold from
+        the rules still finishes at once. ``drop-after`` only cuts the caller's stream, so it qualifies.
+        None otherwise, and also when computing raises (:func:`.stages.compute_at_once`).
         """
-        if self.reviewer is not None or (fault is not None and fault.kind != "drop-after"):
+        if fault is not None and fault.kind != "drop-after":
             return None
-        return stages.compute_at_once(run_id, request, now, self.policy, self.engine_version)
+        done = stages.compute_at_once(run_id, request, now, self.policy, self.engine_version,
+                                      reviewer_skipped=self.reviewer is not None)
+        if done is not None and self.reviewer is not None and done.final.intent.action is not Action.HOLD:
+            return None  # a proposal to trade waits for the model's review: the task computes it again
+        return done
 
     def _record_finished(self, record: RunRecord, request: DecisionRequest, done: stages.AtOnce) -> None:
         self.signals.notify(record.run_id)
@@ -175,8 +181,10 @@ class RunManager:
     async def _review(self, run_id: str, request: DecisionRequest,
                       proposal: Proposal) -> tuple[Proposal, Provenance]:
         reviewer = self.reviewer
-        if reviewer is None:
-            self.journal.hold(run_id, stages.deterministic_analysis_event(run_id))
+        if reviewer is None or proposal.action is Action.HOLD:
+            # The model's opinion can only turn a trade into a hold: on a hold it could change nothing,
+            # and a small model's seconds are better spent on the proposals that would trade.
+            self.journal.hold(run_id, stages.deterministic_analysis_event(run_id, reviewer_skipped=reviewer is not None))
             return proposal, stages.deterministic_provenance(self.engine_version)
         self.journal.hold(run_id, stages.reviewer_analysis_event(run_id, reviewer))
         await self.journal.flush(run_id)  # the model takes its time: streams see the stages so far meanwhile

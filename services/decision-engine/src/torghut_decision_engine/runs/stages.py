@@ -61,9 +61,10 @@ def skill_stage(run_id: str, request: DecisionRequest, now: datetime,
     return skills, events
 
 
-def deterministic_analysis_event(run_id: str) -> NewEvent:
-    return NewEvent(SseEvent.PROGRESS, RunProgress(
-        run_id=run_id, stage="analysis", message="deterministic rules").model_dump_json())
+def deterministic_analysis_event(run_id: str, *, reviewer_skipped: bool = False) -> NewEvent:
+    message = ("deterministic rules; they hold, so the dspy program is not asked (its review can only veto)"
+               if reviewer_skipped else "deterministic rules")
+    return NewEvent(SseEvent.PROGRESS, RunProgress(run_id=run_id, stage="analysis", message=message).model_dump_json())
 
 
 def reviewer_analysis_event(run_id: str, reviewer: Reviewer) -> NewEvent:
@@ -82,18 +83,18 @@ def deterministic_provenance(engine_version: str) -> Provenance:
 
 
 def compute_at_once(run_id: str, request: DecisionRequest, now: datetime, policy: RunPolicy,
-                    engine_version: str) -> AtOnce | None:
+                    engine_version: str, *, reviewer_skipped: bool = False) -> AtOnce | None:
     """The whole deterministic run, or None when computing it raises.
 
     The run then goes the usual way and ends in ``decision.error`` ``run_failed`` from its task,
-    exactly as before.
+    exactly as before. ``reviewer_skipped``: DSPy mode, whose reviewer is not asked about a hold.
     """
     try:
-        events = [started_event(run_id, "deterministic")]
+        events = [started_event(run_id, "dspy" if reviewer_skipped else "deterministic")]
         skills, bundle_events = skill_stage(run_id, request, now, policy)
         events.extend(bundle_events)
         proposal = decide(request, skills, policy.required(request), policy.rules)
-        events.append(deterministic_analysis_event(run_id))
+        events.append(deterministic_analysis_event(run_id, reviewer_skipped=reviewer_skipped))
         events.append(analysis_complete_event(run_id, proposal))
         final = build_final(run_id, request, proposal, skills, deterministic_provenance(engine_version))
     except Exception:
