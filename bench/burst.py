@@ -1,6 +1,6 @@
 """A busy open, timed: many symbols cross in the same second, through every service to the fills.
 
-The pipeline's five services run as processes (:class:`bench.pipeline.Pipeline`) with the
+The pipeline's five services run as processes (:class:`bench.pipeline_stack.Pipeline`) with the
 firewall's order-rate limits at their maximum, so the burst is judged on exposure and cash rather
 than refused after three orders (as ``tests/integration/test_burst.py`` does). Every symbol first
 gets a signal below its MACD signal line (untimed, and left to settle). Then the clock starts and
@@ -27,8 +27,8 @@ from torghut_contracts import headers as h
 from torghut_contracts import topics
 
 from .observe import Observer
-from .pipeline import Pipeline
 from .pipeline_signals import SESSION_OPEN, make_signal
+from .pipeline_stack import Pipeline
 
 #: Raised order-rate limits (the firewall refuses more than 199 a second or a minute).
 BURST_ENV = {"RISK_LIMITS__MAX_ORDERS_PER_SECOND": "199", "RISK_LIMITS__MAX_ORDERS_PER_MINUTE": "199",

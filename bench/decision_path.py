@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torghut_contracts import headers as h
 from torghut_contracts import topics
@@ -17,9 +17,7 @@ from torghut_contracts.headers import MessageHeaders
 
 from .observe import Observer
 from .pipeline_signals import RATE_SYMBOLS
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
+from .pipeline_stack import Pipeline
 
 
 async def decision_burst(pipeline: Pipeline, count: int, timeout_s: float = 120.0) -> dict[str, Any]:

@@ -11,17 +11,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from torghut_contracts import headers as h
 from torghut_contracts import topics
 
 from .observe import Observer
 from .pipeline_signals import SESSION_OPEN, make_signal
+from .pipeline_stack import Pipeline
 from .stats import latency_summary
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
 
 #: Ten tickers for the latency samples, a buy then its sell 20 s of event time apart, symbol after
 #: symbol: a symbol's next buy comes 400 s later, past the strategy's 300 s and the firewall's 60 s

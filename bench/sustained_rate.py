@@ -10,16 +10,14 @@ import asyncio
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 
 from .pipeline_signals import RATE_SYMBOLS, SESSION_OPEN, make_signal
-
-if TYPE_CHECKING:
-    from .pipeline import Pipeline
+from .pipeline_stack import Pipeline
 
 #: The consumer groups reading TA signals. The runtime names a service's group
 #: <TOPIC_PREFIX><service>.records, or <service>.<topic> when it reads one topic.
