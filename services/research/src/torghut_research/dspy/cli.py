@@ -134,7 +134,8 @@ def _dataset(args: argparse.Namespace) -> dict[str, Any]:
 def _compile(args: argparse.Namespace) -> dict[str, Any]:
     import sys
 
-    from .compile import CompileOptions, compile_program
+    from .compile import compile_program
+    from .compile_options import CompileOptions
 
     policy_ref = load_metric_policy(args.metric_policy).ref if args.metric_policy else None
     options = CompileOptions(optimizer=args.optimizer, seed=args.seed, lm_base_url=args.lm_base_url,

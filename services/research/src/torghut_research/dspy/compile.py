@@ -58,13 +58,13 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..janus.settings import HgrmConfig
+from .compile_options import CompileOptions
 from .dataset import dataset_body, dataset_hash, load_dataset
 from .hashing import canonical_bytes
 from .language_model import import_dspy, make_lm, standin_probe
@@ -86,23 +86,6 @@ ARTIFACT_DIR = "artifacts"
 
 class CompileRefused(InputError):
     """The compile cannot run as asked (e.g. MIPROv2 without a real LM)."""
-
-
-@dataclass(frozen=True)
-class CompileOptions:
-    optimizer: str
-    seed: int
-    lm_base_url: str
-    lm_model: str
-    lm_api_key: str | None = None
-    max_demos: int = 16
-    max_bootstrapped_demos: int = 4
-    num_threads: int = 4
-    timeout_s: float = 30.0
-    eval_limit: int | None = None
-    """Measure on the first ``eval_limit`` eval examples (data set order) only: bounds the LM calls."""
-    metric: str = EXACT_ACTION
-    hgrm: HgrmConfig = field(default_factory=HgrmConfig)
 
 
 def _splits(dataset: dict[str, Any], dataset_path: Path,

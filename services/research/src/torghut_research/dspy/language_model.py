@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from .compile import CompileOptions
+    from .compile_options import CompileOptions
 
 STANDIN_OWNER = "torghut-llm-standin"
 

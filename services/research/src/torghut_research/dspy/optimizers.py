@@ -10,7 +10,7 @@ from .dataset import OUTPUT_FIELDS
 from .metrics import Metric
 
 if TYPE_CHECKING:
-    from .compile import CompileOptions
+    from .compile_options import CompileOptions
 
 OPTIMIZERS = ("labeled-few-shot", "bootstrap-few-shot", "mipro")
 OPTIMIZER_NAMES = {"labeled-few-shot": "LabeledFewShot", "bootstrap-few-shot": "BootstrapFewShot",
