@@ -18,12 +18,11 @@ from torghut_contracts.models import TaSignal
 from .config import describe
 from .errors import InputError
 from .remote_clients import one_line, quiet
+from .remote_windows import ClickHouseWindow
 from .signals import Inbound, SignalSet, build_signal_set
 
 if TYPE_CHECKING:  # the driver is imported only when a clickhouse:// URL is read
     from torghut_strategies.clickhouse.reader import ClickHouseReader
-
-    from .remote_sources import ClickHouseWindow
 
 #: One ClickHouse batch may take this long before the read fails.
 QUERY_TIMEOUT_S = 120.0

@@ -9,17 +9,15 @@ import asyncio
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from torghut_contracts import headers as h
 from torghut_contracts import topics
 
 from .errors import InputError
 from .remote_clients import one_line, quiet
+from .remote_windows import KafkaWindow
 from .signals import REPLAY_HEADER, Inbound, SignalSet, build_signal_set, merge_partitions
-
-if TYPE_CHECKING:
-    from .remote_sources import KafkaWindow
 
 T = TypeVar("T")
 #: Connecting to the broker fails after this long (an unreachable host); the ClickHouse reader bounds

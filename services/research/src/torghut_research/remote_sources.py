@@ -29,21 +29,22 @@ stored, and for ClickHouse the *canonical form* :func:`.remote_clickhouse.canoni
 contract model's compact JSON in field order, no null fields, UTC ``Z`` times, decimals in plain notation without
 trailing zeros (``76175``, not ``76175.0``), so a Float64 or a Decimal column gives the same bytes.
 
-This module reads the URL; :mod:`.remote_kafka` and :mod:`.remote_clickhouse` read the data.
+This module reads the URL into a window (:mod:`.remote_windows`); :mod:`.remote_kafka` and
+:mod:`.remote_clickhouse` read the data.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from torghut_contracts import topics
 
 from .errors import InputError
 from .remote_clickhouse import read_clickhouse
 from .remote_kafka import read_kafka
+from .remote_windows import ClickHouseWindow, KafkaWindow
 from .signals import SignalSet
 
 #: Rows per ClickHouse query: a large table never comes back as one result.
@@ -67,33 +68,6 @@ def mask(spec: str) -> str:
 
 
 # -- URLs ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class KafkaWindow:
-    url: str
-    bootstrap: str
-    topic: str
-    since: datetime | None
-    until: datetime | None
-
-
-@dataclass(frozen=True)
-class ClickHouseWindow:
-    url: str
-    """Masked: safe for messages and artifacts."""
-    host: str
-    port: int
-    database: str
-    table: str
-    since: datetime | None
-    until: datetime | None
-    user: str
-    password: str
-
-    def driver_url(self) -> str:
-        return (f"clickhouse://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{self.host}:{self.port}"
-                f"/{self.database}")
-
-
 def parse_kafka_url(spec: str) -> KafkaWindow:
     url = mask(spec)
     netloc, path, params = _split(spec, url, allowed=("since", "until"))
