@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 from torghut_contracts.decision_engine import DecisionRequest
 from torghut_decision_engine.app import DecisionEngine, build
 from torghut_decision_engine.settings import DecisionEngineSettings
 from torghut_decision_engine.testing import REQUEST_BODY, serve
 from torghut_decision_program.shipped import shipped_artifacts
+from torghut_embedded.llm_standin import LocalLlm, dspy_chat_answer
 from torghut_runtime.testing import test_settings
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -86,48 +82,14 @@ def engine_server(kafka_bootstrap: str, fresh_database_url: str) -> EngineFactor
     return start
 
 
-def chat_completion(content: str) -> dict[str, Any]:
-    return {"id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": "test-model",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}
-
-
-def chat_adapter_answer(fields: dict[str, str]) -> str:
-    """An answer in dspy's ChatAdapter format, as a well-behaved model writes it."""
-    parts = [f"[[ ## {name} ## ]]\n{value}" for name, value in fields.items()]
-    return "\n\n".join([*parts, "[[ ## completed ## ]]"])
-
-
-class FakeLmServer:
-    """A local OpenAI-compatible ``/v1/chat/completions`` endpoint that answers from a queue of replies."""
-
-    def __init__(self) -> None:
-        self.replies: list[tuple[int, str]] = []
-        self.requests: list[dict[str, Any]] = []
-        self.authorizations: list[str | None] = []
-
-    def reply(self, content: str, status: int = 200) -> None:
-        self.replies.append((status, content))
-
-    async def completions(self, request: Request) -> Response:
-        self.requests.append(json.loads(await request.body()))
-        self.authorizations.append(request.headers.get("authorization"))
-        status, content = self.replies.pop(0) if self.replies else (200, "no scripted reply")
-        if status != 200:
-            return JSONResponse({"error": {"message": content, "type": "server_error"}}, status_code=status)
-        return JSONResponse(chat_completion(content))
-
-    def app(self) -> Starlette:
-        return Starlette(routes=[Route("/v1/chat/completions", self.completions, methods=["POST"])])
-
-
 @pytest.fixture
-async def fake_lm() -> AsyncIterator[tuple[str, FakeLmServer]]:
-    lm_server = FakeLmServer()
-    async with serve(lm_server.app()) as base_url:
+async def fake_lm() -> AsyncIterator[tuple[str, LocalLlm]]:
+    """A local OpenAI-compatible server answering from a script, streamed when asked (as the reviewer asks)."""
+    lm_server = LocalLlm(model="test-model")
+    async with serve(lm_server.app) as base_url:
         yield base_url + "/v1", lm_server
 
 
 @pytest.fixture
 def answer() -> Callable[[dict[str, str]], str]:
-    return chat_adapter_answer
+    return dspy_chat_answer

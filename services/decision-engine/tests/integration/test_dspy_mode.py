@@ -17,6 +17,7 @@ from httpx_sse import aconnect_sse
 from torghut_contracts.decision_engine import STREAM_PATH, DecisionFinal
 from torghut_contracts.enums import Action
 from torghut_decision_program.shipped import shipped_artifacts
+from torghut_embedded.llm_standin import Answer
 
 SHIPPED_HASH = next(iter(shipped_artifacts()))
 BodyFactory = Callable[..., dict[str, Any]]
@@ -56,10 +57,8 @@ async def test_dspy_mode_against_a_local_openai_compatible_server(
         engine_server: EngineServer, make_body: BodyFactory, fake_lm: tuple[str, Any],
         answer: Callable[[dict[str, str]], str]) -> None:
     lm_url, lm_server = fake_lm
-    lm_server.reply(answer(GOOD))
-    lm_server.reply("I think you should probably buy, but who knows.")  # no fields: ChatAdapter and JSON fail
-    lm_server.reply("still not the format")
-    lm_server.reply("the model server fell over", status=500)
+    lm_server.answer(answer(GOOD), "I think you should probably buy, but who knows.",  # no fields: unparseable
+                     Answer("the model server fell over", status=500))
     settings = {"decision_engine_llm_base_url": lm_url, "decision_engine_llm_model": "tiny-test",
                 "decision_engine_llm_api_key": "sk-test", "decision_engine_llm_timeout_s": 5}
     async with engine_server(**settings) as (base, _):
@@ -78,9 +77,11 @@ async def test_dspy_mode_against_a_local_openai_compatible_server(
     sent = lm_server.requests[0]
     assert sent["model"] == "tiny-test"
     assert sent["temperature"] == 0.0
-    assert lm_server.authorizations[0] == "Bearer sk-test"
+    assert lm_server.headers[0]["authorization"] == "Bearer sk-test"
+    assert sent["stream"] is True, "a review is streamed, so one abandoned at its deadline stops on the server"
     assert "NVDA" in json.dumps(sent["messages"]), "the request reaches the model"
-    assert len(lm_server.requests) == 4, "parse failure: one ChatAdapter try + one JSON try; no retry on 500"
+    assert len(lm_server.requests) == 3, \
+        "one try each: a streamed answer that does not parse gets no second try in JSON, a 500 no retry"
 
 
 async def test_a_hold_from_the_rules_is_not_sent_to_the_model(
@@ -88,7 +89,7 @@ async def test_a_hold_from_the_rules_is_not_sent_to_the_model(
         answer: Callable[[dict[str, str]], str]) -> None:
     """The review can only veto, so a hold is decided without it: the model's time goes to trades."""
     lm_url, lm_server = fake_lm
-    lm_server.reply(answer(GOOD))
+    lm_server.answer(answer(GOOD))
     settings = {"decision_engine_llm_base_url": lm_url, "decision_engine_llm_model": "tiny-test",
                 "decision_engine_llm_timeout_s": 5}
     async with engine_server(**settings) as (base, _):

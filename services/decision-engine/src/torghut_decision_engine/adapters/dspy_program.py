@@ -18,6 +18,7 @@ timeout). The caller turns that into a deterministic hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import re
 from decimal import Decimal
@@ -81,14 +82,30 @@ class DspyReviewer:
         self.program_name = artifact.program_name
         self.artifact_hash = artifact.artifact_hash
         self.module = build_module(artifact.state)  # the compiled state; never an LM from the file
+        self.streamed = self.dspy.streamify(self.module, is_async_program=True)
+
+    async def _predict(self, request_json: str) -> Any:
+        """The program's prediction, its LM call streamed.
+
+        Streamed so that a review abandoned at the deadline closes its connection: a server such as
+        llama.cpp's notices a closed stream between two tokens and stops generating, while a plain
+        request runs to its end for nobody, and the next review waits behind it. Once output has
+        streamed, dspy does not ask again in JSON when the chat format does not parse: one try a review.
+        """
+        async with contextlib.aclosing(self.streamed(request_json=request_json)) as stream:
+            async for value in stream:
+                if isinstance(value, self.dspy.Prediction):
+                    return value
+        raise LlmFailure("llm_error", "the program's stream ended without a prediction")
 
     async def review(self, request: DecisionRequest) -> LlmOpinion:
         from dspy.utils.exceptions import AdapterParseError
 
         try:
             with self.dspy.context(lm=self.lm):
-                prediction = await asyncio.wait_for(self.module.acall(request_json=request.model_dump_json()),
-                                                    timeout=self.timeout_s)
+                prediction = await asyncio.wait_for(self._predict(request.model_dump_json()), timeout=self.timeout_s)
+        except LlmFailure:
+            raise
         except AdapterParseError as exc:
             raise LlmFailure("llm_parse_error", str(exc).splitlines()[0] if str(exc) else "unparseable") from exc
         except TimeoutError as exc:
