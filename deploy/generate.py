@@ -16,8 +16,10 @@ Two things are generated, both from the code that owns them:
   service reads, in each compose service's environment; and a copy of ``deploy/flags/features.yaml``
   in the chart (``files/flags/features.yaml``, what its Flipt server serves).
 
-What a settings class reads is worked out by ``deploy/settings_env.py``; this script decides what
-each target sets and renders the files.
+What a settings class reads is worked out by ``deploy/settings_env.py``; what each target sets
+instead of the defaults is in ``deploy/service_values.py``; ``deploy/renderers.py`` renders the topic
+list and the environments; this script puts the rendered blocks into ``values.yaml`` and writes (or
+checks) every file.
 
 Run ``uv run python deploy/generate.py`` after changing a topic or a settings class;
 ``--check`` (used by tests/deploy) exits 1 and names every stale file instead of writing.
@@ -26,7 +28,6 @@ Run ``uv run python deploy/generate.py`` after changing a topic or a settings cl
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Iterable
@@ -37,8 +38,22 @@ DEPLOY = ROOT / "deploy"
 if str(DEPLOY) not in sys.path:  # loaded by path (tests/deploy) rather than run as a script
     sys.path.insert(0, str(DEPLOY))
 
-from settings_env import EnvVar, env_vars, flag_env, settings_class  # noqa: E402
-from settings_env import env_names as env_names  # noqa: E402  (tests/deploy reach it here)
+# The `X as X` names are not used here: tests/deploy load this script as a module (their `generator`
+# fixture) and reach them through it.
+from renderers import _fallback_vars as _fallback_vars  # noqa: E402
+from renderers import render_compose_settings, render_topics_txt, render_values_service, render_values_topics  # noqa: E402
+from renderers import service_env as service_env  # noqa: E402
+from renderers import topic_rows as topic_rows  # noqa: E402
+from service_values import CHART_MANAGED_VARS as CHART_MANAGED_VARS  # noqa: E402
+from service_values import COMPOSE_DEFAULT_SERVICES as COMPOSE_DEFAULT_SERVICES  # noqa: E402
+from service_values import COMPOSE_SERVICE_VALUES as COMPOSE_SERVICE_VALUES  # noqa: E402
+from service_values import COMPOSE_VALUES as COMPOSE_VALUES  # noqa: E402
+from service_values import GLOBAL_VARS as GLOBAL_VARS  # noqa: E402
+from service_values import HELM_SERVICE_VALUES as HELM_SERVICE_VALUES  # noqa: E402
+from service_values import SERVICES  # noqa: E402
+from settings_env import env_names as env_names  # noqa: E402
+from settings_env import env_vars as env_vars  # noqa: E402
+from settings_env import settings_class  # noqa: E402
 
 TOPICS_TXT = DEPLOY / "compose" / "topics.txt"
 COMPOSE_SETTINGS = DEPLOY / "compose" / "settings.yml"
@@ -46,210 +61,6 @@ VALUES_YAML = DEPLOY / "helm" / "torghut" / "values.yaml"
 FEATURES_YAML = DEPLOY / "flags" / "features.yaml"
 CHART_FEATURES_YAML = DEPLOY / "helm" / "torghut" / "files" / "flags" / "features.yaml"
 CLICKHOUSE_INIT_SQL = DEPLOY / "clickhouse" / "init" / "001-ta-tables.sql"
-
-#: Every long-running service: deploy name -> Python package. The image runs ``torghut-<name>``.
-SERVICES: dict[str, str] = {
-    "signal-trigger": "torghut_signal_trigger",
-    "decision-client": "torghut_decision_client",
-    "decision-engine": "torghut_decision_engine",
-    "risk-firewall": "torghut_risk_firewall",
-    "execution-router": "torghut_execution_router",
-    "whitepaper-ingest": "torghut_whitepaper_ingest",
-    "market-data": "torghut_market_data",
-    "ta": "torghut_ta",
-    "clickhouse-sink": "torghut_clickhouse_sink",
-    "operator-console": "torghut_operator_console",
-}
-
-#: Set once for the whole release (chart: ``global.config``), never repeated per service, so that
-#: changing one of them in one place reaches every service.
-GLOBAL_VARS: dict[str, str | None] = {
-    "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
-    "TOPIC_PREFIX": "",
-    "TORGHUT_ACCOUNT": "paper-main",
-    "LOG_LEVEL": "INFO",
-    "OTEL_EXPORTER_OTLP_ENDPOINT": None,
-}
-
-#: Set by the chart from other values: HTTP_PORT from ``services.<name>.port`` (it must match the
-#: container port, the probes and the Service).
-CHART_MANAGED_VARS = {"HTTP_PORT": "port"}
-
-#: Values that differ in the compose stack from the settings' defaults: the stack's own hosts.
-#: ``${VAR:-default}`` lets a shell variable (or a ``.env`` file) override the stack-wide ones.
-COMPOSE_VALUES: dict[str, str] = {
-    "KAFKA_BOOTSTRAP_SERVERS": "kafka:9092",
-    "DATABASE_URL": "postgresql+asyncpg://torghut:torghut@postgres:5432/torghut",
-    "TOPIC_PREFIX": "${TOPIC_PREFIX:-}",
-    "TORGHUT_ACCOUNT": "${TORGHUT_ACCOUNT:-paper-main}",
-    "LOG_LEVEL": "${LOG_LEVEL:-INFO}",
-    # The stack's Flipt server (profile "flags"); flags stay off unless the shell turns them on.
-    "TRADING_FEATURE_FLAGS_ENABLED": "${TRADING_FEATURE_FLAGS_ENABLED:-false}",
-    "TRADING_FEATURE_FLAGS_URL": "${TRADING_FEATURE_FLAGS_URL:-http://flipt:8080}",
-}
-
-#: The services compose starts without a profile (docker-compose.yml): the ones the operator console
-#: watches there (CONSOLE_SERVICES), each at its compose host name and container port. The market-data
-#: profile's services are left out: they are not up unless asked for (the shell may set CONSOLE_SERVICES).
-COMPOSE_DEFAULT_SERVICES: tuple[str, ...] = ("signal-trigger", "decision-client", "decision-engine", "risk-firewall",
-                                             "execution-router", "whitepaper-ingest", "operator-console")
-
-
-def compose_console_services() -> str:
-    """CONSOLE_SERVICES of the compose stack: ``name=http://name:8080`` of each default-profile service."""
-    return ",".join(f"{service}=http://{service}:8080" for service in COMPOSE_DEFAULT_SERVICES)
-
-
-#: Per-service values in the compose stack (win over COMPOSE_VALUES).
-COMPOSE_SERVICE_VALUES: dict[str, dict[str, str]] = {
-    "signal-trigger": {
-        "CLICKHOUSE_URL": "clickhouse://torghut:torghut@clickhouse:9000/torghut",
-    },
-    "clickhouse-sink": {
-        "CLICKHOUSE_URL": "clickhouse://torghut:torghut@clickhouse:9000/torghut",
-    },
-    "decision-client": {
-        "DECISION_ENGINE_URL": "http://decision-engine:8080",
-    },
-    "market-data": {  # profile "market-data": the live stream needs ALPACA_API_KEY_ID / _SECRET_KEY from the shell
-        "MARKET_DATA_SYMBOLS": "${MARKET_DATA_SYMBOLS:-AAPL,MSFT,NVDA,AMD,SPY}",
-        "MARKET_DATA_FEED": "${MARKET_DATA_FEED:-iex}",
-    },
-    "whitepaper-ingest": {  # the stack's object store (deploy/compose/seaweedfs-s3.json holds these keys)
-        "WHITEPAPER_OBJECT_STORE": "s3",
-        "WHITEPAPER_S3_ENDPOINT_URL": "http://objectstore:8333",
-        "WHITEPAPER_S3_ACCESS_KEY_ID": "torghut",
-        "WHITEPAPER_S3_SECRET_ACCESS_KEY": "torghut-secret",
-    },
-    # CONSOLE_OPERATOR_PASSWORD / _VIEWER_PASSWORD / CONSOLE_SESSION_SECRET are secrets: passed through
-    # from the shell (unset there: a read-only console), never `${VAR:-}`, whose empty value it refuses.
-    "operator-console": {
-        "CONSOLE_SERVICES": "${CONSOLE_SERVICES:-" + compose_console_services() + "}",
-    },
-}
-
-#: Per-service values in the chart that differ from the settings' defaults: in-cluster addresses,
-#: rendered with `tpl` so they follow the release name.
-HELM_SERVICE_VALUES: dict[str, dict[str, str]] = {
-    "market-data": {"MARKET_DATA_SYMBOLS": "AAPL,MSFT,NVDA,AMD,SPY"},  # an example universe: set your own
-    "decision-client": {
-        "DECISION_ENGINE_URL": "http://{{ include \"torghut.serviceFullname\" "
-                               "(dict \"root\" . \"service\" \"decision-engine\") }}:8080",
-    },
-    # Every enabled service of the release at its Service and port (templates/_helpers.tpl).
-    "operator-console": {"CONSOLE_SERVICES": "{{ include \"torghut.consoleServices\" . }}"},
-}
-
-def service_env(service: str) -> list[EnvVar] | None:
-    cls = settings_class(SERVICES[service])
-    return None if cls is None else env_vars(cls)
-
-
-# -- topics -----------------------------------------------------------------------------------------
-def topic_rows() -> list[tuple[str, int, dict[str, str]]]:
-    """(name, partitions, config) of every registry topic followed by its dead-letter topic."""
-    from torghut_contracts import topics
-
-    rows: list[tuple[str, int, dict[str, str]]] = []
-    for spec in topics.all_topic_specs():
-        rows.append((spec.name, spec.partitions, dict(spec.config)))
-        rows.append((spec.dlq.name, spec.dlq.partitions, dict(spec.dlq.config)))
-    return rows
-
-
-def render_topics_txt() -> str:
-    lines = [
-        "# GENERATED by deploy/generate.py from torghut_contracts.topics: do not edit.",
-        "# One topic per line: name partitions [config=value ...]; read by create-topics.sh.",
-    ]
-    for name, partitions, config in topic_rows():
-        lines.append(" ".join([name, str(partitions), *(f"{k}={v}" for k, v in sorted(config.items()))]))
-    return "\n".join(lines) + "\n"
-
-
-def render_values_topics() -> str:
-    lines = ["  specs:"]
-    for name, partitions, config in topic_rows():
-        lines.append(f"    {name}:")
-        lines.append(f"      partitions: {partitions}")
-        lines.append("      config:")
-        lines += [f"        {k}: {json.dumps(v)}" for k, v in sorted(config.items())]
-    return "\n".join(lines) + "\n"
-
-
-# -- settings ---------------------------------------------------------------------------------------
-def _comment(var: EnvVar) -> str:
-    text = var.description.replace("\n", " ")
-    if var.secret:
-        text = ("secret; " + text).strip("; ")
-    return f"  # {text}" if text else ""
-
-
-def _yaml_str(value: str | None) -> str:
-    return "null" if value is None else json.dumps(value)
-
-
-def _compose_value(service: str, var: EnvVar) -> str | None:
-    """The value in compose: the stack's host, else the default; secrets and unset ones pass through."""
-    if var.name in COMPOSE_SERVICE_VALUES.get(service, {}):
-        return COMPOSE_SERVICE_VALUES[service][var.name]
-    if var.name in COMPOSE_VALUES:
-        return COMPOSE_VALUES[var.name]
-    if var.secret or var.default is None:
-        return None  # `NAME:` with no value: taken from the shell running compose, else unset
-    return var.default.replace("$", "$$")
-
-
-def render_compose_settings() -> str:
-    out = [
-        "# GENERATED by deploy/generate.py from each service's settings class: do not edit; change the",
-        "# settings class and re-run it. Every variable a service reads is here with its default; docker-",
-        "# compose.yml `extends` these and overrides per stack. A variable with no value (secrets, unset",
-        "# options) is passed through from the shell that runs `docker compose`, and left unset otherwise.",
-        "services:",
-    ]
-    for service in SERVICES:
-        variables = service_env(service)
-        out.append(f"  {service}:")
-        if variables is None:
-            out.append(f"    # {SERVICES[service]}.settings does not exist yet: only the common variables.")
-            variables = _fallback_vars(service)
-        out.append("    environment:")
-        for var in [*variables, *flag_env()]:
-            value = _compose_value(service, var)
-            rendered = "" if value is None else " " + _yaml_str(value)
-            out.append(f"      {var.name}:{rendered}{_comment(var)}")
-    return "\n".join(out) + "\n"
-
-
-def _fallback_vars(service: str) -> list[EnvVar]:
-    from torghut_runtime import ServiceSettings
-
-    variables = env_vars(ServiceSettings)
-    return [EnvVar(v.name, v.field, service if v.name == "SERVICE_NAME" else v.default, v.required, v.secret,
-                   v.description) for v in variables]
-
-
-def render_values_service(service: str) -> str:
-    variables = service_env(service)
-    lines = []
-    if variables is None:
-        lines.append(f"    # {SERVICES[service]}.settings does not exist yet: only the common variables.")
-        variables = _fallback_vars(service)
-    config = [v for v in variables if not v.secret and v.name not in GLOBAL_VARS and v.name not in CHART_MANAGED_VARS]
-    secrets = [v for v in variables if v.secret and v.name not in GLOBAL_VARS]
-    lines.append("    config:" + ("" if config else " {}"))
-    for var in config:
-        if var.required:
-            lines.append(f"      {var.name}: null  # REQUIRED: set it{_comment(var)[1:]}")
-        else:
-            value = HELM_SERVICE_VALUES.get(service, {}).get(var.name, var.default)
-            lines.append(f"      {var.name}: {_yaml_str(value)}{_comment(var)}")
-    lines.append("    secretEnv:" + ("" if secrets else " {}"))
-    for var in secrets:
-        optional = "" if var.required else ", optional: true"
-        lines.append(f"      {var.name}: {{key: {var.secret_key}{optional}}}{_comment(var)}")
-    return "\n".join(lines) + "\n"
 
 
 # -- regions in values.yaml -------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Every environment variable a settings class reads, with its default as the environment would carry it.
 
-The generator's one source of truth about a service's configuration: ``deploy/generate.py`` renders
-compose's and the chart's environment from what this module reads off each ``ServiceSettings``
-subclass (and ``torghut_runtime.flags``), and decides here which variables are credentials.
+The generator's one source of truth about a service's configuration: ``deploy/generate.py`` (through
+``deploy/renderers.py``) renders compose's and the chart's environment from what this module reads
+off each ``ServiceSettings`` subclass (and ``torghut_runtime.flags``), and decides here which
+variables are credentials.
 """
 
 from __future__ import annotations
