@@ -14,9 +14,12 @@ from torghut_decision_engine.domain.rules import LlmOpinion
 from torghut_decision_engine.testing import decision_request
 from torghut_decision_program.shipped import shipped_artifacts
 from torghut_embedded.local_model import MODEL_NAME, LocalModelServer
+from torghut_runtime.testing import eventually
 
 pytestmark = pytest.mark.llm
 SHIPPED = next(iter(shipped_artifacts().values()))
+DISCONNECTED = "Disconnected from client"
+"""What llama-cpp-python's server prints when a streamed completion's client has gone."""
 
 
 async def test_the_compiled_program_reviews_a_request_with_the_real_model(local_model: LocalModelServer) -> None:
@@ -32,8 +35,21 @@ async def test_the_compiled_program_reviews_a_request_with_the_real_model(local_
         assert 0 <= outcome.confidence <= 1 and outcome.analysis
 
 
-async def test_a_review_timeout_shorter_than_the_answer_is_an_llm_error(local_model: LocalModelServer) -> None:
+async def test_with_the_review_schema_the_real_model_gives_an_opinion(local_model: LocalModelServer) -> None:
+    """DECISION_ENGINE_LLM_RESPONSE_SCHEMA: llama.cpp holds the model to the review's JSON."""
+    lm = build_lm(local_model.base_url, MODEL_NAME, None, timeout_s=120, max_tokens=400, response_schema=True)
+    opinion = await DspyReviewer(SHIPPED, lm, timeout_s=120, in_json=True).review(decision_request())
+    assert 0 <= opinion.confidence <= 1 and opinion.analysis
+
+
+async def test_a_review_abandoned_at_its_deadline_stops_on_the_server(local_model: LocalModelServer) -> None:
     lm = build_lm(local_model.base_url, MODEL_NAME, None, timeout_s=120, max_tokens=400)
+    reviewer = DspyReviewer(SHIPPED, lm, timeout_s=120)
+    before = local_model.log_path.read_text(errors="replace").count(DISCONNECTED)
+    reviewer.timeout_s = 0.2
     with pytest.raises(LlmFailure) as failure:
-        await DspyReviewer(SHIPPED, lm, timeout_s=0.2).review(decision_request())
+        await reviewer.review(decision_request())
     assert failure.value.code == "llm_error" and "no answer within" in failure.value.detail
+    # The review was streamed: the server sees the closed stream at its next token and stops generating.
+    await eventually(lambda: local_model.log_path.read_text(errors="replace").count(DISCONNECTED) > before,
+                     what="the model server to notice the abandoned review", timeout=120)

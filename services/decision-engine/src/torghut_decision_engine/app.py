@@ -72,8 +72,10 @@ def build_reviewer(settings: DecisionEngineSettings, lm: Any | None) -> Reviewer
         api_key = settings.decision_engine_llm_api_key
         lm = build_lm(str(settings.decision_engine_llm_base_url), str(settings.decision_engine_llm_model),
                       api_key.get_secret_value() if api_key else None, settings.decision_engine_llm_timeout_s,
-                      settings.decision_engine_llm_max_tokens)
-    return DspyReviewer(known[digest], lm, timeout_s=settings.decision_engine_llm_timeout_s)
+                      settings.decision_engine_llm_max_tokens,
+                      response_schema=settings.decision_engine_llm_response_schema)
+    return DspyReviewer(known[digest], lm, timeout_s=settings.decision_engine_llm_timeout_s,
+                        in_json=settings.decision_engine_llm_response_schema)
 
 
 HASH_SETTING = "DECISION_ENGINE_DSPY_ARTIFACT_HASH"

@@ -88,6 +88,11 @@ class DecisionEngineSettings(ServiceSettings):
     decision_engine_llm_api_key: SecretStr | None = None
     decision_engine_llm_timeout_s: float = Field(default=8.0, gt=0, le=300)
     decision_engine_llm_max_tokens: int = Field(default=800, ge=64, le=16_000)
+    decision_engine_llm_response_schema: bool = Field(
+        default=False,
+        description="Ask for the review in JSON held to its schema (response_format json_object with a schema, "
+                    "which llama.cpp's server turns into a grammar): for small local models. Off for servers that "
+                    "accept only OpenAI's own fields; the review is then asked in dspy's chat format.")
     decision_engine_llm_min_confidence: float = Field(
         default=0.5, ge=0, le=1, description="The program's confidence below this makes the decision hold.")
     decision_engine_dspy_artifact_hash: str | None = Field(

@@ -16,6 +16,7 @@ from dspy.utils.dummies import DummyLM
 from httpx_sse import aconnect_sse
 from torghut_contracts.decision_engine import STREAM_PATH, DecisionFinal
 from torghut_contracts.enums import Action
+from torghut_decision_engine.adapters.dspy_program import REVIEW_SCHEMA
 from torghut_decision_program.shipped import shipped_artifacts
 from torghut_embedded.llm_standin import Answer
 
@@ -102,3 +103,18 @@ async def test_a_hold_from_the_rules_is_not_sent_to_the_model(
         traded, _ = await final_of(base, make_body(request_id="req-trade"))
         assert (traded.mode, traded.intent.action) == ("dspy", Action.BUY)
         assert len(lm_server.requests) == 1
+
+
+async def test_with_the_review_schema_the_review_is_asked_and_read_in_json(
+        engine_server: EngineServer, make_body: BodyFactory, fake_lm: tuple[str, Any]) -> None:
+    """DECISION_ENGINE_LLM_RESPONSE_SCHEMA: the server is handed the schema (llama.cpp makes it a grammar)."""
+    lm_url, lm_server = fake_lm
+    lm_server.answer(json.dumps({"action": "buy", "qty": "10", "confidence": "0.8", "risk_flags": ["thin_tape"],
+                                 "rationale": "MACD crossed up on rising volume."}))
+    settings = {"decision_engine_llm_base_url": lm_url, "decision_engine_llm_model": "tiny-test",
+                "decision_engine_llm_timeout_s": 5, "decision_engine_llm_response_schema": True}
+    async with engine_server(**settings) as (base, _):
+        final, _ = await final_of(base, make_body(request_id="req-json"))
+    assert (final.mode, final.intent.action, final.confidence) == ("dspy", Action.BUY, Decimal("0.8"))
+    assert "llm:thin_tape" in final.risk_flags
+    assert lm_server.requests[0]["response_format"] == {"type": "json_object", "schema": REVIEW_SCHEMA}

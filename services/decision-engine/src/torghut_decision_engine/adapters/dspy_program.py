@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import math
 import re
 from decimal import Decimal
@@ -43,11 +44,39 @@ class LlmFailure(Exception):
         self.detail = detail[:500]
 
 
-def build_lm(base_url: str, model: str, api_key: str | None, timeout_s: float, max_tokens: int) -> Any:
-    """An OpenAI-compatible LM on dspy's native engine; one attempt, no cache (a review is not reusable)."""
+_WHOLE_SHARES = {"type": "string", "pattern": "^(0|[1-9][0-9]{0,5})$"}
+REVIEW_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "action": {"enum": [action.value for action in Action]},
+        "qty": _WHOLE_SHARES,
+        "confidence": {"type": "string", "pattern": "^(0([.][0-9]{1,2})?|1)$"},
+        "risk_flags": {"type": "array", "items": {"type": "string"}, "maxItems": 5},
+        "rationale": {"type": "string"},
+    },
+    "required": ["action", "qty", "confidence", "risk_flags", "rationale"],
+}
+"""The review's output fields as a schema llama.cpp can hold a model to (``DECISION_ENGINE_LLM_RESPONSE_SCHEMA``).
+
+Flat, every field required, numbers spelled as strings (a grammar bounds digits, not values: a tiny
+model answered confidence 2 when the bound was only ``maximum``), no string lengths (spelled out as
+that many nested rules), no ``\\.`` (llama.cpp's own parser refuses the escape its converter writes).
+The decision-client's ``ANSWER_SCHEMA`` follows the same rules. What it admits is still validated by
+:func:`opinion_from`."""
+
+
+def build_lm(base_url: str, model: str, api_key: str | None, timeout_s: float, max_tokens: int, *,
+             response_schema: bool = False) -> Any:
+    """An OpenAI-compatible LM on dspy's native engine; one attempt, no cache (a review is not reusable).
+
+    With ``response_schema`` every call carries :data:`REVIEW_SCHEMA`. dspy's ``JSONAdapter`` sets a
+    ``response_format`` of its own only for a model its catalogue says takes one; a local model is not
+    in it, so the LM's own keyword reaches the server.
+    """
     dspy = import_dspy()
+    extra = {"response_format": {"type": "json_object", "schema": REVIEW_SCHEMA}} if response_schema else {}
     return dspy.LM(f"openai/{model}", api_base=base_url, api_key=api_key or "not-needed", temperature=0.0,
-                   max_tokens=max_tokens, cache=False, num_retries=0, timeout=timeout_s)
+                   max_tokens=max_tokens, cache=False, num_retries=0, timeout=timeout_s, **extra)
 
 
 def _flag(value: object) -> str:
@@ -75,9 +104,14 @@ def opinion_from(prediction: Any) -> LlmOpinion:
 class DspyReviewer:
     """Runs the compiled program against one LM (a real ``dspy.LM`` or, in tests, ``DummyLM``)."""
 
-    def __init__(self, artifact: ProgramArtifact, lm: Any, *, timeout_s: float) -> None:
+    def __init__(self, artifact: ProgramArtifact, lm: Any, *, timeout_s: float, in_json: bool = False) -> None:
         self.dspy = import_dspy()
+        # dspy imports litellm on its first LM call: 5.7 s on a machine that compiles it from source,
+        # which the first review would spend out of its deadline. Taken here, before the engine is ready.
+        importlib.import_module("litellm")
         self.lm = lm
+        self.adapter = self.dspy.JSONAdapter() if in_json else self.dspy.ChatAdapter()
+        """JSON when the server holds the answer to :data:`REVIEW_SCHEMA`; dspy's chat format otherwise."""
         self.timeout_s = timeout_s
         self.program_name = artifact.program_name
         self.artifact_hash = artifact.artifact_hash
@@ -102,7 +136,7 @@ class DspyReviewer:
         from dspy.utils.exceptions import AdapterParseError
 
         try:
-            with self.dspy.context(lm=self.lm):
+            with self.dspy.context(lm=self.lm, adapter=self.adapter):
                 prediction = await asyncio.wait_for(self._predict(request.model_dump_json()), timeout=self.timeout_s)
         except LlmFailure:
             raise

@@ -184,7 +184,8 @@ class RunManager:
         if reviewer is None or proposal.action is Action.HOLD:
             # The model's opinion can only turn a trade into a hold: on a hold it could change nothing,
             # and a small model's seconds are better spent on the proposals that would trade.
-            self.journal.hold(run_id, stages.deterministic_analysis_event(run_id, reviewer_skipped=reviewer is not None))
+            skipped = stages.deterministic_analysis_event(run_id, reviewer_skipped=reviewer is not None)
+            self.journal.hold(run_id, skipped)
             return proposal, stages.deterministic_provenance(self.engine_version)
         self.journal.hold(run_id, stages.reviewer_analysis_event(run_id, reviewer))
         await self.journal.flush(run_id)  # the model takes its time: streams see the stages so far meanwhile
