@@ -17,9 +17,11 @@ help:
 	@echo "make bench    run the benchmarks in bench/ (the suite, the firewall's scaling curve, the research lane over 1M signals, the console)"
 	@echo "make asyncapi write docs/asyncapi.yaml from the services' declared Kafka channels"
 
+# --compile-bytecode: this machine sets PYTHONDONTWRITEBYTECODE, so without it every process compiles
+# its imports from source (dspy + litellm: 7.4 s to import, 3.9 s compiled; 12 s once, at install).
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	@$(UV) sync --frozen --all-packages --quiet
+	@$(UV) sync --frozen --all-packages --quiet --compile-bytecode
 
 test: bootstrap
 	@scripts/ensure-clickhouse.sh
