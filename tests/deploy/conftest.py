@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -200,3 +201,54 @@ class DeployHelpers:
 @pytest.fixture(scope="session")
 def deploy() -> type[DeployHelpers]:
     return DeployHelpers
+
+
+# -- names the test modules import (from .conftest) -------------------------------------------------
+#: The fixtures' types, as the test modules annotate them.
+Objects = Callable[[str], list[dict[str, Any]]]
+Render = Callable[[dict[str, Any]], dict[str, str]]
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+#: Same names as VALUES_FILES, for parametrization (which happens before fixtures exist).
+VALUES_NAMES = ["default", *sorted(p.stem for p in (CHART / "ci").glob("*.yaml"))]
+CUSTOM_KINDS = {"KafkaTopic", "ServiceMonitor"}
+
+
+# -- the research lane's wrapper script (test_research_*.py) ---------------------------------------
+FILES = ROOT / "deploy" / "helm" / "torghut" / "files"
+SCRIPT = FILES / "research-lane.sh"
+
+#: Records its arguments, one per line; creates --output-dir as the lane would (unless it is to fail);
+#: exits $STUB_EXIT.
+STAND_IN = """#!/bin/sh
+previous=""
+for arg in "$@"; do
+    printf '%s\\n' "$arg"
+    if [ "$previous" = "--output-dir" ] && [ "${STUB_EXIT:-0}" = 0 ]; then mkdir -p "$arg"; fi
+    previous="$arg"
+done > "$STUB_ARGS"
+exit "${STUB_EXIT:-0}"
+"""
+
+
+@dataclass
+class Calls:
+    returncode: int
+    stderr: str
+    argv: list[str]
+
+
+def run_wrapper(tmp_path: Path, env: dict[str, str], *, args: list[str] | None = None, script: Path = SCRIPT,
+                exit_code: int = 0) -> Calls:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    stand_in = bin_dir / "torghut-research"
+    stand_in.write_text(STAND_IN)
+    stand_in.chmod(0o755)
+    record = tmp_path / "argv.txt"
+    record.unlink(missing_ok=True)
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "STUB_ARGS": str(record), "STUB_EXIT": str(exit_code),
+                   **env}
+    result = subprocess.run(["/bin/sh", str(script), *(args or [])], capture_output=True, text=True,
+                            env=environment, timeout=60, check=False)
+    return Calls(result.returncode, result.stderr, record.read_text().splitlines() if record.exists() else [])
