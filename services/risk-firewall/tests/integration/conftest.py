@@ -1,23 +1,29 @@
-"""Fixtures for the firewall against the real Tansu broker and a real Postgres."""
+"""Fixtures for the firewall against the real Tansu broker and a real Postgres, and for its handlers
+called directly against a real Postgres (test_handlers_*.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, TradingState
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import AccountSnapshot, ControlCommand, TaSignal
 from torghut_risk_firewall.adapters import store
-from torghut_risk_firewall.app import build_runtime
+from torghut_risk_firewall.adapters.handlers import FirewallHandlers, make_clock
+from torghut_risk_firewall.app import MIGRATIONS, build_runtime
 from torghut_risk_firewall.domain.limits import RiskLimits
+from torghut_risk_firewall.metrics import FirewallMetrics
 from torghut_risk_firewall.settings import RiskFirewallSettings
 from torghut_risk_firewall.testing import ACCOUNT, NOW
 from torghut_runtime import ServiceRuntime
+from torghut_runtime.db import create_engine, migrate
 from torghut_runtime.testing import create_topics_for, eventually, produce, test_settings
 from torghut_runtime.tracing import build_tracer_provider
 
@@ -86,3 +92,21 @@ def open_market(send: Send) -> Callable[[ServiceRuntime], Awaitable[None]]:
         await eventually(ready, what="control, snapshot and signal to be applied")
 
     return setup
+
+
+# -- the handlers called directly (test_handlers_*.py) ----------------------------------------------
+SCHEMA = "risk_firewall"
+
+
+@pytest.fixture
+async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(fresh_database_url, SCHEMA)
+    await migrate(engine, SCHEMA, MIGRATIONS)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def handlers() -> FirewallHandlers:
+    return FirewallHandlers(ACCOUNT, RiskLimits(cooldown_s=Decimal(0)), make_clock("event"),
+                            FirewallMetrics(CollectorRegistry()))
