@@ -14,7 +14,7 @@ from torghut_research.gates.promotion import promotion_prerequisites
 from torghut_research.policy import GatePolicy
 
 from ..conftest import DEMO_SIGNALS, EVIDENCE, SHIPPED_POLICY
-from .test_lane import CONFIG, lane
+from .conftest import CONFIG, lane
 
 EXPLORATION = {  # docs/research.md step 4: exercises the promotion path only
     "policy_version": "exploration-only-never-for-promotion", "gate1_min_net_pnl": -1e6,

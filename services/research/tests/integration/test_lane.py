@@ -10,14 +10,10 @@ from typing import Any
 
 import pytest
 import yaml
-from torghut_research.cli import main
 
-from ..conftest import DEMO_SIGNALS, EVIDENCE, REPO, SHIPPED_POLICY
+from ..conftest import DEMO_SIGNALS, EVIDENCE, SHIPPED_POLICY
+from .conftest import CONFIG, files, lane
 
-CONFIG = f"""version: 1
-book_file: {REPO}/libs/strategies/src/torghut_strategies/reference_book.yaml
-walk_forward: {{folds: 4, purge: 2m, embargo: 2m}}
-"""
 ARTIFACTS = {
     "manifest.json", "report.html", "plots/equity.png", "plots/folds.png", "research/candidate-spec.json",
     "backtest/walkforward-results.json", "backtest/evaluation-report.json", "backtest/baseline-evaluation-report.json",
@@ -25,20 +21,6 @@ ARTIFACTS = {
     "gates/profitability-benchmark-v4.json", "gates/profitability-evidence-v4.json",
     "gates/profitability-evidence-validation.json", "gates/recalibration-report.json",
     "gates/promotion-evidence-gate.json", "gates/janus-event-car-v1.json", "gates/janus-hgrm-reward-v1.json"}
-
-
-def lane(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any] | None, str]:
-    try:
-        main(["lane", *argv])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, json.loads(out) if out else None, err
-
-
-def files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -1,85 +1,35 @@
-"""``torghut-research dspy eval | promote | agentrun`` end to end: files, bytes, exit codes, and Jangar on loopback.
+"""``torghut-research dspy eval | promote`` end to end: files, bytes and exit codes.
 
-The Jangar stand-in is a plain HTTP server on 127.0.0.1 that answers ``POST /v1/agent-runs`` the way
-Jangar does (201 with the created AgentRun resource) and records every request.
+Eval then promote twice gives identical bytes; a hold and a refusal are decisions; live is refused;
+a tampered compile result or an edited eval report is refused; unusable input exits 2 with one line
+and writes nothing; a failed write leaves the previous bundle; the compile command writes its record
+with the program.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from torghut_research.cli import main
-from torghut_research.dspy.agentrun import AgentRunSubmitError, build_dspy_agentrun_payload, submit_agentrun
 from torghut_research.dspy.hashing import hash_payload
 from torghut_research.dspy.metric_policy import SHIPPED
 from torghut_research.dspy.workflow import build_compile_result, write_artifact_bundle
 
+from .conftest import cli
+
 CREATED = datetime(2026, 2, 12, 21, 0, tzinfo=UTC)
+
+
 GOOD = {"schemaValidRate": 0.998, "vetoAlignmentRate": 0.9, "falseVetoRate": 0.01, "fallbackRate": 0.0,
         "latencyP95Ms": 1200}
+
+
 FILES = ("dspy-bundle.json", "dspy-compile-result.json", "dspy-eval-report.json", "dspy-promotion-record.json")
 
-
-# -- a loopback Jangar ------------------------------------------------------------------------------
-
-Reply = tuple[int, bytes]
-
-
-class Jangar:
-    def __init__(self) -> None:
-        self.reply: Reply | Callable[[], Reply] = (201, json.dumps({"ok": True, "resource": {
-            "metadata": {"name": "dspy-compile-1", "uid": "uid-1", "namespace": "agents"},
-            "status": {"phase": "Pending"}}}).encode())
-        self.requests: list[dict[str, Any]] = []
-        jangar = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                jangar.requests.append({"path": self.path, "body": body,
-                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
-                status, data = (404, b"not found") if self.path != "/v1/agent-runs" else (
-                    jangar.reply() if callable(jangar.reply) else jangar.reply)
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (the timeout test)
-                    return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-
-@pytest.fixture
-def jangar() -> Iterator[Jangar]:
-    stub = Jangar()
-    stub.thread.start()
-    yield stub
-    stub.server.shutdown()
-    stub.server.server_close()
-
-
-# -- helpers --------------------------------------------------------------------------------------
 
 @pytest.fixture
 def inputs(tmp_path: Path) -> dict[str, Path]:
@@ -95,16 +45,6 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def cli(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, dict[str, Any], str]:
-    code = 0
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out, err = capsys.readouterr()
-    return code, json.loads(out) if out.strip() else {}, err
-
-
 def eval_args(inputs: dict[str, Path], out: Path, *extra: str | Path) -> list[str | Path]:
     return ["dspy", "eval", "--compile-result", inputs["compile"], "--observed-metrics", inputs["observed"],
             "--baseline", inputs["baseline"], "--metric-policy", SHIPPED, "--output-dir", out,
@@ -116,8 +56,6 @@ def promote_args(eval_dir: Path, out: Path, target: str = "shadow", *extra: str 
             "--promoted-by", "ops", "--metric-policy", SHIPPED, "--output-dir", out,
             "--created-at", "2026-02-13T11:00:00Z", *extra]
 
-
-# -- eval and promote -----------------------------------------------------------------------------
 
 def test_eval_then_promote_twice_gives_identical_bytes(capsys: pytest.CaptureFixture[str], inputs: dict[str, Path],
                                                       tmp_path: Path) -> None:
@@ -193,6 +131,22 @@ def test_an_edited_eval_report_is_refused(capsys: pytest.CaptureFixture[str], in
     assert code == 0 and promoted["approved"] is False and promoted["reasons"] == ["eval_hash_mismatch"]
 
 
+def test_promote_against_another_artifacts_compile_result_writes_nothing(
+        capsys: pytest.CaptureFixture[str], inputs: dict[str, Path], tmp_path: Path) -> None:
+    cli(capsys, *eval_args(inputs, tmp_path / "eval"))
+    other = build_compile_result(
+        program_name="other", signature_versions={"TradeReview": "v1"}, optimizer="miprov2", dataset_payload=[],
+        metric_bundle={}, compiled_prompt_payload={}, compiled_artifact_uri="artifact:///x.json", seed=1,
+        created_at=CREATED)
+    other_path = tmp_path / "other.json"
+    other_path.write_text(json.dumps(other.dump()))
+    code, promoted, _ = cli(capsys, *promote_args(tmp_path / "eval", tmp_path / "promote", "shadow",
+                                                  "--approval-token-ref", "t", "--compile-result", other_path))
+    assert code == 0 and promoted["approved"] is False
+    assert "eval_report_artifact_hash_mismatch" in promoted["reasons"]
+    assert promoted["files"] == {} and not (tmp_path / "promote").exists()
+
+
 @pytest.mark.parametrize(("setup", "message"), [
     (lambda p: p["compile"].write_text("{not json"), "compile.json: the DSPy compile result is not valid JSON"),
     (lambda p: p["compile"].write_text(json.dumps({**json.loads(p["compile"].read_text()), "artifactHash": "x"})),
@@ -261,110 +215,6 @@ def test_a_failed_write_leaves_the_previous_bundle(inputs: dict[str, Path], tmp_
         write_artifact_bundle(out, result, report)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if ".staging-" in p.name] == []
-
-
-# -- agentrun -------------------------------------------------------------------------------------
-
-AGENTRUN = ["dspy", "agentrun", "--lane", "compile", "--idempotency-key", "dspy-compile-20", "--repository",
-            "proompteng/torghut", "--base", "main", "--head", "codex/dspy-compile-20", "--artifact-path",
-            "artifacts/dspy/20", "--issue-number", "20", "--param", "seed=7"]
-
-
-def test_agentrun_prints_the_payload(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, *AGENTRUN, "--metric-policy", SHIPPED)
-    assert code == 0 and out["submitted"] is False
-    assert out["payload"]["parameters"] == {"artifactPath": "artifacts/dspy/20", "base": "main",
-                                            "head": "codex/dspy-compile-20", "issueNumber": "20",
-                                            "repository": "proompteng/torghut", "seed": "7"}
-    code, _, err = cli(capsys, *AGENTRUN, "--param", "seed")
-    assert code == 2 and "expected KEY=VALUE" in err
-    code, _, err = cli(capsys, *AGENTRUN, "--param", "note=  ")
-    assert code == 2 and err.strip() == "torghut-research: agentrun: parameter_note_must_be_non_empty"
-
-
-def test_agentrun_submits_to_jangar(capsys: pytest.CaptureFixture[str], jangar: Jangar,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AGENTS_API_KEY", "agents-token")
-    code, out, _ = cli(capsys, *AGENTRUN, "--submit", jangar.url)
-    assert code == 0 and out["submitted"] is True
-    assert out["response"]["resource"]["metadata"]["name"] == "dspy-compile-1"
-    [request] = jangar.requests
-    assert request["path"] == "/v1/agent-runs"
-    assert request["headers"]["idempotency-key"] == "dspy-compile-20"
-    assert request["headers"]["authorization"] == "Bearer agents-token"
-    assert request["headers"]["content-type"] == "application/json"
-    assert json.loads(request["body"]) == out["payload"]
-
-
-def test_agentrun_submit_failure_exits_1_with_the_code(capsys: pytest.CaptureFixture[str], jangar: Jangar) -> None:
-    jangar.reply = (409, b'{"error":"conflict"}')
-    code, out, _ = cli(capsys, *AGENTRUN, "--submit", jangar.url)
-    assert code == 1 and out["submitted"] is False
-    assert out["error"] == 'jangar_submit_http_409:{"error":"conflict"}' and out["outcomeUnknown"] is False
-
-
-# -- the submit client ----------------------------------------------------------------------------
-
-def payload() -> dict[str, Any]:
-    return build_dspy_agentrun_payload(lane="eval", idempotency_key="dspy-eval-1", repository="o/r", base="main",
-                                       head="h", artifact_path="a")
-
-
-def test_submit_returns_jangars_answer_and_sends_no_token_when_none(jangar: Jangar) -> None:
-    answer = submit_agentrun(jangar.url + "/", payload())
-    assert answer["ok"] is True
-    [request] = jangar.requests
-    assert "authorization" not in request["headers"]
-    assert request["headers"]["idempotency-key"] == "dspy-eval-1"
-
-
-@pytest.mark.parametrize(("reply", "code"), [
-    ((500, b"x" * 300), "jangar_submit_http_500:" + "x" * 200),
-    ((400, b'{"error":"bad request"}'), 'jangar_submit_http_400:{"error":"bad request"}'),
-    ((201, b"not json"), "invalid_jangar_response"),
-    ((200, b"[1, 2]"), "invalid_jangar_response"),
-    ((200, b'"ok"'), "invalid_jangar_response"),
-])
-def test_submit_failures_have_their_codes(jangar: Jangar, reply: Reply, code: str) -> None:
-    jangar.reply = reply
-    with pytest.raises(AgentRunSubmitError) as error:
-        submit_agentrun(jangar.url, payload(), auth_token="t")
-    assert error.value.code == code and error.value.outcome_unknown is False
-
-
-def test_submit_timeout_is_an_unknown_outcome(jangar: Jangar) -> None:
-    import time
-
-    def slow() -> Reply:
-        time.sleep(1.0)
-        return (201, b"{}")
-
-    jangar.reply = slow
-    with pytest.raises(AgentRunSubmitError) as error:
-        submit_agentrun(jangar.url, payload(), timeout_s=0.2)
-    assert error.value.code == "jangar_submit_timeout" and error.value.outcome_unknown is True
-
-
-def test_nothing_listening_is_a_transport_error() -> None:
-    with pytest.raises(AgentRunSubmitError) as error:
-        submit_agentrun("http://127.0.0.1:9", payload(), timeout_s=2)
-    assert error.value.code.startswith("jangar_submit_transport_error:") and error.value.outcome_unknown is False
-
-
-def test_promote_against_another_artifacts_compile_result_writes_nothing(
-        capsys: pytest.CaptureFixture[str], inputs: dict[str, Path], tmp_path: Path) -> None:
-    cli(capsys, *eval_args(inputs, tmp_path / "eval"))
-    other = build_compile_result(
-        program_name="other", signature_versions={"TradeReview": "v1"}, optimizer="miprov2", dataset_payload=[],
-        metric_bundle={}, compiled_prompt_payload={}, compiled_artifact_uri="artifact:///x.json", seed=1,
-        created_at=CREATED)
-    other_path = tmp_path / "other.json"
-    other_path.write_text(json.dumps(other.dump()))
-    code, promoted, _ = cli(capsys, *promote_args(tmp_path / "eval", tmp_path / "promote", "shadow",
-                                                  "--approval-token-ref", "t", "--compile-result", other_path))
-    assert code == 0 and promoted["approved"] is False
-    assert "eval_report_artifact_hash_mismatch" in promoted["reasons"]
-    assert promoted["files"] == {} and not (tmp_path / "promote").exists()
 
 
 def test_the_compile_command_can_write_its_record_with_the_program(tmp_path: Path) -> None:
