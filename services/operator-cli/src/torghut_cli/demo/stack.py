@@ -132,14 +132,16 @@ class DemoStack:
 
 
 def local_model_env(model: LocalModelServer) -> dict[str, str]:
-    """The engine's DSPy mode on the local model: the shipped program reviews every proposal; each
-    review that fails (a parse error, a timeout) is a hold with its reason code."""
+    """The engine's DSPy mode on the local model: the shipped program reviews every proposal to trade,
+    held to its JSON schema; each review that fails (a parse error, a timeout) is a hold with its
+    reason code."""
     from torghut_decision_program.shipped import shipped_artifacts
 
     return {"DECISION_ENGINE_LLM_BASE_URL": model.base_url, "DECISION_ENGINE_LLM_MODEL": MODEL_NAME,
             "DECISION_ENGINE_DSPY_ARTIFACT_HASH": next(iter(shipped_artifacts())),
             "DECISION_ENGINE_LLM_TIMEOUT_S": str(LOCAL_MODEL_TIMEOUT_S),
-            "DECISION_ENGINE_LLM_MAX_TOKENS": str(LOCAL_MODEL_MAX_TOKENS)}
+            "DECISION_ENGINE_LLM_MAX_TOKENS": str(LOCAL_MODEL_MAX_TOKENS),
+            "DECISION_ENGINE_LLM_RESPONSE_SCHEMA": "true"}
 
 
 @contextlib.asynccontextmanager
