@@ -8,6 +8,8 @@ hold. What the tier pins down is that nothing else can come out (bench.local_mod
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from torghut_decision_engine.adapters.dspy_program import DspyReviewer, LlmFailure, build_lm
 from torghut_decision_engine.domain.rules import LlmOpinion
@@ -40,6 +42,16 @@ async def test_with_the_review_schema_the_real_model_gives_an_opinion(local_mode
     lm = build_lm(local_model.base_url, MODEL_NAME, None, timeout_s=120, max_tokens=400, response_schema=True)
     opinion = await DspyReviewer(SHIPPED, lm, timeout_s=120, in_json=True).review(decision_request())
     assert 0 <= opinion.confidence <= 1 and opinion.analysis
+
+
+async def test_two_reviews_at_once_are_both_answered_whole(local_model: LocalModelServer) -> None:
+    """The server answers one at a time; a second streamed review waits its turn instead of cutting the
+    first one short (llama-cpp-python's default, which the local model server turns off)."""
+    lm = build_lm(local_model.base_url, MODEL_NAME, None, timeout_s=120, max_tokens=400, response_schema=True)
+    reviewer = DspyReviewer(SHIPPED, lm, timeout_s=120, in_json=True)
+    first, second = await asyncio.gather(reviewer.review(decision_request()),
+                                         reviewer.review(decision_request()))
+    assert first.analysis and second.analysis
 
 
 async def test_a_review_abandoned_at_its_deadline_stops_on_the_server(local_model: LocalModelServer) -> None:

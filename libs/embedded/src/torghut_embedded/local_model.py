@@ -66,7 +66,10 @@ class LocalModelServer:
         self.process, _ = spawn("local-model", [
             str(python), "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL_NAME,
             "--host", "127.0.0.1", "--port", str(self.port), "--n_threads", str(self.threads),
-            "--n_ctx", str(self.context), "--verbose", "False"], log_path=self.log_path, tie_to_parent=True)
+            "--n_ctx", str(self.context), "--verbose", "False",
+            # Its default ends a streamed answer with [DONE] as soon as another request arrives: under
+            # concurrent reviews every answer but the newest came back empty. Queued, each is whole.
+            "--interrupt_requests", "False"], log_path=self.log_path, tie_to_parent=True)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
