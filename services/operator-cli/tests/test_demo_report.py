@@ -5,25 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 from torghut_cli.demo import make_dataset
-from torghut_cli.demo.report import PipelineTally, SymbolBook
+from torghut_cli.demo.report import PipelineTally
 from torghut_contracts import topics
-from torghut_contracts.enums import Side
 from torghut_contracts.examples import example
 
 D = Decimal
-
-
-def test_long_then_partial_close_then_flip_short() -> None:
-    book = SymbolBook()
-    book.apply_fill(Side.BUY, D(10), D(100))
-    book.apply_fill(Side.BUY, D(10), D(110))
-    assert (book.qty, book.cost) == (D(20), D(2100))
-    book.apply_fill(Side.SELL, D(5), D(120))  # avg 105: +75 realized
-    assert (book.qty, book.realized) == (D(15), D(75))
-    book.apply_fill(Side.SELL, D(25), D(100))  # closes 15 at -5 each (-75), opens 10 short at 100
-    assert (book.qty, book.realized, book.cost) == (D(-10), D(0), D(-1000))
-    book.last_price = D(90)
-    assert book.unrealized == D(100) and book.exposure == D(900)
 
 
 def test_tally_counts_stages_and_finds_a_complete_chain() -> None:
@@ -39,6 +25,7 @@ def test_tally_counts_stages_and_finds_a_complete_chain() -> None:
     assert tally.complete_chain() == "req-1"
     assert tally.counts["fills"] == 1 and tally.counts["duplicate_trade_updates"] == 1
     assert tally.books["NVDA"].qty == D(10)
+    assert tally.marks["NVDA"] == example(topics.TA_SIGNALS.name).mark_price
     assert tally.veto_reasons["kill_switch_enabled"] == 1
     assert tally.dead_letters[topics.DECISIONS.name] == 1
 

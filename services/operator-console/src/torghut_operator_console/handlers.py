@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts.average_cost import SymbolBook, account_pnl
 from torghut_contracts.enums import FILL_EVENTS
 from torghut_contracts.models import (
     AccountSnapshot,
@@ -31,7 +32,6 @@ from torghut_contracts.models import (
 from torghut_runtime import Inbound, Outgoing
 
 from .adapters import store
-from .domain.book import SymbolBook, account_pnl
 from .domain.stages import describe
 from .panels import Panel
 

@@ -13,45 +13,13 @@ from decimal import Decimal
 from pydantic import ValidationError
 from torghut_contracts import headers as h
 from torghut_contracts import topics
-from torghut_contracts.enums import FILL_EVENTS, Side, VerdictOutcome
+from torghut_contracts.average_cost import SymbolBook
+from torghut_contracts.enums import FILL_EVENTS, VerdictOutcome
 from torghut_contracts.models import TradeUpdate
 
 CHAIN = ("triggers", "decisions", "verdicts", "orders", "fills")
 LLM_FAILED = frozenset({"llm_parse_error", "llm_error"})
 LLM_DISAGREED = frozenset({"llm_hold", "llm_direction_conflict", "llm_low_confidence"})
-
-
-@dataclass
-class SymbolBook:
-    qty: Decimal = Decimal(0)
-    cost: Decimal = Decimal(0)  # signed cost of the open position
-    realized: Decimal = Decimal(0)
-    last_price: Decimal | None = None
-
-    def apply_fill(self, side: Side, qty: Decimal, price: Decimal) -> None:
-        signed = qty if side is Side.BUY else -qty
-        if self.qty == 0 or (self.qty > 0) == (signed > 0):
-            self.qty += signed
-            self.cost += signed * price
-            return
-        closing = min(abs(signed), abs(self.qty))
-        avg = self.cost / self.qty
-        direction = 1 if self.qty > 0 else -1
-        self.realized += closing * (price - avg) * direction
-        self.qty += signed
-        self.cost = avg * self.qty if abs(signed) <= closing else self.qty * price
-        if self.qty == 0:
-            self.cost = Decimal(0)
-
-    @property
-    def unrealized(self) -> Decimal:
-        if self.qty == 0 or self.last_price is None:
-            return Decimal(0)
-        return self.qty * self.last_price - self.cost
-
-    @property
-    def exposure(self) -> Decimal:
-        return abs(self.qty) * (self.last_price or Decimal(0))
 
 
 @dataclass
@@ -64,7 +32,9 @@ class PipelineTally:
     llm_reviews: Counter[str] = field(default_factory=Counter)
     """With a model in the loop: decisions it reviewed, agreed with, disagreed with (a hold) and failed on."""
     dead_letters: Counter[str] = field(default_factory=Counter)
-    books: dict[str, SymbolBook] = field(default_factory=lambda: defaultdict(SymbolBook))
+    books: dict[str, SymbolBook] = field(default_factory=dict)
+    marks: dict[str, Decimal] = field(default_factory=dict)
+    """Each symbol's latest signal price, what open positions are marked at."""
     chains: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _fingerprints: set[str] = field(default_factory=set)
 
@@ -83,7 +53,7 @@ class PipelineTally:
         if spec is topics.TA_SIGNALS:
             self.counts["signals"] += 1
             if message.mark_price is not None:
-                self.books[message.symbol].last_price = message.mark_price
+                self.marks[message.symbol] = message.mark_price
             return
         if spec is topics.TRIGGERS:
             self._count("triggers", correlation)
@@ -124,7 +94,9 @@ class PipelineTally:
         self.trade_events[update.event.value] += 1
         if update.event in FILL_EVENTS and update.fill_qty and update.fill_price:
             self._count("fills", correlation)
-            self.books[update.order.symbol].apply_fill(update.order.side, update.fill_qty, update.fill_price)
+            symbol = update.order.symbol
+            self.books[symbol] = self.books.get(symbol, SymbolBook()).after_fill(update.order.side, update.fill_qty,
+                                                                                 update.fill_price)
 
     def complete_chain(self) -> str | None:
         """A correlation id that reached every stage, signal trigger to fill."""

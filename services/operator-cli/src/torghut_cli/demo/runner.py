@@ -104,10 +104,11 @@ def final_report(tally: PipelineTally, log_dir: Path) -> None:
     for symbol, position in sorted(tally.books.items()):
         if position.qty == 0 and position.realized == 0:
             continue
-        book.add_row(symbol, str(position.qty), str(position.last_price), f"{position.exposure:.2f}",
-                     f"{position.realized:.2f}", f"{position.unrealized:.2f}")
+        mark = tally.marks.get(symbol)
+        book.add_row(symbol, str(position.qty), str(mark), f"{position.exposure(mark):.2f}",
+                     f"{position.realized:.2f}", f"{position.unrealized(mark):.2f}")
         total_realized += position.realized
-        total_unrealized += position.unrealized
+        total_unrealized += position.unrealized(mark)
     book.add_row("total", "", "", "", f"{total_realized:.2f}", f"{total_unrealized:.2f}")
     console.print(book)
     chain = tally.complete_chain()

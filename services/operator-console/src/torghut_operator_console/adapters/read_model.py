@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts.average_cost import SymbolBook, account_pnl
 
-from ..domain.book import SymbolBook, account_pnl
 from . import store
 
 Rows = list[dict[str, Any]]

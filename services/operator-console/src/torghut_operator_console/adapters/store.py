@@ -14,8 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from torghut_contracts.average_cost import SymbolBook
 
-from ..domain.book import SymbolBook
 from .tables import (
     AccountRow,
     ControlRow,

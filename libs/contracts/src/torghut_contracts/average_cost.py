@@ -1,9 +1,9 @@
-"""Positions and P&L from fills: an average-cost book per symbol, marked at the latest signal price.
+"""Positions and P&L from fills: an average-cost book per symbol, marked at a price the caller holds.
 
-The console rebuilds the account from the trade updates it reads, so what the page shows follows
-from the topics alone (the venue's own snapshot is shown beside it when one arrives). Average cost:
-adding to a position moves its average; reducing realises the difference from it; crossing zero
-closes the old position and opens the rest at the fill price.
+Average cost: adding to a position moves its average; reducing realises the difference from it;
+crossing zero closes the old position and opens the rest at the fill price. One definition for
+everything that rebuilds an account from ``torghut.trade-updates.v1`` (the operator console's read
+model, the demo's report), so the two cannot disagree on what a fill did.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from torghut_contracts.enums import Side
+from .enums import Side
 
 ZERO = Decimal(0)
 

@@ -1,4 +1,4 @@
-"""The average-cost book the account page is built from."""
+"""The average-cost book the console's account page and the demo's report are built from."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from decimal import Decimal as D
 
 from hypothesis import given
 from hypothesis import strategies as st
+from torghut_contracts.average_cost import SymbolBook, account_pnl
 from torghut_contracts.enums import Side
-from torghut_operator_console.domain.book import SymbolBook, account_pnl
 
 
 def test_adding_to_a_position_moves_its_average() -> None:
