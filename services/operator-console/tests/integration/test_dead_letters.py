@@ -30,9 +30,9 @@ async def test_two_replicas_reading_the_same_dead_letters_count_them_once(consol
         engine = running.service.runtime.engine
         one, other = (DeadLetterReader(engine, running.bootstrap, []) for _ in range(2))
         first = [DeadRecord(0, "malformed"), DeadRecord(1, "schema")]
-        await one._record(first, {("torghut.decisions.v1.dlq", 0): 2})
-        await other._record(first, {("torghut.decisions.v1.dlq", 0): 2})  # the same two, read by a second replica
-        await other._record([*first, DeadRecord(2, "attempts")], {("torghut.decisions.v1.dlq", 0): 3})
+        await one.count(first, {("torghut.decisions.v1.dlq", 0): 2})
+        await other.count(first, {("torghut.decisions.v1.dlq", 0): 2})  # the same two, read by a second replica
+        await other.count([*first, DeadRecord(2, "attempts")], {("torghut.decisions.v1.dlq", 0): 3})
         async with engine.connect() as conn:
             row = (await conn.execute(sa.select(store.dead_letters))).one()
             positions = await store.dead_letter_positions(conn)

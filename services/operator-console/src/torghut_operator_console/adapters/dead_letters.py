@@ -61,7 +61,7 @@ class DeadLetterReader:
                 batch = await consumer.getmany(timeout_ms=1000, max_records=500)
                 records = [record for part in batch.values() for record in part]
                 if records:
-                    await self._record(records, {(tp.topic, tp.partition): part[-1].offset + 1
+                    await self.count(records, {(tp.topic, tp.partition): part[-1].offset + 1
                                                  for tp, part in batch.items() if part})
         finally:
             await consumer.stop()
@@ -84,9 +84,11 @@ class DeadLetterReader:
         log.info("reading dead-letter topics", partitions=len(found))
         return found
 
-    async def _record(self, records: list[Any], next_offsets: dict[tuple[str, int], int]) -> None:
-        """Count the records no replica has counted yet: every replica reads every dead letter, but under
-        the lock only those at or past the stored position are counted, and the position moves past them."""
+    async def count(self, records: list[Any], next_offsets: dict[tuple[str, int], int]) -> None:
+        """Count a batch read from the dead-letter topics: of its records, those no replica has counted yet.
+
+        Every replica reads every dead letter, but under the lock only those at or past the stored
+        position are counted, and the position moves past them."""
         async with self.engine.begin() as conn:
             await store.lock_dead_letters(conn)
             counted = await store.dead_letter_positions(conn)
