@@ -21,10 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import re
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,11 @@ from torghut_contracts.enums import FILL_EVENTS
 from torghut_contracts.headers import PRODUCED_AT, header_dict
 
 from .procfs import cpu_seconds, peak_rss_mb
+from .results_file import write_results
 from .stats import latency_summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKDIR = REPO_ROOT / ".torghut" / "bench" / "console"
-RESULTS = REPO_ROOT / "bench" / "results" / "console.json"
 IDLE_S = 5.0
 PANELS = "status,pipeline,decisions,account,control,research"
 FILLS = re.compile(r'data-stage="fills">\s*<span class="name">fills</span>\s*<span class="count" data-count="(\d+)"')
@@ -164,13 +163,8 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=600.0, help="the demo's pace (default 600, as make demo)")
     parser.add_argument("--asap", dest="speed", action="store_const", const=None, help="no pacing at all")
     args = parser.parse_args()
-    figures = asyncio.run(bench(args.pages, args.speed))
-    figures["date"] = datetime.now(UTC).isoformat(timespec="seconds")
-    figures["targets"] = TARGETS
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(report(figures))
-    print(f"written to {RESULTS.relative_to(REPO_ROOT)}")
+    figures = {**asyncio.run(bench(args.pages, args.speed)), "targets": TARGETS}
+    write_results("console", figures, report(figures))
 
 
 if __name__ == "__main__":

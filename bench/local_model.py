@@ -19,7 +19,6 @@ import asyncio
 import json
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +32,11 @@ from torghut_embedded.llm_standin import LocalLlm
 from torghut_embedded.local_model import MODEL_NAME, LocalModelServer
 
 from .procfs import peak_rss_mb
+from .results_file import write_results
 from .stats import latency_summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORKDIR = REPO_ROOT / ".torghut" / "bench" / "local-model"
-RESULTS = REPO_ROOT / "bench" / "results" / "local-model.json"
 STANDIN_ANSWER = json.dumps({"intent": {"action": "buy", "qty": "10"}, "confidence": "0.6",
                              "uncertainty_notes": [], "risk_flags": []})
 
@@ -111,11 +110,7 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=12)
     args = parser.parse_args()
     figures = asyncio.run(bench(args.decisions))
-    figures["date"] = datetime.now(UTC).isoformat(timespec="seconds")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
-    print(report(figures))
-    print(f"written to {RESULTS.relative_to(REPO_ROOT)}")
+    write_results("local-model", figures, report(figures))
 
 
 if __name__ == "__main__":
