@@ -14,10 +14,11 @@ from torghut_contracts.models import ControlCommand
 from torghut_runtime import ServiceRuntime
 from torghut_runtime.kafka import FetchTuning
 
-from .adapters import store
+from .adapters import control_topic, store
 from .adapters.dead_letters import DeadLetterReader
 from .adapters.live import LiveFeed
 from .adapters.watch import ServiceWatch
+from .domain.throttle import LoginThrottle
 from .handlers import (
     Projection,
     SignalProjection,
@@ -85,7 +86,10 @@ class ConsoleService:
         runtime.background("prune-hops", functools.partial(prune_forever, runtime, settings))
         runtime.on_exit_signal(self.feed.close)
         runtime.on_stop(self.watch.close)
-        self.web = ConsoleWeb(settings, env, self.renderer, self.feed, self.publish, self.metrics)
+        latest = functools.partial(control_topic.latest_command, settings.kafka_bootstrap_servers,
+                                   settings.topic_prefix + topics.CONTROL.name)
+        self.web = ConsoleWeb(settings, env, self.renderer, self.feed, self.publish, latest, self.metrics,
+                              LoginThrottle(settings.console_login_max_failures, settings.console_login_window_s))
         runtime.add_routes([Mount("/", app=self.web.app())])
 
     async def publish(self, command: ControlCommand) -> None:

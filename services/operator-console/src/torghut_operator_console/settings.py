@@ -48,6 +48,11 @@ class ConsoleSettings(ServiceSettings):
                     "triggers, decisions, verdicts, snapshots and whitepaper runs change.")
     console_poll_interval_s: float = Field(
         default=2.0, gt=0, le=300, description="How often health and consumer lag are read.")
+    console_login_max_failures: int = Field(
+        default=5, ge=1, le=1_000,
+        description="Failed logins from one address within CONSOLE_LOGIN_WINDOW_S before it must wait (429).")
+    console_login_window_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="The window failed logins are counted in, per address.")
     console_hop_retention_h: float = Field(
         default=48.0, gt=0, le=24 * 90, description="How long a message stays followable by correlation id.")
 

@@ -9,11 +9,13 @@ says why with a 4xx.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,11 +32,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from torghut_contracts.models import ControlCommand
+from torghut_runtime.topic_window import WindowReadError
 
 from .adapters import read_model
 from .adapters.live import LiveFeed
 from .domain.access import Role, may_act, may_read, role_for, same_token
 from .domain.control import BadControlRequest, ControlRequest, command_for, parse_control_form
+from .domain.throttle import LoginThrottle
 from .metrics import ConsoleMetrics
 from .panels import Panel, PanelRenderer
 from .settings import ConsoleSettings
@@ -57,6 +61,8 @@ PAGES: dict[str, tuple[str, tuple[Panel, ...]]] = {
 }
 
 Publish = Callable[[ControlCommand], Awaitable[Any]]
+LatestCommand = Callable[[str], Awaitable[ControlCommand | None]]
+"""A scope's latest command on the control topic itself (:mod:`.adapters.control_topic`)."""
 
 
 @dataclass
@@ -66,7 +72,9 @@ class ConsoleWeb:
     renderer: PanelRenderer
     feed: LiveFeed
     publish: Publish
+    latest_command: LatestCommand
     metrics: ConsoleMetrics
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     # -- the app ------------------------------------------------------------------------------
     def app(self) -> Starlette:
@@ -205,6 +213,14 @@ class ConsoleWeb:
         if not self.same_origin(request) or not same_token(request.session.get("csrf"), str(form.get("csrf", ""))):
             self.metrics.logins.labels(outcome="forged").inc()
             return self.refuse(request, 403, "the login form was not this console's (CSRF check failed): reload it")
+        client = request.client.host if request.client else "unknown"
+        wait = self.throttle.retry_after(client, time.monotonic())
+        if wait is not None:
+            self.metrics.logins.labels(outcome="throttled").inc()
+            response = self.html(request, "login.html", status_code=429, title="Log in", page="login",
+                                 error=f"too many failed logins from your address: try again in {math.ceil(wait)} s")
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         name = str(form.get("name", "")).strip()
         if not OPERATOR_NAME.match(name):
             return self.html(request, "login.html", status_code=400, title="Log in", page="login",
@@ -213,10 +229,12 @@ class ConsoleWeb:
                         operator_password=self.settings.secret(self.settings.console_operator_password),
                         viewer_password=self.settings.secret(self.settings.console_viewer_password))
         if role is None:
+            self.throttle.failed(client, time.monotonic())
             self.metrics.logins.labels(outcome="refused").inc()
-            log.warning("login refused", name=name)
+            log.warning("login refused", name=name, client=client)
             return self.html(request, "login.html", status_code=401, title="Log in", page="login",
                              error="wrong password")
+        self.throttle.succeeded(client)
         self.metrics.logins.labels(outcome=role.value).inc()
         log.info("logged in", name=name, role=role.value)
         request.session.clear()
@@ -246,7 +264,13 @@ class ConsoleWeb:
         except BadControlRequest as exc:
             self.metrics.control.labels(outcome="bad_request").inc()
             return self.refuse(request, 400, str(exc))
-        command = await self._command(control, issued_by=f"console:{request.session.get('name', 'operator')}")
+        try:
+            command = await self._command(control, issued_by=f"console:{request.session.get('name', 'operator')}")
+        except WindowReadError as exc:
+            self.metrics.control.labels(outcome="control_topic_unreadable").inc()
+            log.error("control topic unreadable; nothing published", error=str(exc))
+            return self.refuse(request, 503, "the control topic cannot be read, so the change cannot keep what "
+                                             f"it does not touch: nothing was published ({exc})")
         await self.publish(command)
         self.metrics.control.labels(outcome="published").inc()
         log.info("control command published", scope=command.scope, kill_switch=command.kill_switch,
@@ -256,12 +280,6 @@ class ConsoleWeb:
         return RedirectResponse("/control", status_code=303)
 
     async def _command(self, request: ControlRequest, *, issued_by: str) -> ControlCommand:
-        async with self.renderer.engine.connect() as conn:
-            latest = {row["scope"]: row for row in await read_model.control_now(conn)}
-        row = latest.get(request.scope)
-        current = None if row is None else ControlCommand(
-            command_id=row["command_id"], scope=row["scope"], kill_switch=row["kill_switch"],
-            trading_state=row["trading_state"], reason=row["reason"], issued_by=row["issued_by"],
-            issued_at=row["issued_at"])
+        current = await self.latest_command(request.scope)
         return command_for(request, current, command_id=str(uuid.uuid4()), issued_by=issued_by,
                            issued_at=datetime.now(UTC))

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import httpx
+import sqlalchemy as sa
 from torghut_contracts import topics
+from torghut_contracts.enums import TradingState
 from torghut_contracts.models import ControlCommand
+from torghut_operator_console.adapters import store
 from torghut_runtime.testing import eventually, read_records
+from torghut_runtime.topic_window import BrokerUnreachable
 
 from .conftest import OPERATOR_PASSWORD, VIEWER_PASSWORD, ConsoleFactory, RunningConsole
 
@@ -100,4 +105,49 @@ async def test_with_no_operator_password_the_console_is_read_only(console: Conso
     async with console(console_operator_password=None) as running, running.client() as client:
         assert "nobody can act" in (await client.get("/control")).text
         assert (await log_in(client, "")).status_code in (400, 401)
+        assert await published(running, 0) == []
+
+
+async def test_an_address_that_keeps_guessing_waits_even_with_the_right_password(console: ConsoleFactory) -> None:
+    async with console(console_login_max_failures=3) as running, running.client() as client:
+        for _ in range(3):
+            assert (await log_in(client, "not-the-password")).status_code == 401
+        throttled = await log_in(client, OPERATOR_PASSWORD)
+        assert throttled.status_code == 429 and "too many failed logins" in throttled.text
+        assert 0 < int(throttled.headers["retry-after"]) <= 300
+        refused = await client.post("/control", data={"kill_switch": "on", "csrf": await csrf_of(client)})
+        assert refused.status_code == 401, "the throttled login did not log in"
+        assert await published(running, 0) == []
+
+
+async def test_a_change_keeps_what_the_control_topic_last_said_not_what_the_read_model_holds(
+        console: ConsoleFactory) -> None:
+    """A command the read model lags behind (the CLI's, a moment ago) is not undone by the next change."""
+    async with console() as running, running.client() as client:
+        halted = ControlCommand(command_id="cli-1", scope="global", kill_switch=False,
+                                trading_state=TradingState.HALTED, reason="desk halt", issued_by="cli:ops",
+                                issued_at=datetime.now(UTC))
+        await running.send(topics.CONTROL, halted)
+
+        async def read() -> bool:
+            return "cli:ops" in (await client.get("/control")).text
+        await eventually(read, what="the CLI's command in the read model")
+        engine = running.service.runtime.engine
+        async with engine.begin() as conn:  # the read model falls behind: it holds an older posture
+            await conn.execute(sa.update(store.control).values(trading_state="ACTIVE"))
+
+        assert (await log_in(client, OPERATOR_PASSWORD)).status_code == 303
+        await client.post("/control", data={"kill_switch": "on", "csrf": await csrf_of(client, "/control")})
+        *_, command = await published(running, 2)
+        assert (command.kill_switch, command.trading_state) == (True, TradingState.HALTED)
+
+
+async def test_when_the_control_topic_cannot_be_read_nothing_is_published(console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        async def unreadable(scope: str) -> ControlCommand | None:
+            raise BrokerUnreachable("no broker answered at 127.0.0.1:9")
+        running.service.web.latest_command = unreadable
+        assert (await log_in(client, OPERATOR_PASSWORD)).status_code == 303
+        response = await client.post("/control", data={"kill_switch": "on", "csrf": await csrf_of(client, "/control")})
+        assert response.status_code == 503 and "nothing was published" in response.text
         assert await published(running, 0) == []
