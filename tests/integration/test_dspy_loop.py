@@ -42,6 +42,15 @@ def research(*argv: str | Path) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
+def first_trigger_decided_to_trade(dump: Path) -> StrategyTrigger:
+    """The first trigger the recorded session's engine proposed to trade on: a DSPy-mode engine asks its
+    program only about those (a hold from the rules is decided without it)."""
+    def values(topic: str) -> list[dict[str, Any]]:
+        return [json.loads(line)["value"] for line in (dump / f"{topic}.jsonl").read_text().splitlines()]
+    trading = {d["request_id"] for d in values(topics.DECISIONS.name) if d["intent"]["action"] != "hold"}
+    return next(StrategyTrigger.model_validate(t) for t in values(topics.TRIGGERS.name) if t["request_id"] in trading)
+
+
 def exploration_policy(path: Path) -> Path:
     """The shipped policy with the veto checks opened: exercises promotion on data no honest policy would pass."""
     policy = yaml.safe_load(SHIPPED_METRIC_POLICY.read_text())
@@ -131,8 +140,7 @@ async def test_dataset_compile_eval_promote_and_the_shadow_runtime(
                 service.start()
             for service in running:
                 await asyncio.to_thread(service.wait_ready, timeout_s=90)
-            trigger = StrategyTrigger.model_validate_json(
-                json.dumps(json.loads((dump / "torghut.triggers.v1.jsonl").read_text().splitlines()[0])["value"]))
+            trigger = first_trigger_decided_to_trade(dump)
             snapshot = AccountSnapshot(snapshot_id="snap-dspy-loop", account=ACCOUNT, venue="paper",
                                        as_of=trigger.event_ts - timedelta(seconds=5), equity=100000, cash=100000,
                                        buying_power=100000)

@@ -41,7 +41,7 @@ NOT_FLAGS = {
     ("decision-client", "llm_response_schema"):
         "a property of the model server (does it take a schema), fixed by what LLM_MODEL is served by",
     ("decision-engine", "decision_engine_fault_injection"): "tests only",
-    ("decision-engine", "llm_response_schema"):
+    ("decision-engine", "decision_engine_llm_response_schema"):
         "a property of the model server (does it take a schema), as for the decision-client",
     ("decision-engine", "litellm_local_model_cost_map"): "read once before dspy is imported",
     ("execution-router", "alpaca_paper"): "live trading is a two-key deploy-time switch, never one flag",

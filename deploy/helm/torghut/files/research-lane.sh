@@ -21,7 +21,9 @@
 # Arguments are passed on to the lane (e.g. --promotion-target shadow).
 #
 # Exit status: the lane's. 0 means it ran and decided (a denied promotion is a decision: read
-# "action" in the JSON summary on stdout); 2 means the input could not be used, and nothing was written.
+# "action" in the JSON summary on stdout); 2 means the input could not be used, and nothing was written;
+# 3 means the run is decided and written (and linked as latest) but its summary could not be published
+# to torghut.research.lane-runs.v1 (KAFKA_BOOTSTRAP_SERVERS set, broker unreachable).
 set -eu
 
 : "${RESEARCH_SIGNALS:?RESEARCH_SIGNALS is required (the lane's --signals spec)}"
@@ -64,7 +66,7 @@ fi
 echo "research-lane: window $since .. $until -> $out" >&2
 status=0
 torghut-research "$@" || status=$?
-if [ "$status" -ne 0 ]; then
+if [ "$status" -ne 0 ] && [ "$status" -ne 3 ]; then
     exit "$status"
 fi
 
@@ -75,3 +77,4 @@ if [ "$KEEP" -gt 0 ]; then
         rm -rf "${OUTPUT_ROOT:?}/runs/$old"
     done
 fi
+exit "$status"

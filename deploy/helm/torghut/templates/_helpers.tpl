@@ -164,6 +164,11 @@ template:
             value: {{ $research.window.alignSeconds | quote }}
           - name: RESEARCH_CONFIG_DIR
             value: /etc/torghut/research
+          # Each run's summary goes to torghut.research.lane-runs.v1 (the console's research page).
+          - name: KAFKA_BOOTSTRAP_SERVERS
+            value: {{ tpl (toString $root.Values.global.config.KAFKA_BOOTSTRAP_SERVERS) $root | quote }}
+          - name: TOPIC_PREFIX
+            value: {{ default "" $root.Values.global.config.TOPIC_PREFIX | quote }}
           - name: RESEARCH_OUTPUT_ROOT
             value: /var/lib/torghut/research
           - name: RESEARCH_KEEP_RUNS

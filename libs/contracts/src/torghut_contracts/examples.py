@@ -28,6 +28,8 @@ from .models import (
     DecisionIntent,
     EngineProvenance,
     GithubIssueEvent,
+    LaneGate,
+    LaneRun,
     MarketBar,
     MarketQuote,
     OrderState,
@@ -112,6 +114,15 @@ def _examples() -> dict[str, BaseModel]:
         topics.WHITEPAPER_RUNS.name: WhitepaperRunEvent(
             event_id="evt-1", run_id="wp-0123456789abcdef01234567", status=WhitepaperRunStatus.RECEIVED,
             repository="proompteng/lab", issue_number=12, occurred_at=T0,
+        ),
+        topics.LANE_RUNS.name: LaneRun(
+            run_id="0123456789abcdef01234567", candidate_id="cand-0123456789ab", evaluated_at=T0,
+            promotion_target="paper", action="deny", recommended_mode="shadow",
+            reasons=["deflated_sharpe_below_threshold"],
+            gates=[LaneGate(gate_id="gate0_data_integrity", passed=True),
+                   LaneGate(gate_id="gate1_statistical_robustness", passed=False,
+                            reasons=["deflated_sharpe_below_threshold"])],
+            manifest_sha256="a" * 64, paper_patch=False, code_version="4ffd2b1",
         ),
     }
 

@@ -20,6 +20,7 @@ from .models import (
     ControlCommand,
     Decision,
     GithubIssueEvent,
+    LaneRun,
     MarketBar,
     MarketQuote,
     RiskVerdict,
@@ -137,9 +138,14 @@ WHITEPAPER_RUNS: TopicSpec[WhitepaperRunEvent] = TopicSpec(
     retention_ms=30 * DAY_MS, description="whitepaper-ingest -> audit",
 )
 
+LANE_RUNS: TopicSpec[LaneRun] = TopicSpec(
+    "torghut.research.lane-runs.v1", LaneRun, "run_id", lambda m: m.run_id,
+    retention_ms=90 * DAY_MS, description="research lane -> console: what each run's gates decided",
+)
+
 ALL_TOPICS: tuple[TopicSpec[BaseModel], ...] = (  # type: ignore[assignment]
     MARKET_BARS, MARKET_QUOTES, TA_SIGNALS, TRIGGERS, DECISIONS, ORDERS_APPROVED, RISK_VERDICTS, TRADE_UPDATES,
-    ACCOUNT_SNAPSHOTS, CONTROL, GITHUB_ISSUE_EVENTS, WHITEPAPER_RUNS,
+    ACCOUNT_SNAPSHOTS, CONTROL, GITHUB_ISSUE_EVENTS, WHITEPAPER_RUNS, LANE_RUNS,
 )
 BY_NAME: dict[str, TopicSpec[BaseModel]] = {spec.name: spec for spec in ALL_TOPICS}
 

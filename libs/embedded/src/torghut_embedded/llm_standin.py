@@ -130,26 +130,32 @@ class LocalLlm:
         return JSONResponse(_completion(self.model, answer.content), headers=marker)
 
     async def _chunks(self, answer: Answer) -> AsyncIterator[bytes]:
-        def frame(payload: Any) -> bytes:
-            return f"data: {json.dumps(payload)}\n\n".encode()
+        async for chunk in completion_chunks(self.model, answer, self.chunk_size):
+            yield chunk
 
-        text = answer.content
-        pieces = [text[i:i + self.chunk_size] for i in range(0, len(text), self.chunk_size)] or [""]
-        yield b": keep-alive\n\n"
-        for index, piece in enumerate(pieces):
-            yield frame({"id": "chatcmpl-local-stream", "object": "chat.completion.chunk", "model": self.model,
-                         "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-            if answer.noise and index == 0:
-                yield b"data: not json at all\n\n"
-                yield b"data: [1, 2, 3]\n\n"
-            if answer.error_frame is not None and index == 0:
-                yield frame({"error": {"message": answer.error_frame, "code": "upstream_error"}})
-                return
-        yield frame({"id": "chatcmpl-local-stream", "object": "chat.completion.chunk", "model": self.model,
-                     "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": answer.completion_tokens,
-                                               "total_tokens": 12 + answer.completion_tokens}})
-        if not answer.omit_done:
-            yield b"data: [DONE]\n\n"
+
+async def completion_chunks(model: str, answer: Answer, chunk_size: int = 7) -> AsyncIterator[bytes]:
+    """``answer`` as a streamed completion: ``data:`` chunks of ``chunk_size`` characters, usage, ``[DONE]``."""
+    def frame(payload: Any) -> bytes:
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    text = answer.content
+    pieces = [text[i:i + chunk_size] for i in range(0, len(text), chunk_size)] or [""]
+    yield b": keep-alive\n\n"
+    for index, piece in enumerate(pieces):
+        yield frame({"id": "chatcmpl-local-stream", "object": "chat.completion.chunk", "model": model,
+                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        if answer.noise and index == 0:
+            yield b"data: not json at all\n\n"
+            yield b"data: [1, 2, 3]\n\n"
+        if answer.error_frame is not None and index == 0:
+            yield frame({"error": {"message": answer.error_frame, "code": "upstream_error"}})
+            return
+    yield frame({"id": "chatcmpl-local-stream", "object": "chat.completion.chunk", "model": model,
+                 "choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": answer.completion_tokens,
+                                          "total_tokens": 12 + answer.completion_tokens}})
+    if not answer.omit_done:
+        yield b"data: [DONE]\n\n"
 
 
 # -- the deterministic trade-decision stand-in ----------------------------------------------------
@@ -285,8 +291,11 @@ class RuleLlm:
             content = "I would rather not answer in your format."
         else:
             content = dspy_chat_answer(rule_decision(list(body.get("messages") or [])))
-        return JSONResponse(_completion(str(body.get("model") or self.model), content),
-                            headers={STANDIN_HEADER: "rule-v1"})
+        model = str(body.get("model") or self.model)
+        if body.get("stream"):  # as the decision engine asks for its reviews
+            return StreamingResponse(completion_chunks(model, Answer(content), chunk_size=64),
+                                     media_type="text/event-stream", headers={STANDIN_HEADER: "rule-v1"})
+        return JSONResponse(_completion(model, content), headers={STANDIN_HEADER: "rule-v1"})
 
 
 def main(argv: list[str] | None = None) -> None:

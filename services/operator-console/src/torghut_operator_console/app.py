@@ -24,6 +24,7 @@ from .handlers import (
     SignalProjection,
     apply_control,
     apply_decision,
+    apply_lane_run,
     apply_order,
     apply_run,
     apply_snapshot,
@@ -47,6 +48,7 @@ PROJECTIONS: tuple[tuple[Any, set[Panel], Any, bool], ...] = (
     (topics.ACCOUNT_SNAPSHOTS, {Panel.ACCOUNT}, apply_snapshot, True),
     (topics.CONTROL, {Panel.CONTROL}, apply_control, False),
     (topics.WHITEPAPER_RUNS, {Panel.RESEARCH}, apply_run, True),
+    (topics.LANE_RUNS, {Panel.RESEARCH}, apply_lane_run, True),
 )
 """Each topic the console reads besides signals, the panels a change to it touches, what it writes, and
 whether the change may wait for the next lazy push (CONSOLE_SIGNAL_PUSH_INTERVAL_MS): orders, fills and

@@ -24,6 +24,7 @@ from torghut_contracts.models import (
     ApprovedOrder,
     ControlCommand,
     Decision,
+    LaneRun,
     RiskVerdict,
     TaSignal,
     TradeUpdate,
@@ -162,6 +163,14 @@ async def apply_control(command: ControlCommand, inbound: Inbound[Any], conn: As
         "command_id": command.command_id, "scope": command.scope, "kill_switch": command.kill_switch,
         "trading_state": command.trading_state.value, "reason": command.reason, "issued_by": command.issued_by,
         "issued_at": command.issued_at, "offset_seen": inbound.offset})
+
+
+async def apply_lane_run(run: LaneRun, inbound: Inbound[Any], conn: AsyncConnection) -> None:
+    await store.add_lane_run(conn, {
+        "run_id": run.run_id, "candidate_id": run.candidate_id, "evaluated_at": run.evaluated_at,
+        "promotion_target": run.promotion_target, "action": run.action, "recommended_mode": run.recommended_mode,
+        "reasons": list(run.reasons), "gates": [gate.model_dump(mode="json") for gate in run.gates],
+        "manifest_sha256": run.manifest_sha256, "paper_patch": run.paper_patch, "code_version": run.code_version})
 
 
 async def apply_run(event: WhitepaperRunEvent, inbound: Inbound[Any], conn: AsyncConnection) -> None:

@@ -84,5 +84,6 @@ class PanelRenderer:
                 return {"current": await read_model.control_now(conn),
                         "history": await read_model.control_history(conn, limit=20)}
             case Panel.RESEARCH:
-                return {"runs": await read_model.whitepaper_runs(conn, limit=50)}
+                return {"runs": await read_model.whitepaper_runs(conn, limit=50),
+                        "lane_runs": await read_model.lane_runs(conn, limit=50)}
         raise ValueError(f"no panel {panel}")

@@ -20,7 +20,7 @@ from torghut_runtime.testing import create_topics_for, produce, test_settings
 OPERATOR_PASSWORD = "operator-password-1"
 VIEWER_PASSWORD = "viewer-password-12"
 READ = (topics.TA_SIGNALS, topics.TRIGGERS, topics.DECISIONS, topics.RISK_VERDICTS, topics.ORDERS_APPROVED,
-        topics.TRADE_UPDATES, topics.ACCOUNT_SNAPSHOTS, topics.CONTROL, topics.WHITEPAPER_RUNS)
+        topics.TRADE_UPDATES, topics.ACCOUNT_SNAPSHOTS, topics.CONTROL, topics.WHITEPAPER_RUNS, topics.LANE_RUNS)
 
 
 @dataclass

@@ -54,6 +54,22 @@ async def test_whitepaper_runs_show_by_issue_with_their_latest_status(console: C
         assert "pdf too large" in text and ">failed<" in text and ">received<" not in text
 
 
+async def test_a_research_lane_run_shows_its_decision_and_every_gate(console: ConsoleFactory) -> None:
+    run = example(topics.LANE_RUNS.name)
+    async with console() as running, running.client() as client:
+        await running.send(topics.LANE_RUNS, run)
+        await running.send(topics.LANE_RUNS, run)  # the same run published again: one row
+
+        async def shown() -> bool:
+            return run.candidate_id in (await client.get("/research")).text
+        await eventually(shown, what="the lane run on the research page")
+        text = (await client.get("/research")).text
+        assert text.count(run.candidate_id) == 1
+        assert "paper → shadow" in text and ">deny<" in text
+        assert "gate0_data_integrity: pass" in text
+        assert "gate1_statistical_robustness: fail (deflated_sharpe_below_threshold)" in text
+
+
 async def test_a_verdict_read_before_its_decision_keeps_its_outcome(console: ConsoleFactory) -> None:
     async with console() as running, running.client() as client:
         await running.send(topics.RISK_VERDICTS, example(topics.RISK_VERDICTS.name), correlation_id="late-1")

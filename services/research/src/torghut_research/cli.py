@@ -2,13 +2,16 @@
 
 Exit codes: 0 when the command ran and decided (a denied promotion or an illegal transition is a
 decision, read it from the JSON on stdout); 2 with one line on stderr for input that cannot be
-used. Output JSON has sorted keys.
+used; 3 when a lane run decided and wrote its directory but could not publish its event
+(``--kafka-bootstrap``). Output JSON has sorted keys.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -44,6 +47,11 @@ def parser() -> argparse.ArgumentParser:
     lane.add_argument("--baseline-config", type=Path, help="baseline book (default: the reference book)")
     lane.add_argument("--promotion-target", choices=("shadow", "paper", "live"), default="paper")
     lane.add_argument("--approval-token", help="needed for live, with the policy and the live switch")
+    lane.add_argument("--kafka-bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+                      metavar="HOST:PORT", help="publish the run's summary to torghut.research.lane-runs.v1 there "
+                                                "(default: KAFKA_BOOTSTRAP_SERVERS; unset: publish nothing)")
+    lane.add_argument("--topic-prefix", default=os.environ.get("TOPIC_PREFIX", ""),
+                      help="the suite's topic prefix (default: TOPIC_PREFIX)")
     lane.add_argument("--evaluated-at", type=zoned_timestamp,
                       help="the one time every artifact carries (default: the last signal's event time)")
 
@@ -76,8 +84,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.command == "dspy":
             result, code = run_dspy(args)
+        elif args.command == "lane":
+            result, code = _lane(args)
         else:
-            result = _lane(args) if args.command == "lane" else _guard(args)
+            result = _guard(args)
     except (InputError, GuardError) as exc:
         print(f"torghut-research: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -86,13 +96,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(code)
 
 
-def _lane(args: argparse.Namespace) -> dict[str, Any]:
+def _lane(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     from .lane import read_inputs, run_lane
 
     inputs = read_inputs(signals=args.signals, strategy_config=args.strategy_config, gate_policy=args.gate_policy,
                          evidence=args.evidence, baseline_config=args.baseline_config, target=args.promotion_target,
                          approval_token=args.approval_token, evaluated_at=args.evaluated_at)
-    return run_lane(inputs, args.output_dir)
+    result = run_lane(inputs, args.output_dir)
+    if args.kafka_bootstrap is None:
+        return {**result, "published": None}, 0
+    from torghut_contracts import topics
+
+    from .publication import PublishError, lane_run_event, publish_lane_run
+
+    topic = args.topic_prefix + topics.LANE_RUNS.name
+    try:
+        asyncio.run(publish_lane_run(args.kafka_bootstrap, topic, lane_run_event(result)))
+    except PublishError as exc:
+        print(f"torghut-research: the run is decided and written, but its event was not published: {exc}",
+              file=sys.stderr)
+        return {**result, "published": None}, 3
+    return {**result, "published": topic}, 0
 
 
 def _guard(args: argparse.Namespace) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from .decision import (
 from .execution import AccountSnapshot, OrderState, Position, TradeUpdate
 from .market import TaSignal
 from .market_data import BarOrigin, MarketBar, MarketQuote
+from .research import LaneGate, LaneRun
 from .risk import ApprovedOrder, QuantityClamp, RiskVerdict
 from .trigger import StrategyTrigger
 from .whitepaper import GithubIssueEvent, WhitepaperRunEvent
@@ -26,6 +27,8 @@ __all__ = [
     "DecisionIntent",
     "EngineProvenance",
     "GithubIssueEvent",
+    "LaneGate",
+    "LaneRun",
     "MarketBar",
     "MarketQuote",
     "OrderConstraints",

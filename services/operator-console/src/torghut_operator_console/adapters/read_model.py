@@ -108,3 +108,8 @@ async def control_history(conn: AsyncConnection, *, limit: int) -> Rows:
 async def whitepaper_runs(conn: AsyncConnection, *, limit: int) -> Rows:
     w = store.whitepaper_runs
     return _rows(await conn.execute(sa.select(w).order_by(w.c.occurred_at.desc()).limit(limit)))
+
+
+async def lane_runs(conn: AsyncConnection, *, limit: int) -> Rows:
+    r = store.lane_runs
+    return _rows(await conn.execute(sa.select(r).order_by(r.c.evaluated_at.desc(), r.c.run_id).limit(limit)))

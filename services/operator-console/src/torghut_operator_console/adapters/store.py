@@ -24,6 +24,7 @@ from .tables import (
     DecisionRow,
     FillRow,
     HopRow,
+    LaneRunRow,
     MarkRow,
     OrderRow,
     PositionRow,
@@ -41,6 +42,7 @@ marks = MarkRow.__table__  # type: ignore[attr-defined]
 accounts = AccountRow.__table__  # type: ignore[attr-defined]
 control = ControlRow.__table__  # type: ignore[attr-defined]
 whitepaper_runs = WhitepaperRunRow.__table__  # type: ignore[attr-defined]
+lane_runs = LaneRunRow.__table__  # type: ignore[attr-defined]
 dead_letters = DeadLetterRow.__table__  # type: ignore[attr-defined]
 dead_letter_offsets = DeadLetterOffsetRow.__table__  # type: ignore[attr-defined]
 
@@ -79,6 +81,8 @@ _UPSERT_ACCOUNT = _upsert(accounts, ["account"], ("venue", "equity", "cash", "bu
 _ADD_CONTROL = insert(control).on_conflict_do_nothing(index_elements=["command_id"])
 _UPSERT_RUN = _upsert(whitepaper_runs, ["run_id"], ("repository", "issue_number", "status", "reason", "occurred_at"),
                       where=whitepaper_runs.c.occurred_at <= insert(whitepaper_runs).excluded.occurred_at)
+_ADD_LANE_RUN = insert(lane_runs).on_conflict_do_nothing(index_elements=["run_id"])
+"""A run id names one run directory (its inputs, target and time): the same run published twice is one row."""
 _NOTIFY = sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, sa.bindparam("panels", type_=sa.Text)))
 
 
@@ -147,6 +151,10 @@ async def upsert_account(conn: AsyncConnection, row: dict[str, Any]) -> None:
 
 async def add_control(conn: AsyncConnection, row: dict[str, Any]) -> None:
     await conn.execute(_ADD_CONTROL, row)
+
+
+async def add_lane_run(conn: AsyncConnection, row: dict[str, Any]) -> None:
+    await conn.execute(_ADD_LANE_RUN, row)
 
 
 async def upsert_run(conn: AsyncConnection, row: dict[str, Any]) -> None:

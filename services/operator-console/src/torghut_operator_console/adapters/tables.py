@@ -171,6 +171,26 @@ class WhitepaperRunRow(ConsoleTable, table=True):
     occurred_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
 
 
+class LaneRunRow(ConsoleTable, table=True):
+    """Each research-lane run: what its gates decided (torghut.research.lane-runs.v1)."""
+
+    __tablename__ = "lane_runs"
+    __table_args__ = (sa.Index("lane_runs_by_time", "evaluated_at"),)
+
+    run_id: str = Field(primary_key=True, sa_type=sa.Text)
+    candidate_id: str = Field(sa_type=sa.Text)
+    evaluated_at: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    promotion_target: str = Field(sa_type=sa.Text)
+    action: str = Field(sa_type=sa.Text)
+    recommended_mode: str = Field(sa_type=sa.Text)
+    reasons: list[str] = Field(default_factory=list, sa_type=pg.ARRAY(sa.Text))
+    gates: list[dict[str, object]] = Field(default_factory=list, sa_type=pg.JSONB,
+                                           sa_column_kwargs={"comment": "gate_id, passed, reasons, in order"})
+    manifest_sha256: str = Field(sa_type=sa.Text)
+    paper_patch: bool = Field(sa_type=sa.Boolean)
+    code_version: str = Field(sa_type=sa.Text)
+
+
 class DeadLetterRow(ConsoleTable, table=True):
     """Per dead-letter topic: how many, and the latest one's reason."""
 
