@@ -96,8 +96,10 @@ class SignalQuery:
         upper = f" AND event_ts {'<=' if inclusive else '<'} %(hi)s" if bounded else ""
         join = ""
         if self.joins_microbars:
+            # The subquery is named: the analyzer of current ClickHouse (26.9, through chdb) refuses an unnamed
+            # joined subquery (ALIAS_REQUIRED); 18.16 takes the name too.
             join = (f" ANY LEFT JOIN (SELECT symbol, event_ts, c AS {MICROBAR_PRICE} FROM {self.price_table}"
-                    f" WHERE event_ts >= %(ts)s{upper}) USING (symbol, event_ts)")
+                    f" WHERE event_ts >= %(ts)s{upper}) AS bars USING (symbol, event_ts)")
         newest_first = ", ingest_ts DESC" if "ingest_ts" in self.columns else ""
         return (
             f"SELECT {self.select_list()} FROM {self.table}{join}"
