@@ -1,6 +1,7 @@
 """The operator console over a demo session, in a real browser: the flow moves while the session plays,
 a decision's chain is followed to its fill, and the kill switch turned on from the console stops the
-next orders: the firewall's next verdicts carry ``kill_switch_enabled``, and the page shows them.
+next orders: the firewall's next verdicts carry ``kill_switch_enabled``, and the page shows them. Then
+the research lane runs over the session and its run, with every failed gate, shows on the research page.
 
 Screenshots of every page land in ``TORGHUT_CONSOLE_SHOTS`` when it is set (docs/console.md's come
 from here), else in the test's temporary directory.
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from playwright.async_api import expect
+from torghut_cli.demo.research import failed_gates, run_research_lane
 from torghut_cli.demo.runner import load_session, replay_session
 from torghut_cli.demo.stack import demo_stack
 
@@ -86,6 +88,14 @@ async def test_the_console_follows_a_session_and_its_kill_switch_stops_the_next_
         stopped = page.locator("tr.verdict-veto td.codes", has_text="kill_switch_enabled")
         await expect(stopped.first).to_be_visible(timeout=60_000)
 
+        # The research half: the lane over the session, published to the demo's broker, on the research page.
+        lane = await run_research_lane(tmp_path / "lane", demo.bootstrap)
+        assert lane is not None and lane["published"] == "torghut.research.lane-runs.v1"
         await page.goto(url + "/research")
+        shown = page.locator("tr.lane-run", has_text=lane["candidate_id"])
+        await expect(shown).to_have_count(1, timeout=30_000)
+        await expect(shown).to_contain_text(lane["action"])
+        for gate in failed_gates(lane):
+            await expect(shown).to_contain_text(f"{gate}: fail")
         await page.screenshot(path=shots / "research.png", full_page=True)
         await context.close()

@@ -22,6 +22,7 @@ from torghut_contracts.headers import MessageHeaders, header_dict
 from ..windows import pacing_delays
 from .make_dataset import DATASET_DIR, SESSION_DATE
 from .report import PipelineTally
+from .research import failed_gates, run_research_lane
 from .stack import BARS_FILE, LOCAL_MODEL_TIMEOUT_S, console, demo_stack, record_services, start_all
 
 WATCHED = (topics.TA_SIGNALS, topics.TRIGGERS, topics.DECISIONS, topics.RISK_VERDICTS, topics.ORDERS_APPROVED,
@@ -147,6 +148,20 @@ def bar_count() -> int:
     return len(BARS_FILE.read_text().splitlines()) - 1
 
 
+async def report_research_lane(workdir: Path, bootstrap: str) -> None:
+    console.print("research lane over the session (torghut-research lane, no evidence file)…")
+    lane = await run_research_lane(workdir, bootstrap)
+    if lane is None:
+        console.print("  skipped: the chart's candidate and the gate policy are not beside this install")
+        return
+    failed = failed_gates(lane)
+    console.print(f"  {lane['candidate_id']}: {lane['action']}, {lane['promotion_target']} asked, "
+                  f"{lane['recommended_mode']} recommended; gates failed: {', '.join(failed) or 'none'}",
+                  soft_wrap=True)
+    console.print(f"  run directory {lane['output_dir']}; published to {lane['published']} (the console's "
+                  "research page)", soft_wrap=True)
+
+
 async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_bars: bool = False,
                    keep: bool = False, llm: str | None = None) -> PipelineTally:
     """Run the session through the whole suite; the tally is what the report printed. With ``keep``, the
@@ -179,6 +194,7 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_b
                 done = observer.tally.counts["signals"] if demo.market is not None else sent
                 live.update(progress_table(observer.tally, done, sent, sent_label=label))
             final_report(observer.tally, demo.log_dir)
+            await report_research_lane(workdir, demo.bootstrap)
             if keep:
                 console.print(f"[bold]--keep[/]: the stack stays up; watch it at {demo.console.url} "
                               f"(operator password {demo.console_password}). Ctrl-C stops it.", soft_wrap=True)
