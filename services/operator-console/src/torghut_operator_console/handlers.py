@@ -155,7 +155,8 @@ async def apply_trade_update(update: TradeUpdate, inbound: Inbound[Any], conn: A
 async def apply_snapshot(snapshot: AccountSnapshot, inbound: Inbound[Any], conn: AsyncConnection) -> None:
     await store.upsert_account(conn, {
         "account": snapshot.account, "venue": snapshot.venue.value, "equity": snapshot.equity, "cash": snapshot.cash,
-        "buying_power": snapshot.buying_power, "as_of": snapshot.as_of})
+        "buying_power": snapshot.buying_power, "as_of": snapshot.as_of,
+        "positions": {p.symbol: str(p.qty) for p in snapshot.positions}, "fills_through": snapshot.fills_through})
 
 
 async def apply_control(command: ControlCommand, inbound: Inbound[Any], conn: AsyncConnection) -> None:

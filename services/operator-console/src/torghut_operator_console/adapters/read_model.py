@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.average_cost import SymbolBook, account_pnl
 
+from ..domain.reconcile import position_gaps
 from . import store
 
 Rows = list[dict[str, Any]]
@@ -75,7 +78,20 @@ async def account_view(conn: AsyncConnection) -> dict[str, Any]:
         entry["snapshot"] = snapshots.get(name)
     for name, snapshot in snapshots.items():
         accounts.setdefault(name, {"positions": [], "pnl": None, "exposure": 0, "snapshot": snapshot})
+        at = snapshot["fills_through"] or snapshot["as_of"]
+        accounts[name]["reconciled_at"] = at
+        accounts[name]["gaps"] = position_gaps(await positions_from_fills(conn, name, at),
+                                               {s: Decimal(q) for s, q in snapshot["positions"].items()})
     return accounts
+
+
+async def positions_from_fills(conn: AsyncConnection, account: str, through: datetime) -> dict[str, Decimal]:
+    """Each symbol's quantity from the fills the console holds, filled at or before ``through``."""
+    f = store.fills
+    signed = sa.case((f.c.side == "buy", f.c.qty), else_=-f.c.qty)
+    result = await conn.execute(sa.select(f.c.symbol, sa.func.sum(signed))
+                                .where(f.c.account == account, f.c.filled_at <= through).group_by(f.c.symbol))
+    return {symbol: qty for symbol, qty in result}
 
 
 async def pnl_series(conn: AsyncConnection, *, limit: int = 2000) -> dict[str, Rows]:

@@ -76,7 +76,8 @@ _INSERT_ORDER = insert(orders).on_conflict_do_nothing(index_elements=["client_or
 _UPSERT_ORDER_STATE = _upsert(orders, ["client_order_id"], ("status", "filled_qty", "filled_avg_price", "updated_at"))
 _ADD_FILL = insert(fills).on_conflict_do_nothing(index_elements=["fingerprint"]).returning(fills.c.fingerprint)
 _SAVE_BOOK = _upsert(positions, ["account", "symbol"], ("qty", "cost", "realized"))
-_UPSERT_ACCOUNT = _upsert(accounts, ["account"], ("venue", "equity", "cash", "buying_power", "as_of"),
+_UPSERT_ACCOUNT = _upsert(accounts, ["account"], ("venue", "equity", "cash", "buying_power", "as_of", "positions",
+                                                  "fills_through"),
                           where=accounts.c.as_of <= insert(accounts).excluded.as_of)
 _ADD_CONTROL = insert(control).on_conflict_do_nothing(index_elements=["command_id"])
 _UPSERT_RUN = _upsert(whitepaper_runs, ["run_id"], ("repository", "issue_number", "status", "reason", "occurred_at"),

@@ -140,6 +140,10 @@ class AccountRow(ConsoleTable, table=True):
     cash: Decimal = Field(sa_type=sa.Numeric)
     buying_power: Decimal = Field(sa_type=sa.Numeric)
     as_of: datetime = Field(sa_type=TS)  # type: ignore[call-overload]
+    positions: dict[str, str] = Field(default_factory=dict, sa_type=pg.JSONB,
+                                      sa_column_kwargs={"comment": "symbol -> the venue's quantity, as text"})
+    fills_through: datetime | None = Field(default=None, sa_type=TS,  # type: ignore[call-overload]
+                                           sa_column_kwargs={"comment": "the venue's fill clock; null: as_of"})
 
 
 class ControlRow(ConsoleTable, table=True):
