@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from torghut_embedded.llm_standin import RuleLlm, serve_in_thread
+from torghut_embedded.asgi import serve_in_thread
+from torghut_embedded.rule_llm import RuleLlm
 from torghut_research.dspy.synthetic import write_synthetic_dump
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

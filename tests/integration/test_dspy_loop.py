@@ -23,8 +23,9 @@ from torghut_cli.demo.stack import ACCOUNT, service_plan
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import AccountSnapshot, StrategyTrigger
-from torghut_embedded.llm_standin import RuleLlm, serve_in_thread
+from torghut_embedded.asgi import serve_in_thread
 from torghut_embedded.postgres import create_database, drop_database
+from torghut_embedded.rule_llm import RuleLlm
 from torghut_runtime.testing import create_topics_for, produce, read_records
 
 from tests.integration.demo_recording import record_demo_session

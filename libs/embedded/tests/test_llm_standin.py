@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import httpx
-from torghut_embedded.llm_standin import STANDIN_OWNER, RuleLlm, dspy_chat_answer, rule_decision, serve_in_thread
+from torghut_embedded.asgi import serve_in_thread
+from torghut_embedded.llm_standin import STANDIN_OWNER, dspy_chat_answer
+from torghut_embedded.rule_llm import RuleLlm, rule_decision
 
 
 def request(direction: str, rsi: float, *, symbol: str = "AAPL", position: bool = False) -> str:

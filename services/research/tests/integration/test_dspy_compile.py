@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from torghut_decision_program import load_artifact
-from torghut_embedded.llm_standin import RuleLlm, serve_in_thread
+from torghut_embedded.asgi import serve_in_thread
+from torghut_embedded.rule_llm import RuleLlm
 from torghut_research.dspy.compile import CompileOptions, CompileRefused, compile_program
 from torghut_research.dspy.dataset import build_dataset, write_dataset
 from torghut_research.dspy.evaluator import evaluate
