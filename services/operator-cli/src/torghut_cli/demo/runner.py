@@ -193,6 +193,9 @@ async def run_demo(workdir: Path, speed: float | None, quiet_s: float, *, from_b
                     await asyncio.sleep(0.25)
                 done = observer.tally.counts["signals"] if demo.market is not None else sent
                 live.update(progress_table(observer.tally, done, sent, sent_label=label))
+            observer_task.cancel()  # the tally returned is the one the report printed: nothing counts on
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # while the lane runs below
+                await observer_task
             final_report(observer.tally, demo.log_dir)
             await report_research_lane(workdir, demo.bootstrap)
             if keep:
