@@ -55,7 +55,7 @@ infra: bootstrap
 demo: bootstrap
 ifeq ($(LLM),local)
 	@scripts/ensure-local-llm.sh
-	$(UV) run torghut demo --llm local --speed $(or $(SPEED),60)
+	$(UV) run torghut demo --llm local --speed $(or $(SPEED),30)
 else
 	$(UV) run torghut demo
 endif
