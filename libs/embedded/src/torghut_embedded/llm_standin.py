@@ -14,9 +14,9 @@ Every response carries ``x-torghut-llm-standin: <kind>``, and ``GET /v1/models``
 ``owned_by: torghut-llm-standin``: a caller that needs a real LM (``dspy compile --optimizer mipro``)
 can tell it is talking to a stand-in.
 
-Serving: :func:`serve` inside a running event loop (async tests), :func:`serve_in_thread` from
-synchronous code (a uvicorn server on its own thread and loop), or, for RuleLlm, as a process
-(``python -m torghut_embedded.rule_llm``).
+Serving (:mod:`torghut_embedded.asgi`): ``serve`` inside a running event loop (async tests),
+``serve_in_thread`` from synchronous code (a uvicorn server on its own thread and loop), or, for
+RuleLlm, as a process (``python -m torghut_embedded.rule_llm``).
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-
-from .asgi import serve as serve  # re-exported: the stand-in's users serve it with these
-from .asgi import serve_in_thread as serve_in_thread
 
 STANDIN_OWNER = "torghut-llm-standin"
 STANDIN_HEADER = "x-torghut-llm-standin"

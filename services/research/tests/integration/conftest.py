@@ -77,6 +77,13 @@ def closed_port() -> int:
 
 
 @pytest.fixture
+def lane_inputs(write: Callable[[str, Any], Path]) -> list[str]:
+    """The lane's arguments over the demo session, the default config, the shipped policy and the evidence."""
+    return ["--signals", str(DEMO_SIGNALS), "--strategy-config", str(write("config.yaml", CONFIG)),
+            "--gate-policy", str(SHIPPED_POLICY), "--evidence", str(write("evidence.json", EVIDENCE))]
+
+
+@pytest.fixture
 def lane_args(write: Callable[[str, Any], Path]) -> dict[str, str]:
     return {"--strategy-config": str(write("config.yaml", CONFIG)), "--gate-policy": str(SHIPPED_POLICY),
             "--evidence": str(write("evidence.json", EVIDENCE))}

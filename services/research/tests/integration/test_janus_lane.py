@@ -13,7 +13,7 @@ from torghut_research.canonical import sha256
 from torghut_research.gates.promotion import promotion_prerequisites
 from torghut_research.policy import GatePolicy
 
-from ..conftest import DEMO_SIGNALS, EVIDENCE, SHIPPED_POLICY
+from ..conftest import SHIPPED_POLICY
 from .conftest import CONFIG, lane
 
 EXPLORATION = {  # docs/research.md step 4: exercises the promotion path only
@@ -24,15 +24,9 @@ EXPLORATION = {  # docs/research.md step 4: exercises the promotion path only
     "gate7_max_coverage_error_abstain": 0.15, "promotion_uncertainty_max_coverage_error": 0.15}
 
 
-@pytest.fixture
-def inputs(write: Callable[[str, Any], Path]) -> list[str]:
-    return ["--signals", str(DEMO_SIGNALS), "--strategy-config", str(write("config.yaml", CONFIG)),
-            "--gate-policy", str(SHIPPED_POLICY), "--evidence", str(write("evidence.json", EVIDENCE))]
-
-
 def test_the_lane_writes_janus_evidence_and_gates_on_it(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                        inputs: list[str]) -> None:
-    code, summary, _ = lane(capsys, *inputs, "--output-dir", str(tmp_path / "out"))
+                                                        lane_inputs: list[str]) -> None:
+    code, summary, _ = lane(capsys, *lane_inputs, "--output-dir", str(tmp_path / "out"))
     assert code == 0 and summary is not None
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text())
@@ -57,9 +51,9 @@ def test_the_lane_writes_janus_evidence_and_gates_on_it(capsys: pytest.CaptureFi
 
 def test_a_tampered_janus_artifact_fails_the_prerequisites(capsys: pytest.CaptureFixture[str], tmp_path: Path,
                                                            write: Callable[[str, Any], Path],
-                                                           inputs: list[str]) -> None:
+                                                           lane_inputs: list[str]) -> None:
     policy_data = json.loads(SHIPPED_POLICY.read_text()) | EXPLORATION
-    args = [*inputs]
+    args = [*lane_inputs]
     args[args.index("--gate-policy") + 1] = str(write("exploration-policy.json", policy_data))
     out = tmp_path / "out"
     code, summary, _ = lane(capsys, *args, "--output-dir", str(out))
@@ -83,15 +77,15 @@ def test_a_tampered_janus_artifact_fails_the_prerequisites(capsys: pytest.Captur
 
 
 def test_the_event_window_is_a_config_value(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                            write: Callable[[str, Any], Path], inputs: list[str]) -> None:
-    args = [*inputs]
+                                            write: Callable[[str, Any], Path], lane_inputs: list[str]) -> None:
+    args = [*lane_inputs]
     args[args.index("--strategy-config") + 1] = str(write("janus.yaml", CONFIG + "janus: {event_window_bars: 5}\n"))
     code, _, _ = lane(capsys, *args, "--output-dir", str(tmp_path / "five"))
     assert code == 0
     car = json.loads((tmp_path / "five/gates/janus-event-car-v1.json").read_text())
     assert car["methodology"]["event_window_bars"] == 5
     assert {r["window_bars_observed"] for r in car["records"]} == {5}
-    bad = [*inputs]
+    bad = [*lane_inputs]
     bad[bad.index("--strategy-config") + 1] = str(write("bad.yaml",
                                                         CONFIG + "janus: {hgrm: {direction_gate_mismatch: -1}}\n"))
     code, _, err = lane(capsys, *bad, "--output-dir", str(tmp_path / "bad"))

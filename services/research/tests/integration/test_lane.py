@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ..conftest import DEMO_SIGNALS, EVIDENCE, SHIPPED_POLICY
+from ..conftest import DEMO_SIGNALS, SHIPPED_POLICY
 from .conftest import CONFIG, files, lane
 
 ARTIFACTS = {
@@ -23,17 +23,11 @@ ARTIFACTS = {
     "gates/promotion-evidence-gate.json", "gates/janus-event-car-v1.json", "gates/janus-hgrm-reward-v1.json"}
 
 
-@pytest.fixture
-def inputs(write: Callable[[str, Any], Path]) -> list[str]:
-    return ["--signals", str(DEMO_SIGNALS), "--strategy-config", str(write("config.yaml", CONFIG)),
-            "--gate-policy", str(SHIPPED_POLICY), "--evidence", str(write("evidence.json", EVIDENCE))]
-
-
 def test_two_runs_over_the_same_inputs_write_the_same_bytes(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                            inputs: list[str]) -> None:
-    code, first, _ = lane(capsys, *inputs, "--output-dir", str(tmp_path / "a"))
+                                                            lane_inputs: list[str]) -> None:
+    code, first, _ = lane(capsys, *lane_inputs, "--output-dir", str(tmp_path / "a"))
     assert code == 0 and first is not None
-    code, second, _ = lane(capsys, *inputs, "--output-dir", str(tmp_path / "b"))
+    code, second, _ = lane(capsys, *lane_inputs, "--output-dir", str(tmp_path / "b"))
     assert code == 0 and second is not None
     a, b = files(tmp_path / "a"), files(tmp_path / "b")
     assert set(a) == ARTIFACTS
@@ -42,8 +36,8 @@ def test_two_runs_over_the_same_inputs_write_the_same_bytes(capsys: pytest.Captu
 
 
 def test_the_hash_chain_links_every_artifact_to_the_one_before(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                              inputs: list[str]) -> None:
-    lane(capsys, *inputs, "--output-dir", str(tmp_path / "out"))
+                                                              lane_inputs: list[str]) -> None:
+    lane(capsys, *lane_inputs, "--output-dir", str(tmp_path / "out"))
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text())
     chain = manifest["chain"]
@@ -59,11 +53,11 @@ def test_the_hash_chain_links_every_artifact_to_the_one_before(capsys: pytest.Ca
 
 
 def test_a_denied_run_leaves_no_patch_and_says_why(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                   inputs: list[str]) -> None:
+                                                   lane_inputs: list[str]) -> None:
     out = tmp_path / "out"
     (out / "paper-candidate").mkdir(parents=True)
     (out / "paper-candidate/strategy-patch.yaml").write_text("an old run's patch")
-    code, summary, _ = lane(capsys, *inputs, "--output-dir", str(out))
+    code, summary, _ = lane(capsys, *lane_inputs, "--output-dir", str(out))
     assert code == 0 and summary is not None
     assert summary["action"] == "deny" and summary["paper_patch_path"] is None
     assert "net_pnl_below_minimum" in summary["reasons"]  # the reference book loses on this session
@@ -82,7 +76,7 @@ def test_a_denied_run_leaves_no_patch_and_says_why(capsys: pytest.CaptureFixture
 
 def test_a_promoted_run_writes_a_patch_and_helm_values_with_the_same_book(
         capsys: pytest.CaptureFixture[str], tmp_path: Path, write: Callable[[str, Any], Path],
-        inputs: list[str]) -> None:
+        lane_inputs: list[str]) -> None:
     # Loosened until the demo's random walk passes: exercises the promotion path only (docs/research.md, step 4).
     policy = json.loads(SHIPPED_POLICY.read_text()) | {
         "policy_version": "exploration-only-never-for-promotion", "gate1_min_net_pnl": -1e6,
@@ -90,7 +84,7 @@ def test_a_promoted_run_writes_a_patch_and_helm_values_with_the_same_book(
         "gate2_max_fragility_state_rank": 3, "gate6_min_return_over_drawdown": -1e6,
         "gate7_max_coverage_error_pass": 0.15, "gate7_max_coverage_error_degrade": 0.15,
         "gate7_max_coverage_error_abstain": 0.15, "promotion_uncertainty_max_coverage_error": 0.15}
-    args = [*inputs]
+    args = [*lane_inputs]
     args[args.index("--gate-policy") + 1] = str(write("exploration-policy.json", policy))
     out = tmp_path / "out"
     code, summary, _ = lane(capsys, *args, "--output-dir", str(out))
@@ -117,8 +111,8 @@ def test_without_evidence_the_unmeasurable_gates_fail_closed(capsys: pytest.Capt
 
 
 def test_evaluated_at_is_the_only_clock(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                        inputs: list[str]) -> None:
-    lane(capsys, *inputs, "--output-dir", str(tmp_path / "out"), "--evaluated-at", "2026-02-13T00:00:00Z")
+                                        lane_inputs: list[str]) -> None:
+    lane(capsys, *lane_inputs, "--output-dir", str(tmp_path / "out"), "--evaluated-at", "2026-02-13T00:00:00Z")
     text = "".join(p.read_text() for p in (tmp_path / "out").rglob("*.json"))
     assert "2026-02-13T00:00:00Z" in text
     stamps = {line.split('"')[3] for line in text.splitlines()
@@ -127,7 +121,8 @@ def test_evaluated_at_is_the_only_clock(capsys: pytest.CaptureFixture[str], tmp_
 
 
 def test_a_dump_of_the_same_signals_is_the_same_dataset(capsys: pytest.CaptureFixture[str], tmp_path: Path,
-                                                        write: Callable[[str, Any], Path], inputs: list[str]) -> None:
+                                                        write: Callable[[str, Any], Path],
+                                                        lane_inputs: list[str]) -> None:
     lines = DEMO_SIGNALS.read_text().splitlines()
     dump = [{"topic": "torghut.ta.signals.v1", "partition": 0, "offset": i, "timestamp_ms": 1_770_000_000_000 + i,
              "key": json.loads(line)["symbol"], "headers": {"x-replay-original-topic": "torghut.ta.signals.v1"},
@@ -137,8 +132,8 @@ def test_a_dump_of_the_same_signals_is_the_same_dataset(capsys: pytest.CaptureFi
     dump_dir = tmp_path / "dump"
     dump_dir.mkdir()
     (dump_dir / "day.jsonl").write_text("".join(json.dumps(d) + "\n" for d in dump))
-    lane(capsys, *inputs, "--output-dir", str(tmp_path / "file"))
-    as_dump = [*inputs]
+    lane(capsys, *lane_inputs, "--output-dir", str(tmp_path / "file"))
+    as_dump = [*lane_inputs]
     as_dump[1] = str(dump_dir)
     lane(capsys, *as_dump, "--output-dir", str(tmp_path / "dump-out"))
     spec = [json.loads((tmp_path / d / "research/candidate-spec.json").read_text()) for d in ("file", "dump-out")]
@@ -159,9 +154,9 @@ def test_a_dump_of_the_same_signals_is_the_same_dataset(capsys: pytest.CaptureFi
     ("embargo", "walk_forward: the embargo (1:00:00) leaves fold 2 no test window"),  # found after staging began
 ])
 def test_bad_input_names_the_file_and_the_field_and_leaves_nothing(
-        capsys: pytest.CaptureFixture[str], tmp_path: Path, write: Callable[[str, Any], Path], inputs: list[str],
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, write: Callable[[str, Any], Path], lane_inputs: list[str],
         setup: str, message: str) -> None:
-    args = dict(zip(inputs[::2], inputs[1::2], strict=True))
+    args = dict(zip(lane_inputs[::2], lane_inputs[1::2], strict=True))
     good = DEMO_SIGNALS.read_text().splitlines()
     if setup == "missing":
         args["--signals"] = str(tmp_path / "nope.jsonl")
@@ -193,7 +188,7 @@ def test_bad_input_names_the_file_and_the_field_and_leaves_nothing(
     assert [p.name for p in tmp_path.iterdir() if "staging" in p.name] == []
 
 
-def test_forked_workers_write_the_same_bytes_as_one_process(tmp_path: Path, inputs: list[str]) -> None:
+def test_forked_workers_write_the_same_bytes_as_one_process(tmp_path: Path, lane_inputs: list[str]) -> None:
     import os
     import subprocess
     import sys
@@ -201,7 +196,7 @@ def test_forked_workers_write_the_same_bytes_as_one_process(tmp_path: Path, inpu
     outputs = {}
     for name, env in (("serial", {"TORGHUT_RESEARCH_WORKERS": "1"}),
                       ("forked", {"TORGHUT_RESEARCH_WORKERS": "2", "TORGHUT_RESEARCH_PARALLEL_MIN_SIGNALS": "1"})):
-        subprocess.run([sys.executable, "-m", "torghut_research", "lane", *inputs, "--output-dir",
+        subprocess.run([sys.executable, "-m", "torghut_research", "lane", *lane_inputs, "--output-dir",
                         str(tmp_path / name)], check=True, capture_output=True, env={**os.environ, **env}, timeout=300)
         outputs[name] = files(tmp_path / name)
     assert outputs["serial"] == outputs["forked"]

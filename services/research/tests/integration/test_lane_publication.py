@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from torghut_contracts import topics
 from torghut_contracts.headers import MESSAGE_ID
 from torghut_runtime.testing import create_topics_for, read_records
 
-from ..conftest import DEMO_SIGNALS, EVIDENCE, SHIPPED_POLICY
-from .conftest import CONFIG, closed_port, lane
-
-
-@pytest.fixture
-def lane_inputs(write: Callable[[str, Any], Path]) -> list[str]:
-    return ["--signals", str(DEMO_SIGNALS), "--strategy-config", str(write("config.yaml", CONFIG)),
-            "--gate-policy", str(SHIPPED_POLICY), "--evidence", str(write("evidence.json", EVIDENCE))]
+from .conftest import closed_port, lane
 
 
 def test_a_run_publishes_what_its_gate_report_says_once_per_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
