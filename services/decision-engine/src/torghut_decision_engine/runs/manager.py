@@ -95,11 +95,8 @@ class RunManager:
         """
         if fault is not None and fault.kind != "drop-after":
             return None
-        done = stages.compute_at_once(run_id, request, now, self.policy, self.engine_version,
-                                      reviewer_skipped=self.reviewer is not None)
-        if done is not None and self.reviewer is not None and done.final.intent.action is not Action.HOLD:
-            return None  # a proposal to trade waits for the model's review: the task computes it again
-        return done
+        return stages.compute_at_once(run_id, request, now, self.policy, self.engine_version,
+                                      reviewing=self.reviewer is not None)
 
     def _record_finished(self, record: RunRecord, request: DecisionRequest, done: stages.AtOnce) -> None:
         self.signals.notify(record.run_id)

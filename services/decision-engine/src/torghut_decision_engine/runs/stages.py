@@ -20,6 +20,7 @@ from torghut_contracts.decision_engine import (
     SkillOutput,
     SseEvent,
 )
+from torghut_contracts.enums import Action
 
 from ..adapters.store import FinishedRun, NewEvent
 from ..domain.final import Provenance, build_final
@@ -83,18 +84,21 @@ def deterministic_provenance(engine_version: str) -> Provenance:
 
 
 def compute_at_once(run_id: str, request: DecisionRequest, now: datetime, policy: RunPolicy,
-                    engine_version: str, *, reviewer_skipped: bool = False) -> AtOnce | None:
-    """The whole deterministic run, or None when computing it raises.
+                    engine_version: str, *, reviewing: bool = False) -> AtOnce | None:
+    """The whole deterministic run, or None when it cannot be computed at once.
 
-    The run then goes the usual way and ends in ``decision.error`` ``run_failed`` from its task,
-    exactly as before. ``reviewer_skipped``: DSPy mode, whose reviewer is not asked about a hold.
+    ``reviewing`` (DSPy mode): a proposal to trade waits for the model's review, so only a hold from
+    the rules is computed here. When computing raises, the run goes the usual way and ends in
+    ``decision.error`` ``run_failed`` from its task, exactly as before.
     """
     try:
-        events = [started_event(run_id, "dspy" if reviewer_skipped else "deterministic")]
+        events = [started_event(run_id, "dspy" if reviewing else "deterministic")]
         skills, bundle_events = skill_stage(run_id, request, now, policy)
         events.extend(bundle_events)
         proposal = decide(request, skills, policy.required(request), policy.rules)
-        events.append(deterministic_analysis_event(run_id, reviewer_skipped=reviewer_skipped))
+        if reviewing and proposal.action is not Action.HOLD:
+            return None
+        events.append(deterministic_analysis_event(run_id, reviewer_skipped=reviewing))
         events.append(analysis_complete_event(run_id, proposal))
         final = build_final(run_id, request, proposal, skills, deterministic_provenance(engine_version))
     except Exception:
