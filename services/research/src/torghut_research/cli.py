@@ -112,6 +112,11 @@ def _lane(args: argparse.Namespace) -> tuple[dict[str, Any], int]:
     topic = args.topic_prefix + topics.LANE_RUNS.name
     try:
         asyncio.run(publish_lane_run(args.kafka_bootstrap, topic, lane_run_event(result)))
+    except ValidationError as exc:  # the run's summary does not fit the topic's contract: say so, send nothing
+        print(f"torghut-research: the run is decided and written, but its event does not fit "
+              f"{topics.LANE_RUNS.name}: {'.'.join(map(str, exc.errors()[0]['loc']))}: {exc.errors()[0]['msg']}",
+              file=sys.stderr)
+        return {**result, "published": None}, 3
     except PublishError as exc:
         print(f"torghut-research: the run is decided and written, but its event was not published: {exc}",
               file=sys.stderr)

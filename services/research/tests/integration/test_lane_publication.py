@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from torghut_contracts import topics
 from torghut_contracts.headers import MESSAGE_ID
+from torghut_contracts.models import LaneRun
+from torghut_research import publication
 from torghut_runtime.testing import create_topics_for, read_records
 
 from .conftest import closed_port, lane
@@ -56,3 +59,19 @@ def test_without_a_broker_nothing_is_published(capsys: pytest.CaptureFixture[str
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     code, result, _ = lane(capsys, *lane_inputs, "--output-dir", str(tmp_path / "out"))
     assert code == 0 and result is not None and result["published"] is None
+
+
+def test_a_summary_that_does_not_fit_the_contract_is_refused_by_name(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, lane_inputs: list[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made = publication.lane_run_event
+
+    def off_contract(result: dict[str, Any]) -> LaneRun:  # a gate id past the contract's 64 characters
+        event = made(result).model_dump(mode="json")
+        return LaneRun.model_validate({**event, "gates": [{"gate_id": "g" * 65, "passed": True}]})
+    monkeypatch.setattr(publication, "lane_run_event", off_contract)
+    code, result, err = lane(capsys, *lane_inputs, "--kafka-bootstrap", f"127.0.0.1:{closed_port()}",
+                             "--output-dir", str(tmp_path / "out"))
+    assert code == 3 and "does not fit torghut.research.lane-runs.v1" in err and "gate_id" in err
+    assert result is not None and result["published"] is None
+    assert (tmp_path / "out/manifest.json").is_file()
