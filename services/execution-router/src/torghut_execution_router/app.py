@@ -101,7 +101,7 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
     service = ExecutionRouterService(
         runtime=runtime, store=store, metrics=metrics, venues=venues, paper=paper, recorder=recorder,
         intake=ApprovedOrderIntake(store, routes, gate, VenuePlacement(venues, store, recorder, lean_health, metrics),
-                                   PaperPlacement(paper, gate, recorder, metrics), metrics),
+                                   PaperPlacement(paper, gate, store, recorder, metrics), metrics),
         control=ControlHandler(store, posture, canceller),
         prices=PriceIntake(paper, functools.partial(recorder.record, caller_publishes=False)),
         reconciler=reconciler,

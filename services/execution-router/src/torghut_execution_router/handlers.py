@@ -3,7 +3,9 @@
 - ``ApprovedOrderIntake.on_approved`` (``torghut.orders.approved.v1``): one approved order, at most one
   order at one venue. The execution is claimed (``UNIQUE (account, client_order_id)``) before any venue
   I/O, so a redelivered or replayed approval finds it and places nothing (``domain.submission.intake``);
-  a claim left by a crash is looked up at its venue first and adopted if there.
+  a claim left by a crash is looked up at its venue first and adopted if there. A paper order, whose
+  venue is this database, is written with its placement in the consumer's transaction instead
+  (``placement.PaperPlacement``); a group of them is looked up in one statement (``prepare``).
 - ``ControlHandler.on_control`` (``torghut.control.v1``): stores the command; an operator's stop (kill
   switch or HALTED) cancels every open order at every venue (``control.py``).
 - ``PriceIntake`` (``torghut.ta.signals.v1``): prices for the paper venue, written through the consumer's
@@ -17,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +60,10 @@ class ApprovedOrderIntake:
         self.placement = placement
         self.paper = paper
         self.metrics = metrics
+        self._known: dict[str, ExecutionRow] = {}
+        """The executions a prepared group's orders already have (``prepare``), until the group is written."""
+        self._looked_up: dict[str, str] = {}
+        """The prepared group's orders: client order id to symbol."""
 
     @property
     def account(self) -> str:
@@ -66,13 +72,27 @@ class ApprovedOrderIntake:
     async def __call__(self, inbound: Inbound[ApprovedOrder], conn: AsyncConnection) -> list[Outgoing]:
         return await self.on_approved(inbound, conn)
 
+    async def prepare(self, conn: AsyncConnection, inbounds: Sequence[Inbound[ApprovedOrder]]) -> None:
+        """A group's orders (group commit): which of them the router already has, in one statement."""
+        group = {i.payload.client_order_id: i.payload.symbol for i in inbounds if i.payload.account == self.account}
+        self._known, self._looked_up = await self.store.known(list(group), conn), group
+
     async def flush(self, conn: AsyncConnection) -> None:
-        """End of the runtime's transaction (a group of orders): write the paper books it changed."""
+        """End of the runtime's transaction (a group of orders): write what it placed at the paper venue."""
+        self._known, self._looked_up = {}, {}
         await self.paper.flush(conn)
 
     def discard(self) -> None:
-        """The runtime's transaction rolled back: forget the paper books held for it."""
+        """The runtime's transaction rolled back: forget what it placed and read."""
+        self._known, self._looked_up = {}, {}
         self.paper.discard()
+
+    async def _existing(self, client_order_id: str, conn: AsyncConnection) -> ExecutionRow | None:
+        """The order's execution: placed earlier in this transaction, read by ``prepare``, or read now."""
+        placed = self.paper.placed(client_order_id)
+        if placed is not None or client_order_id in self._looked_up:
+            return placed or self._known.get(client_order_id)
+        return await self.store.get(client_order_id, conn)
 
     async def on_approved(self, inbound: Inbound[ApprovedOrder], conn: AsyncConnection) -> list[Outgoing]:
         order = inbound.payload
@@ -82,18 +102,10 @@ class ApprovedOrderIntake:
             self.metrics.orders.labels(venue="none", outcome="out_of_scope_account").inc()
             return []
         route = await self.routes.choose(order)
-        existing: ExecutionRow | None
-        if route.adapter is Adapter.PAPER:
-            # Claim first: a new order, the usual case, then needs no separate lookup.
-            row, claimed = await self.store.claim(
-                order, expected=route.expected, venue=Adapter.PAPER, fallback_reason=route.reason,
-                correlation_id=inbound.headers.correlation_id, traceparent=inbound.headers.traceparent, conn=conn)
-            if claimed:
-                self._count_fallback(route)
-                return await self.paper.place(row, order, route, conn)
-            existing = row
-        else:
-            existing = await self.store.get(order.client_order_id, conn)
+        existing = await self._existing(order.client_order_id, conn)
+        if existing is None and route.adapter is Adapter.PAPER:
+            self._count_fallback(route)
+            return await self.paper.place(order, route, inbound.headers, conn, self._looked_up)
 
         step = intake(existing.submit_state if existing is not None else None)
         if existing is not None and step is Intake.REPLAY:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.enums import Adapter
+from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import ApprovedOrder
 from torghut_runtime import Outgoing
 
 from .adapters.executions import ExecutionRow
 from .adapters.metrics import RouterMetrics
-from .adapters.store import ExecutionStore
+from .adapters.store import ExecutionStore, FirstEvents
 from .adapters.venues.base import Venue, VenueFailure
 from .adapters.venues.paper.venue import PaperVenue
 from .control import ControlPosture
@@ -47,8 +49,13 @@ class OrderGate:
 
     async def refusal(self, order: ApprovedOrder, route: RouteDecision,
                       conn: AsyncConnection | None = None) -> str | None:
-        return refusal(await self.posture.block_reason(conn), age=self.clock() - order.approved_at,
-                       max_order_age_s=self.max_order_age_s, route=route)
+        return self.refusal_under(await self.posture.block_reason(conn), order, route)
+
+    def refusal_under(self, block: str | None, order: ApprovedOrder, route: RouteDecision) -> str | None:
+        """The refusal given the operator's posture ``block`` (``ControlPosture.block_reason``), read once
+        for a group of orders."""
+        return refusal(block, age=self.clock() - order.approved_at, max_order_age_s=self.max_order_age_s,
+                       route=route)
 
 
 class VenuePlacement:
@@ -106,39 +113,67 @@ class VenuePlacement:
 
 
 class PaperPlacement:
-    """Submits and records a claimed order in the consumer's transaction: the paper venue is this database.
+    """Places a new paper order in the consumer's transaction: the paper venue is this database.
 
-    With no I/O outside Postgres there is no window for a claim to cover (a crash rolls the claim and
-    the venue's books back together and the message is redelivered), and the trade updates leave as
-    the handler's outputs: published before the offset commit and kept in the tracking record for a
-    redelivery, instead of waiting for the outbox loop. Their message ids are the outbox's, so a
-    consumer deduplicates across both paths.
+    With no I/O outside Postgres there is no window for a claim to cover (a crash rolls the order and
+    the venue's books back together and the message is redelivered), so nothing is written until the
+    transaction's ``flush``: then the group's new executions, their first events and the paper books
+    go in a few statements whatever the group's size. The operator's posture is read once per
+    transaction: a stop committed while a group is placed applies from the next group (tens of
+    milliseconds; control and orders are separate consumers, so their order was never guaranteed).
+    The trade updates leave as the handler's outputs: published before the offset commit and kept in
+    the tracking record for a redelivery, instead of waiting for the outbox loop. Their message ids
+    are the outbox's, so a consumer deduplicates across both paths.
     """
 
-    def __init__(self, paper: PaperVenue, gate: OrderGate, recorder: ExecutionRecorder,
+    def __init__(self, paper: PaperVenue, gate: OrderGate, store: ExecutionStore, recorder: ExecutionRecorder,
                  metrics: RouterMetrics) -> None:
         self.paper = paper
         self.gate = gate
+        self.store = store
         self.recorder = recorder
         self.metrics = metrics
+        self._new: dict[str, tuple[dict[str, Any], FirstEvents]] = {}
+        """What the transaction placed, by client order id: the execution's row and its first events."""
+        self._placed: dict[str, ExecutionRow] = {}
+        self._block: tuple[str | None] | None = None
+        """The posture read in this transaction (a 1-tuple, so that 'no block' is not 'not read')."""
 
-    async def place(self, row: ExecutionRow, order: ApprovedOrder, route: RouteDecision,
-                    conn: AsyncConnection) -> list[Outgoing]:
-        reason = await self.gate.refusal(order, route, conn)
+    def placed(self, client_order_id: str) -> ExecutionRow | None:
+        """The execution this transaction placed for ``client_order_id``, not written yet."""
+        return self._placed.get(client_order_id)
+
+    async def place(self, order: ApprovedOrder, route: RouteDecision, headers: MessageHeaders,
+                    conn: AsyncConnection, expected: Mapping[str, str] | None = None) -> list[Outgoing]:
+        """Place ``order``, which has no execution yet; ``expected``: its group's orders, client order id
+        to symbol (``PaperVenue.submit_held``)."""
+        values = self.store.claim_values(order, expected=route.expected, venue=Adapter.PAPER,
+                                         fallback_reason=route.reason, correlation_id=headers.correlation_id,
+                                         traceparent=headers.traceparent)
+        row = ExecutionRow.from_values(values, 0)
+        if self._block is None:
+            self._block = (await self.gate.posture.block_reason(conn),)
+        reason = self.gate.refusal_under(self._block[0], order, route)
         if reason is not None:
             self.recorder.count_refusal(row, Adapter.PAPER, reason)
             transition, events = refused(reason), []
         else:
-            outcome = await self.paper.submit_held(OrderRequest.from_approved(order), conn)
+            outcome = await self.paper.submit_held(OrderRequest.from_approved(order), conn, expected)
             self.metrics.orders.labels(venue=Adapter.PAPER.value, outcome=outcome.kind.value).inc()
             transition, events = after_outcome(outcome), outcome.events
-        updates = await self.recorder.first_transition(row, Adapter.PAPER, transition, events, conn)
+        first = self.recorder.judge_first(row, Adapter.PAPER, transition, events)
+        self._new[order.client_order_id] = (values, first)
+        self._placed[order.client_order_id] = ExecutionRow.from_values({**values, **first.columns}, 0)
         return [Outgoing(topics.TRADE_UPDATES, update, message_id=trade_update_message_id(update.fingerprint),
-                         correlation_id=row.correlation_id) for update in updates]
+                         correlation_id=row.correlation_id) for update in first.updates]
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Write the paper books a group of placements changed (``PaperVenue.submit_held``), in ``conn``."""
+        """Write what the transaction placed: its executions and their events, then the paper books."""
+        new, self._new, self._placed, self._block = list(self._new.values()), {}, {}, None
+        if new:
+            await self.store.insert_new(conn, new)
         await self.paper.flush_held(conn)
 
     def discard(self) -> None:
+        self._new, self._placed, self._block = {}, {}, None
         self.paper.discard_held()

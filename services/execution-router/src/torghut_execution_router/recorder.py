@@ -23,7 +23,7 @@ from torghut_runtime import after_commit
 
 from .adapters.executions import ExecutionRow
 from .adapters.metrics import RouterMetrics
-from .adapters.store import ExecutionStore
+from .adapters.store import ExecutionStore, FirstEvents
 from .domain.orders import VenueEvent, VenueOrder, reconcile_event
 from .domain.submission import Transition, refused, router_event
 from .wake import Wakes
@@ -84,18 +84,18 @@ class ExecutionRecorder:
             self.wakes.reconciler.notify("unknown")
         return updates
 
-    async def first_transition(self, row: ExecutionRow, venue: Adapter, transition: Transition,
-                               events: Sequence[VenueEvent], conn: AsyncConnection) -> list[TradeUpdate]:
-        """``transition`` for an execution claimed in ``conn``'s transaction, its first events with it
-        (``ExecutionStore.record_first``); the caller publishes the updates returned."""
+    def judge_first(self, row: ExecutionRow, venue: Adapter, transition: Transition,
+                    events: Sequence[VenueEvent]) -> FirstEvents:
+        """``transition`` for an execution placed in the caller's transaction and not written yet, with
+        what reports it, through the order feed in memory (``ExecutionStore.judge_first``); the caller
+        writes the result and publishes its updates."""
         reports = self.reports(row, venue, transition, events)
-        updates = await self.store.record_first(row, reports, conn, submit_state=transition.state,
-                                                reject_reason=transition.reason)
+        first = self.store.judge_first(row, reports, submit_state=transition.state, reject_reason=transition.reason)
         if self.account_venue is venue and any(e.event in FILL_EVENTS for e in reports):
-            self.wakes.snapshots.notify("fill")  # after the commit: the snapshot locks the paper account
+            self.wakes.snapshots.notify("fill")  # it waits for the commit: the snapshot locks the paper account
         if transition.reconcile:
             self.wakes.reconciler.notify("unknown")
-        return updates
+        return first
 
     async def refuse(self, row: ExecutionRow, venue: Adapter, reason: str) -> list[TradeUpdate]:
         """The router refuses the order (no venue is called, or none acknowledged it): ``rejected``."""

@@ -1,4 +1,4 @@
-"""A paper order is claimed, submitted and recorded in the consumer's transaction.
+"""A paper order is placed and recorded in the consumer's transaction.
 
 The paper venue is the router's own database, so the handler does all of it in the runtime's
 transaction and returns the trade updates as outputs: rolled back together, and never left for the

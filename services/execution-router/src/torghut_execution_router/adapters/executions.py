@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -47,9 +48,13 @@ class ExecutionRow:
 
     @classmethod
     def from_row(cls, row: Any) -> ExecutionRow:
-        m = row._mapping
+        return cls.from_values(row._mapping, row._mapping["id"])
+
+    @classmethod
+    def from_values(cls, m: Mapping[str, Any], id: int) -> ExecutionRow:
+        """The row as its column values make it: read back, or about to be written (``id`` 0)."""
         return cls(
-            id=m["id"], account=m["account"], client_order_id=m["client_order_id"], decision_id=m["decision_id"],
+            id=id, account=m["account"], client_order_id=m["client_order_id"], decision_id=m["decision_id"],
             correlation_id=m["correlation_id"], traceparent=m["traceparent"], symbol=m["symbol"],
             side=Side(m["side"]), qty=m["qty"],
             order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],

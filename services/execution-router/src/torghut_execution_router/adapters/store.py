@@ -45,6 +45,18 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class FirstEvents:
+    """An execution's first events as the order feed judged them (``ExecutionStore.judge_first``)."""
+
+    columns: dict[str, Any]
+    """The ``executions`` columns they set: the submit state and the feed's."""
+    events: list[dict[str, Any]]
+    """Their ``execution_events`` rows."""
+    updates: list[TradeUpdate]
+    """The trade updates to publish."""
+
+
+@dataclass(frozen=True)
 class PendingPublication:
     id: int
     payload: str
@@ -73,11 +85,16 @@ _CLAIM = (pg_insert(executions).on_conflict_do_nothing(index_elements=["account"
 _EXECUTION = sa.select(executions).where(executions.c.account == sa.bindparam("b_account"),
                                          executions.c.client_order_id == sa.bindparam("b_coid"))
 _EXECUTION_FOR_UPDATE = _EXECUTION.with_for_update()
+_EXECUTIONS_NAMED = sa.select(executions).where(
+    executions.c.account == sa.bindparam("b_account"),
+    executions.c.client_order_id.in_(sa.bindparam("b_coids", expanding=True)))
 # The SET clause comes from the parameters' other keys.
 _UPDATE_BY_ORDER = executions.update().where(executions.c.account == sa.bindparam("b_account"),
                                              executions.c.client_order_id == sa.bindparam("b_coid"))
 _UPDATE_BY_ID = executions.update().where(executions.c.id == sa.bindparam("b_id"))
 _CONTROL_COMMANDS = sa.select(control_commands.c.scope, control_commands.c.command)
+_INSERT_NEW = (pg_insert(executions).on_conflict_do_nothing(index_elements=["account", "client_order_id"])
+               .returning(executions.c.id, executions.c.client_order_id))
 _INSERT_EVENT = (pg_insert(execution_events).on_conflict_do_nothing(index_elements=["fingerprint"])
                  .returning(execution_events.c.id))
 
@@ -94,12 +111,11 @@ class ExecutionStore:
             row = (await tx.execute(_EXECUTION, {"b_account": self.account, "b_coid": client_order_id})).first()
         return ExecutionRow.from_row(row) if row is not None else None
 
-    async def claim(self, order: ApprovedOrder, *, expected: Adapter, venue: Adapter, fallback_reason: str | None,
-                    correlation_id: str, traceparent: str | None = None,
-                    conn: AsyncConnection | None = None) -> tuple[ExecutionRow, bool]:
-        """Write the execution before any venue I/O; ``(row, False)`` if the client_order_id is known."""
+    def claim_values(self, order: ApprovedOrder, *, expected: Adapter, venue: Adapter, fallback_reason: str | None,
+                     correlation_id: str, traceparent: str | None) -> dict[str, Any]:
+        """The execution row of a new claim: every column but ``id``, as ``claim`` writes it."""
         now = _now()
-        values = dict(
+        return dict(
             account=self.account, client_order_id=order.client_order_id, decision_id=order.decision_id,
             request_id=order.request_id, correlation_id=correlation_id, traceparent=traceparent,
             symbol=order.symbol, side=order.side.value,
@@ -107,9 +123,17 @@ class ExecutionStore:
             time_in_force=order.time_in_force.value, extended_hours=order.extended_hours,
             reference_price=order.reference_price, approved_at=order.approved_at, expected_adapter=expected.value,
             venue=venue.value, fallback_reason=fallback_reason, submit_state=SubmitState.CLAIMED.value,
-            status=OrderStatus.PENDING_NEW.value, filled_qty=Decimal(0), feed_seq=0, unknown_lookups=0,
+            venue_order_id=None, status=OrderStatus.PENDING_NEW.value, filled_qty=Decimal(0), filled_avg_price=None,
+            feed_seq=0, last_venue_seq=None, last_event_ts=None, unknown_lookups=0, reject_reason=None,
             created_at=now, updated_at=now,
         )
+
+    async def claim(self, order: ApprovedOrder, *, expected: Adapter, venue: Adapter, fallback_reason: str | None,
+                    correlation_id: str, traceparent: str | None = None,
+                    conn: AsyncConnection | None = None) -> tuple[ExecutionRow, bool]:
+        """Write the execution before any venue I/O; ``(row, False)`` if the client_order_id is known."""
+        values = self.claim_values(order, expected=expected, venue=venue, fallback_reason=fallback_reason,
+                                   correlation_id=correlation_id, traceparent=traceparent)
         async with joined(self.engine, conn) as tx:
             row = (await tx.execute(_CLAIM, values)).first()
         if row is not None:
@@ -117,6 +141,11 @@ class ExecutionStore:
         existing = await self.get(order.client_order_id, conn)
         assert existing is not None
         return existing, False
+
+    async def known(self, client_order_ids: Sequence[str], conn: AsyncConnection) -> dict[str, ExecutionRow]:
+        """The executions of these client order ids that exist, in one statement (a group's lookup)."""
+        rows = await conn.execute(_EXECUTIONS_NAMED, {"b_account": self.account, "b_coids": list(client_order_ids)})
+        return {r.client_order_id: ExecutionRow.from_row(r) for r in rows}
 
     async def set_route(self, client_order_id: str, *, venue: Adapter, fallback_reason: str | None) -> None:
         await self._update(client_order_id, None, venue=venue.value, fallback_reason=fallback_reason)
@@ -189,34 +218,43 @@ class ExecutionStore:
                                                    **feed_columns(step.order)})
         return Recorded(step=step)
 
-    async def record_first(self, execution: ExecutionRow, events: Sequence[VenueEvent], conn: AsyncConnection, *,
-                           submit_state: SubmitState, reject_reason: str | None = None) -> list[TradeUpdate]:
-        """``record`` for the first events of an execution claimed in ``conn``'s transaction, with its
-        submit state: one insert and one update instead of a lock, an insert and an update per event
-        and an update for the state (the paper venue's ``new`` and ``fill`` are most of an order's
-        statements). The claim holds the row's lock and no event can be stored for it yet, so each
-        event is judged against the state the previous one left, in memory (``advance_all``); the
-        caller publishes the updates (``published``)."""
+    def judge_first(self, execution: ExecutionRow, events: Sequence[VenueEvent], *, submit_state: SubmitState,
+                    reject_reason: str | None = None) -> FirstEvents:
+        """An execution's first events through the order feed, judged in memory (``advance_all``): no
+        event can be stored for an execution not written yet, so each is judged against the state the
+        previous one left. The event rows and the columns they leave the execution with are for the
+        caller's transaction to write (``insert_new``)."""
         steps = advance_all(self.account, execution.feed_order(), events)
         for step in steps:
             venue = step.event.order.venue.value
             self.metrics.messages.labels(venue=venue, source=step.event.source.value).inc()
             self.metrics.events_persisted.labels(venue=venue).inc()
             self.metrics.count_verdict(step.verdict, venue)
-        if steps:
-            rows = [self._event_values(step, execution, published=True) for step in steps]
-            inserted = (await conn.execute(_INSERT_EVENT, rows)).scalars().all()
-            if len(inserted) != len(rows):
-                raise RuntimeError(f"events of {execution.client_order_id}, claimed in this transaction, were "
-                                   "already stored: refusing to record them twice")
-        values: dict[str, Any] = {"submit_state": submit_state.value, "updated_at": _now()}
+        columns: dict[str, Any] = {"submit_state": submit_state.value, "updated_at": _now()}
         last_applied = next((s.order for s in reversed(steps) if s.applied and s.order is not None), None)
         if last_applied is not None:
-            values.update(feed_columns(last_applied))
+            columns.update(feed_columns(last_applied))
         if reject_reason is not None:
-            values["reject_reason"] = reject_reason[:500]
-        await conn.execute(_UPDATE_BY_ID, {"b_id": execution.id, **values})
-        return [step.update for step in steps if step.update is not None]
+            columns["reject_reason"] = reject_reason[:500]
+        return FirstEvents(columns=columns,
+                           events=[self._event_values(step, execution, published=True) for step in steps],
+                           updates=[step.update for step in steps if step.update is not None])
+
+    async def insert_new(self, conn: AsyncConnection, new: Sequence[tuple[dict[str, Any], FirstEvents]]) -> None:
+        """Write executions placed in ``conn``'s transaction without a claim first (a group's paper
+        orders: their venue is this database, so there is no I/O for a claim to cover), each with its
+        first events, in two statements. A client order id another transaction wrote meanwhile
+        fails the transaction: the runtime runs the group again and finds it."""
+        rows = [{**values, **first.columns} for values, first in new]
+        ids = {r.client_order_id: r.id for r in await conn.execute(_INSERT_NEW, rows)}
+        if len(ids) != len(rows):
+            taken = sorted({row["client_order_id"] for row in rows} - set(ids))
+            raise RuntimeError(f"executions {taken} were written by another transaction while this one placed them")
+        events = [{**event, "execution_id": ids[event["client_order_id"]]}
+                  for _, first in new for event in first.events]
+        if events and len((await conn.execute(_INSERT_EVENT, events)).scalars().all()) != len(events):
+            raise RuntimeError(f"events of {sorted(ids)}, placed in this transaction, were already stored: "
+                               "refusing to record them twice")
 
     def _event_values(self, step: FeedStep, execution: ExecutionRow | None, *, published: bool) -> dict[str, Any]:
         event, order, update = step.event, step.event.order, step.update

@@ -57,10 +57,11 @@ UPDATE_ACCOUNT = paper_accounts.update().where(paper_accounts.c.account == sa.bi
 POSITIONS = sa.select(paper_positions).where(paper_positions.c.account == sa.bindparam("b_account"))
 OPEN_ORDERS_AND = sa.select(paper_orders).where(
     paper_orders.c.account == sa.bindparam("b_account"),
-    sa.or_(paper_orders.c.status.in_(OPEN_STATUSES), paper_orders.c.client_order_id == sa.bindparam("b_coid")))
+    sa.or_(paper_orders.c.status.in_(OPEN_STATUSES),
+          paper_orders.c.client_order_id.in_(sa.bindparam("b_coids", expanding=True))))
 NAMED_ORDER = sa.select(paper_orders).where(paper_orders.c.account == sa.bindparam("b_account"),
                                             paper_orders.c.client_order_id == sa.bindparam("b_coid"))
-QUOTE = sa.select(paper_quotes).where(paper_quotes.c.symbol == sa.bindparam("b_symbol"))
+QUOTES = sa.select(paper_quotes).where(paper_quotes.c.symbol.in_(sa.bindparam("b_symbols", expanding=True)))
 
 
 def upsert_newer(quotes: list[paper.Quote]) -> Any:

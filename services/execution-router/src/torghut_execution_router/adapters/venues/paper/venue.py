@@ -7,7 +7,7 @@ same events and lookups as Alpaca, so the router's reconciliation covers it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -30,7 +30,7 @@ from .books import (
     OPEN_ORDERS_AND,
     OPEN_STATUSES,
     POSITIONS,
-    QUOTE,
+    QUOTES,
     STORE_UNLESS_OPEN,
     UPDATE_ACCOUNT,
     UPSERT_ORDER,
@@ -82,17 +82,25 @@ class PaperVenue:
             query = query.where(paper_orders.c.symbol == symbol)
         return [order_of(r) for r in await conn.execute(query)]
 
-    async def _open_orders_and(self, conn: AsyncConnection,
-                               client_order_id: str) -> tuple[list[paper.PaperOrder], paper.PaperOrder | None]:
-        """The open orders and the order named ``client_order_id`` (open or not), in one query."""
+    async def _open_orders_and(self, conn: AsyncConnection, client_order_ids: Collection[str]
+                               ) -> tuple[list[paper.PaperOrder], dict[str, paper.PaperOrder | None]]:
+        """The open orders and the orders named ``client_order_ids`` (open or not; None: no such order),
+        in one query."""
         rows = [order_of(r) for r in await conn.execute(OPEN_ORDERS_AND, {"b_account": self.account,
-                                                                          "b_coid": client_order_id})]
-        named = next((o for o in rows if o.client_order_id == client_order_id), None)
+                                                                          "b_coids": list(client_order_ids)})]
+        named: dict[str, paper.PaperOrder | None] = dict.fromkeys(client_order_ids)
+        named.update({o.client_order_id: o for o in rows if o.client_order_id in named})
         return [o for o in rows if o.status.value in OPEN_STATUSES], named
 
     async def _quote(self, conn: AsyncConnection, symbol: str) -> paper.Quote | None:
-        row = (await conn.execute(QUOTE, {"b_symbol": symbol})).first()
-        return paper.Quote(row.symbol, row.price, row.event_ts, row.seq) if row is not None else None
+        return (await self._quotes(conn, {symbol}))[symbol]
+
+    async def _quotes(self, conn: AsyncConnection, symbols: Collection[str]) -> dict[str, paper.Quote | None]:
+        """The prices held for ``symbols`` (None: no price yet), in one statement."""
+        quotes: dict[str, paper.Quote | None] = dict.fromkeys(symbols)
+        for row in await conn.execute(QUOTES, {"b_symbols": list(symbols)}):
+            quotes[row.symbol] = paper.Quote(row.symbol, row.price, row.event_ts, row.seq)
+        return quotes
 
     async def _persist(self, conn: AsyncConnection, before: paper.PaperAccount, step: paper.PaperStep) -> None:
         """Write what ``step`` changed against ``before`` (the account as locked): the account row, the
@@ -131,7 +139,8 @@ class PaperVenue:
         """Place ``request``; in ``conn``'s transaction when given (the router's consumer transaction)."""
         async with joined(self.engine, conn) as conn:
             account = await self._lock_account(conn)
-            open_orders, existing = await self._open_orders_and(conn, request.client_order_id)
+            open_orders, named = await self._open_orders_and(conn, [request.client_order_id])
+            existing = named[request.client_order_id]
             if existing is not None:  # the venue's own dedupe: same client_order_id, same order
                 order = existing.venue_order()
                 kind = SubmitKind.REJECTED if order.status is OrderStatus.REJECTED else SubmitKind.ACCEPTED
@@ -146,19 +155,29 @@ class PaperVenue:
         return SubmitOutcome(SubmitKind.ACCEPTED, step.events, order=order)
 
     # -- a group commit's orders, against the account the consumer's transaction holds (held.py) --
-    async def submit_held(self, request: OrderRequest, conn: AsyncConnection) -> SubmitOutcome:
-        """Place ``request`` in the consumer's transaction ``conn``; written by :meth:`flush_held`."""
+    async def submit_held(self, request: OrderRequest, conn: AsyncConnection,
+                          expected: Mapping[str, str] | None = None) -> SubmitOutcome:
+        """Place ``request`` in the consumer's transaction ``conn``; written by :meth:`flush_held`.
+
+        ``expected``: the orders the transaction is about to place, client order id to symbol. The
+        book is read for all of them at once: the venue's dedupe lookup with the open orders, and
+        the quotes of their symbols, in two statements.
+        """
         book = self._held
         if book is not None and book.conn is not conn:
             # Left by a transaction that ended without flush or discard (only the intake's one lane places
             # here, one transaction at a time): it holds nothing any more.
             book = self._held = None
+        coid = request.client_order_id
         if book is None:
             account = await self._lock_account(conn)
-            open_orders, existing = await self._open_orders_and(conn, request.client_order_id)
-            book = self._held = HeldBook(conn, account, account, {o.client_order_id: o for o in open_orders})
-        else:
-            existing = book.orders.get(request.client_order_id) or await self._named(conn, request.client_order_id)
+            expected = {**(expected or {}), coid: request.symbol}
+            open_orders, named = await self._open_orders_and(conn, expected)
+            book = self._held = HeldBook(conn, account, account, {o.client_order_id: o for o in open_orders}, named,
+                                         await self._quotes(conn, set(expected.values())))
+        existing = book.orders.get(coid)
+        if existing is None:
+            existing = book.named[coid] if coid in book.named else await self._named(conn, coid)
         if existing is not None:  # the venue's own dedupe: same client_order_id, same order
             order = existing.venue_order()
             kind = SubmitKind.REJECTED if order.status is OrderStatus.REJECTED else SubmitKind.ACCEPTED
