@@ -110,8 +110,8 @@ async def apply_decision(decision: Decision, inbound: Inbound[Any], conn: AsyncC
         "qty": decision.intent.qty, "confidence": decision.confidence,
         "rationale": "; ".join(decision.uncertainty_notes) or None,
         "engine": f"{provenance.transport} / {provenance.mode}", "decision_reasons": list(decision.reason_codes),
-        "decided_at": decision.decided_at, "verdict": None, "verdict_reasons": [], "approved_qty": None,
-        "trading_state": None, "verdict_at": None})
+        "risk_flags": list(decision.risk_flags), "decided_at": decision.decided_at, "verdict": None,
+        "verdict_reasons": [], "approved_qty": None, "trading_state": None, "verdict_at": None})
 
 
 async def apply_verdict(verdict: RiskVerdict, inbound: Inbound[Any], conn: AsyncConnection) -> None:
@@ -120,7 +120,8 @@ async def apply_verdict(verdict: RiskVerdict, inbound: Inbound[Any], conn: Async
         "account": verdict.account, "symbol": verdict.symbol, "verdict": verdict.outcome.value,
         "verdict_reasons": list(verdict.reason_codes), "approved_qty": verdict.approved_qty,
         "trading_state": verdict.trading_state.value, "verdict_at": verdict.decided_at, "action": None, "qty": None,
-        "confidence": None, "rationale": None, "engine": None, "decision_reasons": [], "decided_at": None})
+        "confidence": None, "rationale": None, "engine": None, "decision_reasons": [], "risk_flags": [],
+        "decided_at": None})
 
 
 async def apply_order(order: ApprovedOrder, inbound: Inbound[Any], conn: AsyncConnection) -> None:

@@ -68,7 +68,8 @@ _COUNT_STAGE = _upsert(stage_counts, ["stage"], (),
                        last_at=lambda new: sa.func.greatest(stage_counts.c.last_at, new.last_at))
 _SET_MARK = _upsert(marks, ["symbol"], ("price", "event_ts"),
                     where=marks.c.event_ts <= insert(marks).excluded.event_ts)
-DECISION_COLUMNS = ("action", "qty", "confidence", "rationale", "engine", "decision_reasons", "decided_at")
+DECISION_COLUMNS = ("action", "qty", "confidence", "rationale", "engine", "decision_reasons", "risk_flags",
+                    "decided_at")
 VERDICT_COLUMNS = ("verdict", "verdict_reasons", "approved_qty", "trading_state", "verdict_at")
 _UPSERT_DECISION = _upsert(decisions, ["decision_id"], DECISION_COLUMNS)
 _UPSERT_VERDICT = _upsert(decisions, ["decision_id"], VERDICT_COLUMNS)

@@ -64,6 +64,7 @@ class DecisionRow(ConsoleTable, table=True):
     rationale: str | None = Field(default=None, sa_type=sa.Text)
     engine: str | None = Field(default=None, sa_type=sa.Text)
     decision_reasons: list[str] = Field(default_factory=list, sa_type=pg.ARRAY(sa.Text))
+    risk_flags: list[str] = Field(default_factory=list, sa_type=pg.ARRAY(sa.Text))
     decided_at: datetime | None = Field(default=None, sa_type=TS)  # type: ignore[call-overload]
     verdict: str | None = Field(default=None, sa_type=sa.Text)
     verdict_reasons: list[str] = Field(default_factory=list, sa_type=pg.ARRAY(sa.Text))
