@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import TopicPartition
-from torghut_runtime.lanes import RETRY_BACKOFF_CAP_S, LaneTopic, RecordLanes, backoff_s
+from torghut_runtime.lane_topics import RETRY_BACKOFF_CAP_S, LaneTopic, backoff_s
+from torghut_runtime.lanes import RecordLanes
 
 from .conftest import Consumer, Record, per_record, settle
 

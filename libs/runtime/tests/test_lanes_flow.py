@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import TopicPartition
-from torghut_runtime.lanes import HIGH_WATER, Gate, LaneTopic, RecordLanes
+from torghut_runtime.lane_topics import HIGH_WATER, Gate, LaneTopic
+from torghut_runtime.lanes import RecordLanes
 
 from .conftest import Consumer, Record, per_record, settle
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .commit_hooks import after_commit
     from .kafka import Inbound, KafkaWiring, Outgoing
-    from .lanes import Gate
+    from .lane_topics import Gate
     from .service import ServiceRuntime
     from .settings import ConfigError, ServiceSettings, load_settings
 

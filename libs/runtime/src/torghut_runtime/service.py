@@ -33,7 +33,7 @@ from .http import probe_routes
 from .http_input import DEFAULT_MAX_BODY_BYTES, RequestLimits
 from .kafka import FetchTuning, Handler, KafkaWiring, build_broker
 from .kafka.deferred import DeferredOutputs
-from .lanes import Gate
+from .lane_topics import Gate
 from .logs import configure_logging
 from .metrics import ConsumerMetrics
 from .outbox import Outbox, OutboxTable, Render

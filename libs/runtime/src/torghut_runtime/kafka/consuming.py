@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_contracts.topics import TopicSpec
 
 from ..db import IdempotencyStore
-from ..lanes import LaneTopic
+from ..lane_topics import LaneTopic
 from ..metrics import ConsumerMetrics
 from ..settings import ServiceSettings
 from .dead_lettering import DeadLetters

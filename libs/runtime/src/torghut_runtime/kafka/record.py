@@ -20,7 +20,7 @@ from torghut_contracts.headers import header_dict
 
 from ..commit_hooks import CommitHooks
 from ..db import StoredOutput
-from ..lanes import backoff_s
+from ..lane_topics import backoff_s
 from ..logs import correlation_id_var
 from .consuming import RecordId, Subscription, Tools, record_id
 from .inbound import Unreadable, decode

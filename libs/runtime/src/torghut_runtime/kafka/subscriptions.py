@@ -26,7 +26,8 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.topics import TopicSpec
 
 from ..db import IdempotencyStore, StoredOutput
-from ..lanes import Gate, LaneTopic, RecordLanes
+from ..lane_topics import Gate, LaneTopic
+from ..lanes import RecordLanes
 from ..metrics import ConsumerMetrics
 from ..progress import ReadProgress
 from ..settings import ServiceSettings
@@ -115,7 +116,7 @@ class KafkaWiring:
         a row lock it takes is held until the group commits.
 
         ``gate``: a switch flipped at run time (a feature flag). While it is closed the topic's records
-        wait on the topic, neither handled, dead-lettered nor committed (:class:`~..lanes.Gate`); the
+        wait on the topic, neither handled, dead-lettered nor committed (:class:`~..lane_topics.Gate`); the
         other topics go on. They show in ``torghut_consumer_records_held`` and as consumer lag.
 
         ``fetch`` tunes how long the broker may hold a fetch for the topic (:class:`FetchTuning`); only

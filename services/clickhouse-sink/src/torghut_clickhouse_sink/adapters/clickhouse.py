@@ -30,7 +30,7 @@ import structlog
 from clickhouse_driver import Client
 from clickhouse_driver.errors import ErrorCodes
 from clickhouse_driver.util.helpers import parse_url
-from torghut_runtime.lanes import Gate
+from torghut_runtime.lane_topics import Gate
 from torghut_strategies.clickhouse import schema
 from torghut_strategies.clickhouse.schema import Table
 

@@ -37,7 +37,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_runtime.commit_hooks import CommitHooks, after_commit
 from torghut_runtime.kafka.deferred import DeferredOutputs
-from torghut_runtime.lanes import backoff_s
+from torghut_runtime.lane_topics import backoff_s
 from torghut_runtime.leased_work import LeasedWork, default_owner
 from torghut_runtime.logs import correlation_id_var
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
-from torghut_runtime.lanes import Gate
+from torghut_runtime.lane_topics import Gate
 from torghut_runtime.outbox import Outbox
 
 from ..domain import ids
