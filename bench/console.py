@@ -1,10 +1,12 @@
-"""Benchmark: the operator console while a demo session plays as fast as the suite takes it.
+"""Benchmark: the operator console while a demo session plays at the demo's pace.
 
-    uv run python -m bench.console [--pages 2]
+    uv run python -m bench.console [--pages 2] [--speed 600 | --asap]
 
 The demo's stack (every service and the console, each its own process, on embedded Tansu and
-Postgres) plays the recorded session with no pacing; ``--pages`` open pages, each an event-stream
-client of every panel (what a browser tab costs the console), watch it. Figures:
+Postgres) plays the recorded session ``--speed`` times faster than it was recorded (600 by default,
+``torghut demo``'s own default; ``--asap`` sends it with no pacing at all); ``--pages`` open
+pages, each an event-stream client of every panel (what a browser tab costs the console), watch it.
+Figures:
 
 - the console's CPU over the replay, as a share of one core (user + system from /proc, over the
   time from the first signal sent to the last fill shown);
