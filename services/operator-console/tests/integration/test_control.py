@@ -151,3 +151,37 @@ async def test_when_the_control_topic_cannot_be_read_nothing_is_published(consol
         response = await client.post("/control", data={"kill_switch": "on", "csrf": await csrf_of(client, "/control")})
         assert response.status_code == 503 and "nothing was published" in response.text
         assert await published(running, 0) == []
+
+
+def posture(page: str) -> dict[str, list[str]]:
+    """The posture table: each scope's kill switch, trading state, by, at and reason."""
+    table = page.split('<table class="posture">', 1)[1].split("</table>", 1)[0]
+    return {scope: re.findall(r"<td[^>]*>([^<]*)</td>", cells)
+            for scope, cells in re.findall(r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', table, re.S)}
+
+
+async def test_an_operator_changes_one_accounts_trading_state_and_global_stays_as_it_was(
+        console: ConsoleFactory) -> None:
+    async with console() as running, running.client() as client:
+        desk = ControlCommand(command_id="cli-global", scope="global", kill_switch=True,
+                              trading_state=TradingState.ACTIVE, reason="desk drill", issued_by="cli:ops",
+                              issued_at=datetime.now(UTC))
+        await running.send(topics.CONTROL, desk)
+        assert (await log_in(client, OPERATOR_PASSWORD)).status_code == 303
+        for change in ({"kill_switch": "off"}, {"trading_state": "REDUCING", "reason": "trim paper-main"}):
+            response = await client.post("/control", data={**change, "scope": "paper-main",
+                                                            "csrf": await csrf_of(client, "/control")})
+            assert response.status_code == 303, response.text
+        first, *ours = await published(running, 3)
+        assert first.command_id == "cli-global"
+        assert [c.scope for c in ours] == ["paper-main", "paper-main"], "nothing published for global"
+        # The account's own kill switch (off, as its latest command set it), not the global's (ON).
+        assert (ours[1].kill_switch, ours[1].trading_state, ours[1].reason, ours[1].issued_by) == \
+            (False, TradingState.REDUCING, "trim paper-main", "console:ana")
+
+        async def account_shown() -> bool:
+            return "REDUCING" in posture((await client.get("/control")).text).get("paper-main", [])
+        await eventually(account_shown, what="the account's posture on the control page")
+        now = posture((await client.get("/control")).text)
+        assert now["paper-main"][:3] == ["off", "REDUCING", "console:ana"] and now["paper-main"][4] == "trim paper-main"
+        assert now["global"][:3] == ["ON", "ACTIVE", "cli:ops"] and now["global"][4] == "desk drill"
