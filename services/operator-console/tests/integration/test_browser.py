@@ -98,3 +98,33 @@ async def test_a_control_action_needs_an_operator_login_and_then_shows_live(cons
         (record,) = await read_records(running.bootstrap, running.prefix + topics.CONTROL.name, expect=1, timeout=5)
         assert topics.CONTROL.decode(record.value).reason == "browser drill"
         await context.close()
+
+
+async def test_the_skip_link_comes_first_and_a_decisions_chain_is_followed_by_keyboard(
+        console: ConsoleFactory, browser: Any) -> None:
+    async with console() as running:
+        await send_chain(running, "chain-keys-1")
+        page = await browser.new_page()
+        await page.goto(running.url + "/decisions")
+        await expect(page.locator("tr.verdict-approve")).to_have_count(1, timeout=20_000)
+
+        await page.keyboard.press("Tab")
+        skip = page.get_by_role("link", name="Skip to content")
+        await expect(skip).to_be_focused()
+        await expect(skip).to_be_in_viewport()  # off-screen until focused, then shown
+        await page.keyboard.press("Enter")
+        await expect(page).to_have_url(running.url + "/decisions#main")
+        await page.keyboard.press("Tab")  # the next stop is inside main, past the header's links
+        await expect(page.get_by_label("Symbol")).to_be_focused()
+
+        follow = page.get_by_role("link", name="Follow the chain of NVDA decision")
+        for _ in range(30):  # the filter form's fields, then the table's links
+            if await follow.evaluate("link => link === document.activeElement"):
+                break
+            await page.keyboard.press("Tab")
+        await expect(follow).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page).to_have_url(running.url + "/chain/chain-keys-1")
+        await expect(page.locator(".chain .hop .stage")).to_have_text(
+            ["signals", "triggers", "decisions", "verdicts", "orders", "fills"], timeout=20_000)
+        await page.close()
