@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from torghut_contracts import topics
 from torghut_contracts.examples import all_examples, example
-from torghut_contracts.models import DecisionIntent, OrderConstraints, QuantityClamp, TaSignal
+from torghut_contracts.models import ControlCommand, DecisionIntent, OrderConstraints, QuantityClamp, TaSignal
 
 
 @pytest.mark.parametrize("spec", topics.ALL_TOPICS, ids=lambda s: s.name)
@@ -128,3 +128,16 @@ def test_topic_lookup_accepts_a_sandbox_prefix() -> None:
 def test_encode_refuses_the_wrong_model() -> None:
     with pytest.raises(TypeError):
         topics.TRIGGERS.encode(example(topics.TA_SIGNALS.name))
+
+
+@pytest.mark.parametrize(("text", "refused"), [
+    ("plain", None), ("émoji 😀 and CJK 漢字", None), ("a lone high \ud83d half", "unicode string"),
+    ("\udfff", "unicode string"), ("nul \x00 inside", "NUL")])
+def test_text_fields_refuse_what_postgres_or_utf8_cannot_hold(text: str, refused: str | None) -> None:
+    command = {"command_id": "c1", "scope": "global", "kill_switch": False, "trading_state": "ACTIVE",
+               "issued_at": "2026-02-12T15:31:02Z", "reason": text}
+    if refused is None:
+        assert ControlCommand.model_validate(command).reason == text
+        return
+    with pytest.raises(ValidationError, match=refused):
+        ControlCommand.model_validate(command)

@@ -138,12 +138,10 @@ _PRINTABLE = r"[^\x00-\x1f\x7f]"
 
 
 def _clean_text(value: str) -> str:
-    # Postgres refuses NUL in text; a lone surrogate (possible from Python, never from the JSON
-    # parser, which refuses it) cannot be encoded as UTF-8 at all.
+    # Postgres refuses NUL in text. A lone surrogate, which UTF-8 cannot encode, never gets here:
+    # pydantic-core refuses it in any str (string_unicode), as the JSON parser does.
     if "\x00" in value:
         raise ValueError("must not contain a NUL character")
-    if any("\ud800" <= ch <= "\udfff" for ch in value):
-        raise ValueError("must not contain a lone UTF-16 surrogate")
     return value
 
 
