@@ -123,6 +123,13 @@ async def test_the_skip_link_comes_first_and_a_decisions_chain_is_followed_by_ke
                 break
             await page.keyboard.press("Tab")
         await expect(follow).to_be_focused()
+        # A live push of the panel (a newer decision on top) leaves the focus where the operator put it.
+        newer = topics.DECISIONS.model.model_validate({**example(topics.DECISIONS.name).model_dump(),
+                                                       "decision_id": "dec-newer-1", "symbol": "AAPL"})
+        await running.send(topics.DECISIONS, newer, correlation_id="chain-keys-2")
+        await expect(page.get_by_role("link", name="Follow the chain of AAPL decision")).to_have_count(
+            1, timeout=20_000)
+        await expect(follow).to_be_focused()
         await page.keyboard.press("Enter")
         await expect(page).to_have_url(running.url + "/chain/chain-keys-1")
         await expect(page.locator(".chain .hop .stage")).to_have_text(
