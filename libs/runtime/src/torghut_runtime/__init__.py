@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .service import ServiceRuntime
     from .settings import ConfigError, ServiceSettings, load_settings
 
-_HOME = {"after_commit": "commit_hooks", "Gate": "lanes", "Inbound": "kafka", "KafkaWiring": "kafka",
+_HOME = {"after_commit": "commit_hooks", "Gate": "lane_topics", "Inbound": "kafka", "KafkaWiring": "kafka",
          "Outgoing": "kafka", "ServiceRuntime": "service", "ConfigError": "settings", "ServiceSettings": "settings",
          "load_settings": "settings"}
 
