@@ -93,7 +93,8 @@ class Advancer(LeasedWork):
         if free <= 0 or not self.enabled():
             return
         busy = self._in_hand.keys() | self._held
-        chosen = startable(await work_store.heads(self.engine), busy=busy, free=free, owner=self.owner)
+        heads = await work_store.heads(self.engine, owner=self.owner, limit=free + len(busy))
+        chosen = startable(heads, busy=busy, free=free, owner=self.owner)
         for leased in await work_store.lease(self.engine, chosen, owner=self.owner, lease_s=self.lease_s):
             run_id = leased.run.run_id
             if run_id in self._held:  # a request took it between the scan and the lease

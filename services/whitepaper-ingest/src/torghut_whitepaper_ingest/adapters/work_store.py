@@ -48,7 +48,7 @@ class Leased:
 
 _LEASABLE = "(lease_owner IS NULL OR lease_owner = :owner OR lease_until <= now())"
 _HEADS = sa.text("SELECT run_id, lease_owner, (lease_until IS NOT NULL AND lease_until > now()) AS leased "
-                 "FROM whitepaper_run_work ORDER BY created_at, run_id LIMIT :limit")
+                 f"FROM whitepaper_run_work WHERE {_LEASABLE} ORDER BY created_at, run_id LIMIT :limit")
 _LEASE = sa.text("UPDATE whitepaper_run_work SET lease_owner = :owner, "
                  "lease_until = now() + make_interval(secs => :lease_s) "
                  f"WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND {_LEASABLE} RETURNING run_id")
@@ -83,10 +83,14 @@ async def add(conn: AsyncConnection, run_id: str, step: Step, *, then_dispatch: 
                        .on_conflict_do_nothing(index_elements=[run_work.c.run_id]))
 
 
-async def heads(engine: AsyncEngine, *, limit: int = 500) -> list[Head]:
-    """Runs with work waiting, oldest first."""
+async def heads(engine: AsyncEngine, *, owner: str, limit: int) -> list[Head]:
+    """Runs with work waiting that ``owner`` may lease (free, its own, or expired), oldest first.
+
+    The caller asks for what it can start plus what it holds (its own runs come back too): reading
+    the whole backlog on every start made a burst of runs quadratic (500 rows read per run started).
+    """
     async with engine.connect() as conn:
-        rows = (await conn.execute(_HEADS, {"limit": limit})).all()
+        rows = (await conn.execute(_HEADS, {"limit": limit, "owner": owner})).all()
     return [Head(run_id=row.run_id, lease_owner=row.lease_owner, leased=row.leased) for row in rows]
 
 
