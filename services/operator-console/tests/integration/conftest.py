@@ -56,9 +56,10 @@ def console(kafka_bootstrap: str, fresh_database_url: str, prefix: str) -> Conso
         values: dict[str, Any] = {"console_mode": "demo", "console_operator_password": OPERATOR_PASSWORD,
                                   "console_push_interval_ms": 50, "console_poll_interval_s": 0.5, **overrides}
         database_url = values.pop("database_url", fresh_database_url)
-        settings = test_settings(ConsoleSettings, kafka_bootstrap=kafka_bootstrap, database_url=database_url,
+        bootstrap = values.pop("kafka_bootstrap", kafka_bootstrap)
+        settings = test_settings(ConsoleSettings, kafka_bootstrap=bootstrap, database_url=database_url,
                                  topic_prefix=prefix, service_name="operator-console", **values)
         service = build_service(settings, configure_logs=False)
         async with service.runtime.running(), serve(service.runtime.asgi()) as url:
-            yield RunningConsole(service, url, kafka_bootstrap, prefix)
+            yield RunningConsole(service, url, bootstrap, prefix)
     return start
