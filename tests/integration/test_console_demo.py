@@ -4,7 +4,9 @@ next orders: the firewall's next verdicts carry ``kill_switch_enabled``, and the
 the research lane runs over the session and its run, with every failed gate, shows on the research page.
 
 Screenshots of every page land in ``TORGHUT_CONSOLE_SHOTS`` when it is set (docs/console.md's come
-from here), else in the test's temporary directory.
+from here), else in the test's temporary directory. With ``TORGHUT_CONSOLE_SHOTS`` set it also writes
+research-lane.png: the research panel after a run promoted to paper and one denied at gate 1 are
+published beside the demo's own.
 """
 
 from __future__ import annotations
@@ -17,9 +19,15 @@ from typing import Any
 
 import pytest
 from playwright.async_api import expect
+from pydantic import BaseModel
 from torghut_cli.demo.research import failed_gates, run_research_lane
 from torghut_cli.demo.runner import load_session, replay_session
 from torghut_cli.demo.stack import demo_stack
+from torghut_contracts import topics
+from torghut_contracts.enums import WhitepaperRunStatus
+from torghut_contracts.examples import example
+from torghut_contracts.headers import MessageHeaders
+from torghut_runtime.testing import produce
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SPEED = 600.0  # the demo's own pace: the firewall judges each decision at the price of its moment
@@ -28,6 +36,31 @@ SPEED = 600.0  # the demo's own pace: the firewall judges each decision at the p
 async def count(page: Any, stage: str) -> int:
     text = await page.locator(f'[data-stage="{stage}"] .count').inner_text()
     return int(text.replace(",", ""))
+
+
+GATES = ("gate0_data_integrity", "gate1_statistical_robustness", "gate2_risk_capacity", "gate3_shadow_paper_quality",
+         "gate4_operational_readiness", "gate5_live_ramp_readiness", "gate6_profitability_evidence",
+         "gate7_uncertainty_calibration")
+
+
+async def shoot_lane_runs(page: Any, bootstrap: str, path: Path) -> None:
+    """research-lane.png (docs/console.md): a run promoted to paper, one denied at gate 1 (the contracts'
+    example) and a failed whitepaper run, published to the demo's broker and shown on the open page."""
+    denied = example(topics.LANE_RUNS.name)
+    promoted = topics.LANE_RUNS.model.model_validate({
+        **denied.model_dump(), "run_id": "fedcba9876543210fedcba98", "candidate_id": "cand-fedcba987654",
+        "action": "promote", "recommended_mode": "paper", "reasons": [], "paper_patch": True,
+        "gates": [{"gate_id": gate, "passed": True} for gate in GATES]})
+    failed = example(topics.WHITEPAPER_RUNS.name).model_copy(update={
+        "event_id": "evt-2", "status": WhitepaperRunStatus.FAILED, "reason": "pdf too large"})
+    sent: list[tuple[Any, BaseModel]] = [(topics.LANE_RUNS, promoted), (topics.LANE_RUNS, denied),
+                                         (topics.WHITEPAPER_RUNS, failed)]
+    for spec, message in sent:
+        await produce(bootstrap, spec.name, message, key=spec.key(message), headers=MessageHeaders.new(spec.name))
+    for run in (promoted, denied):
+        await expect(page.locator("tr.lane-run", has_text=run.candidate_id)).to_have_count(1, timeout=30_000)
+    await expect(page.get_by_text("pdf too large")).to_be_visible(timeout=30_000)
+    await page.locator("#research").screenshot(path=path)
 
 
 async def test_the_console_follows_a_session_and_its_kill_switch_stops_the_next_orders(
@@ -98,4 +131,6 @@ async def test_the_console_follows_a_session_and_its_kill_switch_stops_the_next_
         for gate in failed_gates(lane):
             await expect(shown).to_contain_text(f"{gate}: fail")
         await page.screenshot(path=shots / "research.png", full_page=True)
+        if os.environ.get("TORGHUT_CONSOLE_SHOTS"):
+            await shoot_lane_runs(page, demo.bootstrap, shots / "research-lane.png")
         await context.close()
