@@ -121,3 +121,21 @@ async def test_a_lane_failing_again_and_again_is_stalled_until_it_moves() -> Non
     await settle(lambda: consumer.committed() == {("a", 0): 1})
     assert lanes.stalled == set()
     await lanes.drain(1)
+
+
+async def test_a_stop_while_the_broker_is_away_does_not_wait_for_the_last_commit() -> None:
+    """aiokafka's commit waits for a coordinator as long as the broker is away: the drain gives it its
+    timeout, then stops; the handled records are read again on the next start."""
+    class AwayBroker(Consumer):
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            await asyncio.Event().wait()
+
+    async def handle(record: Record) -> bool:
+        return True
+
+    consumer = AwayBroker()
+    lanes = RecordLanes({"a": LaneTopic()}, per_record(handle), retry_backoff_s=0)
+    lanes.accept([Record("a", 0, 0)], consumer)  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    await asyncio.wait_for(lanes.drain(0.2), 10)
+    assert consumer.committed() == {}
