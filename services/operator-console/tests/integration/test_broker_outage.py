@@ -79,7 +79,7 @@ async def test_the_page_says_when_the_broker_is_away_and_projects_new_messages_a
             try:
                 await page.until("broker unreachable", lambda p: "broker unreachable" in p.status)
             finally:
-                await proxy.start()  # back (also after a failure: the console cannot stop while it is away)
+                await proxy.start()  # back, also after a failure
             await page.until("broker up again", lambda p: "broker up" in p.status)
             await running.send(topics.TA_SIGNALS, signal.model_copy(update={"seq": signal.seq + 1}))
             await running.send(topics.DECISIONS, example(topics.DECISIONS.name), correlation_id="after-1")
