@@ -120,14 +120,18 @@ async def test_an_address_that_keeps_guessing_waits_even_with_the_right_password
         assert await published(running, 0) == []
 
 
+def from_cli(command_id: str, *, kill_switch: bool, state: TradingState, reason: str) -> ControlCommand:
+    """A global command the operator CLI sent, as the console reads it off the control topic."""
+    return ControlCommand(command_id=command_id, scope="global", kill_switch=kill_switch, trading_state=state,
+                          reason=reason, issued_by="cli:ops", issued_at=datetime.now(UTC))
+
+
 async def test_a_change_keeps_what_the_control_topic_last_said_not_what_the_read_model_holds(
         console: ConsoleFactory) -> None:
     """A command the read model lags behind (the CLI's, a moment ago) is not undone by the next change."""
     async with console() as running, running.client() as client:
-        halted = ControlCommand(command_id="cli-1", scope="global", kill_switch=False,
-                                trading_state=TradingState.HALTED, reason="desk halt", issued_by="cli:ops",
-                                issued_at=datetime.now(UTC))
-        await running.send(topics.CONTROL, halted)
+        await running.send(topics.CONTROL, from_cli("cli-1", kill_switch=False, state=TradingState.HALTED,
+                                                    reason="desk halt"))
 
         async def read() -> bool:
             return "cli:ops" in (await client.get("/control")).text
@@ -163,10 +167,8 @@ def posture(page: str) -> dict[str, list[str]]:
 async def test_an_operator_changes_one_accounts_trading_state_and_global_stays_as_it_was(
         console: ConsoleFactory) -> None:
     async with console() as running, running.client() as client:
-        desk = ControlCommand(command_id="cli-global", scope="global", kill_switch=True,
-                              trading_state=TradingState.ACTIVE, reason="desk drill", issued_by="cli:ops",
-                              issued_at=datetime.now(UTC))
-        await running.send(topics.CONTROL, desk)
+        await running.send(topics.CONTROL, from_cli("cli-global", kill_switch=True, state=TradingState.ACTIVE,
+                                                    reason="desk drill"))
         assert (await log_in(client, OPERATOR_PASSWORD)).status_code == 303
         for change in ({"kill_switch": "off"}, {"trading_state": "REDUCING", "reason": "trim paper-main"}):
             response = await client.post("/control", data={**change, "scope": "paper-main",
