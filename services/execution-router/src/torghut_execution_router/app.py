@@ -25,7 +25,8 @@ from torghut_runtime.outbox import Outbox
 
 from .adapters.metrics import RouterMetrics
 from .adapters.order_feed import OrderFeedSwitch
-from .adapters.store import TRADE_UPDATES_OUTBOX, ExecutionStore
+from .adapters.store import ExecutionStore
+from .adapters.trade_update_outbox import TRADE_UPDATES_OUTBOX
 from .adapters.venues.base import AccountSource, Venue
 from .adapters.venues.lean.client import LeanAdapter
 from .adapters.venues.paper.venue import PaperVenue

@@ -3,7 +3,7 @@
 An update is stored (``execution_events.payload``) in the transaction that applies its event, and
 the runtime's outbox relay publishes it afterwards, so an event committed always reaches Kafka, at
 least once, with a message id derived from its fingerprint (``trade_update_message_id``) that
-consumers deduplicate on. The rows are ``adapters.store.TRADE_UPDATES_OUTBOX``; here is how one becomes
+consumers deduplicate on. The rows are ``adapters.trade_update_outbox.TRADE_UPDATES_OUTBOX``; here is how one becomes
 a message.
 """
 

@@ -22,7 +22,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.enums import Adapter, OrderStatus
 from torghut_contracts.models import ApprovedOrder, ControlCommand, TradeUpdate
-from torghut_runtime.outbox import OutboxTable
 
 from ..domain.feed import FeedStep, advance, advance_all, unlinked
 from ..domain.orders import TERMINAL_STATUSES, VenueEvent
@@ -30,6 +29,7 @@ from ..domain.submission import SubmitState
 from .executions import ExecutionRow, feed_columns
 from .metrics import RouterMetrics
 from .tables import control_commands, execution_events, executions
+from .trade_update_outbox import TRADE_UPDATES_OUTBOX, PendingPublication
 from .transactions import joined
 
 
@@ -54,23 +54,6 @@ class FirstEvents:
     """Their ``execution_events`` rows."""
     updates: list[TradeUpdate]
     """The trade updates to publish."""
-
-
-@dataclass(frozen=True)
-class PendingPublication:
-    id: int
-    payload: str
-    fingerprint: str
-    correlation_id: str | None
-    traceparent: str | None
-
-
-TRADE_UPDATES_OUTBOX = OutboxTable(
-    "trade-updates", execution_events, key=execution_events.c.id, order_by=(execution_events.c.id,),
-    pending=sa.and_(execution_events.c.payload.is_not(None), execution_events.c.published_at.is_(None)),
-    published_at=execution_events.c.published_at)
-"""The trade updates the runtime's relay publishes: one order's events are recorded under its row
-lock, so their ids are in the order they happened."""
 
 
 def _now() -> datetime:
