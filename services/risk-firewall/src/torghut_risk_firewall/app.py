@@ -16,9 +16,11 @@ from .settings import RiskFirewallSettings
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-MARKS_READ_THROUGH_S = 2.0
+MARKS_READ_THROUGH_S = 5.0
 """How long a decision without a fresh mark waits for the signal lane to read its topic through before it
-is vetoed: a bound, because the account lock is held meanwhile (and a flatten-window signal waits for it)."""
+is vetoed: a bound, because the account lock is held meanwhile (and a flatten-window signal waits for it).
+Long enough for the rebalance after a replica dies (2 s was not, once, on a loaded CI machine: the
+signal partition was still being reassigned and a decision with a mark on its way was vetoed)."""
 
 
 def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagSettings | None = None,
