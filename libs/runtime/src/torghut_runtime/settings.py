@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import Field, ModelWrapValidatorHandler, PrivateAttr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, ModelWrapValidatorHandler, PrivateAttr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -30,6 +30,18 @@ Clock = Literal["wall", "event"]
 """The time a service judges its time-dependent rules at (the ``CLOCK`` variable): ``wall`` the
 clock (live), ``event`` each message's own event time (replaying a recorded session, a backtest).
 One name and one pair of values for every service, so a replay is switched the same way everywhere."""
+
+
+def split_commas(value: Any) -> Any:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: how a list is written in one environment variable. Any other
+    value (a list from code or a file) is left for the field's own validation."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_commas)]
+"""A tuple of strings read from one comma-separated variable (``TORGHUT_ACCOUNTS=a,b``), not JSON."""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
-from torghut_runtime.settings import Clock, renamed_clock
+from torghut_runtime.settings import Clock, renamed_clock, split_commas
 
 from .domain.skills import SKILL_NAMES
 
@@ -108,9 +108,7 @@ class DecisionEngineSettings(ServiceSettings):
     @field_validator("decision_engine_required_domains", "decision_engine_lean_symbols", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
+        return split_commas(value)
 
     @field_validator("decision_engine_required_domains")
     @classmethod

@@ -12,14 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
+from torghut_runtime.settings import split_commas
 
 from .domain.frames import SYMBOL
-
-
-def _split(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class MarketDataSettings(ServiceSettings):
@@ -56,7 +51,7 @@ class MarketDataSettings(ServiceSettings):
     @field_validator("market_data_symbols", mode="before")
     @classmethod
     def _symbols(cls, value: Any) -> Any:
-        return _split(value)
+        return split_commas(value)
 
     @field_validator("market_data_symbols")
     @classmethod

@@ -28,7 +28,7 @@ def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagS
     """``flag_settings`` defaults to the environment (``TRADING_FEATURE_FLAGS_*``)."""
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, **runtime_kwargs)  # type: ignore[arg-type]
     flags = wire_flags(runtime, "risk-firewall", settings, flag_settings)
-    handlers = FirewallHandlers(account=settings.torghut_account, limits=settings.risk_limits,
+    handlers = FirewallHandlers(accounts=settings.managed_accounts, limits=settings.risk_limits,
                                 clock=make_clock(settings.clock), metrics=FirewallMetrics(runtime.registry),
                                 flags=flags)
     # Control first: at start-up the compacted posture is read before decisions are judged as far as
@@ -43,6 +43,6 @@ def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagS
     runtime.consume(topics.TA_SIGNALS, handlers.on_signal, batch=settings.kafka_max_batch)
     runtime.consume(topics.DECISIONS, handlers.on_decision, group_commit=True)
     handlers.marks_read_through = lambda: runtime.kafka.read_through(topics.TA_SIGNALS, timeout_s=MARKS_READ_THROUGH_S)
-    runtime.add_routes(operator_routes(runtime.engine, handlers, settings.torghut_account,
+    runtime.add_routes(operator_routes(runtime.engine, handlers, settings.managed_accounts,
                                        settings.risk_operator_token))
     return runtime

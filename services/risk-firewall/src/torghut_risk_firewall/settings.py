@@ -1,4 +1,4 @@
-"""Settings: the runtime's, the managed account, the clock, and the risk limits.
+"""Settings: the runtime's, the managed accounts, the clock, and the risk limits.
 
 The limits are one typed object (:class:`RiskLimits`). Their base is the YAML/JSON file named by
 ``RISK_LIMITS_FILE`` (optional; without it the documented defaults apply); each key can be
@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 from torghut_runtime import ConfigError, ServiceSettings
-from torghut_runtime.settings import Clock, renamed_clock
+from torghut_runtime.settings import Clock, CommaSeparated, renamed_clock
 
 from .domain.limits import RiskLimits
 
 LIMITS_ENV_PREFIX = "RISK_LIMITS__"
+ACCOUNT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
 class RiskFirewallSettings(ServiceSettings):
@@ -30,8 +32,11 @@ class RiskFirewallSettings(ServiceSettings):
     renamed_variables = (renamed_clock("RISK_CLOCK"),)
 
     service_name: str = Field(default="risk-firewall", min_length=1)
-    torghut_account: str = Field(default="paper-main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
+    torghut_account: str = Field(default="paper-main", pattern=ACCOUNT_PATTERN,
                                  description="The account this firewall owns; other accounts' decisions are vetoed.")
+    torghut_accounts: CommaSeparated = Field(
+        default=(), description="Comma-separated accounts this firewall owns, in place of TORGHUT_ACCOUNT (one "
+                                "deployment, its replicas sharing the accounts' partitions); unset: TORGHUT_ACCOUNT.")
     clock: Clock = Field(
         default="wall",
         description="'wall': judge at the wall-clock time (live, catches a backlog of old decisions); "
@@ -41,6 +46,29 @@ class RiskFirewallSettings(ServiceSettings):
     risk_limits_file: Path | None = Field(default=None, description="YAML or JSON file with risk limits.")
     risk_limits: RiskLimits = Field(default_factory=RiskLimits,
                                     description="The limits; per key RISK_LIMITS__<KEY> overrides the file.")
+
+    @field_validator("torghut_accounts")
+    @classmethod
+    def _valid_accounts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [account for account in value if not re.match(ACCOUNT_PATTERN, account)]
+        if bad:
+            raise ValueError(f"not account names: {', '.join(map(repr, bad[:5]))}")
+        if len(set(value)) != len(value):
+            raise ValueError("an account is named twice")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_name_accounts(self) -> RiskFirewallSettings:
+        if self.torghut_accounts and "torghut_account" in self.model_fields_set \
+                and self.torghut_account not in self.torghut_accounts:
+            raise ValueError(f"TORGHUT_ACCOUNT {self.torghut_account!r} is not in TORGHUT_ACCOUNTS: "
+                             "set one of the two, or name it in the list")
+        return self
+
+    @property
+    def managed_accounts(self) -> tuple[str, ...]:
+        """The accounts this firewall judges, in the order their rows are locked together."""
+        return tuple(sorted(self.torghut_accounts or (self.torghut_account,)))
 
     @model_validator(mode="before")
     @classmethod

@@ -108,5 +108,5 @@ async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def handlers() -> FirewallHandlers:
-    return FirewallHandlers(ACCOUNT, RiskLimits(cooldown_s=Decimal(0)), make_clock("event"),
+    return FirewallHandlers((ACCOUNT,), RiskLimits(cooldown_s=Decimal(0)), make_clock("event"),
                             FirewallMetrics(CollectorRegistry()))

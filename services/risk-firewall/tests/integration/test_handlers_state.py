@@ -44,12 +44,12 @@ async def test_a_loss_latches_reducing_until_an_operator_resets_it(engine: Async
     still = await feed(engine, handlers.on_decision, decision(decision_id="still-latched"))
     assert still[0].message.outcome is VerdictOutcome.VETO
 
-    locked = Starlette(routes=operator_routes(engine, handlers, ACCOUNT))
+    locked = Starlette(routes=operator_routes(engine, handlers, (ACCOUNT,)))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=locked), base_url="http://firewall") as client:
         disabled = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset",
                                      json={"operator": "alice", "reason": "no token configured"})
         assert disabled.status_code == 503 and "RISK_OPERATOR_TOKEN" in disabled.json()["error"]
-    app = Starlette(routes=operator_routes(engine, handlers, ACCOUNT, SecretStr("s3cret")))
+    app = Starlette(routes=operator_routes(engine, handlers, (ACCOUNT,), SecretStr("s3cret")))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://firewall") as client:
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             refused = await client.post(f"/api/risk/v1/accounts/{ACCOUNT}/latches/reset", headers=headers,

@@ -18,7 +18,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
     for name in list(os.environ):
-        if name.startswith("RISK_") or name in ("TORGHUT_ACCOUNT", "CLOCK"):
+        if name.startswith("RISK_") or name in ("TORGHUT_ACCOUNT", "TORGHUT_ACCOUNTS", "CLOCK"):
             monkeypatch.delenv(name)
 
 
@@ -89,3 +89,26 @@ def test_clock_and_risk_clock_disagreeing_stop_start_up(monkeypatch: pytest.Monk
     monkeypatch.setenv("RISK_CLOCK", "event")
     with pytest.raises(ConfigError, match="CLOCK='wall' and the deprecated RISK_CLOCK='event'"):
         load_firewall_settings(**BASE)
+
+
+def test_one_account_by_default_and_a_comma_separated_list_in_its_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_firewall_settings(**BASE).managed_accounts == ("paper-main",)
+    monkeypatch.setenv("TORGHUT_ACCOUNTS", "paper-b, paper-a,,paper-c")
+    assert load_firewall_settings(**BASE).managed_accounts == ("paper-a", "paper-b", "paper-c")
+    monkeypatch.setenv("TORGHUT_ACCOUNT", "paper-b")  # named in the list too: agreed, nothing to guess
+    assert load_firewall_settings(**BASE).managed_accounts == ("paper-a", "paper-b", "paper-c")
+
+
+@pytest.mark.parametrize(("accounts", "account", "named"), [
+    ("paper-a,bad account", None, "TORGHUT_ACCOUNTS"),
+    ("paper-a,paper-a", None, "named twice"),
+    ("paper-a,paper-b", "paper-c", "TORGHUT_ACCOUNT 'paper-c' is not in TORGHUT_ACCOUNTS"),
+])
+def test_an_ambiguous_or_malformed_account_list_stops_start_up(monkeypatch: pytest.MonkeyPatch, accounts: str,
+                                                               account: str | None, named: str) -> None:
+    monkeypatch.setenv("TORGHUT_ACCOUNTS", accounts)
+    if account is not None:
+        monkeypatch.setenv("TORGHUT_ACCOUNT", account)
+    with pytest.raises(ConfigError) as error:
+        load_firewall_settings(**BASE)
+    assert named in str(error.value)

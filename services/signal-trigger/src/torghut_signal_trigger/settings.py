@@ -11,15 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
-from torghut_runtime.settings import Clock, renamed_clock
+from torghut_runtime.settings import Clock, renamed_clock, split_commas
 from torghut_strategies.gates import GateConfig
 from torghut_strategies.session import TradingSession
-
-
-def _split(value: Any) -> Any:
-    if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
-    return value
 
 
 class SignalTriggerSettings(ServiceSettings):
@@ -71,12 +65,12 @@ class SignalTriggerSettings(ServiceSettings):
     @field_validator("signal_allowed_sources", mode="before")
     @classmethod
     def _sources(cls, value: Any) -> Any:
-        return _split(value)
+        return split_commas(value)
 
     @field_validator("session_holidays", mode="before")
     @classmethod
     def _holidays(cls, value: Any) -> Any:
-        return _split(value)
+        return split_commas(value)
 
     @field_validator("session_early_closes", mode="before")
     @classmethod
@@ -84,7 +78,7 @@ class SignalTriggerSettings(ServiceSettings):
         if not isinstance(value, str):
             return value
         out: dict[str, str] = {}
-        for item in _split(value):
+        for item in split_commas(value):
             day, sep, closes = item.partition("@")
             if not sep:
                 raise ValueError(f"expected YYYY-MM-DD@HH:MM, got {item!r}")

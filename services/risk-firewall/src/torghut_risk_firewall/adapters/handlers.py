@@ -2,17 +2,21 @@
 
 Each runs inside the runtime's transaction (effects + processed-message record commit together,
 outputs publish after the commit). Decisions, trade updates and snapshots for an account take
-its row lock first, so the separate subscribers see one consistent exposure.
+its row lock first, so the separate subscribers see one consistent exposure. A firewall may own
+several accounts (``TORGHUT_ACCOUNTS``); a group commit holding records of more than one locks
+them all first, in account order (:func:`.store.lock_accounts_in_order`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.models import (
@@ -27,6 +31,7 @@ from torghut_contracts.models import (
 from torghut_contracts.posture import TradingPosture
 from torghut_runtime import Inbound, Outgoing, after_commit
 from torghut_runtime.flags import FeatureFlags, Flag
+from torghut_runtime.kafka import Handler
 
 from ..domain import reasons as r
 from ..domain.evaluate import Verdict, effective_trading_state, reference_price
@@ -39,9 +44,10 @@ from ..domain.windows import SessionPhase, session_phase
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
 from ..metrics import FirewallMetrics
 from . import store, verdicts
-from .judging import DecisionJudge
+from .judging import DecisionJudge, lock_group_accounts
 
 log = structlog.get_logger("torghut.risk_firewall")
+M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[datetime], datetime]
 
 # The risk limits an operator may flip at run time (docs/feature-flags.md), and the field each sets.
@@ -73,7 +79,8 @@ class FlaggedLimit:
 
 @dataclass
 class FirewallHandlers:
-    account: str
+    accounts: tuple[str, ...]
+    """The accounts this firewall owns (sorted); every other account's decisions are vetoed as not managed."""
     limits: RiskLimits
     clock: Clock
     metrics: FirewallMetrics
@@ -82,6 +89,9 @@ class FirewallHandlers:
     marks_read_through: Callable[[], Awaitable[bool]] | None = None
     """Waits (bounded) until the TA-signal lane has read its topic through; True if it has (see judging.py)."""
     _limits_by_flags: dict[tuple[bool, ...], RiskLimits] = field(default_factory=dict, init=False, repr=False)
+
+    def manages(self, account: str) -> bool:
+        return account in self.accounts
 
     async def read_marks_through(self) -> bool:
         """Let the signal lane catch up before a decision is vetoed for want of a mark; True if it did."""
@@ -186,12 +196,16 @@ class FirewallHandlers:
         return result.portfolio, outputs
 
     async def sweep_locked(self, conn: AsyncConnection, now: datetime) -> list[Outgoing]:
-        portfolio = await store.lock_account(conn, self.account)
-        control = await store.effective_control_for(conn, self.account)
-        market = await store.market_for(conn, store.symbols_of_interest(portfolio))
-        swept, outputs = await self.sweep(conn, portfolio, control, market, now)
-        if swept != portfolio:
-            await store.save_account(conn, swept)
+        """Sweep every account (locked one after the other, in account order, as a group locks them)."""
+        outputs: list[Outgoing] = []
+        for account in self.accounts:
+            portfolio = await store.lock_account(conn, account)
+            control = await store.effective_control_for(conn, account)
+            market = await store.market_for(conn, store.symbols_of_interest(portfolio))
+            swept, swept_outputs = await self.sweep(conn, portfolio, control, market, now)
+            if swept != portfolio:
+                await store.save_account(conn, swept)
+            outputs.extend(swept_outputs)
         return outputs
 
     def sweep_due(self, now: datetime) -> bool:
@@ -203,12 +217,16 @@ class FirewallHandlers:
         self.on_signal = SignalMarks(self)
         """The TA-signal handler (batched): marks buffered per batch, written at its end."""
         self.on_decision = DecisionJudge(self)
-        """The decision handler: a group commit's decisions judged against one locked account."""
+        """The decision handler: a group commit's decisions judged against their locked accounts."""
+        self.on_trade_update = AccountsLockedFirst(self, self.apply_trade_update, topics.TRADE_UPDATES.key)
+        """The trade-update handler (group commit): a group's accounts locked first, in order."""
+        self.on_snapshot = AccountsLockedFirst(self, self.apply_snapshot, topics.ACCOUNT_SNAPSHOTS.key)
+        """The account-snapshot handler (group commit): a group's accounts locked first, in order."""
 
     # -- trade updates -------------------------------------------------------------------------------
-    async def on_trade_update(self, inbound: Inbound[TradeUpdate], conn: AsyncConnection) -> list[Outgoing]:
+    async def apply_trade_update(self, inbound: Inbound[TradeUpdate], conn: AsyncConnection) -> list[Outgoing]:
         update = inbound.payload
-        if update.account != self.account:
+        if not self.manages(update.account):
             after_commit(self.metrics.trade_updates.labels(outcome="other_account").inc)
             return []
         portfolio, fresh = await store.lock_and_remember_trade_update(conn, update)
@@ -220,9 +238,9 @@ class FirewallHandlers:
         return await self._save_after_sweep(conn, portfolio, self.clock(update.timestamp))
 
     # -- account snapshots ---------------------------------------------------------------------------
-    async def on_snapshot(self, inbound: Inbound[AccountSnapshot], conn: AsyncConnection) -> list[Outgoing]:
+    async def apply_snapshot(self, inbound: Inbound[AccountSnapshot], conn: AsyncConnection) -> list[Outgoing]:
         snapshot = inbound.payload
-        if snapshot.account != self.account:
+        if not self.manages(snapshot.account):
             return []
         portfolio = await store.lock_account(conn, snapshot.account)
         portfolio = apply_snapshot(portfolio, snapshot)
@@ -240,7 +258,7 @@ class FirewallHandlers:
         """Run the scheduled flatten / must-be-flat sweep when due, then persist the account."""
         outputs: list[Outgoing] = []
         if self.sweep_due(now):
-            control = await store.effective_control_for(conn, self.account)
+            control = await store.effective_control_for(conn, portfolio.account)
             market = await store.market_for(conn, store.symbols_of_interest(portfolio))
             portfolio, outputs = await self.sweep(conn, portfolio, control, market, now)
         await store.save_account(conn, portfolio)
@@ -253,6 +271,23 @@ class FirewallHandlers:
         log.info("control command", scope=command.scope, kill_switch=command.kill_switch,
                  trading_state=command.trading_state.value, applied=applied, command_id=command.command_id)
         return []
+
+
+class AccountsLockedFirst(Generic[M]):
+    """A group-commit handler whose group's managed accounts are locked before its first record, in order.
+
+    The runtime calls :meth:`prepare` once per transaction with the records it will hand over; a group
+    touching one account needs nothing (its record locks that account as it comes).
+    """
+
+    def __init__(self, handlers: FirewallHandlers, apply: Handler[M], account_of: Callable[[M], str]) -> None:
+        self.handlers, self.apply, self.account_of = handlers, apply, account_of
+
+    async def prepare(self, conn: AsyncConnection, inbounds: Sequence[Inbound[M]]) -> None:
+        await lock_group_accounts(conn, self.handlers, (self.account_of(inbound.payload) for inbound in inbounds))
+
+    async def __call__(self, inbound: Inbound[M], conn: AsyncConnection) -> Sequence[Outgoing]:
+        return await self.apply(inbound, conn)
 
 
 class SignalMarks:

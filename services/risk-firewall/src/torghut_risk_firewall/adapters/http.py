@@ -1,4 +1,4 @@
-"""Operator HTTP routes: read the account's state and the limits in force; reset latched stops.
+"""Operator HTTP routes: read an account's state and the limits in force; reset latched stops.
 
 A latched stop (daily loss, drawdown, not flat in time) keeps the account REDUCING until an
 operator resets it here, on purpose: a control command that merely re-states ACTIVE (say, to
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -65,7 +66,7 @@ def _refusal(request: Request, token: SecretStr | None) -> JSONResponse | None:
     return None
 
 
-def operator_routes(engine: AsyncEngine, limits: LimitsInForce, managed_account: str,
+def operator_routes(engine: AsyncEngine, limits: LimitsInForce, managed_accounts: Collection[str],
                     operator_token: SecretStr | None = None) -> list[Route]:
     async def get_limits(request: Request) -> JSONResponse:
         return JSONResponse(limits_view(limits))
@@ -82,7 +83,7 @@ def operator_routes(engine: AsyncEngine, limits: LimitsInForce, managed_account:
         exposure = account_exposure(portfolio, market, pending_by_symbol(portfolio.open_orders))
         return JSONResponse({
             "account": account,
-            "managed": account == managed_account,
+            "managed": account in managed_accounts,
             "control": {"kill_switch": control.kill_switch, "trading_state": control.trading_state.value},
             "exposure": {"gross": str(exposure.gross), "net_hi": str(exposure.net_hi), "net_lo": str(exposure.net_lo),
                          "reserved_buying_power": str(exposure.reserved_buying_power),

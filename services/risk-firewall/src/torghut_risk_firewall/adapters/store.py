@@ -134,6 +134,30 @@ async def create_account(conn: AsyncConnection, account: str) -> None:
     await conn.execute(_CREATE_ACCOUNT, {"account": account})
 
 
+#: Rows locked in account order: Postgres locks rows as the sort hands them up, so two transactions
+#: that lock overlapping sets this way wait for each other instead of each holding what the other wants.
+_LOCK_IN_ORDER = sa.text("SELECT account FROM accounts WHERE account = ANY(CAST(:accounts AS TEXT[])) "
+                         "ORDER BY account FOR UPDATE")
+_CREATE_ACCOUNTS = sa.text("INSERT INTO accounts (account) SELECT a FROM unnest(CAST(:accounts AS TEXT[])) AS a "
+                           "ORDER BY a ON CONFLICT (account) DO NOTHING")
+
+
+async def lock_accounts_in_order(conn: AsyncConnection, accounts: Iterable[str]) -> None:
+    """Lock several accounts' rows for this transaction, in account order, before any of them is worked on.
+
+    A group commit's records may belong to several accounts, in any order, and the decision, trade
+    update and snapshot subscribers each commit groups of their own. Locking one account at a time as
+    its first record comes would let two groups lock A then B and B then A, a deadlock; every group
+    that holds several accounts takes them here first, in one order, instead. One round trip once the
+    rows exist. A group of one account needs no order and does not call this.
+    """
+    wanted = sorted(set(accounts))
+    locked = (await conn.execute(_LOCK_IN_ORDER, {"accounts": wanted})).scalars().all()
+    if len(locked) < len(wanted):  # an account's first message: create the missing rows, lock again
+        await conn.execute(_CREATE_ACCOUNTS, {"accounts": wanted})
+        await conn.execute(_LOCK_IN_ORDER, {"accounts": wanted})
+
+
 async def read_account(conn: AsyncConnection, account: str) -> PortfolioState | None:
     row = (await conn.execute(_READ_ACCOUNT, {"account": account})).first()
     return None if row is None else portfolio_from_json(account, json.loads(row[0]))
@@ -141,6 +165,14 @@ async def read_account(conn: AsyncConnection, account: str) -> PortfolioState | 
 
 async def save_account(conn: AsyncConnection, portfolio: PortfolioState) -> None:
     await conn.execute(_SAVE_ACCOUNT, {"account": portfolio.account, "state": state_json(portfolio)})
+
+
+async def save_accounts(conn: AsyncConnection, portfolios: Sequence[PortfolioState]) -> None:
+    """One round trip for any number of accounts (an executemany for several)."""
+    if len(portfolios) == 1:
+        await save_account(conn, portfolios[0])
+    elif portfolios:
+        await conn.execute(_SAVE_ACCOUNT, [{"account": p.account, "state": state_json(p)} for p in portfolios])
 
 
 def state_json(portfolio: PortfolioState) -> str:

@@ -4,7 +4,7 @@ A group of decisions (the runtime's group commit) is judged against one locked a
 decision of the group locks the account and reads its state (:func:`lock_for_decision`); the
 others read only what can have changed meanwhile, the stored verdict, the control commands and
 the marks (:func:`context_for_decision`), and the group's account and verdicts are written once,
-at its end (:func:`save_account_and_store_verdicts`).
+at its end (:func:`save_accounts_and_store_verdicts`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torghut_contracts.models import GLOBAL_SCOPE, ApprovedOrder, ControlCommand
 from torghut_contracts.posture import TradingPosture, posture_for
 
 from ..domain.state import Mark, MarketState, PortfolioState
-from .store import create_account, market_for, portfolio_from_json, save_account, state_json, symbols_of_interest
+from .store import create_account, market_for, portfolio_from_json, save_accounts, state_json, symbols_of_interest
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,17 @@ _SAVE_ACCOUNT_AND_STORE_VERDICT = sa.text(
     "WHERE account = :account RETURNING account) " + _INSERT_VERDICT)
 
 
-async def save_account_and_store_verdicts(conn: AsyncConnection, portfolio: PortfolioState,
-                                          verdicts: Sequence[StoredVerdict]) -> None:
-    """The account as the group left it, and the group's verdicts: one round trip for one verdict, two for
-    a group (asyncpg sends an executemany's rows together)."""
-    if len(verdicts) == 1:
-        (only,) = verdicts
+async def save_accounts_and_store_verdicts(conn: AsyncConnection, portfolios: Sequence[PortfolioState],
+                                           verdicts: Sequence[StoredVerdict]) -> None:
+    """The accounts as the group left them, and the group's verdicts: one round trip for one verdict, two
+    for a group, whatever its accounts (asyncpg sends an executemany's rows together)."""
+    if len(verdicts) == 1 and len(portfolios) == 1:
+        (only,), (portfolio,) = verdicts, portfolios
         await conn.execute(_SAVE_ACCOUNT_AND_STORE_VERDICT, {
             **_verdict_parameters(only.verdict, only.approved_order), "account": portfolio.account,
             "state": state_json(portfolio)})
         return
-    await save_account(conn, portfolio)
+    await save_accounts(conn, portfolios)
     await conn.execute(_STORE_VERDICT, [_verdict_parameters(v.verdict, v.approved_order) for v in verdicts])
 
 
