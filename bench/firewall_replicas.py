@@ -18,8 +18,6 @@ import itertools
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +27,10 @@ from aiokafka.partitioner import murmur2
 from prometheus_client.parser import text_string_to_metric_families
 from torghut_cli.demo.processes import ServiceProcess
 from torghut_contracts import topics
-from torghut_contracts.enums import Adapter, TradingState
 from torghut_contracts.headers import MessageHeaders
-from torghut_contracts.models import AccountSnapshot, ControlCommand, TaSignal
 from torghut_embedded.kafka import delete_topics
 from torghut_embedded.postgres import create_database, drop_database
-from torghut_risk_firewall.testing import NOW, decision
+from torghut_risk_firewall.testing import decision, opening
 from torghut_runtime.testing import create_topics_for
 
 from .procfs import cpu_seconds
@@ -114,16 +110,8 @@ async def run_replicas(bootstrap: str, admin_url: str, log_dir: Path, *, replica
             await producer.send(prefix + spec.name, spec.encode(message), key=spec.key(message).encode(),
                                 headers=MessageHeaders.new(spec.name).as_kafka())
 
-        await send(topics.CONTROL, ControlCommand(command_id="open", scope="global", kill_switch=False,
-                                                  trading_state=TradingState.ACTIVE,
-                                                  issued_at=NOW - timedelta(hours=1)))
-        for account in owned:
-            await send(topics.ACCOUNT_SNAPSHOTS, AccountSnapshot(
-                snapshot_id=f"s-{account}", account=account, venue=Adapter.PAPER, as_of=NOW - timedelta(seconds=5),
-                equity=Decimal(10_000_000), cash=Decimal(10_000_000), buying_power=Decimal(20_000_000)))
-        for symbol in SYMBOLS:
-            await send(topics.TA_SIGNALS, TaSignal(symbol=symbol, event_ts=NOW - timedelta(seconds=1), seq=1,
-                                                   price=Decimal(100)))
+        for spec, message in opening(owned, SYMBOLS):
+            await send(spec, message)
         await producer.flush()
 
         verdicts: dict[str, list[Any]] = {}

@@ -16,8 +16,6 @@ import functools
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +27,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_cli.demo.processes import ServiceProcess
 from torghut_contracts import topics
-from torghut_contracts.enums import Adapter, TradingState, VerdictOutcome
+from torghut_contracts.enums import VerdictOutcome
 from torghut_contracts.headers import MessageHeaders
-from torghut_contracts.models import AccountSnapshot, ControlCommand, TaSignal
 from torghut_risk_firewall.adapters import store
-from torghut_risk_firewall.testing import NOW, decision
+from torghut_risk_firewall.testing import decision, opening
 from torghut_runtime.db import create_engine
 from torghut_runtime.testing import create_topics_for, eventually, read_records
 
@@ -95,15 +92,8 @@ async def test_two_replicas_share_the_accounts_and_a_killed_one_loses_and_double
         for replica in replicas:
             replica.start()
             await asyncio.to_thread(replica.wait_ready, 90)
-        await send(topics.CONTROL, ControlCommand(command_id="open", scope="global", kill_switch=False,
-                                                  trading_state=TradingState.ACTIVE,
-                                                  issued_at=NOW - timedelta(hours=1)))
-        for account in ACCOUNTS:
-            await send(topics.ACCOUNT_SNAPSHOTS, AccountSnapshot(
-                snapshot_id=f"s-{account}", account=account, venue=Adapter.PAPER, as_of=NOW - timedelta(seconds=5),
-                equity=Decimal(1_000_000), cash=Decimal(1_000_000), buying_power=Decimal(2_000_000)))
-        await send(topics.TA_SIGNALS, TaSignal(symbol="AAPL", event_ts=NOW - timedelta(seconds=1), seq=1,
-                                               price=Decimal(100)))
+        for spec, message in opening(ACCOUNTS, ["AAPL"], equity=1_000_000):
+            await send(spec, message)
         await eventually(functools.partial(holds_the_opening, engine), timeout=60,
                          what="the firewall to hold the control command, every snapshot and the mark")
         burst = [decision(qty=1, account=ACCOUNTS[i % len(ACCOUNTS)], decision_id=f"d-{i}")

@@ -6,14 +6,23 @@ plain decision built here passes every check unless a test changes one thing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from torghut_contracts.enums import Action, OrderType
-from torghut_contracts.models import Decision, DecisionIntent, EngineProvenance, OrderConstraints
+from torghut_contracts import topics
+from torghut_contracts.enums import Action, Adapter, OrderType, TradingState
+from torghut_contracts.models import (
+    AccountSnapshot,
+    ControlCommand,
+    Decision,
+    DecisionIntent,
+    EngineProvenance,
+    OrderConstraints,
+    TaSignal,
+)
 from torghut_contracts.posture import TradingPosture
 
 from .domain.limits import RiskLimits
@@ -88,3 +97,18 @@ def market(prices: Mapping[str, Any] | None = None, *, volume: Any = None, age_s
 
 def limits(**changes: Any) -> RiskLimits:
     return RiskLimits(**changes)
+
+
+def opening(accounts: Sequence[str], symbols: Sequence[str], *, equity: Any = 10_000_000,
+            price: Any = 100) -> list[tuple[topics.TopicSpec[Any], Any]]:
+    """What a firewall needs before it approves at ``NOW``, as (topic, message) to produce: the kill switch
+    off, a snapshot of each account, a mark of each symbol."""
+    messages: list[tuple[topics.TopicSpec[Any], Any]] = [(topics.CONTROL, ControlCommand(
+        command_id="open", scope="global", kill_switch=False, trading_state=TradingState.ACTIVE,
+        issued_at=NOW - timedelta(hours=1)))]
+    messages += [(topics.ACCOUNT_SNAPSHOTS, AccountSnapshot(
+        snapshot_id=f"s-{account}", account=account, venue=Adapter.PAPER, as_of=NOW - timedelta(seconds=5),
+        equity=D(equity), cash=D(equity), buying_power=2 * D(equity))) for account in accounts]
+    messages += [(topics.TA_SIGNALS, TaSignal(symbol=symbol, event_ts=NOW - timedelta(seconds=1), seq=1,
+                                              price=D(price))) for symbol in symbols]
+    return messages
