@@ -135,3 +135,24 @@ async def test_the_skip_link_comes_first_and_a_decisions_chain_is_followed_by_ke
         await expect(page.locator(".chain .hop .stage")).to_have_text(
             ["signals", "triggers", "decisions", "verdicts", "orders", "fills"], timeout=20_000)
         await page.close()
+
+
+async def test_a_live_push_of_the_account_page_leaves_the_focus_on_the_blotters_link(
+        console: ConsoleFactory, browser: Any) -> None:
+    async with console() as running:
+        await send_chain(running, "chain-blotter-1")
+        page = await browser.new_page()
+        await page.goto(running.url + "/account")
+        first = example(topics.TRADE_UPDATES.name)
+        link = page.locator("table.blotter").get_by_role("link", name=first.order.client_order_id)
+        await expect(link).to_have_count(1, timeout=20_000)
+        await link.focus()
+        other = first.model_copy(update={"fingerprint": "e" * 64, "order": first.order.model_copy(
+            update={"client_order_id": "other-order-1"})})
+        await running.send(topics.TRADE_UPDATES, other, correlation_id="chain-blotter-2")
+        await expect(page.locator("table.blotter").get_by_role("link", name="other-order-1")).to_have_count(
+            1, timeout=20_000)
+        await expect(link).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page).to_have_url(running.url + "/chain/chain-blotter-1")
+        await page.close()
