@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
+from torghut_contracts import headers as h
 from torghut_contracts import topics
 from torghut_contracts.examples import all_examples, example
 from torghut_contracts.models import ControlCommand, DecisionIntent, OrderConstraints, QuantityClamp, TaSignal
@@ -141,3 +142,15 @@ def test_text_fields_refuse_what_postgres_or_utf8_cannot_hold(text: str, refused
         return
     with pytest.raises(ValidationError, match=refused):
         ControlCommand.model_validate(command)
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "tab\there", "a\x1fb", "del\x7f", "not-utf8-\ufffd"])
+def test_an_id_header_with_a_control_character_or_undecodable_bytes_is_refused(value: str) -> None:
+    for name in (h.MESSAGE_ID, h.CORRELATION_ID, h.CAUSATION_ID):
+        problem = h.id_header_problem({name: value})
+        assert problem is not None and name in problem
+
+
+def test_an_id_header_of_printable_text_in_any_script_is_taken() -> None:
+    assert h.id_header_problem({h.MESSAGE_ID: "req-ü-日本-~ x", h.CORRELATION_ID: "c" * h.MAX_ID_LENGTH}) is None
+    assert h.id_header_problem({h.MESSAGE_ID: "c" * (h.MAX_ID_LENGTH + 1)}) is not None
