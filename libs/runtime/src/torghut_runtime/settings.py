@@ -15,8 +15,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, ModelWrapValidatorHandler, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 S = TypeVar("S", bound=BaseSettings)
@@ -42,6 +51,18 @@ def split_commas(value: Any) -> Any:
 
 CommaSeparated = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_commas)]
 """A tuple of strings read from one comma-separated variable (``TORGHUT_ACCOUNTS=a,b``), not JSON."""
+
+
+def known_time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(known_time_zone)]
+"""An IANA time zone name (``America/New_York``) this machine's zone database knows."""
 
 
 @dataclass(frozen=True)

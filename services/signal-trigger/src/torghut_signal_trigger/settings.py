@@ -6,12 +6,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
-from torghut_runtime.settings import Clock, renamed_clock, split_commas
+from torghut_runtime.settings import Clock, TimeZoneName, renamed_clock, split_commas
 from torghut_strategies.gates import GateConfig
 from torghut_strategies.session import TradingSession
 
@@ -37,7 +36,7 @@ class SignalTriggerSettings(ServiceSettings):
     signal_allowed_sources: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("ta",), description="Comma-separated TaSignal.source values to act on; empty accepts all.")
 
-    session_timezone: str = Field(default="America/New_York", description="Exchange time zone (IANA name).")
+    session_timezone: TimeZoneName = Field(default="America/New_York", description="Exchange time zone (IANA name).")
     session_open: time = Field(default=time(9, 30), description="Regular session open, exchange time (HH:MM).")
     session_close: time = Field(default=time(16, 0), description="Regular session close, exchange time (HH:MM).")
     session_holidays: Annotated[tuple[date, ...], NoDecode] = Field(
@@ -90,15 +89,6 @@ class SignalTriggerSettings(ServiceSettings):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
-
-    @field_validator("session_timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @field_validator("clickhouse_start_at")
     @classmethod

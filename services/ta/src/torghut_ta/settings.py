@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode
 from torghut_runtime import ServiceSettings
+from torghut_runtime.settings import TimeZoneName, split_commas
 
 from .domain.series import Rules
 from .domain.vwap import SessionHours
@@ -24,25 +24,14 @@ class TaSettings(ServiceSettings):
         default=15.0, ge=0, description="A signal carries a quote stamped at most this long before its bar's close.")
     ta_vwap_window_s: int = Field(default=300, gt=0, description="Span of vwap_w5m: bars starting this recently.")
     ta_signal_source: str = Field(default="ta", min_length=1, max_length=64, description="TaSignal.source.")
-    ta_session_timezone: str = Field(default="America/New_York", description="Exchange time zone (IANA name).")
+    ta_session_timezone: TimeZoneName = Field(default="America/New_York", description="Exchange time zone (IANA name).")
     ta_session_open: time = Field(default=time(9, 30), description="Regular session open (session VWAP resets).")
     ta_session_close: time = Field(default=time(16, 0), description="Regular session close, exchange time.")
 
     @field_validator("ta_symbols", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip().upper() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("ta_session_timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return tuple(part.upper() for part in split_commas(value)) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> TaSettings:
