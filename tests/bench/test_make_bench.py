@@ -94,15 +94,3 @@ def test_a_quick_run_measures_every_figure(embedded_stack: EmbeddedStack, tmp_pa
 
     json.dumps(results, default=str)  # latest.json can be written
     assert render(rows, title(results)).count("\n") == len(rows) + len({r.section for r in rows}) + 1
-
-
-def test_the_scaling_curve_summarises_each_symbol_count_and_draws_a_png(tmp_path: Path) -> None:
-    from bench.scaling import plot, summarise
-
-    rows = [{"symbols": 5, "verdicts_per_s": 600.0}, {"symbols": 5, "verdicts_per_s": 500.0},
-            {"symbols": 5, "verdicts_per_s": 400.0}, {"symbols": 50, "verdicts_per_s": 250.0}]
-    summary = summarise(rows)
-    assert [(r["symbols"], r["median_per_s"], r["ms_per_decision"]) for r in summary] == [
-        (5, 500.0, 2.0), (50, 250.0, 4.0)]
-    plot(summary, 500, tmp_path / "curve.png")
-    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
