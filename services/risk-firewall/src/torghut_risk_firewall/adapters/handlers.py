@@ -4,19 +4,17 @@ Each runs inside the runtime's transaction (effects + processed-message record c
 outputs publish after the commit). Decisions, trade updates and snapshots for an account take
 its row lock first, so the separate subscribers see one consistent exposure. A firewall may own
 several accounts (``TORGHUT_ACCOUNTS``); a group commit holding records of more than one locks
-them all first, in account order (:func:`.store.lock_accounts_in_order`).
+them all first, in account order (:mod:`.account_locks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 import structlog
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts import topics
 from torghut_contracts.models import (
@@ -25,13 +23,11 @@ from torghut_contracts.models import (
     ControlCommand,
     Decision,
     RiskVerdict,
-    TaSignal,
     TradeUpdate,
 )
 from torghut_contracts.posture import TradingPosture
 from torghut_runtime import Inbound, Outgoing, after_commit
 from torghut_runtime.flags import FeatureFlags, Flag
-from torghut_runtime.kafka import Handler
 
 from ..domain import reasons as r
 from ..domain.evaluate import Verdict, effective_trading_state, reference_price
@@ -44,10 +40,11 @@ from ..domain.windows import SessionPhase, session_phase
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
 from ..metrics import FirewallMetrics
 from . import store, verdicts
-from .judging import DecisionJudge, lock_group_accounts
+from .account_locks import AccountsLockedFirst
+from .judging import DecisionJudge
+from .marks import SignalMarks
 
 log = structlog.get_logger("torghut.risk_firewall")
-M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[datetime], datetime]
 
 # The risk limits an operator may flip at run time (docs/feature-flags.md), and the field each sets.
@@ -271,57 +268,3 @@ class FirewallHandlers:
         log.info("control command", scope=command.scope, kill_switch=command.kill_switch,
                  trading_state=command.trading_state.value, applied=applied, command_id=command.command_id)
         return []
-
-
-class AccountsLockedFirst(Generic[M]):
-    """A group-commit handler whose group's managed accounts are locked before its first record, in order.
-
-    The runtime calls :meth:`prepare` once per transaction with the records it will hand over; a group
-    touching one account needs nothing (its record locks that account as it comes).
-    """
-
-    def __init__(self, handlers: FirewallHandlers, apply: Handler[M], account_of: Callable[[M], str]) -> None:
-        self.handlers, self.apply, self.account_of = handlers, apply, account_of
-
-    async def prepare(self, conn: AsyncConnection, inbounds: Sequence[Inbound[M]]) -> None:
-        await lock_group_accounts(conn, self.handlers, (self.account_of(inbound.payload) for inbound in inbounds))
-
-    async def __call__(self, inbound: Inbound[M], conn: AsyncConnection) -> Sequence[Outgoing]:
-        return await self.apply(inbound, conn)
-
-
-class SignalMarks:
-    """Marks from TA signals, buffered per batch and written in one round trip at its end.
-
-    A batch commits as one transaction, so no reader sees a mark before its batch commits anyway:
-    writing the newest mark per symbol at the end (the upsert's guard keeps the newest too) changes
-    nobody's view and takes one round trip instead of one per signal. A signal that falls in a
-    flatten window writes what is buffered first, so the sweep reads the marks it just received.
-    The runtime calls :meth:`flush` inside the batch's transaction and :meth:`discard` when it
-    rolls back.
-    """
-
-    def __init__(self, handlers: FirewallHandlers) -> None:
-        self.handlers = handlers
-        self._pending: dict[str, store.MarkRow] = {}
-
-    async def __call__(self, inbound: Inbound[TaSignal], conn: AsyncConnection) -> list[Outgoing]:
-        signal = inbound.payload
-        price = signal.mark_price
-        if price is not None:
-            held = self._pending.get(signal.symbol)
-            if held is None or (held.event_ts, held.seq) < (signal.event_ts, signal.seq):
-                self._pending[signal.symbol] = store.MarkRow(signal.symbol, price, signal.volume, signal.event_ts,
-                                                             signal.seq)
-        now = self.handlers.clock(signal.event_ts)
-        if not self.handlers.sweep_due(now):
-            return []
-        await self.flush(conn)
-        return await self.handlers.sweep_locked(conn, now)
-
-    async def flush(self, conn: AsyncConnection) -> None:
-        pending, self._pending = self._pending, {}
-        await store.upsert_marks(conn, list(pending.values()))
-
-    def discard(self) -> None:
-        self._pending = {}

@@ -10,8 +10,8 @@ back. A group of one (a lone decision, or the runtime's careful pass, which flus
 record) is judged in two statements, as before groups: one that locks and reads, one that writes.
 
 Decisions are keyed by account, so one partition may carry several of a firewall's accounts: a
-group holding more than one locks them all in :meth:`DecisionJudge.prepare`, in account order,
-as every other multi-account transaction of the firewall does, so no two of them deadlock.
+group holding more than one locks them all in :meth:`DecisionJudge.prepare`, in account order
+(:mod:`.account_locks`), as the trade-update and snapshot groups do, so no two of them deadlock.
 
 While the group's transaction is open the account row stays locked, so the trade-update and
 snapshot handlers wait for it and then see the group's reservations, as they would have seen
@@ -26,7 +26,7 @@ missing or stale then vetoes, fail closed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -40,7 +40,8 @@ from ..domain.limits import RiskLimits
 from ..domain.portfolio import reserve
 from ..domain.state import MarketState, PortfolioState
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
-from . import store, verdicts
+from . import verdicts
+from .account_locks import lock_group_accounts
 from .verdicts import StoredVerdict
 
 
@@ -65,14 +66,6 @@ class Firewall(Protocol):
 
     async def sweep(self, conn: AsyncConnection, portfolio: PortfolioState, control: TradingPosture,
                     market: MarketState, now: datetime) -> tuple[PortfolioState, list[Outgoing]]: ...
-
-
-async def lock_group_accounts(conn: AsyncConnection, firewall: Firewall, accounts: Iterable[str]) -> None:
-    """A group's managed accounts, when it holds several, locked now, before its first record, in account
-    order (:func:`.store.lock_accounts_in_order`); a group of one account locks it as its record comes."""
-    managed = {account for account in accounts if firewall.manages(account)}
-    if len(managed) > 1:
-        await store.lock_accounts_in_order(conn, managed)
 
 
 class DecisionJudge:
