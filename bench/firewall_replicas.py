@@ -17,6 +17,7 @@ import asyncio
 import itertools
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,98 @@ async def judged_count(client: httpx.AsyncClient, replica: ServiceProcess) -> in
     return 0
 
 
+class ReplicaBench:
+    """One run's processes, producer and verdict reader, on topics and a database of its own."""
+
+    def __init__(self, bootstrap: str, prefix: str, database_url: str, log_dir: Path, *, replicas: int,
+                 accounts: list[str]) -> None:
+        self.prefix, self.accounts, self.log_dir = prefix, accounts, log_dir
+        env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url, "TOPIC_PREFIX": prefix,
+               "TORGHUT_ACCOUNTS": ",".join(accounts), "CLOCK": "event", "LOG_LEVEL": "WARNING",
+               "KAFKA_SESSION_TIMEOUT_MS": "1000", "KAFKA_HEARTBEAT_INTERVAL_MS": "200",
+               "KAFKA_FETCH_MAX_WAIT_MS": "20", "RISK_LIMITS__COOLDOWN_S": "0",
+               "RISK_LIMITS__MAX_ORDERS_PER_SECOND": "199", "RISK_LIMITS__MAX_ORDERS_PER_MINUTE": "199"}
+        self.processes = [ServiceProcess(f"risk-firewall-{i}", "torghut_risk_firewall", env, log_dir)
+                          for i in range(replicas)]
+        self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+        self.consumer = AIOKafkaConsumer(prefix + topics.RISK_VERDICTS.name, bootstrap_servers=bootstrap,
+                                         enable_auto_commit=False, auto_offset_reset="earliest",
+                                         fetch_max_wait_ms=5, group_id=f"bench-{prefix}")
+        self.http = httpx.AsyncClient(timeout=5.0)
+        self.verdicts: dict[str, list[Any]] = {}
+        """Every verdict read, by decision id (a redelivered decision may be answered twice)."""
+
+    async def start(self) -> None:
+        for process in self.processes:  # one at a time: the first migrates the schema
+            process.start()
+            await asyncio.to_thread(process.wait_ready, 90)
+        await self.producer.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.http.aclose()
+        await self.consumer.stop()
+        await self.producer.stop()
+        for process in self.processes:
+            process.stop(grace_s=10)
+
+    async def send(self, messages: Iterable[tuple[topics.TopicSpec[Any], Any]]) -> None:
+        for spec, message in messages:
+            await self.producer.send(self.prefix + spec.name, spec.encode(message), key=spec.key(message).encode(),
+                                     headers=MessageHeaders.new(spec.name).as_kafka())
+        await self.producer.flush()
+
+    async def collect(self, until: int, timeout_s: float) -> None:
+        """Read verdicts until ``until`` decisions have one."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.verdicts) < until:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.verdicts)} of {until} decisions judged; logs in {self.log_dir}")
+            for records in (await self.consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    verdict = topics.RISK_VERDICTS.decode(record.value)
+                    self.verdicts.setdefault(verdict.decision_id, []).append(verdict)
+
+    async def judged(self) -> list[int]:
+        return list(await asyncio.gather(*(judged_count(self.http, p) for p in self.processes)))
+
+    def cpu_total(self) -> float:
+        """The replicas' CPU seconds so far (user + system)."""
+        return sum(cpu_seconds(p.process.pid) or 0.0 for p in self.processes if p.process)
+
+    async def warm_up(self) -> None:
+        """A decision per account, wave after wave, until every replica has judged one (the group has
+        settled, each replica holds its partitions) and a whole wave was approved (the snapshots and
+        marks are in place: topics have no order between them)."""
+        for wave in range(60):
+            ids = [f"warm-{wave}-{account}" for account in self.accounts]
+            await self.send((topics.DECISIONS, decision(qty=1, account=account, decision_id=decision_id))
+                            for account, decision_id in zip(self.accounts, ids, strict=True))
+            await self.collect(len(self.verdicts) + len(ids), 60)
+            approved = all(self.verdicts[i][0].client_order_id is not None for i in ids)
+            if approved and all(await self.judged()):
+                return
+        raise TimeoutError(f"the replicas did not all judge and approve a wave; logs in {self.log_dir}")
+
+    async def burst(self, count: int) -> ReplicaRun:
+        """``count`` decisions at once, round-robin over the accounts and the symbols, timed to the last verdict."""
+        judged_before, cpu_before, warm = await self.judged(), self.cpu_total(), len(self.verdicts)
+        payloads = [decision(qty=1, account=self.accounts[i % len(self.accounts)], symbol=SYMBOLS[i % len(SYMBOLS)],
+                             decision_id=f"burst-{i}") for i in range(count)]
+        started = time.perf_counter()
+        await self.send((topics.DECISIONS, payload) for payload in payloads)
+        await self.collect(warm + count, 300)
+        elapsed = time.perf_counter() - started
+        cpu = self.cpu_total() - cpu_before
+        judged = [after - before for before, after in zip(judged_before, await self.judged(), strict=True)]
+        twice = [d for d, seen in self.verdicts.items() if len({(v.outcome, v.client_order_id) for v in seen}) > 1]
+        if twice:
+            raise AssertionError(f"decisions judged two ways: {twice[:5]}")
+        approved = sum(1 for p in payloads if self.verdicts[p.decision_id][0].client_order_id is not None)
+        return ReplicaRun(len(self.processes), len(self.accounts), count, count / elapsed, 1000 * cpu / count,
+                          judged, approved)
+
+
 async def run_replicas(bootstrap: str, admin_url: str, log_dir: Path, *, replicas: int, accounts: int,
                        burst: int) -> ReplicaRun:
     prefix = f"bench{uuid.uuid4().hex[:6]}."
@@ -89,80 +182,14 @@ async def run_replicas(bootstrap: str, admin_url: str, log_dir: Path, *, replica
     database_url = await create_database(admin_url, db_name)
     names = await create_topics_for(bootstrap, prefix, *SPECS, partitions=replicas)
     owned = even_accounts(accounts)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url, "TOPIC_PREFIX": prefix,
-           "TORGHUT_ACCOUNTS": ",".join(owned), "CLOCK": "event", "LOG_LEVEL": "WARNING",
-           "KAFKA_SESSION_TIMEOUT_MS": "1000", "KAFKA_HEARTBEAT_INTERVAL_MS": "200", "KAFKA_FETCH_MAX_WAIT_MS": "20",
-           "RISK_LIMITS__COOLDOWN_S": "0", "RISK_LIMITS__MAX_ORDERS_PER_SECOND": "199",
-           "RISK_LIMITS__MAX_ORDERS_PER_MINUTE": "199"}
-    processes = [ServiceProcess(f"risk-firewall-{i}", "torghut_risk_firewall", env, log_dir) for i in range(replicas)]
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    consumer = AIOKafkaConsumer(prefix + topics.RISK_VERDICTS.name, bootstrap_servers=bootstrap,
-                                enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=5,
-                                group_id=f"bench-{prefix}")
+    bench = ReplicaBench(bootstrap, prefix, database_url, log_dir, replicas=replicas, accounts=owned)
     try:
-        for process in processes:  # one at a time: the first migrates the schema
-            process.start()
-            await asyncio.to_thread(process.wait_ready, 90)
-        await producer.start()
-        await consumer.start()
-
-        async def send(spec: topics.TopicSpec[Any], message: Any) -> None:
-            await producer.send(prefix + spec.name, spec.encode(message), key=spec.key(message).encode(),
-                                headers=MessageHeaders.new(spec.name).as_kafka())
-
-        for spec, message in opening(owned, SYMBOLS):
-            await send(spec, message)
-        await producer.flush()
-
-        verdicts: dict[str, list[Any]] = {}
-
-        async def collect(until: int, timeout_s: float) -> None:
-            deadline = time.monotonic() + timeout_s
-            while len(verdicts) < until:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(verdicts)} of {until} decisions judged; logs in {log_dir}")
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        verdict = topics.RISK_VERDICTS.decode(record.value)
-                        verdicts.setdefault(verdict.decision_id, []).append(verdict)
-
-        # Warm up until every replica has judged (the group has settled, each holds its partitions).
-        async with httpx.AsyncClient(timeout=5.0) as client:
-            for wave in itertools.count():
-                if wave > 60:
-                    raise TimeoutError(f"not every replica judged a decision; logs in {log_dir}")
-                for account in owned:
-                    await send(topics.DECISIONS, decision(qty=1, account=account, decision_id=f"warm-{wave}-{account}"))
-                await producer.flush()
-                await collect(len(verdicts) + len(owned), 60)
-                if all(await asyncio.gather(*(judged_count(client, p) for p in processes))):
-                    break
-            judged_before = await asyncio.gather(*(judged_count(client, p) for p in processes))
-            cpu_before = [cpu_seconds(p.process.pid) or 0.0 for p in processes if p.process]
-            warm = len(verdicts)
-            payloads = [decision(qty=1, account=owned[i % len(owned)], symbol=SYMBOLS[i % len(SYMBOLS)],
-                                 decision_id=f"burst-{i}") for i in range(burst)]
-            started = time.perf_counter()
-            for payload in payloads:
-                await send(topics.DECISIONS, payload)
-            await producer.flush()
-            await collect(warm + burst, 300)
-            elapsed = time.perf_counter() - started
-            cpu_after = [cpu_seconds(p.process.pid) or 0.0 for p in processes if p.process]
-            judged_after = await asyncio.gather(*(judged_count(client, p) for p in processes))
-        twice = [d for d, seen in verdicts.items() if len({(v.outcome, v.client_order_id) for v in seen}) > 1]
-        if twice:
-            raise AssertionError(f"decisions judged two ways: {twice[:5]}")
-        burst_verdicts = [seen[0] for d, seen in verdicts.items() if d.startswith("burst-")]
-        return ReplicaRun(replicas, accounts, burst, burst / elapsed,
-                          1000 * (sum(cpu_after) - sum(cpu_before)) / burst,
-                          [after - before for before, after in zip(judged_before, judged_after, strict=True)],
-                          sum(1 for v in burst_verdicts if v.client_order_id is not None))
+        await bench.start()
+        await bench.send(opening(owned, SYMBOLS))
+        await bench.warm_up()
+        return await bench.burst(burst)
     finally:
-        await consumer.stop()
-        await producer.stop()
-        for process in processes:
-            process.stop(grace_s=10)
+        await bench.stop()
         try:
             await delete_topics(bootstrap, names)
         finally:
