@@ -7,6 +7,7 @@ from pathlib import Path
 from torghut_contracts import topics
 from torghut_runtime import ServiceRuntime
 
+from .adapters.committed_states import CommittedStates
 from .handlers import BarHandler, QuoteHandler
 from .metrics import TaMetrics
 from .settings import TaSettings
@@ -22,7 +23,7 @@ class TaService:
         self.runtime = runtime
         self.metrics = TaMetrics(runtime.registry)
         runtime.produces(topics.TA_SIGNALS)
-        self.bars = BarHandler(settings.rules(), self.metrics)
+        self.bars = BarHandler(settings.rules(), self.metrics, CommittedStates(settings.ta_state_cache_series))
         self.quotes = QuoteHandler(self.metrics)
         # Both high-volume: a batch per transaction, the series' states written once per batch.
         runtime.consume(topics.MARKET_BARS, self.bars, batch=settings.kafka_max_batch)

@@ -4,13 +4,16 @@ Both topics are consumed in batches: one transaction per batch, which also claim
 tracking records, the handler called once per record and then its ``flush`` once, inside the
 transaction. A batch handler may run more than once for a record (the runtime re-runs a batch that
 met an already processed record, or one record at a time in savepoints after a failure), so these
-handlers touch nothing but the transaction and what ``discard`` forgets:
+handlers change nothing but the transaction and what ``discard`` forgets before the commit:
 
 * the bar handler loads the batch's series (row-locked, in one statement) when the runtime prepares
   the transaction, and any other the first time the transaction touches it, applies
-  that transaction's bars to it in memory and writes every changed series at ``flush``. Nothing
-  outlives the transaction: the next batch reads the series again, so a state in memory can never
-  be ahead of the committed one (a rollback, another replica that took the partition over);
+  that transaction's bars to it in memory and writes every changed series at ``flush``. A state
+  in memory is never ahead of the committed one: the states this process committed are kept
+  (:mod:`.adapters.committed_states`), but taken out while a transaction has them and put back
+  only by its commit, and used only while their row is still at the revision they were committed
+  as (a rollback leaves nothing kept; another replica that took the partition over writes newer
+  revisions);
 * the quote handler keeps the latest quote per symbol of the batch and upserts them at ``flush``.
 
 Counters are registered with ``after_commit``: a pass that rolls back counts nothing.
@@ -29,6 +32,7 @@ from torghut_runtime import Inbound, Outgoing
 from torghut_runtime.commit_hooks import after_commit
 
 from .adapters import store
+from .adapters.committed_states import CommittedStates, SeriesKey
 from .domain.quotes import newer
 from .domain.series import Rules, SeriesState, Skip, admit, apply, screen
 from .metrics import TaMetrics
@@ -38,20 +42,23 @@ log = structlog.get_logger("torghut.ta")
 
 @dataclass
 class _Open:
-    """A series the open transaction has loaded: its state (changing), the quote, whether it changed."""
+    """A series the open transaction has loaded: its state (changing), the quote, the revision of its row
+    as loaded, whether it changed."""
 
     state: SeriesState
     quote: MarketQuote | None
+    revision: int
     changed: bool = False
 
 
 class BarHandler:
     """``torghut.market.bars.v1`` -> ``torghut.ta.signals.v1``, the series' state in the same transaction."""
 
-    def __init__(self, rules: Rules, metrics: TaMetrics) -> None:
+    def __init__(self, rules: Rules, metrics: TaMetrics, committed: CommittedStates | None = None) -> None:
         self.rules = rules
         self.metrics = metrics
-        self._open: dict[tuple[str, str], _Open] = {}
+        self.committed = committed if committed is not None else CommittedStates(0)
+        self._open: dict[SeriesKey, _Open] = {}
 
     async def __call__(self, inbound: Inbound[MarketBar], conn: AsyncConnection) -> list[Outgoing]:
         bar = inbound.payload
@@ -69,24 +76,28 @@ class BarHandler:
 
     async def prepare(self, conn: AsyncConnection, inbounds: Sequence[Inbound[MarketBar]]) -> None:
         """Load every series the batch's bars will touch in one statement (the runtime calls this first)."""
-        keys = [(i.payload.symbol, i.payload.window) for i in inbounds if admit(i.payload, self.rules) is None]
-        for key, loaded in (await store.load_many(conn, [k for k in keys if k not in self._open])).items():
+        keys = {(i.payload.symbol, i.payload.window) for i in inbounds if admit(i.payload, self.rules) is None}
+        keys -= self._open.keys()
+        held = self.committed.check_out(keys)
+        for key, loaded in (await store.load_many(conn, list(keys), held)).items():
             self._opened(key, loaded)
 
     async def _series(self, conn: AsyncConnection, symbol: str, window: str) -> _Open:
         key = (symbol, window)
         series = self._open.get(key)
         if series is None:
-            series = self._opened(key, await store.load_series(conn, symbol, window))
+            held = self.committed.check_out([key]).get(key)
+            series = self._opened(key, await store.load_series(conn, symbol, window, held))
         return series
 
-    def _opened(self, key: tuple[str, str], loaded: store.Loaded) -> _Open:
+    def _opened(self, key: SeriesKey, loaded: store.Loaded) -> _Open:
         symbol, window = key
         if loaded.reset:
             log.warning("stored series state of another version dropped; warming up again",
                         symbol=symbol, window=window)
             after_commit(self.metrics.state_resets.inc)
-        series = self._open[key] = _Open(loaded.state, loaded.quote, changed=loaded.reset)
+        after_commit(self.metrics.series_loads.labels(source=loaded.source).inc)
+        series = self._open[key] = _Open(loaded.state, loaded.quote, loaded.revision, changed=loaded.reset)
         return series
 
     def _skipped(self, bar: MarketBar, skip: Skip) -> list[Outgoing]:
@@ -96,9 +107,12 @@ class BarHandler:
         return []
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Write every series this transaction changed, in one statement, before its bars are claimed."""
+        """Write every series this transaction changed, in one statement, before its bars are claimed; once
+        it commits, keep every series it loaded at the revision its row then has."""
         series, self._open = self._open, {}
-        await store.save_series(conn, [s.state for s in series.values() if s.changed])
+        await store.save_series(conn, [(s.revision + 1, s.state) for s in series.values() if s.changed])
+        kept = [(key, s.revision + s.changed, s.state) for key, s in series.items() if s.changed or s.revision]
+        after_commit(lambda: self.committed.put_back(kept))
 
     def discard(self) -> None:
         """The transaction (or a record's savepoint) rolled back: forget the series it loaded."""

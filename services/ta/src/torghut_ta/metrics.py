@@ -26,5 +26,12 @@ class TaMetrics:
             "torghut_ta_state_resets_total",
             "Stored series states dropped because their version is not this build's (the series warms up again).",
             registry=registry)
+        self.series_loads = Counter(
+            "torghut_ta_series_loads_total",
+            "Series loaded by a transaction, by where the state came from: kept (this process committed it and "
+            "the row is still at that revision), stored (read and unpickled), new (no row yet).",
+            ["source"], registry=registry)
+        for source in ("kept", "stored", "new"):
+            self.series_loads.labels(source=source)
         for reason in Skip:  # every reason shows from the start, at zero
             self.bars_skipped.labels(reason=reason.value)

@@ -27,6 +27,9 @@ class TaSettings(ServiceSettings):
     ta_session_timezone: TimeZoneName = Field(default="America/New_York", description="Exchange time zone (IANA name).")
     ta_session_open: time = Field(default=time(9, 30), description="Regular session open (session VWAP resets).")
     ta_session_close: time = Field(default=time(16, 0), description="Regular session close, exchange time.")
+    ta_state_cache_series: int = Field(
+        default=1000, ge=0, description="Series states kept in memory between batches, so a batch need not "
+                                        "unpickle what this process committed (about 27 KB each); 0: none.")
 
     @field_validator("ta_symbols", mode="before")
     @classmethod

@@ -28,6 +28,8 @@ class SeriesStateRow(TaTable, table=True):
     version: int = Field(sa_type=sa.Integer,
                          sa_column_kwargs={"comment": "format of state; another build's version is not unpickled"})
     seq: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={"comment": "bars applied to the series"})
+    revision: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={
+        "comment": "writes of the row; what a process's kept state is checked by"})
     last_start: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
     state: bytes = Field(sa_type=sa.LargeBinary, sa_column_kwargs={"comment": "pickled SeriesState"})
     updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]

@@ -1,0 +1,107 @@
+"""The kept states against a real Postgres: two "replicas" (bar handlers) taking turns at one series,
+and a transaction that rolls back after its flush. Every signal must be what one uninterrupted
+series computes, whichever state each load used (counted by ``torghut_ta_series_loads_total``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+from torghut_contracts import topics
+from torghut_contracts.headers import MessageHeaders
+from torghut_contracts.models import MarketBar, TaSignal
+from torghut_runtime import Inbound
+from torghut_runtime.commit_hooks import CommitHooks
+from torghut_runtime.db import create_engine, migrate
+from torghut_ta.adapters.committed_states import CommittedStates
+from torghut_ta.app import MIGRATIONS
+from torghut_ta.domain.series import Rules, SeriesState, apply
+from torghut_ta.handlers import BarHandler
+from torghut_ta.metrics import TaMetrics
+
+D = Decimal
+OPEN = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
+SCHEMA = "ta"
+
+
+@pytest.fixture
+async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(fresh_database_url, SCHEMA)
+    await migrate(engine, SCHEMA, MIGRATIONS)
+    yield engine
+    await engine.dispose()
+
+
+def bars(count: int) -> list[MarketBar]:
+    out = []
+    for i in range(count):
+        close = D(100) + D((i * 37) % 23) / 4
+        out.append(MarketBar(symbol="NVDA", start=OPEN + timedelta(minutes=i), open=close, high=close + 1,
+                             low=close - 1, close=close, volume=D(1000 + i)))
+    return out
+
+
+def replica() -> BarHandler:
+    return BarHandler(Rules(), TaMetrics(CollectorRegistry()), CommittedStates(100))
+
+
+async def transaction(engine: AsyncEngine, handler: BarHandler, batch: Sequence[MarketBar], *,
+                      roll_back: bool = False) -> list[TaSignal]:
+    """The batch as the runtime runs it: prepare, each bar, flush, commit, then the commit hooks."""
+    inbounds = [Inbound(payload=bar, headers=MessageHeaders.new(topics.MARKET_BARS.name), topic="bars",
+                        partition=0, offset=0, key=bar.symbol, timestamp=bar.start) for bar in batch]
+    hooks = CommitHooks()
+    try:
+        with hooks:
+            async with engine.begin() as conn:
+                await handler.prepare(conn, inbounds)
+                signals = [out.message for inbound in inbounds for out in await handler(inbound, conn)]
+                await handler.flush(conn)
+                if roll_back:
+                    raise RuntimeError("the commit fails")
+    except RuntimeError:
+        handler.discard()
+        return []
+    hooks.run()
+    return signals  # type: ignore[return-value]
+
+
+def loads(handler: BarHandler) -> dict[str, Any]:
+    counter = handler.metrics.series_loads
+    return {source: counter.labels(source=source)._value.get() for source in ("kept", "stored", "new")}
+
+
+async def revision(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return (await conn.execute(sa.text("SELECT revision FROM series_state"))).scalar_one()
+
+
+async def test_two_replicas_taking_turns_compute_what_one_series_does(engine: AsyncEngine) -> None:
+    series = bars(60)
+    a, b = replica(), replica()
+    signals = []
+    for n, (handler, start) in enumerate([(a, 0), (a, 10), (b, 20), (a, 30), (a, 40), (b, 50)]):
+        signals += await transaction(engine, handler, series[start:start + 10])
+        assert await revision(engine) == n + 1, "one write per transaction"
+    state = SeriesState("NVDA", "PT1M")
+    assert signals == [apply(state, bar, None, Rules()) for bar in series]
+    assert loads(a) == {"kept": 2, "stored": 1, "new": 1}, "after b's turn, a reads the row b wrote"
+    assert loads(b) == {"kept": 0, "stored": 2, "new": 0}
+
+
+async def test_a_state_changed_by_a_transaction_that_rolled_back_is_not_used_again(engine: AsyncEngine) -> None:
+    series = bars(30)
+    handler = replica()
+    signals = await transaction(engine, handler, series[:10])
+    assert await transaction(engine, handler, series[10:20], roll_back=True) == []
+    signals += await transaction(engine, handler, series[10:30])
+    state = SeriesState("NVDA", "PT1M")
+    assert signals == [apply(state, bar, None, Rules()) for bar in series]
+    assert loads(handler) == {"kept": 0, "stored": 1, "new": 1}
+    assert await revision(engine) == 2
