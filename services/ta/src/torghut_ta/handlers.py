@@ -8,7 +8,8 @@ handlers change nothing but the transaction and what ``discard`` forgets before 
 
 * the bar handler loads the batch's series (row-locked, in one statement) when the runtime prepares
   the transaction, and any other the first time the transaction touches it, applies
-  that transaction's bars to it in memory and writes every changed series at ``flush``. A state
+  that transaction's bars to it in memory and writes every changed series at ``flush`` (its new
+  bars logged, or a snapshot: :mod:`.adapters.store`). A state
   in memory is never ahead of the committed one: the states this process committed are kept
   (:mod:`.adapters.committed_states`), but taken out while a transaction has them and put back
   only by its commit, and used only while their row is still at the revision they were committed
@@ -22,7 +23,7 @@ Counters are registered with ``after_commit``: a pass that rolls back counts not
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,7 +35,7 @@ from torghut_runtime.commit_hooks import after_commit
 from .adapters import store
 from .adapters.committed_states import CommittedStates, SeriesKey
 from .domain.quotes import newer
-from .domain.series import Rules, SeriesState, Skip, admit, apply, screen
+from .domain.series import Rules, SeriesState, Skip, admit, apply, replay, screen
 from .metrics import TaMetrics
 
 log = structlog.get_logger("torghut.ta")
@@ -42,12 +43,14 @@ log = structlog.get_logger("torghut.ta")
 
 @dataclass
 class _Open:
-    """A series the open transaction has loaded: its state (changing), the quote, the revision of its row
-    as loaded, whether it changed."""
+    """A series the open transaction has loaded: its state (changing), the quote, its row as loaded
+    (revision, snapshot), the bars the transaction applied, whether it changed."""
 
     state: SeriesState
     quote: MarketQuote | None
     revision: int
+    snapshot_seq: int | None
+    applied: list[MarketBar] = field(default_factory=list)
     changed: bool = False
 
 
@@ -70,6 +73,7 @@ class BarHandler:
         if skip is not None:
             return self._skipped(bar, skip)
         signal = apply(series.state, bar, series.quote, self.rules)
+        series.applied.append(bar)
         series.changed = True
         after_commit(self.metrics.bars_applied.inc)
         return [Outgoing(topics.TA_SIGNALS, signal, key=signal.symbol)]
@@ -93,11 +97,12 @@ class BarHandler:
     def _opened(self, key: SeriesKey, loaded: store.Loaded) -> _Open:
         symbol, window = key
         if loaded.reset:
-            log.warning("stored series state of another version dropped; warming up again",
-                        symbol=symbol, window=window)
+            log.warning("stored series state dropped; warming up again", symbol=symbol, window=window)
             after_commit(self.metrics.state_resets.inc)
         after_commit(self.metrics.series_loads.labels(source=loaded.source).inc)
-        series = self._open[key] = _Open(loaded.state, loaded.quote, loaded.revision, changed=loaded.reset)
+        replay(loaded.state, loaded.logged, self.rules)
+        series = self._open[key] = _Open(loaded.state, loaded.quote, loaded.revision, loaded.snapshot_seq,
+                                         changed=loaded.reset)
         return series
 
     def _skipped(self, bar: MarketBar, skip: Skip) -> list[Outgoing]:
@@ -107,10 +112,11 @@ class BarHandler:
         return []
 
     async def flush(self, conn: AsyncConnection) -> None:
-        """Write every series this transaction changed, in one statement, before its bars are claimed; once
-        it commits, keep every series it loaded at the revision its row then has."""
+        """Write every series this transaction changed, before its bars are claimed; once it commits, keep
+        every series it loaded at the revision its row then has."""
         series, self._open = self._open, {}
-        await store.save_series(conn, [(s.revision + 1, s.state) for s in series.values() if s.changed])
+        await store.save_series(conn, [store.SeriesWrite(s.state, s.revision + 1, s.snapshot_seq, s.applied)
+                                        for s in series.values() if s.changed])
         kept = [(key, s.revision + s.changed, s.state) for key, s in series.items() if s.changed or s.revision]
         after_commit(lambda: self.committed.put_back(kept))
 

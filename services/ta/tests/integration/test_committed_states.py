@@ -19,6 +19,7 @@ from torghut_contracts.models import MarketBar, TaSignal
 from torghut_runtime import Inbound
 from torghut_runtime.commit_hooks import CommitHooks
 from torghut_runtime.db import create_engine, migrate
+from torghut_ta.adapters import store
 from torghut_ta.adapters.committed_states import CommittedStates
 from torghut_ta.app import MIGRATIONS
 from torghut_ta.domain.series import Rules, SeriesState, apply
@@ -105,3 +106,24 @@ async def test_a_state_changed_by_a_transaction_that_rolled_back_is_not_used_aga
     assert signals == [apply(state, bar, None, Rules()) for bar in series]
     assert loads(handler) == {"kept": 0, "stored": 1, "new": 1}
     assert await revision(engine) == 2
+
+
+async def test_a_series_is_a_snapshot_and_the_bars_logged_since(engine: AsyncEngine) -> None:
+    """One bar a transaction: the state is pickled once per SNAPSHOT_EVERY bars, the log holds the rest."""
+    handler, series = replica(), bars(2 * store.SNAPSHOT_EVERY + 5)
+    snapshots = set()
+    for bar in series:
+        await transaction(engine, handler, [bar])
+        async with engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT seq, snapshot_seq FROM series_state"))).one()
+            logged = (await conn.execute(sa.text("SELECT array_agg(seq ORDER BY seq) FROM series_bars"))).scalar()
+        assert (logged or []) == list(range(row.snapshot_seq + 1, row.seq + 1))
+        snapshots.add(row.snapshot_seq)
+    assert len(snapshots) == 3, "the first bar's, then one every SNAPSHOT_EVERY bars"
+    cold = replica()  # nothing kept: the snapshot and the log replayed onto it
+    after = bars(len(series) + 1)[-1]
+    state = SeriesState("NVDA", "PT1M")
+    for bar in series:
+        apply(state, bar, None, Rules())
+    assert await transaction(engine, cold, [after]) == [apply(state, after, None, Rules())]
+    assert loads(cold)["stored"] == 1

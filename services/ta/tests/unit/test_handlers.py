@@ -25,8 +25,8 @@ OPEN = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
 
 
 class FakeStore:
-    """Committed rows as (revision, pickle), as Postgres would hold them; ``load_series`` reads them afresh
-    unless the caller holds the row's revision."""
+    """Committed rows as (revision, pickle), as Postgres would hold them (every write a snapshot);
+    ``load_series`` reads them afresh unless the caller holds the row's revision."""
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, str], tuple[int, bytes]] = {}
@@ -39,12 +39,13 @@ class FakeStore:
         if row is None:
             return store.Loaded(SeriesState(symbol, window), self.quotes.get(symbol))
         if held is not None and held[0] == row[0]:
-            return store.Loaded(held[1], self.quotes.get(symbol), row[0], "kept")
-        return store.Loaded(pickle.loads(row[1]), self.quotes.get(symbol), row[0], "stored")
+            return store.Loaded(held[1], self.quotes.get(symbol), row[0], held[1].seq, source="kept")
+        state = pickle.loads(row[1])
+        return store.Loaded(state, self.quotes.get(symbol), row[0], state.seq, source="stored")
 
-    async def save_series(self, conn: Any, states: list[tuple[int, SeriesState]]) -> None:
-        for revision, s in states:
-            self.rows[(s.symbol, s.window)] = (revision, pickle.dumps(s))
+    async def save_series(self, conn: Any, writes: list[store.SeriesWrite]) -> None:
+        for w in writes:
+            self.rows[(w.state.symbol, w.state.window)] = (w.revision, pickle.dumps(w.state))
 
     async def put_quotes(self, conn: Any, quotes: list[MarketQuote]) -> None:
         self.quotes.update({q.symbol: q for q in quotes})
@@ -150,3 +151,13 @@ async def test_the_quote_handler_keeps_the_latest_quote_of_a_batch(fake: FakeSto
         await handler(inbound(q, topics.MARKET_QUOTES), conn=None)  # type: ignore[arg-type]
     await handler.flush(conn=None)  # type: ignore[arg-type]
     assert fake.quotes["AAPL"] == quotes[1], "the latest by quote time, not by arrival"
+
+
+def test_series_moving_in_step_take_turns_to_snapshot() -> None:
+    every = store.SNAPSHOT_EVERY
+    due = [[store.SeriesWrite(SeriesState(f"S{i:03d}", "PT1M", seq=seq), 1, seq - 1, []).snapshot_due()
+            for seq in range(1, 4 * every + 1)] for i in range(500)]
+    assert all(sum(series) == 4 for series in due), "each series once every SNAPSHOT_EVERY bars"
+    per_bar = [sum(series[n] for series in due) for n in range(4 * every)]
+    assert max(per_bar) < 3 * 500 / every, f"spread over the bars, not all at once: {per_bar}"
+    assert store.SeriesWrite(SeriesState("A", "PT1M", seq=1), 1, None, []).snapshot_due(), "no snapshot yet"

@@ -19,7 +19,8 @@ class TaTable(SQLModel, registry=registry()):
 
 
 class SeriesStateRow(TaTable, table=True):
-    """Each bar series' indicator state, written in the transaction that marks its bars processed."""
+    """Each bar series: its last snapshot (the pickled state) and where it stands, written in the transaction
+    that marks its bars processed."""
 
     __tablename__ = "series_state"
 
@@ -31,8 +32,29 @@ class SeriesStateRow(TaTable, table=True):
     revision: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={
         "comment": "writes of the row; what a process's kept state is checked by"})
     last_start: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    snapshot_seq: int = Field(sa_type=sa.BigInteger, sa_column_kwargs={
+        "comment": "seq the pickled state is at; later bars are in series_bars"})
     state: bytes = Field(sa_type=sa.LargeBinary, sa_column_kwargs={"comment": "pickled SeriesState"})
     updated_at: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+
+
+class SeriesBarRow(TaTable, table=True):
+    """A bar applied to a series after its snapshot: what a load replays onto the snapshot."""
+
+    __tablename__ = "series_bars"
+    __table_args__ = {"comment": "bars applied to a series after its snapshot, replayed onto it when it is loaded"}
+
+    symbol: str = Field(primary_key=True, sa_type=sa.Text)
+    bar_window: str = Field(primary_key=True, sa_type=sa.Text)
+    seq: int = Field(primary_key=True, sa_type=sa.BigInteger,
+                     sa_column_kwargs={"comment": "the series' seq once this bar was applied"})
+    start: datetime = Field(sa_type=sa.DateTime(timezone=True))  # type: ignore[call-overload]
+    open: Decimal = Field(sa_type=sa.Numeric)
+    high: Decimal = Field(sa_type=sa.Numeric)
+    low: Decimal = Field(sa_type=sa.Numeric)
+    close: Decimal = Field(sa_type=sa.Numeric)
+    volume: Decimal = Field(sa_type=sa.Numeric)
+    vwap: Decimal | None = Field(default=None, sa_type=sa.Numeric)
 
 
 class LatestQuoteRow(TaTable, table=True):

@@ -21,6 +21,7 @@ for a symbol gets two independent series (as the signal-trigger keeps a stream p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -94,9 +95,22 @@ def screen(state: SeriesState, bar: MarketBar) -> Skip | None:
 
 def apply(state: SeriesState, bar: MarketBar, quote: MarketQuote | None, rules: Rules) -> TaSignal:
     """Extend the series by ``bar`` (admitted and screened) and return its signal. Mutates ``state``."""
+    close_ts, values, vwap, vwap_w5m = _extend(state, bar, rules)
+    return _signal(state, bar, close_ts, values, vwap, vwap_w5m, quote_fields(quote, close_ts, rules.quote_max_age),
+                   rules.source)
+
+
+def replay(state: SeriesState, bars: Sequence[MarketBar], rules: Rules) -> None:
+    """Extend the series by bars applied before (a stored snapshot's later bars, in order): the state
+    they left then, without building their signals again. Mutates ``state``."""
+    for bar in bars:
+        _extend(state, bar, rules)
+
+
+def _extend(state: SeriesState, bar: MarketBar,
+            rules: Rules) -> tuple[datetime, IndicatorValues, float | None, float | None]:
     length = parse_window(bar.window)
     assert length is not None, "admit() refuses bars without a window"
-    close_ts = bar.start + length
     high, low, close, volume = float(bar.high), float(bar.low), float(bar.close), float(bar.volume)
     values = state.indicators.add(float(bar.open), high, low, close, volume)
     price = float(bar.vwap) if bar.vwap is not None else (high + low + close) / 3
@@ -104,8 +118,7 @@ def apply(state: SeriesState, bar: MarketBar, quote: MarketQuote | None, rules: 
     vwap_w5m = state.window_vwap.add(bar.start, price, volume, rules.vwap_span)
     state.seq += 1
     state.last_start = bar.start
-    return _signal(state, bar, close_ts, values, vwap, vwap_w5m, quote_fields(quote, close_ts, rules.quote_max_age),
-                   rules.source)
+    return bar.start + length, values, vwap, vwap_w5m
 
 
 def _signal(state: SeriesState, bar: MarketBar, close_ts: datetime, values: IndicatorValues, vwap: float | None,
