@@ -25,14 +25,13 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import murmur2
-from prometheus_client.parser import text_string_to_metric_families
 from torghut_cli.demo.processes import ServiceProcess
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_embedded.kafka import delete_topics
 from torghut_embedded.postgres import create_database, drop_database
 from torghut_risk_firewall.testing import decision, opening
-from torghut_runtime.testing import create_topics_for
+from torghut_runtime.testing import counter_total, create_topics_for
 
 from .procfs import cpu_seconds
 
@@ -76,11 +75,7 @@ class ReplicaRun:
 
 async def judged_count(client: httpx.AsyncClient, replica: ServiceProcess) -> int:
     """Verdicts this replica has committed (its ``torghut_risk_verdicts`` counter, every outcome)."""
-    text = (await client.get(f"{replica.url}/metrics")).text
-    for family in text_string_to_metric_families(text):
-        if family.name == "torghut_risk_verdicts":
-            return int(sum(s.value for s in family.samples if s.name.endswith("_total")))
-    return 0
+    return int(counter_total((await client.get(f"{replica.url}/metrics")).text, "torghut_risk_verdicts"))
 
 
 class ReplicaBench:

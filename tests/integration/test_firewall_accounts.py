@@ -23,7 +23,6 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 from torghut_cli.demo.processes import ServiceProcess
 from torghut_contracts import topics
@@ -32,7 +31,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_risk_firewall.adapters import store
 from torghut_risk_firewall.testing import decision, opening
 from torghut_runtime.db import create_engine
-from torghut_runtime.testing import create_topics_for, eventually, read_records
+from torghut_runtime.testing import counter_total, create_topics_for, eventually, read_records
 
 pytestmark = pytest.mark.slow
 ACCOUNTS = ("acct-000", "acct-001", "acct-003", "acct-017")
@@ -60,9 +59,7 @@ async def holds_the_opening(engine: AsyncEngine) -> bool:
 async def committed_verdicts(replica: ServiceProcess) -> float:
     async with httpx.AsyncClient(timeout=5.0) as client:
         text = (await client.get(f"{replica.url}/metrics")).text
-    return sum(sample.value for family in text_string_to_metric_families(text)
-               if family.name == "torghut_risk_verdicts" for sample in family.samples
-               if sample.name.endswith("_total"))
+    return counter_total(text, "torghut_risk_verdicts")
 
 
 @pytest.fixture

@@ -233,6 +233,15 @@ def flag_state(registry: Any, key: str) -> bool | None:
     return None if value is None else bool(value)
 
 
+def counter_total(metrics_text: str, family: str) -> float:
+    """The sum of a counter family's ``_total`` samples, every label set, in a ``/metrics`` page (a
+    service in its own process: its registry is out of reach)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(sample.value for each in text_string_to_metric_families(metrics_text) if each.name == family
+               for sample in each.samples if sample.name.endswith("_total"))
+
+
 class UnreachableBroker:
     """An outbox's sends with the broker gone (``outbox.sends = UnreachableBroker()``): every send fails."""
 
