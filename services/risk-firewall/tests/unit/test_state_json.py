@@ -6,7 +6,7 @@ import json
 from datetime import timedelta
 
 from torghut_contracts.enums import Side
-from torghut_risk_firewall.adapters.store import portfolio_from_json, portfolio_to_json
+from torghut_risk_firewall.adapters.portfolio_json import portfolio_from_json, portfolio_to_json
 from torghut_risk_firewall.domain.state import Latch, OpenOrder, UnconfirmedFill
 from torghut_risk_firewall.testing import NOW, D, portfolio
 

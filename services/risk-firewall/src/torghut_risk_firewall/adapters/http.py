@@ -27,6 +27,7 @@ from ..domain.exposure import account_exposure, pending_by_symbol
 from ..domain.limits import RiskLimits
 from . import store
 from .handlers import FlaggedLimit
+from .portfolio_json import portfolio_to_json
 
 MAX_BODY_BYTES = 16_384
 
@@ -88,7 +89,7 @@ def operator_routes(engine: AsyncEngine, limits: LimitsInForce, managed_accounts
             "exposure": {"gross": str(exposure.gross), "net_hi": str(exposure.net_hi), "net_lo": str(exposure.net_lo),
                          "reserved_buying_power": str(exposure.reserved_buying_power),
                          "unmarked": list(exposure.unmarked)},
-            "state": store.portfolio_to_json(portfolio),
+            "state": portfolio_to_json(portfolio),
         })
 
     async def reset_latches(request: Request) -> JSONResponse:

@@ -22,7 +22,8 @@ from torghut_contracts.models import GLOBAL_SCOPE, ApprovedOrder, ControlCommand
 from torghut_contracts.posture import TradingPosture, posture_for
 
 from ..domain.state import Mark, MarketState, PortfolioState
-from .store import create_account, market_for, portfolio_from_json, save_accounts, state_json, symbols_of_interest
+from .portfolio_json import portfolio_from_json, state_json
+from .store import create_account, market_for, save_accounts, symbols_of_interest
 
 
 @dataclass(frozen=True)
