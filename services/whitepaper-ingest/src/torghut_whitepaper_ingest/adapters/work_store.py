@@ -75,12 +75,14 @@ _RELEASE = sa.text("UPDATE whitepaper_run_work SET lease_owner = NULL, lease_unt
                    "WHERE run_id = :run_id AND lease_owner = :owner")
 
 
+_ADD = insert(run_work).values(created_at=sa.func.now()).on_conflict_do_nothing(index_elements=[run_work.c.run_id])
+
+
 async def add(conn: AsyncConnection, run_id: str, step: Step, *, then_dispatch: bool, cause: str) -> None:
     """Schedule ``step`` for the run, in the transaction that made it needed (a run has one row at most:
     a row already there, e.g. a dispatch claimed before, is kept as it is)."""
-    await conn.execute(insert(run_work).values(run_id=run_id, step=step.value, then_dispatch=then_dispatch,
-                                               cause=cause[:500], created_at=sa.func.now())
-                       .on_conflict_do_nothing(index_elements=[run_work.c.run_id]))
+    await conn.execute(_ADD, {"run_id": run_id, "step": step.value, "then_dispatch": then_dispatch,
+                              "cause": cause[:500]})
 
 
 async def heads(engine: AsyncEngine, *, owner: str, limit: int) -> list[Head]:
