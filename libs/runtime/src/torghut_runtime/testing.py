@@ -7,9 +7,10 @@ fixtures start; these helpers only save each service's tests from writing the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +40,20 @@ async def eventually(condition: Callable[[], object], *, what: str = "condition"
             return
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def migrated_engine(database_url: str, schema: str, migrations: Path) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``schema``, migrated by ``migrations``, disposed of on exit: what tests that call a
+    service's store or handlers directly, without its runtime, need."""
+    from .db import create_engine, migrate
+
+    engine = create_engine(database_url, schema)
+    try:
+        await migrate(engine, schema, migrations)
+        yield engine
+    finally:
+        await engine.dispose()
 
 
 async def schema_drift(database_url: str, schema: str, migrations: Path, *metadata: sa.MetaData) -> list[Any]:

@@ -23,8 +23,7 @@ from torghut_risk_firewall.metrics import FirewallMetrics
 from torghut_risk_firewall.settings import RiskFirewallSettings
 from torghut_risk_firewall.testing import ACCOUNT, NOW
 from torghut_runtime import ServiceRuntime
-from torghut_runtime.db import create_engine, migrate
-from torghut_runtime.testing import create_topics_for, eventually, produce, test_settings
+from torghut_runtime.testing import create_topics_for, eventually, migrated_engine, produce, test_settings
 from torghut_runtime.tracing import build_tracer_provider
 
 SPECS = (topics.DECISIONS, topics.CONTROL, topics.TRADE_UPDATES, topics.ACCOUNT_SNAPSHOTS, topics.TA_SIGNALS,
@@ -100,10 +99,8 @@ SCHEMA = "risk_firewall"
 
 @pytest.fixture
 async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(fresh_database_url, SCHEMA)
-    await migrate(engine, SCHEMA, MIGRATIONS)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(fresh_database_url, SCHEMA, MIGRATIONS) as engine:
+        yield engine
 
 
 @pytest.fixture

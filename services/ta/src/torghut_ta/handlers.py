@@ -44,14 +44,19 @@ log = structlog.get_logger("torghut.ta")
 @dataclass
 class _Open:
     """A series the open transaction has loaded: its state (changing), the quote, its row as loaded
-    (revision, snapshot), the bars the transaction applied, whether it changed."""
+    (revision, snapshot, whether its stored state was dropped), the bars the transaction applied."""
 
     state: SeriesState
     quote: MarketQuote | None
     revision: int
     snapshot_seq: int | None
+    reset: bool
     applied: list[MarketBar] = field(default_factory=list)
-    changed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        """The row must be written: bars were applied, or a dropped state is replaced."""
+        return self.reset or bool(self.applied)
 
 
 class BarHandler:
@@ -74,7 +79,6 @@ class BarHandler:
             return self._skipped(bar, skip)
         signal = apply(series.state, bar, series.quote, self.rules)
         series.applied.append(bar)
-        series.changed = True
         after_commit(self.metrics.bars_applied.inc)
         return [Outgoing(topics.TA_SIGNALS, signal, key=signal.symbol)]
 
@@ -102,7 +106,7 @@ class BarHandler:
         after_commit(self.metrics.series_loads.labels(source=loaded.source).inc)
         replay(loaded.state, loaded.logged, self.rules)
         series = self._open[key] = _Open(loaded.state, loaded.quote, loaded.revision, loaded.snapshot_seq,
-                                         changed=loaded.reset)
+                                         loaded.reset)
         return series
 
     def _skipped(self, bar: MarketBar, skip: Skip) -> list[Outgoing]:
@@ -117,7 +121,8 @@ class BarHandler:
         series, self._open = self._open, {}
         await store.save_series(conn, [store.SeriesWrite(s.state, s.revision + 1, s.snapshot_seq, s.applied)
                                         for s in series.values() if s.changed])
-        kept = [(key, s.revision + s.changed, s.state) for key, s in series.items() if s.changed or s.revision]
+        kept = [(key, s.revision + 1 if s.changed else s.revision, s.state)
+                for key, s in series.items() if s.changed or s.revision]
         after_commit(lambda: self.committed.put_back(kept))
 
     def discard(self) -> None:

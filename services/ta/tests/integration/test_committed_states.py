@@ -18,7 +18,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import MarketBar, TaSignal
 from torghut_runtime import Inbound
 from torghut_runtime.commit_hooks import CommitHooks
-from torghut_runtime.db import create_engine, migrate
+from torghut_runtime.testing import migrated_engine
 from torghut_ta.adapters import store
 from torghut_ta.adapters.committed_states import CommittedStates
 from torghut_ta.app import MIGRATIONS
@@ -33,10 +33,8 @@ SCHEMA = "ta"
 
 @pytest.fixture
 async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(fresh_database_url, SCHEMA)
-    await migrate(engine, SCHEMA, MIGRATIONS)
-    yield engine
-    await engine.dispose()
+    async with migrated_engine(fresh_database_url, SCHEMA, MIGRATIONS) as engine:
+        yield engine
 
 
 def bars(count: int) -> list[MarketBar]:

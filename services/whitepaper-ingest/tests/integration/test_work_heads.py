@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from torghut_runtime.db import create_engine, migrate
+from torghut_runtime.testing import migrated_engine
 from torghut_whitepaper_ingest.adapters import work_store
 from torghut_whitepaper_ingest.app import MIGRATIONS
 from torghut_whitepaper_ingest.domain.work import startable
@@ -19,9 +19,7 @@ ME, OTHER = "host-a:1", "host-b:2"
 
 
 async def test_work_held_elsewhere_does_not_use_up_the_scan(fresh_database_url: str) -> None:
-    engine = create_engine(fresh_database_url, "whitepaper_ingest")
-    try:
-        await migrate(engine, "whitepaper_ingest", MIGRATIONS)
+    async with migrated_engine(fresh_database_url, "whitepaper_ingest", MIGRATIONS) as engine:
         now, hour = datetime.now(UTC), timedelta(hours=1)
         work = [  # oldest first: three held live by another worker, then one of mine, one expired, two free
             *[(f"held-{i}", OTHER, now + hour) for i in range(3)],
@@ -38,5 +36,3 @@ async def test_work_held_elsewhere_does_not_use_up_the_scan(fresh_database_url: 
 
         assert [h.run_id for h in heads] == ["mine", "expired", "free-1"]
         assert startable(heads, busy={"mine"}, free=2, owner=ME) == ["expired", "free-1"]
-    finally:
-        await engine.dispose()

@@ -199,8 +199,10 @@ async def save_series(conn: AsyncConnection, writes: Sequence[SeriesWrite]) -> N
     """Write what the transaction did to each series (their rows are locked by :func:`load_series` in
     this transaction): a snapshot where one is due, the new bars logged everywhere else."""
     now = datetime.now(UTC)
-    snapshots = [w for w in writes if w.snapshot_due()]
-    advanced = [w for w in writes if not w.snapshot_due()]
+    snapshots: list[SeriesWrite] = []
+    advanced: list[SeriesWrite] = []
+    for write in writes:
+        (snapshots if write.snapshot_due() else advanced).append(write)
     if snapshots:
         await conn.execute(_SNAPSHOT, [
             {"symbol": w.state.symbol, "bar_window": w.state.window, "version": STATE_VERSION,

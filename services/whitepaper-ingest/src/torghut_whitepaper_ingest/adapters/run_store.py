@@ -8,7 +8,6 @@ so here); rows written by an HTTP request are published after its commit, or by 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from dataclasses import dataclass, replace
@@ -161,17 +160,10 @@ async def write_moves(conn: AsyncConnection, changes: dict[str, dict[str, Any]],
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for run_id, values in changes.items():
         by_columns.setdefault(tuple(sorted(values)), []).append({**values, "_run_id": run_id})
-    for columns, rows in by_columns.items():
-        await conn.execute(_update_run(columns), rows)
+    for rows in by_columns.values():
+        await conn.execute(_UPDATE_RUN, rows)
     if events:
         await conn.execute(_INSERT_EVENT, events)
-
-
-@functools.cache
-def _update_run(columns: tuple[str, ...]) -> sa.TextClause:
-    """The update of ``columns`` of one run; cached, built once per set of columns."""
-    assignments = ", ".join(f"{name} = :{name}" for name in columns)
-    return sa.text(f"UPDATE whitepaper_runs SET {assignments} WHERE run_id = :_run_id")
 
 
 async def update_columns(conn: AsyncConnection, run_id: str, now: datetime, **columns: Any) -> None:
