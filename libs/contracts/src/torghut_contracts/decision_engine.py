@@ -7,6 +7,12 @@ only gains optional fields.
 ``POST /api/torghut/decision-engine/stream`` takes a :class:`DecisionRequest` and answers
 ``text/event-stream``; every event's ``data`` is one of the models below, named by ``event:``.
 ``GET /api/torghut/decision-engine/runs/{run_id}`` answers :class:`RunStatus`.
+
+``POST /api/torghut/decision-engine/batches`` takes a :class:`DecisionBatch` (several requests, as
+many runs) and answers :class:`DecisionBatchResult`: each run's status, in request order. A run that
+finished at once carries its final; one still going is followed like any other run, by its id
+(resume its stream with ``Last-Event-ID``, or poll it). It is an addition of this suite's engine:
+seed 002 has no batches, so a caller must fall back to one stream per run where it is missing.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from .enums import Adapter, Side
 from .models.base import Contract
@@ -36,6 +42,8 @@ from .types import (
 
 STREAM_PATH = "/api/torghut/decision-engine/stream"
 RUNS_PATH = "/api/torghut/decision-engine/runs/{run_id}"
+BATCH_PATH = "/api/torghut/decision-engine/batches"
+MAX_BATCH_REQUESTS = 64
 
 
 class SseEvent(StrEnum):
@@ -176,3 +184,23 @@ class RunStatus(Contract):
     last_event_id: SequenceNumber
     final: DecisionFinal | None = None
     error: DecisionError | None = None
+
+
+class DecisionBatch(Contract):
+    """Several decision requests asked in one round trip; each is a run of its own, as if streamed alone."""
+
+    requests: list[DecisionRequest] = Field(min_length=1, max_length=MAX_BATCH_REQUESTS)
+
+    @field_validator("requests")
+    @classmethod
+    def _request_ids_are_distinct(cls, requests: list[DecisionRequest]) -> list[DecisionRequest]:
+        seen: set[str] = set()
+        for request in requests:
+            if request.request_id in seen:  # two answers for one id: which would the caller keep?
+                raise ValueError(f"request id {request.request_id!r} appears twice")
+            seen.add(request.request_id)
+        return requests
+
+
+class DecisionBatchResult(Contract):
+    runs: list[RunStatus] = Field(description="One per request, in request order.")

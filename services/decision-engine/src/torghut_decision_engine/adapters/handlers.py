@@ -1,10 +1,12 @@
 """The decision-engine's handlers: its HTTP endpoints (seed 002), since it reads no topic.
 
-Stream a run, poll it, resume it, fetch a skill artifact.
+Stream a run, poll it, resume it, fetch a skill artifact; and submit a batch of runs in one request
+(this suite's addition: one round trip and one insert for many runs, each then a run like any other).
 
 Bad input answers 4xx with a message naming the field: 400 for a body that is not a JSON object or
 a malformed header, 413 for an oversized body, 422 for a body that is JSON but not a valid
-:class:`DecisionRequest`, 404 for an unknown run.
+:class:`DecisionRequest` (or :class:`DecisionBatch`: the field names its request, ``requests.3.symbol``),
+404 for an unknown run.
 """
 
 from __future__ import annotations
@@ -12,31 +14,38 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from torghut_contracts.decision_engine import (
+    BATCH_PATH,
     RUNS_PATH,
     STREAM_PATH,
     ContextReady,
+    DecisionBatch,
+    DecisionBatchResult,
     DecisionError,
     DecisionFinal,
     DecisionRequest,
     RunStatus,
     SseEvent,
 )
+from torghut_contracts.models.base import Contract
 from torghut_contracts.types import BIGINT_MAX
 from torghut_runtime.http_input import HttpInputError, parse_json_object, read_body
 
 from ..domain.faults import FAULT_HEADER, FaultHeaderError, parse_fault
 from ..domain.skills import SKILL_NAMES
-from ..runs.manager import RunManager
+from ..runs.manager import RunManager, Submission
 from .sse import RunSignals, frame, run_stream
 from .store import RunRecord, StoredEvent
 
+C = TypeVar("C", bound=Contract)
 MAX_BODY_BYTES = 256 * 1024
+MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
 LAST_EVENT_ID = "last-event-id"
 
 
@@ -59,23 +68,37 @@ def _field_name(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "<body>"
 
 
-async def parse_request(request: Request) -> DecisionRequest:
+async def _parse_body(request: Request, model: type[C], max_bytes: int, what: str) -> C:
     try:  # counted while it streams in, parsed with a nesting limit: never read whole, never a 5xx
-        body = parse_json_object(await read_body(request, MAX_BODY_BYTES))
+        body = parse_json_object(await read_body(request, max_bytes))
     except HttpInputError as exc:
         raise BadRequest(exc.status, f"request body: {exc.detail}") from None
     try:
-        decision_request = DecisionRequest.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         fields = [{"field": _field_name(error["loc"]), "message": error["msg"]} for error in exc.errors()]
-        raise BadRequest(422, "invalid decision request: " + "; ".join(f"{f['field']}: {f['message']}"
-                                                                       for f in fields), fields) from None
+        raise BadRequest(422, f"invalid {what}: " + "; ".join(f"{f['field']}: {f['message']}"
+                                                               for f in fields), fields) from None
+
+
+def _check_domains(decision_request: DecisionRequest, field: str, what: str) -> None:
     unknown = sorted(set(decision_request.required_domains or ()) - set(SKILL_NAMES))
     if unknown:
         message = f"unknown skill domain(s) {unknown}; known: {list(SKILL_NAMES)}"
-        raise BadRequest(422, f"invalid decision request: required_domains: {message}",
-                         [{"field": "required_domains", "message": message}])
+        raise BadRequest(422, f"invalid {what}: {field}: {message}", [{"field": field, "message": message}])
+
+
+async def parse_request(request: Request) -> DecisionRequest:
+    decision_request = await _parse_body(request, DecisionRequest, MAX_BODY_BYTES, "decision request")
+    _check_domains(decision_request, "required_domains", "decision request")
     return decision_request
+
+
+async def parse_batch(request: Request) -> DecisionBatch:
+    batch = await _parse_body(request, DecisionBatch, MAX_BATCH_BODY_BYTES, "decision batch")
+    for index, decision_request in enumerate(batch.requests):
+        _check_domains(decision_request, f"requests.{index}.required_domains", "decision batch")
+    return batch
 
 
 def last_event_id(request: Request) -> int:
@@ -85,6 +108,24 @@ def last_event_id(request: Request) -> int:
     if not raw.strip().isdigit() or len(raw.strip()) > 19 or int(raw.strip()) > BIGINT_MAX:
         raise BadRequest(400, f"Last-Event-ID must be a non-negative integer event id, got {raw[:40]!r}")
     return int(raw.strip())
+
+
+def run_status(run: RunRecord, submission: Submission | None = None) -> RunStatus:
+    """What a poll answers for the run. A stored final or error that does not validate (only the
+    ``malformed-final`` fault writes one) is left out, so a terminal run without it reads as malformed."""
+    final = submission.final if submission is not None else None
+    if final is None and run.final:
+        final = _validated(DecisionFinal, run.final)
+    error = _validated(DecisionError, run.error) if run.error else None
+    return RunStatus(run_id=run.run_id, request_id=run.request_id, status=run.status, created_at=run.created_at,
+                     updated_at=run.updated_at, last_event_id=run.last_event_id, final=final, error=error)
+
+
+def _validated(model: type[C], data: str) -> C | None:
+    try:
+        return model.model_validate_json(data)
+    except ValidationError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -104,6 +145,7 @@ class DecisionEngineApi:
     def routes(self) -> list[BaseRoute]:
         return [
             Route(STREAM_PATH, self.stream, methods=["POST"]),
+            Route(BATCH_PATH, self.batch, methods=["POST"]),
             Route(RUNS_PATH, self.status, methods=["GET"]),
             Route(RUNS_PATH + "/stream", self.resume, methods=["GET"]),
             Route(RUNS_PATH + "/artifacts/{skill}", self.artifact, methods=["GET"]),
@@ -129,6 +171,23 @@ class DecisionEngineApi:
             return self._finished_sse(run, submission.events, after=after, drop_after=drop_after)
         return self._sse(run, after=after, existing=not created, drop_after=drop_after)
 
+    async def batch(self, request: Request) -> Response:
+        """Submit every request of the batch as its own run (one insert for all) and answer their status:
+        the deterministic ones finished, with their final; the others live, to be followed by run id."""
+        try:
+            batch = await parse_batch(request)
+            fault = parse_fault(request.headers.get(FAULT_HEADER)) if self.settings.fault_injection else None
+        except FaultHeaderError as exc:
+            return BadRequest(400, str(exc)).response()
+        except BadRequest as exc:
+            return exc.response()
+        if fault is not None and fault.kind == "drop-after":
+            return BadRequest(400, f"{FAULT_HEADER} drop-after cuts a stream, and a batch is answered without "
+                                   "one; inject it on a run's stream").response()
+        submissions = await self.manager.submit_many(batch.requests, fault)
+        result = DecisionBatchResult(runs=[run_status(submission.run, submission) for submission in submissions])
+        return Response(result.model_dump_json(), media_type="application/json")
+
     async def resume(self, request: Request) -> Response:
         run = await self.store.get(request.path_params["run_id"])
         if run is None:
@@ -144,18 +203,13 @@ class DecisionEngineApi:
         run = await self.store.get(request.path_params["run_id"])
         if run is None:
             return BadRequest(404, f"unknown run {request.path_params['run_id']!r}").response()
-        body = {"run_id": run.run_id, "request_id": run.request_id, "status": run.status.value,
-                "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
-                "last_event_id": run.last_event_id,
-                "final": json.loads(run.final) if run.final else None,
-                "error": json.loads(run.error) if run.error else None}
-        if run.fault == "malformed-final":
-            return JSONResponse(body)  # the injected fault: deliberately not a valid RunStatus
-        status = RunStatus(run_id=run.run_id, request_id=run.request_id, status=run.status,
-                           created_at=run.created_at, updated_at=run.updated_at, last_event_id=run.last_event_id,
-                           final=DecisionFinal.model_validate_json(run.final) if run.final else None,
-                           error=DecisionError.model_validate_json(run.error) if run.error else None)
-        return Response(status.model_dump_json(), media_type="application/json")
+        if run.fault == "malformed-final":  # the injected fault: deliberately not a valid RunStatus
+            return JSONResponse({"run_id": run.run_id, "request_id": run.request_id, "status": run.status.value,
+                                 "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
+                                 "last_event_id": run.last_event_id,
+                                 "final": json.loads(run.final) if run.final else None,
+                                 "error": json.loads(run.error) if run.error else None})
+        return Response(run_status(run).model_dump_json(), media_type="application/json")
 
     async def artifact(self, request: Request) -> Response:
         run_id, skill = request.path_params["run_id"], request.path_params["skill"]

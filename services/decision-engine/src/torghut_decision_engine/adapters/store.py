@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts.decision_engine import TERMINAL_EVENTS, RunState, SseEvent
 
@@ -29,25 +30,37 @@ TERMINAL = (RunState.FINAL.value, RunState.ERROR.value)
 # costs its construction, its cache key and, for a multi-row VALUES, a compilation every time.
 _INSERT_EVENT = run_events.insert()  # executed with a list of rows: one pipelined executemany
 _CREATE = sa.text("""
-WITH run AS (
+WITH new_runs AS (
     INSERT INTO runs (run_id, request_id, request_hash, request, symbol, strategy_id, status, fault, owner,
                       lease_expires_at, deadline_at, created_at, updated_at, last_event_id, final, error)
-    VALUES (:run_id, :request_id, :request_hash, :request, :symbol, :strategy_id, :status, :fault, :owner,
-            :lease_expires_at, :deadline_at, CAST(:now AS timestamptz), CAST(:now AS timestamptz), :last_event_id,
-            :final, :error)
+    SELECT r.run_id, r.request_id, r.request_hash, r.request, r.symbol, r.strategy_id, r.status, r.fault, :owner,
+           CAST(:lease_expires_at AS timestamptz), r.deadline_at, CAST(:now AS timestamptz),
+           CAST(:now AS timestamptz), r.last_event_id, r.final, r.error
+    FROM unnest(CAST(:run_ids AS text[]), CAST(:request_ids AS text[]), CAST(:request_hashes AS text[]),
+                CAST(:requests AS text[]), CAST(:symbols AS text[]), CAST(:strategy_ids AS text[]),
+                CAST(:statuses AS text[]), CAST(:faults AS text[]), CAST(:deadlines AS timestamptz[]),
+                CAST(:last_event_ids AS integer[]), CAST(:finals AS text[]), CAST(:errors AS text[]))
+         AS r(run_id, request_id, request_hash, request, symbol, strategy_id, status, fault, deadline_at,
+              last_event_id, final, error)
     ON CONFLICT DO NOTHING
     RETURNING run_id
+), new_events AS (
+    INSERT INTO run_events (run_id, event_id, event, data, created_at)
+    SELECT e.run_id, e.event_id, e.event, e.data, CAST(:now AS timestamptz)
+    FROM unnest(CAST(:event_runs AS text[]), CAST(:event_ids AS integer[]), CAST(:event_names AS text[]),
+                CAST(:event_data AS text[])) AS e(run_id, event_id, event, data)
+    WHERE e.run_id IN (SELECT run_id FROM new_runs)
 )
-INSERT INTO run_events (run_id, event_id, event, data, created_at)
-SELECT run.run_id, CAST(e.event_id AS integer), e.event, e.data, CAST(:now AS timestamptz)
-FROM run, unnest(CAST(:event_names AS text[]), CAST(:event_data AS text[])) WITH ORDINALITY AS e(event, data, event_id)
-RETURNING run_id
+SELECT run_id FROM new_runs
 """)
-"""A run and its events 1..n in one statement. No conflict target: two racing submissions collide on
-the primary key (the run id is derived from the request id) as often as on request_id; either way
-the first wins, and the loser inserts neither a run nor an event (it returns no row)."""
+"""Runs and their events 1..n in one statement, however many runs. No conflict target: two racing
+submissions collide on the primary key (the run id is derived from the request id) as often as on
+request_id; either way the first wins, and the loser inserts neither a run nor an event (its run id
+is not returned)."""
 _RUN_BY_ID = sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id"))
 _RUN_BY_REQUEST = sa.select(runs).where(runs.c.request_id == sa.bindparam("request_id"))
+_RUNS_BY_REQUEST = sa.select(runs).where(
+    runs.c.request_id == sa.any_(sa.bindparam("request_ids", type_=postgresql.ARRAY(sa.Text))))
 _EVENTS_AFTER = (sa.select(run_events.c.event_id, run_events.c.event, run_events.c.data)
                  .where(run_events.c.run_id == sa.bindparam("run_id"), run_events.c.event_id > sa.bindparam("after"))
                  .order_by(run_events.c.event_id))
@@ -109,6 +122,34 @@ class NewRun:
     deadline_at: datetime
 
 
+@dataclass(frozen=True)
+class InitialState:
+    """A new run's row as it is inserted."""
+
+    status: RunState
+    last_event_id: int
+    final: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class NewRunWithEvents:
+    """A run to create: live after its ``decision.accepted`` event, or ``finished`` with all its events."""
+
+    new: NewRun
+    accepted_data: str
+    finished: FinishedRun | None = None
+
+    def events(self) -> list[NewEvent]:
+        return [NewEvent(SseEvent.ACCEPTED, self.accepted_data), *(self.finished.events if self.finished else ())]
+
+    def initial(self) -> InitialState:
+        finished = self.finished
+        if finished is None:
+            return InitialState(RunState.ACCEPTED, 1, None, None)
+        return InitialState(finished.status, 1 + len(finished.events), finished.final, finished.error)
+
+
 def _record(row: sa.Row) -> RunRecord:
     return RunRecord(run_id=row.run_id, request_id=row.request_id, request_hash=row.request_hash,
                      request=row.request, status=RunState(row.status), fault=row.fault, owner=row.owner,
@@ -129,32 +170,56 @@ class RunStore:
         """Insert the run with its ``decision.accepted`` event, or return the run that has this request id.
 
         With ``finished`` the run is inserted in that end state with all its events: a run computed
-        before its creation is never seen half written. Either way it is one statement (the run row
-        and its events together, see ``_CREATE``), atomic on its own, so it runs without the
-        BEGIN and COMMIT round trips of an explicit transaction.
+        before its creation is never seen half written.
         """
-        events = [NewEvent(SseEvent.ACCEPTED, accepted_data), *(finished.events if finished is not None else ())]
-        status = finished.status if finished is not None else RunState.ACCEPTED
-        final = finished.final if finished is not None else None
-        error = finished.error if finished is not None else None
+        return (await self.create_many([NewRunWithEvents(new, accepted_data, finished)], now))[0]
+
+    async def create_many(self, items: Sequence[NewRunWithEvents], now: datetime) -> list[tuple[RunRecord, bool]]:
+        """:meth:`create` for several runs at once, in order: each the new run (True) or the one its request
+        id already has (False).
+
+        One statement inserts them all with their events (see ``_CREATE``), atomic on its own, so it
+        runs without the BEGIN and COMMIT round trips of an explicit transaction; a second reads the
+        runs that already existed, when there are any.
+        """
+        initial = [item.initial() for item in items]
+        events = [(item.new.run_id, event_id, event) for item in items
+                  for event_id, event in enumerate(item.events(), start=1)]
         async with self._autocommit.connect() as conn:
-            inserted = (await conn.execute(_CREATE, {
-                "run_id": new.run_id, "request_id": new.request_id, "request_hash": new.request_hash,
-                "request": new.request_json, "symbol": new.symbol, "strategy_id": new.strategy_id,
-                "status": status.value, "fault": new.fault, "owner": self.owner,
-                "lease_expires_at": now + self.lease_ttl, "deadline_at": new.deadline_at, "now": now,
-                "last_event_id": len(events), "final": final, "error": error,
-                "event_names": [event.event.value for event in events],
-                "event_data": [event.data for event in events]})).first()
-        if inserted is not None:
-            return RunRecord(run_id=new.run_id, request_id=new.request_id, request_hash=new.request_hash,
-                             request=new.request_json, status=status, fault=new.fault, owner=self.owner,
-                             deadline_at=new.deadline_at, created_at=now, updated_at=now,
-                             last_event_id=len(events), final=final, error=error), True
-        record = await self.by_request(new.request_id)
-        if record is None:  # pragma: no cover - the row existed a moment ago; retention cannot run that fast
-            raise RuntimeError(f"run for request {new.request_id} vanished")
-        return record, False
+            created = set((await conn.execute(_CREATE, {
+                "owner": self.owner, "lease_expires_at": now + self.lease_ttl, "now": now,
+                "run_ids": [item.new.run_id for item in items],
+                "request_ids": [item.new.request_id for item in items],
+                "request_hashes": [item.new.request_hash for item in items],
+                "requests": [item.new.request_json for item in items],
+                "symbols": [item.new.symbol for item in items],
+                "strategy_ids": [item.new.strategy_id for item in items],
+                "statuses": [state.status.value for state in initial],
+                "faults": [item.new.fault for item in items],
+                "deadlines": [item.new.deadline_at for item in items],
+                "last_event_ids": [state.last_event_id for state in initial],
+                "finals": [state.final for state in initial], "errors": [state.error for state in initial],
+                "event_runs": [run_id for run_id, _, _ in events], "event_ids": [event_id for _, event_id, _ in events],
+                "event_names": [event.event.value for _, _, event in events],
+                "event_data": [event.data for _, _, event in events]})).scalars())
+            missing = [item.new.request_id for item in items if item.new.run_id not in created]
+            existing = {row.request_id: _record(row) for row in
+                        await conn.execute(_RUNS_BY_REQUEST, {"request_ids": missing})} if missing else {}
+        results: list[tuple[RunRecord, bool]] = []
+        for item, state in zip(items, initial, strict=True):
+            if item.new.run_id in created:
+                new = item.new
+                results.append((RunRecord(run_id=new.run_id, request_id=new.request_id, request_hash=new.request_hash,
+                                          request=new.request_json, status=state.status, fault=new.fault,
+                                          owner=self.owner, deadline_at=new.deadline_at, created_at=now,
+                                          updated_at=now, last_event_id=state.last_event_id, final=state.final,
+                                          error=state.error), True))
+                continue
+            record = existing.get(item.new.request_id)
+            if record is None:  # pragma: no cover - the row existed a moment ago; retention cannot run that fast
+                raise RuntimeError(f"run for request {item.new.request_id} vanished")
+            results.append((record, False))
+        return results
 
     async def append(self, run_id: str, event: SseEvent, data: str, now: datetime, *,
                      status: RunState | None = None, final: str | None = None, error: str | None = None,

@@ -6,18 +6,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from torghut_contracts.decision_engine import DecisionError, DecisionRequest, RunAccepted, RunState, SseEvent
+from torghut_contracts.decision_engine import (
+    DecisionError,
+    DecisionFinal,
+    DecisionRequest,
+    RunAccepted,
+    RunState,
+    SseEvent,
+)
 from torghut_contracts.enums import Action
 from torghut_runtime.logs import correlation_id_var
 
 from ..adapters.dspy_program import LlmFailure
 from ..adapters.sse import RunSignals
-from ..adapters.store import NewEvent, NewRun, RunRecord, RunStore, StoredEvent
+from ..adapters.store import NewRun, NewRunWithEvents, RunRecord, RunStore, StoredEvent
 from ..domain.faults import Fault
 from ..domain.final import Provenance, build_final
 from ..domain.ids import run_id_for, sha256_hex
@@ -39,6 +46,8 @@ class Submission:
     events: tuple[StoredEvent, ...] | None = None
     """Every event of a run that was created already finished (committed with it): its first stream
     is served from these without reading them back. None when the run is live or not ours."""
+    final: DecisionFinal | None = None
+    """The final of a run created already finished (the last of ``events``), as built."""
 
 
 class RunManager:
@@ -61,7 +70,18 @@ class RunManager:
     # -- submission -------------------------------------------------------------------------------
     async def submit(self, request: DecisionRequest, fault: Fault | None) -> Submission:
         """The run for this request id: a new one (started now), or the existing one, never a second."""
+        return (await self.submit_many([request], fault))[0]
+
+    async def submit_many(self, requests: Sequence[DecisionRequest], fault: Fault | None) -> list[Submission]:
+        """:meth:`submit` for several requests (a batch), created together in one statement."""
         now = self.clock()
+        planned = [self._plan(request, fault, now) for request in requests]
+        stored = await self.store.create_many([item for item, _ in planned], now)
+        return [self._submitted(item, done, request, fault, record, created)
+                for (item, done), request, (record, created) in zip(planned, requests, stored, strict=True)]
+
+    def _plan(self, request: DecisionRequest, fault: Fault | None,
+              now: datetime) -> tuple[NewRunWithEvents, stages.AtOnce | None]:
         run_id = run_id_for(request.request_id)
         accepted = RunAccepted(run_id=run_id, request_id=request.request_id, status=RunState.ACCEPTED,
                                created_at=now)
@@ -70,17 +90,18 @@ class RunManager:
                      request_json=request_json, symbol=request.symbol, strategy_id=request.strategy_id,
                      fault=fault.header_value() if fault else None, deadline_at=now + self.policy.run_timeout)
         done = self._finished_at_once(run_id, request, fault, now)
-        accepted_data = accepted.model_dump_json()
-        record, created = await self.store.create(new, accepted_data, now,
-                                                  finished=done.finished if done is not None else None)
+        return NewRunWithEvents(new, accepted.model_dump_json(), done.finished if done else None), done
+
+    def _submitted(self, item: NewRunWithEvents, done: stages.AtOnce | None, request: DecisionRequest,
+                   fault: Fault | None, record: RunRecord, created: bool) -> Submission:
         if created and done is not None:
             self._record_finished(record, request, done)
-            events = [NewEvent(SseEvent.ACCEPTED, accepted_data), *done.finished.events]
             return Submission(record, True, tuple(StoredEvent(event_id, new_event.event, new_event.data)
-                                                  for event_id, new_event in enumerate(events, start=1)))
+                                                  for event_id, new_event in enumerate(item.events(), start=1)),
+                              final=done.final)
         if created:
             self._start(record, request, fault)
-        elif record.request_hash != new.request_hash:
+        elif record.request_hash != item.new.request_hash:
             log.warning("request id reused with a different body; returning the existing run",
                         request_id=request.request_id, run_id=record.run_id)
         return Submission(record, created)
