@@ -51,6 +51,11 @@ class DecisionClientSettings(ServiceSettings):
                                                    description="Poll period of the GET runs fallback.")
     decision_engine_max_reconnects: int = Field(default=5, ge=0, le=100,
                                                 description="Reconnects (with backoff) per decision before failing.")
+    decision_engine_batch_max: int = Field(
+        default=32, ge=1, le=64,
+        description="Runs asked of the engine in one request (POST .../batches) when several claims are ready at "
+                    "once; each is still a run of its own. 1 gives every run its own stream. An engine without the "
+                    "batch endpoint (404/405, e.g. Jangar) is asked one run per stream from then on.")
     decision_engine_backoff_initial_s: float = Field(default=0.5, ge=0)
     decision_engine_backoff_max_s: float = Field(default=8.0, ge=0)
     decision_deadline_s: float = Field(

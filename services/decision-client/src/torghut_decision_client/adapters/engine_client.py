@@ -14,6 +14,11 @@ What it guards against, since a decision run may take minutes over a connection 
 Re-posting the same request is safe by contract: the engine returns the existing run for a
 request id it has seen, so a retry never starts a second run.
 
+With ``batch_max`` above 1, runs asked at the same moment are first submitted together in one
+batch request (:mod:`.engine_batch`); a run the batch answers finished needs no stream, one still
+going is followed by its id from the batch's last event id, and one the batch could not ask is
+streamed as above.
+
 Nothing here raises for an engine problem: every path ends in an ``EngineOutcome``.
 """
 
@@ -22,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -30,14 +35,18 @@ import structlog
 from httpx_sse import aconnect_sse
 from pydantic import ValidationError
 from torghut_contracts.decision_engine import (
+    BATCH_PATH,
     RUNS_PATH,
     STREAM_PATH,
+    DecisionBatch,
+    DecisionBatchResult,
     DecisionRequest,
     RunStatus,
 )
 
 from ..domain import reasons
 from ..domain.outcome import EngineOutcome, failure
+from .engine_batch import BatchUnsupported, RunBatcher
 from .engine_config import EngineClientConfig
 from .engine_events import _PROGRESS_EVENTS, SHUTTING_DOWN, TIMEOUT_ERROR_CODES, _on_event, _terminal
 from .engine_run import TRANSPORT, _Rejected, _ResumeUnsupported, _Retryable, _Run
@@ -79,6 +88,7 @@ class DecisionEngineClient:
         self.resumes = 0
         """Streams resumed after a drop (for metrics and tests)."""
         self._drain_after_terminal = True
+        self.batcher = RunBatcher(self._post_batch, max_runs=config.batch_max) if config.batch_max > 1 else None
 
     async def aclose(self) -> None:
         if self._own_http:
@@ -98,6 +108,10 @@ class DecisionEngineClient:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.config.deadline_s):
+                if self.batcher is not None:
+                    outcome = await self._from_batch(run)
+                    if outcome is not None:
+                        return outcome
                 watchdog = asyncio.timeout(self.config.stall_timeout_s)
                 try:
                     async with watchdog:
@@ -110,6 +124,33 @@ class DecisionEngineClient:
         except TimeoutError:
             return failure(reasons.ENGINE_TIMEOUT,
                            f"no final decision within the {self.config.deadline_s:g}s deadline", run.provenance())
+
+    async def _from_batch(self, run: _Run) -> EngineOutcome | None:
+        """The run's outcome when its batch answered it finished; else None, and the run is followed by
+        its id from where the batch left it (or, when the batch could not ask it, streamed from the start)."""
+        assert self.batcher is not None
+        status = await self.batcher.submit(run.request)
+        if status is None:
+            return None
+        run.run_id, run.last_event_id = status.run_id, str(status.last_event_id)
+        run.connected_once = True
+        try:
+            return _terminal(run, status)
+        except _Retryable:  # an error the engine calls retryable: follow the run as a stream would
+            return None
+
+    async def _post_batch(self, requests: Sequence[DecisionRequest]) -> list[RunStatus]:
+        response = await self.http.post(self.config.base_url + BATCH_PATH,
+                                        content=DecisionBatch(requests=list(requests)).model_dump_json(),
+                                        headers={**self.extra_headers, "content-type": "application/json"})
+        if response.status_code in (404, 405):
+            raise BatchUnsupported(f"{response.status_code}")
+        if response.status_code != 200:
+            raise _Rejected(f"engine answered the batch {response.status_code}: {response.text[:300]}")
+        runs = DecisionBatchResult.model_validate_json(response.content).runs
+        if [status.request_id for status in runs] != [request.request_id for request in requests]:
+            raise ValueError("the batch's answer does not list its requests in order")
+        return runs
 
     async def _release(self, run: _Run) -> None:
         """Read the response the terminal event came on to its end, so its connection goes back to the pool.

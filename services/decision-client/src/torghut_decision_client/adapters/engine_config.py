@@ -19,6 +19,8 @@ class EngineClientConfig:
     max_reconnects: int = 5
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
+    batch_max: int = 1
+    """Runs asked in one batch request at most; 1 gives every run its own stream (see ``engine_batch``)."""
 
     @classmethod
     def from_settings(cls, settings: DecisionClientSettings) -> EngineClientConfig:
@@ -32,6 +34,7 @@ class EngineClientConfig:
             max_reconnects=settings.decision_engine_max_reconnects,
             backoff_initial_s=settings.decision_engine_backoff_initial_s,
             backoff_max_s=settings.decision_engine_backoff_max_s,
+            batch_max=settings.decision_engine_batch_max,
         )
 
     def backoff(self, attempt: int) -> float:
