@@ -14,6 +14,7 @@ from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
 
 from .adapters.claims import ClaimLease
 from .adapters.handlers import DecisionHandlers
+from .adapters.intake import TriggerIntake
 from .adapters.transport import DecisionTransport
 from .adapters.worker import DecisionWorker
 from .domain.claims import CLAIM_LEASE_S
@@ -29,6 +30,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class DecisionClientApp:
     runtime: ServiceRuntime
     handlers: DecisionHandlers
+    intake: TriggerIntake
     gate: GateOpen
     worker: DecisionWorker
     flags: FeatureFlags | None = None
@@ -102,15 +104,16 @@ def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport 
                                 flags=flags, dspy_active=dspy_active)
     runtime.produces(topics.DECISIONS)
     runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)
-    # A trigger's handler only claims it (a short transaction; a burst's claims commit together); the
-    # claim worker asks the engine with no connection held.
-    runtime.consume(topics.TRIGGERS, handlers.on_trigger, group_commit=True)
-    worker = build_worker(settings, runtime, handlers)
-    return DecisionClientApp(runtime=runtime, handlers=handlers, gate=gate, worker=worker, flags=flags)
+    # A trigger's handler only claims it (a fetch's triggers in one transaction, read and claimed in two
+    # statements); the claim worker asks the engine with no connection held.
+    intake = TriggerIntake(settings.torghut_account, handlers.metrics)
+    runtime.consume(topics.TRIGGERS, intake, group_commit=True)
+    worker = build_worker(settings, runtime, handlers, intake)
+    return DecisionClientApp(runtime=runtime, handlers=handlers, intake=intake, gate=gate, worker=worker, flags=flags)
 
 
-def build_worker(settings: DecisionClientSettings, runtime: ServiceRuntime,
-                 handlers: DecisionHandlers) -> DecisionWorker:
+def build_worker(settings: DecisionClientSettings, runtime: ServiceRuntime, handlers: DecisionHandlers,
+                 intake: TriggerIntake) -> DecisionWorker:
     """The claim worker, started and drained with the runtime; woken by every committed claim."""
 
     worker = DecisionWorker(
@@ -118,8 +121,8 @@ def build_worker(settings: DecisionClientSettings, runtime: ServiceRuntime,
         concurrency=settings.decision_client_workers, lease_s=CLAIM_LEASE_S,
         retry_backoff_s=settings.consumer_retry_backoff_ms / 1000, max_attempts=settings.consumer_max_attempts,
         tracer=trace.get_tracer("torghut.decision_client", tracer_provider=runtime.tracer_provider))
-    handlers.on_claimed = worker.offer
-    handlers.claim_lease = ClaimLease(worker.owner, worker.lease_s)
+    intake.on_claimed = worker.offer
+    intake.claim_lease = ClaimLease(worker.owner, worker.lease_s)
     handlers.metrics.claims_in_hand.set_function(lambda: worker.in_hand)
     runtime.background("decision-claims", worker.run_forever)
 

@@ -112,7 +112,7 @@ async def test_a_slow_run_keeps_its_claim_and_a_dead_workers_claim_is_taken_over
     second = build_app(settings, transport=second_transport, configure_logs=False)
     for app, owner in ((first, "replica-1:1"), (second, "replica-2:1")):
         app.worker.owner, app.worker.lease_s, app.worker.renew_every_s = owner, 1.0, 0.3
-        app.handlers.claim_lease = claims.ClaimLease(owner, 1.0)
+        app.intake.claim_lease = claims.ClaimLease(owner, 1.0)
     now = datetime.now(UTC)
     async with running(first):
         await send_snapshot(kafka_bootstrap, prefix, first, now)

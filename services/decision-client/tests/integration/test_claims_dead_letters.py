@@ -35,16 +35,16 @@ async def test_a_claim_that_cannot_be_recorded_goes_to_the_dead_letter_topic_alo
     transport = client(settings)
     transport.gates["req-poison"] = transport.gates["req-other"] = both_asked = asyncio.Event()
     app = build_app(settings, transport=transport, configure_logs=False)
-    real_store = store.store_decision
-    stored_with: list[str] = []
+    real_store = store.store_decisions
+    stored_with: list[tuple[str, ...]] = []
 
-    async def refuses_poison(conn: Any, decision: Any) -> Any:
-        stored_with.append(decision.request_id)
-        if decision.request_id == "req-poison":
+    async def refuses_poison(conn: Any, decisions: Any) -> Any:
+        stored_with.append(tuple(decision.request_id for decision in decisions))
+        if "req-poison" in stored_with[-1]:
             raise ValueError("this decision cannot be stored")
-        return await real_store(conn, decision)
+        return await real_store(conn, decisions)
 
-    monkeypatch.setattr(store, "store_decision", refuses_poison)
+    monkeypatch.setattr(store, "store_decisions", refuses_poison)
     now = datetime.now(UTC)
     async with running(app):
         await send_snapshot(kafka_bootstrap, prefix, app, now)
@@ -58,7 +58,7 @@ async def test_a_claim_that_cannot_be_recorded_goes_to_the_dead_letter_topic_alo
         await eventually(lambda: counts(app, "SELECT count(*) FROM decision_claims", 0), what="no claim left")
 
     assert sorted(r.model(topics.DECISIONS).request_id for r in records) == ["req-after", "req-other"]
-    assert stored_with.count("req-poison") == 3, "tried CONSUMER_MAX_ATTEMPTS times, then dead-lettered"
+    assert stored_with.count(("req-poison",)) == 3, "tried alone CONSUMER_MAX_ATTEMPTS times, then dead-lettered"
     (letter,) = dead
     assert StrategyTrigger.model_validate_json(letter.value).request_id == "req-poison"
     assert letter.headers[h.DLQ_REASON] == "handler_error"

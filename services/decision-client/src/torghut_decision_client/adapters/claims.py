@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
@@ -46,14 +45,21 @@ class Claim:
     """The decision already stored for the request (a replay, or a worker that died after storing it)."""
 
 
-_CLAIM = insert(decision_claims).values(
-    trigger=sa.cast(sa.bindparam("trigger_json", type_=sa.Text), JSONB),
-    headers=sa.cast(sa.bindparam("headers_json", type_=sa.Text), JSONB),
-    snapshot=sa.cast(sa.bindparam("snapshot_json", type_=sa.Text), JSONB),
-    claimed_at=sa.func.now(),
-    lease_until=sa.func.now() + sa.func.make_interval(0, 0, 0, 0, 0, 0, sa.bindparam("lease_s", type_=sa.Float)),
-).on_conflict_do_nothing(index_elements=[decision_claims.c.message_id]).returning(decision_claims.c.seq)
-"""Built once; a claim_last rerun of the handler rolls back with its transaction anyway."""
+_CLAIM_MANY = sa.text("""
+INSERT INTO decision_claims (message_id, account, request_id, symbol, trigger, headers, snapshot, claimed_at,
+                             lease_owner, lease_until)
+SELECT c.message_id, :account, c.request_id, c.symbol, CAST(c.trigger AS jsonb), CAST(c.headers AS jsonb),
+       CAST(c.snapshot AS jsonb), now(), c.lease_owner, now() + make_interval(secs => c.lease_s)
+FROM unnest(CAST(:message_ids AS text[]), CAST(:request_ids AS text[]), CAST(:symbols AS text[]),
+            CAST(:triggers AS text[]), CAST(:headers AS text[]), CAST(:snapshots AS text[]),
+            CAST(:lease_owners AS text[]), CAST(:lease_s AS float8[]))
+     WITH ORDINALITY AS c(message_id, request_id, symbol, trigger, headers, snapshot, lease_owner, lease_s, ord)
+ORDER BY c.ord
+ON CONFLICT (message_id) DO NOTHING
+RETURNING message_id, seq
+""")
+"""A group's claims in one statement, numbered in the order the triggers came (a symbol's claims are
+decided oldest first). A message claimed before is left as it is (a claim_last rerun)."""
 
 
 @dataclass(frozen=True)
@@ -85,23 +91,50 @@ _RELEASE = sa.text("UPDATE decision_claims SET lease_owner = NULL, lease_until =
 _FINISH = sa.text("DELETE FROM decision_claims WHERE seq = ANY(CAST(:seqs AS BIGINT[]))")
 
 
-async def claim(conn: AsyncConnection, trigger: StrategyTrigger, headers: MessageHeaders, *, account: str,
-                snapshot_json: str | None, lease: ClaimLease | None) -> Claim | None:
-    """Claim a trigger in the handler's transaction (a message claimed before is left as it is).
+class NewClaim:
+    """A trigger's claim, buffered until its transaction writes its group (:func:`write`)."""
 
-    With ``lease`` the claim is written leased, and returned, so the local worker can start it as soon
-    as the transaction commits, without reading and leasing it again (two round trips fewer between a
-    trigger and its decision). Without, it waits for a worker's scan (its symbol has an older claim)."""
-    seq = (await conn.execute(_CLAIM, {
-        "message_id": headers.message_id, "account": account, "request_id": trigger.request_id,
-        "symbol": trigger.symbol, "trigger_json": trigger.model_dump_json(),
-        "headers_json": json.dumps(headers.as_dict()), "snapshot_json": snapshot_json,
-        "lease_owner": lease.owner if lease else None, "lease_s": lease.lease_s if lease else 0.0})).scalar()
-    if seq is None or lease is None:
-        return None
-    snapshot = AccountSnapshot.model_validate_json(snapshot_json) if snapshot_json is not None else None
-    return Claim(seq=seq, account=account, request_id=trigger.request_id, symbol=trigger.symbol, trigger=trigger,
-                 headers=headers, snapshot=snapshot, decision=None)
+    def __init__(self, trigger: StrategyTrigger, headers: MessageHeaders, *, account: str,
+                 snapshot_json: str | None, lease: ClaimLease | None) -> None:
+        """With ``lease`` the claim is written leased, so the local worker can start it as soon as the
+        transaction commits, without reading and leasing it again. Without, it waits for a worker's scan
+        (its symbol has an older claim)."""
+        self.trigger = trigger
+        self.headers = headers
+        self.account = account
+        self.snapshot_json = snapshot_json
+        self.lease = lease
+        self.seq: int | None = None
+        """Set when written (None: the message was claimed before)."""
+
+    def claim(self) -> Claim | None:
+        """The written claim, when it is leased to the local worker."""
+        if self.seq is None or self.lease is None:
+            return None
+        snapshot = AccountSnapshot.model_validate_json(self.snapshot_json) if self.snapshot_json is not None else None
+        return Claim(seq=self.seq, account=self.account, request_id=self.trigger.request_id,
+                     symbol=self.trigger.symbol, trigger=self.trigger, headers=self.headers, snapshot=snapshot,
+                     decision=None)
+
+
+async def write(conn: AsyncConnection, new: Sequence[NewClaim]) -> None:
+    """Write claims in the handler's transaction, in order, and number them (``seq``)."""
+    if not new:
+        return
+    accounts = {claim.account for claim in new}
+    if len(accounts) != 1:
+        raise ValueError(f"a group's claims are one account's, not {sorted(accounts)}")
+    rows = await conn.execute(_CLAIM_MANY, {
+        "account": accounts.pop(), "message_ids": [claim.headers.message_id for claim in new],
+        "request_ids": [claim.trigger.request_id for claim in new], "symbols": [claim.trigger.symbol for claim in new],
+        "triggers": [claim.trigger.model_dump_json() for claim in new],
+        "headers": [json.dumps(claim.headers.as_dict()) for claim in new],
+        "snapshots": [claim.snapshot_json for claim in new],
+        "lease_owners": [claim.lease.owner if claim.lease else None for claim in new],
+        "lease_s": [claim.lease.lease_s if claim.lease else 0.0 for claim in new]})
+    seqs = {row.message_id: row.seq for row in rows}
+    for claim in new:
+        claim.seq = seqs.get(claim.headers.message_id)
 
 
 async def heads(engine: AsyncEngine) -> list[Head]:

@@ -1,13 +1,10 @@
-"""Kafka handlers: account snapshots are remembered; each trigger becomes exactly one published decision.
+"""Account snapshots are remembered; a claimed trigger is decided.
 
-A trigger's handler is short: one read fetches the decision stored for (account, request id), the
-account's latest snapshot and whether the symbol has an unfinished claim. A stored decision is
-republished as is (a replay never reaches an engine) unless it must queue behind its symbol's
-claims; otherwise the trigger is claimed, with the snapshot, and the handler returns. The claim
-worker (``worker``) then calls :meth:`DecisionHandlers.decide` with no connection held: the
-portfolio comes from the snapshot (none or stale: hold without asking an engine), the request goes
-to the primary transport and, in DSPy shadow mode, to the shadow program beside it; the outcome,
-success or hold, is stored and published.
+Triggers are claimed by :mod:`.intake` (a stored decision is republished as is, so a replay never
+reaches an engine). The claim worker (``worker``) then calls :meth:`DecisionHandlers.decide` with no
+connection held: the portfolio comes from the snapshot (none or stale: hold without asking an
+engine), the request goes to the primary transport and, in DSPy shadow mode, to the shadow program
+beside it; the outcome, success or hold, is stored and published.
 """
 
 from __future__ import annotations
@@ -25,7 +22,6 @@ from torghut_runtime import Inbound, Outgoing, after_commit
 from torghut_runtime.flags import FeatureFlags, Flag
 
 from ..domain import reasons
-from ..domain.claims import Route, route
 from ..domain.outcome import (
     FAIL_CLOSED_MODE,
     EngineOutcome,
@@ -39,8 +35,7 @@ from ..domain.portfolio import PortfolioUnavailable, portfolio_context
 from ..domain.request import build_request
 from ..metrics import DecisionMetrics
 from ..settings import DecisionClientSettings
-from . import claims, store
-from .recorder import decision_outgoing
+from . import store
 from .transport import DecisionTransport
 
 log = structlog.get_logger("torghut.decision_client")
@@ -71,12 +66,6 @@ class DecisionHandlers:
                                    for value in (False, True)}
         self._execution_by_lean[settings.execution_lean_enabled] = self.execution
         self._configured_active = settings.llm_dspy_runtime_mode.strip().lower() == "active"
-        self.on_claimed: Callable[[claims.Claim | None], None] = lambda _claim: None
-        """Called once a trigger's claim committed, with the claim when it was leased to the local worker;
-        the app points it at the claim worker's ``offer``."""
-        self.claim_lease: claims.ClaimLease | None = None
-        """Whom a claim of a symbol with nothing older waiting is leased to as it is written (the app sets
-        it to the local worker's lease)."""
 
     def _routing(self) -> tuple[ExecutionContext, DecisionTransport | None, DecisionTransport | None]:
         """The execution context, primary transport and shadow for the next trigger (None primary: hold,
@@ -96,23 +85,6 @@ class DecisionHandlers:
         if not kept:
             log.info("ignoring an older account snapshot", account=inbound.payload.account,
                      snapshot_id=inbound.payload.snapshot_id)
-        return []
-
-    async def on_trigger(self, inbound: Inbound[StrategyTrigger], conn: AsyncConnection) -> list[Outgoing]:
-        """Claim the trigger (or republish its stored decision) and return at once: the engine is asked
-        by the claim worker after this transaction committed, with no connection held (``worker``)."""
-        trigger = inbound.payload
-        state = await store.trigger_state(conn, self.account, trigger.request_id, trigger.symbol)
-        if route(decision_stored=state.decision is not None, symbol_busy=state.symbol_busy) is Route.REPUBLISH:
-            assert state.decision is not None
-            after_commit(self.metrics.replays.inc)
-            log.info("trigger replayed; republishing the stored decision", request_id=trigger.request_id,
-                     decision_id=state.decision.decision_id)
-            return [decision_outgoing(state.decision)]
-        claim = await claims.claim(conn, trigger, inbound.headers, account=self.account,
-                                   snapshot_json=state.snapshot_json,
-                                   lease=None if state.symbol_busy else self.claim_lease)
-        after_commit(lambda: self.on_claimed(claim))
         return []
 
     async def decide(self, trigger: StrategyTrigger, snapshot: AccountSnapshot | None) -> Decision:

@@ -3,8 +3,8 @@
 Each claim's task hands its decision to :meth:`DecisionRecorder.record` and waits. Whichever task
 finds the recorder free takes every decision queued by then and, for all of them together:
 
-1. stores the decisions (``ON CONFLICT DO NOTHING``: a decision stored before wins), then writes
-   each into its trigger's tracking record (statements that each commit on their own: a crash
+1. stores the decisions in one statement (``ON CONFLICT DO NOTHING``: a decision stored before wins),
+   then writes each into its trigger's tracking record (statements that each commit on their own: a crash
    between them leaves a claim whose stored decision is republished);
 2. publishes them, waiting for the broker's acknowledgements;
 3. deletes their claims.
@@ -63,10 +63,10 @@ class DecisionRecorder:
         # the publish). The order makes a crash between them harmless: a claim whose decision is stored
         # but not yet its tracking output is leased again with the stored decision and republished.
         async with self._autocommit.connect() as conn:
-            recorded = []
-            for item in group:
-                decision = await store.store_decision(conn, item.decision) if item.fresh else item.decision
-                recorded.append((item, self.outputs.render(item.claim.headers, decision_outgoing(decision))))
+            fresh = iter(await store.store_decisions(conn, [item.decision for item in group if item.fresh]))
+            recorded = [(item, self.outputs.render(item.claim.headers,
+                                                   decision_outgoing(next(fresh) if item.fresh else item.decision)))
+                        for item in group]
             await self.outputs.record(conn, [(item.claim.headers.message_id, [output]) for item, output in recorded])
         for item in group:
             item.hooks.run()

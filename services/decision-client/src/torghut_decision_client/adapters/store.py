@@ -5,17 +5,19 @@
 * ``decisions``: one decision per (account, request id), so a trigger replayed under a new message
   id republishes the stored decision instead of running the engine again.
 
-Every call takes the caller's connection: the handler's (writes commit with the message's processed
-mark) or the claim worker's short transaction that records a decision (see ``claims``).
+Every call takes the caller's connection: the trigger intake's (its reads and claims commit with the
+messages' processed marks) or the recorder's, which stores a group of decisions.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import AccountSnapshot, Decision
 
@@ -49,53 +51,82 @@ async def remember_snapshot(conn: AsyncConnection, snapshot: AccountSnapshot) ->
 
 _DECISION_PAYLOAD = sa.cast(decisions.c.payload, sa.Text)
 _SNAPSHOT_PAYLOAD = sa.cast(account_snapshots.c.payload, sa.Text)
-_STORED_DECISION = sa.select(_DECISION_PAYLOAD).where(
-    decisions.c.account == sa.bindparam("account"), decisions.c.request_id == sa.bindparam("request_id"))
-_TRIGGER_STATE = sa.select(
-    _STORED_DECISION.scalar_subquery().label("decision"),
-    sa.select(_SNAPSHOT_PAYLOAD).where(account_snapshots.c.account == sa.bindparam("account"))
-    .scalar_subquery().label("snapshot"),
-    sa.exists().where(decision_claims.c.symbol == sa.bindparam("symbol")).label("symbol_busy"))
-"""What a trigger's handler needs, in one round trip; payloads as JSON text, parsed by pydantic directly."""
-_STORE_DECISION = insert(decisions).values(
-    payload=sa.cast(sa.bindparam("payload_json", type_=sa.Text), JSONB),
-).on_conflict_do_nothing(index_elements=[decisions.c.account, decisions.c.request_id])
-"""Built once (compiled once, cache key memoized); the payload goes in as the model's own JSON."""
+_ANY_REQUEST_ID = sa.any_(sa.bindparam("request_ids", type_=ARRAY(sa.Text)))
+_GROUP_STATE = sa.union_all(
+    sa.select(sa.literal_column("'decision'").label("kind"), decisions.c.request_id.label("key"),
+              _DECISION_PAYLOAD.label("value"))
+    .where(decisions.c.account == sa.bindparam("account"), decisions.c.request_id == _ANY_REQUEST_ID),
+    sa.select(sa.literal_column("'snapshot'"), account_snapshots.c.account, _SNAPSHOT_PAYLOAD)
+    .where(account_snapshots.c.account == sa.bindparam("account")),
+    sa.select(sa.literal_column("'busy'"), decision_claims.c.symbol, sa.null()).distinct()
+    .where(decision_claims.c.symbol == sa.any_(sa.bindparam("symbols", type_=ARRAY(sa.Text)))))
+"""What a group of triggers needs, in one round trip; payloads as JSON text, parsed by pydantic directly."""
+_STORE_DECISIONS = sa.text("""
+INSERT INTO decisions (account, request_id, decision_id, symbol, action, reason_codes, transport, run_id, payload,
+                       decided_at)
+SELECT d.account, d.request_id, d.decision_id, d.symbol, d.action, CAST(d.reason_codes AS jsonb), d.transport,
+       d.run_id, CAST(d.payload AS jsonb), d.decided_at
+FROM unnest(CAST(:accounts AS text[]), CAST(:request_ids AS text[]), CAST(:decision_ids AS text[]),
+            CAST(:symbols AS text[]), CAST(:actions AS text[]), CAST(:reason_codes AS text[]),
+            CAST(:transports AS text[]), CAST(:run_ids AS text[]), CAST(:payloads AS text[]),
+            CAST(:decided_at AS timestamptz[]))
+     AS d(account, request_id, decision_id, symbol, action, reason_codes, transport, run_id, payload, decided_at)
+ON CONFLICT (account, request_id) DO NOTHING
+RETURNING account, request_id
+""")
+"""A group's decisions in one statement; each payload goes in as the model's own JSON."""
+_STORED_DECISIONS = sa.select(decisions.c.account, decisions.c.request_id, _DECISION_PAYLOAD.label("payload")).where(
+    decisions.c.request_id == _ANY_REQUEST_ID)
 
 
 @dataclass(frozen=True)
-class TriggerState:
-    """What is stored for a trigger: its decision (a replay), the account's latest snapshot (as JSON,
-    copied into the claim as is) and whether an older claim of the same symbol is unfinished."""
+class GroupState:
+    """What is stored for a group of triggers: the decisions of those already decided (a replay), the
+    account's latest snapshot (as JSON, copied into each claim as is) and which of their symbols have
+    a claim still being decided."""
 
-    decision: Decision | None
+    asked: frozenset[str]
+    """The request ids this state was read for."""
+    decisions_json: dict[str, str]
     snapshot_json: str | None
-    symbol_busy: bool
+    busy: frozenset[str]
+
+    def decision(self, request_id: str) -> Decision | None:
+        stored = self.decisions_json.get(request_id)
+        return Decision.model_validate_json(stored) if stored is not None else None
 
 
-async def trigger_state(conn: AsyncConnection, account: str, request_id: str, symbol: str) -> TriggerState:
-    """The stored decision for (account, request id), the account's latest snapshot and whether
-    ``symbol`` has a claim still being decided, in one query, in the handler's transaction."""
-    row = (await conn.execute(_TRIGGER_STATE, {"account": account, "request_id": request_id,
-                                               "symbol": symbol})).one()
-    decision = Decision.model_validate_json(row.decision) if row.decision is not None else None
-    return TriggerState(decision, row.snapshot, bool(row.symbol_busy))
+async def group_state(conn: AsyncConnection, account: str, request_ids: Sequence[str],
+                      symbols: Sequence[str]) -> GroupState:
+    """The stored decisions for (account, each request id), the account's latest snapshot and which of
+    ``symbols`` have a claim still being decided, in one query, in the handler's transaction."""
+    decided: dict[str, str] = {}
+    snapshot: str | None = None
+    busy: set[str] = set()
+    for kind, key, value in await conn.execute(_GROUP_STATE, {"account": account, "request_ids": list(request_ids),
+                                                              "symbols": list(symbols)}):
+        if kind == "decision":
+            decided[key] = value
+        elif kind == "snapshot":
+            snapshot = value
+        else:
+            busy.add(key)
+    return GroupState(frozenset(request_ids), decided, snapshot, frozenset(busy))
 
 
-async def stored_decision(conn: AsyncConnection, account: str, request_id: str) -> Decision | None:
-    row = (await conn.execute(_STORED_DECISION, {"account": account, "request_id": request_id})).first()
-    return Decision.model_validate_json(row[0]) if row is not None else None
-
-
-async def store_decision(conn: AsyncConnection, decision: Decision) -> Decision:
-    """Store ``decision`` unless one exists for its request; returns the one that is stored."""
-    result = await conn.execute(_STORE_DECISION, {
-        "account": decision.account, "request_id": decision.request_id, "decision_id": decision.decision_id,
-        "symbol": decision.symbol, "action": decision.intent.action.value, "reason_codes": list(decision.reason_codes),
-        "transport": decision.provenance.transport, "run_id": decision.provenance.run_id,
-        "payload_json": decision.model_dump_json(), "decided_at": decision.decided_at})
-    if result.rowcount:
-        return decision
-    existing = await stored_decision(conn, decision.account, decision.request_id)
-    assert existing is not None
-    return existing
+async def store_decisions(conn: AsyncConnection, new: Sequence[Decision]) -> list[Decision]:
+    """Store each decision unless one exists for its request; returns the ones stored, in order (a
+    decision stored before wins over the one given)."""
+    if not new:
+        return []
+    inserted = {(row.account, row.request_id) for row in await conn.execute(_STORE_DECISIONS, {
+        "accounts": [d.account for d in new], "request_ids": [d.request_id for d in new],
+        "decision_ids": [d.decision_id for d in new], "symbols": [d.symbol for d in new],
+        "actions": [d.intent.action.value for d in new],
+        "reason_codes": [json.dumps(list(d.reason_codes)) for d in new],
+        "transports": [d.provenance.transport for d in new], "run_ids": [d.provenance.run_id for d in new],
+        "payloads": [d.model_dump_json() for d in new], "decided_at": [d.decided_at for d in new]})}
+    earlier = [d.request_id for d in new if (d.account, d.request_id) not in inserted]
+    stored = {(row.account, row.request_id): Decision.model_validate_json(row.payload)
+              for row in await conn.execute(_STORED_DECISIONS, {"request_ids": earlier})} if earlier else {}
+    return [d if (d.account, d.request_id) in inserted else stored[(d.account, d.request_id)] for d in new]
