@@ -102,7 +102,7 @@ async def test_a_stored_decision_is_republished_unless_its_symbol_waits(engine: 
                for request_id, symbol in (("req-free", "FREE"), ("req-wait", "WAIT"))]
     async with engine.begin() as conn:
         assert await store.store_decisions(conn, decided) == decided
-    intake, offered = make_intake()
+    intake, _ = make_intake()
     await handle_group(engine, intake, [inbound(trigger("req-older", "WAIT", now), "m-older")])
 
     outputs = await handle_group(engine, intake, [inbound(trigger("req-free", "FREE", now), "m-free-again"),
