@@ -138,3 +138,19 @@ async def test_store_decisions_keeps_a_decision_stored_before(engine: AsyncEngin
     async with engine.begin() as conn:
         await store.store_decisions(conn, [first])
         assert await store.store_decisions(conn, [other, second]) == [other, first]
+
+
+async def test_heads_are_the_oldest_claim_of_every_symbol(engine: AsyncEngine) -> None:
+    now = datetime.now(UTC)
+    intake, _ = make_intake()
+    order = [("req-b1", "BBB"), ("req-a1", "AAA"), ("req-b2", "BBB"), ("req-c1", "CCC"), ("req-a2", "AAA")]
+    await handle_group(engine, intake, [inbound(trigger(r, s, now), f"m-{r}") for r, s in order])
+    async with engine.connect() as conn:
+        seq_of = dict((await conn.execute(sa.text("SELECT request_id, seq FROM decision_claims"))).all())
+    heads = await claims.heads(engine)
+    assert [(head.symbol, head.seq) for head in heads] == [
+        ("AAA", seq_of["req-a1"]), ("BBB", seq_of["req-b1"]), ("CCC", seq_of["req-c1"])]
+    assert [head.lease_owner for head in heads] == [OWNER, OWNER, OWNER] and all(head.leased for head in heads)
+    await claims.finish(engine, [seq_of["req-a1"], seq_of["req-c1"]])
+    assert [(head.symbol, head.seq) for head in await claims.heads(engine)] == [
+        ("AAA", seq_of["req-a2"]), ("BBB", seq_of["req-b1"])]
