@@ -9,8 +9,10 @@ a rolled-back group leaves nothing written and nothing buffered.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -21,6 +23,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import StrategyTrigger
 from torghut_decision_client.adapters import claims, store
 from torghut_decision_client.adapters.intake import TriggerIntake
+from torghut_decision_client.adapters.worker import DecisionWorker
 from torghut_decision_client.app import MIGRATIONS
 from torghut_decision_client.domain.outcome import hold_without_engine
 from torghut_decision_client.metrics import DecisionMetrics
@@ -154,3 +157,36 @@ async def test_heads_are_the_oldest_claim_of_every_symbol(engine: AsyncEngine) -
     await claims.finish(engine, [seq_of["req-a1"], seq_of["req-c1"]])
     assert [(head.symbol, head.seq) for head in await claims.heads(engine)] == [
         ("AAA", seq_of["req-a2"]), ("BBB", seq_of["req-b1"])]
+
+
+async def test_a_claim_offered_while_the_workers_lease_of_it_is_on_the_way_is_started_once(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's scan can see a claim commit before the intake's commit hook offers it: both then hold
+    the same claim, and it must still be decided by one task."""
+    now = datetime.now(UTC)
+    intake, offered = make_intake()
+    await handle_group(engine, intake, [inbound(trigger("req-a1", "AAA", now), "m-a1")])
+    (claim,) = offered
+    assert claim is not None
+    worker = DecisionWorker(engine, handlers=None, outputs=None, concurrency=4,  # type: ignore[arg-type]
+                            lease_s=15.0, retry_backoff_s=0.1, max_attempts=3, owner=OWNER)
+    started: list[int] = []
+    release = asyncio.Event()
+
+    async def work(leased: claims.Claim) -> None:
+        started.append(leased.seq)
+        await release.wait()
+
+    monkeypatch.setattr(worker, "_work", work)
+    real_lease = claims.lease
+
+    async def lease_racing_the_offer(*args: Any, **kwargs: Any) -> list[claims.Claim]:
+        leased = await real_lease(*args, **kwargs)
+        worker.offer(claim)  # the intake's commit hook runs while the lease is on its way back
+        return leased
+
+    monkeypatch.setattr(claims, "lease", lease_racing_the_offer)
+    await worker.start_ready()
+    await asyncio.sleep(0)
+    assert started == [claim.seq] and worker.in_hand == 1
+    release.set()

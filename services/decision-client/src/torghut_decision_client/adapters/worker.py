@@ -84,6 +84,8 @@ class DecisionWorker(LeasedWork):
         chosen = startable(await claims.heads(self.engine), busy=self._in_hand.keys(), free=free, owner=self.owner)
         for claim in await claims.lease(self.engine, [head.seq for head in chosen], owner=self.owner,
                                         lease_s=self.lease_s):
+            if claim.symbol in self._in_hand:  # offered as it committed, while this lease was on its way
+                continue
             self._seq_in_hand[claim.symbol] = claim.seq
             self.start(claim.symbol, self._work(claim), name=f"decide-{claim.request_id}")
 
