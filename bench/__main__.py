@@ -120,7 +120,7 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
         Row("throughput", "whitepaper-ingest alone, webhook deliveries accepted", wp["webhook_accepted_per_s"],
             "/s", "passthrough per record", per_record),
         *dc_throughput,
-        Row("throughput", "pipeline decision path, triggers -> decisions (firewall judging too)",
+        Row("throughput", "pipeline decision path burst, triggers -> decisions",
             pipe["decision_burst"].get("decisions_per_s"), "/s", "passthrough per record", per_record),
         Row("throughput", "pipeline sustained signals (lag stays flat)", pipe["rate"]["sustained_signals_per_s"],
             "/s", "passthrough per record", per_record),
