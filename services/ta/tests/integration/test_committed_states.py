@@ -125,3 +125,19 @@ async def test_a_series_is_a_snapshot_and_the_bars_logged_since(engine: AsyncEng
         apply(state, bar, None, Rules())
     assert await transaction(engine, cold, [after]) == [apply(state, after, None, Rules())]
     assert loads(cold)["stored"] == 1
+
+
+async def test_a_logged_bar_that_no_longer_validates_resets_the_series_instead_of_failing_the_batch(
+        engine: AsyncEngine) -> None:
+    """Only a hand-edited or corrupted row can hold such a bar: the series warms up again, as for a log
+    that does not line up, and the batch goes on (nothing raised, nothing dead-lettered)."""
+    series = bars(5)
+    await transaction(engine, replica(), series[:1])  # the first bar's snapshot
+    await transaction(engine, replica(), series[1:4])  # three bars logged after it
+    async with engine.begin() as conn:
+        assert (await conn.execute(sa.text("UPDATE series_bars SET volume = -5 WHERE seq = 3"))).rowcount == 1
+    cold = replica()
+    signals = await transaction(engine, cold, series[4:])
+    assert cold.metrics.state_resets._value.get() == 1
+    assert loads(cold) == {"kept": 0, "stored": 0, "new": 1}
+    assert len(signals) == 1 and signals[0].seq == 5, "the reset series carries on from the row's seq"

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 import structlog
+from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import MarketBar, MarketQuote
@@ -164,16 +165,29 @@ async def load_many(conn: AsyncConnection, keys: Sequence[SeriesKey],
     return loaded
 
 
-async def _logged(conn: AsyncConnection, keys: Sequence[SeriesKey]) -> dict[SeriesKey, list[tuple[int, MarketBar]]]:
-    out: dict[SeriesKey, list[tuple[int, MarketBar]]] = {}
+async def _logged(conn: AsyncConnection,
+                  keys: Sequence[SeriesKey]) -> dict[SeriesKey, list[tuple[int, MarketBar]] | None]:
+    """Each series' logged bars, in order; None for a series with a bar that no longer validates (a row
+    edited by hand or corrupted): its log cannot be replayed, and the series warms up again."""
+    out: dict[SeriesKey, list[tuple[int, MarketBar]] | None] = {}
     for row in await conn.execute(_LOGGED, {"symbols": [k[0] for k in keys], "windows": [k[1] for k in keys]}):
-        out.setdefault((row.symbol, row.bar_window), []).append((row.seq, MarketBar(
-            symbol=row.symbol, window=row.bar_window, start=row.start, open=row.open, high=row.high, low=row.low,
-            close=row.close, volume=row.volume, vwap=row.vwap)))
+        key = (row.symbol, row.bar_window)
+        bars = out.setdefault(key, [])
+        if bars is None:
+            continue
+        try:
+            bars.append((row.seq, MarketBar(symbol=row.symbol, window=row.bar_window, start=row.start, open=row.open,
+                                            high=row.high, low=row.low, close=row.close, volume=row.volume,
+                                            vwap=row.vwap)))
+        except ValidationError as exc:
+            log.error("a logged bar does not validate; the series' log cannot be replayed", symbol=row.symbol,
+                      window=row.bar_window, seq=row.seq, error=str(exc)[:500])
+            out[key] = None
     return out
 
 
-def _loaded(key: SeriesKey, row: sa.Row[Any], held: Held | None, logged: list[tuple[int, MarketBar]]) -> Loaded:
+def _loaded(key: SeriesKey, row: sa.Row[Any], held: Held | None,
+            logged: list[tuple[int, MarketBar]] | None) -> Loaded:
     symbol, window = key
     quote = None
     if row.quote_ts is not None:
@@ -186,12 +200,12 @@ def _loaded(key: SeriesKey, row: sa.Row[Any], held: Held | None, logged: list[tu
             assert held is not None, "a row comes back held only at the revision the caller passed"
             return Loaded(held[1], quote, row.revision, row.snapshot_seq, source="kept")
         state = pickle.loads(row.state)
-        seqs = [seq for seq, _ in logged]
-        if isinstance(state, SeriesState) and state.seq == row.snapshot_seq and seqs == list(
+        seqs = None if logged is None else [seq for seq, _ in logged]
+        if logged is not None and isinstance(state, SeriesState) and state.seq == row.snapshot_seq and seqs == list(
                 range(row.snapshot_seq + 1, row.seq + 1)):
             return Loaded(state, quote, row.revision, row.snapshot_seq, [bar for _, bar in logged], "stored")
         log.error("stored series snapshot and bar log disagree; warming up again", symbol=symbol, window=window,
-                  seq=row.seq, snapshot_seq=row.snapshot_seq, logged=len(seqs))
+                  seq=row.seq, snapshot_seq=row.snapshot_seq, logged="unreadable" if seqs is None else len(seqs))
     return Loaded(SeriesState(symbol, window, seq=row.seq, last_start=row.last_start), quote, row.revision, reset=True)
 
 
