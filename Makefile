@@ -12,7 +12,7 @@ help:
 	@echo "              (make demo LLM=local: with a real local model reviewing every proposal)"
 	@echo "make test     run every test (installs what it needs first)"
 	@echo "make test-llm the local-model tier: a real model (SmolLM2-135M, llama.cpp) in the loop (builds once)"
-	@echo "make lint     ruff + mypy over libs/ and services/"
+	@echo "make lint     ruff + mypy over libs/, services/ and bench/"
 	@echo "make infra    start the embedded broker and Postgres in the foreground"
 	@echo "make bench    run the benchmarks in bench/ (the suite, the firewall's scaling curve, the research lane over 1M signals, the console)"
 	@echo "make asyncapi write docs/asyncapi.yaml from the services' declared Kafka channels"
@@ -38,7 +38,7 @@ test-fast: bootstrap
 
 lint: bootstrap
 	$(UV) run ruff check libs services tests bench deploy
-	$(UV) run mypy $(wildcard libs/*/src) $(wildcard services/*/src)
+	$(UV) run mypy $(wildcard libs/*/src) $(wildcard services/*/src) bench
 
 contracts-check: bootstrap
 	$(UV) run torghut-contracts check

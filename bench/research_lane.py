@@ -42,7 +42,8 @@ walk_forward: {{folds: {folds}, purge: 30m, embargo: 30m}}
 
 def session_times(bars: int) -> pd.DatetimeIndex:
     """Minute bars of regular sessions, weekdays only, in UTC."""
-    stamps, day = [], FIRST_SESSION
+    stamps: list[datetime] = []
+    day = FIRST_SESSION
     while len(stamps) < bars:
         if day.weekday() < 5:
             stamps += [day + timedelta(minutes=m) for m in range(min(SESSION_BARS, bars - len(stamps)))]
