@@ -14,7 +14,7 @@ help:
 	@echo "make test-llm the local-model tier: a real model (SmolLM2-135M, llama.cpp) in the loop (builds once)"
 	@echo "make lint     ruff + mypy over libs/, services/ and bench/"
 	@echo "make infra    start the embedded broker and Postgres in the foreground"
-	@echo "make bench    run the benchmarks in bench/ (the suite, the firewall's scaling curve, the research lane over 1M signals, the console)"
+	@echo "make bench    run the benchmarks in bench/ (the suite, the firewall's scaling curve, the research lane over 1M signals, the console, an HTTP request's cost)"
 	@echo "make asyncapi write docs/asyncapi.yaml from the services' declared Kafka channels"
 
 # --compile-bytecode: this machine sets PYTHONDONTWRITEBYTECODE, so without it every process compiles
@@ -65,6 +65,7 @@ bench: bootstrap
 	$(UV) run python -m bench.scaling
 	$(UV) run python -m bench.research_lane
 	$(UV) run python -m bench.console
+	$(UV) run python -m bench.http_client
 
 clean:
 	rm -rf .torghut .pytest_cache .mypy_cache .ruff_cache
