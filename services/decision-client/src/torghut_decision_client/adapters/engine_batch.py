@@ -19,10 +19,17 @@ requests made meanwhile wait and leave together in the next.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+import httpx
 import structlog
-from torghut_contracts.decision_engine import MAX_BATCH_REQUESTS, DecisionRequest, RunStatus
+from torghut_contracts.decision_engine import (
+    MAX_BATCH_REQUESTS,
+    DecisionBatch,
+    DecisionBatchResult,
+    DecisionRequest,
+    RunStatus,
+)
 
 log = structlog.get_logger("torghut.decision_client.engine")
 
@@ -34,7 +41,26 @@ class BatchUnsupported(Exception):
     """The engine has no batch endpoint (404/405)."""
 
 
+class BatchRefused(Exception):
+    """The engine answered the batch with an error: its runs are asked one stream each."""
+
+
 PostBatch = Callable[[Sequence[DecisionRequest]], Awaitable[list[RunStatus]]]
+
+
+async def post_batch(http: httpx.AsyncClient, url: str, headers: Mapping[str, str],
+                     requests: Sequence[DecisionRequest]) -> list[RunStatus]:
+    """One ``POST .../batches``: each request's run status, in request order."""
+    response = await http.post(url, content=DecisionBatch(requests=list(requests)).model_dump_json(),
+                               headers={**headers, "content-type": "application/json"})
+    if response.status_code in (404, 405):
+        raise BatchUnsupported(str(response.status_code))
+    if response.status_code != 200:
+        raise BatchRefused(f"engine answered the batch {response.status_code}: {response.text[:300]}")
+    runs = DecisionBatchResult.model_validate_json(response.content).runs
+    if [status.request_id for status in runs] != [request.request_id for request in requests]:
+        raise BatchRefused("the batch's answer does not list its requests in order")
+    return runs
 
 
 class RunBatcher:

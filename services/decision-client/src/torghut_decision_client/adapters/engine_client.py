@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -38,15 +39,13 @@ from torghut_contracts.decision_engine import (
     BATCH_PATH,
     RUNS_PATH,
     STREAM_PATH,
-    DecisionBatch,
-    DecisionBatchResult,
     DecisionRequest,
     RunStatus,
 )
 
 from ..domain import reasons
 from ..domain.outcome import EngineOutcome, failure
-from .engine_batch import BatchUnsupported, RunBatcher
+from .engine_batch import RunBatcher, post_batch
 from .engine_config import EngineClientConfig
 from .engine_events import _PROGRESS_EVENTS, SHUTTING_DOWN, TIMEOUT_ERROR_CODES, _on_event, _terminal
 from .engine_run import TRANSPORT, _Rejected, _ResumeUnsupported, _Retryable, _Run
@@ -88,7 +87,9 @@ class DecisionEngineClient:
         self.resumes = 0
         """Streams resumed after a drop (for metrics and tests)."""
         self._drain_after_terminal = True
-        self.batcher = RunBatcher(self._post_batch, max_runs=config.batch_max) if config.batch_max > 1 else None
+        self.batcher = RunBatcher(functools.partial(post_batch, self.http, config.base_url + BATCH_PATH,
+                                                    self.extra_headers),
+                                  max_runs=config.batch_max) if config.batch_max > 1 else None
 
     async def aclose(self) -> None:
         if self._own_http:
@@ -138,19 +139,6 @@ class DecisionEngineClient:
             return _terminal(run, status)
         except _Retryable:  # an error the engine calls retryable: follow the run as a stream would
             return None
-
-    async def _post_batch(self, requests: Sequence[DecisionRequest]) -> list[RunStatus]:
-        response = await self.http.post(self.config.base_url + BATCH_PATH,
-                                        content=DecisionBatch(requests=list(requests)).model_dump_json(),
-                                        headers={**self.extra_headers, "content-type": "application/json"})
-        if response.status_code in (404, 405):
-            raise BatchUnsupported(f"{response.status_code}")
-        if response.status_code != 200:
-            raise _Rejected(f"engine answered the batch {response.status_code}: {response.text[:300]}")
-        runs = DecisionBatchResult.model_validate_json(response.content).runs
-        if [status.request_id for status in runs] != [request.request_id for request in requests]:
-            raise ValueError("the batch's answer does not list its requests in order")
-        return runs
 
     async def _release(self, run: _Run) -> None:
         """Read the response the terminal event came on to its end, so its connection goes back to the pool.
