@@ -56,7 +56,8 @@ class DecisionClientSettings(ServiceSettings):
         default=32, ge=1, le=64,
         description="Runs asked of the engine in one request (POST .../batches) when several claims are ready at "
                     "once; each is still a run of its own. 1 gives every run its own stream. An engine without the "
-                    "batch endpoint (404/405, e.g. Jangar) is asked one run per stream from then on.")
+                    "batch endpoint (404/405, e.g. Jangar) is asked one run per stream for five minutes, then "
+                    "a batch is tried again.")
     decision_engine_backoff_initial_s: float = Field(default=0.5, ge=0)
     decision_engine_backoff_max_s: float = Field(default=8.0, ge=0)
     decision_deadline_s: float = Field(

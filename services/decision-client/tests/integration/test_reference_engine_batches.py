@@ -2,7 +2,7 @@
 
 Runs asked at the same moment leave in one batch and end exactly as if each had its own stream; a
 run the batch answers live is followed by its id; a batch the engine refuses becomes one stream per
-run; an engine without the endpoint is asked one stream per run from then on.
+run; an engine without the endpoint is asked one stream per run for a while.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ async def test_a_batch_the_engine_refuses_becomes_one_stream_per_run(reference_e
     assert client.resumes == 3
 
 
-async def test_an_engine_without_batches_is_asked_one_stream_per_run_from_then_on(
+async def test_an_engine_without_batches_is_asked_one_stream_per_run_meanwhile(
         fake_engine: tuple[FakeEngine, str]) -> None:
     engine, url = fake_engine
     client = batching_client(url)

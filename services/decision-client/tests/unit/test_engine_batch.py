@@ -104,3 +104,16 @@ async def test_a_cancelled_batch_leaves_no_caller_waiting(fresh_request: Callabl
 def test_a_batch_size_outside_the_contract_is_refused() -> None:
     with pytest.raises(ValueError, match="1 to 64"):
         RunBatcher(Engine().post, max_runs=65)
+
+
+async def test_an_engine_without_batches_is_tried_again_after_a_while(
+        fresh_request: Callable[[], DecisionRequest]) -> None:
+    engine = Engine(fail=BatchUnsupported("404"))
+    batcher = RunBatcher(engine.post, max_runs=4, retry_unsupported_s=0.05)
+    assert await batcher.submit(fresh_request()) is None and not batcher.supported
+    assert await batcher.submit(fresh_request()) is None, "within the pause: its own stream, no batch asked"
+    assert engine.sizes == [1]
+    await asyncio.sleep(0.06)
+    engine.fail = None
+    assert batcher.supported and await batcher.submit(fresh_request()) is not None
+    assert engine.sizes == [1, 1]

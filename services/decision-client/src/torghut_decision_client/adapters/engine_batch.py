@@ -9,8 +9,9 @@ Nothing about a run changes: each is created as if streamed alone (same run id, 
 the batch only answers its status. A run still going is followed by its id like any other. When a
 batch cannot be asked (the engine has no batch endpoint, refuses the batch, or cannot be reached)
 its runs are asked one stream each, which is always safe: the engine returns the run it already has
-for a request id it has seen. An engine without the endpoint (404/405: Jangar, an older engine) is
-remembered, and from then on every run has its own stream.
+for a request id it has seen. An engine without the endpoint (404/405: Jangar, an older engine, or
+one replica of it during a rolling upgrade) is remembered: every run has its own stream for the next
+``UNSUPPORTED_RETRY_S``, then a batch is tried again.
 
 Batches form by themselves, as group commits do: at most ``in_flight`` are out at once, and the
 requests made meanwhile wait and leave together in the next.
@@ -35,6 +36,8 @@ log = structlog.get_logger("torghut.decision_client.engine")
 
 BATCH_IN_FLIGHT = 2
 """Batches out at once: one being answered while the next gathers keeps both processes busy."""
+UNSUPPORTED_RETRY_S = 300.0
+"""How long an engine that answered 404/405 to a batch is asked one stream per run before the next try."""
 
 
 class BatchUnsupported(Exception):
@@ -66,19 +69,25 @@ async def post_batch(http: httpx.AsyncClient, url: str, headers: Mapping[str, st
 class RunBatcher:
     """Gathers :meth:`submit` calls into batches of at most ``max_runs`` and posts them with ``post``."""
 
-    def __init__(self, post: PostBatch, *, max_runs: int, in_flight: int = BATCH_IN_FLIGHT) -> None:
+    def __init__(self, post: PostBatch, *, max_runs: int, in_flight: int = BATCH_IN_FLIGHT,
+                 retry_unsupported_s: float = UNSUPPORTED_RETRY_S) -> None:
         if not 1 <= max_runs <= MAX_BATCH_REQUESTS:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH_REQUESTS} runs, not {max_runs}")
         self._post = post
         self.max_runs = max_runs
         self.in_flight = in_flight
-        self.supported = True
-        """False once the engine answered that it has no batch endpoint."""
+        self.retry_unsupported_s = retry_unsupported_s
+        self._unsupported_until = float("-inf")
         self.batches = 0
         """Batches answered (for tests and logs)."""
         self._waiting: list[tuple[DecisionRequest, asyncio.Future[RunStatus | None]]] = []
         self._sending: set[asyncio.Task[None]] = set()
         self._scheduled = False
+
+    @property
+    def supported(self) -> bool:
+        """False for a while after the engine answered that it has no batch endpoint."""
+        return asyncio.get_running_loop().time() >= self._unsupported_until
 
     async def submit(self, request: DecisionRequest) -> RunStatus | None:
         """The run's status from the batch it went in, or None: ask this run alone."""
@@ -118,8 +127,9 @@ class RunBatcher:
                 self.batches += 1
         except BatchUnsupported:
             if self.supported:
-                log.info("the decision engine has no batch endpoint; asking one run per stream from now on")
-            self.supported = False
+                log.info("the decision engine has no batch endpoint; asking one run per stream for a while",
+                         retry_in_s=self.retry_unsupported_s)
+            self._unsupported_until = asyncio.get_running_loop().time() + self.retry_unsupported_s
         except Exception as exc:  # each run is then asked alone, with its own retries, and answers for itself
             log.warning("a batch of decision runs could not be asked; asking each alone", runs=len(batch),
                         error=f"{type(exc).__name__}: {exc}"[:500])
