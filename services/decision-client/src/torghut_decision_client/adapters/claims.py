@@ -69,6 +69,7 @@ class ClaimLease:
     owner: str
     lease_s: float
 
+
 _HEADS = sa.text("""
 WITH RECURSIVE symbols AS (
     (SELECT symbol FROM decision_claims ORDER BY symbol LIMIT 1)
