@@ -8,7 +8,8 @@
   a replay at speed brings them. The rate runs from the first decision an observer reads on
   ``torghut.decisions.v1`` to the last. Every decision must carry an engine run id: a hold decided
   without the engine (no portfolio) would make the figure meaningless, and the bench refuses it.
-  CPU per decision of the client, the engine, Tansu and Postgres say where the time went.
+  CPU per decision of the client, the engine, Tansu and Postgres say where the time went, and the
+  client's ``torghut_decision_client_engine_batch_runs`` how well the engine batches formed.
 * **trigger -> decision latency**: the service idle, one trigger at a time, from the produce to the
   observer reading its decision. The baseline is the bare one-hop latency of ``bench.bare``.
 
@@ -46,9 +47,11 @@ from torghut_embedded.stack import EmbeddedStack
 from .observe import Observer
 from .procfs import cpu_seconds, cpu_seconds_tree, peak_rss_mb
 from .report import Row, floor
+from .scrape import snapshot
 from .stats import latency_summary
 
 ACCOUNT = "paper-main"
+BATCH_RUNS = "torghut_decision_client_engine_batch_runs"
 LATENCY_WARMUP = 5
 LATENCY_PAUSE_S = 0.02
 
@@ -102,14 +105,17 @@ def _cpu(pids: dict[str, int], infra: dict[str, int]) -> dict[str, float]:
 
 
 async def _throughput(producer: AIOKafkaProducer, observer: Observer, topic: str, decisions_topic: str,
-                      triggers: list[StrategyTrigger], pids: dict[str, int], infra: dict[str, int]) -> dict[str, Any]:
+                      triggers: list[StrategyTrigger], pids: dict[str, int], infra: dict[str, int],
+                      client_url: str) -> dict[str, Any]:
     wanted = {trigger.request_id for trigger in triggers}
+    batches0 = await snapshot([("client", client_url)], [BATCH_RUNS])
     cpu0 = _cpu(pids, infra)
     await _produce(producer, topic, triggers)
     if not await observer.wait_until(lambda: all((decisions_topic, r) in observer.arrivals for r in wanted), 600):
         done = sum((decisions_topic, r) in observer.arrivals for r in wanted)
         raise TimeoutError(f"only {done}/{len(wanted)} decisions")
     cpu1 = _cpu(pids, infra)
+    batches1 = await snapshot([("client", client_url)], [BATCH_RUNS])
     decided = [(at, json.loads(value)) for t, headers, value, at in observer.records
                if t == decisions_topic and headers.get(h.CORRELATION_ID) in wanted]
     without_engine = [d["request_id"] for _, d in decided if not d["provenance"].get("run_id")]
@@ -122,7 +128,10 @@ async def _throughput(producer: AIOKafkaProducer, observer: Observer, topic: str
     actions: dict[str, int] = {}
     for _, decision in decided:
         actions[decision["intent"]["action"]] = actions.get(decision["intent"]["action"], 0) + 1
+    key = f"client {BATCH_RUNS}{{}}"
+    runs, batches = (a - b for a, b in zip(batches1.get(key, (0.0, 0.0)), batches0.get(key, (0.0, 0.0)), strict=True))
     return {"decisions_per_s": None if per_s is None else round(per_s, 1), "actions": actions,
+            "engine_batches": int(batches), "runs_per_engine_batch": round(runs / batches, 1) if batches else None,
             "cpu_ms_per_decision": {name: round((cpu1[name] - cpu0[name]) * 1000 / len(triggers), 3)
                                     for name in cpu0}}
 
@@ -183,7 +192,7 @@ async def _bench(bootstrap: str, admin_url: str, log_dir: Path, *, triggers: int
         await observer.wait_until(lambda: all((names[1], t.request_id) in observer.arrivals for t in warm), 120)
         assert client.process is not None and engine.process is not None
         pids = {"decision-client": client.process.pid, "decision-engine": engine.process.pid}
-        figures["burst"] = await _throughput(producer, observer, names[0], names[1], burst, pids, infra)
+        figures["burst"] = await _throughput(producer, observer, names[0], names[1], burst, pids, infra, client.url)
         figures["latency"] = await _latency(producer, observer, names[0], names[1], later)
         figures["peak_rss_mb"] = {name: peak_rss_mb(pid) for name, pid in pids.items()}
     finally:
@@ -229,6 +238,7 @@ def report(figures: dict[str, Any]) -> str:
         f"  triggers -> decisions     {burst['decisions_per_s']:>8,.1f} /s  ({figures['triggers']} triggers, "
         f"{figures['symbols']} symbols; {burst['actions']})",
         f"  CPU per decision, ms      {cpu}",
+        f"  engine batches            {burst['engine_batches']}, {burst['runs_per_engine_batch']} runs each on average",
         f"  trigger -> decision       p50 {latency['p50_ms']:.1f} ms, p99 {latency['p99_ms']:.1f} ms "
         "(idle, one at a time)",
         f"  peak RSS, MB              {figures['peak_rss_mb']}",

@@ -19,8 +19,9 @@ HISTOGRAMS = ("torghut_handler_seconds", "torghut_decision_client_engine_seconds
 Snapshot = dict[str, tuple[float, float]]  # "<service> <histogram>{labels}" -> (sum, count)
 
 
-async def snapshot(services: Iterable[tuple[str, str]]) -> Snapshot:
-    """``(sum, count)`` of every watched histogram series of every ``(name, base url)``."""
+async def snapshot(services: Iterable[tuple[str, str]], histograms: Iterable[str] = HISTOGRAMS) -> Snapshot:
+    """``(sum, count)`` of every series of ``histograms`` of every ``(name, base url)``."""
+    watched = set(histograms)
     out: Snapshot = {}
     async with httpx.AsyncClient(timeout=5.0) as client:
         for name, url in services:
@@ -29,7 +30,7 @@ async def snapshot(services: Iterable[tuple[str, str]]) -> Snapshot:
             except httpx.HTTPError:
                 continue
             for family in text_string_to_metric_families(text):
-                if family.name not in HISTOGRAMS:
+                if family.name not in watched:
                     continue
                 for sample in family.samples:
                     if not sample.name.endswith(("_sum", "_count")):

@@ -45,11 +45,15 @@ class DecisionClientApp:
 
 
 def build_transport(settings: DecisionClientSettings, gate: GateOpen, *, dspy_lm: Any = None,
-                    extra_headers: Mapping[str, str] | None = None) -> DecisionTransport:
+                    extra_headers: Mapping[str, str] | None = None,
+                    metrics: DecisionMetrics | None = None) -> DecisionTransport:
     if settings.decision_transport == "decision-engine":
         from .adapters.engine_client import DecisionEngineClient, EngineClientConfig
 
-        return DecisionEngineClient(EngineClientConfig.from_settings(settings), extra_headers=extra_headers)
+        client = DecisionEngineClient(EngineClientConfig.from_settings(settings), extra_headers=extra_headers)
+        if metrics is not None and client.batcher is not None:
+            client.batcher.observe_runs = metrics.engine_batch_runs.observe
+        return client
     if settings.decision_transport == "chat-completions":
         from .adapters.chat_client import ChatCompletionsClient
 
@@ -91,7 +95,8 @@ def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport 
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, configure_logs=configure_logs,
                              **dict(runtime_kwargs or {}))
     flags = wire_flags(runtime, "decision-client", settings, flag_settings)
-    primary = transport or build_transport(settings, gate, dspy_lm=dspy_lm)
+    metrics = DecisionMetrics(runtime.registry)
+    primary = transport or build_transport(settings, gate, dspy_lm=dspy_lm, metrics=metrics)
     shadow = None
     if gate.runs_shadow:
         assert gate.artifact is not None
@@ -100,7 +105,7 @@ def build_app(settings: DecisionClientSettings, *, transport: DecisionTransport 
     if flags.enabled and gate.runs_shadow:
         assert gate.artifact is not None
         dspy_active = _dspy_program(settings, gate.artifact, mode="dspy-active", lm=dspy_lm)
-    handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=DecisionMetrics(runtime.registry),
+    handlers = DecisionHandlers(settings, primary, shadow=shadow, metrics=metrics,
                                 flags=flags, dspy_active=dspy_active)
     runtime.produces(topics.DECISIONS)
     runtime.consume(topics.ACCOUNT_SNAPSHOTS, handlers.on_snapshot, claim_last=True)

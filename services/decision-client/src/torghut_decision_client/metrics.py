@@ -21,6 +21,9 @@ class DecisionMetrics:
         self.shadow = Counter("torghut_decision_client_shadow_verdicts_total",
                               "Shadow DSPy verdicts recorded, by action and agreement with the primary.",
                               ["action", "agrees"], registry=registry)
+        self.engine_batch_runs = Histogram("torghut_decision_client_engine_batch_runs",
+                                           "Runs per batch request to the decision engine (how well batches form).",
+                                           buckets=(1, 2, 4, 8, 16, 32, 64), registry=registry)
         self.claims_in_hand = Gauge("torghut_decision_client_claims_in_hand",
                                     "Claimed triggers this process is deciding now (engine runs in flight).",
                                     registry=registry)

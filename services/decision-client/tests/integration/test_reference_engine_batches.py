@@ -10,11 +10,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from prometheus_client import CollectorRegistry
 from torghut_decision_client.adapters.engine_client import DecisionEngineClient, EngineClientConfig
+from torghut_decision_client.app import build_transport
 from torghut_decision_client.domain.outcome import EngineAnswer
+from torghut_decision_client.metrics import DecisionMetrics
+from torghut_decision_client.settings import DecisionClientSettings
+from torghut_decision_client.startup import check_startup
 from torghut_decision_client.testing.fake_engine import FakeEngine
+from torghut_runtime.testing import test_settings
 
 from .test_reference_engine import FAST, fresh_request, run_status
+
+DATABASE_URL = "postgresql+asyncpg://unused@127.0.0.1:9/unused"
+"""The transport alone: no runtime, so nothing connects to it."""
 
 
 def batching_client(url: str, fault: str | None = None, **overrides: Any) -> DecisionEngineClient:
@@ -83,3 +92,16 @@ async def test_an_engine_without_batches_is_asked_one_stream_per_run_meanwhile(
         await client.aclose()
     assert all(isinstance(outcome, EngineAnswer) for outcome in [*first, second])
     assert (posts_after_first, engine.posts, engine.runs_created) == (3, 4, 4)
+
+
+async def test_the_service_counts_the_runs_of_each_batch_on_its_metrics(reference_engine_url: str) -> None:
+    settings = test_settings(DecisionClientSettings, kafka_bootstrap="127.0.0.1:9", database_url=DATABASE_URL,
+                             topic_prefix="", service_name="decision-client", decision_engine_url=reference_engine_url)
+    registry = CollectorRegistry()
+    client = build_transport(settings, check_startup(settings), metrics=DecisionMetrics(registry))
+    try:
+        await asyncio.gather(*(client.decide(fresh_request()) for _ in range(3)))
+    finally:
+        await client.aclose()
+    assert registry.get_sample_value("torghut_decision_client_engine_batch_runs_count") == 1
+    assert registry.get_sample_value("torghut_decision_client_engine_batch_runs_sum") == 3

@@ -70,7 +70,9 @@ class RunBatcher:
     """Gathers :meth:`submit` calls into batches of at most ``max_runs`` and posts them with ``post``."""
 
     def __init__(self, post: PostBatch, *, max_runs: int, in_flight: int = BATCH_IN_FLIGHT,
-                 retry_unsupported_s: float = UNSUPPORTED_RETRY_S) -> None:
+                 retry_unsupported_s: float = UNSUPPORTED_RETRY_S,
+                 observe_runs: Callable[[int], None] = lambda _runs: None) -> None:
+        """``observe_runs``: told the size of every batch answered (a histogram of how well batches form)."""
         if not 1 <= max_runs <= MAX_BATCH_REQUESTS:
             raise ValueError(f"a batch holds 1 to {MAX_BATCH_REQUESTS} runs, not {max_runs}")
         self._post = post
@@ -80,6 +82,7 @@ class RunBatcher:
         self._unsupported_until = float("-inf")
         self.batches = 0
         """Batches answered (for tests and logs)."""
+        self.observe_runs = observe_runs
         self._waiting: list[tuple[DecisionRequest, asyncio.Future[RunStatus | None]]] = []
         self._sending: set[asyncio.Task[None]] = set()
         self._scheduled = False
@@ -125,6 +128,7 @@ class RunBatcher:
             if self.supported:
                 answers = await self._post([request for request, _ in batch])
                 self.batches += 1
+                self.observe_runs(len(batch))
         except BatchUnsupported:
             if self.supported:
                 log.info("the decision engine has no batch endpoint; asking one run per stream for a while",
