@@ -58,7 +58,6 @@ submissions collide on the primary key (the run id is derived from the request i
 request_id; either way the first wins, and the loser inserts neither a run nor an event (its run id
 is not returned)."""
 _RUN_BY_ID = sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id"))
-_RUN_BY_REQUEST = sa.select(runs).where(runs.c.request_id == sa.bindparam("request_id"))
 _RUNS_BY_REQUEST = sa.select(runs).where(
     runs.c.request_id == sa.any_(sa.bindparam("request_ids", type_=postgresql.ARRAY(sa.Text))))
 _EVENTS_AFTER = (sa.select(run_events.c.event_id, run_events.c.event, run_events.c.data)
@@ -263,11 +262,6 @@ class RunStore:
     async def get(self, run_id: str) -> RunRecord | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(_RUN_BY_ID, {"run_id": run_id})).first()
-        return _record(row) if row is not None else None
-
-    async def by_request(self, request_id: str) -> RunRecord | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(_RUN_BY_REQUEST, {"request_id": request_id})).first()
         return _record(row) if row is not None else None
 
     async def events_after(self, run_id: str, after: int) -> tuple[list[StoredEvent], RunRecord | None]:
