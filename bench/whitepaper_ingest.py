@@ -87,7 +87,7 @@ async def _post_all(client: httpx.AsyncClient, deliveries: list[tuple[bytes, dic
 
 
 async def _bench(bootstrap: str, admin_url: str, log_dir: Path, store_dir: Path, *, issues: int, edits: int,
-                 concurrency: int, latency_samples: int) -> dict[str, Any]:
+                 concurrency: int, latency_samples: int, settings: dict[str, str]) -> dict[str, Any]:
     prefix = f"benchwp{uuid.uuid4().hex[:6]}."
     names = [prefix + s.name for s in (topics.GITHUB_ISSUE_EVENTS, topics.WHITEPAPER_RUNS)]
     await create_test_topics(bootstrap, names + [n + topics.DLQ_SUFFIX for n in names])
@@ -106,8 +106,8 @@ async def _bench(bootstrap: str, admin_url: str, log_dir: Path, store_dir: Path,
         "KAFKA_FETCH_MAX_WAIT_MS": "20", "WHITEPAPER_WORKFLOW_ENABLED": "true", "GITHUB_WEBHOOK_SECRET": SECRET,
         "WHITEPAPER_PDF_ALLOWED_HOSTS": "127.0.0.1", "WHITEPAPER_AGENTRUN_SUBMIT_URL": stub.url(AGENT_RUNS),
         "WHITEPAPER_AGENTRUN_API_TOKEN": "bench-agentrun-token", "WHITEPAPER_OBJECT_STORE": "local",
-        "WHITEPAPER_LOCAL_STORE_DIR": str(store_dir), "WHITEPAPER_WORKFLOW_API_TOKEN": "bench-control-token"},
-        log_dir)
+        "WHITEPAPER_LOCAL_STORE_DIR": str(store_dir), "WHITEPAPER_WORKFLOW_API_TOKEN": "bench-control-token",
+        **settings}, log_dir)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5)
     runs = Observer(bootstrap, [prefix + topics.WHITEPAPER_RUNS.name], _dispatched)
     try:
@@ -169,7 +169,9 @@ async def _bench(bootstrap: str, admin_url: str, log_dir: Path, store_dir: Path,
 
 
 def run(bootstrap: str, admin_url: str, workdir: Path, *, issues: int = 100, edits: int = 400, concurrency: int = 8,
-        latency_samples: int = 50) -> dict[str, Any]:
-    """Both parts on a started stack (synchronous: it runs its own event loop)."""
+        latency_samples: int = 50, settings: dict[str, str] | None = None) -> dict[str, Any]:
+    """Both parts on a started stack (synchronous: it runs its own event loop). ``settings``: environment
+    over the service's shipped defaults (an A/B of one setting)."""
     return asyncio.run(_bench(bootstrap, admin_url, workdir / "logs", workdir / "whitepapers", issues=issues,
-                              edits=edits, concurrency=concurrency, latency_samples=latency_samples))
+                              edits=edits, concurrency=concurrency, latency_samples=latency_samples,
+                              settings=settings or {}))

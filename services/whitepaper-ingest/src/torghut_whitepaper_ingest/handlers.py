@@ -1,18 +1,23 @@
 """The Kafka handler of ``torghut.github.issue-events.v1``: intake in the runtime's transaction, nothing slow.
 
 It hands the event to :meth:`Workflow.ingest <.workflow.Workflow.ingest>`, which writes the run, its
-lifecycle events and the slow step it now waits for in ``conn`` and returns. Nothing is returned to
-publish: the events go out through the outbox and the slow steps through the advancer, after the commit.
+lifecycle events and the slow step it now waits for in ``conn`` and returns. The runtime gives the
+handler a fetch's events in one transaction: ``prepare`` reads their runs at once and ``flush`` writes
+their new runs at once (:class:`~.adapters.intake_batch.IntakeBatch`). Nothing is returned to publish:
+the events go out through the outbox and the slow steps through the advancer, after the commit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.models import GithubIssueEvent
 from torghut_runtime import Inbound, Outgoing, after_commit
+
+from .adapters.intake_batch import IntakeBatch
 
 if TYPE_CHECKING:
     from .workflow import Workflow
@@ -25,10 +30,11 @@ class IssueEventHandler:
 
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
+        self.batch = IntakeBatch()
 
     async def __call__(self, inbound: Inbound[GithubIssueEvent], conn: AsyncConnection) -> list[Outgoing]:
         event = inbound.payload
-        outcome = await self.workflow.ingest(conn, event, cause=f"delivery:{event.delivery_id}")
+        outcome = await self.workflow.ingest(conn, event, cause=f"delivery:{event.delivery_id}", batch=self.batch)
         log.info("issue event handled", delivery_id=event.delivery_id, repository=event.repository,
                  issue_number=event.issue_number, github_event=event.event, action=event.action,
                  accepted=outcome.accepted, reason=outcome.reason, run_id=outcome.run_id,
@@ -36,6 +42,15 @@ class IssueEventHandler:
         if outcome.events:
             after_commit(self._wake_advancer)
         return []
+
+    async def prepare(self, conn: AsyncConnection, inbounds: Sequence[Inbound[GithubIssueEvent]]) -> None:
+        await self.batch.prepare(conn, self.workflow.run_ids([inbound.payload for inbound in inbounds]))
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        await self.batch.flush(conn)
+
+    def discard(self) -> None:
+        self.batch.discard()
 
     def _wake_advancer(self) -> None:
         """Read when called: the app sets the workflow's advancer after building the workflow."""

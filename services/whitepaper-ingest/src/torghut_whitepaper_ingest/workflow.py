@@ -14,7 +14,7 @@ writes (dispatch, finalize) commit their own short transactions the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,8 +27,10 @@ from torghut_runtime import after_commit
 
 from .adapters import run_store, work_store
 from .adapters.agentrun_client import AgentRunClient
+from .adapters.intake_batch import IntakeBatch
 from .adapters.object_store import ObjectStore
 from .adapters.pdf_fetcher import PdfFetcher
+from .adapters.work_store import Work
 from .domain import agentrun
 from .domain.finalize import FinalizePayload
 from .domain.intake import IntakeRules, Rejected, interpret
@@ -110,21 +112,31 @@ class Workflow:
         return self._auto_dispatch if isinstance(self._auto_dispatch, bool) else self._auto_dispatch()
 
     # -- intake -----------------------------------------------------------------------------------
-    async def ingest(self, conn: AsyncConnection, event: GithubIssueEvent, *, cause: str) -> IntakeOutcome:
-        """One issue event: a new run, a requeue of a failed one, or nothing (and why)."""
+    async def ingest(self, conn: AsyncConnection, event: GithubIssueEvent, *, cause: str,
+                     batch: IntakeBatch | None = None) -> IntakeOutcome:
+        """One issue event: a new run, a requeue of a failed one, or nothing (and why).
+
+        ``batch``: the handler's group, whose runs were read at once and whose new runs are written at its
+        flush; without one, the event's writes are made before this returns."""
+        if batch is None:
+            batch = IntakeBatch()
+            result = await self.ingest(conn, event, cause=cause, batch=batch)
+            await batch.flush(conn)
+            return result
         decision = interpret(event, self.rules)
         if isinstance(decision, Rejected):
             self._count_intake(decision.reason)
             return IntakeOutcome(False, decision.reason)
-        run = await run_store.get(conn, decision.run_id, lock=True)
+        run = await batch.run(conn, decision.run_id)
         if run is None:
             source = "github_issue_comment_kafka" if decision.is_comment else "github_issue_kafka"
-            run, created = await run_store.create(conn, decision, event, trigger_source=source, cause=cause,
-                                                  now=self.clock(), published=False)
+            new = run_store.new_run(decision, event, trigger_source=source, cause=cause, now=self.clock(),
+                                    published=False)
+            # a new run has no PDF yet: it waits for the download, whether or not a dispatch follows
+            batch.create(new, Work(new.run.run_id, Step.STORE_PDF, self.auto_dispatch, None, cause))
             after_commit(self.metrics.transitions.labels(status=Status.RECEIVED.value).inc)
-            run, more = await self.advance(conn, run, cause=cause, dispatch=self.auto_dispatch)
             self._count_intake("accepted")
-            return IntakeOutcome(True, "accepted", run.run_id, run.status, (created, *more))
+            return IntakeOutcome(True, "accepted", new.run.run_id, new.run.status, (new.event,))
         if not decision.is_comment:
             self._count_intake("idempotent_replay")
             return IntakeOutcome(True, "idempotent_replay", run.run_id, run.status)
@@ -133,7 +145,13 @@ class Workflow:
         if outcome is not RequeueOutcome.REQUEUE:
             return IntakeOutcome(outcome is RequeueOutcome.IN_PROGRESS, outcome.value, run.run_id, run.status)
         run, events = await self.requeue(conn, run, cause=cause, dispatch=self.auto_dispatch)
+        batch.learn(run)
         return IntakeOutcome(True, outcome.value, run.run_id, run.status, tuple(events))
+
+    def run_ids(self, events: Sequence[GithubIssueEvent]) -> list[str]:
+        """The runs a group of issue events names: what the handler reads at once."""
+        return [decision.run_id for event in events
+                if not isinstance(decision := interpret(event, self.rules), Rejected)]
 
     def _count_intake(self, reason: str) -> None:
         """Counted once the handler's transaction commits: a group of issue events rolled back (one of

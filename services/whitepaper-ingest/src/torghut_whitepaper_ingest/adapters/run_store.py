@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.enums import WhitepaperRunStatus as Status
@@ -79,6 +81,9 @@ RUN_COLUMNS = ("run_id", "repository", "issue_number", "issue_url", "issue_title
 # and the runs' updates take their columns from the parameters they are executed with.
 _GET = sa.select(*(runs.c[name] for name in RUN_COLUMNS)).where(runs.c.run_id == sa.bindparam("run_id"))
 _GET_LOCKED = _GET.with_for_update()
+_GET_MANY_LOCKED = (sa.select(*(runs.c[name] for name in RUN_COLUMNS))
+                    .where(runs.c.run_id == sa.func.any(sa.bindparam("run_ids", type_=ARRAY(sa.Text))))
+                    .order_by(runs.c.run_id).with_for_update())
 _INSERT_RUN = runs.insert()
 _INSERT_EVENT = run_events.insert()
 _UPDATE_RUN = runs.update().where(runs.c.run_id == sa.bindparam("_run_id"))
@@ -92,22 +97,46 @@ async def get(conn: AsyncConnection, run_id: str, *, lock: bool = False) -> Run 
     return run_from_row(row) if row is not None else None
 
 
-async def create(conn: AsyncConnection, intake: IssueIntake, event: GithubIssueEvent, *, trigger_source: str,
-                 cause: str, now: datetime, published: bool) -> tuple[Run, WhitepaperRunEvent]:
-    """Insert a new run in ``received`` with its first lifecycle event (``seq`` 1)."""
+async def get_many(conn: AsyncConnection, run_ids: Sequence[str]) -> dict[str, Run]:
+    """The runs of ``run_ids`` that exist, locked (``FOR UPDATE``, in run id order, as every group locks
+    them) until the caller's transaction ends: one statement for a fetch's issue events."""
+    rows = await conn.execute(_GET_MANY_LOCKED, {"run_ids": sorted(set(run_ids))})
+    return {row.run_id: run_from_row(row) for row in rows}
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run worked out from its issue event but not yet written: the run, its rows and its first event."""
+
+    run: Run
+    row: dict[str, Any]
+    event: WhitepaperRunEvent
+    event_row: dict[str, Any]
+
+
+def new_run(intake: IssueIntake, event: GithubIssueEvent, *, trigger_source: str, cause: str, now: datetime,
+            published: bool) -> NewRun:
+    """A new run in ``received`` with its first lifecycle event (``seq`` 1), in memory."""
     run = Run(run_id=intake.run_id, repository=intake.repository, issue_number=intake.issue_number,
               issue_url=intake.issue_url, issue_title=intake.issue_title, attachment_url=intake.attachment_url,
               pdf_url=intake.pdf_url, marker=intake.marker, status=Status.RECEIVED, seq=1, generation=0)
-    await conn.execute(_INSERT_RUN, _safe_values(dict(
+    row = _safe_values(dict(
         run_id=run.run_id, repository=run.repository, issue_number=run.issue_number, issue_url=run.issue_url,
         issue_title=run.issue_title, attachment_url=run.attachment_url, pdf_url=run.pdf_url,
-        marker=intake.marker.as_json(), status=run.status.value, seq=1, dispatch_generation=0,
+        marker=intake.marker.as_json(), status=run.status.value, status_reason=None, seq=1, dispatch_generation=0,
         delivery_id=intake.delivery_id, trigger_source=trigger_source, trigger_actor=intake.actor,
         source_event=event.model_dump(mode="json"), dispatch_attempts=0, created_at=now, updated_at=now,
-    )))
+    ))
     lifecycle = lifecycle_event(run, seq=1, status=Status.RECEIVED, reason=None, occurred_at=now)
-    await _record_event(conn, lifecycle, seq=1, from_status=None, cause=cause, published=published, now=now)
-    return run, lifecycle
+    event_row = _event_row(lifecycle, seq=1, from_status=None, cause=cause, published=published, now=now)
+    return NewRun(run, row, lifecycle, event_row)
+
+
+async def insert_new(conn: AsyncConnection, created: Sequence[NewRun]) -> None:
+    """Write new runs and their first events: one pipelined ``executemany`` each, whatever their number."""
+    if created:
+        await conn.execute(_INSERT_RUN, [new.row for new in created])
+        await conn.execute(_INSERT_EVENT, [new.event_row for new in created])
 
 
 @dataclass(frozen=True)
@@ -169,12 +198,6 @@ async def write_moves(conn: AsyncConnection, changes: dict[str, dict[str, Any]],
 async def update_columns(conn: AsyncConnection, run_id: str, now: datetime, **columns: Any) -> None:
     """Facts that change no status (a failed run's newer failure reason, dispatch attempt counts)."""
     await conn.execute(_UPDATE_RUN, {**_safe_values(columns), "updated_at": now, "_run_id": run_id})
-
-
-async def _record_event(conn: AsyncConnection, event: WhitepaperRunEvent, *, seq: int, from_status: Status | None,
-                        cause: str, published: bool, now: datetime) -> None:
-    await conn.execute(_INSERT_EVENT, _event_row(event, seq=seq, from_status=from_status, cause=cause,
-                                                 published=published, now=now))
 
 
 def _event_row(event: WhitepaperRunEvent, *, seq: int, from_status: Status | None, cause: str, published: bool,

@@ -81,8 +81,14 @@ _ADD = insert(run_work).values(created_at=sa.func.now()).on_conflict_do_nothing(
 async def add(conn: AsyncConnection, run_id: str, step: Step, *, then_dispatch: bool, cause: str) -> None:
     """Schedule ``step`` for the run, in the transaction that made it needed (a run has one row at most:
     a row already there, e.g. a dispatch claimed before, is kept as it is)."""
-    await conn.execute(_ADD, {"run_id": run_id, "step": step.value, "then_dispatch": then_dispatch,
-                              "cause": cause[:500]})
+    await add_many(conn, [Work(run_id, step, then_dispatch, None, cause)])
+
+
+async def add_many(conn: AsyncConnection, work: Sequence[Work]) -> None:
+    """:func:`add` for many runs (a fetch's new runs): one pipelined ``executemany``."""
+    if work:
+        await conn.execute(_ADD, [{"run_id": w.run_id, "step": w.step.value, "then_dispatch": w.then_dispatch,
+                                   "cause": w.cause[:500]} for w in work])
 
 
 async def heads(engine: AsyncEngine, *, owner: str, limit: int) -> list[Head]:
