@@ -29,7 +29,6 @@ from torghut_runtime.outbox import Outbox
 
 from .adapters import work_store
 from .adapters.work_store import Leased
-from .domain.work import startable
 from .recorder import StepRecorder
 from .steps import RunSteps
 from .workflow import Workflow
@@ -92,12 +91,10 @@ class Advancer(LeasedWork):
         free = self.concurrency - self.in_hand
         if free <= 0 or not self.enabled():
             return
-        busy = self._in_hand.keys() | self._held
-        heads = await work_store.heads(self.engine, owner=self.owner, limit=free + len(busy))
-        chosen = startable(heads, busy=busy, free=free, owner=self.owner)
-        for leased in await work_store.lease(self.engine, chosen, owner=self.owner, lease_s=self.lease_s):
+        for leased in await work_store.lease_oldest(self.engine, busy=self.leased_keys(), free=free, owner=self.owner,
+                                                    lease_s=self.lease_s):
             run_id = leased.run.run_id
-            if run_id in self._held:  # a request took it between the scan and the lease
+            if run_id in self._held:  # a request took it while the lease was in flight
                 continue
             self.start(run_id, self._advance(leased), name=f"advance-{run_id}")
 

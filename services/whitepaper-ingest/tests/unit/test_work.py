@@ -1,18 +1,9 @@
-"""A run's slow steps: which comes next, what a redo reuses, what may start."""
+"""A run's slow steps: which comes next, what a redo reuses."""
 
 from __future__ import annotations
 
 from torghut_contracts.enums import WhitepaperRunStatus as Status
-from torghut_whitepaper_ingest.domain.work import (
-    Head,
-    Step,
-    after_pdf,
-    dispatch_generation,
-    first_step,
-    startable,
-)
-
-ME = "host-a:1"
+from torghut_whitepaper_ingest.domain.work import Step, after_pdf, dispatch_generation, first_step
 
 
 def test_a_received_run_waits_for_its_pdf_a_stored_one_for_its_dispatch_if_any() -> None:
@@ -33,10 +24,3 @@ def test_a_dispatch_redone_after_a_crash_keeps_its_generation_and_so_its_idempot
     assert dispatch_generation(2, None) == 3, "a requeue's dispatch is a new generation"
     assert dispatch_generation(0, 1) == 1, "claimed before, outcome unknown: the same generation again"
 
-
-def test_runs_in_hand_or_leased_elsewhere_wait_expired_and_own_leases_are_taken() -> None:
-    heads = [Head("wp-1", None, False), Head("wp-2", "host-b:7", True), Head("wp-3", "host-b:7", False),
-             Head("wp-4", ME, True), Head("wp-5", None, False)]
-    assert startable(heads, busy={"wp-1"}, free=10, owner=ME) == ["wp-3", "wp-4", "wp-5"]
-    assert startable(heads, busy=set(), free=2, owner=ME) == ["wp-1", "wp-3"]
-    assert startable(heads, busy=set(), free=0, owner=ME) == []

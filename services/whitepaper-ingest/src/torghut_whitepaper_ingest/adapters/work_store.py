@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -22,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ..domain.outcomes import Current
 from ..domain.run import Run
-from ..domain.work import Head, Step
+from ..domain.work import Step
 from .run_store import RUN_COLUMNS, run_from_row
 from .tables import WhitepaperRunWorkRow
 
@@ -47,21 +48,30 @@ class Leased:
 
 
 _LEASABLE = "(lease_owner IS NULL OR lease_owner = :owner OR lease_until <= now())"
-_HEADS = sa.text("SELECT run_id, lease_owner, (lease_until IS NOT NULL AND lease_until > now()) AS leased "
-                 f"FROM whitepaper_run_work WHERE {_LEASABLE} ORDER BY created_at, run_id LIMIT :limit")
 _LEASE = sa.text("UPDATE whitepaper_run_work SET lease_owner = :owner, "
                  "lease_until = now() + make_interval(secs => :lease_s) "
                  f"WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND {_LEASABLE} RETURNING run_id")
 _RENEW = sa.text("UPDATE whitepaper_run_work SET lease_until = now() + make_interval(secs => :lease_s) "
                  "WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND lease_owner = :owner")
 _RUN = ", ".join(f"r.{name}" for name in RUN_COLUMNS)
-_LEASE_WITH_RUNS = sa.text(
-    "WITH leased AS (UPDATE whitepaper_run_work SET lease_owner = :owner, "
-    "lease_until = now() + make_interval(secs => :lease_s) "
-    f"WHERE run_id = ANY(CAST(:run_ids AS TEXT[])) AND {_LEASABLE} "
-    "RETURNING run_id, step, then_dispatch, dispatch_generation AS claimed, cause) "
-    f"SELECT w.step, w.then_dispatch, w.claimed, w.cause, {_RUN} "
-    "FROM leased w JOIN whitepaper_runs r USING (run_id) ORDER BY r.run_id")
+
+
+def _lease_with_runs(which: str) -> sa.TextClause:
+    """Lease the work ``which`` names (what another worker holds live is left out, even if named) and
+    read each leased run with its work."""
+    return sa.text(
+        "WITH leased AS (UPDATE whitepaper_run_work SET lease_owner = :owner, "
+        "lease_until = now() + make_interval(secs => :lease_s) "
+        f"WHERE run_id {which} AND {_LEASABLE} "
+        "RETURNING run_id, step, then_dispatch, dispatch_generation AS claimed, cause) "
+        f"SELECT w.step, w.then_dispatch, w.claimed, w.cause, {_RUN} "
+        "FROM leased w JOIN whitepaper_runs r USING (run_id) ORDER BY r.run_id")
+
+
+_LEASE_WITH_RUNS = _lease_with_runs("= ANY(CAST(:run_ids AS TEXT[]))")
+_LEASE_OLDEST = _lease_with_runs(
+    f"IN (SELECT run_id FROM whitepaper_run_work WHERE {_LEASABLE} AND run_id <> ALL(CAST(:busy AS TEXT[])) "
+    "ORDER BY created_at, run_id LIMIT :free)")
 _LOCK_WITH_RUNS = sa.text(
     f"SELECT w.step, w.then_dispatch, w.dispatch_generation AS claimed, w.lease_owner, {_RUN} "
     "FROM whitepaper_runs r JOIN whitepaper_run_work w USING (run_id) "
@@ -91,15 +101,19 @@ async def add_many(conn: AsyncConnection, work: Sequence[Work]) -> None:
                                    "cause": w.cause[:500]} for w in work])
 
 
-async def heads(engine: AsyncEngine, *, owner: str, limit: int) -> list[Head]:
-    """Runs with work waiting that ``owner`` may lease (free, its own, or expired), oldest first.
+async def lease_oldest(engine: AsyncEngine, *, busy: Sequence[str], free: int, owner: str,
+                       lease_s: float) -> list[Leased]:
+    """Lease the oldest work ``owner`` may take (free, its own from a previous process, or expired), at most
+    ``free`` runs and none of ``busy`` (in hand already), in one statement that also reads each run.
 
-    The caller asks for what it can start plus what it holds (its own runs come back too): reading
-    the whole backlog on every start made a burst of runs quadratic (500 rows read per run started).
-    """
-    async with engine.connect() as conn:
-        rows = (await conn.execute(_HEADS, {"limit": limit, "owner": owner})).all()
-    return [Head(run_id=row.run_id, lease_owner=row.lease_owner, leased=row.leased) for row in rows]
+    It reads no more rows than it leases: reading the whole backlog on every start made a burst of runs
+    quadratic (500 rows read per run started), and a scan before the lease cost a round trip a start."""
+    if free <= 0:
+        return []
+    async with engine.begin() as conn:
+        rows = (await conn.execute(_LEASE_OLDEST, {"busy": list(busy), "free": free, "owner": owner,
+                                                   "lease_s": lease_s})).all()
+    return [_leased(row) for row in rows]
 
 
 async def lease(engine: AsyncEngine, run_ids: Sequence[str], *, owner: str, lease_s: float) -> list[Leased]:
@@ -110,8 +124,12 @@ async def lease(engine: AsyncEngine, run_ids: Sequence[str], *, owner: str, leas
     async with engine.begin() as conn:
         rows = (await conn.execute(_LEASE_WITH_RUNS, {"run_ids": list(run_ids), "owner": owner,
                                                       "lease_s": lease_s})).all()
-    return [Leased(Work(run_id=row.run_id, step=Step(row.step), then_dispatch=row.then_dispatch,
-                        dispatch_generation=row.claimed, cause=row.cause), run_from_row(row)) for row in rows]
+    return [_leased(row) for row in rows]
+
+
+def _leased(row: Any) -> Leased:
+    return Leased(Work(run_id=row.run_id, step=Step(row.step), then_dispatch=row.then_dispatch,
+                       dispatch_generation=row.claimed, cause=row.cause), run_from_row(row))
 
 
 async def take(conn: AsyncConnection, run_ids: Sequence[str], *, owner: str, lease_s: float) -> list[str]:

@@ -9,8 +9,6 @@ comes next and what a redo after a crash must reuse.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
 
 from torghut_contracts.enums import WhitepaperRunStatus as Status
@@ -42,22 +40,3 @@ def dispatch_generation(run_generation: int, claimed: int | None) -> int:
     (the worker died during the call) keeps its generation, hence its idempotency key, so the AgentRun
     it may have created is found again instead of a second one being created."""
     return claimed if claimed is not None else run_generation + 1
-
-
-@dataclass(frozen=True)
-class Head:
-    """A run with work waiting, as the scan reads it (oldest first)."""
-
-    run_id: str
-    lease_owner: str | None
-    leased: bool
-    """True while the lease has not run out (judged by the database's clock)."""
-
-
-def startable(heads: Sequence[Head], *, busy: Collection[str], free: int, owner: str) -> list[str]:
-    """The runs this worker may start now: not in hand, lease free or its own (a previous run of this
-    worker); at most ``free``, in the scan's order."""
-    if free <= 0:
-        return []
-    return [head.run_id for head in heads
-            if head.run_id not in busy and (not head.leased or head.lease_owner == owner)][:free]
