@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -56,12 +57,19 @@ class OutboxTable:
     published_at: sa.Column[Any] | None = None
     """Stamped when a row is published; ``None``: a published row is deleted."""
 
-    def next_batch(self, limit: int) -> sa.Select[Any]:
-        return (sa.select(self.table).where(self.pending).order_by(*self.order_by).limit(limit)
+    # The relay's two statements are built once and take the batch size and the keys as parameters:
+    # building them per batch (a where, an IN of the keys, their coercions) cost the relay an eighth
+    # of its CPU in whitepaper-ingest's profile.
+    @cached_property
+    def next_batch(self) -> sa.Select[Any]:
+        """The pending rows in order, at most ``limit`` (a parameter), locked."""
+        return (sa.select(self.table).where(self.pending).order_by(*self.order_by).limit(sa.bindparam("limit"))
                 .with_for_update())
 
-    def mark(self, keys: list[Any]) -> sa.Delete | sa.Update:
-        published = self.key.in_(keys)
+    @cached_property
+    def mark(self) -> sa.Delete | sa.Update:
+        """Mark the rows whose keys are ``keys`` (a parameter) published."""
+        published = self.key.in_(sa.bindparam("keys", expanding=True))
         if self.published_at is None:
             return self.table.delete().where(published)
         return self.table.update().where(published).values({self.published_at.name: sa.func.now()})
@@ -125,7 +133,7 @@ class Outbox:
 
     async def _publish_batch(self) -> int:
         async with self.engine.begin() as conn:
-            rows = (await conn.execute(self.table.next_batch(self.batch))).all()
+            rows = (await conn.execute(self.table.next_batch, {"limit": self.batch})).all()
             if not rows:
                 return 0
             sent = []
@@ -134,7 +142,7 @@ class Outbox:
                 with trace.use_span(_span_of(message.traceparent)):
                     sent.append((message.output, await self.sends.send(message.output)))
             await self.sends.confirm(sent)
-            await conn.execute(self.table.mark([getattr(row, self.table.key.name) for row in rows]))
+            await conn.execute(self.table.mark, {"keys": [getattr(row, self.table.key.name) for row in rows]})
         self.metrics.outbox_published.labels(outbox=self.table.name).inc(len(rows))
         return len(rows)
 
