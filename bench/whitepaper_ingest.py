@@ -8,7 +8,9 @@ and the object store is a local directory. The service runs with its shipped def
   ``torghut.github.issue-events.v1`` before the service starts (built exactly as the webhook builds
   them). The worker takes one event at a time: parse the issue, download the PDF, store it, dispatch
   the AgentRun, record the run and its events in the handler's transaction. The rate runs from the
-  first ``dispatched`` run event to the last, so start-up and the group join are left out.
+  first ``dispatched`` run event to the last, so start-up and the group join are left out. The
+  service's CPU from ready to the last run, per run, is the cost that does not depend on how the two
+  cores were shared.
 * **webhook**: then signed ``issues/edited`` deliveries of those same issues are POSTed by a few
   concurrent clients: deliveries accepted (HTTP 202, published to the topic) per second, first
   answer to last. The worker handles them meanwhile as replays of live runs (no download, no
@@ -47,7 +49,7 @@ from torghut_whitepaper_ingest.testing import (
 )
 
 from .observe import Observer
-from .procfs import peak_rss_mb
+from .procfs import cpu_seconds, peak_rss_mb
 from .scrape import mean_ms, snapshot
 from .stats import latency_summary
 
@@ -125,8 +127,11 @@ async def _bench(bootstrap: str, admin_url: str, log_dir: Path, store_dir: Path,
         await runs.start()
         service.start()
         await asyncio.to_thread(service.wait_ready, 120)
+        assert service.process is not None
+        cpu_ready = cpu_seconds(service.process.pid) or 0.0
         if not await runs.wait_until(lambda: len(runs.arrivals) >= issues, 300):
             raise TimeoutError(f"only {len(runs.arrivals)}/{issues} runs dispatched; log: {service.log_path}")
+        worker_cpu_ms = ((cpu_seconds(service.process.pid) or 0.0) - cpu_ready) * 1000 / issues
         dispatched = sorted(runs.arrivals.values())
         worker_per_s = (issues - 1) / max(dispatched[-1] - dispatched[0], 1e-9)
         inside = mean_ms({}, await snapshot([(service.name, service.url)]))
@@ -162,6 +167,7 @@ async def _bench(bootstrap: str, admin_url: str, log_dir: Path, store_dir: Path,
         finally:
             await drop_database(admin_url, database)
     return {"issues": issues, "runs_dispatched_per_s": round(worker_per_s, 1), "pdfs_stored": stored,
+            "worker_cpu_ms_per_run": round(worker_cpu_ms, 2),
             "agentruns_submitted": len(stub.requests_to("POST", AGENT_RUNS)),
             "webhook_deliveries": edits, "webhook_concurrency": concurrency,
             "webhook_accepted_per_s": round(webhook_per_s, 1), "webhook_refused": len(refused),
