@@ -117,6 +117,7 @@ def build_rows(r: dict[str, Any]) -> list[Row]:
         *ta_throughput,
         Row("throughput", "whitepaper-ingest alone, issues -> runs dispatched", wp["runs_dispatched_per_s"], "/s",
             "passthrough per record", per_record),
+        Row("throughput", "whitepaper-ingest alone, its CPU per run dispatched", wp["worker_cpu_ms_per_run"], "ms"),
         Row("throughput", "whitepaper-ingest alone, webhook deliveries accepted", wp["webhook_accepted_per_s"],
             "/s", "passthrough per record", per_record),
         *dc_throughput,
