@@ -96,7 +96,9 @@ async def test_a_cancelled_batch_leaves_no_caller_waiting(fresh_request: Callabl
     batcher = RunBatcher(engine.post, max_runs=4)
     callers = [asyncio.create_task(batcher.submit(fresh_request())) for _ in range(2)]
     await asyncio.sleep(0.01)
-    for task in list(batcher._sending):
+    sending = [task for task in asyncio.all_tasks() if task.get_name().startswith("decision-batch-")]
+    assert sending, "the batch is in flight"
+    for task in sending:  # as a stop cancels every task left
         task.cancel()
     assert await asyncio.gather(*callers) == [None, None]
 

@@ -10,11 +10,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
@@ -29,6 +26,8 @@ from torghut_whitepaper_ingest.domain.issue_body import normalize_url
 from torghut_whitepaper_ingest.domain.webhook import issue_event
 from torghut_whitepaper_ingest.handlers import IssueEventHandler
 from torghut_whitepaper_ingest.testing import StubHttpServer, comment_payload, issue_body, issues_payload
+
+from .test_group_commit import rows, until
 
 REPO = "proompteng/lab"
 COUNT = 8
@@ -51,18 +50,6 @@ def keyword_comment(stub_http: StubHttpServer, number: int, delivery: str) -> Gi
 
 def run_id_of(stub_http: StubHttpServer, number: int) -> str:
     return ids.run_id(REPO, number, normalize_url(stub_http.url(f"/p{number}.pdf")))
-
-
-async def rows(service: WhitepaperService, sql: str) -> list[Any]:
-    async with service.runtime.engine.connect() as conn:
-        return list((await conn.execute(sa.text(sql))).all())
-
-
-async def until(probe: Callable[[], Awaitable[Any]], what: str, *, expect: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (value := await probe()) != expect:
-        assert time.monotonic() < deadline, f"timed out waiting for {what} (last: {value!r})"
-        await asyncio.sleep(0.05)
 
 
 async def test_issue_events_waiting_on_the_topic_are_taken_in_one_transaction(
