@@ -1,5 +1,7 @@
 """Benchmark: whitepaper-ingest alone, its own OS process, on the same broker and Postgres.
 
+    uv run python -m bench.whitepaper_ingest [--issues 1200] [--edits 400] [--runs-in-flight N] [--json]
+
 GitHub is the bench (signed deliveries), the PDF host and Jangar's AgentRun endpoint are one local
 HTTP server speaking their protocols (:class:`torghut_whitepaper_ingest.testing.StubHttpServer`),
 and the object store is a local directory. The service runs with its shipped defaults.
@@ -21,8 +23,10 @@ and the object store is a local directory. The service runs with its shipped def
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -36,6 +40,7 @@ from torghut_contracts import topics
 from torghut_contracts.models import GithubIssueEvent
 from torghut_embedded.kafka import create_test_topics, delete_topics
 from torghut_embedded.postgres import create_database, drop_database
+from torghut_embedded.stack import EmbeddedStack
 from torghut_whitepaper_ingest.adapters.webhook import issue_event_headers
 from torghut_whitepaper_ingest.domain.webhook import issue_event
 from torghut_whitepaper_ingest.testing import (
@@ -181,3 +186,27 @@ def run(bootstrap: str, admin_url: str, workdir: Path, *, issues: int = 100, edi
     return asyncio.run(_bench(bootstrap, admin_url, workdir / "logs", workdir / "whitepapers", issues=issues,
                               edits=edits, concurrency=concurrency, latency_samples=latency_samples,
                               settings=settings or {}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--issues", type=int, default=1200, help="issues (runs) on the topic before the start")
+    parser.add_argument("--edits", type=int, default=400, help="webhook deliveries POSTed after the runs")
+    parser.add_argument("--runs-in-flight", type=int, help="WHITEPAPER_RUNS_IN_FLIGHT (default: the service's)")
+    parser.add_argument("--json", action="store_true", help="print every figure as JSON too")
+    args = parser.parse_args()
+    settings = {} if args.runs_in_flight is None else {"WHITEPAPER_RUNS_IN_FLIGHT": str(args.runs_in_flight)}
+    with tempfile.TemporaryDirectory(prefix="torghut-bench-wp-") as scratch, EmbeddedStack(Path(scratch)) as stack:
+        figures = run(stack.kafka_bootstrap, stack.database_url, Path(scratch), issues=args.issues, edits=args.edits,
+                      settings=settings)
+    print("whitepaper-ingest benchmark" + (f" ({settings})" if settings else ""))
+    print(f"  issues -> runs dispatched   {figures['runs_dispatched_per_s']:>8,.1f} /s  ({args.issues} runs)")
+    print(f"  its CPU per run             {figures['worker_cpu_ms_per_run']:>8.2f} ms")
+    print(f"  webhook deliveries accepted {figures['webhook_accepted_per_s']:>8,.1f} /s  ({args.edits} deliveries)")
+    print(f"  peak RSS                    {figures['peak_rss_mb']} MB")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
