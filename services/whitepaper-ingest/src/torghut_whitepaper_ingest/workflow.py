@@ -113,16 +113,11 @@ class Workflow:
 
     # -- intake -----------------------------------------------------------------------------------
     async def ingest(self, conn: AsyncConnection, event: GithubIssueEvent, *, cause: str,
-                     batch: IntakeBatch | None = None) -> IntakeOutcome:
+                     batch: IntakeBatch) -> IntakeOutcome:
         """One issue event: a new run, a requeue of a failed one, or nothing (and why).
 
         ``batch``: the handler's group, whose runs were read at once and whose new runs are written at its
-        flush; without one, the event's writes are made before this returns."""
-        if batch is None:
-            batch = IntakeBatch()
-            result = await self.ingest(conn, event, cause=cause, batch=batch)
-            await batch.flush(conn)
-            return result
+        flush (the runtime calls it before the messages are marked processed)."""
         decision = interpret(event, self.rules)
         if isinstance(decision, Rejected):
             self._count_intake(decision.reason)

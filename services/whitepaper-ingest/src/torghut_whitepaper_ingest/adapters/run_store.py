@@ -82,7 +82,7 @@ RUN_COLUMNS = ("run_id", "repository", "issue_number", "issue_url", "issue_title
 _GET = sa.select(*(runs.c[name] for name in RUN_COLUMNS)).where(runs.c.run_id == sa.bindparam("run_id"))
 _GET_LOCKED = _GET.with_for_update()
 _GET_MANY_LOCKED = (sa.select(*(runs.c[name] for name in RUN_COLUMNS))
-                    .where(runs.c.run_id == sa.func.any(sa.bindparam("run_ids", type_=ARRAY(sa.Text))))
+                    .where(runs.c.run_id == sa.any_(sa.bindparam("run_ids", type_=ARRAY(sa.Text))))
                     .order_by(runs.c.run_id).with_for_update())
 _INSERT_RUN = runs.insert()
 _INSERT_EVENT = run_events.insert()
