@@ -144,20 +144,49 @@ async def test_store_decisions_keeps_a_decision_stored_before(engine: AsyncEngin
         assert await store.store_decisions(conn, [other, second]) == [other, first]
 
 
-async def test_heads_are_the_oldest_claim_of_every_symbol(engine: AsyncEngine) -> None:
-    now = datetime.now(UTC)
+async def claims_in_order(engine: AsyncEngine, order: list[tuple[str, str]]) -> dict[str, int]:
+    """Claim ``(request id, symbol)`` triggers in one group; their seqs by request id. Each symbol's first
+    claim is written leased to ``OWNER`` (the intake's lease), the others unleased."""
     intake, _ = make_intake()
-    order = [("req-b1", "BBB"), ("req-a1", "AAA"), ("req-b2", "BBB"), ("req-c1", "CCC"), ("req-a2", "AAA")]
+    now = datetime.now(UTC)
     await handle_group(engine, intake, [inbound(trigger(r, s, now), f"m-{r}") for r, s in order])
     async with engine.connect() as conn:
-        seq_of = dict((await conn.execute(sa.text("SELECT request_id, seq FROM decision_claims"))).all())
-    heads = await claims.heads(engine)
-    assert [(head.symbol, head.seq) for head in heads] == [
-        ("AAA", seq_of["req-a1"]), ("BBB", seq_of["req-b1"]), ("CCC", seq_of["req-c1"])]
-    assert [head.lease_owner for head in heads] == [OWNER, OWNER, OWNER] and all(head.leased for head in heads)
+        return dict((await conn.execute(sa.text("SELECT request_id, seq FROM decision_claims"))).all())
+
+
+async def lease_ready(engine: AsyncEngine, *, owner: str = OWNER, busy: tuple[str, ...] = (),
+                      free: int = 8) -> list[str]:
+    return [claim.request_id for claim in
+            await claims.lease_ready(engine, busy=busy, free=free, owner=owner, lease_s=15.0)]
+
+
+async def test_lease_ready_takes_the_oldest_claim_of_each_symbol_oldest_first_up_to_the_free_slots(
+        engine: AsyncEngine) -> None:
+    seq_of = await claims_in_order(engine, [("req-b1", "BBB"), ("req-a1", "AAA"), ("req-b2", "BBB"),
+                                            ("req-c1", "CCC"), ("req-a2", "AAA")])
+    assert await lease_ready(engine, free=0) == []
+    assert await lease_ready(engine, free=2) == ["req-b1", "req-a1"], "the oldest heads first, two slots"
+    assert await lease_ready(engine) == ["req-b1", "req-a1", "req-c1"], "one claim per symbol, never a second"
     await claims.finish(engine, [seq_of["req-a1"], seq_of["req-c1"]])
-    assert [(head.symbol, head.seq) for head in await claims.heads(engine)] == [
-        ("AAA", seq_of["req-a2"]), ("BBB", seq_of["req-b1"])]
+    assert await lease_ready(engine) == ["req-b1", "req-a2"]
+    assert await claim_rows(engine) == [("req-b1", "BBB", OWNER), ("req-b2", "BBB", None),
+                                        ("req-a2", "AAA", OWNER)]
+
+
+async def test_lease_ready_passes_over_symbols_in_hand(engine: AsyncEngine) -> None:
+    await claims_in_order(engine, [("req-a1", "AAA"), ("req-b1", "BBB"), ("req-a2", "AAA")])
+    assert await lease_ready(engine, busy=("AAA",)) == ["req-b1"], "AAA's next waits for the one in hand"
+
+
+async def test_lease_ready_leaves_another_workers_live_lease_and_takes_an_expired_one(engine: AsyncEngine) -> None:
+    seq_of = await claims_in_order(engine, [("req-a1", "AAA"), ("req-b1", "BBB")])
+    assert await lease_ready(engine, owner="replica-2:7") == [], "both leased live to OWNER by the intake"
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE decision_claims SET lease_until = now() - interval '1 second' "
+                                   "WHERE seq = :seq"), {"seq": seq_of["req-b1"]})
+    assert await lease_ready(engine, owner="replica-2:7", free=1) == ["req-b1"], "the older req-a1 takes no slot"
+    assert await claim_rows(engine) == [("req-a1", "AAA", OWNER), ("req-b1", "BBB", "replica-2:7")]
+    assert await lease_ready(engine) == ["req-a1"], "its own lease, from a previous run of the worker"
 
 
 async def test_a_claim_offered_while_the_workers_lease_of_it_is_on_the_way_is_started_once(
@@ -179,14 +208,14 @@ async def test_a_claim_offered_while_the_workers_lease_of_it_is_on_the_way_is_st
         await release.wait()
 
     monkeypatch.setattr(worker, "_work", work)
-    real_lease = claims.lease
+    real_lease = claims.lease_ready
 
     async def lease_racing_the_offer(*args: Any, **kwargs: Any) -> list[claims.Claim]:
         leased = await real_lease(*args, **kwargs)
         worker.offer(claim)  # the intake's commit hook runs while the lease is on its way back
         return leased
 
-    monkeypatch.setattr(claims, "lease", lease_racing_the_offer)
+    monkeypatch.setattr(claims, "lease_ready", lease_racing_the_offer)
     await worker.start_ready()
     await asyncio.sleep(0)
     assert started == [claim.seq] and worker.in_hand == 1

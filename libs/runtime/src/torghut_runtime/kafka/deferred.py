@@ -29,10 +29,12 @@ from .dead_lettering import DeadLetters, Origin
 from .messages import Outgoing
 from .publishing import Publishers
 
-_RECORD_OUTPUTS = processed_messages.update().where(
-    processed_messages.c.consumer == sa.bindparam("b_consumer"),
-    processed_messages.c.message_id == sa.bindparam("b_message_id"),
-).values(outputs=sa.bindparam("b_outputs"))
+_RECORD_OUTPUTS = sa.text(
+    "UPDATE processed_messages SET outputs = "
+    "(CAST(:b_outputs AS TEXT[]))[array_position(CAST(:b_ids AS TEXT[]), message_id)] "
+    "WHERE consumer = :b_consumer AND message_id = ANY(CAST(:b_ids AS TEXT[]))")
+"""Many messages' outputs in one statement (an ``executemany`` is a statement per message). The rows are
+found through the primary key by ``= ANY``: a join with ``unnest`` was planned as a scan of the table."""
 _ORIGIN = sa.select(processed_messages.c.topic, processed_messages.c.partition, processed_messages.c.offset).where(
     processed_messages.c.consumer == sa.bindparam("b_consumer"),
     processed_messages.c.message_id == sa.bindparam("b_message_id"))
@@ -56,10 +58,9 @@ class DeferredOutputs:
     async def record(self, conn: AsyncConnection, outputs: Sequence[tuple[str, Sequence[StoredOutput]]]) -> None:
         """Store ``(message id, outputs)`` pairs in the messages' tracking records, in ``conn``'s transaction."""
         if outputs:
-            await conn.execute(_RECORD_OUTPUTS, [
-                {"b_consumer": self.tracking_key, "b_message_id": message_id,
-                 "b_outputs": json.dumps([output.as_json() for output in items])}
-                for message_id, items in outputs])
+            await conn.execute(_RECORD_OUTPUTS, {
+                "b_consumer": self.tracking_key, "b_ids": [message_id for message_id, _ in outputs],
+                "b_outputs": [json.dumps([output.as_json() for output in items]) for _, items in outputs]})
 
     async def publish(self, outputs: Sequence[StoredOutput]) -> None:
         """Send, in order, and wait for every acknowledgement (a failure raises: the caller retries)."""

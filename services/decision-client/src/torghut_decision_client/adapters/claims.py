@@ -1,7 +1,7 @@
 """``decision_claims``: triggers claimed by the handler and not yet decided and published.
 
 A row is written in the handler's transaction (with the message's tracking record), leased by a
-worker in a short transaction of its own, and deleted in another once its decision is published.
+worker in a statement of its own, and deleted in another once its decision is published.
 Every statement here is one short round trip: none runs while an engine is being asked.
 
 The tracking record of the trigger's message is committed with the claim and no outputs; the
@@ -12,7 +12,7 @@ worker writes the decision's output into it when it records the decision (the ru
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ from torghut_contracts import topics
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import AccountSnapshot, Decision, StrategyTrigger
 
-from ..domain.claims import Head
 from .tables import DecisionClaim
 
 decision_claims: sa.Table = DecisionClaim.__table__  # type: ignore[attr-defined]
@@ -70,29 +69,34 @@ class ClaimLease:
     lease_s: float
 
 
-_HEADS = sa.text("""
+_LEASE_READY = sa.text("""
 WITH RECURSIVE symbols AS (
     (SELECT symbol FROM decision_claims ORDER BY symbol LIMIT 1)
     UNION ALL
     SELECT (SELECT c.symbol FROM decision_claims c WHERE c.symbol > s.symbol ORDER BY c.symbol LIMIT 1)
     FROM symbols s WHERE s.symbol IS NOT NULL
+), ready AS (
+    SELECT h.seq FROM symbols s CROSS JOIN LATERAL (
+        SELECT c.seq, c.lease_owner, c.lease_until FROM decision_claims c
+        WHERE c.symbol = s.symbol ORDER BY c.seq LIMIT 1) h
+    WHERE NOT s.symbol = ANY(CAST(:busy AS text[]))
+      AND (h.lease_owner IS NULL OR h.lease_owner = :owner OR h.lease_until <= now())
+    ORDER BY h.seq LIMIT :free
 )
-SELECT h.seq, h.symbol, h.lease_owner, (h.lease_until IS NOT NULL AND h.lease_until > now()) AS leased
-FROM symbols s CROSS JOIN LATERAL (
-    SELECT c.seq, c.symbol, c.lease_owner, c.lease_until FROM decision_claims c
-    WHERE c.symbol = s.symbol ORDER BY c.seq LIMIT 1) h
+UPDATE decision_claims c SET lease_owner = :owner, lease_until = now() + make_interval(secs => :lease_s)
+FROM ready
+WHERE c.seq = ready.seq AND (c.lease_owner IS NULL OR c.lease_owner = :owner OR c.lease_until <= now())
+RETURNING c.seq, c.account, c.request_id, c.symbol, CAST(c.trigger AS TEXT) AS trigger,
+          CAST(c.headers AS TEXT) AS headers, CAST(c.snapshot AS TEXT) AS snapshot,
+          (SELECT CAST(d.payload AS TEXT) FROM decisions d
+           WHERE d.account = c.account AND d.request_id = c.request_id) AS decision
 """)
-"""The oldest claim of each symbol, found by skipping through the (symbol, seq) index from one symbol to
-the next: a probe per symbol, where DISTINCT ON reads every claim, and a burst's backlog is thousands."""
-
-_LEASE = sa.text(
-    "UPDATE decision_claims c SET lease_owner = :owner, lease_until = now() + make_interval(secs => :lease_s) "
-    "WHERE c.seq = ANY(CAST(:seqs AS BIGINT[])) "
-    "AND (c.lease_owner IS NULL OR c.lease_owner = :owner OR c.lease_until <= now()) "
-    "RETURNING c.seq, c.account, c.request_id, c.symbol, CAST(c.trigger AS TEXT) AS trigger, "
-    "CAST(c.headers AS TEXT) AS headers, CAST(c.snapshot AS TEXT) AS snapshot, "
-    "(SELECT CAST(d.payload AS TEXT) FROM decisions d "
-    " WHERE d.account = c.account AND d.request_id = c.request_id) AS decision")
+"""The claims a worker may start now, leased to it in the same statement (``domain.claims`` states the
+rules): the oldest claim of each symbol, found by skipping through the (symbol, seq) index from one
+symbol to the next (a probe per symbol, where DISTINCT ON reads every claim, and a burst's backlog is
+thousands); of those, the ones whose symbol the worker has not in hand and whose lease is free or its
+own, oldest first, as many as it has free slots. The update checks the lease again on the row it locks,
+so of two workers racing for a claim one gets it."""
 
 _RENEW = sa.text(
     "UPDATE decision_claims SET lease_until = now() + make_interval(secs => :lease_s) "
@@ -148,19 +152,15 @@ async def write(conn: AsyncConnection, new: Sequence[NewClaim]) -> None:
         claim.seq = seqs.get(claim.headers.message_id)
 
 
-async def heads(engine: AsyncEngine) -> list[Head]:
-    """The oldest unfinished claim of every symbol."""
-    async with engine.connect() as conn:
-        rows = (await conn.execute(_HEADS)).all()
-    return [Head(seq=row.seq, symbol=row.symbol, lease_owner=row.lease_owner, leased=row.leased) for row in rows]
-
-
-async def lease(engine: AsyncEngine, seqs: Sequence[int], *, owner: str, lease_s: float) -> list[Claim]:
-    """Lease the claims ``seqs`` to ``owner``; those another worker took meanwhile are not returned."""
-    if not seqs:
+async def lease_ready(engine: AsyncEngine, *, busy: Collection[str], free: int, owner: str,
+                      lease_s: float) -> list[Claim]:
+    """Lease to ``owner`` up to ``free`` claims it may start now, oldest first; ``busy``: the symbols it has
+    a claim of in hand. One statement, committed on its own."""
+    if free <= 0:
         return []
-    async with engine.begin() as conn:
-        rows = (await conn.execute(_LEASE, {"seqs": list(seqs), "owner": owner, "lease_s": lease_s})).all()
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        rows = (await conn.execute(_LEASE_READY, {"busy": list(busy), "free": free, "owner": owner,
+                                                  "lease_s": lease_s})).all()
     return sorted((_claim(row) for row in rows), key=lambda c: c.seq)
 
 

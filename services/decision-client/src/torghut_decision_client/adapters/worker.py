@@ -5,7 +5,7 @@ run held one of the pool's connections for all that time, so a few slow runs sta
 handler (and the runs themselves) of connections. Now the handler only claims the trigger
 (``decision_claims``) and this worker, for each claim, in turn:
 
-1. leases it (a short transaction: an owner and a deadline, so one worker at a time has it);
+1. leases it (one statement: an owner and a deadline, so one worker at a time has it);
 2. asks the engine, holding no connection (the decision is deterministic per request: its id
    derives from the account and request id, and the engine returns the run it already has for a
    request id it has seen);
@@ -41,7 +41,6 @@ from torghut_runtime.lane_topics import backoff_s
 from torghut_runtime.leased_work import LeasedWork, default_owner
 from torghut_runtime.logs import correlation_id_var
 
-from ..domain.claims import startable
 from . import claims
 from .claims import Claim
 from .handlers import DecisionHandlers
@@ -81,9 +80,8 @@ class DecisionWorker(LeasedWork):
         free = self.concurrency - len(self._in_hand)
         if free <= 0:
             return
-        chosen = startable(await claims.heads(self.engine), busy=self._in_hand.keys(), free=free, owner=self.owner)
-        for claim in await claims.lease(self.engine, [head.seq for head in chosen], owner=self.owner,
-                                        lease_s=self.lease_s):
+        for claim in await claims.lease_ready(self.engine, busy=self._in_hand.keys(), free=free, owner=self.owner,
+                                              lease_s=self.lease_s):
             if claim.symbol in self._in_hand:  # offered as it committed, while this lease was on its way
                 continue
             self._seq_in_hand[claim.symbol] = claim.seq

@@ -9,38 +9,19 @@ connection held. These are the rules the worker follows:
 * a claim leased by another live worker is left alone until its lease runs out; one leased by a
   previous run of this very worker (same owner, not in hand) is taken back at once;
 * at most ``free`` new claims are started, oldest first.
+
+The claims table applies them in the statement that leases (``adapters.claims``), so that
+finding the work and taking it is one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from enum import Enum
 
 CLAIM_LEASE_S = 15.0
 """How long a worker's lease on a claim lasts unless renewed. A live worker renews the leases of the
 claims in hand every third of that, however long the engine takes, so the claims of a worker that
 died (a killed replica) are taken over by another within this long."""
-
-
-@dataclass(frozen=True)
-class Head:
-    """The oldest unfinished claim of one symbol, as the scan reads it."""
-
-    seq: int
-    symbol: str
-    lease_owner: str | None
-    leased: bool
-    """True while the lease has not run out (judged by the database's clock)."""
-
-
-def startable(heads: Sequence[Head], *, busy: Collection[str], free: int, owner: str) -> list[Head]:
-    """The heads this worker may start now: symbol not in hand, lease free or its own; oldest first."""
-    if free <= 0:
-        return []
-    ready = [head for head in heads
-             if head.symbol not in busy and (not head.leased or head.lease_owner == owner)]
-    return sorted(ready, key=lambda head: head.seq)[:free]
 
 
 class Route(Enum):
