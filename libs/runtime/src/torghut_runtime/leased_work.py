@@ -95,7 +95,12 @@ class LeasedWork(ABC):
 
     def _done(self, key: str, _: asyncio.Task[None]) -> None:
         self._in_hand.pop(key, None)
+        self.finished(key)
         self.wake()
+
+    def finished(self, key: str) -> None:  # noqa: B027 - an optional hook, not an abstract one
+        """The work under ``key`` ended (done, failed or cut short), and the loop is about to wake: a loop
+        that looks only where work may have become ready notes ``key`` here (nothing by default)."""
 
     async def drain(self, timeout_s: float) -> None:
         """On stop: let the work in hand finish (at most ``timeout_s``), then cut the rest short; its

@@ -45,7 +45,7 @@ async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
 def make_intake(registry: CollectorRegistry | None = None) -> tuple[TriggerIntake, list[claims.Claim | None]]:
     intake = TriggerIntake(ACCOUNT, DecisionMetrics(registry or CollectorRegistry()))
     offered: list[claims.Claim | None] = []
-    intake.on_claimed = offered.append
+    intake.on_claimed = lambda _symbol, claim: offered.append(claim)
     intake.claim_lease = claims.ClaimLease(OWNER, 15.0)
     return intake, offered
 
@@ -154,10 +154,10 @@ async def claims_in_order(engine: AsyncEngine, order: list[tuple[str, str]]) -> 
         return dict((await conn.execute(sa.text("SELECT request_id, seq FROM decision_claims"))).all())
 
 
-async def lease_ready(engine: AsyncEngine, *, owner: str = OWNER, busy: tuple[str, ...] = (),
-                      free: int = 8) -> list[str]:
-    return [claim.request_id for claim in
-            await claims.lease_ready(engine, busy=busy, free=free, owner=owner, lease_s=15.0)]
+async def lease_ready(engine: AsyncEngine, *, owner: str = OWNER, busy: tuple[str, ...] = (), free: int = 8,
+                      among: tuple[str, ...] | None = None) -> list[str]:
+    leased = await claims.lease_ready(engine, busy=busy, free=free, owner=owner, lease_s=15.0, among=among)
+    return [claim.request_id for claim in leased.claims]
 
 
 async def test_lease_ready_takes_the_oldest_claim_of_each_symbol_oldest_first_up_to_the_free_slots(
@@ -165,7 +165,9 @@ async def test_lease_ready_takes_the_oldest_claim_of_each_symbol_oldest_first_up
     seq_of = await claims_in_order(engine, [("req-b1", "BBB"), ("req-a1", "AAA"), ("req-b2", "BBB"),
                                             ("req-c1", "CCC"), ("req-a2", "AAA")])
     assert await lease_ready(engine, free=0) == []
-    assert await lease_ready(engine, free=2) == ["req-b1", "req-a1"], "the oldest heads first, two slots"
+    two = await claims.lease_ready(engine, busy=(), free=2, owner=OWNER, lease_s=15.0)
+    assert [claim.request_id for claim in two.claims] == ["req-b1", "req-a1"], "the oldest heads first, two slots"
+    assert two.waiting == {"CCC"}, "a ready head with no slot left is named, to be looked at again"
     assert await lease_ready(engine) == ["req-b1", "req-a1", "req-c1"], "one claim per symbol, never a second"
     await claims.finish(engine, [seq_of["req-a1"], seq_of["req-c1"]])
     assert await lease_ready(engine) == ["req-b1", "req-a2"]
@@ -176,6 +178,12 @@ async def test_lease_ready_takes_the_oldest_claim_of_each_symbol_oldest_first_up
 async def test_lease_ready_passes_over_symbols_in_hand(engine: AsyncEngine) -> None:
     await claims_in_order(engine, [("req-a1", "AAA"), ("req-b1", "BBB"), ("req-a2", "AAA")])
     assert await lease_ready(engine, busy=("AAA",)) == ["req-b1"], "AAA's next waits for the one in hand"
+
+
+async def test_lease_ready_among_some_symbols_looks_at_those_only(engine: AsyncEngine) -> None:
+    await claims_in_order(engine, [("req-a1", "AAA"), ("req-b1", "BBB"), ("req-c1", "CCC")])
+    assert await lease_ready(engine, among=("CCC", "BBB", "CCC", "ZZZ")) == ["req-b1", "req-c1"]
+    assert await lease_ready(engine, among=()) == []
 
 
 async def test_lease_ready_leaves_another_workers_live_lease_and_takes_an_expired_one(engine: AsyncEngine) -> None:
@@ -210,9 +218,9 @@ async def test_a_claim_offered_while_the_workers_lease_of_it_is_on_the_way_is_st
     monkeypatch.setattr(worker, "_work", work)
     real_lease = claims.lease_ready
 
-    async def lease_racing_the_offer(*args: Any, **kwargs: Any) -> list[claims.Claim]:
+    async def lease_racing_the_offer(*args: Any, **kwargs: Any) -> claims.Leased:
         leased = await real_lease(*args, **kwargs)
-        worker.offer(claim)  # the intake's commit hook runs while the lease is on its way back
+        worker.offer(claim.symbol, claim)  # the intake's commit hook runs while the lease is on its way back
         return leased
 
     monkeypatch.setattr(claims, "lease_ready", lease_racing_the_offer)
@@ -220,3 +228,74 @@ async def test_a_claim_offered_while_the_workers_lease_of_it_is_on_the_way_is_st
     await asyncio.sleep(0)
     assert started == [claim.seq] and worker.in_hand == 1
     release.set()
+
+
+class FakeDecisions:
+    """Stands in for the worker's engine call and recording: each claim's work waits until released, then
+    finishes the claim as the recorder does."""
+
+    def __init__(self, engine: AsyncEngine, concurrency: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.worker = DecisionWorker(engine, handlers=None, outputs=None,  # type: ignore[arg-type]
+                                     concurrency=concurrency, lease_s=15.0, retry_backoff_s=0.1, max_attempts=3,
+                                     owner=OWNER)
+        self.worker.poll_s = 3600.0  # one full scan, the first: everything after must come from wake-ups
+        self.started: list[str] = []
+        self._release: dict[str, asyncio.Event] = {}
+
+        async def work(claim: claims.Claim) -> None:
+            self.started.append(claim.request_id)
+            await self._release.setdefault(claim.request_id, asyncio.Event()).wait()
+            await claims.finish(engine, [claim.seq])
+
+        monkeypatch.setattr(self.worker, "_work", work)
+
+    async def look(self) -> None:
+        """One look for ready claims, and the tasks it started get going."""
+        await self.worker.start_ready()
+        await asyncio.sleep(0)
+
+    async def finish(self, request_id: str) -> None:
+        in_hand = self.worker.in_hand
+        self._release.setdefault(request_id, asyncio.Event()).set()
+        for _ in range(200):
+            if self.worker.in_hand < in_hand:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{request_id} did not finish")
+
+
+async def test_heads_ready_past_the_free_slots_start_as_slots_free_without_another_full_scan(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    await claims_in_order(engine, [("req-a1", "AAA"), ("req-b1", "BBB"), ("req-c1", "CCC"), ("req-d1", "DDD")])
+    fake = FakeDecisions(engine, 2, monkeypatch)
+    await fake.look()
+    assert fake.started == ["req-a1", "req-b1"]
+    await fake.finish("req-a1")
+    await fake.look()
+    assert fake.started == ["req-a1", "req-b1", "req-c1"], "CCC was named by the full scan, oldest first"
+    await fake.finish("req-c1")
+    await fake.look()
+    assert fake.started[3:] == ["req-d1"]
+
+
+async def test_a_claim_committed_while_the_worker_is_full_or_behind_its_symbol_starts_when_it_may(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime.now(UTC)
+    fake = FakeDecisions(engine, 2, monkeypatch)
+    await fake.look()  # the one full scan, with nothing to find
+    intake = TriggerIntake(ACCOUNT, DecisionMetrics(CollectorRegistry()))
+    intake.claim_lease = claims.ClaimLease(OWNER, 15.0)
+    intake.on_claimed = fake.worker.offer
+    await handle_group(engine, intake, [inbound(trigger("req-a1", "AAA", now), "m-a1")])
+    await handle_group(engine, intake, [inbound(trigger("req-a2", "AAA", now), "m-a2")])
+    await fake.look()  # woken by req-a2's offer: AAA is in hand, so it waits
+    await handle_group(engine, intake, [inbound(trigger("req-b1", "BBB", now), "m-b1"),
+                                        inbound(trigger("req-c1", "CCC", now), "m-c1")])
+    await fake.look()
+    assert fake.started == ["req-a1", "req-b1"], "req-c1 is leased to the worker as it is written, but no slot is free"
+    await fake.finish("req-a1")
+    await fake.look()
+    assert fake.started[2:] == ["req-a2"], "req-a1's end named AAA, and req-a2 is older than req-c1"
+    await fake.finish("req-b1")
+    await fake.look()
+    assert fake.started[3:] == ["req-c1"], "its offer named CCC"

@@ -69,34 +69,48 @@ class ClaimLease:
     lease_s: float
 
 
-_LEASE_READY = sa.text("""
+_EVERY_SYMBOL = """
 WITH RECURSIVE symbols AS (
     (SELECT symbol FROM decision_claims ORDER BY symbol LIMIT 1)
     UNION ALL
     SELECT (SELECT c.symbol FROM decision_claims c WHERE c.symbol > s.symbol ORDER BY c.symbol LIMIT 1)
     FROM symbols s WHERE s.symbol IS NOT NULL
-), ready AS (
-    SELECT h.seq FROM symbols s CROSS JOIN LATERAL (
+),"""
+_SOME_SYMBOLS = """
+WITH symbols AS (SELECT DISTINCT symbol FROM unnest(CAST(:symbols AS text[])) AS s(symbol)),"""
+_LEASE_HEADS = """ heads AS (
+    SELECT h.seq, s.symbol FROM symbols s CROSS JOIN LATERAL (
         SELECT c.seq, c.lease_owner, c.lease_until FROM decision_claims c
         WHERE c.symbol = s.symbol ORDER BY c.seq LIMIT 1) h
     WHERE NOT s.symbol = ANY(CAST(:busy AS text[]))
       AND (h.lease_owner IS NULL OR h.lease_owner = :owner OR h.lease_until <= now())
-    ORDER BY h.seq LIMIT :free
+), ready AS (
+    SELECT seq FROM heads ORDER BY seq LIMIT :free
+), leased AS (
+    UPDATE decision_claims c SET lease_owner = :owner, lease_until = now() + make_interval(secs => :lease_s)
+    FROM ready
+    WHERE c.seq = ready.seq AND (c.lease_owner IS NULL OR c.lease_owner = :owner OR c.lease_until <= now())
+    RETURNING c.seq, c.account, c.request_id, c.symbol, CAST(c.trigger AS TEXT) AS trigger,
+              CAST(c.headers AS TEXT) AS headers, CAST(c.snapshot AS TEXT) AS snapshot,
+              (SELECT CAST(d.payload AS TEXT) FROM decisions d
+               WHERE d.account = c.account AND d.request_id = c.request_id) AS decision
 )
-UPDATE decision_claims c SET lease_owner = :owner, lease_until = now() + make_interval(secs => :lease_s)
-FROM ready
-WHERE c.seq = ready.seq AND (c.lease_owner IS NULL OR c.lease_owner = :owner OR c.lease_until <= now())
-RETURNING c.seq, c.account, c.request_id, c.symbol, CAST(c.trigger AS TEXT) AS trigger,
-          CAST(c.headers AS TEXT) AS headers, CAST(c.snapshot AS TEXT) AS snapshot,
-          (SELECT CAST(d.payload AS TEXT) FROM decisions d
-           WHERE d.account = c.account AND d.request_id = c.request_id) AS decision
-""")
+SELECT *, NULL AS waiting FROM leased
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       (SELECT array_agg(symbol) FROM heads WHERE seq NOT IN (SELECT seq FROM ready))
+"""
+_LEASE_READY = sa.text(_EVERY_SYMBOL + _LEASE_HEADS)
 """The claims a worker may start now, leased to it in the same statement (``domain.claims`` states the
 rules): the oldest claim of each symbol, found by skipping through the (symbol, seq) index from one
 symbol to the next (a probe per symbol, where DISTINCT ON reads every claim, and a burst's backlog is
 thousands); of those, the ones whose symbol the worker has not in hand and whose lease is free or its
 own, oldest first, as many as it has free slots. The update checks the lease again on the row it locks,
-so of two workers racing for a claim one gets it."""
+so of two workers racing for a claim one gets it. A last row names (``waiting``) the symbols whose claim
+was ready too but found no free slot, so the worker can look at them again later without scanning every
+symbol."""
+_LEASE_READY_AMONG = sa.text(_SOME_SYMBOLS + _LEASE_HEADS)
+"""The same among the heads of some symbols only: a probe each, where the full scan probes every symbol."""
 
 _RENEW = sa.text(
     "UPDATE decision_claims SET lease_until = now() + make_interval(secs => :lease_s) "
@@ -152,16 +166,30 @@ async def write(conn: AsyncConnection, new: Sequence[NewClaim]) -> None:
         claim.seq = seqs.get(claim.headers.message_id)
 
 
-async def lease_ready(engine: AsyncEngine, *, busy: Collection[str], free: int, owner: str,
-                      lease_s: float) -> list[Claim]:
+@dataclass(frozen=True)
+class Leased:
+    """What a look for ready claims found: the claims leased, and the symbols whose oldest claim was ready
+    too but found no free slot."""
+
+    claims: list[Claim]
+    waiting: set[str]
+
+
+async def lease_ready(engine: AsyncEngine, *, busy: Collection[str], free: int, owner: str, lease_s: float,
+                      among: Collection[str] | None = None) -> Leased:
     """Lease to ``owner`` up to ``free`` claims it may start now, oldest first; ``busy``: the symbols it has
-    a claim of in hand. One statement, committed on its own."""
-    if free <= 0:
-        return []
+    a claim of in hand; ``among``: look only at these symbols' claims (None: every symbol's). One
+    statement, committed on its own."""
+    if free <= 0 or (among is not None and not among):
+        return Leased([], set())
+    params: dict[str, Any] = {"busy": list(busy), "free": free, "owner": owner, "lease_s": lease_s}
+    statement = _LEASE_READY
+    if among is not None:
+        statement, params["symbols"] = _LEASE_READY_AMONG, list(among)
     async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-        rows = (await conn.execute(_LEASE_READY, {"busy": list(busy), "free": free, "owner": owner,
-                                                  "lease_s": lease_s})).all()
-    return sorted((_claim(row) for row in rows), key=lambda c: c.seq)
+        rows = (await conn.execute(statement, params)).all()
+    return Leased(sorted((_claim(row) for row in rows if row.seq is not None), key=lambda c: c.seq),
+                  {symbol for row in rows if row.seq is None for symbol in row.waiting or ()})
 
 
 def _claim(row: Any) -> Claim:

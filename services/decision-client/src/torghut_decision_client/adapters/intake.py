@@ -33,9 +33,9 @@ class TriggerIntake:
     def __init__(self, account: str, metrics: DecisionMetrics) -> None:
         self.account = account
         self.metrics = metrics
-        self.on_claimed: Callable[[claims.Claim | None], None] = lambda _claim: None
-        """Called once a trigger's claim committed, with the claim when it was leased to the local worker;
-        the app points it at the claim worker's ``offer``."""
+        self.on_claimed: Callable[[str, claims.Claim | None], None] = lambda _symbol, _claim: None
+        """Called once a trigger's claim committed, with its symbol and the claim when it was leased to the
+        local worker; the app points it at the claim worker's ``offer``."""
         self.claim_lease: claims.ClaimLease | None = None
         """Whom a claim of a symbol with nothing older waiting is leased to as it is written (the app sets
         it to the local worker's lease)."""
@@ -62,7 +62,7 @@ class TriggerIntake:
                               lease=None if busy else self.claim_lease)
         self._buffered.append(new)
         self._claimed_symbols.add(trigger.symbol)
-        after_commit(lambda: self.on_claimed(new.claim()))
+        after_commit(lambda: self.on_claimed(trigger.symbol, new.claim()))
         return []
 
     async def prepare(self, conn: AsyncConnection, inbounds: Sequence[Inbound[StrategyTrigger]]) -> None:

@@ -19,7 +19,13 @@ republished with the same message id, without asking the engine. Either way one 
 message id.
 
 A lease lasts ``CLAIM_LEASE_S`` and is renewed while the claim is in hand, so a killed replica's
-claims are taken over by another within that long, while a slow engine run keeps its claim.
+claims are taken over by another within that long (and at most ``poll_s`` more: the scan of every
+symbol that finds them runs that often), while a slow engine run keeps its claim.
+
+Between those scans a look probes only the symbols where work may have become ready: the symbol
+of a claim that finished, of a claim committed that could not start at once, and those the last
+look found ready with no slot left. In a burst that is a probe per waiting symbol instead of a walk
+over every symbol in the table.
 
 Per symbol, claims are taken one at a time, oldest first (``domain.claims``); across symbols up to
 ``concurrency`` at once (``DECISION_CLIENT_WORKERS``). A claim that fails ``max_attempts`` times in
@@ -69,6 +75,12 @@ class DecisionWorker(LeasedWork):
         """Failures in a row, and the last error, by claim."""
         self._seq_in_hand: dict[str, int] = {}
         """The claim being worked on, by symbol: whose lease is renewed."""
+        self._maybe_ready: set[str] = set()
+        """Symbols whose oldest claim may have become startable since the last look: one of theirs finished,
+        or was committed while this worker could not start it. A look between full scans probes these only."""
+        self._full_scan_at = 0.0
+        """When (loop time) the next look scans every symbol: at the start, then every ``poll_s``, for the
+        work no wake-up names (another replica's expired lease, a claim released on its stop)."""
         self.renew_every_s = lease_s / 3
         super().__init__()  # the claim being worked on, by symbol
 
@@ -80,21 +92,36 @@ class DecisionWorker(LeasedWork):
         free = self.concurrency - len(self._in_hand)
         if free <= 0:
             return
-        for claim in await claims.lease_ready(self.engine, busy=self._in_hand.keys(), free=free, owner=self.owner,
-                                              lease_s=self.lease_s):
+        now = asyncio.get_running_loop().time()
+        among: set[str] | None
+        if now >= self._full_scan_at:
+            among, self._full_scan_at = None, now + self.poll_s
+        else:
+            among, self._maybe_ready = self._maybe_ready, set()
+            if not among:
+                return
+        leased = await claims.lease_ready(self.engine, busy=self._in_hand.keys(), free=free, owner=self.owner,
+                                          lease_s=self.lease_s, among=among)
+        self._maybe_ready |= leased.waiting  # ready, but the slots ran out: looked at again next time
+        for claim in leased.claims:
             if claim.symbol in self._in_hand:  # offered as it committed, while this lease was on its way
                 continue
             self._seq_in_hand[claim.symbol] = claim.seq
             self.start(claim.symbol, self._work(claim), name=f"decide-{claim.request_id}")
 
-    def offer(self, claim: Claim | None) -> None:
-        """A claim committed: start it at once when it was leased to this worker as it was written and a slot
-        and its symbol are free (no scan, no lease round trip); otherwise look for work now."""
+    def offer(self, symbol: str, claim: Claim | None) -> None:
+        """A claim of ``symbol`` committed: start it at once when it was leased to this worker as it was
+        written and a slot and its symbol are free (no scan, no lease round trip); otherwise look at its
+        symbol now (it may have been claimed behind a claim that finished meanwhile)."""
         if claim is None or len(self._in_hand) >= self.concurrency or claim.symbol in self._in_hand:
+            self._maybe_ready.add(symbol)
             self.wake()
             return
         self._seq_in_hand[claim.symbol] = claim.seq
         self.start(claim.symbol, self._work(claim), name=f"decide-{claim.request_id}")
+
+    def finished(self, key: str) -> None:
+        self._maybe_ready.add(key)  # the symbol's next claim, if any, is its oldest now
 
     async def renew(self, keys: list[str]) -> None:
         seqs = [self._seq_in_hand[symbol] for symbol in keys if symbol in self._seq_in_hand]
