@@ -33,10 +33,12 @@ class DecisionClientSettings(ServiceSettings):
         default="wall", description="'event' stamps decided_at with the trigger's event time (replaying a "
                                     "recorded session); 'wall' uses the clock (live). Formerly DECISION_CLOCK.")
     decision_client_workers: int = Field(
-        default=64, ge=1, le=64,
+        default=128, ge=1, le=512,
         description="Engine runs in flight at once per process, each for another symbol (a symbol's triggers "
-                    "are decided one at a time, in order). 64 keeps two engine batches of 32 going; lower it "
-                    "for an engine that cannot take that many runs at once (a rate-limited LLM).")
+                    "are decided one at a time, in order). An engine with the batch endpoint is asked at most two "
+                    "batches at a time whatever this is, and more runs waiting keep those batches full; an "
+                    "engine asked one stream per run (Jangar) gets up to this many streams at once: lower it "
+                    "for one that cannot take that many (a rate-limited LLM).")
     decision_transport: Transport = Field(
         default="decision-engine", description="decision-engine | chat-completions | dspy")
 
