@@ -125,6 +125,28 @@ def create_processed_messages_table() -> None:
     op.create_table("processed_messages", *_tracking_columns_at_0001())
 
 
+def store_rows_uncompressed(*tables: str) -> None:
+    """Call from a migration: rows of ``tables`` under a page (8 KB) are written as they are.
+
+    Postgres compresses a row's long values with pglz once the row passes 2 KB, on every insert and
+    update. For hot rows of 2-8 KB of JSON (decisions, runs, tracking records holding them) that
+    compression was a quarter of Postgres's time per decision (docs/performance.md, the seventeenth
+    session); the rows then take about twice the bytes on disk. lz4 would keep most of both, but not
+    every Postgres is built with it."""
+    from alembic import op
+
+    for table in tables:
+        op.execute(f"ALTER TABLE {table} SET (toast_tuple_target = 8160)")
+
+
+def store_rows_compressed(*tables: str) -> None:
+    """Undo :func:`store_rows_uncompressed` (a migration's downgrade)."""
+    from alembic import op
+
+    for table in tables:
+        op.execute(f"ALTER TABLE {table} RESET (toast_tuple_target)")
+
+
 @dataclass(frozen=True)
 class StoredOutput:
     """A message a handler produced, kept so a redelivery re-publishes the very same bytes."""

@@ -94,6 +94,16 @@ async def schema_drift(database_url: str, schema: str, migrations: Path, *metada
                           if migrated.get(key) != created.get(key)]
 
 
+async def uncompressed_tables(engine: AsyncEngine) -> set[str]:
+    """The tables of ``engine``'s schema whose rows are written uncompressed up to a page
+    (:func:`~torghut_runtime.db.store_rows_uncompressed`)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND 'toast_tuple_target=8160' = ANY(c.reloptions)"))
+        return {row.relname for row in rows}
+
+
 Catalog = dict[tuple[str, str, str], Any]
 """``(table, kind, name) -> value``: what Postgres reports for each server default, check and index."""
 T = TypeVar("T")
