@@ -299,3 +299,23 @@ async def test_a_claim_committed_while_the_worker_is_full_or_behind_its_symbol_s
     await fake.finish("req-b1")
     await fake.look()
     assert fake.started[3:] == ["req-c1"], "its offer named CCC"
+
+
+async def test_a_look_that_fails_is_made_again_with_the_same_symbols(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    await claims_in_order(engine, [("req-a1", "AAA"), ("req-b1", "BBB")])
+    fake = FakeDecisions(engine, 1, monkeypatch)
+    await fake.look()
+    assert fake.started == ["req-a1"]
+    real_lease = claims.lease_ready
+
+    async def database_away(*_args: Any, **_kwargs: Any) -> claims.Leased:
+        monkeypatch.setattr(claims, "lease_ready", real_lease)
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(claims, "lease_ready", database_away)
+    await fake.finish("req-a1")
+    with pytest.raises(ConnectionError):
+        await fake.look()
+    await fake.look()
+    assert fake.started == ["req-a1", "req-b1"], "BBB, named by the failed look, is looked at again"

@@ -100,8 +100,15 @@ class DecisionWorker(LeasedWork):
             among, self._maybe_ready = self._maybe_ready, set()
             if not among:
                 return
-        leased = await claims.lease_ready(self.engine, busy=self._in_hand.keys(), free=free, owner=self.owner,
-                                          lease_s=self.lease_s, among=among)
+        try:
+            leased = await claims.lease_ready(self.engine, busy=self._in_hand.keys(), free=free, owner=self.owner,
+                                              lease_s=self.lease_s, among=among)
+        except BaseException:  # the database is away: the next look tries the same again
+            if among is None:
+                self._full_scan_at = now
+            else:
+                self._maybe_ready |= among
+            raise
         self._maybe_ready |= leased.waiting  # ready, but the slots ran out: looked at again next time
         for claim in leased.claims:
             if claim.symbol in self._in_hand:  # offered as it committed, while this lease was on its way
