@@ -12,8 +12,9 @@ new name are both set and disagree, because guessing which one the operator mean
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,6 +40,17 @@ Clock = Literal["wall", "event"]
 """The time a service judges its time-dependent rules at (the ``CLOCK`` variable): ``wall`` the
 clock (live), ``event`` each message's own event time (replaying a recorded session, a backtest).
 One name and one pair of values for every service, so a replay is switched the same way everywhere."""
+
+JudgingClock = Callable[[datetime], datetime]
+"""The time to judge an event at, given the event's own time (:func:`judging_clock`)."""
+
+
+def judging_clock(mode: Clock) -> JudgingClock:
+    """``event``: the event's own time, so a replay is judged as the recorded session was; ``wall``:
+    the wall clock's, so a backlog of old events is judged as old."""
+    if mode == "event":
+        return lambda event_time: event_time
+    return lambda _event_time: datetime.now(UTC)
 
 
 def split_commas(value: Any) -> Any:

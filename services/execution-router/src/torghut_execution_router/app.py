@@ -22,6 +22,7 @@ from torghut_contracts.enums import Adapter
 from torghut_runtime import ServiceRuntime
 from torghut_runtime.flags import FeatureFlags, FeatureFlagSettings, wire_flags
 from torghut_runtime.outbox import Outbox
+from torghut_runtime.settings import judging_clock
 
 from .adapters.metrics import RouterMetrics
 from .adapters.order_feed import OrderFeedSwitch
@@ -83,19 +84,21 @@ def build_service(settings: ExecutionRouterSettings, *, tracer_provider: TracerP
     metrics = RouterMetrics(runtime.registry)
     account = settings.torghut_account
     store = ExecutionStore(runtime.engine, account, metrics)
-    paper = PaperVenue(runtime.engine, account, settings.fill_model(), settings.paper_starting_cash)
+    paper = PaperVenue(runtime.engine, account, settings.fill_model(), settings.paper_starting_cash,
+                       event_clock=settings.clock == "event")
     alpaca, lean = _alpaca(settings, metrics), _lean(settings)
     venues: dict[Adapter, Venue] = {Adapter.PAPER: paper}
     venues.update({v.name: v for v in (alpaca, lean) if v is not None})
 
     wakes = Wakes()
-    recorder = ExecutionRecorder(store, metrics, wakes, account_venue=settings.account_venue)
+    clock = judging_clock(settings.clock)
+    recorder = ExecutionRecorder(store, metrics, wakes, account_venue=settings.account_venue, clock=clock)
     posture = ControlPosture(store, account, _control_read_through(runtime, settings))
     canceller = OpenOrderCanceller(store, venues, recorder, metrics)
     lean_health = LeanHealth(lean, metrics, settings.lean_healthcheck_interval_s)
     policy = settings.routing_policy()
     routes = RouteChooser(FlaggedPolicy(policy, flags) if flags.enabled else policy, lean_health)
-    gate = OrderGate(posture, settings.execution_max_order_age_s)
+    gate = OrderGate(posture, settings.execution_max_order_age_s, clock)
     reconciler = Reconciler(store, venues, recorder, metrics,
                             unknown_max_lookups=settings.reconcile_unknown_max_lookups,
                             claim_recovery_s=settings.reconcile_claim_recovery_s)

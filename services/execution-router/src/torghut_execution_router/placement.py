@@ -7,8 +7,7 @@ own database, is placed in the consumer's transaction instead (``PaperPlacement`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -18,6 +17,7 @@ from torghut_contracts.enums import Adapter
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import ApprovedOrder
 from torghut_runtime import Outgoing
+from torghut_runtime.settings import JudgingClock, judging_clock
 
 from .adapters.executions import ExecutionRow
 from .adapters.metrics import RouterMetrics
@@ -35,14 +35,11 @@ from .routes import LeanHealth
 log = structlog.get_logger("torghut.execution.router")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class OrderGate:
     """Why the router refuses an order before any venue is called (``domain.submission.refusal``)."""
 
-    def __init__(self, posture: ControlPosture, max_order_age_s: float, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, posture: ControlPosture, max_order_age_s: float,
+                 clock: JudgingClock = judging_clock("wall")) -> None:
         self.posture = posture
         self.max_order_age_s = max_order_age_s
         self.clock = clock
@@ -54,8 +51,8 @@ class OrderGate:
     def refusal_under(self, block: str | None, order: ApprovedOrder, route: RouteDecision) -> str | None:
         """The refusal given the operator's posture ``block`` (``ControlPosture.block_reason``), read once
         for a group of orders."""
-        return refusal(block, age=self.clock() - order.approved_at, max_order_age_s=self.max_order_age_s,
-                       route=route)
+        age = self.clock(order.approved_at) - order.approved_at
+        return refusal(block, age=age, max_order_age_s=self.max_order_age_s, route=route)
 
 
 class VenuePlacement:

@@ -12,7 +12,7 @@ unknown outcome.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from torghut_contracts.enums import FILL_EVENTS, Adapter
 from torghut_contracts.models import TradeUpdate
 from torghut_runtime import after_commit
+from torghut_runtime.settings import JudgingClock, judging_clock
 
 from .adapters.executions import ExecutionRow
 from .adapters.metrics import RouterMetrics
@@ -37,13 +38,14 @@ def _now() -> datetime:
 
 class ExecutionRecorder:
     def __init__(self, store: ExecutionStore, metrics: RouterMetrics, wakes: Wakes, *,
-                 account_venue: Adapter | None, clock: Callable[[], datetime] = _now) -> None:
+                 account_venue: Adapter | None, clock: JudgingClock = judging_clock("wall")) -> None:
         self.store = store
         self.metrics = metrics
         self.wakes = wakes
         self.account_venue = account_venue
         """The venue whose fills change the account snapshot."""
         self.clock = clock
+        """The time of the router's own reports, given the order's latest known time."""
 
     async def record(self, events: Iterable[VenueEvent], conn: AsyncConnection | None = None, *,
                      caller_publishes: bool = True) -> list[TradeUpdate]:
@@ -72,7 +74,7 @@ class ExecutionRecorder:
 
     async def record_lookup(self, order: VenueOrder) -> list[TradeUpdate]:
         """A venue's answer to a lookup (a reconciliation, a claim found at the venue), as an event."""
-        return await self.record([reconcile_event(order, self.clock())])
+        return await self.record([reconcile_event(order, _now())])
 
     async def transition(self, row: ExecutionRow, venue: Adapter, transition: Transition,
                          events: Sequence[VenueEvent] = ()) -> list[TradeUpdate]:
@@ -111,4 +113,5 @@ class ExecutionRecorder:
         """The venue's events, or the router's own when the transition calls for one."""
         if transition.report is None:
             return list(events)
-        return [router_event(row.venue_order(), venue, transition.report, transition.reason, self.clock())]
+        return [router_event(row.venue_order(), venue, transition.report, transition.reason,
+                             self.clock(row.last_event_ts or row.approved_at))]

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pydantic import Field, SecretStr, model_validator
 from torghut_contracts.enums import Adapter
 from torghut_runtime import ServiceSettings
+from torghut_runtime.settings import Clock
 
 from .domain.paper import FillModel
 from .domain.routing import RoutingPolicy
@@ -22,6 +23,11 @@ class ExecutionRouterSettings(ServiceSettings):
     service_name: str = Field(default="execution-router", min_length=1)
     torghut_account: str = Field(default="paper-main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$",
                                  description="The account this router trades (TORGHUT_ACCOUNT).")
+    clock: Clock = Field(
+        default="wall",
+        description="'wall' (live): order ages, the router's own reports and paper cancels at the wall clock; "
+                    "'event' (replays): at the events' own times (an order's approval; the paper venue's latest "
+                    "price, order or fill). Account snapshots are stamped when read, on either clock.")
 
     # -- routing ---------------------------------------------------------------------------------
     execution_primary_adapter: Adapter = Field(default=Adapter.PAPER, description="paper | alpaca | lean")
@@ -33,8 +39,8 @@ class ExecutionRouterSettings(ServiceSettings):
                                                 description="Let a decision's adapter_hint pick a configured venue.")
     execution_max_order_age_s: float = Field(
         default=300.0, ge=0,
-        description="Approved orders older than this (approved_at vs now) are rejected as stale; 0 turns it off "
-                    "(replays into a sandbox).")
+        description="Approved orders older than this (approved_at vs now) are rejected as stale; 0 turns it off. "
+                    "With CLOCK=event an order is as old as its approval: never stale.")
     execution_control_read_through_s: float = Field(
         default=5.0, ge=0, le=300,
         description="Before refusing an order on the control posture, wait up to this long for every control "

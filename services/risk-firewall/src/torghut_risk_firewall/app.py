@@ -8,7 +8,7 @@ from torghut_contracts import topics
 from torghut_runtime import ServiceRuntime
 from torghut_runtime.flags import FeatureFlagSettings, wire_flags
 
-from .adapters.handlers import FirewallHandlers, make_clock
+from .adapters.handlers import FirewallHandlers
 from .adapters.http import operator_routes
 from .metrics import FirewallMetrics
 from .settings import RiskFirewallSettings
@@ -29,7 +29,7 @@ def build_runtime(settings: RiskFirewallSettings, *, flag_settings: FeatureFlagS
     runtime = ServiceRuntime(settings, migrations=MIGRATIONS, **runtime_kwargs)  # type: ignore[arg-type]
     flags = wire_flags(runtime, "risk-firewall", settings, flag_settings)
     handlers = FirewallHandlers(accounts=settings.managed_accounts, limits=settings.risk_limits,
-                                clock=make_clock(settings.clock), metrics=FirewallMetrics(runtime.registry),
+                                clock_mode=settings.clock, metrics=FirewallMetrics(runtime.registry),
                                 flags=flags)
     # Control first: at start-up the compacted posture is read before decisions are judged as far as
     # the broker allows; until then the default posture (kill switch on) vetoes everything.

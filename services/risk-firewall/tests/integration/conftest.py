@@ -16,7 +16,7 @@ from torghut_contracts.enums import Adapter, TradingState
 from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import AccountSnapshot, ControlCommand, TaSignal
 from torghut_risk_firewall.adapters import store
-from torghut_risk_firewall.adapters.handlers import FirewallHandlers, make_clock
+from torghut_risk_firewall.adapters.handlers import FirewallHandlers
 from torghut_risk_firewall.app import MIGRATIONS, build_runtime
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.metrics import FirewallMetrics
@@ -105,5 +105,5 @@ async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def handlers() -> FirewallHandlers:
-    return FirewallHandlers((ACCOUNT,), RiskLimits(cooldown_s=Decimal(0)), make_clock("event"),
+    return FirewallHandlers((ACCOUNT,), RiskLimits(cooldown_s=Decimal(0)), "event",
                             FirewallMetrics(CollectorRegistry()))

@@ -23,7 +23,7 @@ from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, OrderStatus, Side, TradeEvent, VerdictOutcome
 from torghut_contracts.models import AccountSnapshot, OrderState, Position, TaSignal, TradeUpdate
 from torghut_risk_firewall.adapters import store
-from torghut_risk_firewall.adapters.handlers import FirewallHandlers, make_clock
+from torghut_risk_firewall.adapters.handlers import FirewallHandlers
 from torghut_risk_firewall.domain import reasons as r
 from torghut_risk_firewall.domain.limits import RiskLimits
 from torghut_risk_firewall.domain.windows import NEW_YORK
@@ -39,7 +39,7 @@ A, B = "paper-a", "paper-b"
 
 @pytest.fixture
 def two_accounts() -> FirewallHandlers:
-    return FirewallHandlers((A, B), RiskLimits(cooldown_s=Decimal(0), max_orders_per_second=1), make_clock("event"),
+    return FirewallHandlers((A, B), RiskLimits(cooldown_s=Decimal(0), max_orders_per_second=1), "event",
                             FirewallMetrics(CollectorRegistry()))
 
 

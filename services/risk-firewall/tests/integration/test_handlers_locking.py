@@ -87,7 +87,7 @@ async def test_a_decision_judged_twice_at_once_is_reserved_once(engine: AsyncEng
     await open_market(engine, handlers)
     await feed(engine, handlers.on_snapshot, snapshot(100_000, NOW - timedelta(seconds=5)))
     same = decision("buy", 10, decision_id="twice")
-    other = FirewallHandlers((ACCOUNT,), handlers.limits, handlers.clock, handlers.metrics)  # the other consumer
+    other = FirewallHandlers((ACCOUNT,), handlers.limits, handlers.clock_mode, handlers.metrics)  # the other consumer
     async with engine.connect() as first:
         transaction = await first.begin()
         [verdict, order] = await handlers.on_decision(inbound(same), first)  # holds the account lock

@@ -129,3 +129,24 @@ async def test_a_trade_update_is_applied_once_even_as_the_accounts_first_message
     await feed(engine, handlers.on_trade_update, fill_of("manual-2", "AAPL", 3, "b"))
     state = await account_state(engine)
     assert state is not None and state.positions == {"AAPL": Decimal(10)}
+
+
+async def test_in_a_replay_only_the_sessions_own_signals_run_the_sweep(engine: AsyncEngine,
+                                                                      handlers: FirewallHandlers) -> None:
+    """A replay (``CLOCK=event``) of an 11:00 session, run at 15:50 New York time: the router stamps its
+    snapshots with the wall clock and a venue its fills, so neither is the session's time; neither
+    flattens. The session's own signal at 15:45:30 does."""
+    session = datetime(2026, 2, 12, 11, 0, tzinfo=NEW_YORK).astimezone(UTC)
+    wall = datetime(2026, 12, 7, 15, 50, tzinfo=NEW_YORK).astimezone(UTC)  # a Monday, in the flatten window
+    await open_market(engine, handlers, at=session)
+    held = [Position(symbol="AAPL", qty=Decimal(12), market_value=Decimal(1200))]
+    assert await feed(engine, handlers.on_snapshot, snapshot(100_000, wall, positions=held)) == []
+    fill = fill_of("manual-1", "AAPL", 3, "c").model_copy(update={"timestamp": wall + timedelta(seconds=1)})
+    assert await feed(engine, handlers.on_trade_update, fill) == []
+    state = await account_state(engine)
+    assert state is not None and state.positions["AAPL"] > 0 and state.open_orders == ()
+
+    flatten_at = datetime(2026, 2, 12, 15, 45, 30, tzinfo=NEW_YORK).astimezone(UTC)
+    out = await feed(engine, handlers.on_signal, TaSignal(symbol="AAPL", event_ts=flatten_at, seq=2,
+                                                         price=Decimal(101)))
+    assert [o.message.reason_codes for o in out if o.spec is topics.RISK_VERDICTS] == [[r.SCHEDULED_FLATTEN]]

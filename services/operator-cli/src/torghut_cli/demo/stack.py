@@ -65,7 +65,7 @@ def service_plan(bootstrap: str, database_url: str, log_dir: Path,
 #: What each service needs to judge a recorded session by its event time rather than the wall clock.
 REPLAY_ENV: dict[str, dict[str, str]] = {
     "decision-engine": {"CLOCK": "event"},
-    "execution-router": {"EXECUTION_PRIMARY_ADAPTER": "paper", "EXECUTION_MAX_ORDER_AGE_S": "0"},
+    "execution-router": {"EXECUTION_PRIMARY_ADAPTER": "paper", "CLOCK": "event"},
     "risk-firewall": {"CLOCK": "event"},
     "decision-client": {"EXECUTION_PRIMARY_ADAPTER": "paper", "CLOCK": "event"},
     "signal-trigger": {"CLOCK": "event"},

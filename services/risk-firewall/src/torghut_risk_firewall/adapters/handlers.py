@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import structlog
@@ -28,6 +28,7 @@ from torghut_contracts.models import (
 from torghut_contracts.posture import TradingPosture
 from torghut_runtime import Inbound, Outgoing, after_commit
 from torghut_runtime.flags import FeatureFlags, Flag
+from torghut_runtime.settings import Clock, JudgingClock, judging_clock
 
 from ..domain import reasons as r
 from ..domain.evaluate import Verdict, effective_trading_state, reference_price
@@ -45,18 +46,10 @@ from .judging import DecisionJudge
 from .marks import SignalMarks
 
 log = structlog.get_logger("torghut.risk_firewall")
-Clock = Callable[[datetime], datetime]
 
 # The risk limits an operator may flip at run time (docs/feature-flags.md), and the field each sets.
 LIMIT_FLAGS = ((Flag.ALLOW_SHORTS, "allow_shorts"), (Flag.ALLOW_EXTENDED_HOURS, "allow_extended_hours"),
                (Flag.ALLOW_FRACTIONAL, "allow_fractional"), (Flag.RISK_CLAMP_ENABLED, "clamp_enabled"))
-
-
-def make_clock(mode: str) -> Clock:
-    """'event': judge at the event's own time (replay); 'wall': at the wall-clock time (live)."""
-    if mode == "event":
-        return lambda event_time: event_time
-    return lambda _event_time: datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -79,13 +72,15 @@ class FirewallHandlers:
     accounts: tuple[str, ...]
     """The accounts this firewall owns (sorted); every other account's decisions are vetoed as not managed."""
     limits: RiskLimits
-    clock: Clock
+    clock_mode: Clock
+    """``CLOCK``: the time each message is judged at (:attr:`clock`)."""
     metrics: FirewallMetrics
     flags: FeatureFlags | None = None
     """With flags enabled, the four flag-backed limits come from the flag server, read per message."""
     marks_read_through: Callable[[], Awaitable[bool]] | None = None
     """Waits (bounded) until the TA-signal lane has read its topic through; True if it has (see judging.py)."""
     _limits_by_flags: dict[tuple[bool, ...], RiskLimits] = field(default_factory=dict, init=False, repr=False)
+    clock: JudgingClock = field(init=False, repr=False)
 
     def manages(self, account: str) -> bool:
         return account in self.accounts
@@ -211,6 +206,7 @@ class FirewallHandlers:
 
     # -- market signals ------------------------------------------------------------------------------
     def __post_init__(self) -> None:
+        self.clock = judging_clock(self.clock_mode)
         self.on_signal = SignalMarks(self)
         """The TA-signal handler (batched): marks buffered per batch, written at its end."""
         self.on_decision = DecisionJudge(self)
@@ -232,7 +228,7 @@ class FirewallHandlers:
             return []
         portfolio = apply_trade_update(portfolio, update)
         after_commit(self.metrics.trade_updates.labels(outcome="applied").inc)
-        return await self._save_after_sweep(conn, portfolio, self.clock(update.timestamp))
+        return await self._save_after_sweep(conn, portfolio, self._sweep_time(update.timestamp))
 
     # -- account snapshots ---------------------------------------------------------------------------
     async def apply_snapshot(self, inbound: Inbound[AccountSnapshot], conn: AsyncConnection) -> list[Outgoing]:
@@ -248,13 +244,24 @@ class FirewallHandlers:
             await store.record_latch_event(conn, portfolio.account, "latched", latch)
             log.warning("latched stop", account=portfolio.account, reason=latch.reason, detail=latch.detail)
         portfolio = with_latches(portfolio, latches)
-        return await self._save_after_sweep(conn, portfolio, now)
+        return await self._save_after_sweep(conn, portfolio, self._sweep_time(snapshot.as_of))
+
+    def _sweep_time(self, venue_time: datetime) -> datetime | None:
+        """When a trade update or a snapshot runs the scheduled sweep: live, now; in a replay, never.
+
+        Their stamps are the venue's, not the replayed session's: a snapshot is stamped when the router
+        reads the account (by the wall clock, also in a replay), a fill when the venue made it. Judged at
+        such a stamp, a replay run between 15:45 and 16:00 New York time was flattened at the wall's
+        time of day. The session's signals run the sweep at their own times (``SignalMarks``).
+        """
+        return self.clock(venue_time) if self.clock_mode == "wall" else None
 
     async def _save_after_sweep(self, conn: AsyncConnection, portfolio: PortfolioState,
-                                now: datetime) -> list[Outgoing]:
-        """Run the scheduled flatten / must-be-flat sweep when due, then persist the account."""
+                                now: datetime | None) -> list[Outgoing]:
+        """Run the scheduled flatten / must-be-flat sweep when due at ``now`` (None: not at all), then
+        persist the account."""
         outputs: list[Outgoing] = []
-        if self.sweep_due(now):
+        if now is not None and self.sweep_due(now):
             control = await store.effective_control_for(conn, portfolio.account)
             market = await store.market_for(conn, store.symbols_of_interest(portfolio))
             portfolio, outputs = await self.sweep(conn, portfolio, control, market, now)

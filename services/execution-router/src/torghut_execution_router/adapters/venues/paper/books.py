@@ -62,6 +62,12 @@ OPEN_ORDERS_AND = sa.select(paper_orders).where(
 NAMED_ORDER = sa.select(paper_orders).where(paper_orders.c.account == sa.bindparam("b_account"),
                                             paper_orders.c.client_order_id == sa.bindparam("b_coid"))
 QUOTES = sa.select(paper_quotes).where(paper_quotes.c.symbol.in_(sa.bindparam("b_symbols", expanding=True)))
+#: The latest price's event time and the latest change to an open order of the account (NULL: none).
+VENUE_TIME = sa.select(sa.func.greatest(
+    sa.select(sa.func.max(paper_quotes.c.event_ts)).scalar_subquery(),
+    sa.select(sa.func.max(paper_orders.c.updated_at)).where(
+        paper_orders.c.account == sa.bindparam("b_account"), paper_orders.c.status.in_(OPEN_STATUSES),
+    ).scalar_subquery()))
 
 
 def upsert_newer(quotes: list[paper.Quote]) -> Any:

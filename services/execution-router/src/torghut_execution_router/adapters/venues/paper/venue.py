@@ -35,13 +35,15 @@ from .books import (
     UPDATE_ACCOUNT,
     UPSERT_ORDER,
     UPSERT_POSITION,
+    VENUE_TIME,
     order_of,
     paper_order_id,
     upsert_newer,
 )
 from .held import HeldBook
 
-#: ``fills_through`` of an account that never filled: before any fill it will have.
+#: ``fills_through`` of an account that never filled: before any fill it will have. Also the
+#: venue's own time (:meth:`PaperVenue._venue_time`) before its first price or order.
 NO_FILLS_YET = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -49,12 +51,15 @@ class PaperVenue:
     name = Adapter.PAPER
 
     def __init__(self, engine: AsyncEngine, account: str, model: paper.FillModel, starting_cash: Decimal,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, event_clock: bool = False) -> None:
         self.engine = engine
         self.account = account
         self.model = model
         self.starting_cash = starting_cash
         self.clock = clock
+        """The wall clock: when rows were written."""
+        self.event_clock = event_clock
+        """Cancels at the venue's own time (:meth:`_venue_time`) rather than the wall clock's (replays)."""
         self._held: HeldBook | None = None
         """The paper account as the intake's open group commit holds it (see held.py)."""
 
@@ -254,7 +259,8 @@ class PaperVenue:
                 paper_orders.c.client_order_id == order.client_order_id))).first()
             if row is None:
                 return []
-            step = paper.cancel(order_of(row), account=account, at=self.clock(), reason="cancel_requested")
+            at = await self._venue_time(conn, account) if self.event_clock else self.clock()
+            step = paper.cancel(order_of(row), account=account, at=at, reason="cancel_requested")
             await self._persist(conn, account, step)
         return step.events
 
@@ -267,6 +273,12 @@ class PaperVenue:
     async def list_open(self) -> list[VenueOrder]:
         async with self.engine.connect() as conn:
             return [o.venue_order() for o in await self._open_orders(conn)]
+
+    async def _venue_time(self, conn: AsyncConnection, account: paper.PaperAccount) -> datetime:
+        """The venue's own time: its latest event, a price, an open order's change or a fill, each at its
+        event time (``NO_FILLS_YET`` before any). The caller holds the account lock."""
+        latest = (await conn.execute(VENUE_TIME, {"b_account": self.account})).scalar_one()
+        return max(t for t in (latest, account.last_fill_at, NO_FILLS_YET) if t is not None)
 
     async def account_snapshot(self, account: str, as_of: datetime) -> AccountSnapshot:
         async with self.engine.begin() as conn:
