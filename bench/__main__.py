@@ -151,7 +151,7 @@ class Plan:
     firewall_decisions: int = 200
     firewall_burst: int = 500
     router_signals: int = 30_000
-    router_orders: int = 200
+    router_orders: int = 900
     papers: int = 100
     webhook_deliveries: int = 400
     floor_records: int = 400
