@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from torghut_contracts import topics
 from torghut_contracts.enums import Adapter, OrderStatus, Side, TradeEvent, TradingState, VerdictOutcome
-from torghut_contracts.models import ControlCommand, OrderState, Position, TaSignal, TradeUpdate
+from torghut_contracts.models import AccountSnapshot, ControlCommand, OrderState, Position, TaSignal, TradeUpdate
 from torghut_risk_firewall.adapters.handlers import FirewallHandlers
 from torghut_risk_firewall.adapters.http import operator_routes
 from torghut_risk_firewall.domain import reasons as r
@@ -150,3 +150,30 @@ async def test_in_a_replay_only_the_sessions_own_signals_run_the_sweep(engine: A
     out = await feed(engine, handlers.on_signal, TaSignal(symbol="AAPL", event_ts=flatten_at, seq=2,
                                                          price=Decimal(101)))
     assert [o.message.reason_codes for o in out if o.spec is topics.RISK_VERDICTS] == [[r.SCHEDULED_FLATTEN]]
+
+
+async def test_a_replay_measures_each_session_days_loss_from_that_days_start(engine: AsyncEngine,
+                                                                           handlers: FirewallHandlers) -> None:
+    """Two session days replayed within a minute of wall-clock time (paper snapshots, no last_equity):
+    the second day's loss counts from its own start (105,000), not from the replay's first snapshot
+    (100,000, from which it would be a gain), and latches the daily stop."""
+    day1 = datetime(2026, 2, 12, 10, tzinfo=NEW_YORK).astimezone(UTC)
+    day2 = day1 + timedelta(days=1)
+    wall = datetime.now(UTC)
+
+    def paper(equity: int, second: int) -> AccountSnapshot:
+        return snapshot(equity, wall + timedelta(seconds=second)).model_copy(update={"last_equity": None})
+
+    async def decide(decision_id: str, at: datetime) -> list[str]:
+        await feed(engine, handlers.on_signal, TaSignal(symbol="AAPL", event_ts=at - timedelta(seconds=1),
+                                                        seq=int(at.timestamp()), price=Decimal(100)))
+        out = await feed(engine, handlers.on_decision, decision(decision_id=decision_id, now=at))
+        return out[0].message.reason_codes
+
+    await open_market(engine, handlers, at=day1)
+    await feed(engine, handlers.on_snapshot, paper(100_000, 0))
+    assert r.DAILY_LOSS_STOP not in await decide("day-1", day1)
+    await feed(engine, handlers.on_snapshot, paper(105_000, 1))
+    assert r.DAILY_LOSS_STOP not in await decide("day-2", day2)
+    await feed(engine, handlers.on_snapshot, paper(103_000, 2))
+    assert r.DAILY_LOSS_STOP in await decide("day-2-later", day2 + timedelta(minutes=1))

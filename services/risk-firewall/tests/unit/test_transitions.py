@@ -4,7 +4,7 @@ the end-of-day sweep flattens; control commands combine to the most restrictive 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +20,7 @@ from torghut_risk_firewall.domain.portfolio import (
     apply_trade_update,
     detect_latches,
     reserve,
+    start_trading_day,
     with_latches,
 )
 from torghut_risk_firewall.domain.state import Latch, OpenOrder, PortfolioState
@@ -149,6 +150,23 @@ def test_the_day_start_and_the_high_water_mark_follow_snapshots() -> None:
     assert pf.day_start_equity == 102_000 and pf.peak_equity == 103_000
     pf = apply_snapshot(pf, snapshot(equity=101_000, last_equity=101_500, at=day1 + timedelta(days=1, hours=1)))
     assert pf.day_start_equity == 101_500
+
+
+def test_in_a_replay_the_sessions_decisions_start_its_days_and_snapshots_keep_them() -> None:
+    """A replay's snapshots are stamped by the wall clock, all on one day, whatever session they follow."""
+    wall = datetime(2026, 12, 7, 12, tzinfo=NEW_YORK).astimezone(UTC)
+    day1, day2 = date(2026, 2, 12), date(2026, 2, 13)
+    pf = start_trading_day(PortfolioState("paper-main"), day1)
+    assert (pf.trading_day, pf.day_start_equity) == (day1, None), "no equity known yet"
+    pf = apply_snapshot(pf, snapshot(equity=100_000, at=wall), day_from_stamp=False)
+    pf = apply_snapshot(pf, snapshot(equity=105_000, at=wall + timedelta(hours=1)), day_from_stamp=False)
+    assert (pf.trading_day, pf.day_start_equity, pf.equity) == (day1, 100_000, 105_000)
+    assert start_trading_day(pf, day1) == pf and start_trading_day(pf, date(2026, 2, 11)) == pf
+    pf = start_trading_day(pf, day2)
+    assert (pf.trading_day, pf.day_start_equity) == (day2, 105_000), "the day starts with the equity known"
+    pf = apply_snapshot(pf, snapshot(equity=103_000, at=wall + timedelta(hours=2)), day_from_stamp=False)
+    assert (pf.trading_day, pf.day_start_equity) == (day2, 105_000)
+    assert [latch.reason for latch in detect_latches(pf, limits(), NOW)] == [r.DAILY_LOSS_STOP]
 
 
 LATCHES = [

@@ -34,10 +34,16 @@ from ..domain import reasons as r
 from ..domain.evaluate import Verdict, effective_trading_state, reference_price
 from ..domain.ids import client_order_id
 from ..domain.limits import RiskLimits
-from ..domain.portfolio import apply_snapshot, apply_trade_update, detect_latches, with_latches
+from ..domain.portfolio import (
+    apply_snapshot,
+    apply_trade_update,
+    detect_latches,
+    start_trading_day,
+    with_latches,
+)
 from ..domain.state import MarketState, PortfolioState
 from ..domain.sweep import sweep
-from ..domain.windows import SessionPhase, session_phase
+from ..domain.windows import SessionPhase, session_phase, trading_day
 from ..domain.wire import OrderTerms, to_approved_order, to_risk_verdict
 from ..metrics import FirewallMetrics
 from . import store, verdicts
@@ -101,6 +107,11 @@ class FirewallHandlers:
             limits = RiskLimits.model_validate({**self.limits.model_dump(), **fields})
             self._limits_by_flags[key] = limits
         return limits
+
+    def in_session_day(self, portfolio: PortfolioState, now: datetime) -> PortfolioState:
+        """A replay's decisions start its trading days, at their own time; live, snapshots do (a replay's
+        snapshots are stamped by the wall clock: see ``apply_snapshot``)."""
+        return start_trading_day(portfolio, trading_day(now)) if self.clock_mode == "event" else portfolio
 
     def flagged_limits(self) -> list[FlaggedLimit]:
         """Where each flag-backed field of :meth:`current_limits` comes from, for the operator's view."""
@@ -236,7 +247,7 @@ class FirewallHandlers:
         if not self.manages(snapshot.account):
             return []
         portfolio = await store.lock_account(conn, snapshot.account)
-        portfolio = apply_snapshot(portfolio, snapshot)
+        portfolio = apply_snapshot(portfolio, snapshot, day_from_stamp=self.clock_mode == "wall")
         now = self.clock(snapshot.as_of)
         latches = detect_latches(portfolio, self.current_limits(), now)
         for latch in latches:

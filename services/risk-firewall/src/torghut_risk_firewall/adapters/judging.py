@@ -55,6 +55,8 @@ class Firewall(Protocol):
 
     def current_limits(self) -> RiskLimits: ...
 
+    def in_session_day(self, portfolio: PortfolioState, now: datetime) -> PortfolioState: ...
+
     async def read_marks_through(self) -> bool: ...
 
     async def judge_foreign_decision(self, conn: AsyncConnection, decision: Decision) -> list[Outgoing]: ...
@@ -100,7 +102,8 @@ class DecisionJudge:
                 and await firewall.read_marks_through():
             context = await verdicts.context_for_decision(conn, context.portfolio, decision.decision_id,
                                                           decision.symbol)
-        portfolio, outputs = await firewall.sweep(conn, context.portfolio, context.control, context.market, now)
+        portfolio = firewall.in_session_day(context.portfolio, now)
+        portfolio, outputs = await firewall.sweep(conn, portfolio, context.control, context.market, now)
         verdict = evaluate_order(decision, portfolio, context.control, firewall.current_limits(), context.market,
                                  now)
         self._held[decision.account] = reserve(portfolio, verdict, decision.symbol)

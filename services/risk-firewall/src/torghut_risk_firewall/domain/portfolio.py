@@ -20,7 +20,7 @@ Pure transitions ``PortfolioState -> PortfolioState``; the store persists what t
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from torghut_contracts.enums import FILL_EVENTS, OrderStatus, Side, TradeEvent
@@ -110,8 +110,14 @@ def _move(positions: dict[str, Decimal], buying_power: Decimal | None, fill: Unc
     return buying_power
 
 
-def apply_snapshot(portfolio: PortfolioState, snapshot: AccountSnapshot) -> PortfolioState:
-    """Reconcile with the broker; an older snapshot than the one applied is ignored."""
+def apply_snapshot(portfolio: PortfolioState, snapshot: AccountSnapshot, *,
+                   day_from_stamp: bool = True) -> PortfolioState:
+    """Reconcile with the broker; an older snapshot than the one applied is ignored.
+
+    ``day_from_stamp``: the snapshot's ``as_of`` says which trading day it belongs to (live). In a
+    replay it does not (the router stamps snapshots when it reads the account, by the wall clock):
+    the day stays the one the session's decisions began (:func:`start_trading_day`).
+    """
     if portfolio.snapshot_as_of is not None and snapshot.as_of < portfolio.snapshot_as_of:
         return portfolio
     positions = {p.symbol: p.qty for p in snapshot.positions if p.qty != ZERO}
@@ -121,17 +127,28 @@ def apply_snapshot(portfolio: PortfolioState, snapshot: AccountSnapshot) -> Port
     for fill in unconfirmed:
         buying_power = _move(positions, buying_power, fill)
     marks = {p.symbol: abs(p.market_value / p.qty) for p in snapshot.positions if p.qty != ZERO and p.market_value}
-    day = trading_day(snapshot.as_of)
-    day_start = portfolio.day_start_equity
-    if portfolio.trading_day != day or day_start is None:
-        day_start = snapshot.last_equity if snapshot.last_equity is not None else snapshot.equity
-    elif snapshot.last_equity is not None:
+    day, day_start = portfolio.trading_day, portfolio.day_start_equity
+    if day_from_stamp:
+        day = trading_day(snapshot.as_of)
+        if day != portfolio.trading_day:
+            day_start = None  # a new day starts with this snapshot
+    if snapshot.last_equity is not None:  # the venue's own previous close (Alpaca's; the paper venue has none)
         day_start = snapshot.last_equity
+    elif day_start is None:
+        day_start = snapshot.equity
     peak = snapshot.equity if portfolio.peak_equity is None else max(portfolio.peak_equity, snapshot.equity)
     return replace(portfolio, positions=positions, position_marks=marks, equity=snapshot.equity,
                    buying_power=buying_power, day_start_equity=day_start, peak_equity=peak,
                    snapshot_as_of=snapshot.as_of, trading_day=day, fills_through=fills_through,
                    unconfirmed_fills=unconfirmed)
+
+
+def start_trading_day(portfolio: PortfolioState, day: date) -> PortfolioState:
+    """The session's time reached ``day`` (a replay): the day starts with the equity known now, as the
+    first snapshot of a live day starts it. An earlier or the same day changes nothing."""
+    if portfolio.trading_day is not None and day <= portfolio.trading_day:
+        return portfolio
+    return replace(portfolio, trading_day=day, day_start_equity=portfolio.equity)
 
 
 def detect_latches(portfolio: PortfolioState, limits: RiskLimits, now: datetime) -> tuple[Latch, ...]:
