@@ -27,7 +27,8 @@ class ExecutionRouterSettings(ServiceSettings):
         default="wall",
         description="'wall' (live): order ages, the router's own reports and paper cancels at the wall clock; "
                     "'event' (replays): at the events' own times (an order's approval; the paper venue's latest "
-                    "price, order or fill). Account snapshots are stamped when read, on either clock.")
+                    "price, order or fill). Account snapshots are stamped when read, on either clock; under 'event' "
+                    "their P&L today is of the venue's day.")
 
     # -- routing ---------------------------------------------------------------------------------
     execution_primary_adapter: Adapter = Field(default=Adapter.PAPER, description="paper | alpaca | lean")

@@ -1,7 +1,8 @@
 """``CLOCK=event``: in a replay the router judges and stamps at the replayed session's times.
 
 An order is as old as its approval (a session recorded months ago is not stale), the router's own
-reports carry the order's time, and a paper cancel the venue's latest event time. The session below
+reports carry the order's time, a paper cancel the venue's latest event time, and a snapshot's
+realized P&L "today" the venue's day. The session below
 is in the firewall's flatten window (15:50 New York), far from the wall clock, so a time that still
 came from the wall clock would show.
 """
@@ -52,6 +53,21 @@ async def test_a_paper_cancel_is_at_the_venues_latest_event(offline_router: Any)
     assert (at["event", "price"], at["event", "order"], at["event", "fill"]) == (
         SESSION + timedelta(seconds=3), SESSION + timedelta(seconds=8), SESSION + timedelta(seconds=9))
     assert min(at["wall", kind] for kind in ("price", "order", "fill")) > SESSION + timedelta(days=30)
+
+
+async def test_a_snapshots_pl_today_is_of_the_sessions_day(offline_router: Any) -> None:
+    """A snapshot is stamped when read (the wall clock); "today" is the venue's day in a replay."""
+    realized = {}
+    for clock in ("event", "wall"):  # one database: the second account is another
+        service = await offline_router(clock=clock, paper_slippage_bps=0, torghut_account=clock)
+        venue = service.paper
+        await price(venue, "NVDA", "100", SESSION, 1)
+        await venue.submit(request(f"{clock}-buy", SESSION + timedelta(seconds=1)))
+        await price(venue, "NVDA", "110", SESSION + timedelta(seconds=2), 2)
+        await venue.submit(request(f"{clock}-sell", SESSION + timedelta(seconds=3), side=Side.SELL))
+        snapshot = await venue.account_snapshot(clock, datetime.now(UTC))
+        realized[clock] = snapshot.realized_pl_today
+    assert realized == {"event": D(100), "wall": D(0)}
 
 
 async def cancelled_at(venue: PaperVenue, order: VenueOrder | None) -> datetime:

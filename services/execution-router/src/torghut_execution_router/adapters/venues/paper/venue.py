@@ -59,7 +59,8 @@ class PaperVenue:
         self.clock = clock
         """The wall clock: when rows were written."""
         self.event_clock = event_clock
-        """Cancels at the venue's own time (:meth:`_venue_time`) rather than the wall clock's (replays)."""
+        """Replays: cancels at the venue's own time (:meth:`_venue_time`) rather than the wall clock's, and
+        a snapshot's realized P&L "today" of the venue's day."""
         self._held: HeldBook | None = None
         """The paper account as the intake's open group commit holds it (see held.py)."""
 
@@ -287,7 +288,9 @@ class PaperVenue:
             prices = {r.symbol: r.price for r in await conn.execute(
                 sa.select(paper_quotes.c.symbol, paper_quotes.c.price)
                 .where(paper_quotes.c.symbol.in_(list(state.positions))))} if state.positions else {}
-            day_start = as_of.astimezone(paper.NEW_YORK).replace(hour=0, minute=0, second=0, microsecond=0)
+            # "Today" is the session's: in a replay (event clock) the venue's own time, not the reading's.
+            today = await self._venue_time(conn, state) if self.event_clock else as_of
+            day_start = today.astimezone(paper.NEW_YORK).replace(hour=0, minute=0, second=0, microsecond=0)
             realized_today = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(paper_fills.c.realized_pl), 0))
                                                  .where(paper_fills.c.account == self.account,
                                                         paper_fills.c.at >= day_start))).scalar_one()
