@@ -34,13 +34,19 @@ def request(coid: str, at: datetime, *, side: Side = Side.BUY, limit: str | None
                         extended_hours=False, reference_price=D(100), approved_at=at)
 
 
+async def paper_on(offline_router: Any, clock: str) -> PaperVenue:
+    """A paper venue under ``clock`` whose price at the session's start is 100. The tests make one per
+    clock in one database, so each has its own account (the prices are shared)."""
+    service = await offline_router(clock=clock, paper_slippage_bps=0, torghut_account=clock)
+    await price(service.paper, "NVDA", "100", SESSION, 1)
+    return service.paper
+
+
 async def test_a_paper_cancel_is_at_the_venues_latest_event(offline_router: Any) -> None:
     """The venue's latest event: a price of any symbol, an open order's change, a fill."""
     at = {}
-    for clock in ("event", "wall"):  # one database: the second account is another
-        service = await offline_router(clock=clock, paper_slippage_bps=0, torghut_account=clock)
-        venue = service.paper
-        await price(venue, "NVDA", "100", SESSION, 1)
+    for clock in ("event", "wall"):
+        venue = await paper_on(offline_router, clock)
         await price(venue, "AAPL", "200", SESSION + timedelta(seconds=3), 1)
         first = await venue.submit(request("first", SESSION + timedelta(seconds=1), limit="90"))
         at[clock, "price"] = await cancelled_at(venue, first.order)
@@ -58,10 +64,8 @@ async def test_a_paper_cancel_is_at_the_venues_latest_event(offline_router: Any)
 async def test_a_snapshots_pl_today_is_of_the_sessions_day(offline_router: Any) -> None:
     """A snapshot is stamped when read (the wall clock); "today" is the venue's day in a replay."""
     realized = {}
-    for clock in ("event", "wall"):  # one database: the second account is another
-        service = await offline_router(clock=clock, paper_slippage_bps=0, torghut_account=clock)
-        venue = service.paper
-        await price(venue, "NVDA", "100", SESSION, 1)
+    for clock in ("event", "wall"):
+        venue = await paper_on(offline_router, clock)
         await venue.submit(request(f"{clock}-buy", SESSION + timedelta(seconds=1)))
         await price(venue, "NVDA", "110", SESSION + timedelta(seconds=2), 2)
         await venue.submit(request(f"{clock}-sell", SESSION + timedelta(seconds=3), side=Side.SELL))
