@@ -17,8 +17,9 @@ def load(monkeypatch: pytest.MonkeyPatch, **env: str) -> ExecutionRouterSettings
 
 
 def test_defaults_route_to_the_paper_venue(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOCK", raising=False)
     settings = load(monkeypatch)
-    assert settings.execution_primary_adapter is Adapter.PAPER
+    assert settings.execution_primary_adapter is Adapter.PAPER and settings.clock == "wall"
     assert settings.configured_adapters == {Adapter.PAPER}
     assert settings.torghut_account == "paper-main" and settings.schema_name == "execution_router"
     assert settings.account_venue is Adapter.PAPER
@@ -31,6 +32,7 @@ def test_defaults_route_to_the_paper_venue(monkeypatch: pytest.MonkeyPatch) -> N
     ({"ALPACA_PAPER": "false"}, "ALPACA_LIVE_TRADING_ENABLED"),
     ({"EXECUTION_PRIMARY_ADAPTER": "ib"}, "EXECUTION_PRIMARY_ADAPTER"),
     ({"PAPER_SLIPPAGE_BPS": "-1"}, "PAPER_SLIPPAGE_BPS"),
+    ({"CLOCK": "replay"}, "CLOCK"),
 ])
 def test_bad_configuration_names_the_variable(monkeypatch: pytest.MonkeyPatch, env: dict[str, str],
                                               named: str) -> None:
