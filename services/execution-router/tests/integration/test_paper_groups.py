@@ -43,7 +43,7 @@ async def run_group(service: Any, messages: list[Any]) -> list[list[Any]]:
 async def test_a_group_is_looked_up_once_and_written_once(offline_router: Any, make_messages: Any) -> None:
     """Two new orders, one sent twice in the group (a second approval message for the same order) and
     one the router already has: the new ones are placed once each, the others replay, and the whole
-    group costs one lookup, one quote read and one insert per table."""
+    group costs one lookup, one read of the venue's book and one insert per table."""
     m = make_messages
     service = await ready(offline_router, m)
     earlier = m["approved"](symbol="AMD")
@@ -66,8 +66,13 @@ async def test_a_group_is_looked_up_once_and_written_once(offline_router: Any, m
         return len([s for s in statements if s.startswith(prefix)])
     assert times("SELECT executions.") == 1, "the group's executions are looked up in one statement"
     assert times("SELECT control_commands.") == 1, "the posture is read once for the group"
-    assert times("SELECT paper_quotes.") == 1, "the group's two symbols are priced in one statement"
-    assert times("SELECT paper_orders.") == 1, "the venue's dedupe is read with the open orders"
+    books = ("paper_positions", "paper_orders", "paper_quotes")
+    read = [s for s in statements if s.startswith("SELECT") and any(f"FROM {t} " in s for t in books)]
+    assert len(read) == 1, "the positions, the open orders with the venue's dedupe and both symbols' prices: one read"
+    assert all(f"FROM {t} " in read[0] for t in books)
+    writes = ("INSERT INTO paper_", "UPDATE paper_", "DELETE FROM paper_")
+    written = [s for s in statements if any(w in s for w in writes)]
+    assert len(written) == 1, "the account, its positions, orders and fills are written in one statement"
     assert (times("INSERT INTO executions"), times("INSERT INTO execution_events")) == (1, 1)
     assert times("UPDATE executions") == 0, "a new execution is written with the state its placement left"
     async with service.runtime.engine.connect() as conn:

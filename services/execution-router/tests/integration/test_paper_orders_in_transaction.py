@@ -93,7 +93,7 @@ async def test_a_group_of_paper_orders_is_booked_against_the_account_it_holds(
     events = [[o.message.event for o in out] for out in outputs]
     assert events == [[TradeEvent.NEW, TradeEvent.FILL], [TradeEvent.NEW, TradeEvent.FILL], [TradeEvent.REJECTED]]
     assert len([s for s in statements if "FROM paper_accounts" in s and "FOR UPDATE" in s]) == 1
-    assert len([s for s in statements if s.startswith("UPDATE paper_accounts")]) == 1
+    assert len([s for s in statements if "UPDATE paper_accounts" in s]) == 1
     async with engine.connect() as conn:
         cash = (await conn.execute(sa.text("SELECT cash FROM paper_accounts"))).scalar_one()
         filled = (await conn.execute(sa.text("SELECT count(*), sum(qty) FROM paper_fills"))).one()

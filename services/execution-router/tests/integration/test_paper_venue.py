@@ -69,3 +69,19 @@ async def test_a_snapshot_names_the_last_fill_it_holds(offline_router: Any) -> N
     snapshot = await venue.account_snapshot("paper-main", T0 + timedelta(hours=1))
     assert snapshot.fills_through == last_fill and snapshot.as_of == T0 + timedelta(hours=1)
     assert [(p.symbol, p.qty) for p in snapshot.positions] == [("NVDA", D(20))]
+
+
+async def test_a_position_sold_out_leaves_the_books(offline_router: Any) -> None:
+    """Selling all of a position removes it: the next buy starts a new one, at its own price."""
+    service = await offline_router(paper_starting_cash=D(10_000), paper_slippage_bps=0)
+    venue = service.paper
+    await price(venue, Quote("NVDA", D(100), T0, 1))
+    await venue.submit(request("buy", qty="10"))
+    await price(venue, Quote("NVDA", D(110), T0 + timedelta(seconds=1), 2))
+    await venue.submit(request("sell", qty="10", side=Side.SELL))
+    sold_out = await venue.account_snapshot("paper-main", T0 + timedelta(seconds=2))
+    assert (sold_out.positions, sold_out.cash) == ([], D(10_100))
+
+    await venue.submit(request("again", qty="5"))
+    snapshot = await venue.account_snapshot("paper-main", T0 + timedelta(seconds=3))
+    assert [(p.symbol, p.qty, p.avg_entry_price) for p in snapshot.positions] == [("NVDA", D(5), D(110))]

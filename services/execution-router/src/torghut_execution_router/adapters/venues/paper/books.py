@@ -7,15 +7,17 @@ construction or cache-key walk.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.types import NullType
 from torghut_contracts.enums import OrderStatus, OrderType, Side, TimeInForce
 
 from ....domain import paper
-from ...tables import paper_accounts, paper_orders, paper_positions, paper_quotes
+from ...tables import paper_accounts, paper_fills, paper_orders, paper_positions, paper_quotes
 
 OPEN_STATUSES = (OrderStatus.NEW.value, OrderStatus.PARTIALLY_FILLED.value)
 
@@ -25,7 +27,10 @@ def paper_order_id(account: str, client_order_id: str) -> str:
 
 
 def order_of(row: Any) -> paper.PaperOrder:
-    m = row._mapping
+    return order_from(row._mapping)
+
+
+def order_from(m: Mapping[str, Any]) -> paper.PaperOrder:
     return paper.PaperOrder(
         client_order_id=m["client_order_id"], venue_order_id=m["venue_order_id"], symbol=m["symbol"],
         side=Side(m["side"]), qty=m["qty"], order_type=OrderType(m["order_type"]), limit_price=m["limit_price"],
@@ -34,40 +39,99 @@ def order_of(row: Any) -> paper.PaperOrder:
         not_before=m["not_before"], filled_qty=m["filled_qty"], filled_avg_price=m["filled_avg_price"], seq=m["seq"])
 
 
-def _upsert_order() -> Any:
-    statement = pg_insert(paper_orders)
-    return statement.on_conflict_do_update(
-        index_elements=["account", "client_order_id"],
-        set_={k: statement.excluded[k] for k in ("status", "filled_qty", "filled_avg_price", "updated_at", "seq")})
-
-
-def _upsert_position() -> Any:
-    statement = pg_insert(paper_positions)
-    return statement.on_conflict_do_update(
-        index_elements=["account", "symbol"],
-        set_={"qty": statement.excluded.qty, "avg_entry_price": statement.excluded.avg_entry_price})
-
-
-UPSERT_ORDER = _upsert_order()
-UPSERT_POSITION = _upsert_position()
 LOCK_ACCOUNT = sa.select(paper_accounts).where(paper_accounts.c.account == sa.bindparam("b_account")).with_for_update()
 HOLD_ACCOUNT = sa.select(paper_accounts.c.account).where(
     paper_accounts.c.account == sa.bindparam("b_account")).with_for_update()
-UPDATE_ACCOUNT = paper_accounts.update().where(paper_accounts.c.account == sa.bindparam("b_account"))
 POSITIONS = sa.select(paper_positions).where(paper_positions.c.account == sa.bindparam("b_account"))
-OPEN_ORDERS_AND = sa.select(paper_orders).where(
-    paper_orders.c.account == sa.bindparam("b_account"),
-    sa.or_(paper_orders.c.status.in_(OPEN_STATUSES),
-          paper_orders.c.client_order_id.in_(sa.bindparam("b_coids", expanding=True))))
 NAMED_ORDER = sa.select(paper_orders).where(paper_orders.c.account == sa.bindparam("b_account"),
                                             paper_orders.c.client_order_id == sa.bindparam("b_coid"))
 QUOTES = sa.select(paper_quotes).where(paper_quotes.c.symbol.in_(sa.bindparam("b_symbols", expanding=True)))
+
+
+def _records(table: sa.Table, *where: Any) -> Any:
+    """The rows of ``table`` matching ``where`` as one array of records, NULL when there are none.
+
+    asyncpg decodes each field of a record by its Postgres type, as it does a column, so the rows
+    come back as tuples of ``table``'s columns, in order, with no result processing.
+    """
+    rows = sa.func.array_agg(sa.tuple_(*table.c))
+    return sa.select(sa.type_coerce(rows, NullType())).where(*where).scalar_subquery()
+
+
+#: The book a group of orders is placed against, read in one statement after ``LOCK_ACCOUNT``: the
+#: account's positions, its open orders with the orders named ``b_coids`` (the venue's dedupe), and
+#: the quotes of ``b_symbols``, each an array of records (``_records``). Not in the locking
+#: statement: under READ COMMITTED a statement reads the snapshot it started with, so one that
+#: waited for the lock would read the books as they were before the holder committed.
+BOOK = sa.select(
+    _records(paper_positions, paper_positions.c.account == sa.bindparam("b_account")).label("positions"),
+    _records(paper_orders, paper_orders.c.account == sa.bindparam("b_account"),
+             sa.or_(paper_orders.c.status.in_(OPEN_STATUSES),
+                    paper_orders.c.client_order_id == sa.any_(sa.bindparam("b_coids", type_=ARRAY(sa.Text))))
+             ).label("orders"),
+    _records(paper_quotes, paper_quotes.c.symbol == sa.any_(sa.bindparam("b_symbols", type_=ARRAY(sa.Text))))
+    .label("quotes"))
+ORDER_COLUMNS = tuple(paper_orders.c.keys())
+POSITION_COLUMNS = tuple(paper_positions.c.keys())
+QUOTE_COLUMNS = tuple(paper_quotes.c.keys())
+
 #: The latest price's event time and the latest change to an open order of the account (NULL: none).
 VENUE_TIME = sa.select(sa.func.greatest(
     sa.select(sa.func.max(paper_quotes.c.event_ts)).scalar_subquery(),
     sa.select(sa.func.max(paper_orders.c.updated_at)).where(
         paper_orders.c.account == sa.bindparam("b_account"), paper_orders.c.status.in_(OPEN_STATUSES),
     ).scalar_subquery()))
+
+
+def _arrays_of(table: sa.Table, columns: Sequence[str]) -> list[sa.BindParameter[Any]]:
+    """One array parameter per column, ``<table>_<column>``, typed as the column."""
+    return [sa.bindparam(f"{table.name}_{c}", type_=ARRAY(table.c[c].type)) for c in columns]
+
+
+def _insert_unnested(table: sa.Table, columns: Sequence[str], conflict: Sequence[str] = (),
+                     update: Sequence[str] = ()) -> str:
+    """INSERT of the account's rows, one per position in the arrays ``_arrays_of(table, columns)``,
+    in array order (a fill's ``id`` follows it); ON CONFLICT on ``conflict`` it updates ``update``."""
+    names = ", ".join(columns)
+    arrays = ", ".join(f":{table.name}_{c}" for c in columns)
+    upsert = (f" ON CONFLICT (account, {', '.join(conflict)}) DO UPDATE SET "
+              + ", ".join(f"{c} = excluded.{c}" for c in update)) if conflict else ""
+    return (f"INSERT INTO {table.name} (account, {names}) SELECT :account, {names} "
+            f"FROM unnest({arrays}) WITH ORDINALITY AS u ({names}, n) ORDER BY n{upsert}")
+
+
+POSITION_WRITTEN = ("symbol", "qty", "avg_entry_price")
+ORDER_WRITTEN = ("client_order_id", "venue_order_id", "symbol", "side", "qty", "order_type", "limit_price",
+                 "time_in_force", "status", "filled_qty", "filled_avg_price", "submitted_at", "updated_at",
+                 "reserve_price", "not_before", "seq")
+FILL_WRITTEN = ("client_order_id", "symbol", "side", "qty", "price", "realized_pl", "at")
+
+#: Everything one venue operation changed, in one statement: the account row, the positions closed
+#: and moved, the orders touched (inserted or updated) and the fills. The parts touch different rows
+#: (a closed position is not a moved one, each order once), which a data-modifying WITH requires.
+PERSIST = sa.text(f"""
+WITH account_row AS (
+    UPDATE paper_accounts
+    SET cash = :cash, realized_pl = :realized_pl, updated_at = :updated_at, last_fill_at = :last_fill_at
+    WHERE account = :account
+), closed AS (
+    DELETE FROM paper_positions WHERE account = :account AND symbol = ANY(:closed)
+), moved AS (
+    {_insert_unnested(paper_positions, POSITION_WRITTEN, ("symbol",), ("qty", "avg_entry_price"))}
+), orders AS (
+    {_insert_unnested(paper_orders, ORDER_WRITTEN, ("client_order_id",),
+                      ("status", "filled_qty", "filled_avg_price", "updated_at", "seq"))}
+), fills AS (
+    {_insert_unnested(paper_fills, FILL_WRITTEN)}
+)
+SELECT 1
+""").bindparams(
+    sa.bindparam("account", type_=sa.Text), sa.bindparam("cash", type_=paper_accounts.c.cash.type),
+    sa.bindparam("realized_pl", type_=paper_accounts.c.realized_pl.type),
+    sa.bindparam("updated_at", type_=paper_accounts.c.updated_at.type),
+    sa.bindparam("last_fill_at", type_=paper_accounts.c.last_fill_at.type),
+    sa.bindparam("closed", type_=ARRAY(sa.Text)), *_arrays_of(paper_positions, POSITION_WRITTEN),
+    *_arrays_of(paper_orders, ORDER_WRITTEN), *_arrays_of(paper_fills, FILL_WRITTEN))
 
 
 def upsert_newer(quotes: list[paper.Quote]) -> Any:

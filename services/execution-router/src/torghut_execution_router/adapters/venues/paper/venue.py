@@ -7,9 +7,11 @@ same events and lookups as Alpaca, so the router's reconciliation covers it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import Enum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -21,21 +23,26 @@ from ....domain import paper
 from ....domain.orders import EventSource, OrderRequest, VenueEvent, VenueOrder, state_event
 from ....domain.submission import SubmitKind, SubmitOutcome
 from ....domain.trade_update import snapshot_id
-from ...tables import paper_accounts, paper_fills, paper_orders, paper_positions, paper_quotes
+from ...tables import paper_accounts, paper_fills, paper_orders, paper_quotes
 from ...transactions import joined
 from .books import (
+    BOOK,
+    FILL_WRITTEN,
     HOLD_ACCOUNT,
     LOCK_ACCOUNT,
     NAMED_ORDER,
-    OPEN_ORDERS_AND,
     OPEN_STATUSES,
+    ORDER_COLUMNS,
+    ORDER_WRITTEN,
+    PERSIST,
+    POSITION_COLUMNS,
+    POSITION_WRITTEN,
     POSITIONS,
+    QUOTE_COLUMNS,
     QUOTES,
     STORE_UNLESS_OPEN,
-    UPDATE_ACCOUNT,
-    UPSERT_ORDER,
-    UPSERT_POSITION,
     VENUE_TIME,
+    order_from,
     order_of,
     paper_order_id,
     upsert_newer,
@@ -45,6 +52,25 @@ from .held import HeldBook
 #: ``fills_through`` of an account that never filled: before any fill it will have. Also the
 #: venue's own time (:meth:`PaperVenue._venue_time`) before its first price or order.
 NO_FILLS_YET = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _account(row: Any, positions: Iterable[paper.PaperPosition]) -> paper.PaperAccount:
+    return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions={p.symbol: p for p in positions},
+                              last_fill_at=row.last_fill_at)
+
+
+def _arrays(table: str, columns: Sequence[str], items: Sequence[Any]) -> dict[str, list[Any]]:
+    """``PERSIST``'s arrays for ``items``: per column, ``<table>_<column>``, the items' attribute of that
+    name (an enum's value)."""
+    def value(item: Any, column: str) -> Any:
+        v = getattr(item, column)
+        return v.value if isinstance(v, Enum) else v
+    return {f"{table}_{c}": [value(item, c) for item in items] for c in columns}
+
+
+def _fields(columns: Sequence[str], records: Sequence[tuple[Any, ...]] | None) -> list[dict[str, Any]]:
+    """An array of records (``books.BOOK``), each as its columns' values by name."""
+    return [dict(zip(columns, record, strict=True)) for record in records or ()]
 
 
 class PaperVenue:
@@ -65,21 +91,40 @@ class PaperVenue:
         """The paper account as the intake's open group commit holds it (see held.py)."""
 
     # -- state ------------------------------------------------------------------------------------
-    async def _lock_account(self, conn: AsyncConnection) -> paper.PaperAccount:
+    async def _locked_row(self, conn: AsyncConnection) -> Any:
+        """The account's row, locked (opened first on the first order or price ever)."""
         mine = {"b_account": self.account}
         row = (await conn.execute(LOCK_ACCOUNT, mine)).first()
-        if row is None:  # the first order or price ever: open the account, then lock it
+        if row is None:
             await conn.execute(pg_insert(paper_accounts).values(
                 account=self.account, starting_cash=self.starting_cash, cash=self.starting_cash,
                 realized_pl=Decimal(0), updated_at=self.clock(),
             ).on_conflict_do_nothing(index_elements=["account"]))
             row = (await conn.execute(LOCK_ACCOUNT, mine)).one()
-        positions = {
-            r.symbol: paper.PaperPosition(r.symbol, r.qty, r.avg_entry_price)
-            for r in await conn.execute(POSITIONS, mine)
-        }
-        return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions=positions,
-                                  last_fill_at=row.last_fill_at)
+        return row
+
+    async def _lock_account(self, conn: AsyncConnection) -> paper.PaperAccount:
+        row = await self._locked_row(conn)
+        positions = [paper.PaperPosition(r.symbol, r.qty, r.avg_entry_price)
+                     for r in await conn.execute(POSITIONS, {"b_account": self.account})]
+        return _account(row, positions)
+
+    async def _hold(self, conn: AsyncConnection, expected: Mapping[str, str]) -> HeldBook:
+        """Lock the account and read the book for the orders ``expected`` (client order id to symbol):
+        its positions, its open orders, the expected ones wherever they are, and their symbols' quotes,
+        in two statements."""
+        row = await self._locked_row(conn)
+        book = (await conn.execute(BOOK, {"b_account": self.account, "b_coids": list(expected),
+                                          "b_symbols": sorted(set(expected.values()))})).one()
+        account = _account(row, [paper.PaperPosition(p["symbol"], p["qty"], p["avg_entry_price"])
+                                 for p in _fields(POSITION_COLUMNS, book.positions)])
+        orders = [order_from(o) for o in _fields(ORDER_COLUMNS, book.orders)]
+        named: dict[str, paper.PaperOrder | None] = dict.fromkeys(expected)
+        named.update({o.client_order_id: o for o in orders if o.client_order_id in named})
+        quotes: dict[str, paper.Quote | None] = dict.fromkeys(expected.values())
+        quotes.update({q["symbol"]: paper.Quote(q["symbol"], q["price"], q["event_ts"], q["seq"])
+                       for q in _fields(QUOTE_COLUMNS, book.quotes)})
+        return HeldBook(conn, account, account, {o.client_order_id: o for o in orders if o.is_open}, named, quotes)
 
     async def _open_orders(self, conn: AsyncConnection, symbol: str | None = None) -> list[paper.PaperOrder]:
         query = sa.select(paper_orders).where(paper_orders.c.account == self.account,
@@ -87,16 +132,6 @@ class PaperVenue:
         if symbol is not None:
             query = query.where(paper_orders.c.symbol == symbol)
         return [order_of(r) for r in await conn.execute(query)]
-
-    async def _open_orders_and(self, conn: AsyncConnection, client_order_ids: Collection[str]
-                               ) -> tuple[list[paper.PaperOrder], dict[str, paper.PaperOrder | None]]:
-        """The open orders and the orders named ``client_order_ids`` (open or not; None: no such order),
-        in one query."""
-        rows = [order_of(r) for r in await conn.execute(OPEN_ORDERS_AND, {"b_account": self.account,
-                                                                          "b_coids": list(client_order_ids)})]
-        named: dict[str, paper.PaperOrder | None] = dict.fromkeys(client_order_ids)
-        named.update({o.client_order_id: o for o in rows if o.client_order_id in named})
-        return [o for o in rows if o.status.value in OPEN_STATUSES], named
 
     async def _quote(self, conn: AsyncConnection, symbol: str) -> paper.Quote | None:
         return (await self._quotes(conn, {symbol}))[symbol]
@@ -109,52 +144,34 @@ class PaperVenue:
         return quotes
 
     async def _persist(self, conn: AsyncConnection, before: paper.PaperAccount, step: paper.PaperStep) -> None:
-        """Write what ``step`` changed against ``before`` (the account as locked): the account row, the
-        positions that moved, the orders it touched and its fills."""
+        """Write what ``step`` changed against ``before`` (the account as locked), in one statement
+        (``books.PERSIST``): the account row, the positions that closed or moved, the orders it touched
+        and its fills."""
         account = step.account
-        await conn.execute(UPDATE_ACCOUNT, {"b_account": self.account, "cash": account.cash,
-                                             "realized_pl": account.realized_pl, "updated_at": self.clock(),
-                                             "last_fill_at": account.last_fill_at})
-        closed = [symbol for symbol in before.positions if symbol not in account.positions]
-        if closed:
-            await conn.execute(paper_positions.delete().where(paper_positions.c.account == self.account,
-                                                              paper_positions.c.symbol.in_(closed)))
         moved = [p for symbol, p in account.positions.items() if before.positions.get(symbol) != p]
-        if moved:
-            await conn.execute(UPSERT_POSITION, [
-                {"account": self.account, "symbol": p.symbol, "qty": p.qty, "avg_entry_price": p.avg_entry_price}
-                for p in moved])
-        if step.orders:
-            await conn.execute(UPSERT_ORDER, [{
-                "account": self.account, "client_order_id": order.client_order_id,
-                "venue_order_id": order.venue_order_id, "symbol": order.symbol, "side": order.side.value,
-                "qty": order.qty, "order_type": order.order_type.value, "limit_price": order.limit_price,
-                "time_in_force": order.time_in_force.value, "status": order.status.value,
-                "filled_qty": order.filled_qty, "filled_avg_price": order.filled_avg_price,
-                "submitted_at": order.submitted_at, "updated_at": order.updated_at,
-                "reserve_price": order.reserve_price, "not_before": order.not_before, "seq": order.seq,
-            } for order in step.orders])
-        if step.fills:
-            await conn.execute(paper_fills.insert(), [
-                {"account": self.account, "client_order_id": f.client_order_id, "symbol": f.symbol,
-                 "side": f.side.value, "qty": f.qty, "price": f.price, "realized_pl": f.realized_pl, "at": f.at}
-                for f in step.fills])
+        values: dict[str, Any] = {
+            "account": self.account, "cash": account.cash, "realized_pl": account.realized_pl,
+            "updated_at": self.clock(), "last_fill_at": account.last_fill_at,
+            "closed": [symbol for symbol in before.positions if symbol not in account.positions]}
+        values.update(_arrays("paper_positions", POSITION_WRITTEN, moved))
+        values.update(_arrays("paper_orders", ORDER_WRITTEN, step.orders))
+        values.update(_arrays("paper_fills", FILL_WRITTEN, step.fills))
+        await conn.execute(PERSIST, values)
 
     # -- the venue interface -----------------------------------------------------------------------
     async def submit(self, request: OrderRequest, conn: AsyncConnection | None = None) -> SubmitOutcome:
         """Place ``request``; in ``conn``'s transaction when given (the router's consumer transaction)."""
         async with joined(self.engine, conn) as conn:
-            account = await self._lock_account(conn)
-            open_orders, named = await self._open_orders_and(conn, [request.client_order_id])
-            existing = named[request.client_order_id]
+            book = await self._hold(conn, {request.client_order_id: request.symbol})
+            existing = book.named[request.client_order_id]
             if existing is not None:  # the venue's own dedupe: same client_order_id, same order
                 order = existing.venue_order()
                 kind = SubmitKind.REJECTED if order.status is OrderStatus.REJECTED else SubmitKind.ACCEPTED
                 return SubmitOutcome(kind, [state_event(order, EventSource.SUBMIT)], order=order)
             step = paper.submit(request, venue_order_id=paper_order_id(self.account, request.client_order_id),
-                                account=account, open_orders=open_orders,
-                                quote=await self._quote(conn, request.symbol), model=self.model)
-            await self._persist(conn, account, step)
+                                account=book.account, open_orders=list(book.open_orders.values()),
+                                quote=book.quotes[request.symbol], model=self.model)
+            await self._persist(conn, book.before, step)
         order = step.orders[-1].venue_order()
         if step.rejection is not None:
             return SubmitOutcome(SubmitKind.REJECTED, step.events, reason=step.rejection, order=order)
@@ -176,11 +193,7 @@ class PaperVenue:
             book = self._held = None
         coid = request.client_order_id
         if book is None:
-            account = await self._lock_account(conn)
-            expected = {**(expected or {}), coid: request.symbol}
-            open_orders, named = await self._open_orders_and(conn, expected)
-            book = self._held = HeldBook(conn, account, account, {o.client_order_id: o for o in open_orders}, named,
-                                         await self._quotes(conn, set(expected.values())))
+            book = self._held = await self._hold(conn, {**(expected or {}), coid: request.symbol})
         existing = book.orders.get(coid)
         if existing is None:
             existing = book.named[coid] if coid in book.named else await self._named(conn, coid)
