@@ -6,7 +6,8 @@ then recorded and published. Through the REAL Tansu broker and Postgres, against
 
 * a worker that dies between claim and outcome: the next one asks the engine again, one decision;
 * a worker that dies between outcome and publish: the next one republishes the stored decision
-  under the same message id, without asking the engine;
+  under the same message id, without asking the engine, and writes it into the trigger's tracking
+  record (so a later redelivery republishes it too);
 * a slow run keeps its claim (its lease is renewed), a dead worker's claim is taken over after one lease.
 """
 
@@ -83,14 +84,16 @@ async def test_a_worker_dying_between_outcome_and_publish_leaves_the_stored_deci
         await eventually(lambda: counts(first, "SELECT count(*) FROM decisions", 1),
                          what="the decision stored", timeout=30)
     assert await scalar(first, "SELECT count(*) FROM decision_claims") == 1
+    assert await scalar(first, "SELECT count(*) FROM processed_messages WHERE outputs <> '[]'") == 0, (
+        "the tracking record gets its output once the decision is out")
     assert await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=0, settle=0.3) == []
 
     transport = client(settings)
     second = build_app(settings, transport=transport, configure_logs=False)
     async with running(second):
-        await send_triggers(kafka_bootstrap, prefix, sent)  # redelivered: its tracking record has the output
         await eventually(lambda: counts(second, "SELECT count(*) FROM decision_claims", 0),
                          what="the claim finished", timeout=30)
+        await send_triggers(kafka_bootstrap, prefix, sent)  # redelivered: its tracking record has the output now
         await eventually(lambda: outcome_count(second, "duplicate") == 1, what="the redelivery recognised", timeout=30)
         records = await read_records(kafka_bootstrap, prefix + topics.DECISIONS.name, expect=2, settle=0.5)
     assert transport.requests == [], "the stored decision was not asked for again"

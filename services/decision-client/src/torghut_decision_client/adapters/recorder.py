@@ -3,11 +3,15 @@
 Each claim's task hands its decision to :meth:`DecisionRecorder.record` and waits. Whichever task
 finds the recorder free takes every decision queued by then and, for all of them together:
 
-1. stores the decisions in one statement (``ON CONFLICT DO NOTHING``: a decision stored before wins),
-   then writes each into its trigger's tracking record (statements that each commit on their own: a crash
-   between them leaves a claim whose stored decision is republished);
+1. stores the decisions in one statement (``ON CONFLICT DO NOTHING``: a decision stored before wins);
 2. publishes them, waiting for the broker's acknowledgements;
-3. deletes their claims.
+3. writes each into its trigger's tracking record (what a redelivered trigger republishes) and deletes
+   their claims.
+
+Each statement commits on its own. A claim outlives its decision's publication and tracking record, so
+a crash anywhere before step 3 leaves a claim whose stored decision is republished, with the same
+message id. The tracking record is written after the publish, off the way to it: one round trip
+fewer between the engine's answer and the decision on its topic.
 
 The queue is the runtime's :class:`~torghut_runtime.group_commit.GroupRecorder`: under load the
 groups grow by themselves (decisions finish while a group is being recorded), and a lone decision
@@ -59,18 +63,17 @@ class DecisionRecorder:
         await self._group.record(Decided(claim, decision, fresh, hooks))
 
     async def _record(self, group: list[Decided]) -> list[None]:
-        # Each statement commits on its own (autocommit: no BEGIN and COMMIT round trips on the way to
-        # the publish). The order makes a crash between them harmless: a claim whose decision is stored
-        # but not yet its tracking output is leased again with the stored decision and republished.
+        # Autocommit: no BEGIN and COMMIT round trips on the way to the publish (see the module's docstring
+        # for why a crash between the statements is harmless).
         async with self._autocommit.connect() as conn:
             fresh = iter(await store.store_decisions(conn, [item.decision for item in group if item.fresh]))
-            recorded = [(item, self.outputs.render(item.claim.headers,
-                                                   decision_outgoing(next(fresh) if item.fresh else item.decision)))
-                        for item in group]
-            await self.outputs.record(conn, [(item.claim.headers.message_id, [output]) for item, output in recorded])
+        recorded = [(item, self.outputs.render(item.claim.headers,
+                                               decision_outgoing(next(fresh) if item.fresh else item.decision)))
+                    for item in group]
         for item in group:
             item.hooks.run()
         await self.outputs.publish([output for _, output in recorded])
         async with self._autocommit.connect() as conn:
+            await self.outputs.record(conn, [(item.claim.headers.message_id, [output]) for item, output in recorded])
             await claims.finish(self.engine, [item.claim.seq for item in group], conn)
         return [None] * len(group)
