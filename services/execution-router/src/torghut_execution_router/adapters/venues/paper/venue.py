@@ -183,8 +183,8 @@ class PaperVenue:
         """Place ``request`` in the consumer's transaction ``conn``; written by :meth:`flush_held`.
 
         ``expected``: the orders the transaction is about to place, client order id to symbol. The
-        book is read for all of them at once: the venue's dedupe lookup with the open orders, and
-        the quotes of their symbols, in two statements.
+        book is read for all of them at once (``_hold``): the account locked, then its positions, the
+        venue's dedupe lookup with the open orders, and the quotes of their symbols.
         """
         book = self._held
         if book is not None and book.conn is not conn:
