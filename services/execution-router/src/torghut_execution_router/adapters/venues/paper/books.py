@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -71,9 +73,18 @@ BOOK = sa.select(
              ).label("orders"),
     _records(paper_quotes, paper_quotes.c.symbol == sa.any_(sa.bindparam("b_symbols", type_=ARRAY(sa.Text))))
     .label("quotes"))
-ORDER_COLUMNS = tuple(paper_orders.c.keys())
-POSITION_COLUMNS = tuple(paper_positions.c.keys())
-QUOTE_COLUMNS = tuple(paper_quotes.c.keys())
+
+
+def held_rows(book: Any) -> tuple[list[paper.PaperPosition], list[paper.PaperOrder], dict[str, paper.Quote | None]]:
+    """``BOOK``'s row as the domain's positions, orders and quotes by symbol."""
+    def rows(table: sa.Table, records: list[tuple[Any, ...]] | None) -> list[dict[str, Any]]:
+        return [dict(zip(table.c.keys(), record, strict=True)) for record in records or ()]
+    return ([paper.PaperPosition(p["symbol"], p["qty"], p["avg_entry_price"])
+             for p in rows(paper_positions, book.positions)],
+            [order_from(o) for o in rows(paper_orders, book.orders)],
+            {q["symbol"]: paper.Quote(q["symbol"], q["price"], q["event_ts"], q["seq"])
+             for q in rows(paper_quotes, book.quotes)})
+
 
 #: The latest price's event time and the latest change to an open order of the account (NULL: none).
 VENUE_TIME = sa.select(sa.func.greatest(
@@ -132,6 +143,26 @@ SELECT 1
     sa.bindparam("last_fill_at", type_=paper_accounts.c.last_fill_at.type),
     sa.bindparam("closed", type_=ARRAY(sa.Text)), *_arrays_of(paper_positions, POSITION_WRITTEN),
     *_arrays_of(paper_orders, ORDER_WRITTEN), *_arrays_of(paper_fills, FILL_WRITTEN))
+
+
+def persist_values(account: str, before: paper.PaperAccount, step: paper.PaperStep,
+                   updated_at: datetime) -> dict[str, Any]:
+    """``PERSIST``'s parameters for what ``step`` changed against ``before`` (the account as locked)."""
+    after = step.account
+    values: dict[str, Any] = {
+        "account": account, "cash": after.cash, "realized_pl": after.realized_pl, "updated_at": updated_at,
+        "last_fill_at": after.last_fill_at,
+        "closed": [symbol for symbol in before.positions if symbol not in after.positions]}
+    moved = [p for symbol, p in after.positions.items() if before.positions.get(symbol) != p]
+    written = ((paper_positions, POSITION_WRITTEN, moved), (paper_orders, ORDER_WRITTEN, step.orders),
+               (paper_fills, FILL_WRITTEN, step.fills))
+    for table, columns, items in written:
+        values.update({f"{table.name}_{c}": [_plain(getattr(item, c)) for item in items] for c in columns})
+    return values
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
 
 
 def upsert_newer(quotes: list[paper.Quote]) -> Any:

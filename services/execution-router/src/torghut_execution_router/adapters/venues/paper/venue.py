@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,24 +26,19 @@ from ...tables import paper_accounts, paper_fills, paper_orders, paper_quotes
 from ...transactions import joined
 from .books import (
     BOOK,
-    FILL_WRITTEN,
     HOLD_ACCOUNT,
     LOCK_ACCOUNT,
     NAMED_ORDER,
     OPEN_STATUSES,
-    ORDER_COLUMNS,
-    ORDER_WRITTEN,
     PERSIST,
-    POSITION_COLUMNS,
-    POSITION_WRITTEN,
     POSITIONS,
-    QUOTE_COLUMNS,
     QUOTES,
     STORE_UNLESS_OPEN,
     VENUE_TIME,
-    order_from,
+    held_rows,
     order_of,
     paper_order_id,
+    persist_values,
     upsert_newer,
 )
 from .held import HeldBook
@@ -57,20 +51,6 @@ NO_FILLS_YET = datetime(1970, 1, 1, tzinfo=UTC)
 def _account(row: Any, positions: Iterable[paper.PaperPosition]) -> paper.PaperAccount:
     return paper.PaperAccount(cash=row.cash, realized_pl=row.realized_pl, positions={p.symbol: p for p in positions},
                               last_fill_at=row.last_fill_at)
-
-
-def _arrays(table: str, columns: Sequence[str], items: Sequence[Any]) -> dict[str, list[Any]]:
-    """``PERSIST``'s arrays for ``items``: per column, ``<table>_<column>``, the items' attribute of that
-    name (an enum's value)."""
-    def value(item: Any, column: str) -> Any:
-        v = getattr(item, column)
-        return v.value if isinstance(v, Enum) else v
-    return {f"{table}_{c}": [value(item, c) for item in items] for c in columns}
-
-
-def _fields(columns: Sequence[str], records: Sequence[tuple[Any, ...]] | None) -> list[dict[str, Any]]:
-    """An array of records (``books.BOOK``), each as its columns' values by name."""
-    return [dict(zip(columns, record, strict=True)) for record in records or ()]
 
 
 class PaperVenue:
@@ -116,14 +96,11 @@ class PaperVenue:
         row = await self._locked_row(conn)
         book = (await conn.execute(BOOK, {"b_account": self.account, "b_coids": list(expected),
                                           "b_symbols": sorted(set(expected.values()))})).one()
-        account = _account(row, [paper.PaperPosition(p["symbol"], p["qty"], p["avg_entry_price"])
-                                 for p in _fields(POSITION_COLUMNS, book.positions)])
-        orders = [order_from(o) for o in _fields(ORDER_COLUMNS, book.orders)]
+        positions, orders, quotes = held_rows(book)
+        account = _account(row, positions)
         named: dict[str, paper.PaperOrder | None] = dict.fromkeys(expected)
         named.update({o.client_order_id: o for o in orders if o.client_order_id in named})
-        quotes: dict[str, paper.Quote | None] = dict.fromkeys(expected.values())
-        quotes.update({q["symbol"]: paper.Quote(q["symbol"], q["price"], q["event_ts"], q["seq"])
-                       for q in _fields(QUOTE_COLUMNS, book.quotes)})
+        quotes = {**dict.fromkeys(expected.values()), **quotes}
         return HeldBook(conn, account, account, {o.client_order_id: o for o in orders if o.is_open}, named, quotes)
 
     async def _open_orders(self, conn: AsyncConnection, symbol: str | None = None) -> list[paper.PaperOrder]:
@@ -147,16 +124,7 @@ class PaperVenue:
         """Write what ``step`` changed against ``before`` (the account as locked), in one statement
         (``books.PERSIST``): the account row, the positions that closed or moved, the orders it touched
         and its fills."""
-        account = step.account
-        moved = [p for symbol, p in account.positions.items() if before.positions.get(symbol) != p]
-        values: dict[str, Any] = {
-            "account": self.account, "cash": account.cash, "realized_pl": account.realized_pl,
-            "updated_at": self.clock(), "last_fill_at": account.last_fill_at,
-            "closed": [symbol for symbol in before.positions if symbol not in account.positions]}
-        values.update(_arrays("paper_positions", POSITION_WRITTEN, moved))
-        values.update(_arrays("paper_orders", ORDER_WRITTEN, step.orders))
-        values.update(_arrays("paper_fills", FILL_WRITTEN, step.fills))
-        await conn.execute(PERSIST, values)
+        await conn.execute(PERSIST, persist_values(self.account, before, step, self.clock()))
 
     # -- the venue interface -----------------------------------------------------------------------
     async def submit(self, request: OrderRequest, conn: AsyncConnection | None = None) -> SubmitOutcome:
