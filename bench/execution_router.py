@@ -12,11 +12,14 @@ settings the tests use; the venue is the built-in paper venue.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -26,6 +29,7 @@ from torghut_contracts.headers import MessageHeaders
 from torghut_contracts.models import ApprovedOrder, ControlCommand, TaSignal
 from torghut_embedded.kafka import create_test_topics, delete_topics
 from torghut_embedded.postgres import create_database, drop_database
+from torghut_embedded.stack import EmbeddedStack
 from torghut_execution_router.app import build_service
 from torghut_execution_router.settings import ExecutionRouterSettings
 from torghut_runtime.testing import test_settings
@@ -98,3 +102,22 @@ async def _bench(bootstrap: str, admin_url: str, signals: int, orders: int) -> d
 def run(bootstrap: str, admin_url: str, *, signals: int = 30_000, orders: int = 200) -> dict[str, Any]:
     """Run both parts on a started stack (synchronous: it runs its own event loop)."""
     return asyncio.run(_bench(bootstrap, admin_url, signals, orders))
+
+
+def main() -> None:
+    """Alone, on a stack of its own, ``--rounds`` times: alternate two trees' rounds to A/B a change."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--signals", type=int, default=30_000, help="prices on the topic before the start")
+    parser.add_argument("--orders", type=int, default=900,
+                        help="approved orders of one share at $100 (the paper account's $100,000 allows ~999)")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="torghut-bench-rt-") as scratch, EmbeddedStack(Path(scratch)) as stack:
+        for _ in range(args.rounds):
+            figures = run(stack.kafka_bootstrap, stack.database_url, signals=args.signals, orders=args.orders)
+            print(f"execution-router: {figures['signals_per_s']:>8,.1f} price signals/s ({args.signals}), "
+                  f"{figures['fills_per_s']:>6,.1f} orders -> fills/s ({args.orders})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
